@@ -1,0 +1,60 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Build a test kernel: tinyconfig + vm/kernel.config [+ vm/debug.config]
+# [+ Kconfig.snippet options], out of tree, through ccache.
+#
+#   kernel-build.sh SRC OUT [--debug] [--feature] [--w1]
+#
+# Prints nothing but errors and the path of bzImage on success.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+src=$1 out=$2
+shift 2
+fragments=("$VMTRACK_ROOT/vm/kernel.config")
+make_args=()
+feature=0
+for arg; do
+	case $arg in
+	--debug)   fragments+=("$VMTRACK_ROOT/vm/debug.config") ;;
+	--feature) feature=1 ;;
+	--w1)      make_args+=(W=1) ;;
+	*) die "unknown option $arg" ;;
+	esac
+done
+
+mkdir -p "$out" "$CCACHE_DIR"
+if [ $feature = 1 ]; then
+	# Every option Kconfig.snippet declares, enabled.
+	sed -n 's/^config \(.*\)/CONFIG_\1=y/p' "$VMTRACK_ROOT/Kconfig.snippet" \
+		> "$out/.vmtrack-feature.config"
+	fragments+=("$out/.vmtrack-feature.config")
+fi
+cfg_id=$(cat "${fragments[@]}" | sha1sum | cut -c1-16)
+if [ "$(cat "$out/.vmtrack-config" 2>/dev/null)" != "$cfg_id" ] || [ ! -f "$out/.config" ]; then
+	make -s -C "$src" O="$out" tinyconfig >/dev/null
+	(cd "$out" && "$src/scripts/kconfig/merge_config.sh" -m -O "$out" \
+		"$out/.config" "${fragments[@]}" >/dev/null)
+	make -s -C "$src" O="$out" olddefconfig >/dev/null
+	# merge_config only warns when a symbol cannot be set; a silently
+	# missing option would turn a test into a skip, so fail instead.
+	missing=0
+	for f in "${fragments[@]}"; do
+		while IFS= read -r line; do
+			case $line in
+			CONFIG_*=n) sym=${line%%=*}
+				grep -q "^$sym=" "$out/.config" && { msg "$sym is set"; missing=1; } ;;
+			CONFIG_*) grep -qx "$line" "$out/.config" || { msg "$line not set"; missing=1; } ;;
+			esac
+		done < "$f"
+	done
+	[ $missing = 0 ] || die "config fragment could not be applied in $out"
+	echo "$cfg_id" > "$out/.vmtrack-config"
+fi
+
+ccache_cc="ccache gcc"
+command -v ccache >/dev/null || ccache_cc=gcc
+make -s -C "$src" O="$out" -j"$(nproc)" CC="$ccache_cc" "${make_args[@]}" \
+	KBUILD_BUILD_TIMESTAMP="vmtrack" KBUILD_BUILD_USER=vmtrack \
+	KBUILD_BUILD_HOST=vmtrack bzImage
+echo "$out/arch/x86/boot/bzImage"

@@ -1,0 +1,218 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# The kernel side's workflow. kernel-patches/ is the one source of truth;
+# the top-level mm/, include/, Documentation/ and selftests/ files are the
+# files the series adds, mirrored for reading and checked by "sync".
+#
+#   apply     git am kernel-patches/ onto the pristine baseline; prints the
+#             resulting commit (the series' tip) on stdout
+#   check     checkpatch --strict and a build of every patch (cached per tree)
+#   sync      fail if the top-level mirror differs from what the series adds
+#   dev       create or refresh the development worktree (branch vmtrack)
+#   export    regenerate kernel-patches/ and the mirror from the dev branch
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+PATCHES=$VMTRACK_ROOT/kernel-patches
+AM_TREE=$VMTRACK_CACHE/linux-am
+SERIES_TREE=$VMTRACK_CACHE/linux-series
+DEV_TREE=${VMTRACK_DEV_TREE:-$VMTRACK_CACHE/linux-dev}
+STAMPS=$VMTRACK_CACHE/stamps
+GIT_ID=(-c user.name="vmtrack" -c user.email="vmtrack@localhost")
+# Top-level directory -> path in the kernel tree.
+mirror_to_kernel() {
+	case $1 in
+	selftests/*) echo "tools/testing/$1" ;;
+	*) echo "$1" ;;
+	esac
+}
+kernel_to_mirror() {
+	case $1 in
+	tools/testing/selftests/*) echo "${1#tools/testing/}" ;;
+	mm/*|include/*|Documentation/*) echo "$1" ;;
+	*) return 1 ;;
+	esac
+}
+
+series_patches() {
+	ls "$PATCHES"/[0-9][0-9][0-9][0-9]-*.patch 2>/dev/null | grep -v '/0000-' || true
+}
+
+ensure_worktree() {
+	local dir=$1
+	[ -e "$dir/.git" ] && return 0
+	git -C "$KSRC" worktree prune
+	git -C "$KSRC" worktree add -q --detach "$dir" baseline
+}
+
+cmd_apply() {
+	"$VMTRACK_ROOT/scripts/kernel-baseline.sh"
+	mapfile -t patches < <(series_patches)
+	local id
+	id=$(cat "${patches[@]}" /dev/null | sha1sum | cut -c1-40)
+	if [ "$(cat "$STAMPS/applied-$id" 2>/dev/null)" != "" ] &&
+	   git -C "$KSRC" cat-file -e "$(cat "$STAMPS/applied-$id")" 2>/dev/null; then
+		cat "$STAMPS/applied-$id"
+		return 0
+	fi
+	ensure_worktree "$AM_TREE"
+	git -C "$AM_TREE" am --abort >/dev/null 2>&1 || true
+	git -C "$AM_TREE" checkout -q -f --detach baseline
+	local p
+	for p in "${patches[@]}"; do
+		if ! GIT_COMMITTER_DATE="1700000000 +0000" \
+		     git "${GIT_ID[@]}" -C "$AM_TREE" am -q --keep-cr "$p" >&2; then
+			git -C "$AM_TREE" am --abort >/dev/null 2>&1 || true
+			die "FAIL: ${p##*/} does not apply to $(git -C "$KSRC" log -1 --format=%s baseline)"
+		fi
+	done
+	mkdir -p "$STAMPS"
+	git -C "$AM_TREE" rev-parse HEAD > "$STAMPS/applied-$id"
+	git -C "$KSRC" tag -f vmtrack-series "$(cat "$STAMPS/applied-$id")" >/dev/null
+	cat "$STAMPS/applied-$id"
+}
+
+# Move the build tree to a commit, touching only the files that differ so
+# that make rebuilds only what changed.
+checkout_series_tree() {
+	ensure_worktree "$SERIES_TREE"
+	git -C "$SERIES_TREE" checkout -q -f --detach "$1"
+}
+
+cmd_tree() {
+	local tip
+	tip=$(cmd_apply)
+	checkout_series_tree "$tip"
+	echo "$SERIES_TREE"
+}
+
+cmd_check() {
+	local tip out=$VMTRACK_CACHE/build cfg fails=0 c n=0 subject tree
+	tip=$(cmd_apply)
+	cfg=$(cat "$VMTRACK_ROOT"/vm/kernel.config "$VMTRACK_ROOT/Kconfig.snippet" | sha1sum | cut -c1-12)
+	for c in $(git -C "$KSRC" rev-list --reverse baseline.."$tip"); do
+		n=$((n + 1))
+		subject=$(git -C "$KSRC" log -1 --format=%s "$c")
+		tree=$(git -C "$KSRC" rev-parse "$c^{tree}")
+		if git -C "$KSRC" format-patch -q --stdout -1 "$c" |
+		   "$KSRC/scripts/checkpatch.pl" --strict --quiet --no-tree --no-signoff \
+			--ignore FILE_PATH_CHANGES - > "$STAMPS/checkpatch.log" 2>&1 &&
+		   git -C "$KSRC" log -1 --format=%B "$c" | grep -q '^Signed-off-by: '; then
+			echo "ok - checkpatch --strict: [$n] $subject"
+		else
+			echo "not ok - checkpatch --strict: [$n] $subject"
+			sed 's/^/#   /' "$STAMPS/checkpatch.log"
+			fails=$((fails + 1))
+		fi
+		if [ -f "$STAMPS/built-$tree-$cfg" ]; then
+			echo "ok - builds: [$n] $subject (cached)"
+			continue
+		fi
+		checkout_series_tree "$c"
+		if "$VMTRACK_ROOT/scripts/kernel-build.sh" "$SERIES_TREE" "$out" --feature \
+			> "$STAMPS/build.log" 2>&1; then
+			touch "$STAMPS/built-$tree-$cfg"
+			echo "ok - builds: [$n] $subject"
+		else
+			echo "not ok - builds: [$n] $subject"
+			tail -20 "$STAMPS/build.log" | sed 's/^/#   /'
+			fails=$((fails + 1))
+		fi
+	done
+	checkout_series_tree "$tip"
+	return $((fails > 0))
+}
+
+cmd_sync() {
+	local tip f k fails=0
+	tip=$(cmd_apply)
+	declare -A added=()
+	while IFS= read -r k; do
+		f=$(kernel_to_mirror "$k") || {
+			continue
+		}
+		added[$f]=1
+		if [ ! -f "$VMTRACK_ROOT/$f" ]; then
+			echo "not ok - sync: $f is added by the series but missing at top level"
+			fails=$((fails + 1))
+		elif ! git -C "$KSRC" show "$tip:$k" | cmp -s - "$VMTRACK_ROOT/$f"; then
+			echo "not ok - sync: $f differs from the series ($k)"
+			git -C "$KSRC" show "$tip:$k" | diff -u --label "series:$k" --label "$f" - \
+				"$VMTRACK_ROOT/$f" | head -20 | sed 's/^/#   /'
+			fails=$((fails + 1))
+		fi
+	done < <(git -C "$KSRC" diff --name-only --diff-filter=A baseline "$tip")
+	while IFS= read -r f; do
+		[ -n "${added[$f]:-}" ] && continue
+		echo "not ok - sync: $f exists at top level but the series does not add it"
+		fails=$((fails + 1))
+	done < <(cd "$VMTRACK_ROOT" && git ls-files --cached --others --exclude-standard \
+		mm include Documentation selftests 2>/dev/null | sort -u)
+	# The Kconfig entry the series adds must be Kconfig.snippet, verbatim.
+	if git -C "$KSRC" show "$tip:mm/Kconfig" | grep -qF -f <(head -1 "$VMTRACK_ROOT/Kconfig.snippet") &&
+	   python3 - "$VMTRACK_ROOT/Kconfig.snippet" <(git -C "$KSRC" show "$tip:mm/Kconfig") <<'PY'
+import sys
+snippet = open(sys.argv[1]).read()
+sys.exit(0 if snippet in open(sys.argv[2]).read() else 1)
+PY
+	then
+		echo "ok - sync: Kconfig.snippet is in mm/Kconfig"
+	else
+		echo "not ok - sync: mm/Kconfig does not contain Kconfig.snippet verbatim"
+		fails=$((fails + 1))
+	fi
+	[ $fails = 0 ] && echo "ok - sync: top-level files match kernel-patches/"
+	return $((fails > 0))
+}
+
+cmd_dev() {
+	"$VMTRACK_ROOT/scripts/kernel-baseline.sh"
+	if [ -e "$DEV_TREE/.git" ]; then
+		msg "$DEV_TREE exists (branch $(git -C "$DEV_TREE" branch --show-current)); not touched"
+		return 0
+	fi
+	local tip
+	tip=$(cmd_apply)
+	git -C "$KSRC" worktree prune
+	git -C "$KSRC" worktree add -q -B vmtrack "$DEV_TREE" "$tip"
+	msg "development tree: $DEV_TREE (branch vmtrack = kernel-patches/ applied)"
+}
+
+cmd_export() {
+	[ -e "$DEV_TREE/.git" ] || die "no development tree; run 'make kernel-dev' first"
+	local tmp k f
+	tmp=$(mktemp -d)
+	git -C "$DEV_TREE" format-patch -q --cover-letter --base=baseline \
+		--subject-prefix="PATCH" -o "$tmp" baseline..vmtrack
+	# Keep the hand-written cover letter text; refresh its shortlog/diffstat.
+	if [ -f "$PATCHES/0000-cover-letter.patch" ] && [ -f "$PATCHES/cover-letter.txt" ]; then
+		:
+	fi
+	if [ -f "$PATCHES/cover-letter.txt" ]; then
+		python3 "$VMTRACK_ROOT/scripts/cover-letter.py" "$PATCHES/cover-letter.txt" \
+			"$tmp/0000-cover-letter.patch"
+	fi
+	rm -f "$PATCHES"/[0-9][0-9][0-9][0-9]-*.patch
+	mkdir -p "$PATCHES"
+	cp "$tmp"/*.patch "$PATCHES/"
+	rm -rf "$tmp"
+	# Refresh the mirror: exactly the files the series adds.
+	(cd "$VMTRACK_ROOT" && git ls-files mm include Documentation selftests | xargs -r git rm -q --cached)
+	for d in mm include Documentation selftests; do rm -rf "${VMTRACK_ROOT:?}/$d"; done
+	while IFS= read -r k; do
+		f=$(kernel_to_mirror "$k") || continue
+		mkdir -p "$VMTRACK_ROOT/$(dirname "$f")"
+		git -C "$DEV_TREE" show "vmtrack:$k" > "$VMTRACK_ROOT/$f"
+	done < <(git -C "$DEV_TREE" diff --name-only --diff-filter=A baseline vmtrack)
+	msg "exported $(series_patches | wc -l) patches to kernel-patches/ and refreshed the mirror"
+}
+
+case ${1:-} in
+apply) cmd_apply ;;
+tree) cmd_tree ;;
+check) cmd_check ;;
+sync) cmd_sync ;;
+dev) cmd_dev ;;
+export) cmd_export ;;
+*) echo "usage: ${0##*/} apply|tree|check|sync|dev|export" >&2; exit 2 ;;
+esac

@@ -1,0 +1,182 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# "make test": host unit tests, the kernel series checks, the kernel builds,
+# the VM runner's own checks and every guest suite. Counts TAP results of
+# each step and ends with "N passed, N failed, N skipped"; exits non-zero on
+# any failure.
+#
+# INJECT=fail|warn|hang adds a guest run that must turn the result red
+# (to see that a failing test, a kernel WARN or a hung guest are caught).
+set -uo pipefail
+. "$(dirname "$0")/../scripts/lib.sh"
+
+LOGDIR=${VMTRACK_LOGDIR:-$VMTRACK_ROOT/test-logs}
+DEBUG=${DEBUG:-0}
+rm -rf "$LOGDIR"
+mkdir -p "$LOGDIR"
+passed=0 failed=0 skipped=0
+failures=()
+t0=$SECONDS
+
+section() { printf '\n=== %s (%ds)\n' "$*" $((SECONDS - t0)); }
+
+result() { # pass|fail|skip NAME
+	case $1 in
+	pass) passed=$((passed + 1)); echo "PASS: $2" ;;
+	fail) failed=$((failed + 1)); failures+=("$2"); echo "FAIL: $2" ;;
+	skip) skipped=$((skipped + 1)); echo "SKIP: $2" ;;
+	esac
+}
+
+# Count the top-level TAP results in a log; PREFIX names them.
+count_tap() { # PREFIX LOG
+	local line name n=0
+	while IFS= read -r line; do
+		case $line in
+		"not ok "*) name=${line#not ok }; result fail "$1: $name"; n=$((n + 1)) ;;
+		"ok "*)
+			name=${line#ok }
+			n=$((n + 1))
+			if [[ $line =~ \#\ *(SKIP|skip) ]]; then
+				result skip "$1: $name"
+			else
+				result pass "$1: $name"
+			fi ;;
+		esac
+	done < "$2"
+	echo $n > "$2.count"
+}
+
+# Run a step that produces TAP; a non-zero exit with no "not ok" line is a
+# failure of its own, and so is a step that reported nothing.
+tap_step() { # PREFIX CMD...
+	local prefix=$1 log rc
+	shift
+	log=$LOGDIR/$(echo "$prefix" | tr -c 'A-Za-z0-9_.-' '_').log
+	"$@" > "$log" 2>&1
+	rc=$?
+	count_tap "$prefix" "$log"
+	if [ "$(cat "$log.count")" = 0 ]; then
+		result fail "$prefix: reported no result (exit $rc, log $log)"
+		tail -30 "$log" | sed 's/^/    /'
+	elif [ $rc != 0 ] && ! grep -q '^not ok ' "$log"; then
+		result fail "$prefix: exited $rc (log $log)"
+		tail -30 "$log" | sed 's/^/    /'
+	fi
+}
+
+# A step that is one result.
+one_step() { # NAME CMD...
+	local name=$1 log
+	shift
+	log=$LOGDIR/$(echo "$name" | tr -c 'A-Za-z0-9_.-' '_').log
+	if "$@" > "$log" 2>&1; then
+		result pass "$name"
+	else
+		result fail "$name (log $log)"
+		tail -30 "$log" | sed 's/^/    /'
+	fi
+}
+
+# A guest run whose exit status must be EXPECTED.
+expect_vm_status() { # NAME EXPECTED VMRUN-ARGS...
+	local name=$1 want=$2 log rc
+	shift 2
+	log=$LOGDIR/$(echo "$name" | tr -c 'A-Za-z0-9_.-' '_').log
+	"$VMTRACK_ROOT/vm/run" -k "$KERNEL" "$@" > "$log" 2>&1
+	rc=$?
+	if [ "$rc" = "$want" ]; then
+		result pass "$name (exit $rc)"
+	else
+		result fail "$name: expected exit $want, got $rc (log $log)"
+		tail -20 "$log" | sed 's/^/    /'
+	fi
+}
+
+# A guest suite: its TAP output is read from the command's own output file,
+# and the VM's verdict (WARN, hang, crash) is a result of its own.
+vm_suite() { # PREFIX TIMEOUT GUEST-CMD...
+	local prefix=$1 timeout=$2 out rc
+	shift 2
+	out=$LOGDIR/$(echo "$prefix" | tr -c 'A-Za-z0-9_.-' '_').tap
+	"$VMTRACK_ROOT/vm/run" -k "$KERNEL" -t "$timeout" -o "$out" -- "$@" \
+		> "${out%.tap}.console" 2>&1
+	rc=$?
+	if [ "${COUNT:-1}" = 1 ]; then
+		count_tap "$prefix" "$out"
+	else
+		# Collected for a later comparison, not counted one by one.
+		grep -cE '^(not )?ok ' "$out" > "$out.count"
+	fi
+	case $rc in
+	124) result fail "$prefix: guest hung and was killed after ${timeout}s" ;;
+	125) result fail "$prefix: guest kernel reported a problem or crashed"
+	     grep -A20 'FAIL: guest' "${out%.tap}.console" | sed 's/^/    /' ;;
+	0) [ "$(cat "$out.count")" != 0 ] || result fail "$prefix: ran no test" ;;
+	*) [ "${COUNT:-1}" = 1 ] && grep -q '^not ok ' "$out" ||
+		result fail "$prefix: exited $rc" ;;
+	esac
+	return 0
+}
+
+section "host unit tests (tools/vmtrack)"
+tap_step "unit" make -s -C "$VMTRACK_ROOT/tools/vmtrack" check
+
+section "kernel series: sync with the top-level files"
+tap_step "series" "$VMTRACK_ROOT/scripts/kernel-series.sh" sync
+
+section "kernel series: git am, checkpatch --strict and a build of every patch"
+tap_step "series" "$VMTRACK_ROOT/scripts/kernel-series.sh" check
+
+section "kernel builds"
+if [ "$DEBUG" = 1 ]; then
+	one_step "build: debug kernel (KASAN, lockdep, DEBUG_VM)" \
+		"$VMTRACK_ROOT/scripts/kernel-image.sh" debug
+	KERNEL=$VMTRACK_CACHE/build-debug/arch/x86/boot/bzImage
+else
+	one_step "build: patched kernel" "$VMTRACK_ROOT/scripts/kernel-image.sh" series
+	KERNEL=$VMTRACK_CACHE/build/arch/x86/boot/bzImage
+fi
+one_step "build: unpatched kernel" "$VMTRACK_ROOT/scripts/kernel-image.sh" base
+BASE_KERNEL=$VMTRACK_CACHE/build-base/arch/x86/boot/bzImage
+
+section "userspace builds (selftests, vmtrack, mm regression suite)"
+one_step "build: selftests and guest programs" "$VMTRACK_ROOT/tests/build-guest.sh"
+GUEST=$VMTRACK_CACHE/guest
+
+section "VM runner checks"
+expect_vm_status "vm: a failing guest command fails the run" 1 -t 120 -- false
+expect_vm_status "vm: a kernel WARN in the guest fails the run" 125 -t 120 -- \
+	sh -c 'echo WARNING > /sys/kernel/debug/provoke-crash/DIRECT'
+expect_vm_status "vm: a hung guest is killed at its limit" 124 -t 15 -- sleep 600
+case ${INJECT:-} in
+fail) vm_suite "inject" 120 sh -c 'echo "not ok 1 deliberately failing guest test"; exit 1' ;;
+warn) vm_suite "inject" 120 sh -c 'echo "ok 1 passes"; echo WARNING > /sys/kernel/debug/provoke-crash/DIRECT' ;;
+hang) vm_suite "inject" 20 sh -c 'echo "ok 1 passes"; sleep 600' ;;
+esac
+
+section "guest: mm_watch selftests"
+vm_suite "selftests" 1200 "$GUEST/mm_watch/run.sh"
+
+section "guest: mm_watch selftests on the unpatched kernel (must all skip)"
+KERNEL_SAVE=$KERNEL KERNEL=$BASE_KERNEL
+vm_suite "selftests-unpatched" 600 "$VMTRACK_ROOT/tests/guest/expect-skip.sh" \
+	"$GUEST/mm_watch/run.sh"
+KERNEL=$KERNEL_SAVE
+
+section "guest: vmtrack end-to-end"
+vm_suite "e2e" 1200 "$VMTRACK_ROOT/tools/vmtrack/tests/e2e.sh"
+
+section "guest: kernel mm selftests, patched vs unpatched"
+COUNT=0 vm_suite "mm-regress-patched" 1800 "$VMTRACK_ROOT/tests/guest/mm-selftests.sh" "$GUEST/mm"
+KERNEL_SAVE=$KERNEL KERNEL=$BASE_KERNEL
+COUNT=0 vm_suite "mm-regress-unpatched" 1800 "$VMTRACK_ROOT/tests/guest/mm-selftests.sh" "$GUEST/mm"
+KERNEL=$KERNEL_SAVE
+tap_step "mm-regress" "$VMTRACK_ROOT/tests/compare-tap.sh" \
+	"$LOGDIR/mm-regress-unpatched.tap" "$LOGDIR/mm-regress-patched.tap"
+
+section "summary"
+for f in "${failures[@]}"; do echo "failed: $f"; done
+echo "total time: $((SECONDS - t0))s, logs in $LOGDIR"
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" = 0 ]

@@ -1,0 +1,296 @@
+/* SPDX-License-Identifier: LGPL-2.1 */
+/*
+ * libvmtrack - turn mm_watch trace events into per-page dirty sets
+ *
+ * The kernel side (MADV_WATCH, MADV_UNWATCH and the mm_watch trace events) is
+ * described in Documentation/admin-guide/mm/watch.rst; the library and the
+ * vmtrack command in Documentation/tools/vmtrack/.
+ *
+ * Every function is documented (kernel-doc) where it is defined, in lib/.
+ */
+#ifndef _VMTRACK_H
+#define _VMTRACK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#ifndef MADV_WATCH
+#define MADV_WATCH		26
+#endif
+#ifndef MADV_UNWATCH
+#define MADV_UNWATCH		27
+#endif
+
+#define VMTRACK_SYSTEM		"mm_watch"
+#define VMTRACK_INSTANCE_PREFIX	"vmtrack-"
+/* process_madvise() accepts at most UIO_MAXIOV ranges per call */
+#define VMTRACK_MAX_IOV		1024
+
+struct tep_handle;
+
+/* ---- decoded events ---------------------------------------------------- */
+
+enum vmtrack_event_kind {
+	VMTRACK_EV_MARK,
+	VMTRACK_EV_UNMARK,
+	VMTRACK_EV_WRITE_FAULT,
+	VMTRACK_EV_ZAP,
+	VMTRACK_EV_MOVE,
+	VMTRACK_EV_UNMAP,
+	VMTRACK_EV_EXIT,
+	VMTRACK_EV_PINNED,
+	VMTRACK_EV_NR,
+};
+
+/**
+ * struct vmtrack_event - one decoded mm_watch event
+ * @ts:		ring-buffer timestamp (trace_clock of the instance)
+ * @mm_id:	mm identity (never reused)
+ * @tgid:	thread group the mm belongs to
+ * @kind:	enum vmtrack_event_kind
+ * @cpu:	CPU buffer the event was read from
+ * @arg:	mark: rearm; zap: reason; others 0
+ * @a:		mark/unmark/zap/unmap: start; write_fault/pinned: address;
+ *		move: old_start
+ * @b:		mark/unmark/zap/unmap: end; write_fault/pinned: size;
+ *		move: new_start
+ * @c:		move: len
+ * @seq:	order of decoding (tie breaker for equal timestamps)
+ */
+struct vmtrack_event {
+	uint64_t	ts;
+	uint64_t	mm_id;
+	int32_t		tgid;
+	uint16_t	kind;
+	uint16_t	cpu;
+	int32_t		arg;
+	uint32_t	seq;
+	uint64_t	a;
+	uint64_t	b;
+	uint64_t	c;
+};
+
+/**
+ * struct vmtrack_page_layout - layout of a ring-buffer sub-buffer
+ * @commit_offset:	offset of the commit word in the sub-buffer header
+ * @commit_size:	size of the commit word (sizeof(long) of the kernel)
+ * @data_offset:	offset of the first event
+ * @subbuf_size:	size of one sub-buffer in bytes
+ */
+struct vmtrack_page_layout {
+	unsigned int	commit_offset;
+	unsigned int	commit_size;
+	unsigned int	data_offset;
+	unsigned int	subbuf_size;
+};
+
+struct vmtrack_decoder;
+
+typedef int (*vmtrack_event_fn)(const struct vmtrack_event *ev, void *ctx);
+
+int vmtrack_page_layout_parse(const char *header_page,
+			      struct vmtrack_page_layout *layout);
+struct vmtrack_decoder *vmtrack_decoder_new(struct tep_handle *tep, char *err,
+					    size_t errlen);
+void vmtrack_decoder_free(struct vmtrack_decoder *dec);
+int vmtrack_decoder_kind(const struct vmtrack_decoder *dec, unsigned int type);
+int vmtrack_decode_subbuf(struct vmtrack_decoder *dec,
+			  const struct vmtrack_page_layout *layout,
+			  const void *subbuf, size_t len, int cpu,
+			  vmtrack_event_fn fn, void *ctx);
+const char *vmtrack_event_name(int kind);
+
+/* ---- dirty sets -------------------------------------------------------- */
+
+/**
+ * struct vmtrack_range_info - one tracked range (a mapping or a part of it)
+ * @start:	first address (page aligned)
+ * @end:	end address, exclusive
+ * @pages:	watched pages in the range
+ * @dirty:	pages dirty now (not yet collected)
+ * @last:	pages reported dirty by the last collect
+ * @total:	pages reported dirty by all collects together
+ * @label:	mapping name from /proc/PID/maps, or "" if unknown
+ */
+struct vmtrack_range_info {
+	uint64_t	start;
+	uint64_t	end;
+	uint64_t	pages;
+	uint64_t	dirty;
+	uint64_t	last;
+	uint64_t	total;
+	const char	*label;
+};
+
+struct vmtrack_dset;
+
+struct vmtrack_dset *vmtrack_dset_new(unsigned long page_size);
+void vmtrack_dset_free(struct vmtrack_dset *ds);
+int vmtrack_dset_add(struct vmtrack_dset *ds, uint64_t start, uint64_t end,
+		     bool dirty, const char *label);
+int vmtrack_dset_remove(struct vmtrack_dset *ds, uint64_t start, uint64_t end);
+int64_t vmtrack_dset_fill(struct vmtrack_dset *ds, uint64_t start, uint64_t end,
+			  const char *label);
+uint64_t vmtrack_dset_set_dirty(struct vmtrack_dset *ds, uint64_t start, uint64_t end,
+				uint64_t *uncovered);
+int vmtrack_dset_move(struct vmtrack_dset *ds, uint64_t old_start, uint64_t new_start,
+		      uint64_t len);
+void vmtrack_dset_all_dirty(struct vmtrack_dset *ds);
+bool vmtrack_dset_test(const struct vmtrack_dset *ds, uint64_t addr);
+bool vmtrack_dset_covers(const struct vmtrack_dset *ds, uint64_t addr);
+uint64_t vmtrack_dset_dirty_pages(const struct vmtrack_dset *ds);
+uint64_t vmtrack_dset_watched_pages(const struct vmtrack_dset *ds);
+size_t vmtrack_dset_nr_ranges(const struct vmtrack_dset *ds);
+int vmtrack_dset_range(const struct vmtrack_dset *ds, size_t idx,
+		       struct vmtrack_range_info *info);
+ssize_t vmtrack_dset_collect(struct vmtrack_dset *ds, struct iovec **iov, size_t *alloc);
+ssize_t vmtrack_dset_ranges_iov(const struct vmtrack_dset *ds, struct iovec **iov,
+				size_t *alloc);
+
+/* ---- loss accounting --------------------------------------------------- */
+
+/**
+ * struct vmtrack_cpu_stats - counters of per_cpu/cpuN/stats
+ * @entries:		events in the buffer, not yet read
+ * @overrun:		events lost by overwriting (overwrite mode)
+ * @commit_overrun:	events lost by nested writers lapping the buffer
+ * @dropped:		events dropped because the buffer was full
+ * @read:		events read so far
+ */
+struct vmtrack_cpu_stats {
+	uint64_t	entries;
+	uint64_t	overrun;
+	uint64_t	commit_overrun;
+	uint64_t	dropped;
+	uint64_t	read;
+};
+
+int vmtrack_stats_parse(const char *text, struct vmtrack_cpu_stats *st);
+uint64_t vmtrack_stats_lost(const struct vmtrack_cpu_stats *before,
+			    const struct vmtrack_cpu_stats *after);
+size_t vmtrack_buffer_kb_for(uint64_t pages, unsigned long page_size);
+
+/* ---- target processes -------------------------------------------------- */
+
+/**
+ * struct vmtrack_mapping - one line of /proc/PID/maps
+ * @start:	first address
+ * @end:	end address, exclusive
+ * @prot:	'r', 'w', 'x' as PROT_READ, PROT_WRITE, PROT_EXEC bits
+ * @shared:	the mapping is shared ('s'), not private ('p')
+ * @name:	path or pseudo name ("[heap]"), "" for anonymous memory
+ */
+struct vmtrack_mapping {
+	uint64_t	start;
+	uint64_t	end;
+	int		prot;
+	bool		shared;
+	char		name[256];
+};
+
+typedef int (*vmtrack_mapping_fn)(const struct vmtrack_mapping *map, void *ctx);
+
+int vmtrack_maps_parse_line(const char *line, struct vmtrack_mapping *map);
+int vmtrack_maps_walk(pid_t pid, vmtrack_mapping_fn fn, void *ctx);
+bool vmtrack_mapping_watchable(const struct vmtrack_mapping *map, bool all_private);
+int vmtrack_madvise(int pidfd, const struct iovec *iov, size_t n, int advice,
+		    size_t *done);
+int vmtrack_freeze(pid_t pid, bool *was_stopped);
+int vmtrack_thaw(pid_t pid);
+
+/* ---- sessions ---------------------------------------------------------- */
+
+/* reasons why an epoch reports every watched page as dirty */
+enum vmtrack_loss {
+	VMTRACK_LOSS_EVENTS	= 1 << 0,	/* ring buffer dropped or overran events */
+	VMTRACK_LOSS_RESTART	= 1 << 1,	/* ranges were watched before this consumer */
+	VMTRACK_LOSS_TAMPER	= 1 << 2,	/* instance changed behind our back */
+	VMTRACK_LOSS_DECODE	= 1 << 3,	/* malformed sub-buffer */
+};
+
+enum vmtrack_session_flags {
+	VMTRACK_F_ALL_PRIVATE	= 1 << 0,	/* rescan: include read-only private maps */
+	VMTRACK_F_KEEP		= 1 << 1,	/* do not unwatch on close */
+};
+
+enum vmtrack_epoch_flags {
+	VMTRACK_EPOCH_NO_REARM	= 1 << 0,	/* collect, but do not write-protect again */
+};
+
+/**
+ * struct vmtrack_params - how to open a session
+ * @pid:		target process
+ * @flags:		enum vmtrack_session_flags
+ * @buffer_kb:		per-CPU ring buffer in KiB, 0: from @expected_pages
+ * @expected_pages:	pages expected to be watched (auto buffer size)
+ */
+struct vmtrack_params {
+	pid_t		pid;
+	unsigned int	flags;
+	size_t		buffer_kb;
+	uint64_t	expected_pages;
+};
+
+/**
+ * struct vmtrack_epoch - the result of one epoch
+ * @seq:		epoch number, from 1
+ * @loss:		enum vmtrack_loss bits; non-zero means @all_dirty
+ * @all_dirty:		every watched page is reported dirty
+ * @target_gone:	the watched mm exited (or exec'd)
+ * @lost_events:	events lost in this epoch (per-CPU stats deltas)
+ * @events:		events applied in this epoch
+ * @foreign:		events of other mms (ignored)
+ * @stray_pages:	pages reported outside every tracked range
+ * @new_pages:		pages of mappings found by the rescan (reported dirty)
+ * @dirty_pages:	pages in @dirty
+ * @watched_pages:	pages watched at the end of the epoch
+ * @rearm_failed:	dirty ranges that could not be re-armed (stay dirty)
+ * @dirty:		dirty ranges, coalesced, sorted; valid until the next epoch
+ * @nr_dirty:		number of entries in @dirty
+ */
+struct vmtrack_epoch {
+	uint64_t		seq;
+	unsigned int		loss;
+	bool			all_dirty;
+	bool			target_gone;
+	uint64_t		lost_events;
+	uint64_t		events;
+	uint64_t		foreign;
+	uint64_t		stray_pages;
+	uint64_t		new_pages;
+	uint64_t		dirty_pages;
+	uint64_t		watched_pages;
+	uint64_t		rearm_failed;
+	const struct iovec	*dirty;
+	size_t			nr_dirty;
+};
+
+struct vmtrack_session;
+
+int vmtrack_session_open(struct vmtrack_session **sp, const struct vmtrack_params *params,
+			 char *err, size_t errlen);
+int vmtrack_session_watch_ranges(struct vmtrack_session *s, const struct iovec *ranges,
+				 size_t n);
+int vmtrack_session_watch_all(struct vmtrack_session *s);
+int vmtrack_session_pump(struct vmtrack_session *s, int wake_fd, int timeout_ms);
+int vmtrack_session_epoch(struct vmtrack_session *s, unsigned int flags,
+			  struct vmtrack_epoch *ep);
+const struct vmtrack_dset *vmtrack_session_dset(const struct vmtrack_session *s);
+const char *vmtrack_session_error(const struct vmtrack_session *s);
+const char *vmtrack_session_instance(const struct vmtrack_session *s);
+size_t vmtrack_session_buffer_kb(const struct vmtrack_session *s);
+void vmtrack_session_close(struct vmtrack_session *s);
+int vmtrack_reap_instances(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* _VMTRACK_H */

@@ -1,0 +1,402 @@
+// SPDX-License-Identifier: LGPL-2.1
+/*
+ * Decoding of raw ring-buffer sub-buffers (per_cpu/cpuN/trace_pipe_raw).
+ *
+ * A hand-rolled, same-endian walker: the kernel and this program run on the
+ * same machine. Field offsets are resolved by name once per event type from
+ * the event formats libtraceevent parsed, then every record is dispatched on
+ * its common_type.
+ *
+ * Sub-buffer layout (events/header_page): u64 timestamp, long commit (data
+ * size in the low 27 bits, bit 31 = events missed before this page), then the
+ * events. Each event starts with a u32: type_len (5 low bits) and time_delta
+ * (27 high bits):
+ *   0		data length in the next u32 (length + 4), data follows it
+ *   1 .. 28	data of type_len * 4 bytes follows
+ *   29		time extend: next u32 << 27 + time_delta is a delta
+ *   30		time stamp: next u32 << 27 + time_delta is absolute
+ *   31		padding: time_delta 0 ends the page, else next u32 = length
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <traceevent/event-parse.h>
+
+#include "internal.h"
+
+struct dec_field {
+	int		offset;
+	int		size;
+	bool		is_signed;
+};
+
+struct dec_type {
+	unsigned int	id;
+	int		kind;
+	struct dec_field mm_id;
+	struct dec_field tgid;
+	struct dec_field f[3];
+	int		nr_fields;
+	int		min_size;
+};
+
+struct vmtrack_decoder {
+	struct dec_field	common_type;
+	struct dec_type		types[VMTRACK_EV_NR];
+	uint32_t		seq;
+	uint64_t		unknown;
+	uint64_t		missed_pages;
+};
+
+static const struct {
+	const char	*name;
+	const char	*fields[3];
+	int		nr;
+} ev_desc[VMTRACK_EV_NR] = {
+	[VMTRACK_EV_MARK]	 = { "mark",	    { "start", "end", "rearm" }, 3 },
+	[VMTRACK_EV_UNMARK]	 = { "unmark",	    { "start", "end" }, 2 },
+	[VMTRACK_EV_WRITE_FAULT] = { "write_fault", { "address", "size" }, 2 },
+	[VMTRACK_EV_ZAP]	 = { "zap",	    { "start", "end", "reason" }, 3 },
+	[VMTRACK_EV_MOVE]	 = { "move",	    { "old_start", "new_start", "len" }, 3 },
+	[VMTRACK_EV_UNMAP]	 = { "unmap",	    { "start", "end" }, 2 },
+	[VMTRACK_EV_EXIT]	 = { "exit",	    { NULL }, 0 },
+	[VMTRACK_EV_PINNED]	 = { "pinned",	    { "address", "size" }, 2 },
+};
+
+/**
+ * vmtrack_event_name() - name of an event kind
+ * @kind:	enum vmtrack_event_kind
+ *
+ * Return: the trace event name ("write_fault", ...), or "?" if out of range.
+ */
+const char *vmtrack_event_name(int kind)
+{
+	if (kind < 0 || kind >= VMTRACK_EV_NR)
+		return "?";
+	return ev_desc[kind].name;
+}
+
+/* value of "key:NUMBER;" after @from in @line, or -1 */
+static long header_value(const char *line, const char *key)
+{
+	const char *p = strstr(line, key);
+
+	if (!p)
+		return -1;
+	return strtol(p + strlen(key), NULL, 10);
+}
+
+/**
+ * vmtrack_page_layout_parse() - read the sub-buffer layout from header_page
+ * @header_page:	text of events/header_page
+ * @layout:		filled in; subbuf_size is data offset + data size
+ *
+ * Only the "commit" and "data" fields are used. The caller may replace
+ * subbuf_size with the instance's buffer_subbuf_size_kb.
+ *
+ * Return: 0, or -EINVAL if a field is missing or implausible.
+ */
+int vmtrack_page_layout_parse(const char *header_page, struct vmtrack_page_layout *layout)
+{
+	long coff = -1, csize = -1, doff = -1, dsize = -1;
+	const char *line = header_page;
+
+	while (line && *line) {
+		const char *nl = strchr(line, '\n');
+		char buf[256];
+		size_t len = nl ? (size_t)(nl - line) : strlen(line);
+
+		len = min(len, sizeof(buf) - 1);
+		memcpy(buf, line, len);
+		buf[len] = '\0';
+		if (strstr(buf, "field:") && strstr(buf, " commit;")) {
+			coff = header_value(buf, "offset:");
+			csize = header_value(buf, "size:");
+		} else if (strstr(buf, "field:") && strstr(buf, " data;")) {
+			doff = header_value(buf, "offset:");
+			dsize = header_value(buf, "size:");
+		}
+		line = nl ? nl + 1 : NULL;
+	}
+	if (coff < 0 || (csize != 4 && csize != 8) || doff < coff + csize || dsize <= 0)
+		return -EINVAL;
+	layout->commit_offset = coff;
+	layout->commit_size = csize;
+	layout->data_offset = doff;
+	layout->subbuf_size = doff + dsize;
+	return 0;
+}
+
+static int field_resolve(struct tep_event *event, const char *name, struct dec_field *f,
+			 char *err, size_t errlen)
+{
+	struct tep_format_field *field = tep_find_field(event, name);
+
+	if (!field)
+		field = tep_find_common_field(event, name);
+	if (!field || field->offset < 0 ||
+	    (field->size != 1 && field->size != 2 && field->size != 4 && field->size != 8)) {
+		set_err(err, errlen, "event %s:%s has no usable field '%s'",
+			event->system, event->name, name);
+		return -ENOENT;
+	}
+	f->offset = field->offset;
+	f->size = field->size;
+	f->is_signed = field->flags & TEP_FIELD_IS_SIGNED;
+	return 0;
+}
+
+static int type_resolve(struct tep_handle *tep, int kind, struct dec_type *t,
+			char *err, size_t errlen)
+{
+	struct tep_event *event;
+	int i, end;
+
+	event = tep_find_event_by_name(tep, VMTRACK_SYSTEM, ev_desc[kind].name);
+	if (!event) {
+		set_err(err, errlen, "kernel has no %s:%s event", VMTRACK_SYSTEM,
+			ev_desc[kind].name);
+		return -ENOENT;
+	}
+	t->id = event->id;
+	t->kind = kind;
+	t->nr_fields = ev_desc[kind].nr;
+	if (field_resolve(event, "mm_id", &t->mm_id, err, errlen) ||
+	    field_resolve(event, "tgid", &t->tgid, err, errlen))
+		return -ENOENT;
+	t->min_size = max(t->mm_id.offset + t->mm_id.size, t->tgid.offset + t->tgid.size);
+	for (i = 0; i < t->nr_fields; i++) {
+		if (field_resolve(event, ev_desc[kind].fields[i], &t->f[i], err, errlen))
+			return -ENOENT;
+		end = t->f[i].offset + t->f[i].size;
+		t->min_size = max(t->min_size, end);
+	}
+	return 0;
+}
+
+/**
+ * vmtrack_decoder_new() - resolve the mm_watch event formats once
+ * @tep:	handle with the mm_watch formats parsed
+ *		(tracefs_local_events_system() or tep_parse_event())
+ * @err:	buffer for a one-line reason on failure, may be NULL
+ * @errlen:	size of @err
+ *
+ * Looks up every mm_watch event and the offsets of its fields by name, so
+ * decoding a record is a switch on common_type and a few loads.
+ *
+ * Return: the decoder, or NULL (with @err filled) if an event or field is
+ * missing or the allocation failed.
+ */
+struct vmtrack_decoder *vmtrack_decoder_new(struct tep_handle *tep, char *err, size_t errlen)
+{
+	struct vmtrack_decoder *dec;
+	struct tep_event *event;
+	int kind;
+
+	dec = calloc(1, sizeof(*dec));
+	if (!dec) {
+		set_err(err, errlen, "out of memory");
+		return NULL;
+	}
+	for (kind = 0; kind < VMTRACK_EV_NR; kind++)
+		if (type_resolve(tep, kind, &dec->types[kind], err, errlen))
+			goto fail;
+	event = tep_find_event_by_name(tep, VMTRACK_SYSTEM, ev_desc[0].name);
+	if (field_resolve(event, "common_type", &dec->common_type, err, errlen))
+		goto fail;
+	return dec;
+fail:
+	free(dec);
+	return NULL;
+}
+
+/**
+ * vmtrack_decoder_free() - free a decoder
+ * @dec:	the decoder, may be NULL
+ */
+void vmtrack_decoder_free(struct vmtrack_decoder *dec)
+{
+	free(dec);
+}
+
+/**
+ * vmtrack_decoder_kind() - the event kind of a common_type value
+ * @dec:	the decoder
+ * @type:	common_type (trace event id)
+ *
+ * Return: enum vmtrack_event_kind, or -1 if @type is not an mm_watch event.
+ */
+int vmtrack_decoder_kind(const struct vmtrack_decoder *dec, unsigned int type)
+{
+	int i;
+
+	for (i = 0; i < VMTRACK_EV_NR; i++)
+		if (dec->types[i].id == type)
+			return i;
+	return -1;
+}
+
+uint64_t vmtrack_decoder_missed_pages(const struct vmtrack_decoder *dec)
+{
+	return dec->missed_pages;
+}
+
+static uint64_t load(const uint8_t *p, const struct dec_field *f)
+{
+	const uint8_t *q = p + f->offset;
+
+	switch (f->size) {
+	case 1: { uint8_t v; memcpy(&v, q, 1); return f->is_signed ? (uint64_t)(int8_t)v : v; }
+	case 2: { uint16_t v; memcpy(&v, q, 2); return f->is_signed ? (uint64_t)(int16_t)v : v; }
+	case 4: { uint32_t v; memcpy(&v, q, 4); return f->is_signed ? (uint64_t)(int32_t)v : v; }
+	default: { uint64_t v; memcpy(&v, q, 8); return v; }
+	}
+}
+
+/* 1: decoded, 0: other event type, -EBADMSG: too short; *ret: @fn's value */
+static int decode_record(struct vmtrack_decoder *dec, const uint8_t *data, unsigned int len,
+			 uint64_t ts, int cpu, vmtrack_event_fn fn, void *ctx, int *ret)
+{
+	const struct dec_type *t;
+	struct vmtrack_event ev;
+	uint64_t v[3] = { 0 };
+	int kind, i;
+
+	if (len < (unsigned int)(dec->common_type.offset + dec->common_type.size))
+		return -EBADMSG;
+	kind = vmtrack_decoder_kind(dec, load(data, &dec->common_type));
+	if (kind < 0) {
+		dec->unknown++;
+		return 0;
+	}
+	t = &dec->types[kind];
+	if (len < (unsigned int)t->min_size)
+		return -EBADMSG;
+	for (i = 0; i < t->nr_fields; i++)
+		v[i] = load(data, &t->f[i]);
+
+	memset(&ev, 0, sizeof(ev));
+	ev.ts = ts;
+	ev.cpu = cpu;
+	ev.seq = dec->seq++;
+	ev.kind = kind;
+	ev.mm_id = load(data, &t->mm_id);
+	ev.tgid = (int32_t)load(data, &t->tgid);
+	ev.a = v[0];
+	ev.b = v[1];
+	if (kind == VMTRACK_EV_MARK || kind == VMTRACK_EV_ZAP)
+		ev.arg = (int32_t)v[2];
+	else
+		ev.c = v[2];
+	*ret = fn(&ev, ctx);
+	return 1;
+}
+
+static uint32_t rd32(const uint8_t *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, 4);
+	return v;
+}
+
+/**
+ * vmtrack_decode_subbuf() - decode every mm_watch record of one sub-buffer
+ * @dec:	decoder from vmtrack_decoder_new()
+ * @layout:	sub-buffer layout (vmtrack_page_layout_parse())
+ * @subbuf:	one sub-buffer as read from trace_pipe_raw
+ * @len:	bytes available at @subbuf (at least the committed part)
+ * @cpu:	CPU the sub-buffer came from, stored in the events
+ * @fn:		called for every decoded event, in buffer order; a non-zero
+ *		return stops the walk and is returned
+ * @ctx:	passed to @fn
+ *
+ * Records of other event types are skipped. A page whose header says events
+ * were missed before it is counted (vmtrack never runs in overwrite mode,
+ * where that happens, but a tampered instance could).
+ *
+ * Return: the number of mm_watch events decoded, -EBADMSG if the sub-buffer
+ * is malformed (events before the damage were delivered), or @fn's value.
+ */
+int vmtrack_decode_subbuf(struct vmtrack_decoder *dec, const struct vmtrack_page_layout *layout,
+			  const void *subbuf, size_t len, int cpu, vmtrack_event_fn fn, void *ctx)
+{
+	const uint8_t *page = subbuf;
+	uint64_t ts, commit;
+	size_t pos, end;
+	int n = 0, ret, cb;
+
+	if (len < layout->data_offset)
+		return -EBADMSG;
+	memcpy(&ts, page, 8);
+	if (layout->commit_size == 8) {
+		memcpy(&commit, page + layout->commit_offset, 8);
+	} else {
+		uint32_t c32;
+
+		memcpy(&c32, page + layout->commit_offset, 4);
+		commit = c32;
+	}
+	if (commit & RB_MISSED_EVENTS)
+		dec->missed_pages++;
+	pos = layout->data_offset;
+	end = pos + (commit & RB_COMMIT_MASK);
+	if (end > len)
+		return -EBADMSG;
+
+	while (pos + 4 <= end) {
+		uint32_t hdr = rd32(page + pos);
+		uint32_t type_len = hdr & RB_TYPE_LEN_MASK;
+		uint64_t delta = hdr >> 5;
+		uint32_t dlen;
+
+		if (type_len == RB_TYPE_PADDING && !delta)
+			break;			/* rest of the page is unused */
+		if (type_len == 0 || type_len > RB_TYPE_DATA_MAX) {
+			if (pos + 8 > end)
+				return -EBADMSG;
+		}
+		switch (type_len) {
+		case RB_TYPE_PADDING:
+			dlen = rd32(page + pos + 4);
+			if (!dlen || pos + 4 + (size_t)dlen > end)
+				return -EBADMSG;
+			ts += delta;
+			pos += 4 + dlen;
+			continue;
+		case RB_TYPE_TIME_EXTEND:
+			ts += ((uint64_t)rd32(page + pos + 4) << RB_TS_SHIFT) + delta;
+			pos += 8;
+			continue;
+		case RB_TYPE_TIME_STAMP:
+			ts = (ts & ~RB_ABS_TS_MASK) |
+			     (((uint64_t)rd32(page + pos + 4) << RB_TS_SHIFT) + delta);
+			pos += 8;
+			continue;
+		case 0:
+			dlen = rd32(page + pos + 4);
+			if (dlen < 4)
+				return -EBADMSG;
+			dlen = (dlen - 4 + 3) & ~3U;
+			pos += 8;
+			break;
+		default:
+			dlen = type_len * 4;
+			pos += 4;
+			break;
+		}
+		if (pos + dlen > end)
+			return -EBADMSG;
+		ts += delta;
+		cb = 0;
+		ret = decode_record(dec, page + pos, dlen, ts, cpu, fn, ctx, &cb);
+		if (ret < 0)
+			return ret;
+		if (cb)
+			return cb;
+		n += ret;
+		pos += dlen;
+	}
+	return n;
+}

@@ -1,0 +1,623 @@
+// SPDX-License-Identifier: LGPL-2.1
+/*
+ * Dirty sets: the watched ranges of one mm, with one bit per watched page.
+ *
+ * Ranges are kept sorted and disjoint in an array; each has its own bitmap
+ * and dirty count, so the memory is about one bit per watched page plus the
+ * collected iovecs, which are O(dirty ranges). Collecting walks only the
+ * ranges whose dirty count is not zero.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+struct dset_range {
+	uint64_t	start;
+	uint64_t	end;
+	unsigned long	*bits;
+	uint64_t	ndirty;
+	uint64_t	last;
+	uint64_t	total;
+	char		*label;
+};
+
+struct vmtrack_dset {
+	struct dset_range	*r;
+	size_t			nr;
+	size_t			alloc;
+	unsigned int		shift;
+	uint64_t		page_size;
+};
+
+static uint64_t range_pages(const struct vmtrack_dset *ds, const struct dset_range *r)
+{
+	return (r->end - r->start) >> ds->shift;
+}
+
+static void range_release(struct dset_range *r)
+{
+	free(r->bits);
+	free(r->label);
+	r->bits = NULL;
+	r->label = NULL;
+}
+
+static void bits_set(unsigned long *bits, uint64_t from, uint64_t to)
+{
+	while (from < to && (from % BITS_PER_LONG)) {
+		bits[from / BITS_PER_LONG] |= 1UL << (from % BITS_PER_LONG);
+		from++;
+	}
+	while (from + BITS_PER_LONG <= to) {
+		bits[from / BITS_PER_LONG] = ~0UL;
+		from += BITS_PER_LONG;
+	}
+	while (from < to) {
+		bits[from / BITS_PER_LONG] |= 1UL << (from % BITS_PER_LONG);
+		from++;
+	}
+}
+
+static bool bit_test(const unsigned long *bits, uint64_t nr)
+{
+	return bits[nr / BITS_PER_LONG] & (1UL << (nr % BITS_PER_LONG));
+}
+
+static uint64_t bits_weight(const unsigned long *bits, uint64_t from, uint64_t to)
+{
+	uint64_t n = 0;
+
+	for (; from < to; from++)
+		n += bit_test(bits, from);
+	return n;
+}
+
+/* find the next set bit at or after @from, or @size */
+static uint64_t bits_next(const unsigned long *bits, uint64_t from, uint64_t size, bool set)
+{
+	while (from < size) {
+		unsigned long w = bits[from / BITS_PER_LONG];
+
+		if (!set)
+			w = ~w;
+		w &= ~0UL << (from % BITS_PER_LONG);
+		if (w) {
+			from = (from & ~(uint64_t)(BITS_PER_LONG - 1)) + __builtin_ctzl(w);
+			return min(from, size);
+		}
+		from = (from | (BITS_PER_LONG - 1)) + 1;
+	}
+	return size;
+}
+
+/**
+ * vmtrack_dset_new() - allocate an empty dirty set
+ * @page_size:	granularity in bytes, a power of two (normally the page size)
+ *
+ * Return: the new set, or NULL with errno set.
+ */
+struct vmtrack_dset *vmtrack_dset_new(unsigned long page_size)
+{
+	struct vmtrack_dset *ds;
+
+	if (!page_size || (page_size & (page_size - 1))) {
+		errno = EINVAL;
+		return NULL;
+	}
+	ds = calloc(1, sizeof(*ds));
+	if (!ds)
+		return NULL;
+	ds->page_size = page_size;
+	ds->shift = __builtin_ctzl(page_size);
+	return ds;
+}
+
+/**
+ * vmtrack_dset_free() - free a dirty set and all its ranges
+ * @ds:	the set, may be NULL
+ */
+void vmtrack_dset_free(struct vmtrack_dset *ds)
+{
+	size_t i;
+
+	if (!ds)
+		return;
+	for (i = 0; i < ds->nr; i++)
+		range_release(&ds->r[i]);
+	free(ds->r);
+	free(ds);
+}
+
+/* index of the first range whose end is above @addr */
+static size_t dset_lookup(const struct vmtrack_dset *ds, uint64_t addr)
+{
+	size_t lo = 0, hi = ds->nr;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (ds->r[mid].end <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static int dset_reserve(struct vmtrack_dset *ds, size_t extra)
+{
+	struct dset_range *r;
+	size_t alloc;
+
+	if (ds->nr + extra <= ds->alloc)
+		return 0;
+	alloc = max(ds->alloc * 2, ds->nr + extra + 8);
+	r = realloc(ds->r, alloc * sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	ds->r = r;
+	ds->alloc = alloc;
+	return 0;
+}
+
+static void page_round(const struct vmtrack_dset *ds, uint64_t *start, uint64_t *end)
+{
+	uint64_t mask = ds->page_size - 1;
+
+	*start &= ~mask;
+	/* an end close to 2^64 (size overflow in an event) saturates */
+	if (*end > UINT64_MAX - mask)
+		*end = UINT64_MAX & ~mask;
+	else
+		*end = (*end + mask) & ~mask;
+}
+
+/* a new range holding the pages [start, end) of @r, bits and label copied */
+static int range_slice(const struct vmtrack_dset *ds, const struct dset_range *r,
+		       uint64_t start, uint64_t end, struct dset_range *out)
+{
+	uint64_t off = (start - r->start) >> ds->shift;
+	uint64_t n = (end - start) >> ds->shift;
+	uint64_t i;
+
+	memset(out, 0, sizeof(*out));
+	out->start = start;
+	out->end = end;
+	out->bits = calloc(BITS_TO_LONGS(n) ?: 1, sizeof(unsigned long));
+	if (!out->bits)
+		return -ENOMEM;
+	if (r->label)
+		out->label = strdup(r->label);
+	if (r->ndirty) {
+		for (i = 0; i < n; i++)
+			if (bit_test(r->bits, off + i))
+				out->bits[i / BITS_PER_LONG] |= 1UL << (i % BITS_PER_LONG);
+		out->ndirty = bits_weight(out->bits, 0, n);
+	}
+	/* per-epoch history is kept by the piece that keeps the start */
+	if (start == r->start) {
+		out->last = r->last;
+		out->total = r->total;
+	}
+	return 0;
+}
+
+/**
+ * vmtrack_dset_remove() - stop tracking [@start, @end)
+ * @ds:		the set
+ * @start:	first address, rounded down to the granularity
+ * @end:	end address, rounded up
+ *
+ * Ranges that overlap are cut or split; their dirty bits outside the removed
+ * part are kept.
+ *
+ * Return: 0, or -ENOMEM (the set is unchanged then).
+ */
+int vmtrack_dset_remove(struct vmtrack_dset *ds, uint64_t start, uint64_t end)
+{
+	size_t i, j;
+
+	page_round(ds, &start, &end);
+	if (start >= end)
+		return 0;
+	i = dset_lookup(ds, start);
+	j = i;
+	while (j < ds->nr && ds->r[j].start < end)
+		j++;
+	if (i == j)
+		return 0;
+
+	struct dset_range left = { 0 }, right = { 0 };
+	bool has_left = ds->r[i].start < start;
+	bool has_right = ds->r[j - 1].end > end;
+
+	if (has_left && range_slice(ds, &ds->r[i], ds->r[i].start, start, &left))
+		return -ENOMEM;
+	if (has_right && range_slice(ds, &ds->r[j - 1], end, ds->r[j - 1].end, &right)) {
+		range_release(&left);
+		return -ENOMEM;
+	}
+	if (dset_reserve(ds, 2)) {
+		range_release(&left);
+		range_release(&right);
+		return -ENOMEM;
+	}
+	for (size_t k = i; k < j; k++)
+		range_release(&ds->r[k]);
+	memmove(&ds->r[i], &ds->r[j], (ds->nr - j) * sizeof(*ds->r));
+	ds->nr -= j - i;
+	if (has_right) {
+		memmove(&ds->r[i + 1], &ds->r[i], (ds->nr - i) * sizeof(*ds->r));
+		ds->r[i] = right;
+		ds->nr++;
+	}
+	if (has_left) {
+		memmove(&ds->r[i + 1], &ds->r[i], (ds->nr - i) * sizeof(*ds->r));
+		ds->r[i] = left;
+		ds->nr++;
+	}
+	return 0;
+}
+
+/**
+ * vmtrack_dset_add() - track [@start, @end), replacing what overlaps it
+ * @ds:		the set
+ * @start:	first address, rounded down to the granularity
+ * @end:	end address, rounded up
+ * @dirty:	start with every page of the range dirty
+ * @label:	name shown for the range (copied), may be NULL
+ *
+ * Return: 0, -EINVAL for an empty range, or -ENOMEM.
+ */
+int vmtrack_dset_add(struct vmtrack_dset *ds, uint64_t start, uint64_t end,
+		     bool dirty, const char *label)
+{
+	struct dset_range r = { 0 };
+	uint64_t n;
+	size_t i;
+
+	page_round(ds, &start, &end);
+	if (start >= end)
+		return -EINVAL;
+	if (vmtrack_dset_remove(ds, start, end))
+		return -ENOMEM;
+	n = (end - start) >> ds->shift;
+	r.start = start;
+	r.end = end;
+	r.bits = calloc(BITS_TO_LONGS(n), sizeof(unsigned long));
+	if (!r.bits)
+		return -ENOMEM;
+	if (label && *label && !(r.label = strdup(label))) {
+		free(r.bits);
+		return -ENOMEM;
+	}
+	if (dset_reserve(ds, 1)) {
+		range_release(&r);
+		return -ENOMEM;
+	}
+	if (dirty) {
+		bits_set(r.bits, 0, n);
+		r.ndirty = n;
+	}
+	i = dset_lookup(ds, start);
+	memmove(&ds->r[i + 1], &ds->r[i], (ds->nr - i) * sizeof(*ds->r));
+	ds->r[i] = r;
+	ds->nr++;
+	return 0;
+}
+
+/**
+ * vmtrack_dset_fill() - track the parts of [@start, @end) not tracked yet
+ * @ds:		the set
+ * @start:	first address
+ * @end:	end address, exclusive
+ * @label:	name for the new ranges, may be NULL
+ *
+ * The new parts start dirty: nothing is known about what happened to them
+ * before they were found. Used for mappings found by a rescan of
+ * /proc/PID/maps and for events on addresses outside every known range.
+ *
+ * Return: the number of pages added, or -ENOMEM.
+ */
+int64_t vmtrack_dset_fill(struct vmtrack_dset *ds, uint64_t start, uint64_t end,
+			  const char *label)
+{
+	uint64_t pos, added = 0;
+	size_t i;
+
+	page_round(ds, &start, &end);
+	pos = start;
+	while (pos < end) {
+		uint64_t gap_end = end;
+
+		i = dset_lookup(ds, pos);
+		if (i < ds->nr && ds->r[i].start <= pos) {
+			pos = ds->r[i].end;
+			continue;
+		}
+		if (i < ds->nr && ds->r[i].start < end)
+			gap_end = ds->r[i].start;
+		if (vmtrack_dset_add(ds, pos, gap_end, true, label))
+			return -ENOMEM;
+		added += (gap_end - pos) >> ds->shift;
+		pos = gap_end;
+	}
+	return added;
+}
+
+/**
+ * vmtrack_dset_set_dirty() - mark the tracked pages of [@start, @end) dirty
+ * @ds:		the set
+ * @start:	first address, rounded down to the granularity
+ * @end:	end address, rounded up (saturates on overflow)
+ * @uncovered:	if not NULL, receives the number of pages outside every range
+ *
+ * Return: the number of tracked pages in the range (dirty before or not).
+ */
+uint64_t vmtrack_dset_set_dirty(struct vmtrack_dset *ds, uint64_t start, uint64_t end,
+				uint64_t *uncovered)
+{
+	uint64_t covered = 0;
+	size_t i;
+
+	page_round(ds, &start, &end);
+	if (start >= end) {
+		if (uncovered)
+			*uncovered = 0;
+		return 0;
+	}
+	for (i = dset_lookup(ds, start); i < ds->nr && ds->r[i].start < end; i++) {
+		struct dset_range *r = &ds->r[i];
+		uint64_t from = (max(start, r->start) - r->start) >> ds->shift;
+		uint64_t to = (min(end, r->end) - r->start) >> ds->shift;
+
+		if (r->ndirty != range_pages(ds, r)) {
+			r->ndirty += (to - from) - bits_weight(r->bits, from, to);
+			bits_set(r->bits, from, to);
+		}
+		covered += to - from;
+	}
+	if (uncovered)
+		*uncovered = ((end - start) >> ds->shift) - covered;
+	return covered;
+}
+
+/**
+ * vmtrack_dset_move() - follow an mremap() move of watched memory
+ * @ds:		the set
+ * @old_start:	old address of the moved memory
+ * @new_start:	new address
+ * @len:	length in bytes
+ *
+ * Whatever was tracked at the new place is replaced by a range that is all
+ * dirty (it holds contents the consumer has not copied from there); the old
+ * place is no longer tracked. The label of the old range is kept.
+ *
+ * Return: 0, -EINVAL for an empty move, or -ENOMEM.
+ */
+int vmtrack_dset_move(struct vmtrack_dset *ds, uint64_t old_start, uint64_t new_start,
+		      uint64_t len)
+{
+	char *label = NULL;
+	size_t i;
+	int ret;
+
+	if (!len || old_start + len < old_start || new_start + len < new_start)
+		return -EINVAL;
+	i = dset_lookup(ds, old_start);
+	if (i < ds->nr && ds->r[i].start <= old_start && ds->r[i].label)
+		label = strdup(ds->r[i].label);
+	ret = vmtrack_dset_remove(ds, old_start, old_start + len);
+	if (!ret)
+		ret = vmtrack_dset_add(ds, new_start, new_start + len, true, label);
+	free(label);
+	return ret;
+}
+
+/**
+ * vmtrack_dset_all_dirty() - mark every tracked page dirty
+ * @ds:	the set
+ *
+ * The conservative answer to any gap in observation.
+ */
+void vmtrack_dset_all_dirty(struct vmtrack_dset *ds)
+{
+	size_t i;
+
+	for (i = 0; i < ds->nr; i++) {
+		struct dset_range *r = &ds->r[i];
+
+		bits_set(r->bits, 0, range_pages(ds, r));
+		r->ndirty = range_pages(ds, r);
+	}
+}
+
+/**
+ * vmtrack_dset_covers() - is @addr tracked
+ * @ds:		the set
+ * @addr:	an address
+ *
+ * Return: true if a range of the set contains @addr.
+ */
+bool vmtrack_dset_covers(const struct vmtrack_dset *ds, uint64_t addr)
+{
+	size_t i = dset_lookup(ds, addr);
+
+	return i < ds->nr && ds->r[i].start <= addr;
+}
+
+/**
+ * vmtrack_dset_test() - is the page at @addr dirty
+ * @ds:		the set
+ * @addr:	an address
+ *
+ * Return: true if @addr is tracked and its page is dirty.
+ */
+bool vmtrack_dset_test(const struct vmtrack_dset *ds, uint64_t addr)
+{
+	size_t i = dset_lookup(ds, addr);
+
+	if (i >= ds->nr || ds->r[i].start > addr)
+		return false;
+	return bit_test(ds->r[i].bits, (addr - ds->r[i].start) >> ds->shift);
+}
+
+/**
+ * vmtrack_dset_dirty_pages() - count the dirty pages
+ * @ds:	the set
+ *
+ * Return: the number of dirty pages in all ranges.
+ */
+uint64_t vmtrack_dset_dirty_pages(const struct vmtrack_dset *ds)
+{
+	uint64_t n = 0;
+	size_t i;
+
+	for (i = 0; i < ds->nr; i++)
+		n += ds->r[i].ndirty;
+	return n;
+}
+
+/**
+ * vmtrack_dset_watched_pages() - count the tracked pages
+ * @ds:	the set
+ *
+ * Return: the number of pages in all ranges.
+ */
+uint64_t vmtrack_dset_watched_pages(const struct vmtrack_dset *ds)
+{
+	uint64_t n = 0;
+	size_t i;
+
+	for (i = 0; i < ds->nr; i++)
+		n += range_pages(ds, &ds->r[i]);
+	return n;
+}
+
+/**
+ * vmtrack_dset_nr_ranges() - number of ranges
+ * @ds:	the set
+ *
+ * Return: how many disjoint ranges the set tracks.
+ */
+size_t vmtrack_dset_nr_ranges(const struct vmtrack_dset *ds)
+{
+	return ds->nr;
+}
+
+/**
+ * vmtrack_dset_range() - describe one range
+ * @ds:		the set
+ * @idx:	index, 0 .. vmtrack_dset_nr_ranges() - 1, in address order
+ * @info:	filled in; @info->label stays valid until the set changes
+ *
+ * Return: 0, or -ERANGE for a bad index.
+ */
+int vmtrack_dset_range(const struct vmtrack_dset *ds, size_t idx,
+		       struct vmtrack_range_info *info)
+{
+	const struct dset_range *r;
+
+	if (idx >= ds->nr)
+		return -ERANGE;
+	r = &ds->r[idx];
+	info->start = r->start;
+	info->end = r->end;
+	info->pages = range_pages(ds, r);
+	info->dirty = r->ndirty;
+	info->last = r->last;
+	info->total = r->total;
+	info->label = r->label ?: "";
+	return 0;
+}
+
+static int iov_push(struct iovec **iov, size_t *alloc, size_t *n, uint64_t start, uint64_t end)
+{
+	struct iovec *v;
+
+	if (*n && (uint64_t)(uintptr_t)(*iov)[*n - 1].iov_base + (*iov)[*n - 1].iov_len == start) {
+		(*iov)[*n - 1].iov_len += end - start;
+		return 0;
+	}
+	if (*n == *alloc) {
+		size_t a = *alloc ? *alloc * 2 : 64;
+
+		v = realloc(*iov, a * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		*iov = v;
+		*alloc = a;
+	}
+	(*iov)[*n].iov_base = (void *)(uintptr_t)start;
+	(*iov)[*n].iov_len = end - start;
+	(*n)++;
+	return 0;
+}
+
+/**
+ * vmtrack_dset_collect() - take the dirty pages out of the set
+ * @ds:		the set
+ * @iov:	array to fill, grown with realloc() as needed (may start NULL)
+ * @alloc:	allocated entries of *@iov, updated
+ *
+ * Adjacent dirty pages, also across adjacent ranges, are coalesced into one
+ * iovec, ready for process_madvise(MADV_WATCH). The dirty bits are cleared and
+ * each range's per-epoch counters (last, total) updated. Only ranges with dirty
+ * pages are scanned.
+ *
+ * Return: the number of iovecs, or -ENOMEM (the set is unchanged then).
+ */
+ssize_t vmtrack_dset_collect(struct vmtrack_dset *ds, struct iovec **iov, size_t *alloc)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < ds->nr; i++) {
+		struct dset_range *r = &ds->r[i];
+		uint64_t np = range_pages(ds, r), pos = 0;
+
+		while (r->ndirty && pos < np) {
+			uint64_t s = bits_next(r->bits, pos, np, true), e;
+
+			if (s >= np)
+				break;
+			e = bits_next(r->bits, s, np, false);
+			if (iov_push(iov, alloc, &n, r->start + (s << ds->shift),
+				     r->start + (e << ds->shift)))
+				return -ENOMEM;
+			pos = e;
+		}
+	}
+	for (i = 0; i < ds->nr; i++) {
+		struct dset_range *r = &ds->r[i];
+
+		r->last = r->ndirty;
+		r->total += r->ndirty;
+		if (r->ndirty)
+			memset(r->bits, 0, BITS_TO_LONGS(range_pages(ds, r)) * sizeof(long));
+		r->ndirty = 0;
+	}
+	return n;
+}
+
+/**
+ * vmtrack_dset_ranges_iov() - all tracked ranges as iovecs
+ * @ds:		the set
+ * @iov:	array to fill, grown with realloc() as needed
+ * @alloc:	allocated entries of *@iov, updated
+ *
+ * Adjacent ranges are coalesced. Used to unwatch everything.
+ *
+ * Return: the number of iovecs, or -ENOMEM.
+ */
+ssize_t vmtrack_dset_ranges_iov(const struct vmtrack_dset *ds, struct iovec **iov,
+				size_t *alloc)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < ds->nr; i++)
+		if (iov_push(iov, alloc, &n, ds->r[i].start, ds->r[i].end))
+			return -ENOMEM;
+	return n;
+}
