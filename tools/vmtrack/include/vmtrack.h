@@ -145,6 +145,7 @@ int vmtrack_dset_move(struct vmtrack_dset *ds, uint64_t old_start, uint64_t new_
 void vmtrack_dset_all_dirty(struct vmtrack_dset *ds);
 bool vmtrack_dset_test(const struct vmtrack_dset *ds, uint64_t addr);
 bool vmtrack_dset_covers(const struct vmtrack_dset *ds, uint64_t addr);
+bool vmtrack_dset_overlaps(const struct vmtrack_dset *ds, uint64_t start, uint64_t end);
 uint64_t vmtrack_dset_dirty_pages(const struct vmtrack_dset *ds);
 uint64_t vmtrack_dset_watched_pages(const struct vmtrack_dset *ds);
 size_t vmtrack_dset_nr_ranges(const struct vmtrack_dset *ds);

@@ -13,9 +13,11 @@
  * (27 high bits):
  *   0		data length in the next u32 (length + 4), data follows it
  *   1 .. 28	data of type_len * 4 bytes follows
- *   29		time extend: next u32 << 27 + time_delta is a delta
- *   30		time stamp: next u32 << 27 + time_delta is absolute
- *   31		padding: time_delta 0 ends the page, else next u32 = length
+ *   29		padding: time_delta 0 ends the page, else next u32 = length
+ *   30		time extend: next u32 << 27 + time_delta is a delta
+ *   31		time stamp: next u32 << 27 + time_delta is absolute (low 59 bits)
+ * (RINGBUF_TYPE_* in include/linux/ring_buffer.h; the unit tests check the
+ * walker against libtraceevent's kbuffer.)
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -245,12 +247,24 @@ uint64_t vmtrack_decoder_missed_pages(const struct vmtrack_decoder *dec)
 static uint64_t load(const uint8_t *p, const struct dec_field *f)
 {
 	const uint8_t *q = p + f->offset;
+	uint64_t v = 0;
+	uint32_t v32;
+	uint16_t v16;
+	uint8_t v8;
 
 	switch (f->size) {
-	case 1: { uint8_t v; memcpy(&v, q, 1); return f->is_signed ? (uint64_t)(int8_t)v : v; }
-	case 2: { uint16_t v; memcpy(&v, q, 2); return f->is_signed ? (uint64_t)(int16_t)v : v; }
-	case 4: { uint32_t v; memcpy(&v, q, 4); return f->is_signed ? (uint64_t)(int32_t)v : v; }
-	default: { uint64_t v; memcpy(&v, q, 8); return v; }
+	case 1:
+		memcpy(&v8, q, 1);
+		return f->is_signed ? (uint64_t)(int8_t)v8 : v8;
+	case 2:
+		memcpy(&v16, q, 2);
+		return f->is_signed ? (uint64_t)(int16_t)v16 : v16;
+	case 4:
+		memcpy(&v32, q, 4);
+		return f->is_signed ? (uint64_t)(int32_t)v32 : v32;
+	default:
+		memcpy(&v, q, 8);
+		return v;
 	}
 }
 
@@ -369,11 +383,17 @@ int vmtrack_decode_subbuf(struct vmtrack_decoder *dec, const struct vmtrack_page
 			ts += ((uint64_t)rd32(page + pos + 4) << RB_TS_SHIFT) + delta;
 			pos += 8;
 			continue;
-		case RB_TYPE_TIME_STAMP:
-			ts = (ts & ~RB_ABS_TS_MASK) |
-			     (((uint64_t)rd32(page + pos + 4) << RB_TS_SHIFT) + delta);
+		case RB_TYPE_TIME_STAMP: {
+			uint64_t abs = ((uint64_t)rd32(page + pos + 4) << RB_TS_SHIFT) + delta;
+
+			/* the kernel's rb_fix_abs_ts(): the top bits come from before */
+			abs |= ts & ~RB_ABS_TS_MASK;
+			if (abs < ts && (ts & ~RB_ABS_TS_MASK))
+				abs += RB_ABS_TS_MASK + 1;
+			ts = abs;
 			pos += 8;
 			continue;
+		}
 		case 0:
 			dlen = rd32(page + pos + 4);
 			if (dlen < 4)

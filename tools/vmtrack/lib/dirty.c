@@ -289,9 +289,12 @@ int vmtrack_dset_add(struct vmtrack_dset *ds, uint64_t start, uint64_t end,
 	r.bits = calloc(BITS_TO_LONGS(n), sizeof(unsigned long));
 	if (!r.bits)
 		return -ENOMEM;
-	if (label && *label && !(r.label = strdup(label))) {
-		free(r.bits);
-		return -ENOMEM;
+	if (label && *label) {
+		r.label = strdup(label);
+		if (!r.label) {
+			free(r.bits);
+			return -ENOMEM;
+		}
 	}
 	if (dset_reserve(ds, 1)) {
 		range_release(&r);
@@ -446,6 +449,21 @@ bool vmtrack_dset_covers(const struct vmtrack_dset *ds, uint64_t addr)
 	size_t i = dset_lookup(ds, addr);
 
 	return i < ds->nr && ds->r[i].start <= addr;
+}
+
+/**
+ * vmtrack_dset_overlaps() - is any page of [@start, @end) tracked
+ * @ds:		the set
+ * @start:	first address
+ * @end:	end address, exclusive
+ *
+ * Return: true if a range of the set overlaps [@start, @end).
+ */
+bool vmtrack_dset_overlaps(const struct vmtrack_dset *ds, uint64_t start, uint64_t end)
+{
+	size_t i = dset_lookup(ds, start);
+
+	return start < end && i < ds->nr && ds->r[i].start < end;
 }
 
 /**

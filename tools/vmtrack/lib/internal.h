@@ -19,9 +19,10 @@
 /* ring-buffer event header: type_len:5, time_delta:27 (same endianness) */
 #define RB_TYPE_LEN_MASK	0x1f
 #define RB_TS_SHIFT		27
-#define RB_TYPE_PADDING		31
-#define RB_TYPE_TIME_EXTEND	29
-#define RB_TYPE_TIME_STAMP	30
+/* as in include/linux/ring_buffer.h (and kbuffer.h): 29, 30, 31 */
+#define RB_TYPE_PADDING		29
+#define RB_TYPE_TIME_EXTEND	30
+#define RB_TYPE_TIME_STAMP	31
 #define RB_TYPE_DATA_MAX	28
 #define RB_COMMIT_MASK		((1UL << 27) - 1)
 #define RB_MISSED_EVENTS	(1UL << 31)
@@ -43,5 +44,39 @@ static inline void set_err(char *err, size_t len, const char *fmt, ...)
 }
 
 uint64_t vmtrack_decoder_missed_pages(const struct vmtrack_decoder *dec);
+
+/**
+ * struct vmtrack_tracker - event and loss state of one watched mm
+ * @ds:		its dirty set
+ * @tgid:	the watched process
+ * @fill_stray:	track pages of events outside every range (watch-all mode)
+ * @mm_known:	@mm_id was learnt from the first event
+ * @mm_gone:	the exit event was seen
+ * @mm_id:	the watched mm
+ * @seq:	epochs completed
+ * @loss:	enum vmtrack_loss bits pending for the next collect
+ * @lost:	lost events pending for the next collect
+ * @iov:	dirty ranges of the last collect
+ * @iov_alloc:	allocated entries of @iov
+ */
+struct vmtrack_tracker {
+	struct vmtrack_dset	*ds;
+	pid_t			tgid;
+	bool			fill_stray;
+	bool			mm_known;
+	bool			mm_gone;
+	uint64_t		mm_id;
+	uint64_t		seq;
+	unsigned int		loss;
+	uint64_t		lost;
+	struct iovec		*iov;
+	size_t			iov_alloc;
+};
+
+void vmtrack_tracker_init(struct vmtrack_tracker *t, struct vmtrack_dset *ds, pid_t tgid);
+void vmtrack_tracker_loss(struct vmtrack_tracker *t, unsigned int reason, uint64_t lost);
+void vmtrack_tracker_apply(struct vmtrack_tracker *t, const struct vmtrack_event *ev,
+			   struct vmtrack_epoch *ep);
+int vmtrack_tracker_collect(struct vmtrack_tracker *t, struct vmtrack_epoch *ep);
 
 #endif /* _VMTRACK_INTERNAL_H */

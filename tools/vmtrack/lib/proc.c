@@ -1,0 +1,260 @@
+// SPDX-License-Identifier: LGPL-2.1
+/*
+ * Target processes: /proc/PID/maps, process_madvise() in batches, freezing.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+/**
+ * vmtrack_maps_parse_line() - parse one line of /proc/PID/maps
+ * @line:	"START-END PERMS OFFSET DEV INODE [NAME]"
+ * @map:	filled in
+ *
+ * Return: 0, or -EINVAL if the line is malformed.
+ */
+int vmtrack_maps_parse_line(const char *line, struct vmtrack_mapping *map)
+{
+	unsigned long long start, end, off, inode;
+	char perms[5], dev[16];
+	int name_at = 0;
+	const char *name;
+	size_t len;
+
+	if (sscanf(line, "%llx-%llx %4s %llx %15s %llu %n", &start, &end, perms, &off, dev,
+		   &inode, &name_at) < 6 || start >= end || strlen(perms) != 4)
+		return -EINVAL;
+	memset(map, 0, sizeof(*map));
+	map->start = start;
+	map->end = end;
+	map->prot = (perms[0] == 'r' ? PROT_READ : 0) | (perms[1] == 'w' ? PROT_WRITE : 0) |
+		    (perms[2] == 'x' ? PROT_EXEC : 0);
+	if (perms[3] != 'p' && perms[3] != 's')
+		return -EINVAL;
+	map->shared = perms[3] == 's';
+	name = name_at ? line + name_at : "";
+	len = strcspn(name, "\n");
+	len = min(len, sizeof(map->name) - 1);
+	memcpy(map->name, name, len);
+	map->name[len] = '\0';
+	return 0;
+}
+
+/**
+ * vmtrack_maps_walk() - call @fn for every mapping of a process
+ * @pid:	the process
+ * @fn:		callback; a non-zero return stops the walk and is returned
+ * @ctx:	passed to @fn
+ *
+ * Return: 0, @fn's value, or a negative errno (-ESRCH: no such process,
+ * -EACCES/-EPERM: not allowed, -EINVAL: unparsable line).
+ */
+int vmtrack_maps_walk(pid_t pid, vmtrack_mapping_fn fn, void *ctx)
+{
+	struct vmtrack_mapping map;
+	char path[64], *line = NULL;
+	size_t cap = 0;
+	int ret = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return errno == ENOENT ? -ESRCH : -errno;
+	while (getline(&line, &cap, f) > 0) {
+		ret = vmtrack_maps_parse_line(line, &map);
+		if (ret)
+			break;
+		ret = fn(&map, ctx);
+		if (ret)
+			break;
+	}
+	free(line);
+	fclose(f);
+	return ret;
+}
+
+/**
+ * vmtrack_mapping_watchable() - should a mapping be watched
+ * @map:		the mapping
+ * @all_private:	also read-only private mappings
+ *
+ * Private writable mappings are watched; with @all_private every private
+ * mapping (a read-only one written after an mprotect() is then seen too).
+ * Shared mappings cannot be watched (the kernel returns EINVAL), nor the
+ * special [vvar], [vdso] and [vsyscall] mappings.
+ *
+ * Return: true if the mapping should be marked.
+ */
+bool vmtrack_mapping_watchable(const struct vmtrack_mapping *map, bool all_private)
+{
+	if (map->shared)
+		return false;
+	if (!strncmp(map->name, "[vvar", 5) || !strcmp(map->name, "[vdso]") ||
+	    !strcmp(map->name, "[vsyscall]"))
+		return false;
+	return all_private || (map->prot & PROT_WRITE);
+}
+
+static ssize_t sys_process_madvise(int pidfd, const struct iovec *iov, size_t n, int advice)
+{
+	return syscall(SYS_process_madvise, pidfd, iov, n, advice, 0U);
+}
+
+/* one iovec alone, to learn its error after a short batch */
+static int madvise_one(int pidfd, const struct iovec *v, size_t skip, int advice)
+{
+	struct iovec one = {
+		.iov_base = (char *)v->iov_base + skip,
+		.iov_len = v->iov_len - skip,
+	};
+
+	if (sys_process_madvise(pidfd, &one, 1, advice) < 0)
+		return -errno;
+	return 0;
+}
+
+/**
+ * vmtrack_madvise() - process_madvise() over any number of ranges
+ * @pidfd:	pidfd of the target
+ * @iov:	the ranges
+ * @n:		number of ranges
+ * @advice:	MADV_WATCH or MADV_UNWATCH
+ * @done:	receives the index of the first range that failed, or @n
+ *
+ * Calls process_madvise() with up to VMTRACK_MAX_IOV ranges at a time. A
+ * range with holes (ENOMEM: the mapped parts were processed, the rest was
+ * unmapped meanwhile) is not an error. On another error, the caller may skip
+ * range *@done and call again with the rest.
+ *
+ * Return: 0, or the negative errno of range *@done (-EINVAL: unsupported
+ * mapping or kernel without MADV_WATCH, -EPERM, -ESRCH: target gone).
+ */
+int vmtrack_madvise(int pidfd, const struct iovec *iov, size_t n, int advice, size_t *done)
+{
+	size_t i = 0;
+
+	while (i < n) {
+		size_t batch = min(n - i, (size_t)VMTRACK_MAX_IOV), k, want = 0;
+		ssize_t ret;
+		int err;
+
+		for (k = 0; k < batch; k++)
+			want += iov[i + k].iov_len;
+		ret = sys_process_madvise(pidfd, iov + i, batch, advice);
+		if (ret >= 0 && (size_t)ret == want) {
+			i += batch;
+			continue;
+		}
+		if (ret < 0)
+			ret = 0;
+		/* find the range the kernel stopped at and learn why */
+		for (k = 0; k < batch && (size_t)ret >= iov[i + k].iov_len; k++)
+			ret -= iov[i + k].iov_len;
+		if (k == batch) {
+			i += batch;
+			continue;
+		}
+		err = madvise_one(pidfd, &iov[i + k], ret, advice);
+		if (err && err != -ENOMEM) {
+			if (done)
+				*done = i + k;
+			return err;
+		}
+		i += k + 1;
+	}
+	if (done)
+		*done = n;
+	return 0;
+}
+
+/* 1: every thread of @pid is stopped, 0: not yet, <0: gone */
+static int all_stopped(pid_t pid)
+{
+	char path[320], buf[512];
+	struct dirent *de;
+	int stopped = 1;
+	DIR *dir;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	dir = opendir(path);
+	if (!dir)
+		return -ESRCH;
+	while ((de = readdir(dir)) && stopped > 0) {
+		char *p;
+		FILE *f;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/stat", (int)pid, de->d_name);
+		f = fopen(path, "re");
+		if (!f)
+			continue;	/* the thread exited */
+		if (!fgets(buf, sizeof(buf), f))
+			buf[0] = '\0';
+		fclose(f);
+		p = strrchr(buf, ')');
+		if (!p || p[1] != ' ')
+			continue;
+		if (p[2] == 'Z' || p[2] == 'X')
+			stopped = -ESRCH;
+		else if (p[2] != 'T' && p[2] != 't')
+			stopped = 0;
+	}
+	closedir(dir);
+	return stopped;
+}
+
+/**
+ * vmtrack_freeze() - stop a process and wait until all its threads stopped
+ * @pid:		the process
+ * @was_stopped:	receives whether it was stopped already (then do not
+ *			vmtrack_thaw() it)
+ *
+ * Sends SIGSTOP and polls /proc/PID/task/TID/stat for up to 10 seconds. Once
+ * it returns 0 the process cannot write to its memory any more, so a drain
+ * after it sees every event the process produced.
+ *
+ * Return: 0, -ESRCH if the process is gone (or a zombie), -ETIMEDOUT, or the
+ * errno of kill().
+ */
+int vmtrack_freeze(pid_t pid, bool *was_stopped)
+{
+	struct timespec ts = { 0, 1000 * 1000 };
+	int i, st;
+
+	st = all_stopped(pid);
+	if (st < 0)
+		return st;
+	*was_stopped = st == 1;
+	if (st == 1)
+		return 0;
+	if (kill(pid, SIGSTOP))
+		return -errno;
+	for (i = 0; i < 10000; i++) {
+		st = all_stopped(pid);
+		if (st)
+			return st < 0 ? st : 0;
+		nanosleep(&ts, NULL);
+	}
+	return -ETIMEDOUT;
+}
+
+/**
+ * vmtrack_thaw() - continue a process stopped by vmtrack_freeze()
+ * @pid:	the process
+ *
+ * Return: 0, or the negative errno of kill().
+ */
+int vmtrack_thaw(pid_t pid)
+{
+	return kill(pid, SIGCONT) ? -errno : 0;
+}

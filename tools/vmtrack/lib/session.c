@@ -1,0 +1,1035 @@
+// SPDX-License-Identifier: LGPL-2.1
+/*
+ * Sessions: one consumer watching one process.
+ *
+ * A private tracefs instance (vmtrack-<pid of the consumer>) is configured
+ * while tracing is off: overwrite off, buffer sized from the watched size,
+ * only the mm_watch events enabled, with the filter tgid==<target> in place
+ * before the first mark. One reader per CPU splices whole sub-buffers of
+ * per_cpu/cpuN/trace_pipe_raw into a private pipe; an epoch drains them
+ * completely (splice, then read() for the partial page), accounts for lost
+ * events from per_cpu/cpuN/stats, checks the instance was not changed, applies
+ * the events in timestamp order to the dirty set, collects the dirty pages
+ * and re-arms exactly those with process_madvise(MADV_WATCH).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <tracefs/tracefs.h>
+#include <traceevent/event-parse.h>
+
+#include "internal.h"
+
+#define PIPE_BYTES	(1024 * 1024)
+
+struct reader {
+	int				cpu;
+	int				fd;
+	int				pipe[2];
+	size_t				pipe_size;
+	bool				no_splice;
+	struct vmtrack_cpu_stats	stats;
+};
+
+struct vmtrack_session {
+	struct vmtrack_params		p;
+	int				pidfd;
+	char				name[32];
+	struct tracefs_instance		*inst;
+	struct tep_handle		*tep;
+	struct vmtrack_decoder		*dec;
+	struct vmtrack_page_layout	layout;
+	size_t				buffer_kb;
+	char				filter[64];
+	char				*filter_read[VMTRACK_EV_NR];
+
+	struct reader			*rd;
+	int				nr_rd;
+	struct pollfd			*pfd;
+	uint8_t				*buf;
+	size_t				buflen;
+
+	struct vmtrack_event		*ev;
+	size_t				nr_ev;
+	size_t				ev_alloc;
+
+	struct vmtrack_dset		*ds;
+	struct vmtrack_tracker		tr;
+	bool				rescan;
+	uint64_t			missed_pages;
+
+	struct iovec			*iov;
+	size_t				iov_alloc;
+	char				err[256];
+};
+
+static int session_err(struct vmtrack_session *s, int ret, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int session_err(struct vmtrack_session *s, int ret, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(s->err, sizeof(s->err), fmt, ap);
+	va_end(ap);
+	return ret;
+}
+
+/**
+ * vmtrack_session_error() - the reason of the last failure
+ * @s:	the session
+ *
+ * Return: a one-line message, "" if nothing failed.
+ */
+const char *vmtrack_session_error(const struct vmtrack_session *s)
+{
+	return s->err;
+}
+
+/**
+ * vmtrack_session_instance() - name of the session's tracefs instance
+ * @s:	the session
+ *
+ * Return: "vmtrack-<pid of the consumer>".
+ */
+const char *vmtrack_session_instance(const struct vmtrack_session *s)
+{
+	return s->name;
+}
+
+/**
+ * vmtrack_session_buffer_kb() - per-CPU ring buffer size in use
+ * @s:	the session
+ *
+ * Return: size in KiB, as written to buffer_size_kb.
+ */
+size_t vmtrack_session_buffer_kb(const struct vmtrack_session *s)
+{
+	return s->buffer_kb;
+}
+
+/**
+ * vmtrack_session_dset() - the dirty set of the watched mm
+ * @s:	the session
+ *
+ * Per-range counters (pages, last, total) describe the epochs so far.
+ *
+ * Return: the set, owned by the session.
+ */
+const struct vmtrack_dset *vmtrack_session_dset(const struct vmtrack_session *s)
+{
+	return s->ds;
+}
+
+/* ---- instance lifecycle ---- */
+
+static bool instance_owner_dead(const char *name)
+{
+	const char *p = name + strlen(VMTRACK_INSTANCE_PREFIX);
+	char *end;
+	long pid;
+
+	errno = 0;
+	pid = strtol(p, &end, 10);
+	if (errno || *end || pid <= 0 || pid == getpid())
+		return false;
+	return kill(pid, 0) && errno == ESRCH;
+}
+
+/**
+ * vmtrack_reap_instances() - remove instances of consumers that died
+ *
+ * Every tracefs instance named vmtrack-<pid> whose process does not exist any
+ * more is destroyed (a consumer killed with SIGKILL cannot clean up).
+ *
+ * Return: the number of instances removed, or a negative errno.
+ */
+int vmtrack_reap_instances(void)
+{
+	char **list;
+	int i, n = 0;
+
+	/* basic regex: no '+' */
+	list = tracefs_instances("^" VMTRACK_INSTANCE_PREFIX "[0-9][0-9]*$");
+	if (!list)
+		return 0;
+	for (i = 0; list[i]; i++) {
+		struct tracefs_instance *inst;
+
+		if (!instance_owner_dead(list[i]))
+			continue;
+		inst = tracefs_instance_alloc(NULL, list[i]);
+		if (!inst)
+			continue;
+		if (!tracefs_instance_destroy(inst))
+			n++;
+		tracefs_instance_free(inst);
+	}
+	tracefs_list_free(list);
+	return n;
+}
+
+static char *inst_read(struct vmtrack_session *s, const char *file)
+{
+	char *str = tracefs_instance_file_read(s->inst, file, NULL);
+	size_t len;
+
+	if (str) {
+		len = strlen(str);
+		while (len && (str[len - 1] == '\n' || str[len - 1] == ' '))
+			str[--len] = '\0';
+	}
+	return str;
+}
+
+static int inst_write(struct vmtrack_session *s, const char *file, const char *val)
+{
+	return tracefs_instance_file_write(s->inst, file, val) < 0 ? -EIO : 0;
+}
+
+static int load_layout(struct vmtrack_session *s)
+{
+	char *text, *sub;
+	int ret;
+
+	text = tracefs_instance_file_read(NULL, "events/header_page", NULL);
+	if (!text)
+		return session_err(s, -EIO, "cannot read events/header_page");
+	ret = vmtrack_page_layout_parse(text, &s->layout);
+	free(text);
+	if (ret)
+		return session_err(s, ret, "cannot parse events/header_page");
+	sub = inst_read(s, "buffer_subbuf_size_kb");
+	if (sub) {
+		s->layout.subbuf_size = strtoul(sub, NULL, 10) * 1024;
+		free(sub);
+	}
+	if (s->layout.subbuf_size <= s->layout.data_offset)
+		return session_err(s, -EINVAL, "implausible sub-buffer size");
+	return 0;
+}
+
+static int load_events(struct vmtrack_session *s)
+{
+	const char * const systems[] = { VMTRACK_SYSTEM, NULL };
+	char err[200];
+
+	s->tep = tracefs_local_events_system(NULL, systems);
+	if (!s->tep)
+		return session_err(s, -EIO, "cannot parse the %s event formats", VMTRACK_SYSTEM);
+	s->dec = vmtrack_decoder_new(s->tep, err, sizeof(err));
+	if (!s->dec)
+		return session_err(s, -EPROTO, "kernel interface mismatch: %s", err);
+	return 0;
+}
+
+static int create_instance(struct vmtrack_session *s)
+{
+	snprintf(s->name, sizeof(s->name), VMTRACK_INSTANCE_PREFIX "%d", (int)getpid());
+	s->inst = tracefs_instance_create(s->name);
+	if (s->inst && !tracefs_instance_is_new(s->inst)) {
+		/* left by an earlier process that had our pid: stale */
+		tracefs_instance_destroy(s->inst);
+		tracefs_instance_free(s->inst);
+		s->inst = tracefs_instance_create(s->name);
+	}
+	if (!s->inst)
+		return session_err(s, -errno ?: -EIO, "cannot create tracefs instance %s: %s",
+				   s->name, strerror(errno ?: EIO));
+	return 0;
+}
+
+static int configure_instance(struct vmtrack_session *s)
+{
+	char file[128];
+	int kind;
+
+	if (tracefs_trace_off(s->inst) ||
+	    tracefs_option_disable(s->inst, TRACEFS_OPTION_OVERWRITE))
+		return session_err(s, -EIO, "cannot configure instance %s", s->name);
+	if (tracefs_instance_set_buffer_size(s->inst, s->buffer_kb, -1))
+		return session_err(s, -ENOMEM, "cannot set a %zu KiB buffer per CPU",
+				   s->buffer_kb);
+	/* one clock for all CPUs, to merge them; optional */
+	if (inst_write(s, "trace_clock", "mono"))
+		inst_write(s, "trace_clock", "global");
+	inst_write(s, "buffer_percent", "25");
+
+	snprintf(s->filter, sizeof(s->filter), "tgid==%d", (int)s->p.pid);
+	if (inst_write(s, "events/" VMTRACK_SYSTEM "/filter", s->filter))
+		return session_err(s, -EINVAL, "cannot set filter '%s' on %s events",
+				   s->filter, VMTRACK_SYSTEM);
+	/* the kernel may normalize the text: remember what it shows */
+	for (kind = 0; kind < VMTRACK_EV_NR; kind++) {
+		snprintf(file, sizeof(file), "events/%s/%s/filter", VMTRACK_SYSTEM,
+			 vmtrack_event_name(kind));
+		s->filter_read[kind] = inst_read(s, file);
+		if (!s->filter_read[kind] || !strcmp(s->filter_read[kind], "none"))
+			return session_err(s, -EINVAL, "filter on %s did not take",
+					   vmtrack_event_name(kind));
+	}
+	if (inst_write(s, "events/" VMTRACK_SYSTEM "/enable", "1"))
+		return session_err(s, -EIO, "cannot enable the %s events", VMTRACK_SYSTEM);
+	return 0;
+}
+
+static int read_stats(struct vmtrack_session *s, struct reader *r, struct vmtrack_cpu_stats *st)
+{
+	char file[64], *text;
+	int ret;
+
+	snprintf(file, sizeof(file), "per_cpu/cpu%d/stats", r->cpu);
+	text = tracefs_instance_file_read(s->inst, file, NULL);
+	if (!text)
+		return -EIO;
+	ret = vmtrack_stats_parse(text, st);
+	free(text);
+	return ret;
+}
+
+static int open_readers(struct vmtrack_session *s)
+{
+	long ncpus = sysconf(_SC_NPROCESSORS_CONF);
+	int cpu;
+
+	s->rd = calloc(ncpus, sizeof(*s->rd));
+	s->pfd = calloc(ncpus + 1, sizeof(*s->pfd));
+	s->buflen = max((size_t)PIPE_BYTES, (size_t)s->layout.subbuf_size);
+	s->buf = malloc(s->buflen);
+	if (!s->rd || !s->pfd || !s->buf)
+		return session_err(s, -ENOMEM, "out of memory");
+	for (cpu = 0; cpu < ncpus; cpu++) {
+		struct reader *r = &s->rd[s->nr_rd];
+		char file[64], *path;
+		int sz;
+
+		snprintf(file, sizeof(file), "per_cpu/cpu%d/trace_pipe_raw", cpu);
+		path = tracefs_instance_get_file(s->inst, file);
+		if (!path)
+			return session_err(s, -ENOMEM, "out of memory");
+		r->fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+		tracefs_put_tracing_file(path);
+		if (r->fd < 0) {
+			if (errno == ENOENT)
+				continue;	/* not a possible CPU */
+			return session_err(s, -errno, "cannot open %s: %s", file, strerror(errno));
+		}
+		r->cpu = cpu;
+		r->pipe[0] = r->pipe[1] = -1;
+		s->nr_rd++;
+		if (pipe2(r->pipe, O_CLOEXEC | O_NONBLOCK))
+			return session_err(s, -errno, "pipe: %s", strerror(errno));
+		sz = fcntl(r->pipe[1], F_SETPIPE_SZ, (int)s->buflen);
+		if (sz < 0)
+			sz = fcntl(r->pipe[1], F_GETPIPE_SZ);
+		r->pipe_size = min((size_t)sz, s->buflen);
+		if (read_stats(s, r, &r->stats))
+			return session_err(s, -EIO, "cannot read per_cpu/cpu%d/stats", cpu);
+	}
+	if (!s->nr_rd)
+		return session_err(s, -ENODEV, "no per-CPU buffers in instance %s", s->name);
+	return 0;
+}
+
+static void close_readers(struct vmtrack_session *s)
+{
+	int i;
+
+	for (i = 0; i < s->nr_rd; i++) {
+		if (s->rd[i].fd >= 0)
+			close(s->rd[i].fd);
+		if (s->rd[i].pipe[0] >= 0)
+			close(s->rd[i].pipe[0]);
+		if (s->rd[i].pipe[1] >= 0)
+			close(s->rd[i].pipe[1]);
+	}
+	free(s->rd);
+	free(s->pfd);
+	s->rd = NULL;
+	s->pfd = NULL;
+	s->nr_rd = 0;
+}
+
+static int check_kernel(struct vmtrack_session *s)
+{
+	const char *dir = tracefs_tracing_dir();
+	char path[512];
+	struct stat st;
+
+	if (!dir)
+		return session_err(s, -ENOENT, "tracefs is not mounted and cannot be mounted");
+	snprintf(path, sizeof(path), "%s/events/%s", dir, VMTRACK_SYSTEM);
+	if (!stat(path, &st))
+		return 0;
+	if (errno == ENOENT)
+		return session_err(s, -EOPNOTSUPP,
+				   "kernel has no %s trace events (needs CONFIG_MEM_WATCH)",
+				   VMTRACK_SYSTEM);
+	return session_err(s, -errno, "cannot access tracefs at %s: %s", dir, strerror(errno));
+}
+
+static int open_target(struct vmtrack_session *s)
+{
+	if (s->p.pid <= 0)
+		return session_err(s, -EINVAL, "invalid pid %d", (int)s->p.pid);
+	s->pidfd = syscall(SYS_pidfd_open, s->p.pid, 0);
+	if (s->pidfd < 0) {
+		if (errno == ESRCH)
+			return session_err(s, -ESRCH, "pid %d: no such process", (int)s->p.pid);
+		return session_err(s, -errno, "pid %d: pidfd_open: %s", (int)s->p.pid,
+				   strerror(errno));
+	}
+	return 0;
+}
+
+/**
+ * vmtrack_session_open() - set up a consumer for one target process
+ * @sp:		receives the session
+ * @params:	target pid, flags, buffer size
+ * @err:	buffer for a one-line reason on failure, may be NULL
+ * @errlen:	size of @err
+ *
+ * Checks the target and the kernel, reaps instances of dead consumers,
+ * creates and configures the private instance (filter tgid==pid in place),
+ * opens the per-CPU readers and turns tracing on. Nothing is marked yet: call
+ * vmtrack_session_watch_ranges() or vmtrack_session_watch_all(). On failure
+ * nothing is left in tracefs.
+ *
+ * Return: 0, or a negative errno (-ESRCH no such process, -EOPNOTSUPP kernel
+ * without mm_watch events, -ENOENT no tracefs, -EACCES not root, ...).
+ */
+int vmtrack_session_open(struct vmtrack_session **sp, const struct vmtrack_params *params,
+			 char *err, size_t errlen)
+{
+	struct vmtrack_session *s;
+	int ret;
+
+	*sp = NULL;
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		set_err(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	s->p = *params;
+	s->pidfd = -1;
+	s->buffer_kb = s->p.buffer_kb ?: vmtrack_buffer_kb_for(s->p.expected_pages,
+							       sysconf(_SC_PAGESIZE));
+	s->ds = vmtrack_dset_new(sysconf(_SC_PAGESIZE));
+	if (!s->ds) {
+		ret = session_err(s, -ENOMEM, "out of memory");
+		goto fail;
+	}
+	vmtrack_tracker_init(&s->tr, s->ds, s->p.pid);
+	ret = open_target(s);
+	if (ret)
+		goto fail;
+	ret = check_kernel(s);
+	if (ret)
+		goto fail;
+	vmtrack_reap_instances();
+	ret = load_events(s);
+	if (ret)
+		goto fail;
+	ret = create_instance(s);
+	if (ret)
+		goto fail;
+	ret = load_layout(s);
+	if (ret)
+		goto fail;
+	ret = configure_instance(s);
+	if (ret)
+		goto fail;
+	ret = open_readers(s);
+	if (ret)
+		goto fail;
+	if (tracefs_trace_on(s->inst)) {
+		ret = session_err(s, -EIO, "cannot turn tracing on in %s", s->name);
+		goto fail;
+	}
+	*sp = s;
+	return 0;
+fail:
+	set_err(err, errlen, "%s", s->err);
+	s->p.flags |= VMTRACK_F_KEEP;	/* nothing of ours is marked */
+	vmtrack_session_close(s);
+	return ret;
+}
+
+/**
+ * vmtrack_session_close() - unwatch, remove the instance, free everything
+ * @s:	the session, may be NULL
+ *
+ * Unless VMTRACK_F_KEEP was given, every tracked range is unwatched
+ * (MADV_UNWATCH). The readers are closed before the instance is removed
+ * (rmdir fails with EBUSY while a file of the instance is open).
+ */
+void vmtrack_session_close(struct vmtrack_session *s)
+{
+	ssize_t n;
+	int kind;
+
+	if (!s)
+		return;
+	if (!(s->p.flags & VMTRACK_F_KEEP) && !s->tr.mm_gone && s->pidfd >= 0) {
+		n = vmtrack_dset_ranges_iov(s->ds, &s->iov, &s->iov_alloc);
+		if (n > 0) {
+			size_t done = 0, pos = 0;
+
+			/* skip what cannot be unwatched, unwatch the rest */
+			while (pos < (size_t)n &&
+			       vmtrack_madvise(s->pidfd, s->iov + pos, n - pos, MADV_UNWATCH,
+					       &done) && done < (size_t)n - pos)
+				pos += done + 1;
+		}
+	}
+	close_readers(s);
+	if (s->inst) {
+		tracefs_trace_off(s->inst);
+		tracefs_instance_destroy(s->inst);
+		tracefs_instance_free(s->inst);
+	}
+	for (kind = 0; kind < VMTRACK_EV_NR; kind++)
+		free(s->filter_read[kind]);
+	if (s->tep)
+		tep_free(s->tep);
+	vmtrack_decoder_free(s->dec);
+	vmtrack_dset_free(s->ds);
+	if (s->pidfd >= 0)
+		close(s->pidfd);
+	free(s->buf);
+	free(s->ev);
+	free(s->iov);
+	free(s->tr.iov);
+	free(s);
+}
+
+/* ---- marking ---- */
+
+struct watch_ctx {
+	struct vmtrack_session	*s;
+	uint64_t		start;
+	uint64_t		end;
+	bool			all;
+	int			err;
+};
+
+static int watch_map_cb(const struct vmtrack_mapping *map, void *data)
+{
+	struct watch_ctx *c = data;
+	uint64_t start = max(map->start, c->start), end = min(map->end, c->end);
+	const char *label = map->name[0] ? map->name : "[anon]";
+
+	if (start >= end)
+		return 0;
+	if (!c->all && map->shared)
+		return session_err(c->s, -EINVAL, "range %#llx-%#llx overlaps a shared mapping",
+				   (unsigned long long)c->start, (unsigned long long)c->end);
+	if (c->all && !vmtrack_mapping_watchable(map, c->s->p.flags & VMTRACK_F_ALL_PRIVATE))
+		return 0;
+	if (vmtrack_dset_add(c->s->ds, start, end, false, label))
+		return session_err(c->s, -ENOMEM, "out of memory");
+	return 0;
+}
+
+static int mark_error(struct vmtrack_session *s, int ret, const struct iovec *v)
+{
+	unsigned long long a = (uintptr_t)v->iov_base, b = a + v->iov_len;
+
+	switch (ret) {
+	case -EPERM:
+	case -EACCES:
+		return session_err(s, -EPERM, "pid %d: not permitted to watch (needs ptrace "
+				   "access and CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN)",
+				   (int)s->p.pid);
+	case -ESRCH:
+		return session_err(s, ret, "pid %d: process exited", (int)s->p.pid);
+	case -EINVAL:
+		return session_err(s, ret, "cannot watch %#llx-%#llx: EINVAL (kernel without "
+				   "MADV_WATCH, or shared, hugetlb or special mapping)", a, b);
+	default:
+		return session_err(s, ret, "cannot watch %#llx-%#llx: %s", a, b, strerror(-ret));
+	}
+}
+
+/**
+ * vmtrack_session_watch_ranges() - watch given ranges of the target
+ * @s:		the session
+ * @ranges:	page-aligned ranges
+ * @n:		number of ranges
+ *
+ * Only the parts that are mapped now are tracked; a range that overlaps a
+ * shared mapping is refused. Tracked ranges are not rescanned: parts that are
+ * unmapped later drop out, and new mappings are not picked up.
+ *
+ * Return: 0, or a negative errno (message in vmtrack_session_error()).
+ */
+int vmtrack_session_watch_ranges(struct vmtrack_session *s, const struct iovec *ranges,
+				 size_t n)
+{
+	uint64_t mask = sysconf(_SC_PAGESIZE) - 1;
+	struct watch_ctx c = { .s = s };
+	size_t i, done;
+	ssize_t nr;
+	int ret;
+
+	for (i = 0; i < n; i++) {
+		c.start = (uintptr_t)ranges[i].iov_base;
+		c.end = c.start + ranges[i].iov_len;
+		if ((c.start & mask) || (c.end & mask) || c.end <= c.start)
+			return session_err(s, -EINVAL, "range %#llx-%#llx is empty or not "
+					   "page aligned", (unsigned long long)c.start,
+					   (unsigned long long)c.end);
+		ret = vmtrack_maps_walk(s->p.pid, watch_map_cb, &c);
+		if (ret == -ESRCH)
+			return session_err(s, ret, "pid %d: process exited", (int)s->p.pid);
+		if (ret)
+			return s->err[0] ? ret : session_err(s, ret, "cannot read maps of pid "
+							      "%d: %s", (int)s->p.pid,
+							      strerror(-ret));
+	}
+	if (!vmtrack_dset_nr_ranges(s->ds))
+		return session_err(s, -ENOMEM, "nothing mapped in the given ranges");
+	nr = vmtrack_dset_ranges_iov(s->ds, &s->iov, &s->iov_alloc);
+	if (nr < 0)
+		return session_err(s, -ENOMEM, "out of memory");
+	ret = vmtrack_madvise(s->pidfd, s->iov, nr, MADV_WATCH, &done);
+	if (ret) {
+		mark_error(s, ret, &s->iov[done]);
+		/* unwatch what was marked before the failure */
+		vmtrack_madvise(s->pidfd, s->iov, done, MADV_UNWATCH, NULL);
+		s->p.flags |= VMTRACK_F_KEEP;
+	}
+	return ret;
+}
+
+/**
+ * vmtrack_session_watch_all() - watch every private writable mapping
+ * @s:	the session
+ *
+ * Mappings are read from /proc/PID/maps (with VMTRACK_F_ALL_PRIVATE also the
+ * read-only private ones). Each epoch rescans the maps: new mappings, and
+ * growth of old ones (brk, stack), are tracked from then on and reported dirty
+ * in that epoch; tracked parts that disappeared are dropped. A mapping the
+ * kernel refuses to watch (hugetlb, VM_IO, ...) stays tracked and is reported
+ * dirty in every epoch.
+ *
+ * Return: 0, or a negative errno (message in vmtrack_session_error()).
+ */
+int vmtrack_session_watch_all(struct vmtrack_session *s)
+{
+	struct watch_ctx c = { .s = s, .start = 0, .end = UINT64_MAX, .all = true };
+	size_t pos = 0, done, failed = 0;
+	ssize_t nr;
+	int ret;
+
+	ret = vmtrack_maps_walk(s->p.pid, watch_map_cb, &c);
+	if (ret)
+		return ret == -ESRCH ? session_err(s, ret, "pid %d: process exited",
+						   (int)s->p.pid) :
+		       s->err[0] ? ret : session_err(s, ret, "cannot read maps of pid %d: %s",
+						     (int)s->p.pid, strerror(-ret));
+	nr = vmtrack_dset_ranges_iov(s->ds, &s->iov, &s->iov_alloc);
+	if (nr <= 0)
+		return session_err(s, -ENOMEM, "pid %d has no private writable mapping",
+				   (int)s->p.pid);
+	while (pos < (size_t)nr) {
+		ret = vmtrack_madvise(s->pidfd, s->iov + pos, nr - pos, MADV_WATCH, &done);
+		if (!ret)
+			break;
+		if (ret != -EINVAL) {
+			mark_error(s, ret, &s->iov[pos + done]);
+			vmtrack_madvise(s->pidfd, s->iov, pos + done, MADV_UNWATCH, NULL);
+			s->p.flags |= VMTRACK_F_KEEP;
+			return ret;
+		}
+		/* cannot be watched: report it dirty in every epoch */
+		vmtrack_dset_set_dirty(s->ds, (uintptr_t)s->iov[pos + done].iov_base,
+				       (uintptr_t)s->iov[pos + done].iov_base +
+				       s->iov[pos + done].iov_len, NULL);
+		failed++;
+		pos += done + 1;
+	}
+	if (failed == (size_t)nr) {
+		mark_error(s, -EINVAL, &s->iov[0]);
+		s->p.flags |= VMTRACK_F_KEEP;
+		return -EINVAL;
+	}
+	s->rescan = true;
+	s->tr.fill_stray = true;
+	return 0;
+}
+
+/* ---- streaming ---- */
+
+static int collect_event(const struct vmtrack_event *ev, void *data)
+{
+	struct vmtrack_session *s = data;
+
+	if (s->nr_ev == s->ev_alloc) {
+		size_t a = s->ev_alloc ? s->ev_alloc * 2 : 4096;
+		struct vmtrack_event *v = realloc(s->ev, a * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		s->ev = v;
+		s->ev_alloc = a;
+	}
+	s->ev[s->nr_ev++] = *ev;
+	return 0;
+}
+
+static void decode_chunk(struct vmtrack_session *s, struct reader *r, size_t len)
+{
+	size_t sub = s->layout.subbuf_size, off;
+	int ret;
+
+	for (off = 0; off + s->layout.data_offset <= len; off += sub) {
+		ret = vmtrack_decode_subbuf(s->dec, &s->layout, s->buf + off,
+					    min(sub, len - off), r->cpu, collect_event, s);
+		if (ret == -EBADMSG)
+			vmtrack_tracker_loss(&s->tr, VMTRACK_LOSS_DECODE, 0);
+		else if (ret == -ENOMEM)	/* could not keep them */
+			vmtrack_tracker_loss(&s->tr, VMTRACK_LOSS_EVENTS, 0);
+	}
+}
+
+/* splice whole sub-buffers into the pipe and decode them; 0 when none is left */
+static int reader_splice(struct vmtrack_session *s, struct reader *r)
+{
+	ssize_t n, got;
+
+	for (;;) {
+		n = splice(r->fd, NULL, r->pipe[1], NULL, r->pipe_size,
+			   SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return 0;
+		if (n <= 0)
+			return n < 0 ? -errno : 0;
+		for (got = 0; got < n; ) {
+			ssize_t k = read(r->pipe[0], s->buf + got, n - got);
+
+			if (k < 0 && errno == EINTR)
+				continue;
+			if (k <= 0)
+				return -EIO;
+			got += k;
+		}
+		decode_chunk(s, r, got);
+	}
+}
+
+/*
+ * Move whole sub-buffers out of the kernel; with @partial also the last,
+ * partly filled one (read() copies its events out). Without splice (an error
+ * other than EAGAIN), read() does everything.
+ */
+static int reader_drain(struct vmtrack_session *s, struct reader *r, bool partial)
+{
+	ssize_t n;
+	int ret;
+
+	ret = r->no_splice ? 0 : reader_splice(s, r);
+	if (ret == -EIO)
+		return ret;
+	if (ret < 0)
+		r->no_splice = true;
+	while (partial || r->no_splice) {
+		n = read(r->fd, s->buf, s->layout.subbuf_size);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno != EAGAIN)
+			return -errno;
+		if (n <= 0)
+			break;
+		decode_chunk(s, r, n);
+	}
+	return 0;
+}
+
+/**
+ * vmtrack_session_pump() - read events until a timeout or a wake-up
+ * @s:		the session
+ * @wake_fd:	file descriptor to poll as well (signalfd, timerfd...), or -1
+ * @timeout_ms:	poll timeout, -1 for none
+ *
+ * Waits for the per-CPU buffers to fill (buffer_percent) and moves their full
+ * sub-buffers into the session, so the kernel buffers do not overflow between
+ * epochs. Events are applied at the next vmtrack_session_epoch().
+ *
+ * Return: 1 if @wake_fd is readable, 0 otherwise, or a negative errno.
+ */
+int vmtrack_session_pump(struct vmtrack_session *s, int wake_fd, int timeout_ms)
+{
+	int i, n, ret;
+
+	for (i = 0; i < s->nr_rd; i++) {
+		s->pfd[i].fd = s->rd[i].fd;
+		s->pfd[i].events = POLLIN;
+		s->pfd[i].revents = 0;
+	}
+	n = s->nr_rd;
+	if (wake_fd >= 0) {
+		s->pfd[n].fd = wake_fd;
+		s->pfd[n].events = POLLIN;
+		s->pfd[n].revents = 0;
+		n++;
+	}
+	ret = poll(s->pfd, n, timeout_ms);
+	if (ret < 0)
+		return errno == EINTR ? 0 : -errno;
+	for (i = 0; i < s->nr_rd; i++)
+		if (s->pfd[i].revents & POLLIN)
+			reader_drain(s, &s->rd[i], false);
+	return wake_fd >= 0 && (s->pfd[s->nr_rd].revents & POLLIN);
+}
+
+/* ---- epochs ---- */
+
+static void account_loss(struct vmtrack_session *s)
+{
+	struct vmtrack_cpu_stats st;
+	uint64_t lost, missed;
+	int i;
+
+	for (i = 0; i < s->nr_rd; i++) {
+		struct reader *r = &s->rd[i];
+
+		if (read_stats(s, r, &st)) {
+			vmtrack_tracker_loss(&s->tr, VMTRACK_LOSS_TAMPER, 0);
+			continue;
+		}
+		lost = vmtrack_stats_lost(&r->stats, &st);
+		if (lost)
+			vmtrack_tracker_loss(&s->tr, VMTRACK_LOSS_EVENTS, lost);
+		r->stats = st;
+	}
+	missed = vmtrack_decoder_missed_pages(s->dec);
+	if (missed != s->missed_pages) {
+		vmtrack_tracker_loss(&s->tr, VMTRACK_LOSS_EVENTS, 0);
+		s->missed_pages = missed;
+	}
+}
+
+static bool file_is(struct vmtrack_session *s, const char *file, const char *want)
+{
+	char *v = inst_read(s, file);
+	bool ok = v && !strcmp(v, want);
+
+	free(v);
+	return ok;
+}
+
+/* the instance as configured? If not, restore it and report a gap */
+static void check_instance(struct vmtrack_session *s)
+{
+	char file[128];
+	bool ok = true;
+	int kind;
+
+	for (kind = 0; kind < VMTRACK_EV_NR; kind++) {
+		snprintf(file, sizeof(file), "events/%s/%s/enable", VMTRACK_SYSTEM,
+			 vmtrack_event_name(kind));
+		ok &= file_is(s, file, "1");
+		snprintf(file, sizeof(file), "events/%s/%s/filter", VMTRACK_SYSTEM,
+			 vmtrack_event_name(kind));
+		ok &= file_is(s, file, s->filter_read[kind]);
+	}
+	ok &= file_is(s, "tracing_on", "1");
+	ok &= file_is(s, "options/overwrite", "0");
+	if (ok)
+		return;
+	vmtrack_tracker_loss(&s->tr, VMTRACK_LOSS_TAMPER, 0);
+	tracefs_option_disable(s->inst, TRACEFS_OPTION_OVERWRITE);
+	inst_write(s, "events/" VMTRACK_SYSTEM "/filter", s->filter);
+	inst_write(s, "events/" VMTRACK_SYSTEM "/enable", "1");
+	tracefs_trace_on(s->inst);
+}
+
+static int ev_cmp(const void *a, const void *b)
+{
+	const struct vmtrack_event *x = a, *y = b;
+
+	if (x->ts != y->ts)
+		return x->ts < y->ts ? -1 : 1;
+	if (x->cpu != y->cpu)
+		return x->cpu < y->cpu ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+struct rescan_ctx {
+	struct vmtrack_session	*s;
+	struct iovec		*maps;
+	char			**labels;
+	size_t			n;
+	size_t			alloc;
+	int			err;
+};
+
+static int rescan_cb(const struct vmtrack_mapping *map, void *data)
+{
+	struct rescan_ctx *c = data;
+
+	if (!vmtrack_mapping_watchable(map, c->s->p.flags & VMTRACK_F_ALL_PRIVATE))
+		return 0;
+	if (c->n == c->alloc) {
+		size_t a = c->alloc ? c->alloc * 2 : 64;
+		struct iovec *m = realloc(c->maps, a * sizeof(*m));
+		char **l;
+
+		if (!m)
+			return -ENOMEM;
+		c->maps = m;
+		l = realloc(c->labels, a * sizeof(*l));
+		if (!l)
+			return -ENOMEM;
+		c->labels = l;
+		c->alloc = a;
+	}
+	c->maps[c->n].iov_base = (void *)(uintptr_t)map->start;
+	c->maps[c->n].iov_len = map->end - map->start;
+	c->labels[c->n] = strdup(map->name[0] ? map->name : "[anon]");
+	if (!c->labels[c->n])
+		return -ENOMEM;
+	c->n++;
+	return 0;
+}
+
+/* drop tracked parts that are no longer watchable mappings */
+static int rescan_prune(struct vmtrack_session *s, const struct rescan_ctx *c)
+{
+	struct iovec *have = NULL;
+	size_t alloc = 0, i, m = 0;
+	ssize_t n;
+	int ret = 0;
+
+	n = vmtrack_dset_ranges_iov(s->ds, &have, &alloc);
+	for (i = 0; n > 0 && i < (size_t)n && !ret; i++) {
+		uint64_t pos = (uintptr_t)have[i].iov_base, end = pos + have[i].iov_len;
+
+		while (pos < end && !ret) {
+			uint64_t ms, me;
+
+			while (m < c->n && (uintptr_t)c->maps[m].iov_base +
+			       c->maps[m].iov_len <= pos)
+				m++;
+			ms = m < c->n ? (uintptr_t)c->maps[m].iov_base : UINT64_MAX;
+			me = m < c->n ? ms + c->maps[m].iov_len : UINT64_MAX;
+			if (ms > pos) {
+				ret = vmtrack_dset_remove(s->ds, pos, min(ms, end));
+				pos = min(ms, end);
+			} else {
+				pos = me;
+			}
+		}
+	}
+	free(have);
+	return n < 0 ? (int)n : ret;
+}
+
+static void rescan(struct vmtrack_session *s, struct vmtrack_epoch *ep)
+{
+	struct rescan_ctx c = { .s = s };
+	int64_t added;
+	size_t i;
+	int ret;
+
+	ret = vmtrack_maps_walk(s->p.pid, rescan_cb, &c);
+	if (ret == -ESRCH) {
+		/* gone: the exit event tells; keep what we have */
+	} else if (ret) {
+		vmtrack_tracker_loss(&s->tr, VMTRACK_LOSS_EVENTS, 0);
+	} else if (rescan_prune(s, &c)) {
+		vmtrack_tracker_loss(&s->tr, VMTRACK_LOSS_EVENTS, 0);
+	} else {
+		for (i = 0; i < c.n; i++) {
+			added = vmtrack_dset_fill(s->ds, (uintptr_t)c.maps[i].iov_base,
+						  (uintptr_t)c.maps[i].iov_base +
+						  c.maps[i].iov_len, c.labels[i]);
+			if (added < 0)
+				vmtrack_tracker_loss(&s->tr, VMTRACK_LOSS_EVENTS, 0);
+			else
+				ep->new_pages += added;
+		}
+	}
+	for (i = 0; i < c.n; i++)
+		free(c.labels[i]);
+	free(c.labels);
+	free(c.maps);
+}
+
+static void rearm(struct vmtrack_session *s, struct vmtrack_epoch *ep)
+{
+	const struct iovec *iov = ep->dirty;
+	size_t pos = 0, done, n = ep->nr_dirty;
+	int ret;
+
+	while (pos < n) {
+		ret = vmtrack_madvise(s->pidfd, iov + pos, n - pos, MADV_WATCH, &done);
+		if (!ret)
+			break;
+		if (ret == -ESRCH) {
+			ep->target_gone = true;
+			break;
+		}
+		/* could not be write-protected again: it stays dirty */
+		vmtrack_dset_set_dirty(s->ds, (uintptr_t)iov[pos + done].iov_base,
+				       (uintptr_t)iov[pos + done].iov_base +
+				       iov[pos + done].iov_len, NULL);
+		ep->rearm_failed++;
+		pos += done + 1;
+	}
+}
+
+/**
+ * vmtrack_session_epoch() - the pages changed since the last epoch
+ * @s:		the session
+ * @flags:	enum vmtrack_epoch_flags
+ * @ep:		filled in; @ep->dirty stays valid until the next call
+ *
+ * Drains every CPU buffer completely, accounts for lost events, checks the
+ * instance, applies the events in timestamp order, rescans the maps in
+ * watch-all mode, and then collects the dirty set: every watched page if any
+ * gap in observation was found (@ep->loss), else exactly the pages with
+ * events. The collected pages are re-armed with MADV_WATCH (coalesced ranges,
+ * VMTRACK_MAX_IOV per call), so the cost follows the dirty set.
+ *
+ * For a complete last epoch, stop the target first (vmtrack_freeze()): then
+ * every event it produced is in the buffers and is read here.
+ *
+ * Return: 0, or -ENOMEM.
+ */
+int vmtrack_session_epoch(struct vmtrack_session *s, unsigned int flags,
+			  struct vmtrack_epoch *ep)
+{
+	size_t i;
+
+	memset(ep, 0, sizeof(*ep));
+	for (i = 0; i < (size_t)s->nr_rd; i++)
+		if (reader_drain(s, &s->rd[i], true))
+			vmtrack_tracker_loss(&s->tr, VMTRACK_LOSS_EVENTS, 0);
+	account_loss(s);
+	check_instance(s);
+
+	qsort(s->ev, s->nr_ev, sizeof(*s->ev), ev_cmp);
+	for (i = 0; i < s->nr_ev; i++)
+		vmtrack_tracker_apply(&s->tr, &s->ev[i], ep);
+	s->nr_ev = 0;
+	if (s->rescan && !s->tr.mm_gone)
+		rescan(s, ep);
+
+	if (vmtrack_tracker_collect(&s->tr, ep))
+		return session_err(s, -ENOMEM, "out of memory");
+	if (!(flags & VMTRACK_EPOCH_NO_REARM) && !s->tr.mm_gone && ep->nr_dirty)
+		rearm(s, ep);
+	return 0;
+}

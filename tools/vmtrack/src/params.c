@@ -1,0 +1,328 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Option parsing of vmtrack watch and vmtrack run (getopt_long, rtla style).
+ * Kept apart from the commands so that the unit tests can link it.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "vmtrack-cmd.h"
+
+#define MAX_INTERVAL_MS		(24UL * 3600 * 1000)
+#define MIN_BUFFER_KB		4UL
+#define MAX_BUFFER_KB		(4UL * 1024 * 1024)
+
+static const char * const watch_msg[] = {
+	"",
+	"  usage: vmtrack watch -p PID [-r START-END ...] [-i SECONDS] [-n EPOCHS] [-b KB]",
+	"                       [-j] [-k] [-q] [-d] [-a]",
+	"",
+	"  Watch a running process and report, every epoch, the pages it changed.",
+	"",
+	"	  -p/--pid PID: the process to watch",
+	"	  -r/--range START-END: watch only this range (hex, page aligned; repeatable);",
+	"			default: all private writable mappings, rescanned every epoch",
+	"	  -a/--all-private: also watch read-only private mappings",
+	"	  -i/--interval SECONDS: epoch period (default 1, fractions allowed)",
+	"	  -n/--epochs N: stop after N epochs (default: until the process exits or ^C)",
+	"	  -b/--buffer-kb KB: ring buffer per CPU (default: sized from the watched size)",
+	"	  -j/--json: one JSON object per epoch and a summary object",
+	"	  -d/--dirty: list the dirty ranges of each epoch",
+	"	  -k/--keep: leave the ranges watched on exit",
+	"	  -q/--quiet: print only the summary",
+	"	  -h/--help: print this menu",
+	NULL,
+};
+
+static const char * const run_msg[] = {
+	"",
+	"  usage: vmtrack run [-i SECONDS] [-n EPOCHS] [-b KB] [-j] [-k] [-q] [-d] [-a] [-s]",
+	"                     -- COMMAND [ARGS...]",
+	"",
+	"  Start COMMAND watched from its first instruction and report the pages it changes.",
+	"",
+	"	  -s/--sync-stop: take an epoch whenever COMMAND stops itself (SIGSTOP),",
+	"			then continue it; no periodic epochs",
+	"	  -a/--all-private: also watch read-only private mappings",
+	"	  -i/--interval SECONDS: epoch period (default 1, fractions allowed)",
+	"	  -n/--epochs N: stop after N epochs (default: until COMMAND exits or ^C)",
+	"	  -b/--buffer-kb KB: ring buffer per CPU (default: sized from the watched size)",
+	"	  -j/--json: one JSON object per epoch and a summary object",
+	"	  -d/--dirty: list the dirty ranges of each epoch",
+	"	  -k/--keep: leave the ranges watched on exit",
+	"	  -q/--quiet: print only the summary",
+	"	  -h/--help: print this menu",
+	NULL,
+};
+
+/**
+ * vmtrack_usage() - print the usage of a subcommand on stdout
+ * @mode:	which subcommand
+ */
+void vmtrack_usage(enum vmtrack_mode mode)
+{
+	const char * const *msg = mode == VMTRACK_MODE_RUN ? run_msg : watch_msg;
+	int i;
+
+	for (i = 0; msg[i]; i++)
+		printf("%s\n", msg[i]);
+}
+
+/**
+ * vmtrack_parse_ulong() - parse a decimal number within bounds
+ * @arg:	the text
+ * @min:	smallest accepted value
+ * @max:	largest accepted value
+ * @out:	receives the value
+ *
+ * Return: 0, or -EINVAL (not a number, trailing text, sign) or -ERANGE.
+ */
+int vmtrack_parse_ulong(const char *arg, unsigned long min, unsigned long max,
+			unsigned long *out)
+{
+	unsigned long long v;
+	char *end;
+
+	if (!arg || !*arg || *arg == '-' || *arg == '+' || *arg == ' ')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(arg, &end, 10);
+	if (*end)
+		return -EINVAL;
+	if (errno || v < min || v > max)
+		return -ERANGE;
+	*out = v;
+	return 0;
+}
+
+/**
+ * vmtrack_parse_seconds() - parse a positive duration in seconds
+ * @arg:	"2", "0.5"
+ * @ms:		receives milliseconds (at least 1)
+ *
+ * Return: 0, or -EINVAL / -ERANGE (zero, negative, over a day, not finite).
+ */
+int vmtrack_parse_seconds(const char *arg, unsigned long *ms)
+{
+	double v;
+	char *end;
+
+	if (!arg || !*arg)
+		return -EINVAL;
+	errno = 0;
+	v = strtod(arg, &end);
+	if (*end || errno || !isfinite(v))
+		return -EINVAL;
+	if (v * 1000 < 1 || v * 1000 > MAX_INTERVAL_MS)
+		return -ERANGE;
+	*ms = (unsigned long)(v * 1000 + 0.5);
+	return 0;
+}
+
+/**
+ * vmtrack_parse_range() - parse START-END in hexadecimal
+ * @arg:	"7f0000000000-7f0000100000", "0x1000-0x3000"
+ * @page_size:	both ends must be multiples of it
+ * @out:	receives the range
+ *
+ * Return: 0, or -EINVAL (syntax, alignment, empty or reversed range).
+ */
+int vmtrack_parse_range(const char *arg, unsigned long page_size, struct iovec *out)
+{
+	unsigned long long start, end;
+	const char *dash;
+	char *e;
+
+	if (!arg || !isxdigit((unsigned char)*arg))
+		return -EINVAL;
+	errno = 0;
+	start = strtoull(arg, &e, 16);
+	dash = e;
+	if (errno || *dash != '-' || !isxdigit((unsigned char)dash[1]))
+		return -EINVAL;
+	end = strtoull(dash + 1, &e, 16);
+	if (errno || *e || start >= end || (start % page_size) || (end % page_size))
+		return -EINVAL;
+	out->iov_base = (void *)(uintptr_t)start;
+	out->iov_len = end - start;
+	return 0;
+}
+
+/**
+ * vmtrack_params_free() - free what vmtrack_parse_args() allocated
+ * @p:	the parameters
+ */
+void vmtrack_params_free(struct vmtrack_cmd_params *p)
+{
+	free(p->ranges);
+	p->ranges = NULL;
+	p->nr_ranges = 0;
+}
+
+static int add_range(struct vmtrack_cmd_params *p, const char *arg, char *err, size_t errlen)
+{
+	struct iovec *r;
+
+	r = realloc(p->ranges, (p->nr_ranges + 1) * sizeof(*r));
+	if (!r) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	p->ranges = r;
+	if (vmtrack_parse_range(arg, sysconf(_SC_PAGESIZE), &r[p->nr_ranges])) {
+		snprintf(err, errlen, "invalid range '%s' (want START-END in hex, page aligned, "
+			 "START < END)", arg);
+		return -1;
+	}
+	p->nr_ranges++;
+	return 0;
+}
+
+/**
+ * vmtrack_parse_args() - parse the options of watch or run
+ * @mode:	which subcommand
+ * @argc:	argument count, argv[0] is the subcommand name
+ * @argv:	arguments
+ * @p:		filled in (defaults first); free with vmtrack_params_free()
+ * @err:	receives a one-line reason on error
+ * @errlen:	size of @err
+ *
+ * Return: 0, VMTRACK_PARSE_HELP if --help was given, or -1 with @err set.
+ */
+int vmtrack_parse_args(enum vmtrack_mode mode, int argc, char **argv,
+		       struct vmtrack_cmd_params *p, char *err, size_t errlen)
+{
+	static const struct option long_options[] = {
+		{ "pid",	 required_argument, 0, 'p' },
+		{ "range",	 required_argument, 0, 'r' },
+		{ "interval",	 required_argument, 0, 'i' },
+		{ "epochs",	 required_argument, 0, 'n' },
+		{ "buffer-kb",	 required_argument, 0, 'b' },
+		{ "json",	 no_argument,	    0, 'j' },
+		{ "keep",	 no_argument,	    0, 'k' },
+		{ "quiet",	 no_argument,	    0, 'q' },
+		{ "dirty",	 no_argument,	    0, 'd' },
+		{ "all-private", no_argument,	    0, 'a' },
+		{ "sync-stop",	 no_argument,	    0, 's' },
+		{ "help",	 no_argument,	    0, 'h' },
+		{ 0, 0, 0, 0 }
+	};
+	bool interval_set = false;
+	unsigned long v;
+	int c;
+
+	memset(p, 0, sizeof(*p));
+	p->mode = mode;
+	p->interval_ms = 1000;
+	err[0] = '\0';
+	optind = 0;
+	opterr = 0;
+	for (;;) {
+		c = getopt_long(argc, argv, "+:p:r:i:n:b:jkqdash", long_options, NULL);
+		if (c == -1)
+			break;
+		switch (c) {
+		case 'p':
+			if (mode != VMTRACK_MODE_WATCH)
+				goto not_here;
+			if (vmtrack_parse_ulong(optarg, 1, INT_MAX, &v)) {
+				snprintf(err, errlen, "invalid pid '%s'", optarg);
+				return -1;
+			}
+			p->pid = v;
+			break;
+		case 'r':
+			if (mode != VMTRACK_MODE_WATCH)
+				goto not_here;
+			if (add_range(p, optarg, err, errlen))
+				return -1;
+			break;
+		case 'i':
+			if (vmtrack_parse_seconds(optarg, &p->interval_ms)) {
+				snprintf(err, errlen, "invalid interval '%s' (want seconds > 0, "
+					 "at most a day)", optarg);
+				return -1;
+			}
+			interval_set = true;
+			break;
+		case 'n':
+			if (vmtrack_parse_ulong(optarg, 1, ULONG_MAX, &p->epochs)) {
+				snprintf(err, errlen, "invalid number of epochs '%s'", optarg);
+				return -1;
+			}
+			break;
+		case 'b':
+			if (vmtrack_parse_ulong(optarg, MIN_BUFFER_KB, MAX_BUFFER_KB, &v)) {
+				snprintf(err, errlen, "invalid buffer size '%s' (want %lu to %lu KiB)",
+					 optarg, MIN_BUFFER_KB, MAX_BUFFER_KB);
+				return -1;
+			}
+			p->buffer_kb = v;
+			break;
+		case 'j':
+			p->json = true;
+			break;
+		case 'k':
+			p->keep = true;
+			break;
+		case 'q':
+			p->quiet = true;
+			break;
+		case 'd':
+			p->list_dirty = true;
+			break;
+		case 'a':
+			p->all_private = true;
+			break;
+		case 's':
+			if (mode != VMTRACK_MODE_RUN)
+				goto not_here;
+			p->sync_stop = true;
+			break;
+		case 'h':
+			return VMTRACK_PARSE_HELP;
+		case ':':
+			if (optopt)
+				snprintf(err, errlen, "option '-%c' needs a value", optopt);
+			else
+				snprintf(err, errlen, "option '%s' needs a value", argv[optind - 1]);
+			return -1;
+		default:
+			if (optopt)
+				snprintf(err, errlen, "unknown option '-%c'", optopt);
+			else
+				snprintf(err, errlen, "unknown option '%s'", argv[optind - 1]);
+			return -1;
+		}
+	}
+	if (mode == VMTRACK_MODE_WATCH) {
+		if (!p->pid) {
+			snprintf(err, errlen, "missing -p PID");
+			return -1;
+		}
+		if (optind < argc) {
+			snprintf(err, errlen, "unexpected argument '%s'", argv[optind]);
+			return -1;
+		}
+	} else {
+		if (optind >= argc) {
+			snprintf(err, errlen, "missing command (vmtrack run [options] -- CMD)");
+			return -1;
+		}
+		p->argv = &argv[optind];
+		if (p->sync_stop && !interval_set)
+			p->interval_ms = 0;	/* epochs only at stops */
+	}
+	return 0;
+not_here:
+	snprintf(err, errlen, "option '%s' is not valid for %s", argv[optind - 1],
+		 mode == VMTRACK_MODE_RUN ? "run" : "watch");
+	return -1;
+}

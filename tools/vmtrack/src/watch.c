@@ -1,0 +1,406 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * vmtrack watch -p PID: watch a running process.
+ * vmtrack run -- CMD:   start a command watched from its first instruction.
+ *
+ * The command is a thin loop around libvmtrack: pump the per-CPU readers
+ * until the next epoch is due or a signal arrives, take the epoch, print it.
+ * The last epoch is taken with the target stopped (SIGSTOP, or after it
+ * exited), so the final drain sees every event it produced.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "vmtrack-cmd.h"
+
+#define PUMP_SLICE_MS	250
+
+struct loop {
+	const struct vmtrack_cmd_params	*p;
+	struct vmtrack_session		*s;
+	struct vmtrack_run_stats	rs;
+	pid_t				pid;
+	bool				child;		/* run: we are the parent */
+	bool				gone;
+	bool				done;		/* final epoch taken */
+	int				stop_sig;
+	int				sfd;
+	double				t0;
+};
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void err_msg(const char *cmd, const char *msg)
+{
+	fprintf(stderr, "vmtrack %s: %s\n", cmd, msg);
+}
+
+/* zombie or gone (watch mode: not our child) */
+static bool target_alive(pid_t pid)
+{
+	char path[64], buf[256], *p;
+	bool alive = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return false;
+	if (fgets(buf, sizeof(buf), f)) {
+		p = strrchr(buf, ')');
+		alive = p && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X';
+	}
+	fclose(f);
+	return alive;
+}
+
+static int setup_signals(sigset_t *old)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGCHLD);
+	signal(SIGPIPE, SIG_IGN);
+	if (sigprocmask(SIG_BLOCK, &set, old))
+		return -1;
+	return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+}
+
+static void run_epoch(struct loop *l, bool final)
+{
+	struct vmtrack_epoch ep;
+	bool stopped = false;
+	unsigned int flags = 0;
+
+	if (final && !l->gone && vmtrack_freeze(l->pid, &stopped) == -ESRCH)
+		l->gone = true;
+	if (final && !l->p->keep)
+		flags |= VMTRACK_EPOCH_NO_REARM;
+	if (vmtrack_session_epoch(l->s, flags, &ep)) {
+		err_msg("epoch", vmtrack_session_error(l->s));
+		l->stop_sig = -1;
+		return;
+	}
+	l->rs.epochs++;
+	l->rs.dirty_pages += ep.dirty_pages;
+	if (ep.all_dirty) {
+		l->rs.loss_epochs++;
+		l->rs.lost_events += ep.lost_events;
+	}
+	if (ep.target_gone)
+		l->gone = true;
+	out_epoch(l->p, &ep, now() - l->t0, final);
+	if (final && !l->gone && !stopped)
+		vmtrack_thaw(l->pid);
+	l->done |= final;
+}
+
+static bool last_epoch(struct loop *l)
+{
+	return l->p->epochs && l->rs.epochs + 1 >= l->p->epochs;
+}
+
+/* run: reap or notice stops of the child */
+static void child_event(struct loop *l)
+{
+	int status;
+	pid_t r;
+
+	while ((r = waitpid(l->pid, &status, WNOHANG | WUNTRACED)) == l->pid) {
+		if (WIFEXITED(status) || WIFSIGNALED(status)) {
+			l->gone = true;
+			return;
+		}
+		if (WIFSTOPPED(status) && l->p->sync_stop && !l->done) {
+			/* stopped itself: a complete epoch, then let it go on */
+			run_epoch(l, last_epoch(l));
+			kill(l->pid, SIGCONT);
+		}
+	}
+}
+
+static void read_signals(struct loop *l)
+{
+	struct signalfd_siginfo si;
+
+	while (read(l->sfd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGCHLD) {
+			if (l->child)
+				child_event(l);
+		} else {
+			l->stop_sig = si.ssi_signo;
+		}
+	}
+}
+
+static void main_loop(struct loop *l)
+{
+	double next = now() + l->p->interval_ms / 1000.0;
+
+	while (!l->stop_sig && !l->gone && !l->done) {
+		double left = next - now();
+		int ms = l->p->interval_ms ? (int)(left * 1000) : PUMP_SLICE_MS;
+		int ret;
+
+		ms = ms < 0 ? 0 : ms > PUMP_SLICE_MS ? PUMP_SLICE_MS : ms;
+		ret = vmtrack_session_pump(l->s, l->sfd, ms);
+		if (ret < 0) {
+			err_msg("pump", strerror(-ret));
+			break;
+		}
+		if (ret)
+			read_signals(l);
+		if (!l->child && !target_alive(l->pid))
+			l->gone = true;
+		if (l->stop_sig || l->gone || l->done)
+			break;
+		if (!l->p->interval_ms || now() < next)
+			continue;
+		if (last_epoch(l))
+			break;
+		run_epoch(l, false);
+		next += l->p->interval_ms / 1000.0;
+		if (next < now())
+			next = now() + l->p->interval_ms / 1000.0;
+	}
+	if (l->stop_sig >= 0 && !l->done)
+		run_epoch(l, true);
+}
+
+static uint64_t count_cb_pages;
+
+static int count_cb(const struct vmtrack_mapping *map, void *ctx)
+{
+	const struct vmtrack_cmd_params *p = ctx;
+
+	if (vmtrack_mapping_watchable(map, p->all_private))
+		count_cb_pages += (map->end - map->start) / sysconf(_SC_PAGESIZE);
+	return 0;
+}
+
+static uint64_t expected_pages(const struct vmtrack_cmd_params *p, pid_t pid)
+{
+	uint64_t n = 0;
+	size_t i;
+
+	if (p->nr_ranges) {
+		for (i = 0; i < p->nr_ranges; i++)
+			n += p->ranges[i].iov_len / sysconf(_SC_PAGESIZE);
+		return n;
+	}
+	count_cb_pages = 0;
+	vmtrack_maps_walk(pid, count_cb, (void *)p);
+	return count_cb_pages;
+}
+
+static int start_session(struct loop *l, const char *cmd)
+{
+	struct vmtrack_params vp = {
+		.pid = l->pid,
+		.buffer_kb = l->p->buffer_kb,
+		.expected_pages = expected_pages(l->p, l->pid),
+		.flags = (l->p->keep ? VMTRACK_F_KEEP : 0) |
+			 (l->p->all_private ? VMTRACK_F_ALL_PRIVATE : 0),
+	};
+	char err[256];
+	int ret;
+
+	/* a running target may grow: leave room (run: ld.so maps libc later) */
+	if (l->child && vp.expected_pages < 16384)
+		vp.expected_pages = 16384;
+	ret = vmtrack_session_open(&l->s, &vp, err, sizeof(err));
+	if (ret) {
+		err_msg(cmd, err);
+		return ret;
+	}
+	if (l->p->nr_ranges)
+		ret = vmtrack_session_watch_ranges(l->s, l->p->ranges, l->p->nr_ranges);
+	else
+		ret = vmtrack_session_watch_all(l->s);
+	if (ret) {
+		err_msg(cmd, vmtrack_session_error(l->s));
+		vmtrack_session_close(l->s);
+		l->s = NULL;
+	}
+	return ret;
+}
+
+static int finish(struct loop *l)
+{
+	l->rs.seconds = now() - l->t0;
+	out_summary(l->p, l->s, l->pid, &l->rs);
+	vmtrack_session_close(l->s);
+	close(l->sfd);
+	return l->stop_sig < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+static int parse(enum vmtrack_mode mode, int argc, char **argv, struct vmtrack_cmd_params *p)
+{
+	const char *cmd = mode == VMTRACK_MODE_RUN ? "run" : "watch";
+	char err[256];
+	int ret;
+
+	ret = vmtrack_parse_args(mode, argc, argv, p, err, sizeof(err));
+	if (ret == VMTRACK_PARSE_HELP) {
+		vmtrack_usage(mode);
+		vmtrack_params_free(p);
+		exit(EXIT_SUCCESS);
+	}
+	if (ret) {
+		fprintf(stderr, "vmtrack %s: %s (see 'vmtrack %s --help')\n", cmd, err, cmd);
+		vmtrack_params_free(p);
+		exit(EXIT_FAILURE);
+	}
+	return 0;
+}
+
+/**
+ * cmd_watch() - vmtrack watch
+ * @argc:	argument count (argv[0] = "watch")
+ * @argv:	arguments
+ *
+ * Return: exit status.
+ */
+int cmd_watch(int argc, char **argv)
+{
+	struct vmtrack_cmd_params p;
+	struct loop l = { .p = &p };
+	sigset_t old;
+	int ret;
+
+	parse(VMTRACK_MODE_WATCH, argc, argv, &p);
+	l.pid = p.pid;
+	l.sfd = setup_signals(&old);
+	if (l.sfd < 0) {
+		err_msg("watch", strerror(errno));
+		return EXIT_FAILURE;
+	}
+	if (start_session(&l, "watch")) {
+		vmtrack_params_free(&p);
+		return EXIT_FAILURE;
+	}
+	l.t0 = now();
+	out_start(&p, l.s, l.pid);
+	main_loop(&l);
+	ret = finish(&l);
+	vmtrack_params_free(&p);
+	return ret;
+}
+
+/*
+ * Fork; the child asks to be traced and execs, so it stops (SIGTRAP) right
+ * after exec, before its first instruction, when its mappings exist. The
+ * parent marks them, then detaches. A CLOEXEC pipe carries exec's errno.
+ */
+static pid_t spawn(char **argv, const sigset_t *old, char *err, size_t errlen)
+{
+	int fds[2], status, e = 0;
+	pid_t pid;
+
+	if (pipe2(fds, O_CLOEXEC)) {
+		snprintf(err, errlen, "pipe: %s", strerror(errno));
+		return -1;
+	}
+	pid = fork();
+	if (pid < 0) {
+		snprintf(err, errlen, "fork: %s", strerror(errno));
+		return -1;
+	}
+	if (!pid) {
+		close(fds[0]);
+		sigprocmask(SIG_SETMASK, old, NULL);
+		signal(SIGPIPE, SIG_DFL);
+		if (ptrace(PTRACE_TRACEME, 0, NULL, NULL) == 0)
+			execvp(argv[0], argv);
+		e = errno;
+		if (write(fds[1], &e, sizeof(e)) < 0)
+			_exit(126);
+		_exit(127);
+	}
+	close(fds[1]);
+	if (read(fds[0], &e, sizeof(e)) != sizeof(e))
+		e = 0;
+	close(fds[0]);
+	if (waitpid(pid, &status, 0) != pid || e || !WIFSTOPPED(status)) {
+		snprintf(err, errlen, "cannot execute '%s': %s", argv[0],
+			 strerror(e ?: ECHILD));
+		if (!e)
+			kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		return -1;
+	}
+	return pid;
+}
+
+static void end_child(struct loop *l)
+{
+	int status;
+
+	if (l->gone)
+		return;
+	/* a signal to us only (not ^C to the process group): pass it on */
+	if (l->stop_sig > 0)
+		kill(l->pid, l->stop_sig);
+	/* it may stop itself again (--sync-stop): nobody else continues it */
+	while (waitpid(l->pid, &status, WUNTRACED) == l->pid && WIFSTOPPED(status))
+		kill(l->pid, SIGCONT);
+}
+
+/**
+ * cmd_run() - vmtrack run
+ * @argc:	argument count (argv[0] = "run")
+ * @argv:	arguments
+ *
+ * Return: exit status.
+ */
+int cmd_run(int argc, char **argv)
+{
+	struct vmtrack_cmd_params p;
+	struct loop l = { .p = &p, .child = true };
+	char err[256];
+	sigset_t old;
+	int ret;
+
+	parse(VMTRACK_MODE_RUN, argc, argv, &p);
+	l.sfd = setup_signals(&old);
+	if (l.sfd < 0) {
+		err_msg("run", strerror(errno));
+		return EXIT_FAILURE;
+	}
+	l.pid = spawn(p.argv, &old, err, sizeof(err));
+	if (l.pid < 0) {
+		err_msg("run", err);
+		return EXIT_FAILURE;
+	}
+	if (start_session(&l, "run")) {
+		kill(l.pid, SIGKILL);
+		ptrace(PTRACE_DETACH, l.pid, NULL, NULL);
+		waitpid(l.pid, NULL, 0);
+		return EXIT_FAILURE;
+	}
+	ptrace(PTRACE_DETACH, l.pid, NULL, NULL);
+	l.t0 = now();
+	out_start(&p, l.s, l.pid);
+	main_loop(&l);
+	ret = finish(&l);
+	end_child(&l);
+	return ret;
+}

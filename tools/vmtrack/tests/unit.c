@@ -1,0 +1,1300 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Host unit tests of libvmtrack and the option parser: no tracefs, no patched
+ * kernel. Prints TAP ("ok N - name" / "not ok N - name") and a last line
+ * "N passed, N failed"; exits non-zero if a test failed.
+ *
+ * Ring-buffer pages are built byte by byte with the documented layout; event
+ * formats are fixtures in the kernel's format-file syntax, consistent with
+ * the mm_watch contract (common fields, then u64 mm_id @8, int tgid @16, ...).
+ */
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <traceevent/event-parse.h>
+#include <traceevent/kbuffer.h>
+
+#include "internal.h"
+#include "vmtrack-cmd.h"
+
+static int passed, failed, test_failed;
+static const char *test_name;
+
+#define CHECK(cond) do {							\
+	if (!(cond)) {								\
+		printf("#   %s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
+		test_failed = 1;						\
+	}									\
+} while (0)
+
+#define CHECK_EQ(a, b) do {							\
+	unsigned long long __a = (unsigned long long)(a);			\
+	unsigned long long __b = (unsigned long long)(b);			\
+	if (__a != __b) {							\
+		printf("#   %s:%d: %s == %llu (%#llx), expected %s == %llu (%#llx)\n", \
+		       __FILE__, __LINE__, #a, __a, __a, #b, __b, __b);	\
+		test_failed = 1;						\
+	}									\
+} while (0)
+
+static void run_test(const char *name, void (*fn)(void))
+{
+	test_name = name;
+	test_failed = 0;
+	fn();
+	if (test_failed) {
+		failed++;
+		printf("not ok %d - %s\n", passed + failed, test_name);
+	} else {
+		passed++;
+		printf("ok %d - %s\n", passed + failed, test_name);
+	}
+	fflush(stdout);
+}
+
+#define PAGE	4096UL
+
+/* ------------------------------------------------------------------ */
+/* fixtures: events/header_page and events/mm_watch/<event>/format     */
+
+static const char header_page_64[] =
+	"\tfield: u64 timestamp;\toffset:0;\tsize:8;\tsigned:0;\n"
+	"\tfield: local_t commit;\toffset:8;\tsize:8;\tsigned:1;\n"
+	"\tfield: int overwrite;\toffset:8;\tsize:1;\tsigned:1;\n"
+	"\tfield: char data;\toffset:16;\tsize:4080;\tsigned:1;\n";
+
+static const char header_page_32[] =
+	"\tfield: u64 timestamp;\toffset:0;\tsize:8;\tsigned:0;\n"
+	"\tfield: local_t commit;\toffset:8;\tsize:4;\tsigned:1;\n"
+	"\tfield: int overwrite;\toffset:8;\tsize:1;\tsigned:1;\n"
+	"\tfield: char data;\toffset:12;\tsize:4084;\tsigned:1;\n";
+
+#define COMMON_FIELDS								\
+	"format:\n"								\
+	"\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;\n"	\
+	"\tfield:unsigned char common_flags;\toffset:2;\tsize:1;\tsigned:0;\n"	\
+	"\tfield:unsigned char common_preempt_count;\toffset:3;\tsize:1;\tsigned:0;\n" \
+	"\tfield:int common_pid;\toffset:4;\tsize:4;\tsigned:1;\n"		\
+	"\n"									\
+	"\tfield:u64 mm_id;\toffset:8;\tsize:8;\tsigned:0;\n"			\
+	"\tfield:int tgid;\toffset:16;\tsize:4;\tsigned:1;\n"
+
+#define F_UL(name, off)	"\tfield:unsigned long " name ";\toffset:" #off ";\tsize:8;\tsigned:0;\n"
+#define F_INT(name, off) "\tfield:int " name ";\toffset:" #off ";\tsize:4;\tsigned:1;\n"
+
+/* ids deliberately not consecutive and not in kind order */
+enum { ID_MARK = 1601, ID_UNMARK = 1602, ID_WF = 1599, ID_ZAP = 1640, ID_MOVE = 1605,
+       ID_UNMAP = 1606, ID_EXIT = 1607, ID_PINNED = 1700, ID_OTHER = 1234 };
+
+static const char fmt_mark[] =
+	"name: mark\nID: 1601\n" COMMON_FIELDS F_UL("start", 24) F_UL("end", 32) F_INT("rearm", 40)
+	"\nprint fmt: \"mm_id=%llu tgid=%d start=0x%lx end=0x%lx rearm=%d\", REC->mm_id, "
+	"REC->tgid, REC->start, REC->end, REC->rearm\n";
+static const char fmt_unmark[] =
+	"name: unmark\nID: 1602\n" COMMON_FIELDS F_UL("start", 24) F_UL("end", 32)
+	"\nprint fmt: \"mm_id=%llu tgid=%d start=0x%lx end=0x%lx\", REC->mm_id, REC->tgid, "
+	"REC->start, REC->end\n";
+static const char fmt_wf[] =
+	"name: write_fault\nID: 1599\n" COMMON_FIELDS F_UL("address", 24) F_UL("size", 32)
+	"\nprint fmt: \"mm_id=%llu tgid=%d address=0x%lx size=%lu\", REC->mm_id, REC->tgid, "
+	"REC->address, REC->size\n";
+static const char fmt_wf_nosize[] =
+	"name: write_fault\nID: 1599\n" COMMON_FIELDS F_UL("address", 24)
+	"\nprint fmt: \"mm_id=%llu tgid=%d address=0x%lx\", REC->mm_id, REC->tgid, "
+	"REC->address\n";
+static const char fmt_zap[] =
+	"name: zap\nID: 1640\n" COMMON_FIELDS F_UL("start", 24) F_UL("end", 32) F_INT("reason", 40)
+	"\nprint fmt: \"mm_id=%llu tgid=%d start=0x%lx end=0x%lx reason=%s\", REC->mm_id, "
+	"REC->tgid, REC->start, REC->end, __print_symbolic(REC->reason, { 0, \"dontneed\" }, "
+	"{ 1, \"free\" }, { 2, \"other\" })\n";
+static const char fmt_move[] =
+	"name: move\nID: 1605\n" COMMON_FIELDS F_UL("old_start", 24) F_UL("new_start", 32)
+	F_UL("len", 40)
+	"\nprint fmt: \"mm_id=%llu tgid=%d old_start=0x%lx new_start=0x%lx len=%lu\", "
+	"REC->mm_id, REC->tgid, REC->old_start, REC->new_start, REC->len\n";
+static const char fmt_unmap[] =
+	"name: unmap\nID: 1606\n" COMMON_FIELDS F_UL("start", 24) F_UL("end", 32)
+	"\nprint fmt: \"mm_id=%llu tgid=%d start=0x%lx end=0x%lx\", REC->mm_id, REC->tgid, "
+	"REC->start, REC->end\n";
+static const char fmt_exit[] =
+	"name: exit\nID: 1607\n" COMMON_FIELDS
+	"\nprint fmt: \"mm_id=%llu tgid=%d\", REC->mm_id, REC->tgid\n";
+static const char fmt_pinned[] =
+	"name: pinned\nID: 1700\n" COMMON_FIELDS F_UL("address", 24) F_UL("size", 32)
+	"\nprint fmt: \"mm_id=%llu tgid=%d address=0x%lx size=%lu\", REC->mm_id, REC->tgid, "
+	"REC->address, REC->size\n";
+
+static struct tep_handle *fixture_tep(bool broken)
+{
+	const char *fmts[] = { fmt_mark, fmt_unmark, broken ? fmt_wf_nosize : fmt_wf, fmt_zap,
+			       fmt_move, fmt_unmap, fmt_exit, fmt_pinned };
+	struct tep_handle *tep = tep_alloc();
+	size_t i;
+
+	if (!tep)
+		return NULL;
+	tep_set_long_size(tep, 8);
+	tep_set_page_size(tep, PAGE);
+	for (i = 0; i < ARRAY_SIZE(fmts); i++) {
+		if (tep_parse_event(tep, fmts[i], strlen(fmts[i]), VMTRACK_SYSTEM)) {
+			printf("#   cannot parse fixture %zu\n", i);
+			tep_free(tep);
+			return NULL;
+		}
+	}
+	return tep;
+}
+
+/* ------------------------------------------------------------------ */
+/* sub-buffer builder                                                   */
+
+struct page_builder {
+	uint8_t		page[PAGE];
+	size_t		pos;		/* from the start of the page */
+	unsigned int	data_offset;
+	unsigned int	commit_size;
+};
+
+static void pb_init(struct page_builder *pb, uint64_t ts, unsigned int commit_size)
+{
+	memset(pb, 0, sizeof(*pb));
+	memcpy(pb->page, &ts, 8);
+	pb->commit_size = commit_size;
+	pb->data_offset = 8 + commit_size;
+	pb->pos = pb->data_offset;
+}
+
+static void pb_commit(struct page_builder *pb, uint64_t flags)
+{
+	uint64_t c = (pb->pos - pb->data_offset) | flags;
+	uint32_t c32 = c;
+
+	if (pb->commit_size == 8)
+		memcpy(pb->page + 8, &c, 8);
+	else
+		memcpy(pb->page + 8, &c32, 4);
+}
+
+static void pb_u32(struct page_builder *pb, uint32_t v)
+{
+	memcpy(pb->page + pb->pos, &v, 4);
+	pb->pos += 4;
+}
+
+static void pb_hdr(struct page_builder *pb, uint32_t type_len, uint32_t delta)
+{
+	pb_u32(pb, (type_len & 0x1f) | (delta << 5));
+}
+
+/* a record: type_len = len/4 if it fits (len <= 112), or type_len 0 if @force0 */
+static void pb_record(struct page_builder *pb, const void *data, uint32_t len, uint32_t delta,
+		      bool force0)
+{
+	uint32_t alen = (len + 3) & ~3U;
+
+	if (!force0 && alen <= 112) {
+		pb_hdr(pb, alen / 4, delta);
+	} else {
+		pb_hdr(pb, 0, delta);
+		pb_u32(pb, alen + 4);
+	}
+	memset(pb->page + pb->pos, 0, alen);
+	memcpy(pb->page + pb->pos, data, len);
+	pb->pos += alen;
+}
+
+static void pb_time_extend(struct page_builder *pb, uint64_t delta)
+{
+	pb_hdr(pb, RB_TYPE_TIME_EXTEND, delta & ((1U << 27) - 1));
+	pb_u32(pb, delta >> 27);
+}
+
+static void pb_time_stamp(struct page_builder *pb, uint64_t abs)
+{
+	pb_hdr(pb, RB_TYPE_TIME_STAMP, abs & ((1U << 27) - 1));
+	pb_u32(pb, abs >> 27);
+}
+
+/* discarded event: padding with a length (time_delta != 0) */
+static void pb_padding(struct page_builder *pb, uint32_t delta, uint32_t len)
+{
+	pb_hdr(pb, RB_TYPE_PADDING, delta);
+	pb_u32(pb, len);
+	memset(pb->page + pb->pos, 0xee, len - 4);
+	pb->pos += len - 4;
+}
+
+struct rec {
+	uint16_t	common_type;
+	uint8_t		flags;
+	uint8_t		preempt;
+	int32_t		pid;
+	uint64_t	mm_id;
+	int32_t		tgid;
+	int32_t		pad;
+	uint64_t	f[3];
+};
+
+static uint32_t rec_len(int nfields, bool has_int3)
+{
+	if (nfields == 0)
+		return 24;
+	if (nfields == 3 && has_int3)
+		return 48;		/* int at 40, padded to 8 */
+	return 24 + 8 * nfields;
+}
+
+static void mk_rec(struct rec *r, uint16_t type, uint64_t mm, int32_t tgid, uint64_t a,
+		   uint64_t b, uint64_t c)
+{
+	memset(r, 0, sizeof(*r));
+	r->common_type = type;
+	r->pid = 4242;
+	r->mm_id = mm;
+	r->tgid = tgid;
+	r->f[0] = a;
+	r->f[1] = b;
+	r->f[2] = c;
+}
+
+struct collected {
+	struct vmtrack_event	ev[64];
+	int			n;
+};
+
+static int collect_cb(const struct vmtrack_event *ev, void *ctx)
+{
+	struct collected *c = ctx;
+
+	if (c->n < 64)
+		c->ev[c->n] = *ev;
+	c->n++;
+	return 0;
+}
+
+static struct vmtrack_page_layout layout64(void)
+{
+	struct vmtrack_page_layout l;
+
+	if (vmtrack_page_layout_parse(header_page_64, &l))
+		memset(&l, 0, sizeof(l));
+	return l;
+}
+
+/* ------------------------------------------------------------------ */
+
+static void test_header_page(void)
+{
+	struct vmtrack_page_layout l;
+
+	CHECK_EQ(vmtrack_page_layout_parse(header_page_64, &l), 0);
+	CHECK_EQ(l.commit_offset, 8);
+	CHECK_EQ(l.commit_size, 8);
+	CHECK_EQ(l.data_offset, 16);
+	CHECK_EQ(l.subbuf_size, 4096);
+	CHECK_EQ(vmtrack_page_layout_parse(header_page_32, &l), 0);
+	CHECK_EQ(l.commit_size, 4);
+	CHECK_EQ(l.data_offset, 12);
+	CHECK_EQ(vmtrack_page_layout_parse("field: u64 timestamp; offset:0; size:8;\n", &l),
+		 -EINVAL);
+	CHECK_EQ(vmtrack_page_layout_parse("", &l), -EINVAL);
+}
+
+static void test_decoder_resolve(void)
+{
+	struct tep_handle *tep = fixture_tep(false);
+	struct vmtrack_decoder *dec;
+	char err[200] = "";
+
+	CHECK(tep);
+	if (!tep)
+		return;
+	dec = vmtrack_decoder_new(tep, err, sizeof(err));
+	CHECK(dec);
+	if (dec) {
+		CHECK_EQ(vmtrack_decoder_kind(dec, ID_WF), VMTRACK_EV_WRITE_FAULT);
+		CHECK_EQ(vmtrack_decoder_kind(dec, ID_MARK), VMTRACK_EV_MARK);
+		CHECK_EQ(vmtrack_decoder_kind(dec, ID_ZAP), VMTRACK_EV_ZAP);
+		CHECK_EQ(vmtrack_decoder_kind(dec, ID_PINNED), VMTRACK_EV_PINNED);
+		CHECK_EQ(vmtrack_decoder_kind(dec, ID_EXIT), VMTRACK_EV_EXIT);
+		CHECK_EQ(vmtrack_decoder_kind(dec, ID_OTHER), -1);
+	}
+	vmtrack_decoder_free(dec);
+	tep_free(tep);
+}
+
+static void test_decoder_missing_field(void)
+{
+	struct tep_handle *tep = fixture_tep(true);
+	struct vmtrack_decoder *dec;
+	char err[200] = "";
+
+	CHECK(tep);
+	if (!tep)
+		return;
+	dec = vmtrack_decoder_new(tep, err, sizeof(err));
+	CHECK(!dec);
+	CHECK(strstr(err, "write_fault") && strstr(err, "'size'"));
+	vmtrack_decoder_free(dec);
+	tep_free(tep);
+}
+
+/* every event kind, both record encodings, time extend, discarded padding */
+static void test_decode_page(void)
+{
+	struct vmtrack_page_layout l = layout64();
+	struct tep_handle *tep = fixture_tep(false);
+	struct vmtrack_decoder *dec = tep ? vmtrack_decoder_new(tep, NULL, 0) : NULL;
+	struct collected c = { .n = 0 };
+	struct page_builder pb;
+	struct rec r;
+	int n;
+
+	CHECK(dec);
+	if (!dec)
+		goto out;
+	pb_init(&pb, 1000000, 8);
+	mk_rec(&r, ID_MARK, 7, 100, 0x10000, 0x20000, 1);
+	pb_record(&pb, &r, rec_len(3, true), 5, false);			/* ts 1000005 */
+	mk_rec(&r, ID_WF, 7, 100, 0x11000, PAGE, 0);
+	pb_record(&pb, &r, rec_len(2, false), 10, true);		/* type_len 0 */
+	pb_time_extend(&pb, (3ULL << 27) + 7);
+	mk_rec(&r, ID_ZAP, 7, 100, 0x12000, 0x14000, 2);
+	pb_record(&pb, &r, rec_len(3, true), 1, false);
+	pb_padding(&pb, 4, 48);						/* discarded */
+	mk_rec(&r, ID_OTHER, 7, 100, 1, 2, 3);				/* not ours */
+	pb_record(&pb, &r, 40, 2, false);
+	mk_rec(&r, ID_MOVE, 7, 100, 0x30000, 0x50000, 0x3000);
+	pb_record(&pb, &r, rec_len(3, false), 3, false);
+	mk_rec(&r, ID_UNMAP, 7, 100, 0x50000, 0x51000, 0);
+	pb_record(&pb, &r, rec_len(2, false), 0, false);
+	mk_rec(&r, ID_PINNED, 7, 100, 0x13000, PAGE, 0);
+	pb_record(&pb, &r, rec_len(2, false), 1, false);
+	mk_rec(&r, ID_UNMARK, 7, 100, 0x10000, 0x11000, 0);
+	pb_record(&pb, &r, rec_len(2, false), 1, false);
+	mk_rec(&r, ID_EXIT, 7, -1, 0, 0, 0);
+	pb_record(&pb, &r, rec_len(0, false), 1, false);
+	pb_commit(&pb, 0);
+
+	n = vmtrack_decode_subbuf(dec, &l, pb.page, sizeof(pb.page), 3, collect_cb, &c);
+	CHECK_EQ(n, 8);
+	CHECK_EQ(c.n, 8);
+	if (c.n != 8)
+		goto out;
+	CHECK_EQ(c.ev[0].kind, VMTRACK_EV_MARK);
+	CHECK_EQ(c.ev[0].ts, 1000005);
+	CHECK_EQ(c.ev[0].a, 0x10000);
+	CHECK_EQ(c.ev[0].b, 0x20000);
+	CHECK_EQ(c.ev[0].arg, 1);
+	CHECK_EQ(c.ev[0].mm_id, 7);
+	CHECK_EQ(c.ev[0].tgid, 100);
+	CHECK_EQ(c.ev[0].cpu, 3);
+	CHECK_EQ(c.ev[1].kind, VMTRACK_EV_WRITE_FAULT);
+	CHECK_EQ(c.ev[1].ts, 1000015);
+	CHECK_EQ(c.ev[1].a, 0x11000);
+	CHECK_EQ(c.ev[1].b, PAGE);
+	CHECK_EQ(c.ev[2].kind, VMTRACK_EV_ZAP);
+	CHECK_EQ(c.ev[2].ts, 1000015 + (3ULL << 27) + 7 + 1);
+	CHECK_EQ(c.ev[2].arg, 2);
+	CHECK_EQ(c.ev[3].kind, VMTRACK_EV_MOVE);
+	/* padding delta 4 and the foreign record's 2 count too */
+	CHECK_EQ(c.ev[3].ts, c.ev[2].ts + 4 + 2 + 3);
+	CHECK_EQ(c.ev[3].a, 0x30000);
+	CHECK_EQ(c.ev[3].b, 0x50000);
+	CHECK_EQ(c.ev[3].c, 0x3000);
+	CHECK_EQ(c.ev[4].kind, VMTRACK_EV_UNMAP);
+	CHECK_EQ(c.ev[4].ts, c.ev[3].ts);
+	CHECK_EQ(c.ev[5].kind, VMTRACK_EV_PINNED);
+	CHECK_EQ(c.ev[6].kind, VMTRACK_EV_UNMARK);
+	CHECK_EQ(c.ev[7].kind, VMTRACK_EV_EXIT);
+	CHECK_EQ(c.ev[7].tgid, -1);		/* int is sign-extended */
+	CHECK(c.ev[0].seq < c.ev[1].seq && c.ev[6].seq < c.ev[7].seq);
+out:
+	vmtrack_decoder_free(dec);
+	if (tep)
+		tep_free(tep);
+}
+
+/* the hand-rolled walker agrees with libtraceevent's kbuffer */
+static void test_decode_vs_kbuffer(void)
+{
+	struct vmtrack_page_layout l = layout64();
+	struct tep_handle *tep = fixture_tep(false);
+	struct vmtrack_decoder *dec = tep ? vmtrack_decoder_new(tep, NULL, 0) : NULL;
+	struct kbuffer *kb = kbuffer_alloc(KBUFFER_LSIZE_8, KBUFFER_ENDIAN_LITTLE);
+	struct collected c = { .n = 0 };
+	unsigned long long ts;
+	struct page_builder pb;
+	struct rec r;
+	void *data;
+	int i, n;
+
+	CHECK(dec && kb);
+	if (!dec || !kb)
+		goto out;
+	pb_init(&pb, 123456789, 8);
+	for (i = 0; i < 40; i++) {
+		mk_rec(&r, ID_WF, 9, 55, 0x400000 + i * PAGE, PAGE, 0);
+		if (i % 9 == 4)
+			pb_time_extend(&pb, (1ULL << 30) + i);
+		pb_record(&pb, &r, rec_len(2, false), i * 3, i % 5 == 0);
+	}
+	pb_commit(&pb, 0);
+	n = vmtrack_decode_subbuf(dec, &l, pb.page, sizeof(pb.page), 0, collect_cb, &c);
+	CHECK_EQ(n, 40);
+	kbuffer_load_subbuffer(kb, pb.page);
+	data = kbuffer_read_event(kb, &ts);
+	for (i = 0; data && i < c.n && i < 64; i++) {
+		uint64_t addr;
+
+		CHECK_EQ(c.ev[i].ts, ts);
+		memcpy(&addr, (char *)data + 24, 8);
+		CHECK_EQ(c.ev[i].a, addr);
+		data = kbuffer_next_event(kb, &ts);
+	}
+	CHECK_EQ(i, 40);
+	CHECK(!data);
+out:
+	if (kb)
+		kbuffer_free(kb);
+	vmtrack_decoder_free(dec);
+	if (tep)
+		tep_free(tep);
+}
+
+static void test_decode_timestamp_and_end(void)
+{
+	struct vmtrack_page_layout l = layout64();
+	struct tep_handle *tep = fixture_tep(false);
+	struct vmtrack_decoder *dec = tep ? vmtrack_decoder_new(tep, NULL, 0) : NULL;
+	struct collected c = { .n = 0 };
+	struct page_builder pb;
+	struct rec r;
+	int n;
+
+	CHECK(dec);
+	if (!dec)
+		goto out;
+	pb_init(&pb, 0x0800000000000123ULL, 8);	/* bit 59 set: kept by TIME_STAMP */
+	mk_rec(&r, ID_WF, 1, 2, 0x1000, PAGE, 0);
+	pb_record(&pb, &r, 40, 1, false);
+	pb_time_stamp(&pb, 0x0000123456789abcULL);
+	pb_record(&pb, &r, 40, 6, false);
+	pb_hdr(&pb, RB_TYPE_PADDING, 0);		/* null padding: end of data */
+	pb_u32(&pb, 0);
+	pb_record(&pb, &r, 40, 1, false);		/* must not be seen */
+	pb_commit(&pb, 0);
+	n = vmtrack_decode_subbuf(dec, &l, pb.page, sizeof(pb.page), 0, collect_cb, &c);
+	CHECK_EQ(n, 2);
+	CHECK_EQ(c.ev[0].ts, 0x0800000000000124ULL);
+	CHECK_EQ(c.ev[1].ts, 0x0800123456789abcULL + 6);
+out:
+	vmtrack_decoder_free(dec);
+	if (tep)
+		tep_free(tep);
+}
+
+static void test_decode_malformed(void)
+{
+	struct vmtrack_page_layout l = layout64();
+	struct tep_handle *tep = fixture_tep(false);
+	struct vmtrack_decoder *dec = tep ? vmtrack_decoder_new(tep, NULL, 0) : NULL;
+	struct collected c = { .n = 0 };
+	struct page_builder pb;
+	struct rec r;
+	uint64_t big;
+
+	CHECK(dec);
+	if (!dec)
+		goto out;
+	/* a record that runs past the commit: earlier ones delivered, then error */
+	pb_init(&pb, 0, 8);
+	mk_rec(&r, ID_WF, 1, 2, 0x1000, PAGE, 0);
+	pb_record(&pb, &r, 40, 1, false);
+	pb_record(&pb, &r, 40, 1, false);
+	pb.pos -= 8;
+	pb_commit(&pb, 0);
+	CHECK_EQ(vmtrack_decode_subbuf(dec, &l, pb.page, PAGE, 0, collect_cb, &c), -EBADMSG);
+	CHECK_EQ(c.n, 1);
+	/* commit larger than the data read */
+	big = 8000;
+	memcpy(pb.page + 8, &big, 8);
+	CHECK_EQ(vmtrack_decode_subbuf(dec, &l, pb.page, PAGE, 0, collect_cb, &c), -EBADMSG);
+	/* shorter than a header */
+	CHECK_EQ(vmtrack_decode_subbuf(dec, &l, pb.page, 10, 0, collect_cb, &c), -EBADMSG);
+	/* empty page */
+	pb_init(&pb, 0, 8);
+	pb_commit(&pb, 0);
+	c.n = 0;
+	CHECK_EQ(vmtrack_decode_subbuf(dec, &l, pb.page, PAGE, 0, collect_cb, &c), 0);
+	CHECK_EQ(c.n, 0);
+	/* a page flagged "missed events" is counted */
+	CHECK_EQ(vmtrack_decoder_missed_pages(dec), 0);
+	pb_commit(&pb, RB_MISSED_EVENTS);
+	vmtrack_decode_subbuf(dec, &l, pb.page, PAGE, 0, collect_cb, &c);
+	CHECK_EQ(vmtrack_decoder_missed_pages(dec), 1);
+out:
+	vmtrack_decoder_free(dec);
+	if (tep)
+		tep_free(tep);
+}
+
+static void test_decode_commit32(void)
+{
+	struct tep_handle *tep = fixture_tep(false);
+	struct vmtrack_decoder *dec = tep ? vmtrack_decoder_new(tep, NULL, 0) : NULL;
+	struct collected c = { .n = 0 };
+	struct vmtrack_page_layout l;
+	struct page_builder pb;
+	struct rec r;
+
+	CHECK(dec);
+	if (!dec || vmtrack_page_layout_parse(header_page_32, &l))
+		goto out;
+	pb_init(&pb, 50, 4);
+	mk_rec(&r, ID_WF, 1, 2, 0x7000, PAGE, 0);
+	pb_record(&pb, &r, 40, 1, false);
+	pb_commit(&pb, 0);
+	CHECK_EQ(vmtrack_decode_subbuf(dec, &l, pb.page, PAGE, 0, collect_cb, &c), 1);
+	CHECK_EQ(c.ev[0].a, 0x7000);
+	CHECK_EQ(c.ev[0].ts, 51);
+out:
+	vmtrack_decoder_free(dec);
+	if (tep)
+		tep_free(tep);
+}
+
+/* ------------------------------------------------------------------ */
+/* dirty sets                                                           */
+
+static size_t collect_iov(struct vmtrack_dset *ds, struct iovec **iov, size_t *alloc)
+{
+	ssize_t n = vmtrack_dset_collect(ds, iov, alloc);
+
+	return n < 0 ? 0 : n;
+}
+
+static void test_dset_basic(void)
+{
+	struct vmtrack_dset *ds = vmtrack_dset_new(PAGE);
+	struct iovec *iov = NULL;
+	uint64_t unc = 99;
+	size_t alloc = 0, n;
+
+	CHECK(!vmtrack_dset_new(3000));
+	CHECK_EQ(vmtrack_dset_add(ds, 0x10000, 0x20000, false, "a"), 0);
+	CHECK_EQ(vmtrack_dset_add(ds, 0x20000, 0x30000, false, "b"), 0);
+	CHECK_EQ(vmtrack_dset_add(ds, 0x5000, 0x5000, false, NULL), -EINVAL);
+	CHECK_EQ(vmtrack_dset_watched_pages(ds), 32);
+	CHECK_EQ(vmtrack_dset_dirty_pages(ds), 0);
+	/* pages 0x10000,1,2 and 0x15000, then a run across the range border */
+	CHECK_EQ(vmtrack_dset_set_dirty(ds, 0x10000, 0x13000, &unc), 3);
+	CHECK_EQ(unc, 0);
+	vmtrack_dset_set_dirty(ds, 0x15000, 0x15001, NULL);	/* unaligned end */
+	vmtrack_dset_set_dirty(ds, 0x1f000, 0x21000, NULL);
+	vmtrack_dset_set_dirty(ds, 0x10fff, 0x11000, NULL);	/* again: no double count */
+	CHECK_EQ(vmtrack_dset_dirty_pages(ds), 6);
+	CHECK(vmtrack_dset_test(ds, 0x15abc));
+	CHECK(!vmtrack_dset_test(ds, 0x16000));
+	n = collect_iov(ds, &iov, &alloc);
+	CHECK_EQ(n, 3);
+	if (n == 3) {
+		CHECK_EQ((uintptr_t)iov[0].iov_base, 0x10000);
+		CHECK_EQ(iov[0].iov_len, 0x3000);
+		CHECK_EQ((uintptr_t)iov[1].iov_base, 0x15000);
+		CHECK_EQ(iov[1].iov_len, 0x1000);
+		CHECK_EQ((uintptr_t)iov[2].iov_base, 0x1f000);	/* coalesced over ranges */
+		CHECK_EQ(iov[2].iov_len, 0x2000);
+	}
+	CHECK_EQ(vmtrack_dset_dirty_pages(ds), 0);
+	CHECK_EQ(collect_iov(ds, &iov, &alloc), 0);
+	/* outside any range */
+	CHECK_EQ(vmtrack_dset_set_dirty(ds, 0x2f000, 0x32000, &unc), 1);
+	CHECK_EQ(unc, 2);
+	free(iov);
+	vmtrack_dset_free(ds);
+}
+
+static void test_dset_counters(void)
+{
+	struct vmtrack_dset *ds = vmtrack_dset_new(PAGE);
+	struct vmtrack_range_info ri;
+	struct iovec *iov = NULL;
+	size_t alloc = 0;
+
+	vmtrack_dset_add(ds, 0x100000, 0x200000, false, "[heap]");
+	vmtrack_dset_set_dirty(ds, 0x100000, 0x104000, NULL);
+	collect_iov(ds, &iov, &alloc);
+	vmtrack_dset_set_dirty(ds, 0x100000, 0x102000, NULL);
+	collect_iov(ds, &iov, &alloc);
+	CHECK_EQ(vmtrack_dset_range(ds, 0, &ri), 0);
+	CHECK_EQ(ri.pages, 256);
+	CHECK_EQ(ri.last, 2);
+	CHECK_EQ(ri.total, 6);
+	CHECK(!strcmp(ri.label, "[heap]"));
+	CHECK_EQ(vmtrack_dset_range(ds, 1, &ri), -ERANGE);
+	free(iov);
+	vmtrack_dset_free(ds);
+}
+
+static void test_dset_remove_split(void)
+{
+	struct vmtrack_dset *ds = vmtrack_dset_new(PAGE);
+	struct vmtrack_range_info ri;
+
+	vmtrack_dset_add(ds, 0x10000, 0x20000, false, "x");
+	vmtrack_dset_set_dirty(ds, 0x11000, 0x12000, NULL);
+	vmtrack_dset_set_dirty(ds, 0x1e000, 0x1f000, NULL);
+	vmtrack_dset_set_dirty(ds, 0x15000, 0x16000, NULL);
+	/* unmap the middle: both sides keep their dirty bits */
+	CHECK_EQ(vmtrack_dset_remove(ds, 0x14000, 0x18000), 0);
+	CHECK_EQ(vmtrack_dset_nr_ranges(ds), 2);
+	CHECK_EQ(vmtrack_dset_watched_pages(ds), 12);
+	CHECK_EQ(vmtrack_dset_dirty_pages(ds), 2);
+	CHECK(vmtrack_dset_test(ds, 0x11000));
+	CHECK(vmtrack_dset_test(ds, 0x1e000));
+	CHECK(!vmtrack_dset_covers(ds, 0x15000));
+	vmtrack_dset_range(ds, 1, &ri);
+	CHECK_EQ(ri.start, 0x18000);
+	CHECK_EQ(ri.end, 0x20000);
+	CHECK(!strcmp(ri.label, "x"));
+	/* remove spanning several ranges and a head */
+	vmtrack_dset_add(ds, 0x30000, 0x40000, true, NULL);
+	CHECK_EQ(vmtrack_dset_remove(ds, 0x12000, 0x34000), 0);
+	CHECK_EQ(vmtrack_dset_nr_ranges(ds), 2);
+	CHECK_EQ(vmtrack_dset_watched_pages(ds), 2 + 12);
+	CHECK_EQ(vmtrack_dset_dirty_pages(ds), 1 + 12);
+	CHECK(!vmtrack_dset_overlaps(ds, 0x12000, 0x34000));
+	CHECK(vmtrack_dset_overlaps(ds, 0x0, 0x10001));
+	vmtrack_dset_free(ds);
+}
+
+static void test_dset_move_fill(void)
+{
+	struct vmtrack_dset *ds = vmtrack_dset_new(PAGE);
+	struct vmtrack_range_info ri;
+
+	vmtrack_dset_add(ds, 0x10000, 0x14000, false, "old");
+	CHECK_EQ(vmtrack_dset_move(ds, 0x10000, 0x80000, 0x4000), 0);
+	CHECK(!vmtrack_dset_covers(ds, 0x10000));
+	CHECK_EQ(vmtrack_dset_watched_pages(ds), 4);
+	CHECK_EQ(vmtrack_dset_dirty_pages(ds), 4);	/* moved contents: dirty */
+	vmtrack_dset_range(ds, 0, &ri);
+	CHECK_EQ(ri.start, 0x80000);
+	CHECK(!strcmp(ri.label, "old"));
+	CHECK_EQ(vmtrack_dset_move(ds, 0x1000, 0x2000, 0), -EINVAL);
+
+	/* fill: only the gaps are added (dirty); existing bits untouched */
+	vmtrack_dset_free(ds);
+	ds = vmtrack_dset_new(PAGE);
+	vmtrack_dset_add(ds, 0x12000, 0x13000, false, NULL);
+	vmtrack_dset_add(ds, 0x15000, 0x16000, false, NULL);
+	CHECK_EQ(vmtrack_dset_fill(ds, 0x10000, 0x18000, "new"), 6);
+	CHECK_EQ(vmtrack_dset_watched_pages(ds), 8);
+	CHECK_EQ(vmtrack_dset_dirty_pages(ds), 6);
+	CHECK(!vmtrack_dset_test(ds, 0x12000));
+	CHECK(!vmtrack_dset_test(ds, 0x15000));
+	CHECK(vmtrack_dset_test(ds, 0x17000));
+	CHECK_EQ(vmtrack_dset_fill(ds, 0x10000, 0x18000, "new"), 0);
+	vmtrack_dset_all_dirty(ds);
+	CHECK_EQ(vmtrack_dset_dirty_pages(ds), 8);
+	vmtrack_dset_free(ds);
+}
+
+static void test_dset_huge(void)
+{
+	uint64_t base = 0x7f0000000000ULL, size = 64ULL << 30;	/* 16M pages, 2 MiB bitmap */
+	struct vmtrack_dset *ds = vmtrack_dset_new(PAGE);
+	struct iovec *iov = NULL;
+	size_t alloc = 0, n;
+
+	CHECK_EQ(vmtrack_dset_add(ds, base, base + size, false, "big"), 0);
+	CHECK_EQ(vmtrack_dset_watched_pages(ds), size / PAGE);
+	/* a PMD THP write fault: 2 MiB = 512 pages */
+	vmtrack_dset_set_dirty(ds, base + (3ULL << 21), base + (4ULL << 21), NULL);
+	vmtrack_dset_set_dirty(ds, base + size - PAGE, base + size, NULL);
+	/* size overflow in an event saturates instead of wrapping */
+	vmtrack_dset_set_dirty(ds, base + size - PAGE, UINT64_MAX, NULL);
+	CHECK_EQ(vmtrack_dset_dirty_pages(ds), 513);
+	n = collect_iov(ds, &iov, &alloc);
+	CHECK_EQ(n, 2);
+	if (n == 2) {
+		CHECK_EQ((uintptr_t)iov[0].iov_base, base + (3ULL << 21));
+		CHECK_EQ(iov[0].iov_len, 2ULL << 20);
+	}
+	vmtrack_dset_all_dirty(ds);
+	n = collect_iov(ds, &iov, &alloc);
+	CHECK_EQ(n, 1);
+	if (n == 1)
+		CHECK_EQ(iov[0].iov_len, size);
+	/* a 1024+ range set coalesces into the iovec batches process_madvise takes */
+	free(iov);
+	vmtrack_dset_free(ds);
+}
+
+/* random operations against a naive one-byte-per-page model */
+static void test_dset_model(void)
+{
+	enum { NP = 512 };
+	uint64_t base = 0x40000000;
+	struct vmtrack_dset *ds = vmtrack_dset_new(PAGE);
+	unsigned char tracked[NP] = { 0 }, dirty[NP] = { 0 };
+	struct iovec *iov = NULL;
+	unsigned int seed = 12345;
+	size_t alloc = 0;
+	int round, i, bad = 0;
+
+	for (round = 0; round < 3000 && !bad; round++) {
+		int a = rand_r(&seed) % NP, len = 1 + rand_r(&seed) % 40;
+		int b = a + len > NP ? NP : a + len, op = rand_r(&seed) % 6;
+
+		switch (op) {
+		case 0:
+			vmtrack_dset_add(ds, base + a * PAGE, base + b * PAGE, op & 1, NULL);
+			for (i = a; i < b; i++)
+				tracked[i] = 1, dirty[i] = 0;
+			break;
+		case 1:
+			vmtrack_dset_remove(ds, base + a * PAGE, base + b * PAGE);
+			for (i = a; i < b; i++)
+				tracked[i] = dirty[i] = 0;
+			break;
+		case 2:
+		case 3:
+			vmtrack_dset_set_dirty(ds, base + a * PAGE, base + b * PAGE, NULL);
+			for (i = a; i < b; i++)
+				dirty[i] |= tracked[i];
+			break;
+		case 4:
+			vmtrack_dset_fill(ds, base + a * PAGE, base + b * PAGE, NULL);
+			for (i = a; i < b; i++)
+				if (!tracked[i])
+					tracked[i] = dirty[i] = 1;
+			break;
+		case 5: {
+			ssize_t n = vmtrack_dset_collect(ds, &iov, &alloc);
+			unsigned char got[NP] = { 0 };
+			ssize_t k;
+
+			for (k = 0; k < n; k++)
+				for (uint64_t p = (uintptr_t)iov[k].iov_base;
+				     p < (uintptr_t)iov[k].iov_base + iov[k].iov_len; p += PAGE)
+					got[(p - base) / PAGE] = 1;
+			for (i = 0; i < NP; i++)
+				if (got[i] != dirty[i])
+					bad = 1;
+			/* coalesced: no two iovecs touch */
+			for (k = 1; k < n; k++)
+				if ((uintptr_t)iov[k - 1].iov_base + iov[k - 1].iov_len >=
+				    (uintptr_t)iov[k].iov_base)
+					bad = 1;
+			memset(dirty, 0, sizeof(dirty));
+			break;
+		}
+		}
+		for (i = 0; i < NP; i++) {
+			if (vmtrack_dset_covers(ds, base + i * PAGE) != tracked[i] ||
+			    vmtrack_dset_test(ds, base + i * PAGE) != dirty[i]) {
+				printf("#   round %d op %d page %d: tracked %d/%d dirty %d/%d\n",
+				       round, op, i, vmtrack_dset_covers(ds, base + i * PAGE),
+				       tracked[i], vmtrack_dset_test(ds, base + i * PAGE), dirty[i]);
+				bad = 1;
+				break;
+			}
+		}
+	}
+	CHECK(!bad);
+	free(iov);
+	vmtrack_dset_free(ds);
+}
+
+/* ------------------------------------------------------------------ */
+/* tracker: event semantics and loss -> all dirty                       */
+
+static struct vmtrack_event ev_of(int kind, uint64_t mm, int tgid, uint64_t a, uint64_t b,
+				  uint64_t c, int arg)
+{
+	struct vmtrack_event ev = { .kind = kind, .mm_id = mm, .tgid = tgid, .a = a, .b = b,
+				    .c = c, .arg = arg };
+	return ev;
+}
+
+static void test_tracker_events(void)
+{
+	struct vmtrack_dset *ds = vmtrack_dset_new(PAGE);
+	struct vmtrack_tracker t;
+	struct vmtrack_epoch ep = { 0 };
+	struct vmtrack_event ev;
+
+	vmtrack_tracker_init(&t, ds, 100);
+	vmtrack_dset_add(ds, 0x10000, 0x20000, false, NULL);
+	vmtrack_dset_add(ds, 0x40000, 0x44000, false, NULL);
+	ev = ev_of(VMTRACK_EV_MARK, 5, 100, 0x10000, 0x20000, 0, 0);
+	vmtrack_tracker_apply(&t, &ev, &ep);
+	ev = ev_of(VMTRACK_EV_WRITE_FAULT, 5, 100, 0x11000, PAGE, 0, 0);
+	vmtrack_tracker_apply(&t, &ev, &ep);
+	ev = ev_of(VMTRACK_EV_ZAP, 5, 100, 0x13000, 0x15000, 0, 0);
+	vmtrack_tracker_apply(&t, &ev, &ep);
+	ev = ev_of(VMTRACK_EV_PINNED, 5, 100, 0x1f000, PAGE, 0, 0);
+	vmtrack_tracker_apply(&t, &ev, &ep);
+	/* another mm of the same tgid (after exec), another tgid: ignored */
+	ev = ev_of(VMTRACK_EV_WRITE_FAULT, 6, 100, 0x18000, PAGE, 0, 0);
+	vmtrack_tracker_apply(&t, &ev, &ep);
+	ev = ev_of(VMTRACK_EV_WRITE_FAULT, 5, 101, 0x19000, PAGE, 0, 0);
+	vmtrack_tracker_apply(&t, &ev, &ep);
+	/* move of the second range: new place dirty, old gone */
+	ev = ev_of(VMTRACK_EV_MOVE, 5, 100, 0x40000, 0x90000, 0x4000, 0);
+	vmtrack_tracker_apply(&t, &ev, &ep);
+	CHECK_EQ(ep.events, 5);
+	CHECK_EQ(ep.foreign, 2);
+	CHECK_EQ(vmtrack_tracker_collect(&t, &ep), 0);
+	CHECK(!ep.all_dirty);
+	CHECK_EQ(ep.loss, 0);
+	CHECK_EQ(ep.dirty_pages, 1 + 2 + 1 + 4);
+	CHECK_EQ(ep.nr_dirty, 4);
+	CHECK_EQ(ep.seq, 1);
+	CHECK(!vmtrack_dset_covers(ds, 0x40000));
+
+	/* unmap drops, unmark dirties, a mark with rearm=1 after epoch 1 is ours */
+	memset(&ep, 0, sizeof(ep));
+	ev = ev_of(VMTRACK_EV_MARK, 5, 100, 0x11000, 0x12000, 0, 1);
+	vmtrack_tracker_apply(&t, &ev, &ep);
+	ev = ev_of(VMTRACK_EV_UNMAP, 5, 100, 0x90000, 0x92000, 0, 0);
+	vmtrack_tracker_apply(&t, &ev, &ep);
+	ev = ev_of(VMTRACK_EV_UNMARK, 5, 100, 0x1a000, 0x1c000, 0, 0);
+	vmtrack_tracker_apply(&t, &ev, &ep);
+	vmtrack_tracker_collect(&t, &ep);
+	CHECK(!ep.all_dirty);
+	CHECK_EQ(ep.dirty_pages, 2);
+	CHECK_EQ(ep.watched_pages, 16 + 2);
+
+	/* exit: gone, later events ignored */
+	memset(&ep, 0, sizeof(ep));
+	ev = ev_of(VMTRACK_EV_EXIT, 5, 100, 0, 0, 0, 0);
+	vmtrack_tracker_apply(&t, &ev, &ep);
+	ev = ev_of(VMTRACK_EV_WRITE_FAULT, 5, 100, 0x11000, PAGE, 0, 0);
+	vmtrack_tracker_apply(&t, &ev, &ep);
+	vmtrack_tracker_collect(&t, &ep);
+	CHECK(ep.target_gone);
+	CHECK_EQ(ep.dirty_pages, 0);
+	CHECK_EQ(ep.foreign, 1);
+	free(t.iov);
+	vmtrack_dset_free(ds);
+}
+
+static void test_tracker_loss(void)
+{
+	struct vmtrack_dset *ds = vmtrack_dset_new(PAGE);
+	struct vmtrack_tracker t;
+	struct vmtrack_epoch ep = { 0 };
+	struct vmtrack_event ev;
+
+	vmtrack_tracker_init(&t, ds, 7);
+	vmtrack_dset_add(ds, 0x10000, 0x20000, false, NULL);
+	vmtrack_dset_add(ds, 0x30000, 0x31000, false, NULL);
+	ev = ev_of(VMTRACK_EV_WRITE_FAULT, 1, 7, 0x11000, PAGE, 0, 0);
+	vmtrack_tracker_apply(&t, &ev, &ep);
+	vmtrack_tracker_loss(&t, VMTRACK_LOSS_EVENTS, 3);
+	vmtrack_tracker_loss(&t, VMTRACK_LOSS_EVENTS, 4);
+	vmtrack_tracker_collect(&t, &ep);
+	CHECK(ep.all_dirty);
+	CHECK_EQ(ep.loss, VMTRACK_LOSS_EVENTS);
+	CHECK_EQ(ep.lost_events, 7);
+	CHECK_EQ(ep.dirty_pages, 17);
+	CHECK_EQ(ep.nr_dirty, 2);
+	/* the next epoch is precise again */
+	memset(&ep, 0, sizeof(ep));
+	vmtrack_tracker_collect(&t, &ep);
+	CHECK(!ep.all_dirty);
+	CHECK_EQ(ep.dirty_pages, 0);
+	/* unknown loss saturates */
+	memset(&ep, 0, sizeof(ep));
+	vmtrack_tracker_loss(&t, VMTRACK_LOSS_EVENTS, UINT64_MAX);
+	vmtrack_tracker_loss(&t, VMTRACK_LOSS_TAMPER, 5);
+	vmtrack_tracker_collect(&t, &ep);
+	CHECK_EQ(ep.lost_events, UINT64_MAX);
+	CHECK_EQ(ep.loss, VMTRACK_LOSS_EVENTS | VMTRACK_LOSS_TAMPER);
+	CHECK_EQ(ep.dirty_pages, 17);
+	free(t.iov);
+	vmtrack_dset_free(ds);
+}
+
+static void test_tracker_restart(void)
+{
+	struct vmtrack_dset *ds = vmtrack_dset_new(PAGE);
+	struct vmtrack_tracker t;
+	struct vmtrack_epoch ep = { 0 };
+	struct vmtrack_event ev;
+
+	/* our first mark finds the range watched already: a previous consumer */
+	vmtrack_tracker_init(&t, ds, 7);
+	vmtrack_dset_add(ds, 0x10000, 0x20000, false, NULL);
+	ev = ev_of(VMTRACK_EV_MARK, 1, 7, 0x10000, 0x20000, 0, 1);
+	vmtrack_tracker_apply(&t, &ev, &ep);
+	vmtrack_tracker_collect(&t, &ep);
+	CHECK(ep.all_dirty);
+	CHECK_EQ(ep.loss, VMTRACK_LOSS_RESTART);
+	CHECK_EQ(ep.dirty_pages, 16);
+	/* a fresh mark (rearm=0) is precise */
+	free(t.iov);
+	vmtrack_tracker_init(&t, ds, 7);
+	memset(&ep, 0, sizeof(ep));
+	ev = ev_of(VMTRACK_EV_MARK, 1, 7, 0x10000, 0x20000, 0, 0);
+	vmtrack_tracker_apply(&t, &ev, &ep);
+	vmtrack_tracker_collect(&t, &ep);
+	CHECK(!ep.all_dirty);
+	CHECK_EQ(ep.dirty_pages, 0);
+	free(t.iov);
+	vmtrack_dset_free(ds);
+}
+
+static void test_tracker_stray(void)
+{
+	struct vmtrack_dset *ds = vmtrack_dset_new(PAGE);
+	struct vmtrack_tracker t;
+	struct vmtrack_epoch ep = { 0 };
+	struct vmtrack_event ev;
+
+	vmtrack_tracker_init(&t, ds, 7);
+	vmtrack_dset_add(ds, 0x10000, 0x11000, false, NULL);
+	/* explicit ranges: a write elsewhere is counted, not tracked */
+	ev = ev_of(VMTRACK_EV_WRITE_FAULT, 1, 7, 0x50000, PAGE, 0, 0);
+	vmtrack_tracker_apply(&t, &ev, &ep);
+	CHECK_EQ(ep.stray_pages, 1);
+	CHECK(!vmtrack_dset_covers(ds, 0x50000));
+	/* watch-all: tracked from now on, and dirty (a THP-sized fault) */
+	t.fill_stray = true;
+	ev = ev_of(VMTRACK_EV_WRITE_FAULT, 1, 7, 0x200000, 0x200000, 0, 0);
+	vmtrack_tracker_apply(&t, &ev, &ep);
+	CHECK_EQ(ep.stray_pages, 1 + 512);
+	CHECK_EQ(vmtrack_dset_dirty_pages(ds), 512);
+	free(t.iov);
+	vmtrack_dset_free(ds);
+}
+
+/* ------------------------------------------------------------------ */
+/* stats                                                                */
+
+static const char stats_text[] =
+	"entries: 3\n"
+	"overrun: 10\n"
+	"commit overrun: 1\n"
+	"bytes: 4096\n"
+	"oldest event ts:  5341.237689\n"
+	"now ts:  5343.586512\n"
+	"dropped events: 25\n"
+	"read events: 1234\n";
+
+static void test_stats(void)
+{
+	struct vmtrack_cpu_stats a, b;
+
+	CHECK_EQ(vmtrack_stats_parse(stats_text, &a), 0);
+	CHECK_EQ(a.entries, 3);
+	CHECK_EQ(a.overrun, 10);
+	CHECK_EQ(a.commit_overrun, 1);
+	CHECK_EQ(a.dropped, 25);
+	CHECK_EQ(a.read, 1234);
+	b = a;
+	CHECK_EQ(vmtrack_stats_lost(&a, &b), 0);
+	b.dropped += 100;
+	b.overrun += 2;
+	b.commit_overrun += 1;
+	b.read += 5000;			/* reading is not losing */
+	CHECK_EQ(vmtrack_stats_lost(&a, &b), 103);
+	b.dropped = 0;			/* reset behind our back */
+	CHECK_EQ(vmtrack_stats_lost(&a, &b), UINT64_MAX);
+	CHECK_EQ(vmtrack_stats_parse("entries: 3\noverrun: 1\n", &a), -EINVAL);
+	CHECK_EQ(vmtrack_stats_parse("overrun: x\ncommit overrun: 0\ndropped events: 0\n", &a),
+		 -EINVAL);
+	CHECK_EQ(vmtrack_stats_parse("overrun: 1\ncommit overrun: 0\ndropped events: 9", &a), 0);
+	CHECK_EQ(a.dropped, 9);
+}
+
+static void test_buffer_size(void)
+{
+	CHECK_EQ(vmtrack_buffer_kb_for(0, PAGE), 512);
+	/* 1 GiB watched: room for one event per page */
+	CHECK(vmtrack_buffer_kb_for(262144, PAGE) * 1024 >= 262144ULL * 52);
+	CHECK(vmtrack_buffer_kb_for(262144, PAGE) < vmtrack_buffer_kb_for(524288, PAGE));
+	CHECK_EQ(vmtrack_buffer_kb_for(1ULL << 40, PAGE), 256 * 1024);
+	CHECK_EQ(vmtrack_buffer_kb_for(UINT64_MAX, PAGE), 256 * 1024);
+}
+
+/* ------------------------------------------------------------------ */
+/* /proc/PID/maps and process_madvise batching                          */
+
+static void test_maps_parse(void)
+{
+	struct vmtrack_mapping m;
+
+	CHECK_EQ(vmtrack_maps_parse_line("55d0c2a00000-55d0c2a21000 rw-p 00000000 00:00 0   "
+					 "                       [heap]\n", &m), 0);
+	CHECK_EQ(m.start, 0x55d0c2a00000ULL);
+	CHECK_EQ(m.end, 0x55d0c2a21000ULL);
+	CHECK(!strcmp(m.name, "[heap]"));
+	CHECK(vmtrack_mapping_watchable(&m, false));
+	CHECK_EQ(vmtrack_maps_parse_line("7f00-8f00 r--p 00001000 08:01 1234 /usr/lib/my lib.so\n",
+					 &m), 0);
+	CHECK(!strcmp(m.name, "/usr/lib/my lib.so"));
+	CHECK(!vmtrack_mapping_watchable(&m, false));
+	CHECK(vmtrack_mapping_watchable(&m, true));
+	CHECK_EQ(vmtrack_maps_parse_line("7f00-8f00 rw-s 00000000 00:05 77 /dev/zero (deleted)\n",
+					 &m), 0);
+	CHECK(m.shared);
+	CHECK(!vmtrack_mapping_watchable(&m, true));
+	CHECK_EQ(vmtrack_maps_parse_line("7fff0000-7fff2000 rw-p 00000000 00:00 0\n", &m), 0);
+	CHECK(!strcmp(m.name, ""));
+	CHECK_EQ(vmtrack_maps_parse_line("ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0"
+					 "  [vsyscall]\n", &m), 0);
+	CHECK(!vmtrack_mapping_watchable(&m, true));
+	CHECK_EQ(vmtrack_maps_parse_line("garbage\n", &m), -EINVAL);
+	CHECK_EQ(vmtrack_maps_parse_line("2000-1000 rw-p 0 00:00 0\n", &m), -EINVAL);
+}
+
+static int count_maps(const struct vmtrack_mapping *m, void *ctx)
+{
+	(*(int *)ctx)++;
+	return 0;
+}
+
+static void test_maps_walk(void)
+{
+	int n = 0;
+
+	CHECK_EQ(vmtrack_maps_walk(getpid(), count_maps, &n), 0);
+	CHECK(n > 3);
+	CHECK_EQ(vmtrack_maps_walk(INT_MAX, count_maps, &n), -ESRCH);
+}
+
+/* batching and error handling, with an advice the host kernel has */
+static void test_madvise_batches(void)
+{
+	enum { N = 2500 };
+	int pidfd = syscall(SYS_pidfd_open, getpid(), 0);
+	struct iovec *iov = calloc(N, sizeof(*iov));
+	size_t done = 12345, i;
+	char *buf;
+
+	CHECK(pidfd >= 0 && iov);
+	buf = mmap(NULL, (2 * N + 2) * PAGE, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHECK(buf != MAP_FAILED);
+	if (pidfd < 0 || !iov || buf == MAP_FAILED)
+		goto out;
+	for (i = 0; i < N; i++) {
+		buf[2 * i * PAGE] = 1;
+		iov[i].iov_base = buf + 2 * i * PAGE;	/* not adjacent */
+		iov[i].iov_len = PAGE;
+	}
+	/* MADV_COLD (20) is accepted by process_madvise: three batches */
+	CHECK_EQ(vmtrack_madvise(pidfd, iov, N, 20, &done), 0);
+	CHECK_EQ(done, N);
+	/* a hole (unmapped meanwhile) is skipped, the rest still processed */
+	munmap(buf + 2 * 1500 * PAGE, PAGE);
+	CHECK_EQ(vmtrack_madvise(pidfd, iov, N, 20, &done), 0);
+	CHECK_EQ(done, N);
+	/* an advice the kernel refuses names the failing range */
+	CHECK_EQ(vmtrack_madvise(pidfd, iov, N, 0x7fff, &done), -EINVAL);
+	CHECK_EQ(done, 0);
+	munmap(buf, (2 * N + 2) * PAGE);
+out:
+	free(iov);
+	if (pidfd >= 0)
+		close(pidfd);
+}
+
+static void test_freeze(void)
+{
+	bool was = true;
+	pid_t pid = fork();
+
+	if (!pid) {
+		for (;;)
+			pause();
+	}
+	CHECK(pid > 0);
+	if (pid <= 0)
+		return;
+	CHECK_EQ(vmtrack_freeze(pid, &was), 0);
+	CHECK(!was);
+	CHECK_EQ(vmtrack_freeze(pid, &was), 0);	/* already stopped */
+	CHECK(was);
+	CHECK_EQ(vmtrack_thaw(pid), 0);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	CHECK_EQ(vmtrack_freeze(pid, &was), -ESRCH);
+}
+
+/* ------------------------------------------------------------------ */
+/* option parsing                                                       */
+
+static int parse(enum vmtrack_mode mode, const char *line, struct vmtrack_cmd_params *p,
+		 char *err)
+{
+	static char buf[512];
+	static char *argv[32];
+	int argc = 0;
+	char *tok;
+
+	snprintf(buf, sizeof(buf), "%s %s", mode == VMTRACK_MODE_RUN ? "run" : "watch", line);
+	for (tok = strtok(buf, " "); tok && argc < 31; tok = strtok(NULL, " "))
+		argv[argc++] = tok;
+	argv[argc] = NULL;
+	/* p->argv points into the static buffer until the next call */
+	return vmtrack_parse_args(mode, argc, argv, p, err, 200);
+}
+
+static void test_options_valid(void)
+{
+	struct vmtrack_cmd_params p;
+	char err[200];
+
+	CHECK_EQ(parse(VMTRACK_MODE_WATCH, "-p 42", &p, err), 0);
+	CHECK_EQ(p.pid, 42);
+	CHECK_EQ(p.interval_ms, 1000);
+	CHECK_EQ(p.epochs, 0);
+	CHECK_EQ(p.nr_ranges, 0);
+	CHECK_EQ(parse(VMTRACK_MODE_WATCH, "--pid 42 -r 0x7f0000001000-7f0000003000 -r 1000-2000 "
+		       "--interval 0.25 -n 5 -j -k -b 64 -q -d -a", &p, err), 0);
+	CHECK_EQ(p.nr_ranges, 2);
+	CHECK_EQ((uintptr_t)p.ranges[0].iov_base, 0x7f0000001000ULL);
+	CHECK_EQ(p.ranges[0].iov_len, 0x2000);
+	CHECK_EQ(p.interval_ms, 250);
+	CHECK_EQ(p.epochs, 5);
+	CHECK_EQ(p.buffer_kb, 64);
+	CHECK(p.json && p.keep && p.quiet && p.list_dirty && p.all_private);
+	vmtrack_params_free(&p);
+	CHECK_EQ(parse(VMTRACK_MODE_WATCH, "-h", &p, err), VMTRACK_PARSE_HELP);
+	CHECK_EQ(parse(VMTRACK_MODE_RUN, "-s -j -- ./workload -p 4", &p, err), 0);
+	CHECK(p.sync_stop);
+	CHECK_EQ(p.interval_ms, 0);
+	CHECK(p.argv && !strcmp(p.argv[0], "./workload") && !strcmp(p.argv[1], "-p"));
+	CHECK_EQ(parse(VMTRACK_MODE_RUN, "-s -i 2 sleep 1", &p, err), 0);
+	CHECK_EQ(p.interval_ms, 2000);
+	CHECK(!strcmp(p.argv[0], "sleep"));
+	/* options of the command are not ours */
+	CHECK_EQ(parse(VMTRACK_MODE_RUN, "ls -j", &p, err), 0);
+	CHECK(!p.json);
+}
+
+static void test_options_invalid(void)
+{
+	static const struct {
+		enum vmtrack_mode	mode;
+		const char		*args;
+		const char		*msg;
+	} bad[] = {
+		{ VMTRACK_MODE_WATCH, "", "missing -p" },
+		{ VMTRACK_MODE_WATCH, "-p 0", "invalid pid" },
+		{ VMTRACK_MODE_WATCH, "-p -5", "invalid pid" },
+		{ VMTRACK_MODE_WATCH, "-p 12x", "invalid pid" },
+		{ VMTRACK_MODE_WATCH, "-p 99999999999", "invalid pid" },
+		{ VMTRACK_MODE_WATCH, "-p 1 -i 0", "invalid interval" },
+		{ VMTRACK_MODE_WATCH, "-p 1 -i -1", "invalid interval" },
+		{ VMTRACK_MODE_WATCH, "-p 1 -i abc", "invalid interval" },
+		{ VMTRACK_MODE_WATCH, "-p 1 -i nan", "invalid interval" },
+		{ VMTRACK_MODE_WATCH, "-p 1 -i 100000", "invalid interval" },
+		{ VMTRACK_MODE_WATCH, "-p 1 -n 0", "invalid number of epochs" },
+		{ VMTRACK_MODE_WATCH, "-p 1 -b 3", "invalid buffer size" },
+		{ VMTRACK_MODE_WATCH, "-p 1 -b 99999999", "invalid buffer size" },
+		{ VMTRACK_MODE_WATCH, "-p 1 -r 1000", "invalid range" },
+		{ VMTRACK_MODE_WATCH, "-p 1 -r 2000-1000", "invalid range" },
+		{ VMTRACK_MODE_WATCH, "-p 1 -r 1000-1000", "invalid range" },
+		{ VMTRACK_MODE_WATCH, "-p 1 -r 1001-2000", "invalid range" },
+		{ VMTRACK_MODE_WATCH, "-p 1 -r 1000-2000x", "invalid range" },
+		{ VMTRACK_MODE_WATCH, "-p 1 -r zz-1000", "invalid range" },
+		{ VMTRACK_MODE_WATCH, "-p 1 -s", "not valid for watch" },
+		{ VMTRACK_MODE_WATCH, "-p 1 extra", "unexpected argument" },
+		{ VMTRACK_MODE_WATCH, "-p 1 --bogus", "unknown option" },
+		{ VMTRACK_MODE_WATCH, "-p 1 -x", "unknown option" },
+		{ VMTRACK_MODE_WATCH, "-p", "needs a value" },
+		{ VMTRACK_MODE_RUN, "", "missing command" },
+		{ VMTRACK_MODE_RUN, "-j --", "missing command" },
+		{ VMTRACK_MODE_RUN, "-p 5 -- ls", "not valid for run" },
+		{ VMTRACK_MODE_RUN, "-r 1000-2000 -- ls", "not valid for run" },
+	};
+	struct vmtrack_cmd_params p;
+	char err[200];
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
+		int ret = parse(bad[i].mode, bad[i].args, &p, err);
+
+		if (ret != -1 || !strstr(err, bad[i].msg)) {
+			printf("#   '%s': ret %d, err '%s', expected '%s'\n", bad[i].args, ret,
+			       ret == -1 ? err : "", bad[i].msg);
+			test_failed = 1;
+		}
+		vmtrack_params_free(&p);
+	}
+}
+
+static void test_number_parsers(void)
+{
+	unsigned long v = 0;
+	struct iovec r;
+
+	CHECK_EQ(vmtrack_parse_ulong("10", 1, 10, &v), 0);
+	CHECK_EQ(v, 10);
+	CHECK_EQ(vmtrack_parse_ulong("11", 1, 10, &v), -ERANGE);
+	CHECK_EQ(vmtrack_parse_ulong(" 5", 1, 10, &v), -EINVAL);
+	CHECK_EQ(vmtrack_parse_ulong("", 1, 10, &v), -EINVAL);
+	CHECK_EQ(vmtrack_parse_ulong("18446744073709551616", 0, ULONG_MAX, &v), -ERANGE);
+	CHECK_EQ(vmtrack_parse_seconds("0.001", &v), 0);
+	CHECK_EQ(v, 1);
+	CHECK_EQ(vmtrack_parse_seconds("0.0001", &v), -ERANGE);
+	CHECK_EQ(vmtrack_parse_seconds("inf", &v), -EINVAL);
+	CHECK_EQ(vmtrack_parse_range("0x1000-0x3000", PAGE, &r), 0);
+	CHECK_EQ(r.iov_len, 0x2000);
+	CHECK_EQ(vmtrack_parse_range("-1000-3000", PAGE, &r), -EINVAL);
+	CHECK_EQ(vmtrack_parse_range("1000--3000", PAGE, &r), -EINVAL);
+}
+
+int main(void)
+{
+	printf("TAP version 13\n");
+	run_test("header_page layout parsing (64 and 32-bit commit)", test_header_page);
+	run_test("event formats: offsets resolved by name, ids dispatched", test_decoder_resolve);
+	run_test("event formats: missing field rejected with a clear message",
+		 test_decoder_missing_field);
+	run_test("sub-buffer: every event kind, type_len 0/1-28, padding 29, extend 30", test_decode_page);
+	run_test("sub-buffer: walker agrees with libtraceevent kbuffer", test_decode_vs_kbuffer);
+	run_test("sub-buffer: absolute time stamp (31) and null padding end",
+		 test_decode_timestamp_and_end);
+	run_test("sub-buffer: malformed pages, empty page, missed-events flag",
+		 test_decode_malformed);
+	run_test("sub-buffer: 4-byte commit (32-bit kernel layout)", test_decode_commit32);
+	run_test("dirty set: set, test, coalesce into iovecs", test_dset_basic);
+	run_test("dirty set: per-range last/total counters and labels", test_dset_counters);
+	run_test("dirty set: unmap splits and keeps the rest", test_dset_remove_split);
+	run_test("dirty set: move and fill", test_dset_move_fill);
+	run_test("dirty set: 64 GiB range, THP-sized fault, overflowing size", test_dset_huge);
+	run_test("dirty set: random operations against a naive model", test_dset_model);
+	run_test("tracker: event semantics, foreign mms, move, unmap, exit",
+		 test_tracker_events);
+	run_test("tracker: lost events make the epoch all dirty, then precise again",
+		 test_tracker_loss);
+	run_test("tracker: restart (mark with rearm=1 before the first epoch)",
+		 test_tracker_restart);
+	run_test("tracker: events outside the ranges (stray, watch-all fill)", test_tracker_stray);
+	run_test("loss: per_cpu stats parsing and deltas", test_stats);
+	run_test("loss: buffer auto-size holds one event per watched page", test_buffer_size);
+	run_test("maps: line parsing and watchable mappings", test_maps_parse);
+	run_test("maps: walking /proc/self/maps, missing pid", test_maps_walk);
+	run_test("process_madvise: 1024-iovec batches, holes, errors", test_madvise_batches);
+	run_test("freeze/thaw a child", test_freeze);
+	run_test("options: valid watch and run command lines", test_options_valid);
+	run_test("options: bad values rejected with a reason", test_options_invalid);
+	run_test("options: number, duration and range parsers", test_number_parsers);
+	printf("%d passed, %d failed\n", passed, failed);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
