@@ -58,5 +58,8 @@ check-sync: deps
 check-kernel: deps
 	@scripts/kernel-series.sh check
 
+bench: deps
+	@bench/run.sh
+
 clean:
 	@$(MAKE) -s -C tools/vmtrack clean

@@ -185,9 +185,6 @@ cmd_export() {
 	git -C "$DEV_TREE" format-patch -q --cover-letter --base=baseline \
 		--subject-prefix="PATCH" -o "$tmp" baseline..vmtrack
 	# Keep the hand-written cover letter text; refresh its shortlog/diffstat.
-	if [ -f "$PATCHES/0000-cover-letter.patch" ] && [ -f "$PATCHES/cover-letter.txt" ]; then
-		:
-	fi
 	if [ -f "$PATCHES/cover-letter.txt" ]; then
 		python3 "$VMTRACK_ROOT/scripts/cover-letter.py" "$PATCHES/cover-letter.txt" \
 			"$tmp/0000-cover-letter.patch"
