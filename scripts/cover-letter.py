@@ -2,6 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 """Fill git format-patch's cover letter template with the kept text.
 
+Usage: cover-letter.py cover-letter.txt 0000-cover-letter.patch [perf.txt]
+
 cover-letter.txt: first line is the subject, then a blank line, then the
 body. The generated shortlog, diffstat and base-commit stay as git wrote
 them, so they always match the series.
@@ -9,7 +11,16 @@ them, so they always match the series.
 import sys
 
 text_path, cover_path = sys.argv[1], sys.argv[2]
+perf_path = sys.argv[3] if len(sys.argv) > 3 else None
 subject, _, body = open(text_path).read().partition("\n\n")
+# The performance and reliability sections come from the benchmark run
+# (bench/results/cover-performance.txt), never typed by hand.
+try:
+    perf = open(perf_path).read().strip() if perf_path else None
+except FileNotFoundError:
+    perf = None
+body = body.replace("@@PERFORMANCE@@", perf or
+                    "No benchmark results in this version (make bench).")
 cover = open(cover_path).read()
 if "*** SUBJECT HERE ***" not in cover or "*** BLURB HERE ***" not in cover:
     sys.exit("cover letter template markers not found in " + cover_path)

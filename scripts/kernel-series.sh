@@ -7,6 +7,7 @@
 #   apply     git am kernel-patches/ onto the pristine baseline; prints the
 #             resulting commit (the series' tip) on stdout
 #   check     checkpatch --strict and a build of every patch (cached per tree)
+#   w1        no new W=1 warnings in the C files the series touches
 #   sync      fail if the top-level mirror differs from what the series adds
 #   dev       create or refresh the development worktree (branch vmtrack)
 #   export    regenerate kernel-patches/ and the mirror from the dev branch
@@ -123,6 +124,38 @@ cmd_check() {
 	return $((fails > 0))
 }
 
+# W=1 warnings of every C file the series touches, patched vs pristine,
+# each built in a W=1 build directory of its own.
+w1_warnings() { # SRC OUT FEATURE OBJS...
+	local src=$1 out=$2 feature=$3
+	shift 3
+	"$VMTRACK_ROOT/scripts/kernel-build.sh" "$src" "$out" $feature --configure-only >/dev/null
+	make -s -C "$src" O="$out" -j"$(nproc)" CC="ccache gcc" W=1 "$@" 2>&1 >/dev/null |
+		grep -E 'warning:' | sed -E 's/:[0-9]+:[0-9]+:/:/; s#^.*/(linux|linux-series)/##' | sort -u
+}
+
+cmd_w1() {
+	local tip objs=() f
+	tip=$(cmd_apply)
+	checkout_series_tree "$tip"
+	for f in $(git -C "$KSRC" diff --name-only baseline "$tip" -- '*.c'); do
+		# Only objects the test config builds.
+		[ -f "$VMTRACK_CACHE/build/${f%.c}.o" ] && objs+=("${f%.c}.o")
+	done
+	[ ${#objs[@]} -gt 0 ] || { echo "ok - W=1: no C file to check # SKIP"; return 0; }
+	w1_warnings "$KSRC" "$VMTRACK_CACHE/build-w1-base" "" \
+		$(for o in "${objs[@]}"; do [ -f "$KSRC/${o%.o}.c" ] && echo "$o"; done) \
+		> "$STAMPS/w1-base.txt"
+	w1_warnings "$SERIES_TREE" "$VMTRACK_CACHE/build-w1" --feature "${objs[@]}" \
+		> "$STAMPS/w1-series.txt"
+	if comm -13 "$STAMPS/w1-base.txt" "$STAMPS/w1-series.txt" | grep -q .; then
+		echo "not ok - W=1: new warnings in ${#objs[@]} files the series touches"
+		comm -13 "$STAMPS/w1-base.txt" "$STAMPS/w1-series.txt" | sed 's/^/#   /'
+		return 1
+	fi
+	echo "ok - W=1: no new warnings in the ${#objs[@]} C files the series touches"
+}
+
 cmd_sync() {
 	local tip f k fails=0
 	tip=$(cmd_apply)
@@ -187,7 +220,7 @@ cmd_export() {
 	# Keep the hand-written cover letter text; refresh its shortlog/diffstat.
 	if [ -f "$PATCHES/cover-letter.txt" ]; then
 		python3 "$VMTRACK_ROOT/scripts/cover-letter.py" "$PATCHES/cover-letter.txt" \
-			"$tmp/0000-cover-letter.patch"
+			"$tmp/0000-cover-letter.patch" "$VMTRACK_ROOT/bench/results/cover-performance.txt"
 	fi
 	rm -f "$PATCHES"/[0-9][0-9][0-9][0-9]-*.patch
 	mkdir -p "$PATCHES"
@@ -208,6 +241,7 @@ case ${1:-} in
 apply) cmd_apply ;;
 tree) cmd_tree ;;
 check) cmd_check ;;
+w1) cmd_w1 ;;
 sync) cmd_sync ;;
 dev) cmd_dev ;;
 export) cmd_export ;;

@@ -56,21 +56,21 @@ static const struct {
 	const char	*fields[3];
 	int		nr;
 } ev_desc[VMTRACK_EV_NR] = {
-	[VMTRACK_EV_MARK]	 = { "mark",	    { "start", "end", "rearm" }, 3 },
-	[VMTRACK_EV_UNMARK]	 = { "unmark",	    { "start", "end" }, 2 },
-	[VMTRACK_EV_WRITE_FAULT] = { "write_fault", { "address", "size" }, 2 },
-	[VMTRACK_EV_ZAP]	 = { "zap",	    { "start", "end", "reason" }, 3 },
-	[VMTRACK_EV_MOVE]	 = { "move",	    { "old_start", "new_start", "len" }, 3 },
-	[VMTRACK_EV_UNMAP]	 = { "unmap",	    { "start", "end" }, 2 },
-	[VMTRACK_EV_EXIT]	 = { "exit",	    { NULL }, 0 },
-	[VMTRACK_EV_PINNED]	 = { "pinned",	    { "address", "size" }, 2 },
+	[VMTRACK_EV_MARK]	 = { "mm_watch_mark",	    { "start", "end", "rearm" }, 3 },
+	[VMTRACK_EV_UNMARK]	 = { "mm_watch_unmark",	    { "start", "end" }, 2 },
+	[VMTRACK_EV_WRITE_FAULT] = { "mm_watch_write_fault", { "address", "size" }, 2 },
+	[VMTRACK_EV_ZAP]	 = { "mm_watch_zap",	    { "start", "end", "reason" }, 3 },
+	[VMTRACK_EV_MOVE]	 = { "mm_watch_move",	    { "old_start", "new_start", "len" }, 3 },
+	[VMTRACK_EV_UNMAP]	 = { "mm_watch_unmap",	    { "start", "end" }, 2 },
+	[VMTRACK_EV_EXIT]	 = { "mm_watch_exit",	    { NULL }, 0 },
+	[VMTRACK_EV_PINNED]	 = { "mm_watch_pinned",	    { "address", "size" }, 2 },
 };
 
 /**
  * vmtrack_event_name() - name of an event kind
  * @kind:	enum vmtrack_event_kind
  *
- * Return: the trace event name ("write_fault", ...), or "?" if out of range.
+ * Return: the trace event name ("mm_watch_write_fault", ...), or "?" if out of range.
  */
 const char *vmtrack_event_name(int kind)
 {

@@ -95,40 +95,40 @@ enum { ID_MARK = 1601, ID_UNMARK = 1602, ID_WF = 1599, ID_ZAP = 1640, ID_MOVE = 
        ID_UNMAP = 1606, ID_EXIT = 1607, ID_PINNED = 1700, ID_OTHER = 1234 };
 
 static const char fmt_mark[] =
-	"name: mark\nID: 1601\n" COMMON_FIELDS F_UL("start", 24) F_UL("end", 32) F_INT("rearm", 40)
+	"name: mm_watch_mark\nID: 1601\n" COMMON_FIELDS F_UL("start", 24) F_UL("end", 32) F_INT("rearm", 40)
 	"\nprint fmt: \"mm_id=%llu tgid=%d start=0x%lx end=0x%lx rearm=%d\", REC->mm_id, "
 	"REC->tgid, REC->start, REC->end, REC->rearm\n";
 static const char fmt_unmark[] =
-	"name: unmark\nID: 1602\n" COMMON_FIELDS F_UL("start", 24) F_UL("end", 32)
+	"name: mm_watch_unmark\nID: 1602\n" COMMON_FIELDS F_UL("start", 24) F_UL("end", 32)
 	"\nprint fmt: \"mm_id=%llu tgid=%d start=0x%lx end=0x%lx\", REC->mm_id, REC->tgid, "
 	"REC->start, REC->end\n";
 static const char fmt_wf[] =
-	"name: write_fault\nID: 1599\n" COMMON_FIELDS F_UL("address", 24) F_UL("size", 32)
+	"name: mm_watch_write_fault\nID: 1599\n" COMMON_FIELDS F_UL("address", 24) F_UL("size", 32)
 	"\nprint fmt: \"mm_id=%llu tgid=%d address=0x%lx size=%lu\", REC->mm_id, REC->tgid, "
 	"REC->address, REC->size\n";
 static const char fmt_wf_nosize[] =
-	"name: write_fault\nID: 1599\n" COMMON_FIELDS F_UL("address", 24)
+	"name: mm_watch_write_fault\nID: 1599\n" COMMON_FIELDS F_UL("address", 24)
 	"\nprint fmt: \"mm_id=%llu tgid=%d address=0x%lx\", REC->mm_id, REC->tgid, "
 	"REC->address\n";
 static const char fmt_zap[] =
-	"name: zap\nID: 1640\n" COMMON_FIELDS F_UL("start", 24) F_UL("end", 32) F_INT("reason", 40)
+	"name: mm_watch_zap\nID: 1640\n" COMMON_FIELDS F_UL("start", 24) F_UL("end", 32) F_INT("reason", 40)
 	"\nprint fmt: \"mm_id=%llu tgid=%d start=0x%lx end=0x%lx reason=%s\", REC->mm_id, "
 	"REC->tgid, REC->start, REC->end, __print_symbolic(REC->reason, { 0, \"dontneed\" }, "
 	"{ 1, \"free\" }, { 2, \"other\" })\n";
 static const char fmt_move[] =
-	"name: move\nID: 1605\n" COMMON_FIELDS F_UL("old_start", 24) F_UL("new_start", 32)
+	"name: mm_watch_move\nID: 1605\n" COMMON_FIELDS F_UL("old_start", 24) F_UL("new_start", 32)
 	F_UL("len", 40)
 	"\nprint fmt: \"mm_id=%llu tgid=%d old_start=0x%lx new_start=0x%lx len=%lu\", "
 	"REC->mm_id, REC->tgid, REC->old_start, REC->new_start, REC->len\n";
 static const char fmt_unmap[] =
-	"name: unmap\nID: 1606\n" COMMON_FIELDS F_UL("start", 24) F_UL("end", 32)
+	"name: mm_watch_unmap\nID: 1606\n" COMMON_FIELDS F_UL("start", 24) F_UL("end", 32)
 	"\nprint fmt: \"mm_id=%llu tgid=%d start=0x%lx end=0x%lx\", REC->mm_id, REC->tgid, "
 	"REC->start, REC->end\n";
 static const char fmt_exit[] =
-	"name: exit\nID: 1607\n" COMMON_FIELDS
+	"name: mm_watch_exit\nID: 1607\n" COMMON_FIELDS
 	"\nprint fmt: \"mm_id=%llu tgid=%d\", REC->mm_id, REC->tgid\n";
 static const char fmt_pinned[] =
-	"name: pinned\nID: 1700\n" COMMON_FIELDS F_UL("address", 24) F_UL("size", 32)
+	"name: mm_watch_pinned\nID: 1700\n" COMMON_FIELDS F_UL("address", 24) F_UL("size", 32)
 	"\nprint fmt: \"mm_id=%llu tgid=%d address=0x%lx size=%lu\", REC->mm_id, REC->tgid, "
 	"REC->address, REC->size\n";
 
