@@ -19,7 +19,12 @@ try:
     perf = open(perf_path).read().strip() if perf_path else None
 except FileNotFoundError:
     perf = None
+if perf:
+    # Section underlines in the cover letter are "=".
+    perf = "\n".join("=" * len(l) if l and set(l) == {"-"} else l
+                      for l in perf.splitlines())
 body = body.replace("@@PERFORMANCE@@", perf or
+                    "Performance\n===========\n\n"
                     "No benchmark results in this version (make bench).")
 cover = open(cover_path).read()
 if "*** SUBJECT HERE ***" not in cover or "*** BLURB HERE ***" not in cover:

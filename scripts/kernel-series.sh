@@ -20,6 +20,9 @@ SERIES_TREE=$VMTRACK_CACHE/linux-series
 DEV_TREE=${VMTRACK_DEV_TREE:-$VMTRACK_CACHE/linux-dev}
 STAMPS=$VMTRACK_CACHE/stamps
 GIT_ID=(-c user.name="vmtrack" -c user.email="vmtrack@localhost")
+# Top-level paths that are not part of the series: the man pages of
+# tools/vmtrack, which is userspace maintained beside the series.
+NOT_MIRRORED='^Documentation/tools/vmtrack/'
 # Top-level directory -> path in the kernel tree.
 mirror_to_kernel() {
 	case $1 in
@@ -180,7 +183,7 @@ cmd_sync() {
 		echo "not ok - sync: $f exists at top level but the series does not add it"
 		fails=$((fails + 1))
 	done < <(cd "$VMTRACK_ROOT" && git ls-files --cached --others --exclude-standard \
-		mm include Documentation selftests 2>/dev/null | sort -u)
+		mm include Documentation selftests 2>/dev/null | grep -Ev "$NOT_MIRRORED" | sort -u)
 	# The Kconfig entry the series adds must be Kconfig.snippet, verbatim.
 	if git -C "$KSRC" show "$tip:mm/Kconfig" | grep -qF -f <(head -1 "$VMTRACK_ROOT/Kconfig.snippet") &&
 	   python3 - "$VMTRACK_ROOT/Kconfig.snippet" <(git -C "$KSRC" show "$tip:mm/Kconfig") <<'PY'
@@ -227,8 +230,8 @@ cmd_export() {
 	cp "$tmp"/*.patch "$PATCHES/"
 	rm -rf "$tmp"
 	# Refresh the mirror: exactly the files the series adds.
-	(cd "$VMTRACK_ROOT" && git ls-files mm include Documentation selftests | xargs -r git rm -q --cached)
-	for d in mm include Documentation selftests; do rm -rf "${VMTRACK_ROOT:?}/$d"; done
+	(cd "$VMTRACK_ROOT" && git ls-files mm include Documentation selftests |
+		grep -Ev "$NOT_MIRRORED" | xargs -r rm -f)
 	while IFS= read -r k; do
 		f=$(kernel_to_mirror "$k") || continue
 		mkdir -p "$VMTRACK_ROOT/$(dirname "$f")"

@@ -128,6 +128,9 @@ tap_step "series" "$VMTRACK_ROOT/scripts/kernel-series.sh" sync
 section "kernel series: git am, checkpatch --strict and a build of every patch"
 tap_step "series" "$VMTRACK_ROOT/scripts/kernel-series.sh" check
 
+section "kernel series: no new W=1 warnings"
+tap_step "series" "$VMTRACK_ROOT/scripts/kernel-series.sh" w1
+
 section "kernel builds"
 if [ "$DEBUG" = 1 ]; then
 	one_step "build: debug kernel (KASAN, lockdep, DEBUG_VM)" \

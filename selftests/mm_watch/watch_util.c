@@ -11,6 +11,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -147,7 +148,7 @@ int mmw_feature_check(char *why, size_t len)
 
 static int mmw_instance_write(struct mmw_trace *t, const char *file, const char *str)
 {
-	char path[512];
+	char path[PATH_MAX];
 
 	snprintf(path, sizeof(path), "%s/%s", t->dir, file);
 	return mmw_write_file(path, str);
@@ -156,7 +157,7 @@ static int mmw_instance_write(struct mmw_trace *t, const char *file, const char 
 static unsigned long long mmw_lost_total(struct mmw_trace *t)
 {
 	unsigned long long total = 0;
-	char path[512], line[256];
+	char path[PATH_MAX], line[256];
 	struct dirent *de;
 	DIR *d;
 
@@ -174,10 +175,12 @@ static unsigned long long mmw_lost_total(struct mmw_trace *t)
 		if (!f)
 			continue;
 		while (fgets(line, sizeof(line), f)) {
-			const char *keys[] = { "overrun:", "commit overrun:", "dropped events:" };
+			static const char * const keys[] = {
+				"overrun:", "commit overrun:", "dropped events:"
+			};
 			size_t i;
 
-			for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+			for (i = 0; i < ARRAY_SIZE(keys); i++) {
 				size_t kl = strlen(keys[i]);
 
 				if (!strncmp(line, keys[i], kl))
@@ -192,7 +195,7 @@ static unsigned long long mmw_lost_total(struct mmw_trace *t)
 
 int mmw_trace_set_filter(struct mmw_trace *t, const char *filter)
 {
-	char path[512], def[64];
+	char path[PATH_MAX], def[64];
 	struct dirent *de;
 	int ret = 0, n = 0;
 	DIR *d;
@@ -294,6 +297,11 @@ static int mmw_name_to_type(const char *name, size_t len)
 {
 	int i;
 
+	/* Event names are "mm_watch_<type>" (include/trace/events/mm_watch.h). */
+	if (len <= 9 || strncmp(name, "mm_watch_", 9))
+		return -1;
+	name += 9;
+	len -= 9;
 	for (i = 0; i < MMW_NR_TYPES; i++)
 		if (strlen(mmw_names[i]) == len && !strncmp(name, mmw_names[i], len))
 			return i;
@@ -324,7 +332,17 @@ static int mmw_parse_line(char *line, struct mmw_event *ev)
 
 	memset(ev, 0, sizeof(*ev));
 	ev->type = type;
-	for (tok = strtok_r(p + 1, " \n", &save); tok; tok = strtok_r(NULL, " \n", &save)) {
+	/* "... 123.456789: <event>:" */
+	if (name - line > 3 && name[-1] == ' ' && name[-2] == ':') {
+		char *ts = name - 2;
+		unsigned long long sec, usec;
+
+		while (ts > line && ts[-1] != ' ')
+			ts--;
+		if (sscanf(ts, "%llu.%llu:", &sec, &usec) == 2)
+			ev->ts_ns = sec * 1000000000ULL + usec * 1000ULL;
+	}
+	for (tok = strtok_r(p + 1, "\n ", &save); tok; tok = strtok_r(NULL, "\n ", &save)) {
 		char *eq = strchr(tok, '='), *end;
 		unsigned long long val;
 
@@ -372,7 +390,7 @@ static int mmw_parse_line(char *line, struct mmw_event *ev)
 
 ssize_t mmw_trace_read(struct mmw_trace *t)
 {
-	char path[512], *line = NULL;
+	char path[PATH_MAX], *line = NULL;
 	size_t cap = 0;
 	FILE *f;
 
@@ -424,9 +442,9 @@ void mmw_trace_dump(struct mmw_trace *t, size_t max)
 	for (i = 0; i < t->nr && i < max; i++) {
 		const struct mmw_event *e = &t->ev[i];
 
-		ksft_print_msg("  %-11s mm_id=%llu tgid=%d [%#lx, %#lx) new=%#lx rearm=%d reason=%d\n",
-			       mmw_type_name(e->type), (unsigned long long)e->mm_id, e->tgid,
-			       e->start, e->end, e->new_start, e->rearm, e->reason);
+		ksft_print_msg("  %-11s mm_id=%llu tgid=%d [%#lx, %#lx) new=%#lx rearm=%d why=%d\n",
+			       mmw_type_name(e->type), (unsigned long long)e->mm_id,
+			       e->tgid, e->start, e->end, e->new_start, e->rearm, e->reason);
 	}
 	if (t->nr > max)
 		ksft_print_msg("  ... %zu more events\n", t->nr - max);
@@ -573,6 +591,8 @@ size_t mmw_unreported_changes(struct mmw_trace *t, __u64 mm_id, const void *snap
 	mmw_changed(snap, addr, len, changed);
 	mmw_reported(t, mm_id, MMW_CHANGE_EVENTS, 0, (unsigned long)addr, npages, reported);
 	n = mmw_missing(changed, reported, npages, (unsigned long)addr, what);
+	if (n)
+		mmw_trace_dump(t, 40);
 	free(changed);
 	free(reported);
 	return n;
@@ -617,8 +637,8 @@ int mmw_vma_has_flag(pid_t pid, unsigned long addr, const char *flag)
 		if (strncmp(line, "VmFlags:", 8))
 			continue;
 		ret = 0;
-		for (tok = strtok_r(line + 8, " \n", &save); tok;
-		     tok = strtok_r(NULL, " \n", &save))
+		for (tok = strtok_r(line + 8, "\n ", &save); tok;
+		     tok = strtok_r(NULL, "\n ", &save))
 			if (!strcmp(tok, flag))
 				ret = 1;
 		break;

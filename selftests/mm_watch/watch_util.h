@@ -33,8 +33,12 @@
 #define MFD_HUGETLB		0x0004U
 #endif
 
-#define PM_PRESENT		(1ULL << 63)
-#define PM_SWAP			(1ULL << 62)
+#ifndef BIT_ULL
+#define BIT_ULL(nr)		(1ULL << (nr))
+#endif
+
+#define PM_PRESENT		BIT_ULL(63)
+#define PM_SWAP			BIT_ULL(62)
 #define PM_PFN_MASK		((1ULL << 55) - 1)
 
 #define MMW_TRACEFS		"/sys/kernel/tracing"
@@ -77,6 +81,8 @@ struct mmw_event {
 	unsigned long new_start;
 	int rearm;
 	int reason;
+	/* trace clock "mono" (CLOCK_MONOTONIC), microsecond resolution */
+	unsigned long long ts_ns;
 };
 
 struct mmw_trace {
@@ -176,11 +182,13 @@ ssize_t mmw_process_madvise(int pidfd, const struct iovec *iov, size_t n, int ad
  * test if any was lost, since a lost event can hide a missing one.
  */
 #define MMW_READ_EVENTS(t) do {						\
-	ASSERT_LE(0, mmw_trace_read(t));				\
-	ASSERT_EQ(0ULL, (t)->lost)					\
-		TH_LOG("%llu mm_watch event(s) lost", (t)->lost);	\
-	ASSERT_EQ(0, (t)->nr_unparsed)					\
-		TH_LOG("%zu trace line(s) not understood", (t)->nr_unparsed); \
+	struct mmw_trace *__t = (t);					\
+									\
+	ASSERT_LE(0, mmw_trace_read(__t));				\
+	ASSERT_EQ(0ULL, __t->lost)					\
+		TH_LOG("%llu mm_watch event(s) lost", __t->lost);	\
+	ASSERT_EQ((size_t)0, __t->nr_unparsed)				\
+		TH_LOG("%zu trace line(s) not understood", __t->nr_unparsed); \
 } while (0)
 
 #endif /* __MM_WATCH_UTIL_H */

@@ -1,0 +1,169 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Per-VMA write tracking: MADV_WATCH, MADV_UNWATCH and the mm_watch
+ * tracepoints. See Documentation/admin-guide/mm/watch.rst.
+ */
+#ifndef _LINUX_MM_WATCH_H
+#define _LINUX_MM_WATCH_H
+
+#include <linux/errno.h>
+#include <linux/mm_types.h>
+#include <linux/pgtable.h>
+#include <linux/tracepoint-defs.h>
+
+struct task_struct;
+
+/* Reasons for mm_watch_zap */
+#define MM_WATCH_ZAP_DONTNEED	0	/* MADV_DONTNEED{,_LOCKED} */
+#define MM_WATCH_ZAP_FREE	1	/* MADV_FREE, handled as DONTNEED */
+#define MM_WATCH_ZAP_OTHER	2	/* truncation, invalidation, ... */
+
+#ifdef CONFIG_MEM_WATCH
+
+DECLARE_TRACEPOINT(mm_watch_write_fault);
+
+static inline bool vma_watched(struct vm_area_struct *vma)
+{
+	return vma->vm_flags & VM_WATCHED;
+}
+
+static inline void mm_watch_init(struct mm_struct *mm)
+{
+	mm->watch_id = 0;
+	mm->watch_tgid = 0;
+}
+
+int mm_watch_prepare(struct mm_struct *mm, struct task_struct *task,
+		     unsigned long start, unsigned long end);
+void mm_watch_arm(struct vm_area_struct *vma, unsigned long start,
+		  unsigned long end, bool rearm);
+void mm_watch_unmark(struct vm_area_struct *vma, unsigned long start,
+		     unsigned long end);
+void mm_watch_check_pinned_pte(struct vm_area_struct *vma, unsigned long addr,
+			       pte_t pte);
+void mm_watch_check_pinned_pmd(struct vm_area_struct *vma, unsigned long addr,
+			       pmd_t pmd);
+void __mm_watch_write_fault(struct vm_area_struct *vma, unsigned long addr,
+			    unsigned long size);
+void __mm_watch_zap(struct vm_area_struct *vma, unsigned long start,
+		    unsigned long end, int reason);
+void __mm_watch_unmap(struct vm_area_struct *vma, unsigned long start,
+		      unsigned long end);
+void __mm_watch_move(struct vm_area_struct *vma, unsigned long old_start,
+		     unsigned long new_start, unsigned long len);
+void __mm_watch_exit(struct mm_struct *mm);
+
+/* Whether anything in @mm was ever watched */
+static inline bool mm_watch_active(struct mm_struct *mm)
+{
+	return mm->watch_id;
+}
+
+/*
+ * Report that [@addr, @addr + @size) of @vma is about to be written:
+ * called under the page table lock, in the critical section that makes
+ * the entry writable (or that lets a FOLL_FORCE write through).
+ */
+static inline void mm_watch_write_fault(struct vm_area_struct *vma,
+					unsigned long addr, unsigned long size)
+{
+	if (unlikely(vma_watched(vma)) &&
+	    tracepoint_enabled(mm_watch_write_fault))
+		__mm_watch_write_fault(vma, addr, size);
+}
+
+/* [@start, @end) of @vma was discarded: it reads back zero or file data. */
+static inline void mm_watch_zap(struct vm_area_struct *vma,
+				unsigned long start, unsigned long end,
+				int reason)
+{
+	if (unlikely(vma_watched(vma)))
+		__mm_watch_zap(vma, start, end, reason);
+}
+
+/* [@start, @end) of @vma was unmapped. */
+static inline void mm_watch_unmap(struct vm_area_struct *vma,
+				  unsigned long start, unsigned long end)
+{
+	if (unlikely(vma_watched(vma)))
+		__mm_watch_unmap(vma, start, end);
+}
+
+/* mremap() moved @len bytes of @vma from @old_start to @new_start. */
+static inline void mm_watch_move(struct vm_area_struct *vma,
+				 unsigned long old_start,
+				 unsigned long new_start, unsigned long len)
+{
+	if (unlikely(vma_watched(vma)))
+		__mm_watch_move(vma, old_start, new_start, len);
+}
+
+/* @mm is being torn down. */
+static inline void mm_watch_exit(struct mm_struct *mm)
+{
+	if (unlikely(mm_watch_active(mm)))
+		__mm_watch_exit(mm);
+}
+
+#else /* !CONFIG_MEM_WATCH */
+
+static inline bool vma_watched(struct vm_area_struct *vma)
+{
+	return false;
+}
+
+static inline void mm_watch_init(struct mm_struct *mm)
+{
+}
+
+static inline int mm_watch_prepare(struct mm_struct *mm,
+				   struct task_struct *task,
+				   unsigned long start, unsigned long end)
+{
+	return -EINVAL;
+}
+
+static inline void mm_watch_check_pinned_pte(struct vm_area_struct *vma,
+					     unsigned long addr, pte_t pte)
+{
+}
+
+static inline void mm_watch_check_pinned_pmd(struct vm_area_struct *vma,
+					     unsigned long addr, pmd_t pmd)
+{
+}
+
+static inline void mm_watch_write_fault(struct vm_area_struct *vma,
+					unsigned long addr, unsigned long size)
+{
+}
+
+static inline bool mm_watch_active(struct mm_struct *mm)
+{
+	return false;
+}
+
+static inline void mm_watch_zap(struct vm_area_struct *vma,
+				unsigned long start, unsigned long end,
+				int reason)
+{
+}
+
+static inline void mm_watch_unmap(struct vm_area_struct *vma,
+				  unsigned long start, unsigned long end)
+{
+}
+
+static inline void mm_watch_move(struct vm_area_struct *vma,
+				 unsigned long old_start,
+				 unsigned long new_start, unsigned long len)
+{
+}
+
+static inline void mm_watch_exit(struct mm_struct *mm)
+{
+}
+
+#endif /* CONFIG_MEM_WATCH */
+
+#endif /* _LINUX_MM_WATCH_H */

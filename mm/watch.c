@@ -1,0 +1,213 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Per-VMA write tracking (MADV_WATCH).
+ *
+ * A watched VMA keeps every present page table entry read-only until the
+ * first write after the last arm, and that write is reported through the
+ * mm_watch_write_fault tracepoint in the same page table lock critical
+ * section that makes the entry writable. Re-arming write-protects the
+ * range again. The rule every path has to follow is therefore: in a
+ * VM_WATCHED VMA, an entry may only become writable together with an
+ * event; see Documentation/admin-guide/mm/watch.rst.
+ */
+
+#include <linux/atomic.h>
+#include <linux/dax.h>
+#include <linux/hugetlb.h>
+#include <linux/mm.h>
+#include <linux/mm_watch.h>
+#include <linux/mmap_lock.h>
+#include <linux/sched.h>
+#include <asm/tlb.h>
+
+#define CREATE_TRACE_POINTS
+#include <trace/events/mm_watch.h>
+
+/* mm identities are never reused, 0 means "never watched" */
+static atomic64_t mm_watch_last_id = ATOMIC64_INIT(0);
+
+static bool mm_watch_vma_supported(struct vm_area_struct *vma)
+{
+	/*
+	 * Shared mappings change through other mappings and the page cache
+	 * without a fault in this VMA, hugetlb and DAX have no per-entry
+	 * write tracking we could rely on, and special mappings are not
+	 * backed by normal pages.
+	 */
+	if (vma->vm_flags & (VM_SHARED | VM_MAYSHARE | VM_PFNMAP | VM_IO |
+			     VM_MIXEDMAP | VM_DROPPABLE))
+		return false;
+	return !is_vm_hugetlb_page(vma) && !vma_is_dax(vma);
+}
+
+/**
+ * mm_watch_prepare - check a MADV_WATCH range and give the mm its identity
+ * @mm: the mm to watch
+ * @task: the process @mm belongs to, named by the events
+ * @start: start of the range
+ * @end: end of the range
+ *
+ * Refuse the whole range if any VMA in it cannot be watched, so that
+ * nothing is changed on error. On success, assign the mm identity that
+ * the events carry if this is the first MADV_WATCH on @mm.
+ *
+ * Return: 0 on success, -EINVAL if a VMA cannot be watched.
+ */
+int mm_watch_prepare(struct mm_struct *mm, struct task_struct *task,
+		     unsigned long start, unsigned long end)
+{
+	VMA_ITERATOR(vmi, mm, start);
+	struct vm_area_struct *vma;
+	bool found = false;
+
+	mmap_assert_write_locked(mm);
+
+	for_each_vma_range(vmi, vma, end) {
+		if (!mm_watch_vma_supported(vma))
+			return -EINVAL;
+		found = true;
+	}
+
+	if (found && !mm->watch_id) {
+		mm->watch_tgid = task_tgid_nr(task);
+		mm->watch_id = atomic64_inc_return(&mm_watch_last_id);
+	}
+	return 0;
+}
+
+/**
+ * mm_watch_arm - write-protect a watched range
+ * @vma: the VMA, already marked VM_WATCHED
+ * @start: start of the range within @vma
+ * @end: end of the range within @vma
+ * @rearm: whether the range was already watched
+ *
+ * Write-protect every entry in [@start, @end) so that the next write to
+ * each page faults and is reported. Pinned folios are reported on the
+ * way, as they may change without a fault.
+ */
+void mm_watch_arm(struct vm_area_struct *vma, unsigned long start,
+		  unsigned long end, bool rearm)
+{
+	struct mm_struct *mm = vma->vm_mm;
+	struct mmu_gather tlb;
+
+	mmap_assert_write_locked(mm);
+	if (WARN_ON_ONCE(!vma_watched(vma) || !mm->watch_id))
+		return;
+	/*
+	 * On re-arm the flags did not change and madvise_update_vma() did
+	 * not lock the VMA: do it here, so that no fault under the per-VMA
+	 * lock races with the write-protection.
+	 */
+	vma_start_write(vma);
+	vma_assert_write_locked(vma);
+
+	tlb_gather_mmu(&tlb, mm);
+	change_protection(&tlb, vma, start, end, MM_CP_WATCH);
+	tlb_finish_mmu(&tlb);
+
+	/* No writable TLB entry survives past this point. */
+	trace_mm_watch_mark(mm, start, end, rearm);
+}
+
+/**
+ * mm_watch_unmark - report the end of watching a range
+ * @vma: the VMA, whose VM_WATCHED flag was just cleared
+ * @start: start of the range within @vma
+ * @end: end of the range within @vma
+ */
+void mm_watch_unmark(struct vm_area_struct *vma, unsigned long start,
+		     unsigned long end)
+{
+	struct mm_struct *mm = vma->vm_mm;
+
+	mmap_assert_write_locked(mm);
+	if (mm->watch_id)
+		trace_mm_watch_unmark(mm, start, end);
+}
+
+/*
+ * A folio pinned for DMA or long-term use can be written without any
+ * fault, so the consumer has to treat it as dirty in every epoch in which
+ * it is reported.
+ */
+static void mm_watch_check_pinned(struct vm_area_struct *vma,
+				  unsigned long addr, struct folio *folio,
+				  unsigned long size)
+{
+	if (!folio)
+		return;
+	/*
+	 * Order the write-protection before the pin count check. Pairs with
+	 * GUP-fast, which takes the pin before re-checking the entry.
+	 */
+	smp_mb();
+	if (folio_maybe_dma_pinned(folio) && vma->vm_mm->watch_id)
+		trace_mm_watch_pinned(vma->vm_mm, addr, size);
+}
+
+/**
+ * mm_watch_check_pinned_pte - report a pinned folio found while arming
+ * @vma: the watched VMA
+ * @addr: address of the entry
+ * @pte: the entry, just write-protected
+ *
+ * Called by change_protection(MM_CP_WATCH) under the page table lock.
+ */
+void mm_watch_check_pinned_pte(struct vm_area_struct *vma, unsigned long addr,
+			       pte_t pte)
+{
+	mm_watch_check_pinned(vma, addr, vm_normal_folio(vma, addr, pte),
+			      PAGE_SIZE);
+}
+
+#ifdef CONFIG_TRANSPARENT_HUGEPAGE
+/**
+ * mm_watch_check_pinned_pmd - report a pinned huge folio found while arming
+ * @vma: the watched VMA
+ * @addr: address of the entry
+ * @pmd: the entry, just write-protected
+ *
+ * Called by change_protection(MM_CP_WATCH) under the page table lock.
+ */
+void mm_watch_check_pinned_pmd(struct vm_area_struct *vma, unsigned long addr,
+			       pmd_t pmd)
+{
+	mm_watch_check_pinned(vma, addr, vm_normal_folio_pmd(vma, addr, pmd),
+			      HPAGE_PMD_SIZE);
+}
+#endif
+
+void __mm_watch_write_fault(struct vm_area_struct *vma, unsigned long addr,
+			    unsigned long size)
+{
+	if (vma->vm_mm->watch_id)
+		trace_mm_watch_write_fault(vma->vm_mm, addr, size);
+}
+
+void __mm_watch_zap(struct vm_area_struct *vma, unsigned long start,
+		    unsigned long end, int reason)
+{
+	if (vma->vm_mm->watch_id)
+		trace_mm_watch_zap(vma->vm_mm, start, end, reason);
+}
+
+void __mm_watch_unmap(struct vm_area_struct *vma, unsigned long start,
+		      unsigned long end)
+{
+	if (vma->vm_mm->watch_id)
+		trace_mm_watch_unmap(vma->vm_mm, start, end);
+}
+
+void __mm_watch_move(struct vm_area_struct *vma, unsigned long old_start,
+		     unsigned long new_start, unsigned long len)
+{
+	if (vma->vm_mm->watch_id)
+		trace_mm_watch_move(vma->vm_mm, old_start, new_start, len);
+}
+
+void __mm_watch_exit(struct mm_struct *mm)
+{
+	trace_mm_watch_exit(mm);
+}

@@ -1,0 +1,674 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Paths that can make a page table entry writable again without a write
+ * fault, or that replace the page behind a watched address: swap-out and
+ * swap-in on a read fault, KSM merge and unmerge, khugepaged and
+ * MADV_COLLAPSE, NUMA balancing hinting faults, page migration and
+ * userfaultfd write-protect. After each of them, every write to a watched
+ * page must still produce an event.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <glob.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/sysinfo.h>
+#include <sys/syscall.h>
+#include <linux/userfaultfd.h>
+
+#include "../kselftest_harness.h"
+#include "watch_util.h"
+
+#ifndef MADV_MERGEABLE
+#define MADV_MERGEABLE		12
+#define MADV_UNMERGEABLE	13
+#endif
+#ifndef MPOL_MF_MOVE
+#define MPOL_MF_MOVE		2
+#endif
+
+#define PMD_SIZE_2M		(2UL << 20)
+
+static size_t ps;
+
+struct saved_setting {
+	char path[128];
+	char val[128];
+};
+
+static struct saved_setting saved[16];
+static int nr_saved;
+
+/* Write @val to @path, remembering the old value for restore_settings(). */
+static int set_setting(const char *path, const char *val)
+{
+	struct saved_setting *s;
+
+	if (nr_saved == ARRAY_SIZE(saved))
+		return -1;
+	s = &saved[nr_saved];
+	if (mmw_read_file(path, s->val, sizeof(s->val)))
+		return -1;
+	snprintf(s->path, sizeof(s->path), "%s", path);
+	nr_saved++;
+	return mmw_write_file(path, val);
+}
+
+static void restore_settings(void)
+{
+	while (nr_saved > 0) {
+		nr_saved--;
+		if (mmw_write_file(saved[nr_saved].path, saved[nr_saved].val))
+			ksft_print_msg("cannot restore %s\n", saved[nr_saved].path);
+	}
+}
+
+FIXTURE(reclaim) {
+	struct mmw_trace t;
+	__u64 id;
+	char *p;
+	size_t len;
+};
+
+FIXTURE_SETUP(reclaim)
+{
+	char why[128];
+	int ret;
+
+	ps = getpagesize();
+	ret = mmw_feature_check(why, sizeof(why));
+	if (ret == KSFT_SKIP)
+		SKIP(return, "%s", why);
+	ASSERT_EQ(0, ret) TH_LOG("%s", why);
+	ASSERT_EQ(0, mmw_trace_init(&self->t, NULL, 2048));
+	self->p = MAP_FAILED;
+}
+
+FIXTURE_TEARDOWN(reclaim)
+{
+	if (self->p != MAP_FAILED)
+		munmap(self->p, self->len);
+	restore_settings();
+	mmw_swap_teardown();
+	mmw_trace_fini(&self->t);
+}
+
+static unsigned long pg(const char *p, size_t i)
+{
+	return (unsigned long)p + i * ps;
+}
+
+#define READ_EVENTS() do {						\
+	MMW_READ_EVENTS(&self->t);					\
+	if (!self->id)							\
+		self->id = mmw_mm_id_of(&self->t, getpid());		\
+	ASSERT_NE(0, self->id) mmw_trace_dump(&self->t, 20);		\
+} while (0)
+
+#define WRITE_FAULTS(a, b)						\
+	mmw_count(&self->t, MMW_WRITE_FAULT, self->id, (a), (b))
+
+#define EXPECT_ALL_REPORTED(snap, p, len, what)				\
+	EXPECT_EQ(0, mmw_unreported_changes(&self->t, self->id, (snap), (p), (len), (what)))
+
+static void read_pages(const char *p, size_t n)
+{
+	size_t i;
+	char c = 0;
+
+	for (i = 0; i < n; i++)
+		c += p[i * ps];
+	/* keep the loads */
+	asm volatile("" : : "r" (c));
+}
+
+/* Fill with contents that differ per page (and are not zero). */
+static void fill(char *p, size_t n, int seed)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		memset(p + i * ps, (int)((seed + i) % 250) + 1, ps);
+}
+
+static char *map_small(size_t len)
+{
+	char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p != MAP_FAILED)
+		madvise(p, len, MADV_NOHUGEPAGE);
+	return p;
+}
+
+/*
+ * Change every page; all of them must be reported by the events recorded
+ * since the trace was last cleared (the caller clears it before the arm).
+ */
+static void write_all_and_check(struct __test_metadata *_metadata,
+				struct _test_data_reclaim *self, char *p, size_t n,
+				const char *what)
+{
+	char *snap = mmw_snapshot(p, n * ps);
+	size_t i;
+
+	ASSERT_NE(NULL, snap);
+	for (i = 0; i < n; i++)
+		p[i * ps + 11] ^= 0xff;
+	READ_EVENTS();
+	EXPECT_ALL_REPORTED(snap, p, n * ps, what);
+	free(snap);
+}
+
+/* MADV_PAGEOUT until pages are swapped; returns how many are. */
+static size_t page_out(char *p, size_t n)
+{
+	int fd = mmw_open_pagemap(0), tries;
+	size_t i, swapped = 0;
+
+	for (tries = 0; tries < 5 && swapped < n; tries++) {
+		madvise(p, n * ps, MADV_PAGEOUT);
+		for (i = 0, swapped = 0; i < n; i++)
+			swapped += !!(mmw_pagemap(fd, pg(p, i)) & PM_SWAP);
+	}
+	close(fd);
+	return swapped;
+}
+
+static void swap_test(struct __test_metadata *_metadata, struct _test_data_reclaim *self,
+		      bool rearm_while_swapped, bool read_first)
+{
+	const size_t n = 32;
+	char why[128], *p, *snap;
+	size_t swapped;
+	int ret;
+
+	ret = mmw_swap_setup(why, sizeof(why));
+	if (ret == KSFT_SKIP)
+		SKIP(return, "%s", why);
+	ASSERT_EQ(0, ret);
+	self->p = map_small(n * ps);
+	p = self->p;
+	self->len = n * ps;
+	ASSERT_NE(MAP_FAILED, p);
+	fill(p, n, 7);
+	ASSERT_EQ(0, madvise(p, n * ps, MADV_WATCH));
+	if (rearm_while_swapped)
+		fill(p, n, 9);	/* writable and dirty in this epoch */
+	snap = mmw_snapshot(p, n * ps);
+	ASSERT_NE(NULL, snap);
+	swapped = page_out(p, n);
+	if (swapped < n / 2)
+		SKIP(return, "MADV_PAGEOUT swapped out only %zu of %zu pages", swapped, n);
+	TH_LOG("%zu of %zu pages swapped out", swapped, n);
+	if (rearm_while_swapped) {
+		ASSERT_EQ(0, mmw_trace_clear(&self->t));
+		ASSERT_EQ(0, madvise(p, n * ps, MADV_WATCH));
+	}
+	if (read_first) {
+		/* Swap-in on read faults: no write, no event, stays read-only. */
+		read_pages(p, n);
+		EXPECT_EQ(0, memcmp(p, snap, n * ps));
+		READ_EVENTS();
+		EXPECT_EQ(0, WRITE_FAULTS(0, ~0UL)) mmw_trace_dump(&self->t, 20);
+	}
+	write_all_and_check(_metadata, self, p, n, "after swap-in");
+	if (!read_first)
+		EXPECT_EQ(n, WRITE_FAULTS(pg(p, 0), pg(p, n)));
+	free(snap);
+}
+
+TEST_F(reclaim, swap_in_read_fault)
+{
+	swap_test(_metadata, self, false, true);
+}
+
+TEST_F(reclaim, swap_in_write_fault)
+{
+	swap_test(_metadata, self, false, false);
+}
+
+TEST_F(reclaim, swap_rearm_while_swapped)
+{
+	swap_test(_metadata, self, true, true);
+}
+
+static long ksm_merged(void)
+{
+	char buf[256], *s;
+
+	if (!mmw_read_file("/proc/self/ksm_stat", buf, sizeof(buf))) {
+		s = strstr(buf, "ksm_merging_pages");
+		if (s)
+			return strtol(s + strlen("ksm_merging_pages"), NULL, 10);
+	}
+	return mmw_read_num("/proc/self/ksm_merging_pages");
+}
+
+TEST_F_TIMEOUT(reclaim, ksm_merge_unmerge, 180)
+{
+	const size_t n = 32;
+	struct timespec t0, t1;
+	char *p, *snap;
+	long merged = 0;
+	size_t i;
+
+	if (access("/sys/kernel/mm/ksm/run", W_OK))
+		SKIP(return, "no KSM");
+	self->p = map_small(n * ps);
+	p = self->p;
+	self->len = n * ps;
+	ASSERT_NE(MAP_FAILED, p);
+	memset(p, 0x5a, n * ps);
+	ASSERT_EQ(0, madvise(p, n * ps, MADV_WATCH));
+	snap = mmw_snapshot(p, n * ps);
+	ASSERT_NE(NULL, snap);
+	ASSERT_EQ(0, madvise(p, n * ps, MADV_MERGEABLE));
+	ASSERT_EQ(0, set_setting("/sys/kernel/mm/ksm/sleep_millisecs", "10"));
+	ASSERT_EQ(0, set_setting("/sys/kernel/mm/ksm/pages_to_scan", "1000"));
+	ASSERT_EQ(0, set_setting("/sys/kernel/mm/ksm/run", "1"));
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		usleep(100000);
+		merged = ksm_merged();
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+	} while (merged < (long)n && t1.tv_sec - t0.tv_sec < 60);
+	if (merged <= 0)
+		SKIP(return, "KSM merged no page within 60 s");
+	TH_LOG("%ld of %zu pages merged", merged, n);
+	EXPECT_EQ(0, memcmp(p, snap, n * ps));
+
+	/* Merging is not a write. */
+	READ_EVENTS();
+	EXPECT_EQ(0, WRITE_FAULTS(0, ~0UL)) mmw_trace_dump(&self->t, 20);
+
+	/* Write to half of the merged pages: COW out of the KSM page. */
+	for (i = 0; i < n; i += 2)
+		p[i * ps] = 0x11;
+	READ_EVENTS();
+	EXPECT_ALL_REPORTED(snap, p, n * ps, "KSM COW");
+	for (i = 0; i < n; i += 2)
+		EXPECT_EQ(1, WRITE_FAULTS(pg(p, i), pg(p, i + 1)));
+
+	/* Unmerge the rest (an unshare: read-only copies), then write. */
+	ASSERT_EQ(0, madvise(p, n * ps, MADV_UNMERGEABLE));
+	EXPECT_EQ(0, memcmp(p + ps, snap + ps, ps));
+	for (i = 1; i < n; i += 2)
+		p[i * ps] = 0x12;
+	READ_EVENTS();
+	EXPECT_ALL_REPORTED(snap, p, n * ps, "KSM unmerged");
+	for (i = 1; i < n; i += 2)
+		EXPECT_EQ(1, WRITE_FAULTS(pg(p, i), pg(p, i + 1)));
+	free(snap);
+}
+
+static char *map_pmd_region(void)
+{
+	char *p = mmw_map_aligned(PMD_SIZE_2M, PMD_SIZE_2M, PROT_READ | PROT_WRITE,
+				  MAP_PRIVATE | MAP_ANONYMOUS);
+
+	if (p != MAP_FAILED)
+		madvise(p, PMD_SIZE_2M, MADV_NOHUGEPAGE);
+	return p;
+}
+
+/*
+ * 512 small pages, watched, one of them written (so one PTE is writable),
+ * then collapsed into a THP. Every later write must still be reported.
+ */
+static int collapse_setup(struct __test_metadata *_metadata, struct _test_data_reclaim *self,
+			  char **snap)
+{
+	char *p = map_pmd_region();
+
+	self->p = p;
+	self->len = PMD_SIZE_2M;
+	if (p == MAP_FAILED)
+		return -1;
+	fill(p, PMD_SIZE_2M / ps, 3);
+	if (madvise(p, PMD_SIZE_2M, MADV_WATCH))
+		return -1;
+	*snap = mmw_snapshot(p, PMD_SIZE_2M);
+	if (!*snap)
+		return -1;
+	p[3 * ps] = 0x77;
+	if (madvise(p, PMD_SIZE_2M, MADV_HUGEPAGE)) {
+		free(*snap);
+		return 1;
+	}
+	return 0;
+}
+
+static void collapse_check(struct __test_metadata *_metadata, struct _test_data_reclaim *self,
+			   char *snap)
+{
+	const size_t n = PMD_SIZE_2M / ps;
+	char *p = self->p;
+	size_t i;
+
+	/* Collapsing copies contents; it may report the range (harmless). */
+	READ_EVENTS();
+	EXPECT_LE(1, WRITE_FAULTS(pg(p, 3), pg(p, 4))) mmw_trace_dump(&self->t, 20);
+	EXPECT_EQ(0x77, p[3 * ps]);
+	EXPECT_EQ(0, memcmp(p + 4 * ps, snap + 4 * ps, PMD_SIZE_2M - 4 * ps));
+	/* Same epoch: every page but page 3 must fault (or be reported anyway). */
+	for (i = 0; i < n; i++)
+		p[i * ps + 5] ^= 0x5a;
+	READ_EVENTS();
+	EXPECT_ALL_REPORTED(snap, p, PMD_SIZE_2M, "after collapse");
+	/* A new epoch on the THP. */
+	ASSERT_EQ(0, mmw_trace_clear(&self->t));
+	ASSERT_EQ(0, madvise(p, PMD_SIZE_2M, MADV_WATCH));
+	write_all_and_check(_metadata, self, p, n, "collapsed, re-armed");
+}
+
+TEST_F_TIMEOUT(reclaim, madv_collapse, 120)
+{
+	char *snap;
+	int ret;
+
+	ret = collapse_setup(_metadata, self, &snap);
+	if (ret > 0)
+		SKIP(return, "no THP");
+	ASSERT_EQ(0, ret);
+	if (madvise(self->p, PMD_SIZE_2M, MADV_COLLAPSE)) {
+		free(snap);
+		SKIP(return, "MADV_COLLAPSE of a watched range: %s", strerror(errno));
+	}
+	ASSERT_EQ(2048, mmw_vma_field_kb(0, (unsigned long)self->p, "AnonHugePages:"));
+	collapse_check(_metadata, self, snap);
+	free(snap);
+}
+
+TEST_F_TIMEOUT(reclaim, khugepaged, 180)
+{
+	const char *kh = "/sys/kernel/mm/transparent_hugepage/khugepaged";
+	struct timespec t0, t1;
+	char path[256], *snap;
+	long thp = 0;
+	int ret;
+
+	snprintf(path, sizeof(path), "%s/scan_sleep_millisecs", kh);
+	if (access(path, W_OK))
+		SKIP(return, "no khugepaged");
+	ret = collapse_setup(_metadata, self, &snap);
+	if (ret > 0)
+		SKIP(return, "no THP");
+	ASSERT_EQ(0, ret);
+	ASSERT_EQ(0, set_setting(path, "10"));
+	snprintf(path, sizeof(path), "%s/alloc_sleep_millisecs", kh);
+	ASSERT_EQ(0, set_setting(path, "10"));
+	snprintf(path, sizeof(path), "%s/pages_to_scan", kh);
+	ASSERT_EQ(0, set_setting(path, "4096"));
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		usleep(100000);
+		thp = mmw_vma_field_kb(0, (unsigned long)self->p, "AnonHugePages:");
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+	} while (thp != 2048 && t1.tv_sec - t0.tv_sec < 60);
+	if (thp != 2048) {
+		free(snap);
+		SKIP(return, "khugepaged did not collapse the watched range in 60 s");
+	}
+	collapse_check(_metadata, self, snap);
+	free(snap);
+}
+
+static void *idle_thread(void *arg)
+{
+	pause();
+	return NULL;
+}
+
+/* Minor faults of this thread: reading populated pages faults only on hinting. */
+static long minor_faults(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_THREAD, &ru))
+		return -1;
+	return ru.ru_minflt;
+}
+
+/*
+ * NUMA balancing makes entries PROT_NONE and restores them on the hinting
+ * fault (do_numa_page), possibly writable: a read must not make a watched
+ * entry writable.
+ */
+TEST_F_TIMEOUT(reclaim, numa_hinting_fault, 180)
+{
+	const char *dbg = "/sys/kernel/debug/sched/numa_balancing";
+	const size_t n = 64;
+	struct timespec t0, t1;
+	char path[256], *p;
+	long hints = 0, f;
+	pthread_t thr;
+
+	if (access("/proc/sys/kernel/numa_balancing", W_OK))
+		SKIP(return, "no NUMA balancing");
+	if (set_setting("/proc/sys/kernel/numa_balancing", "1"))
+		SKIP(return, "cannot enable NUMA balancing: %s", strerror(errno));
+	snprintf(path, sizeof(path), "%s/scan_delay_ms", dbg);
+	set_setting(path, "0");
+	snprintf(path, sizeof(path), "%s/scan_period_min_ms", dbg);
+	set_setting(path, "100");
+	/* Single-threaded tasks skip pages already on the local node. */
+	ASSERT_EQ(0, pthread_create(&thr, NULL, idle_thread, NULL));
+
+	self->p = map_small(n * ps);
+	p = self->p;
+	self->len = n * ps;
+	ASSERT_NE(MAP_FAILED, p);
+	fill(p, n, 5);
+	ASSERT_EQ(0, madvise(p, n * ps, MADV_WATCH));
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		/* keep running (scans start from the tick) and touch the pages */
+		f = minor_faults();
+		read_pages(p, n);
+		hints += minor_faults() - f;
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+	} while (hints < (long)n && t1.tv_sec - t0.tv_sec < 60);
+	if (!hints)
+		SKIP(return, "no NUMA hinting fault on the watched range in 60 s");
+	TH_LOG("%ld hinting faults on %zu pages", hints, n);
+	READ_EVENTS();
+	EXPECT_EQ(0, WRITE_FAULTS(0, ~0UL)) mmw_trace_dump(&self->t, 20);
+	write_all_and_check(_metadata, self, p, n, "after NUMA hinting faults");
+	EXPECT_EQ(n, WRITE_FAULTS(pg(p, 0), pg(p, n)));
+	pthread_cancel(thr);
+	pthread_join(thr, NULL);
+}
+
+static int nr_nodes(void)
+{
+	glob_t g;
+	int n;
+
+	if (glob("/sys/devices/system/node/node[0-9]*", 0, NULL, &g))
+		return 1;
+	n = g.gl_pathc;
+	globfree(&g);
+	return n;
+}
+
+/*
+ * Migration replaces the page behind a watched address; the new entry must
+ * stay write-protected. With two nodes, move_pages() migrates; on one node
+ * only compaction can, when it happens to move one of these pages.
+ */
+TEST_F_TIMEOUT(reclaim, migration, 180)
+{
+	const size_t n = 8192;
+	int fd, tries, nodes = nr_nodes();
+	size_t i, moved = 0, filler_len = 0;
+	char *p, *filler = NULL;
+	__u64 *pfn;
+
+	/*
+	 * On one node, give compaction something to do: take half of the free
+	 * memory first so that the watched pages come from lower down, then
+	 * free it again.
+	 */
+	if (nodes < 2) {
+		struct sysinfo si;
+
+		mmw_write_file("/proc/sys/vm/compact_memory", "1");
+		if (!sysinfo(&si)) {
+			filler_len = (size_t)si.freeram * si.mem_unit / 2;
+			filler = mmap(NULL, filler_len, PROT_READ | PROT_WRITE,
+				      MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+		}
+	}
+	self->p = map_small(n * ps);
+	p = self->p;
+	self->len = n * ps;
+	ASSERT_NE(MAP_FAILED, p);
+	fill(p, n, 11);
+	if (filler && filler != MAP_FAILED)
+		munmap(filler, filler_len);
+	ASSERT_EQ(0, madvise(p, n * ps, MADV_WATCH));
+	fd = mmw_open_pagemap(0);
+	ASSERT_LE(0, fd);
+	pfn = calloc(n, sizeof(*pfn));
+	ASSERT_NE(NULL, pfn);
+	for (i = 0; i < n; i++)
+		pfn[i] = mmw_pagemap(fd, pg(p, i)) & PM_PFN_MASK;
+	if (!pfn[0]) {
+		close(fd);
+		SKIP(return, "no PFNs in pagemap");
+	}
+
+	{
+		void **pages = calloc(n, sizeof(void *));
+		int *dst = calloc(n, sizeof(int)), *status = calloc(n, sizeof(int));
+
+		ASSERT_NE(NULL, pages);
+		ASSERT_NE(NULL, dst);
+		ASSERT_NE(NULL, status);
+		for (i = 0; i < n; i++) {
+			pages[i] = p + i * ps;
+			dst[i] = nodes >= 2 ? 1 : 0;
+		}
+		/*
+		 * With two nodes this migrates; with one it is a no-op that
+		 * still drains the per-CPU LRU caches, so that compaction can
+		 * isolate the new pages.
+		 */
+		ASSERT_EQ(0, syscall(__NR_move_pages, 0, n, pages, dst, status, MPOL_MF_MOVE));
+		free(pages);
+		free(dst);
+		free(status);
+	}
+	for (tries = 0; tries < 5; tries++) {
+		if (nodes < 2) {
+			mmw_write_file("/proc/sys/vm/compact_memory", "1");
+			usleep(200000);
+		}
+		for (i = 0, moved = 0; i < n; i++)
+			moved += (mmw_pagemap(fd, pg(p, i)) & PM_PFN_MASK) != pfn[i];
+		if (moved)
+			break;
+	}
+	close(fd);
+	free(pfn);
+	if (!moved)
+		SKIP(return, "%d node(s), no watched page was migrated", nodes);
+	TH_LOG("%zu of %zu pages migrated (%d nodes)", moved, n, nodes);
+	read_pages(p, n);
+	READ_EVENTS();
+	EXPECT_EQ(0, WRITE_FAULTS(0, ~0UL)) mmw_trace_dump(&self->t, 20);
+	write_all_and_check(_metadata, self, p, n, "after migration");
+	EXPECT_EQ(n, WRITE_FAULTS(pg(p, 0), pg(p, n)));
+}
+
+static int uffd_open_wp(char *p, size_t len)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg = {
+		.range = { .start = (unsigned long)p, .len = len },
+		.mode = UFFDIO_REGISTER_MODE_WP,
+	};
+	int fd;
+
+	fd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return -1;
+	if (ioctl(fd, UFFDIO_API, &api) || ioctl(fd, UFFDIO_REGISTER, &reg)) {
+		close(fd);
+		return -1;
+	}
+	if (!(reg.ioctls & (1ULL << _UFFDIO_WRITEPROTECT))) {
+		close(fd);
+		errno = ENOTSUP;
+		return -1;
+	}
+	return fd;
+}
+
+static int uffd_wp(int fd, char *p, size_t len, bool protect)
+{
+	struct uffdio_writeprotect wp = {
+		.range = { .start = (unsigned long)p, .len = len },
+		.mode = protect ? UFFDIO_WRITEPROTECT_MODE_WP : 0,
+	};
+
+	return ioctl(fd, UFFDIO_WRITEPROTECT, &wp);
+}
+
+/* uffd-wp unprotect must not make a watched entry writable. */
+static void uffd_test(struct __test_metadata *_metadata, struct _test_data_reclaim *self,
+		      bool mark_first)
+{
+	const size_t n = 16;
+	char *p;
+	int fd;
+
+	self->p = map_small(n * ps);
+	p = self->p;
+	self->len = n * ps;
+	ASSERT_NE(MAP_FAILED, p);
+	fill(p, n, 13);
+	if (mark_first)
+		ASSERT_EQ(0, madvise(p, n * ps, MADV_WATCH));
+	fd = uffd_open_wp(p, n * ps);
+	if (fd < 0)
+		SKIP(return, "userfaultfd write-protect: %s", strerror(errno));
+	ASSERT_EQ(0, uffd_wp(fd, p, n * ps, true));
+	if (!mark_first)
+		ASSERT_EQ(0, madvise(p, n * ps, MADV_WATCH));
+	ASSERT_EQ(0, uffd_wp(fd, p, n * ps, false));
+	/* Reporting at unprotect is allowed (harmless), missing a write is not. */
+	READ_EVENTS();
+	if (WRITE_FAULTS(0, ~0UL))
+		TH_LOG("%zu pages reported by the unprotect", WRITE_FAULTS(0, ~0UL));
+	write_all_and_check(_metadata, self, p, n, "after uffd-wp unprotect");
+
+	/* protect and unprotect a range written in this epoch, re-arm, write */
+	ASSERT_EQ(0, uffd_wp(fd, p, n * ps, true));
+	ASSERT_EQ(0, mmw_trace_clear(&self->t));
+	ASSERT_EQ(0, madvise(p, n * ps, MADV_WATCH));
+	ASSERT_EQ(0, uffd_wp(fd, p, n * ps, false));
+	write_all_and_check(_metadata, self, p, n, "uffd-wp, re-armed");
+	close(fd);
+}
+
+TEST_F(reclaim, uffd_wp_mark_then_protect)
+{
+	uffd_test(_metadata, self, true);
+}
+
+TEST_F(reclaim, uffd_wp_protect_then_mark)
+{
+	uffd_test(_metadata, self, false);
+}
+
+TEST_HARNESS_MAIN
