@@ -89,10 +89,25 @@ static void epoch_json(const struct vmtrack_epoch *ep, double t, bool final)
 	printf("]}\n");
 }
 
-static void epoch_text(const struct vmtrack_cmd_params *p, const struct vmtrack_epoch *ep,
-		       double t, bool final)
+/* the tracked range with the most pages dirty in the epoch just collected */
+static bool busiest_range(struct vmtrack_session *s, struct vmtrack_range_info *best)
+{
+	const struct vmtrack_dset *ds = vmtrack_session_dset(s);
+	struct vmtrack_range_info ri;
+	size_t i;
+
+	best->last = 0;
+	for (i = 0; !vmtrack_dset_range(ds, i, &ri); i++)
+		if (ri.last > best->last)
+			*best = ri;
+	return best->last != 0;
+}
+
+static void epoch_text(const struct vmtrack_cmd_params *p, struct vmtrack_session *s,
+		       const struct vmtrack_epoch *ep, double t, bool final)
 {
 	long page = sysconf(_SC_PAGESIZE);
+	struct vmtrack_range_info best;
 	char loss[64];
 	size_t i;
 
@@ -103,6 +118,10 @@ static void epoch_text(const struct vmtrack_cmd_params *p, const struct vmtrack_
 		loss_text(loss, sizeof(loss), ep->loss);
 		printf("  LOSS(%s): %" PRIu64 " events lost, all watched pages reported dirty",
 		       loss, ep->lost_events);
+	} else if (vmtrack_dset_nr_ranges(vmtrack_session_dset(s)) > 1 &&
+		   busiest_range(s, &best)) {
+		printf("  most: %" PRIu64 " in %s %" PRIx64, best.last,
+		       best.label[0] ? best.label : "[anon]", best.start);
 	}
 	if (ep->target_gone)
 		printf("  target exited");
@@ -119,17 +138,18 @@ static void epoch_text(const struct vmtrack_cmd_params *p, const struct vmtrack_
 /**
  * out_epoch() - print one epoch
  * @p:		options
+ * @s:		the session (per-range counters of the epoch)
  * @ep:		the epoch
  * @t:		seconds since the start
  * @final:	the last epoch (taken with the target stopped)
  */
-void out_epoch(const struct vmtrack_cmd_params *p, const struct vmtrack_epoch *ep,
-	       double t, bool final)
+void out_epoch(const struct vmtrack_cmd_params *p, struct vmtrack_session *s,
+	       const struct vmtrack_epoch *ep, double t, bool final)
 {
 	if (p->json)
 		epoch_json(ep, t, final);
 	else if (!p->quiet)
-		epoch_text(p, ep, t, final);
+		epoch_text(p, s, ep, t, final);
 	fflush(stdout);
 	/* progress for long JSON runs on a terminal */
 	if (p->json && !p->quiet && isatty(STDERR_FILENO))
@@ -186,7 +206,9 @@ void out_summary(const struct vmtrack_cmd_params *p, struct vmtrack_session *s, 
 	if (rs->loss_epochs)
 		printf(", %" PRIu64 " epochs with loss (%" PRIu64 " events lost)",
 		       rs->loss_epochs, rs->lost_events);
-	printf("\n#        START-END                 PAGES     DIRTY     TOTAL    PAGES/S  MAPPING\n");
+	printf("\n# per range: pages watched, dirty in the last epoch, dirty summed over all "
+	       "epochs, that sum per second\n");
+	printf("#        START-END               WATCHED      LAST       ALL      ALL/S  MAPPING\n");
 	for (i = 0; !vmtrack_dset_range(ds, i, &ri); i++)
 		printf("%012" PRIx64 "-%012" PRIx64 " %9" PRIu64 " %9" PRIu64 " %9" PRIu64
 		       " %10.2f  %s\n", ri.start, ri.end, ri.pages, ri.last, ri.total,

@@ -72,8 +72,8 @@ struct vmtrack_run_stats {
 };
 
 void out_start(const struct vmtrack_cmd_params *p, struct vmtrack_session *s, pid_t pid);
-void out_epoch(const struct vmtrack_cmd_params *p, const struct vmtrack_epoch *ep,
-	       double t, bool final);
+void out_epoch(const struct vmtrack_cmd_params *p, struct vmtrack_session *s,
+	       const struct vmtrack_epoch *ep, double t, bool final);
 void out_summary(const struct vmtrack_cmd_params *p, struct vmtrack_session *s, pid_t pid,
 		 const struct vmtrack_run_stats *rs);
 

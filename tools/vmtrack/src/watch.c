@@ -107,7 +107,7 @@ static void run_epoch(struct loop *l, bool final)
 	}
 	if (ep.target_gone)
 		l->gone = true;
-	out_epoch(l->p, &ep, now() - l->t0, final);
+	out_epoch(l->p, l->s, &ep, now() - l->t0, final);
 	if (final && !l->gone && !stopped)
 		vmtrack_thaw(l->pid);
 	l->done |= final;

@@ -4,6 +4,7 @@
  * one buffer per phase and records the truth.
  *
  *   workload [-p PAGES] [-n PHASES] [-s | -w] [-z] -t TRUTH
+ *   workload --demo [-t TRUTH]
  *
  *   -s	stop itself (SIGSTOP) after the setup and after every phase
  *	(for vmtrack run --sync-stop: one epoch per phase)
@@ -11,6 +12,11 @@
  *	SIGTERM (for vmtrack watch, driven by the test script)
  *   -z	in phase 2, also MADV_DONTNEED some pages (zap: contents change
  *	without a write)
+ *   --demo	for "make demo" (vmtrack run -i 1 -- workload --demo): a 4 MiB
+ *	buffer, then four phases 1 s apart, half a second into each of
+ *	vmtrack's epochs, each telling on stdout what it changes
+ *
+ * With -w, SIGTERM ends the program whenever it comes.
  *
  * Truth file lines (decimal): "B START END" for the buffer, "P PHASE ADDR"
  * for every page changed in a phase, "D PHASE" when a phase is complete.
@@ -21,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 static FILE *truth;
@@ -40,6 +47,7 @@ static int written(unsigned long page, int phase)
 	return h % 3 == 0;
 }
 
+/* wait for @sig; SIGTERM (blocked as well) ends the program at any time */
 static void wait_signal(int sig)
 {
 	sigset_t set;
@@ -47,8 +55,13 @@ static void wait_signal(int sig)
 
 	sigemptyset(&set);
 	sigaddset(&set, sig);
+	sigaddset(&set, SIGTERM);
 	if (sigwait(&set, &got))
 		fail("sigwait");
+	if (got == SIGTERM && sig != SIGTERM) {
+		fclose(truth);
+		exit(0);
+	}
 }
 
 static void phase_run(volatile char *buf, unsigned long pages, long psz, int phase, int zap)
@@ -74,6 +87,104 @@ static void phase_run(volatile char *buf, unsigned long pages, long psz, int pha
 	fflush(truth);
 }
 
+static void sleep_until(const struct timespec *t0, double at)
+{
+	struct timespec ts = *t0;
+
+	ts.tv_sec += (time_t)at;
+	ts.tv_nsec += (long)((at - (time_t)at) * 1e9);
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL))
+		;
+}
+
+static void demo_write(volatile char *buf, long psz, unsigned long first,
+		       unsigned long count, unsigned long step, int phase)
+{
+	unsigned long i;
+
+	for (i = 0; i < count; i++) {
+		unsigned long pg = first + i * step;
+
+		buf[pg * psz + 8] = (char)phase;
+		if (truth)
+			fprintf(truth, "P %d %lu\n", phase,
+				(unsigned long)(uintptr_t)(buf + pg * psz));
+	}
+}
+
+static void demo_say(int phase, const char *what)
+{
+	printf("  workload, phase %d: %s\n", phase, what);
+	fflush(stdout);
+	if (truth) {
+		fprintf(truth, "D %d\n", phase);
+		fflush(truth);
+	}
+}
+
+/*
+ * vmtrack run starts its epochs when the command starts: phase N comes at
+ * N + 0.5 s, in the middle of epoch N + 1, so each epoch shows one phase.
+ */
+static int demo(const char *path)
+{
+	const unsigned long pages = 1024;
+	long psz = sysconf(_SC_PAGESIZE);
+	volatile char *buf;
+	struct timespec t0;
+	char line[160];
+	unsigned long i;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (path) {
+		truth = fopen(path, "w");
+		if (!truth)
+			fail(path);
+	}
+	buf = mmap(NULL, pages * psz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (buf == MAP_FAILED)
+		fail("mmap");
+	madvise((void *)buf, pages * psz, MADV_NOHUGEPAGE);
+	for (i = 0; i < pages; i++)
+		buf[i * psz] = 1;
+	if (truth)
+		fprintf(truth, "B %lu %lu\n", (unsigned long)(uintptr_t)buf,
+			(unsigned long)(uintptr_t)(buf + pages * psz));
+	snprintf(line, sizeof(line), "mapped and filled a %lu-page buffer at %p "
+		 "(a new mapping: all of it is dirty)", pages, (void *)buf);
+	demo_say(0, line);
+
+	sleep_until(&t0, 1.5);
+	demo_write(buf, psz, 0, 64, 1, 1);
+	demo_say(1, "wrote 64 pages (buffer pages 0-63)");
+
+	sleep_until(&t0, 2.5);
+	demo_write(buf, psz, 0, 256, 4, 2);
+	demo_say(2, "wrote 256 pages (every 4th page of the buffer)");
+
+	sleep_until(&t0, 3.5);
+	demo_write(buf, psz, 0, 64, 1, 3);
+	demo_say(3, "wrote the same 64 pages as in phase 1 again");
+
+	sleep_until(&t0, 4.5);
+	if (madvise((char *)buf + 512 * psz, 32 * psz, MADV_DONTNEED))
+		fail("madvise");
+	if (truth)
+		for (i = 512; i < 512 + 32; i++)
+			fprintf(truth, "P 4 %lu\n", (unsigned long)(uintptr_t)(buf + i * psz));
+	demo_say(4, "discarded 32 pages with MADV_DONTNEED (changed without a write)");
+
+	sleep_until(&t0, 5.5);
+	demo_say(5, "wrote nothing; exiting");
+	if (truth)
+		fclose(truth);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	unsigned long pages = 256, i;
@@ -83,6 +194,11 @@ int main(int argc, char **argv)
 	volatile char *buf;
 	sigset_t set;
 
+	if (argc > 1 && !strcmp(argv[1], "--demo")) {
+		if (argc == 4 && !strcmp(argv[2], "-t"))
+			return demo(argv[3]);
+		return demo(NULL);
+	}
 	while ((opt = getopt(argc, argv, "p:n:swzt:")) != -1) {
 		switch (opt) {
 		case 'p':
@@ -104,7 +220,8 @@ int main(int argc, char **argv)
 			path = optarg;
 			break;
 		default:
-			fprintf(stderr, "usage: workload [-p PAGES] [-n PHASES] [-s|-w] [-z] -t TRUTH\n");
+			fprintf(stderr, "usage: workload [-p PAGES] [-n PHASES] [-s|-w] [-z] -t TRUTH\n"
+				"       workload --demo [-t TRUTH]\n");
 			return 2;
 		}
 	}
