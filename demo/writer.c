@@ -46,12 +46,14 @@ int main(void)
 	write_page(buf, psz, 3);
 	write_page(buf, psz, 3);	/* same page again: no second event */
 	write_page(buf, psz, 5);
+	write_page(buf, psz, 10);
 	puts("re-arm pages 0-7 (MADV_WATCH again)");
 	madvise(buf, 8 * psz, MADV_WATCH);
 	puts("epoch 2:");
 	write_page(buf, psz, 3);
 	write_page(buf, psz, 5);
-	write_page(buf, psz, 9);	/* not re-armed since epoch 1: no event */
+	write_page(buf, psz, 9);	/* first write since the mark: reported */
+	write_page(buf, psz, 10);	/* written in epoch 1, not re-armed: silent */
 	printf("  MADV_DONTNEED page 7\n");
 	madvise(buf + 7 * psz, psz, MADV_DONTNEED);
 	munmap(buf, NR_PAGES * psz);
