@@ -16,7 +16,7 @@ set -euo pipefail
 
 PATCHES=$VMTRACK_ROOT/kernel-patches
 AM_TREE=$VMTRACK_CACHE/linux-am
-SERIES_TREE=$VMTRACK_CACHE/linux-series
+SERIES_TREE=${VMTRACK_SERIES_TREE:-$VMTRACK_CACHE/linux-series}
 DEV_TREE=${VMTRACK_DEV_TREE:-$VMTRACK_CACHE/linux-dev}
 STAMPS=$VMTRACK_CACHE/stamps
 GIT_ID=(-c user.name="vmtrack" -c user.email="vmtrack@localhost")
@@ -133,8 +133,15 @@ w1_warnings() { # SRC OUT FEATURE OBJS...
 	local src=$1 out=$2 feature=$3
 	shift 3
 	"$VMTRACK_ROOT/scripts/kernel-build.sh" "$src" "$out" $feature --configure-only >/dev/null
-	make -s -C "$src" O="$out" -j"$(nproc)" CC="ccache gcc" W=1 "$@" 2>&1 >/dev/null |
-		grep -E 'warning:' | sed -E 's/:[0-9]+:[0-9]+:/:/; s#^.*/(linux|linux-series)/##' | sort -u
+	# Rebuild the objects every time (ccache replays the warnings), or an
+	# object left from an earlier run would hide its warnings.
+	local o
+	for o; do rm -f "$out/$o"; done
+	# A build error is a failure; warnings are the result (none is fine).
+	make -s -C "$src" O="$out" -j"$(nproc)" CC="ccache gcc" W=1 "$@" \
+		> "$out/.vmtrack-w1.log" 2>&1 || { cat "$out/.vmtrack-w1.log" >&2; return 1; }
+	{ grep -E 'warning:' "$out/.vmtrack-w1.log" || true; } |
+		sed -E 's/:[0-9]+:[0-9]+:/:/; s#^.*/linux[^/]*/##' | sort -u
 }
 
 cmd_w1() {
