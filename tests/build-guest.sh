@@ -16,6 +16,7 @@ make -s -C "$tree" O="$build" headers >/dev/null
 hdr="-isystem $build/usr/include"
 
 rm -rf "$out/mm_watch"
+mkdir -p "$out/mm_watch"
 make -s -C "$tree/tools/testing/selftests/mm_watch" OUTPUT="$out/mm_watch" \
 	KHDR_INCLUDES="$hdr" >/dev/null
 cat > "$out/mm_watch/run.sh" <<EOS
