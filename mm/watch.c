@@ -76,24 +76,22 @@ int mm_watch_prepare(struct mm_struct *mm, struct task_struct *task,
 }
 
 /**
- * mm_watch_arm - write-protect a watched range
+ * mm_watch_protect - write-protect part of a watched VMA
+ * @tlb: the gather that collects the TLB flush
  * @vma: the VMA, already marked VM_WATCHED
  * @start: start of the range within @vma
  * @end: end of the range within @vma
- * @rearm: whether the range was already watched
  *
  * Write-protect every entry in [@start, @end) so that the next write to
  * each page faults and is reported. Pinned folios are reported on the
- * way, as they may change without a fault.
+ * way, as they may change without a fault. The range is armed only once
+ * @tlb has been flushed; report it with mm_watch_marked() after that.
  */
-void mm_watch_arm(struct vm_area_struct *vma, unsigned long start,
-		  unsigned long end, bool rearm)
+void mm_watch_protect(struct mmu_gather *tlb, struct vm_area_struct *vma,
+		      unsigned long start, unsigned long end)
 {
-	struct mm_struct *mm = vma->vm_mm;
-	struct mmu_gather tlb;
-
-	mmap_assert_write_locked(mm);
-	if (WARN_ON_ONCE(!vma_watched(vma) || !mm->watch_id))
+	mmap_assert_write_locked(vma->vm_mm);
+	if (WARN_ON_ONCE(!vma_watched(vma) || !vma->vm_mm->watch_id))
 		return;
 	/*
 	 * On re-arm the flags did not change and madvise_update_vma() did
@@ -103,12 +101,43 @@ void mm_watch_arm(struct vm_area_struct *vma, unsigned long start,
 	vma_start_write(vma);
 	vma_assert_write_locked(vma);
 
-	tlb_gather_mmu(&tlb, mm);
-	change_protection(&tlb, vma, start, end, MM_CP_WATCH);
+	change_protection(tlb, vma, start, end, MM_CP_WATCH);
+}
+
+/**
+ * mm_watch_marked - report that a range is armed
+ * @mm: the watched mm
+ * @start: start of the range
+ * @end: end of the range
+ * @rearm: whether the range was already watched
+ *
+ * Call only once no writable TLB entry for the range is left, so that
+ * every write after the event faults.
+ */
+void mm_watch_marked(struct mm_struct *mm, unsigned long start,
+		     unsigned long end, bool rearm)
+{
+	mmap_assert_write_locked(mm);
+	trace_mm_watch_mark(mm, start, end, rearm);
+}
+
+/**
+ * mm_watch_arm - write-protect a watched range and report it
+ * @vma: the VMA, already marked VM_WATCHED
+ * @start: start of the range within @vma
+ * @end: end of the range within @vma
+ * @rearm: whether the range was already watched
+ */
+void mm_watch_arm(struct vm_area_struct *vma, unsigned long start,
+		  unsigned long end, bool rearm)
+{
+	struct mmu_gather tlb;
+
+	tlb_gather_mmu(&tlb, vma->vm_mm);
+	mm_watch_protect(&tlb, vma, start, end);
 	tlb_finish_mmu(&tlb);
 
-	/* No writable TLB entry survives past this point. */
-	trace_mm_watch_mark(mm, start, end, rearm);
+	mm_watch_marked(vma->vm_mm, start, end, rearm);
 }
 
 /**

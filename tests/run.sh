@@ -159,7 +159,9 @@ hang) vm_suite "inject" 20 sh -c 'echo "ok 1 passes"; sleep 600' ;;
 esac
 
 section "guest: mm_watch selftests"
-vm_suite "selftests" 1200 "$GUEST/mm_watch/run.sh"
+# Two emulated NUMA nodes, so that move_pages() has somewhere to migrate to.
+VMTRACK_VM_CMDLINE="numa=fake=2 ${VMTRACK_VM_CMDLINE:-}" \
+	vm_suite "selftests" 1200 "$GUEST/mm_watch/run.sh"
 
 section "guest: mm_watch selftests on the unpatched kernel (must all skip)"
 KERNEL_SAVE=$KERNEL KERNEL=$BASE_KERNEL

@@ -11,6 +11,7 @@
 #include <linux/pgtable.h>
 #include <linux/tracepoint-defs.h>
 
+struct mmu_gather;
 struct task_struct;
 
 /* Reasons for mm_watch_zap */
@@ -37,6 +38,10 @@ int mm_watch_prepare(struct mm_struct *mm, struct task_struct *task,
 		     unsigned long start, unsigned long end);
 void mm_watch_arm(struct vm_area_struct *vma, unsigned long start,
 		  unsigned long end, bool rearm);
+void mm_watch_protect(struct mmu_gather *tlb, struct vm_area_struct *vma,
+		      unsigned long start, unsigned long end);
+void mm_watch_marked(struct mm_struct *mm, unsigned long start,
+		     unsigned long end, bool rearm);
 void mm_watch_unmark(struct vm_area_struct *vma, unsigned long start,
 		     unsigned long end);
 void mm_watch_check_pinned_pte(struct vm_area_struct *vma, unsigned long addr,

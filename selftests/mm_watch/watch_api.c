@@ -448,6 +448,74 @@ TEST_F(api, rearm_epochs)
 	munmap(p, 4 * ps);
 }
 
+/*
+ * One process_madvise() vector that mixes re-arms of watched ranges (one
+ * spanning two VMAs), an empty entry, a first MADV_WATCH of an unwatched
+ * mapping and a bad entry: every entry before the bad one takes effect,
+ * with a mark each, and nothing after it does.
+ */
+TEST_F(api, rearm_vector)
+{
+	static const int rearmed[] = { 0, 4, 5, 6, 7, 9 };
+	char *p = map_anon(12 * ps), *u = map_anon(2 * ps);
+	unsigned char want[12] = { 0 };
+	const struct mmw_event *e;
+	struct iovec iov[7];
+	unsigned long a;
+	int pidfd;
+	size_t i;
+	__u64 id;
+
+	ASSERT_NE(MAP_FAILED, p);
+	ASSERT_NE(MAP_FAILED, u);
+	ASSERT_EQ(0, madvise(p, 12 * ps, MADV_NOHUGEPAGE));
+	/* A second VMA from page 6 on. */
+	ASSERT_EQ(0, madvise(p + 6 * ps, 6 * ps, MADV_DONTFORK));
+	memset(p, 1, 12 * ps);
+	memset(u, 1, 2 * ps);
+	ASSERT_EQ(0, madvise(p, 12 * ps, MADV_WATCH));
+	memset(p, 2, 12 * ps);		/* every page writable again */
+	MMW_READ_EVENTS(&self->t);
+	id = mmw_mm_id_of(&self->t, getpid());
+	ASSERT_NE(0, id);
+	ASSERT_EQ(0, mmw_trace_clear(&self->t));
+
+	iov[0] = (struct iovec){ p, ps };
+	iov[1] = (struct iovec){ p + 2 * ps, 0 };
+	iov[2] = (struct iovec){ p + 4 * ps, 4 * ps };
+	iov[3] = (struct iovec){ u, 2 * ps };
+	iov[4] = (struct iovec){ p + 9 * ps, ps - 100 };
+	iov[5] = (struct iovec){ p + 11 * ps + 1, ps };	/* EINVAL */
+	iov[6] = (struct iovec){ p + 10 * ps, ps };
+	pidfd = mmw_pidfd_open(getpid());
+	ASSERT_LE(0, pidfd);
+	EXPECT_EQ(8 * ps - 100, mmw_process_madvise(pidfd, iov, 7, MADV_WATCH));
+	close(pidfd);
+	EXPECT_EQ(1, mmw_vma_has_flag(0, (unsigned long)u, "wt"));
+
+	memset(p, 3, 12 * ps);
+	memset(u, 3, 2 * ps);
+	MMW_READ_EVENTS(&self->t);
+	for (i = 0; i < ARRAY_SIZE(rearmed); i++)
+		want[rearmed[i]] = 1;
+	for (i = 0; i < 12; i++) {
+		a = (unsigned long)p + i * ps;
+		e = mmw_find(&self->t, MMW_MARK, id, a, a + ps);
+		EXPECT_EQ(want[i], !!e) TH_LOG("mark of page %zu", i);
+		if (e)
+			EXPECT_EQ(1, e->rearm);
+		EXPECT_EQ(want[i], mmw_count(&self->t, MMW_WRITE_FAULT, id, a, a + ps))
+			TH_LOG("write faults of page %zu", i);
+	}
+	e = mmw_find(&self->t, MMW_MARK, id, (unsigned long)u, (unsigned long)u + 2 * ps);
+	ASSERT_NE(NULL, e);
+	EXPECT_EQ(0, e->rearm);
+	EXPECT_EQ(2, mmw_count(&self->t, MMW_WRITE_FAULT, id, (unsigned long)u,
+			       (unsigned long)u + 2 * ps)) mmw_trace_dump(&self->t, 30);
+	munmap(p, 12 * ps);
+	munmap(u, 2 * ps);
+}
+
 static int exit_zero(void *arg)
 {
 	return 0;

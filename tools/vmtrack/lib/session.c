@@ -29,9 +29,18 @@
 
 #define PIPE_BYTES	(1024 * 1024)
 
+enum {
+	PROBE_ENABLE,
+	PROBE_TRACING_ON,
+	PROBE_OVERWRITE,
+	PROBE_FILTER,		/* one per event kind from here on */
+	NR_PROBES = PROBE_FILTER + VMTRACK_EV_NR,
+};
+
 struct reader {
 	int				cpu;
 	int				fd;
+	int				stats_fd;
 	int				pipe[2];
 	size_t				pipe_size;
 	bool				no_splice;
@@ -49,6 +58,12 @@ struct vmtrack_session {
 	size_t				buffer_kb;
 	char				filter[64];
 	char				*filter_read[VMTRACK_EV_NR];
+	/*
+	 * Instance files checked every epoch, kept open and read with
+	 * pread(): the system's enable, tracing_on, options/overwrite and
+	 * the filter of each event.
+	 */
+	int				probe_fd[NR_PROBES];
 
 	struct reader			*rd;
 	int				nr_rd;
@@ -195,6 +210,35 @@ static int inst_write(struct vmtrack_session *s, const char *file, const char *v
 	return tracefs_instance_file_write(s->inst, file, val) < 0 ? -EIO : 0;
 }
 
+/* Open a file of the instance, to be read again and again with fd_read_text(). */
+static int inst_open(struct vmtrack_session *s, const char *file)
+{
+	char *path = tracefs_instance_get_file(s->inst, file);
+	int fd;
+
+	if (!path)
+		return -1;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	tracefs_put_tracing_file(path);
+	return fd;
+}
+
+/*
+ * The whole text of a small tracefs file, without trailing blanks. A text
+ * that does not fit is an error: the files read this way are short.
+ */
+static int fd_read_text(int fd, char *buf, size_t len)
+{
+	ssize_t n = pread(fd, buf, len, 0);
+
+	if (n < 0 || (size_t)n >= len)
+		return -EIO;
+	while (n && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
+		n--;
+	buf[n] = '\0';
+	return 0;
+}
+
 static int load_layout(struct vmtrack_session *s)
 {
 	char *text, *sub;
@@ -281,18 +325,44 @@ static int configure_instance(struct vmtrack_session *s)
 	return 0;
 }
 
-static int read_stats(struct vmtrack_session *s, struct reader *r, struct vmtrack_cpu_stats *st)
+static int open_probes(struct vmtrack_session *s)
 {
-	char file[64], *text;
-	int ret;
+	char file[128];
+	int kind;
 
-	snprintf(file, sizeof(file), "per_cpu/cpu%d/stats", r->cpu);
-	text = tracefs_instance_file_read(s->inst, file, NULL);
-	if (!text)
+	s->probe_fd[PROBE_ENABLE] = inst_open(s, "events/" VMTRACK_SYSTEM "/enable");
+	s->probe_fd[PROBE_TRACING_ON] = inst_open(s, "tracing_on");
+	s->probe_fd[PROBE_OVERWRITE] = inst_open(s, "options/overwrite");
+	for (kind = 0; kind < VMTRACK_EV_NR; kind++) {
+		snprintf(file, sizeof(file), "events/%s/%s/filter", VMTRACK_SYSTEM,
+			 vmtrack_event_name(kind));
+		s->probe_fd[PROBE_FILTER + kind] = inst_open(s, file);
+	}
+	for (kind = 0; kind < NR_PROBES; kind++)
+		if (s->probe_fd[kind] < 0)
+			return session_err(s, -EIO, "cannot open the files of instance %s",
+					   s->name);
+	return 0;
+}
+
+static void close_probes(struct vmtrack_session *s)
+{
+	int i;
+
+	for (i = 0; i < NR_PROBES; i++) {
+		if (s->probe_fd[i] >= 0)
+			close(s->probe_fd[i]);
+		s->probe_fd[i] = -1;
+	}
+}
+
+static int read_stats(struct reader *r, struct vmtrack_cpu_stats *st)
+{
+	char text[1024];
+
+	if (fd_read_text(r->stats_fd, text, sizeof(text)))
 		return -EIO;
-	ret = vmtrack_stats_parse(text, st);
-	free(text);
-	return ret;
+	return vmtrack_stats_parse(text, st);
 }
 
 static int open_readers(struct vmtrack_session *s)
@@ -324,14 +394,17 @@ static int open_readers(struct vmtrack_session *s)
 		}
 		r->cpu = cpu;
 		r->pipe[0] = r->pipe[1] = -1;
+		r->stats_fd = -1;
 		s->nr_rd++;
+		snprintf(file, sizeof(file), "per_cpu/cpu%d/stats", cpu);
+		r->stats_fd = inst_open(s, file);
 		if (pipe2(r->pipe, O_CLOEXEC | O_NONBLOCK))
 			return session_err(s, -errno, "pipe: %s", strerror(errno));
 		sz = fcntl(r->pipe[1], F_SETPIPE_SZ, (int)s->buflen);
 		if (sz < 0)
 			sz = fcntl(r->pipe[1], F_GETPIPE_SZ);
 		r->pipe_size = min((size_t)sz, s->buflen);
-		if (read_stats(s, r, &r->stats))
+		if (read_stats(r, &r->stats))
 			return session_err(s, -EIO, "cannot read per_cpu/cpu%d/stats", cpu);
 	}
 	if (!s->nr_rd)
@@ -346,6 +419,8 @@ static void close_readers(struct vmtrack_session *s)
 	for (i = 0; i < s->nr_rd; i++) {
 		if (s->rd[i].fd >= 0)
 			close(s->rd[i].fd);
+		if (s->rd[i].stats_fd >= 0)
+			close(s->rd[i].stats_fd);
 		if (s->rd[i].pipe[0] >= 0)
 			close(s->rd[i].pipe[0]);
 		if (s->rd[i].pipe[1] >= 0)
@@ -420,6 +495,8 @@ int vmtrack_session_open(struct vmtrack_session **sp, const struct vmtrack_param
 	}
 	s->p = *params;
 	s->pidfd = -1;
+	for (ret = 0; ret < NR_PROBES; ret++)
+		s->probe_fd[ret] = -1;
 	s->buffer_kb = s->p.buffer_kb ?: vmtrack_buffer_kb_for(s->p.expected_pages,
 							       sysconf(_SC_PAGESIZE));
 	s->ds = vmtrack_dset_new(sysconf(_SC_PAGESIZE));
@@ -445,6 +522,9 @@ int vmtrack_session_open(struct vmtrack_session **sp, const struct vmtrack_param
 	if (ret)
 		goto fail;
 	ret = configure_instance(s);
+	if (ret)
+		goto fail;
+	ret = open_probes(s);
 	if (ret)
 		goto fail;
 	ret = open_readers(s);
@@ -491,6 +571,7 @@ void vmtrack_session_close(struct vmtrack_session *s)
 		}
 	}
 	close_readers(s);
+	close_probes(s);
 	if (s->inst) {
 		tracefs_trace_off(s->inst);
 		tracefs_instance_destroy(s->inst);
@@ -804,7 +885,7 @@ static void account_loss(struct vmtrack_session *s)
 	for (i = 0; i < s->nr_rd; i++) {
 		struct reader *r = &s->rd[i];
 
-		if (read_stats(s, r, &st)) {
+		if (read_stats(r, &st)) {
 			vmtrack_tracker_loss(&s->tr, VMTRACK_LOSS_TAMPER, 0);
 			continue;
 		}
@@ -820,32 +901,26 @@ static void account_loss(struct vmtrack_session *s)
 	}
 }
 
-static bool file_is(struct vmtrack_session *s, const char *file, const char *want)
+static bool probe_is(struct vmtrack_session *s, int probe, const char *want)
 {
-	char *v = inst_read(s, file);
-	bool ok = v && !strcmp(v, want);
+	char text[256];
 
-	free(v);
-	return ok;
+	return !fd_read_text(s->probe_fd[probe], text, sizeof(text)) &&
+	       !strcmp(text, want);
 }
 
 /* the instance as configured? If not, restore it and report a gap */
 static void check_instance(struct vmtrack_session *s)
 {
-	char file[128];
 	bool ok = true;
 	int kind;
 
-	for (kind = 0; kind < VMTRACK_EV_NR; kind++) {
-		snprintf(file, sizeof(file), "events/%s/%s/enable", VMTRACK_SYSTEM,
-			 vmtrack_event_name(kind));
-		ok &= file_is(s, file, "1");
-		snprintf(file, sizeof(file), "events/%s/%s/filter", VMTRACK_SYSTEM,
-			 vmtrack_event_name(kind));
-		ok &= file_is(s, file, s->filter_read[kind]);
-	}
-	ok &= file_is(s, "tracing_on", "1");
-	ok &= file_is(s, "options/overwrite", "0");
+	/* "1" only while every event of the system is enabled */
+	ok &= probe_is(s, PROBE_ENABLE, "1");
+	ok &= probe_is(s, PROBE_TRACING_ON, "1");
+	ok &= probe_is(s, PROBE_OVERWRITE, "0");
+	for (kind = 0; kind < VMTRACK_EV_NR; kind++)
+		ok &= probe_is(s, PROBE_FILTER + kind, s->filter_read[kind]);
 	if (ok)
 		return;
 	vmtrack_tracker_loss(&s->tr, VMTRACK_LOSS_TAMPER, 0);

@@ -404,13 +404,58 @@ t8() {
 	check "demo: no instance left" no_instances
 }
 
-t1
-t2
-t3
-t4
-t5
-t6
-t7
-t8
+# ---- 9: the instance changed behind the consumer's back -------------
+
+# tamper_epoch JSON: first epoch that reports the tamper gap
+tamper_epoch() {
+	awk "$JV"' jv("all_dirty") == "true" && jv("loss") ~ /tamper/ { print jv("epoch"); exit }' "$1"
+}
+
+# tamper_case NAME FILE VALUE: write VALUE to FILE of the consumer's
+# instance; the next epoch must report every page dirty and FILE must read
+# as before again
+tamper_case() {
+	local name=$1 file=$2 val=$3 o=$tmp/o9$1 truth=$tmp/t9$1
+	local lo hi vpid inst e before
+	start_workload "$truth" -p 64 -n 1 || { nok "tamper $name: workload start"; return; }
+	lo=$(buf_start "$truth")
+	hi=$(buf_end "$truth")
+	"$VMTRACK" watch -p $wpid -r "$(buf_range "$truth")" -i 0.3 -j > $o 2> $tmp/e9 &
+	vpid=$!
+	pids+=("$vpid")
+	wait_for $tmp/e9 'watching|vmtrack' || { nok "tamper $name: start"; return; }
+	inst=$T/instances/vmtrack-$vpid
+	sleep 0.5
+	before=$(cat "$inst/$file")
+	check "tamper $name: $file changed behind the consumer" \
+		sh -c "echo '$val' > '$inst/$file'"
+	kill -USR1 $wpid
+	wait_for "$truth" '^D 1$'
+	sleep 1
+	check "tamper $name: $file restored by the consumer" \
+		[ "$(cat "$inst/$file")" = "$before" ]
+	stop_consumer $vpid
+	e=$(tamper_epoch $o)
+	check "tamper $name: the change is reported as a gap" [ -n "$e" ]
+	[ -n "$e" ] || { sed 's/^/# /' $o | cut -c1-200; sed 's/^/# /' $tmp/e9; }
+	if [ -n "$e" ]; then
+		epoch_pages $o "$e" "$lo" "$hi" > $tmp/g9
+		all_pages "$lo" "$hi" > $tmp/a9
+		check "tamper $name: that epoch reports every watched page dirty" same $tmp/a9 $tmp/g9
+	fi
+	truth_pages "$truth" > $tmp/w9
+	epoch_pages $o all "$lo" "$hi" > $tmp/g9
+	check "tamper $name: union of epochs is a superset of the truth" subset $tmp/w9 $tmp/g9
+	stop_workload $wpid
+}
+
+t9() {
+	tamper_case event "events/mm_watch/mm_watch_write_fault/enable" 0
+	tamper_case filter "events/mm_watch/mm_watch_write_fault/filter" "tgid == 1"
+}
+
+for t in ${E2E_TESTS:-t1 t2 t3 t4 t5 t6 t7 t8 t9}; do
+	$t
+done
 echo "$passed passed, $failed failed"
 [ $failed = 0 ]
