@@ -95,13 +95,29 @@ expect_vm_status() { # NAME EXPECTED VMRUN-ARGS...
 
 # A guest suite: its TAP output is read from the command's own output file,
 # and the VM's verdict (WARN, hang, crash) is a result of its own.
-vm_suite() { # PREFIX TIMEOUT GUEST-CMD...
-	local prefix=$1 timeout=$2 out rc
+# vm_suite_start boots it in the background, vm_suite_wait counts it.
+declare -A suite_pid suite_timeout
+suite_out() { echo "$LOGDIR/$(printf '%s' "$1" | tr -c 'A-Za-z0-9_.-' '_').tap"; }
+
+vm_suite_start() { # PREFIX TIMEOUT GUEST-CMD...
+	local prefix=$1 timeout=$2 out
 	shift 2
-	out=$LOGDIR/$(printf '%s' "$prefix" | tr -c 'A-Za-z0-9_.-' '_').tap
-	"$VMTRACK_ROOT/vm/run" -k "$KERNEL" -t "$timeout" -o "$out" -- "$@" \
-		> "${out%.tap}.console" 2>&1
-	rc=$?
+	out=$(suite_out "$prefix")
+	(
+		"$VMTRACK_ROOT/vm/run" -k "$KERNEL" -t "$timeout" -o "$out" -- "$@" \
+			> "${out%.tap}.console" 2>&1
+		echo $? > "$out.rc"
+	) &
+	suite_pid[$prefix]=$!
+	suite_timeout[$prefix]=$timeout
+}
+
+vm_suite_wait() { # PREFIX
+	local prefix=$1 out rc
+	out=$(suite_out "$prefix")
+	wait "${suite_pid[$prefix]}"
+	rc=$(cat "$out.rc" 2>/dev/null || echo 1)
+	[ -f "$out" ] || : > "$out"
 	if [ "${COUNT:-1}" = 1 ]; then
 		count_tap "$prefix" "$out"
 	else
@@ -109,7 +125,7 @@ vm_suite() { # PREFIX TIMEOUT GUEST-CMD...
 		grep -cE '^(not )?ok ' "$out" > "$out.count"
 	fi
 	case $rc in
-	124) result fail "$prefix: guest hung and was killed after ${timeout}s" ;;
+	124) result fail "$prefix: guest hung and was killed after ${suite_timeout[$prefix]}s" ;;
 	125) result fail "$prefix: guest kernel reported a problem or crashed"
 	     grep -A20 'FAIL: guest' "${out%.tap}.console" | sed 's/^/    /' ;;
 	0) [ "$(cat "$out.count")" != 0 ] || result fail "$prefix: ran no test" ;;
@@ -117,6 +133,11 @@ vm_suite() { # PREFIX TIMEOUT GUEST-CMD...
 		result fail "$prefix: exited $rc" ;;
 	esac
 	return 0
+}
+
+vm_suite() { # PREFIX TIMEOUT GUEST-CMD...
+	vm_suite_start "$@"
+	vm_suite_wait "$1"
 }
 
 section "host unit tests (tools/vmtrack)"
@@ -158,6 +179,10 @@ warn) vm_suite "inject" 120 sh -c 'echo "ok 1 passes"; echo WARNING > /sys/kerne
 hang) vm_suite "inject" 20 sh -c 'echo "ok 1 passes"; sleep 600' ;;
 esac
 
+# vmtrack end to end mostly waits (epoch intervals, phases of the workload):
+# it runs in a guest of its own beside the selftests.
+vm_suite_start "e2e" 1200 "$VMTRACK_ROOT/tools/vmtrack/tests/e2e.sh"
+
 section "guest: mm_watch selftests"
 # Two emulated NUMA nodes, so that move_pages() has somewhere to migrate to.
 VMTRACK_VM_CMDLINE="numa=fake=2 ${VMTRACK_VM_CMDLINE:-}" \
@@ -169,8 +194,8 @@ vm_suite "selftests-unpatched" 600 "$VMTRACK_ROOT/tests/guest/expect-skip.sh" \
 	"$GUEST/mm_watch/run.sh"
 KERNEL=$KERNEL_SAVE
 
-section "guest: vmtrack end-to-end"
-vm_suite "e2e" 1200 "$VMTRACK_ROOT/tools/vmtrack/tests/e2e.sh"
+section "guest: vmtrack end-to-end (started with the selftests)"
+vm_suite_wait "e2e"
 
 section "guest: kernel mm selftests, patched vs unpatched"
 COUNT=0 vm_suite "mm-regress-patched" 1800 "$VMTRACK_ROOT/tests/guest/mm-selftests.sh" "$GUEST/mm"

@@ -37,14 +37,8 @@ FIXTURE(api) {
 
 FIXTURE_SETUP(api)
 {
-	char why[128];
-	int ret;
-
 	ps = getpagesize();
-	ret = mmw_feature_check(why, sizeof(why));
-	if (ret == KSFT_SKIP)
-		SKIP(return, "%s", why);
-	ASSERT_EQ(0, ret) TH_LOG("%s", why);
+	MMW_SKIP_WITHOUT_FEATURE(return);
 	ASSERT_EQ(0, mmw_trace_init(&self->t, NULL, 1024));
 }
 
@@ -257,22 +251,53 @@ TEST_F(api, errors)
 	munmap(s, 2 * ps);
 	close(fd);
 
-	/* VM_DROPPABLE */
+	/* VM_DROPPABLE (64-bit kernels since 6.11) */
 	s = mmap(NULL, 2 * ps, PROT_READ | PROT_WRITE, MAP_DROPPABLE | MAP_ANONYMOUS, -1, 0);
-	if (s != MAP_FAILED) {
-		errno = 0;
-		EXPECT_EQ(-1, madvise(s, 2 * ps, MADV_WATCH));
-		EXPECT_EQ(EINVAL, errno);
-		EXPECT_EQ(0, mmw_vma_has_flag(0, (unsigned long)s, "wt"));
-		munmap(s, 2 * ps);
-	} else {
-		TH_LOG("MAP_DROPPABLE not available (%s): not checked", strerror(errno));
-	}
+	ASSERT_NE(MAP_FAILED, s) TH_LOG("MAP_DROPPABLE: %s", strerror(errno));
+	errno = 0;
+	EXPECT_EQ(-1, madvise(s, 2 * ps, MADV_WATCH));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(0, mmw_vma_has_flag(0, (unsigned long)s, "wt"));
+	munmap(s, 2 * ps);
 
 	MMW_READ_EVENTS(&self->t);
 	/* Only the private memfd mapping was marked. */
 	EXPECT_EQ(1, mmw_count(&self->t, MMW_MARK, 0, 0, ~0UL)) mmw_trace_dump(&self->t, 20);
 	munmap(p, 4 * ps);
+}
+
+/* The start and length of the first mapping of /proc/self/maps named @name. */
+static char *find_mapping(const char *name, size_t *len)
+{
+	unsigned long lo, hi;
+	char line[512], *p = NULL;
+	FILE *f = fopen("/proc/self/maps", "r");
+
+	if (!f)
+		return NULL;
+	while (!p && fgets(line, sizeof(line), f)) {
+		if (strstr(line, name) && sscanf(line, "%lx-%lx", &lo, &hi) == 2) {
+			p = (char *)lo;
+			*len = hi - lo;
+		}
+	}
+	fclose(f);
+	return p;
+}
+
+/* VM_PFNMAP | VM_IO: the vDSO data pages of x86, in every process. */
+TEST_F(api, pfnmap_einval)
+{
+	size_t len;
+	char *v = find_mapping("[vvar]", &len);
+
+	ASSERT_NE(NULL, v) TH_LOG("no [vvar] mapping");
+	errno = 0;
+	EXPECT_EQ(-1, madvise(v, len, MADV_WATCH));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(0, mmw_vma_has_flag(0, (unsigned long)v, "wt"));
+	MMW_READ_EVENTS(&self->t);
+	EXPECT_EQ(0, mmw_count(&self->t, MMW_MARK, 0, 0, ~0UL));
 }
 
 TEST_F(api, hugetlb_einval)
@@ -670,14 +695,8 @@ FIXTURE_VARIANT_ADD(priv, nobody_cap_checkpoint_restore_root_target) {
 
 FIXTURE_SETUP(priv)
 {
-	char why[128];
-	int ret;
-
 	ps = getpagesize();
-	ret = mmw_feature_check(why, sizeof(why));
-	if (ret == KSFT_SKIP)
-		SKIP(return, "%s", why);
-	ASSERT_EQ(0, ret) TH_LOG("%s", why);
+	MMW_SKIP_WITHOUT_FEATURE(return);
 	ASSERT_EQ(0, mmw_trace_init(&self->t, NULL, 1024));
 }
 

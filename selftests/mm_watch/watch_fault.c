@@ -35,14 +35,8 @@ FIXTURE(fault) {
 
 FIXTURE_SETUP(fault)
 {
-	char why[128];
-	int ret;
-
 	ps = getpagesize();
-	ret = mmw_feature_check(why, sizeof(why));
-	if (ret == KSFT_SKIP)
-		SKIP(return, "%s", why);
-	ASSERT_EQ(0, ret) TH_LOG("%s", why);
+	MMW_SKIP_WITHOUT_FEATURE(return);
 	ASSERT_EQ(0, mmw_trace_init(&self->t, NULL, 2048));
 	self->zero = calloc(1, 4 * PMD_SIZE_2M);
 	ASSERT_NE(NULL, self->zero);
@@ -68,32 +62,6 @@ static unsigned long pg(const char *p, size_t i)
 	return (unsigned long)p + i * ps;
 }
 
-/* Read the events; the mm_id of this process comes from its first mark. */
-#define READ_EVENTS() do {						\
-	MMW_READ_EVENTS(&self->t);					\
-	if (!self->id)							\
-		self->id = mmw_mm_id_of(&self->t, getpid());		\
-	ASSERT_NE(0, self->id) mmw_trace_dump(&self->t, 20);		\
-} while (0)
-
-#define WRITE_FAULTS(a, b)						\
-	mmw_count(&self->t, MMW_WRITE_FAULT, self->id, (a), (b))
-
-/* Every changed page reported, compared with @snap. */
-#define EXPECT_ALL_REPORTED(snap, p, len, what)				\
-	EXPECT_EQ(0, mmw_unreported_changes(&self->t, self->id, (snap), (p), (len), (what)))
-
-static void read_pages(const char *p, size_t n)
-{
-	size_t i;
-	char c = 0;
-
-	for (i = 0; i < n; i++)
-		c += p[i * ps];
-	/* keep the loads */
-	asm volatile("" : : "r" (c));
-}
-
 TEST_F(fault, first_touch_write)
 {
 	const size_t n = 16;
@@ -104,12 +72,12 @@ TEST_F(fault, first_touch_write)
 	ASSERT_EQ(0, madvise(p, n * ps, MADV_WATCH));
 	for (i = 0; i < n; i += 2)
 		p[i * ps + 7] = 1;
-	READ_EVENTS();
-	EXPECT_ALL_REPORTED(self->zero, p, n * ps, "first touch");
+	MMW_READ_OWN_EVENTS();
+	MMW_EXPECT_ALL_REPORTED(self->zero, p, n * ps, "first touch");
 	for (i = 0; i < n; i++) {
 		const struct mmw_event *e;
 
-		EXPECT_EQ(i % 2 ? 0 : 1, WRITE_FAULTS(pg(p, i), pg(p, i + 1)));
+		EXPECT_EQ(i % 2 ? 0 : 1, MMW_WRITE_FAULTS(pg(p, i), pg(p, i + 1)));
 		e = mmw_find(&self->t, MMW_WRITE_FAULT, self->id, pg(p, i), pg(p, i + 1));
 		if (e) {
 			EXPECT_EQ(pg(p, i), e->start);
@@ -128,15 +96,15 @@ TEST_F(fault, read_then_write)
 
 	ASSERT_NE(MAP_FAILED, p);
 	ASSERT_EQ(0, madvise(p, n * ps, MADV_WATCH));
-	read_pages(p, n);
-	READ_EVENTS();
-	EXPECT_EQ(0, WRITE_FAULTS(0, ~0UL)) mmw_trace_dump(&self->t, 20);
+	mmw_read_pages(p, n);
+	MMW_READ_OWN_EVENTS();
+	EXPECT_EQ(0, MMW_WRITE_FAULTS(0, ~0UL)) mmw_trace_dump(&self->t, 20);
 	for (i = 0; i < n; i += 3)
 		p[i * ps] = 1;
-	READ_EVENTS();
-	EXPECT_ALL_REPORTED(self->zero, p, n * ps, "read then write");
+	MMW_READ_OWN_EVENTS();
+	MMW_EXPECT_ALL_REPORTED(self->zero, p, n * ps, "read then write");
 	for (i = 0; i < n; i++)
-		EXPECT_EQ(i % 3 ? 0 : 1, WRITE_FAULTS(pg(p, i), pg(p, i + 1)));
+		EXPECT_EQ(i % 3 ? 0 : 1, MMW_WRITE_FAULTS(pg(p, i), pg(p, i + 1)));
 	munmap(p, n * ps);
 }
 
@@ -151,15 +119,15 @@ TEST_F(fault, populated_reads_then_writes)
 	ASSERT_EQ(0, madvise(p, n * ps, MADV_WATCH));
 	snap = mmw_snapshot(p, n * ps);
 	ASSERT_NE(NULL, snap);
-	read_pages(p, n);
-	READ_EVENTS();
-	EXPECT_EQ(0, WRITE_FAULTS(0, ~0UL));
+	mmw_read_pages(p, n);
+	MMW_READ_OWN_EVENTS();
+	EXPECT_EQ(0, MMW_WRITE_FAULTS(0, ~0UL));
 	for (i = 1; i < n; i += 2)
 		p[i * ps + ps - 1] = 2;
-	READ_EVENTS();
-	EXPECT_ALL_REPORTED(snap, p, n * ps, "populated");
+	MMW_READ_OWN_EVENTS();
+	MMW_EXPECT_ALL_REPORTED(snap, p, n * ps, "populated");
 	for (i = 0; i < n; i++)
-		EXPECT_EQ(i % 2, WRITE_FAULTS(pg(p, i), pg(p, i + 1)));
+		EXPECT_EQ(i % 2, MMW_WRITE_FAULTS(pg(p, i), pg(p, i + 1)));
 	free(snap);
 	munmap(p, n * ps);
 }
@@ -205,10 +173,10 @@ static void read_syscall(struct __test_metadata *_metadata, struct _test_data_fa
 		close(fd[1]);
 	}
 	ASSERT_EQ(0, memcmp(p + 100, data, len));
-	READ_EVENTS();
-	EXPECT_ALL_REPORTED(snap, p, 4 * ps, "read(2), populated part");
-	EXPECT_ALL_REPORTED(self->zero, p + 4 * ps, 4 * ps, "read(2), new part");
-	EXPECT_EQ(n, WRITE_FAULTS(pg(p, 0), pg(p, n)));
+	MMW_READ_OWN_EVENTS();
+	MMW_EXPECT_ALL_REPORTED(snap, p, 4 * ps, "read(2), populated part");
+	MMW_EXPECT_ALL_REPORTED(self->zero, p + 4 * ps, 4 * ps, "read(2), new part");
+	EXPECT_EQ(n, MMW_WRITE_FAULTS(pg(p, 0), pg(p, n)));
 	free(data);
 	free(snap);
 	munmap(p, n * ps);
@@ -244,20 +212,20 @@ TEST_F(fault, private_file_cow)
 	p = mmap(NULL, n * ps, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
 	ASSERT_NE(MAP_FAILED, p);
 	/* pages 0..7 mapped from the page cache, 8..15 never touched */
-	read_pages(p, 8);
+	mmw_read_pages(p, 8);
 	ASSERT_EQ(0, madvise(p, n * ps, MADV_WATCH));
 	EXPECT_EQ(1, mmw_vma_has_flag(0, (unsigned long)p, "wt"));
 	snap = mmw_snapshot(p, n * ps);
 	ASSERT_NE(NULL, snap);
-	READ_EVENTS();
-	EXPECT_EQ(0, WRITE_FAULTS(0, ~0UL));
+	MMW_READ_OWN_EVENTS();
+	EXPECT_EQ(0, MMW_WRITE_FAULTS(0, ~0UL));
 
 	for (i = 0; i < n; i += 2)
 		p[i * ps + 1] = 0x70;
-	READ_EVENTS();
-	EXPECT_ALL_REPORTED(snap, p, n * ps, "private file COW");
+	MMW_READ_OWN_EVENTS();
+	MMW_EXPECT_ALL_REPORTED(snap, p, n * ps, "private file COW");
 	for (i = 0; i < n; i++)
-		EXPECT_EQ(i % 2 ? 0 : 1, WRITE_FAULTS(pg(p, i), pg(p, i + 1)));
+		EXPECT_EQ(i % 2 ? 0 : 1, MMW_WRITE_FAULTS(pg(p, i), pg(p, i + 1)));
 
 	/* The COWed pages are anonymous now: re-armed, they fault again. */
 	ASSERT_EQ(0, mmw_trace_clear(&self->t));
@@ -267,9 +235,9 @@ TEST_F(fault, private_file_cow)
 	ASSERT_NE(NULL, snap);
 	for (i = 0; i < n; i++)
 		p[i * ps + 2] = 0x71;
-	READ_EVENTS();
-	EXPECT_ALL_REPORTED(snap, p, n * ps, "private file, re-armed");
-	EXPECT_EQ(n, WRITE_FAULTS(pg(p, 0), pg(p, n)));
+	MMW_READ_OWN_EVENTS();
+	MMW_EXPECT_ALL_REPORTED(snap, p, n * ps, "private file, re-armed");
+	EXPECT_EQ(n, MMW_WRITE_FAULTS(pg(p, 0), pg(p, n)));
 
 	free(snap);
 	free(data);
@@ -302,9 +270,9 @@ TEST_F(fault, private_file_truncate)
 	ASSERT_EQ(0, ftruncate(fd, 4 * ps));
 	ASSERT_EQ(0, ftruncate(fd, n * ps));
 	EXPECT_EQ(0, p[5 * ps]);
-	READ_EVENTS();
-	EXPECT_ALL_REPORTED(snap, p, n * ps, "truncated private file");
-	EXPECT_EQ(0, WRITE_FAULTS(0, ~0UL));
+	MMW_READ_OWN_EVENTS();
+	MMW_EXPECT_ALL_REPORTED(snap, p, n * ps, "truncated private file");
+	EXPECT_EQ(0, MMW_WRITE_FAULTS(0, ~0UL));
 	free(snap);
 	munmap(p, n * ps);
 	close(fd);
@@ -340,9 +308,9 @@ TEST_F(fault, thp_pmd_write)
 		munmap(p, PMD_SIZE_2M);
 		SKIP(return, "the write fault did not map a PMD THP");
 	}
-	READ_EVENTS();
-	EXPECT_ALL_REPORTED(self->zero, p, PMD_SIZE_2M, "THP first write");
-	ASSERT_EQ(1, WRITE_FAULTS(pg(p, 0), pg(p, n))) mmw_trace_dump(&self->t, 20);
+	MMW_READ_OWN_EVENTS();
+	MMW_EXPECT_ALL_REPORTED(self->zero, p, PMD_SIZE_2M, "THP first write");
+	ASSERT_EQ(1, MMW_WRITE_FAULTS(pg(p, 0), pg(p, n))) mmw_trace_dump(&self->t, 20);
 	e = mmw_find(&self->t, MMW_WRITE_FAULT, self->id, pg(p, 0), pg(p, n));
 	EXPECT_EQ((unsigned long)p, e->start);
 	EXPECT_EQ(PMD_SIZE_2M, e->end - e->start);
@@ -353,8 +321,8 @@ TEST_F(fault, thp_pmd_write)
 	snap = mmw_snapshot(p, PMD_SIZE_2M);
 	ASSERT_NE(NULL, snap);
 	p[300 * ps] = 2;
-	READ_EVENTS();
-	EXPECT_ALL_REPORTED(snap, p, PMD_SIZE_2M, "THP re-armed");
+	MMW_READ_OWN_EVENTS();
+	MMW_EXPECT_ALL_REPORTED(snap, p, PMD_SIZE_2M, "THP re-armed");
 	e = mmw_find(&self->t, MMW_WRITE_FAULT, self->id, pg(p, 300), pg(p, 301));
 	ASSERT_NE(NULL, e) mmw_trace_dump(&self->t, 20);
 	if (mmw_vma_field_kb(0, (unsigned long)p, "AnonHugePages:") == 2048)
@@ -368,8 +336,8 @@ TEST_F(fault, thp_pmd_write)
 	nr = self->t.nr;
 	p[100 * ps] = 3;
 	p[101 * ps] = 3;
-	READ_EVENTS();
-	EXPECT_ALL_REPORTED(snap, p, PMD_SIZE_2M, "THP partly re-armed");
+	MMW_READ_OWN_EVENTS();
+	MMW_EXPECT_ALL_REPORTED(snap, p, PMD_SIZE_2M, "THP partly re-armed");
 	ASSERT_LT(nr, self->t.nr);
 	EXPECT_EQ(2, mmw_count(&self->t, MMW_WRITE_FAULT, self->id, pg(p, 100), pg(p, 101)))
 		mmw_trace_dump(&self->t, 20);
@@ -381,8 +349,8 @@ TEST_F(fault, thp_pmd_write)
 	snap = mmw_snapshot(p, PMD_SIZE_2M);
 	ASSERT_NE(NULL, snap);
 	memset(p, 4, PMD_SIZE_2M);
-	READ_EVENTS();
-	EXPECT_ALL_REPORTED(snap, p, PMD_SIZE_2M, "THP after split");
+	MMW_READ_OWN_EVENTS();
+	MMW_EXPECT_ALL_REPORTED(snap, p, PMD_SIZE_2M, "THP after split");
 	free(snap);
 	munmap(p, PMD_SIZE_2M);
 }
@@ -419,8 +387,8 @@ TEST_F(fault, thp_fork_cow)
 	close(go[1]);
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
 	p[300 * ps] = 0x63;		/* not shared any more */
-	READ_EVENTS();
-	EXPECT_ALL_REPORTED(snap, p, PMD_SIZE_2M, "THP fork COW");
+	MMW_READ_OWN_EVENTS();
+	MMW_EXPECT_ALL_REPORTED(snap, p, PMD_SIZE_2M, "THP fork COW");
 	EXPECT_EQ(0, mmw_count(&self->t, MMW_EXIT, 0, 0, ~0UL));
 	free(snap);
 	munmap(p, PMD_SIZE_2M);
@@ -434,13 +402,13 @@ TEST_F(fault, thp_read_then_write)
 	if (p == MAP_FAILED)
 		SKIP(return, "no THP (MADV_HUGEPAGE: %s)", strerror(errno));
 	ASSERT_EQ(0, madvise(p, PMD_SIZE_2M, MADV_WATCH));
-	read_pages(p, PMD_SIZE_2M / ps);
-	READ_EVENTS();
-	EXPECT_EQ(0, WRITE_FAULTS(0, ~0UL)) mmw_trace_dump(&self->t, 20);
+	mmw_read_pages(p, PMD_SIZE_2M / ps);
+	MMW_READ_OWN_EVENTS();
+	EXPECT_EQ(0, MMW_WRITE_FAULTS(0, ~0UL)) mmw_trace_dump(&self->t, 20);
 	p[7 * ps] = 1;
 	p[500 * ps] = 1;
-	READ_EVENTS();
-	EXPECT_ALL_REPORTED(self->zero, p, PMD_SIZE_2M, "THP read then write");
+	MMW_READ_OWN_EVENTS();
+	MMW_EXPECT_ALL_REPORTED(self->zero, p, PMD_SIZE_2M, "THP read then write");
 	munmap(p, PMD_SIZE_2M);
 }
 
@@ -459,12 +427,12 @@ static void mprotect_upgrade(struct __test_metadata *_metadata, struct _test_dat
 	snap = mmw_snapshot(p, n * ps);
 	ASSERT_NE(NULL, snap);
 	/* Reporting at the upgrade is allowed (harmless), missing a write is not. */
-	READ_EVENTS();
-	if (WRITE_FAULTS(0, ~0UL))
-		TH_LOG("%zu pages reported by the mprotect upgrade", WRITE_FAULTS(0, ~0UL));
+	MMW_READ_OWN_EVENTS();
+	if (MMW_WRITE_FAULTS(0, ~0UL))
+		TH_LOG("%zu pages reported by the mprotect upgrade", MMW_WRITE_FAULTS(0, ~0UL));
 	memset(p, 0x44, n * ps);
-	READ_EVENTS();
-	EXPECT_ALL_REPORTED(snap, p, n * ps, "mprotect upgrade");
+	MMW_READ_OWN_EVENTS();
+	MMW_EXPECT_ALL_REPORTED(snap, p, n * ps, "mprotect upgrade");
 	free(snap);
 	munmap(p, n * ps);
 }
@@ -506,7 +474,7 @@ TEST_F(fault, mremap_move)
 	ASSERT_EQ(q, mremap(p, n * ps, n * ps, MREMAP_MAYMOVE | MREMAP_FIXED, q));
 	EXPECT_EQ(1, mmw_vma_has_flag(0, (unsigned long)q, "wt"));
 	EXPECT_EQ(0, memcmp(q, snap, n * ps));
-	READ_EVENTS();
+	MMW_READ_OWN_EVENTS();
 	e = mmw_find(&self->t, MMW_MOVE, self->id, 0, ~0UL);
 	ASSERT_NE(NULL, e) mmw_trace_dump(&self->t, 20);
 	EXPECT_EQ((unsigned long)p, e->start);
@@ -517,9 +485,9 @@ TEST_F(fault, mremap_move)
 	ASSERT_EQ(0, mmw_trace_clear(&self->t));
 	ASSERT_EQ(0, madvise(q, n * ps, MADV_WATCH));
 	memset(q, 0x14, n * ps);
-	READ_EVENTS();
-	EXPECT_ALL_REPORTED(snap, q, n * ps, "after move");
-	EXPECT_EQ(n, WRITE_FAULTS(pg(q, 0), pg(q, n)));
+	MMW_READ_OWN_EVENTS();
+	MMW_EXPECT_ALL_REPORTED(snap, q, n * ps, "after move");
+	EXPECT_EQ(n, MMW_WRITE_FAULTS(pg(q, 0), pg(q, n)));
 	free(snap);
 	munmap(q, n * ps);
 }
@@ -542,8 +510,8 @@ TEST_F(fault, mremap_move_same_epoch)
 	ASSERT_EQ(q, mremap(p, n * ps, n * ps, MREMAP_MAYMOVE | MREMAP_FIXED, q));
 	for (i = 0; i < n; i++)
 		q[i * ps] = 0x15;
-	READ_EVENTS();
-	EXPECT_ALL_REPORTED(snap, q, n * ps, "moved");
+	MMW_READ_OWN_EVENTS();
+	MMW_EXPECT_ALL_REPORTED(snap, q, n * ps, "moved");
 	/* write faults at the new address, not just the move event */
 	mmw_reported(&self->t, self->id, MMW_BIT(MMW_WRITE_FAULT), 0, (unsigned long)q, n, rep);
 	for (i = 0; i < n; i++)
@@ -568,7 +536,7 @@ TEST_F(fault, mremap_grow)
 	q = mremap(p, n * ps, 2 * n * ps, MREMAP_MAYMOVE);
 	ASSERT_NE(MAP_FAILED, q);
 	EXPECT_EQ(1, mmw_vma_has_flag(0, (unsigned long)q + (2 * n - 1) * ps, "wt"));
-	READ_EVENTS();
+	MMW_READ_OWN_EVENTS();
 	if (q != p)
 		EXPECT_EQ(1, mmw_count(&self->t, MMW_MOVE, self->id, 0, ~0UL));
 
@@ -576,10 +544,10 @@ TEST_F(fault, mremap_grow)
 	ASSERT_EQ(0, mmw_trace_clear(&self->t));
 	ASSERT_EQ(0, madvise(q, 2 * n * ps, MADV_WATCH));
 	memset(q, 0x22, 2 * n * ps);
-	READ_EVENTS();
-	EXPECT_ALL_REPORTED(snap, q, n * ps, "grown, old part");
-	EXPECT_ALL_REPORTED(self->zero, q + n * ps, n * ps, "grown, new part");
-	EXPECT_EQ(2 * n, WRITE_FAULTS(pg(q, 0), pg(q, 2 * n)));
+	MMW_READ_OWN_EVENTS();
+	MMW_EXPECT_ALL_REPORTED(snap, q, n * ps, "grown, old part");
+	MMW_EXPECT_ALL_REPORTED(self->zero, q + n * ps, n * ps, "grown, new part");
+	EXPECT_EQ(2 * n, MMW_WRITE_FAULTS(pg(q, 0), pg(q, 2 * n)));
 
 	/* Grow in place (the blocker gone) within one epoch. */
 	if (blocker != MAP_FAILED)
@@ -592,9 +560,9 @@ TEST_F(fault, mremap_grow)
 	p = mremap(q, 2 * n * ps, 3 * n * ps, MREMAP_MAYMOVE);
 	ASSERT_NE(MAP_FAILED, p);
 	memset(p, 0x23, 3 * n * ps);
-	READ_EVENTS();
-	EXPECT_ALL_REPORTED(snap, p, 2 * n * ps, "grown again, old part");
-	EXPECT_ALL_REPORTED(self->zero, p + 2 * n * ps, n * ps, "grown again, new part");
+	MMW_READ_OWN_EVENTS();
+	MMW_EXPECT_ALL_REPORTED(snap, p, 2 * n * ps, "grown again, old part");
+	MMW_EXPECT_ALL_REPORTED(self->zero, p + 2 * n * ps, n * ps, "grown again, new part");
 	free(snap);
 	munmap(p, 3 * n * ps);
 }
@@ -628,8 +596,8 @@ TEST_F(fault, mremap_dontunmap)
 	}
 	EXPECT_EQ(0, memcmp(q, snap, n * ps));
 	/* the old range now reads back zeroes */
-	READ_EVENTS();
-	EXPECT_ALL_REPORTED(snap, p, n * ps, "DONTUNMAP old range");
+	MMW_READ_OWN_EVENTS();
+	MMW_EXPECT_ALL_REPORTED(snap, p, n * ps, "DONTUNMAP old range");
 	e = mmw_find(&self->t, MMW_MOVE, self->id, 0, ~0UL);
 	ASSERT_NE(NULL, e) mmw_trace_dump(&self->t, 20);
 	EXPECT_EQ((unsigned long)p, e->start);
@@ -646,8 +614,8 @@ TEST_F(fault, mremap_dontunmap)
 	snap = mmw_snapshot(q, n * ps);
 	ASSERT_NE(NULL, snap);
 	memset(q, 0x32, n * ps);
-	READ_EVENTS();
-	EXPECT_ALL_REPORTED(snap, q, n * ps, "DONTUNMAP new range");
+	MMW_READ_OWN_EVENTS();
+	MMW_EXPECT_ALL_REPORTED(snap, q, n * ps, "DONTUNMAP new range");
 	free(snap);
 	munmap(p, n * ps);
 	munmap(q, n * ps);
@@ -666,8 +634,8 @@ TEST_F(fault, dontneed_zap)
 	snap = mmw_snapshot(p, n * ps);
 	ASSERT_NE(NULL, snap);
 	ASSERT_EQ(0, madvise(p + 2 * ps, 4 * ps, MADV_DONTNEED));
-	READ_EVENTS();
-	EXPECT_ALL_REPORTED(snap, p, n * ps, "MADV_DONTNEED");
+	MMW_READ_OWN_EVENTS();
+	MMW_EXPECT_ALL_REPORTED(snap, p, n * ps, "MADV_DONTNEED");
 	e = mmw_find(&self->t, MMW_ZAP, self->id, pg(p, 2), pg(p, 6));
 	ASSERT_NE(NULL, e) mmw_trace_dump(&self->t, 20);
 	EXPECT_EQ(MMW_ZAP_DONTNEED, e->reason);
@@ -685,9 +653,9 @@ TEST_F(fault, dontneed_zap)
 	ASSERT_EQ(0, madvise(p, n * ps, MADV_DONTNEED));
 	for (i = 0; i < n; i++)
 		p[i * ps] = 0x42;
-	READ_EVENTS();
-	EXPECT_ALL_REPORTED(snap, p, n * ps, "MADV_DONTNEED then write");
-	EXPECT_EQ(n, WRITE_FAULTS(pg(p, 0), pg(p, n)));
+	MMW_READ_OWN_EVENTS();
+	MMW_EXPECT_ALL_REPORTED(snap, p, n * ps, "MADV_DONTNEED then write");
+	EXPECT_EQ(n, MMW_WRITE_FAULTS(pg(p, 0), pg(p, n)));
 	free(snap);
 	munmap(p, n * ps);
 }
@@ -713,11 +681,11 @@ TEST_F(fault, madv_free)
 	for (i = 0; i < n; i += 4)
 		p[i * ps] = 0x52;
 	madvise(p, n * ps, MADV_PAGEOUT);
-	READ_EVENTS();
-	EXPECT_ALL_REPORTED(snap, p, n * ps, "MADV_FREE");
+	MMW_READ_OWN_EVENTS();
+	MMW_EXPECT_ALL_REPORTED(snap, p, n * ps, "MADV_FREE");
 	for (i = 0; i < n; i += 4) {
 		EXPECT_EQ(0x52, p[i * ps]);
-		EXPECT_LE(1, WRITE_FAULTS(pg(p, i), pg(p, i + 1)));
+		EXPECT_LE(1, MMW_WRITE_FAULTS(pg(p, i), pg(p, i + 1)));
 	}
 	ch = calloc(n, 1);
 	ASSERT_NE(NULL, ch);

@@ -278,14 +278,8 @@ FIXTURE(random) {
 
 FIXTURE_SETUP(random)
 {
-	char why[128];
-	int ret;
-
 	ps = getpagesize();
-	ret = mmw_feature_check(why, sizeof(why));
-	if (ret == KSFT_SKIP)
-		SKIP(return, "%s", why);
-	ASSERT_EQ(0, ret) TH_LOG("%s", why);
+	MMW_SKIP_WITHOUT_FEATURE(return);
 	ASSERT_EQ(0, mmw_trace_init(&self->t, NULL, 8192));
 	self->file = -1;
 }

@@ -81,14 +81,8 @@ FIXTURE(reclaim) {
 
 FIXTURE_SETUP(reclaim)
 {
-	char why[128];
-	int ret;
-
 	ps = getpagesize();
-	ret = mmw_feature_check(why, sizeof(why));
-	if (ret == KSFT_SKIP)
-		SKIP(return, "%s", why);
-	ASSERT_EQ(0, ret) TH_LOG("%s", why);
+	MMW_SKIP_WITHOUT_FEATURE(return);
 	ASSERT_EQ(0, mmw_trace_init(&self->t, NULL, 2048));
 	self->p = MAP_FAILED;
 }
@@ -105,30 +99,6 @@ FIXTURE_TEARDOWN(reclaim)
 static unsigned long pg(const char *p, size_t i)
 {
 	return (unsigned long)p + i * ps;
-}
-
-#define READ_EVENTS() do {						\
-	MMW_READ_EVENTS(&self->t);					\
-	if (!self->id)							\
-		self->id = mmw_mm_id_of(&self->t, getpid());		\
-	ASSERT_NE(0, self->id) mmw_trace_dump(&self->t, 20);		\
-} while (0)
-
-#define WRITE_FAULTS(a, b)						\
-	mmw_count(&self->t, MMW_WRITE_FAULT, self->id, (a), (b))
-
-#define EXPECT_ALL_REPORTED(snap, p, len, what)				\
-	EXPECT_EQ(0, mmw_unreported_changes(&self->t, self->id, (snap), (p), (len), (what)))
-
-static void read_pages(const char *p, size_t n)
-{
-	size_t i;
-	char c = 0;
-
-	for (i = 0; i < n; i++)
-		c += p[i * ps];
-	/* keep the loads */
-	asm volatile("" : : "r" (c));
 }
 
 /* Fill with contents that differ per page (and are not zero). */
@@ -163,8 +133,8 @@ static void write_all_and_check(struct __test_metadata *_metadata,
 	ASSERT_NE(NULL, snap);
 	for (i = 0; i < n; i++)
 		p[i * ps + 11] ^= 0xff;
-	READ_EVENTS();
-	EXPECT_ALL_REPORTED(snap, p, n * ps, what);
+	MMW_READ_OWN_EVENTS();
+	MMW_EXPECT_ALL_REPORTED(snap, p, n * ps, what);
 	free(snap);
 }
 
@@ -215,14 +185,14 @@ static void swap_test(struct __test_metadata *_metadata, struct _test_data_recla
 	}
 	if (read_first) {
 		/* Swap-in on read faults: no write, no event, stays read-only. */
-		read_pages(p, n);
+		mmw_read_pages(p, n);
 		EXPECT_EQ(0, memcmp(p, snap, n * ps));
-		READ_EVENTS();
-		EXPECT_EQ(0, WRITE_FAULTS(0, ~0UL)) mmw_trace_dump(&self->t, 20);
+		MMW_READ_OWN_EVENTS();
+		EXPECT_EQ(0, MMW_WRITE_FAULTS(0, ~0UL)) mmw_trace_dump(&self->t, 20);
 	}
 	write_all_and_check(_metadata, self, p, n, "after swap-in");
 	if (!read_first)
-		EXPECT_EQ(n, WRITE_FAULTS(pg(p, 0), pg(p, n)));
+		EXPECT_EQ(n, MMW_WRITE_FAULTS(pg(p, 0), pg(p, n)));
 	free(snap);
 }
 
@@ -287,26 +257,26 @@ TEST_F_TIMEOUT(reclaim, ksm_merge_unmerge, 180)
 	EXPECT_EQ(0, memcmp(p, snap, n * ps));
 
 	/* Merging is not a write. */
-	READ_EVENTS();
-	EXPECT_EQ(0, WRITE_FAULTS(0, ~0UL)) mmw_trace_dump(&self->t, 20);
+	MMW_READ_OWN_EVENTS();
+	EXPECT_EQ(0, MMW_WRITE_FAULTS(0, ~0UL)) mmw_trace_dump(&self->t, 20);
 
 	/* Write to half of the merged pages: COW out of the KSM page. */
 	for (i = 0; i < n; i += 2)
 		p[i * ps] = 0x11;
-	READ_EVENTS();
-	EXPECT_ALL_REPORTED(snap, p, n * ps, "KSM COW");
+	MMW_READ_OWN_EVENTS();
+	MMW_EXPECT_ALL_REPORTED(snap, p, n * ps, "KSM COW");
 	for (i = 0; i < n; i += 2)
-		EXPECT_EQ(1, WRITE_FAULTS(pg(p, i), pg(p, i + 1)));
+		EXPECT_EQ(1, MMW_WRITE_FAULTS(pg(p, i), pg(p, i + 1)));
 
 	/* Unmerge the rest (an unshare: read-only copies), then write. */
 	ASSERT_EQ(0, madvise(p, n * ps, MADV_UNMERGEABLE));
 	EXPECT_EQ(0, memcmp(p + ps, snap + ps, ps));
 	for (i = 1; i < n; i += 2)
 		p[i * ps] = 0x12;
-	READ_EVENTS();
-	EXPECT_ALL_REPORTED(snap, p, n * ps, "KSM unmerged");
+	MMW_READ_OWN_EVENTS();
+	MMW_EXPECT_ALL_REPORTED(snap, p, n * ps, "KSM unmerged");
 	for (i = 1; i < n; i += 2)
-		EXPECT_EQ(1, WRITE_FAULTS(pg(p, i), pg(p, i + 1)));
+		EXPECT_EQ(1, MMW_WRITE_FAULTS(pg(p, i), pg(p, i + 1)));
 	free(snap);
 }
 
@@ -355,15 +325,15 @@ static void collapse_check(struct __test_metadata *_metadata, struct _test_data_
 	size_t i;
 
 	/* Collapsing copies contents; it may report the range (harmless). */
-	READ_EVENTS();
-	EXPECT_LE(1, WRITE_FAULTS(pg(p, 3), pg(p, 4))) mmw_trace_dump(&self->t, 20);
+	MMW_READ_OWN_EVENTS();
+	EXPECT_LE(1, MMW_WRITE_FAULTS(pg(p, 3), pg(p, 4))) mmw_trace_dump(&self->t, 20);
 	EXPECT_EQ(0x77, p[3 * ps]);
 	EXPECT_EQ(0, memcmp(p + 4 * ps, snap + 4 * ps, PMD_SIZE_2M - 4 * ps));
 	/* Same epoch: every page but page 3 must fault (or be reported anyway). */
 	for (i = 0; i < n; i++)
 		p[i * ps + 5] ^= 0x5a;
-	READ_EVENTS();
-	EXPECT_ALL_REPORTED(snap, p, PMD_SIZE_2M, "after collapse");
+	MMW_READ_OWN_EVENTS();
+	MMW_EXPECT_ALL_REPORTED(snap, p, PMD_SIZE_2M, "after collapse");
 	/* A new epoch on the THP. */
 	ASSERT_EQ(0, mmw_trace_clear(&self->t));
 	ASSERT_EQ(0, madvise(p, PMD_SIZE_2M, MADV_WATCH));
@@ -473,17 +443,17 @@ TEST_F_TIMEOUT(reclaim, numa_hinting_fault, 180)
 	do {
 		/* keep running (scans start from the tick) and touch the pages */
 		f = minor_faults();
-		read_pages(p, n);
+		mmw_read_pages(p, n);
 		hints += minor_faults() - f;
 		clock_gettime(CLOCK_MONOTONIC, &t1);
 	} while (hints < (long)n && t1.tv_sec - t0.tv_sec < 60);
 	if (!hints)
 		SKIP(return, "no NUMA hinting fault on the watched range in 60 s");
 	TH_LOG("%ld hinting faults on %zu pages", hints, n);
-	READ_EVENTS();
-	EXPECT_EQ(0, WRITE_FAULTS(0, ~0UL)) mmw_trace_dump(&self->t, 20);
+	MMW_READ_OWN_EVENTS();
+	EXPECT_EQ(0, MMW_WRITE_FAULTS(0, ~0UL)) mmw_trace_dump(&self->t, 20);
 	write_all_and_check(_metadata, self, p, n, "after NUMA hinting faults");
-	EXPECT_EQ(n, WRITE_FAULTS(pg(p, 0), pg(p, n)));
+	EXPECT_EQ(n, MMW_WRITE_FAULTS(pg(p, 0), pg(p, n)));
 	pthread_cancel(thr);
 	pthread_join(thr, NULL);
 }
@@ -583,11 +553,11 @@ TEST_F_TIMEOUT(reclaim, migration, 180)
 	if (!moved)
 		SKIP(return, "%d node(s), no watched page was migrated", nodes);
 	TH_LOG("%zu of %zu pages migrated (%d nodes)", moved, n, nodes);
-	read_pages(p, n);
-	READ_EVENTS();
-	EXPECT_EQ(0, WRITE_FAULTS(0, ~0UL)) mmw_trace_dump(&self->t, 20);
+	mmw_read_pages(p, n);
+	MMW_READ_OWN_EVENTS();
+	EXPECT_EQ(0, MMW_WRITE_FAULTS(0, ~0UL)) mmw_trace_dump(&self->t, 20);
 	write_all_and_check(_metadata, self, p, n, "after migration");
-	EXPECT_EQ(n, WRITE_FAULTS(pg(p, 0), pg(p, n)));
+	EXPECT_EQ(n, MMW_WRITE_FAULTS(pg(p, 0), pg(p, n)));
 }
 
 static int uffd_open_wp(char *p, size_t len)
@@ -647,9 +617,9 @@ static void uffd_test(struct __test_metadata *_metadata, struct _test_data_recla
 		ASSERT_EQ(0, madvise(p, n * ps, MADV_WATCH));
 	ASSERT_EQ(0, uffd_wp(fd, p, n * ps, false));
 	/* Reporting at unprotect is allowed (harmless), missing a write is not. */
-	READ_EVENTS();
-	if (WRITE_FAULTS(0, ~0UL))
-		TH_LOG("%zu pages reported by the unprotect", WRITE_FAULTS(0, ~0UL));
+	MMW_READ_OWN_EVENTS();
+	if (MMW_WRITE_FAULTS(0, ~0UL))
+		TH_LOG("%zu pages reported by the unprotect", MMW_WRITE_FAULTS(0, ~0UL));
 	write_all_and_check(_metadata, self, p, n, "after uffd-wp unprotect");
 
 	/* protect and unprotect a range written in this epoch, re-arm, write */

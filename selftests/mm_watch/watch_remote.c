@@ -4,7 +4,8 @@
  * space stores: ptrace(PTRACE_POKEDATA) and /proc/PID/mem (FOLL_FORCE, also
  * into read-only private mappings), process_vm_writev(), and kernel writes
  * through long-term pins (io_uring fixed buffers, gup_test) taken before
- * or after the mark. The events must name the watched mm, not the writer.
+ * or after the mark, and uprobe breakpoints written into private text. The
+ * events must name the watched mm, not the writer.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -102,14 +103,11 @@ static int target_main(struct target *info, int file, int go)
 
 FIXTURE_SETUP(remote)
 {
-	char path[] = "/tmp/mmw-remote-XXXXXX", why[128], filter[64], *buf;
-	int ret, go[2], status;
+	char path[] = "/tmp/mmw-remote-XXXXXX", filter[64], *buf;
+	int go[2], status;
 
 	ps = getpagesize();
-	ret = mmw_feature_check(why, sizeof(why));
-	if (ret == KSFT_SKIP)
-		SKIP(return, "%s", why);
-	ASSERT_EQ(0, ret) TH_LOG("%s", why);
+	MMW_SKIP_WITHOUT_FEATURE(return);
 
 	self->file = mkstemp(path);
 	ASSERT_LE(0, self->file);
@@ -318,14 +316,8 @@ FIXTURE(pin) {
 
 FIXTURE_SETUP(pin)
 {
-	char why[128];
-	int ret;
-
 	ps = getpagesize();
-	ret = mmw_feature_check(why, sizeof(why));
-	if (ret == KSFT_SKIP)
-		SKIP(return, "%s", why);
-	ASSERT_EQ(0, ret) TH_LOG("%s", why);
+	MMW_SKIP_WITHOUT_FEATURE(return);
 	ASSERT_EQ(0, mmw_trace_init(&self->t, NULL, 1024));
 }
 
@@ -608,6 +600,86 @@ TEST_F(pin, gup_test_longterm)
 	EXPECT_EQ(0, mmw_count(&self->t, MMW_PINNED, self->id, 0, ~0UL));
 	close(fd);
 	munmap(p, NPIN * ps);
+}
+
+#define UPROBE_EVENTS	MMW_TRACEFS "/uprobe_events"
+#define UPROBE_ENABLE	MMW_TRACEFS "/events/mmw_test/bp/enable"
+
+static int uprobe_set(const char *path, unsigned long offset, bool on)
+{
+	char def[128];
+	int fd, ret = 0;
+
+	if (!on && mmw_write_file(UPROBE_ENABLE, "0"))
+		ret = -1;
+	snprintf(def, sizeof(def), on ? "p:mmw_test/bp %s:0x%lx\n" : "-:mmw_test/bp\n",
+		 path, offset);
+	/* append: other probes stay */
+	fd = open(UPROBE_EVENTS, O_WRONLY | O_APPEND);
+	if (fd < 0 || write(fd, def, strlen(def)) != (ssize_t)strlen(def))
+		ret = -1;
+	if (fd >= 0)
+		close(fd);
+	if (on && !ret && mmw_write_file(UPROBE_ENABLE, "1"))
+		ret = -1;
+	return ret;
+}
+
+/*
+ * A uprobe replaces the page of a private text mapping with a copy that
+ * holds a breakpoint, and restores it on removal: no fault in this mm.
+ */
+TEST_F(pin, uprobe_breakpoint)
+{
+	const unsigned long off = 16;
+	char path[64], *p, *snap, *buf;
+	int fd;
+
+	if (access(UPROBE_EVENTS, W_OK))
+		SKIP(return, "no %s (CONFIG_UPROBE_EVENTS)", UPROBE_EVENTS);
+	/* a memfd: text that no other test or process maps */
+	fd = memfd_create("mmw-uprobe", 0);
+	ASSERT_LE(0, fd);
+	buf = malloc(2 * ps);
+	ASSERT_NE(NULL, buf);
+	memset(buf, 0x90, 2 * ps);	/* nop */
+	ASSERT_EQ(2 * ps, write(fd, buf, 2 * ps));
+	free(buf);
+	p = mmap(NULL, 2 * ps, PROT_READ | PROT_EXEC, MAP_PRIVATE, fd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	mmw_read_pages(p, 2);
+	ASSERT_EQ((char)0x90, p[off]);
+	ASSERT_EQ(0, madvise(p, 2 * ps, MADV_WATCH));
+	snap = mmw_snapshot(p, 2 * ps);
+	ASSERT_NE(NULL, snap);
+
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", getpid(), fd);
+	uprobe_set(path, off, false);	/* left over by an aborted run */
+	ASSERT_EQ(0, uprobe_set(path, off, true));
+	EXPECT_EQ((char)0xcc, p[off]);	/* int3 */
+	MMW_READ_EVENTS(&self->t);
+	self->id = mmw_mm_id_of(&self->t, getpid());
+	ASSERT_NE(0, self->id);
+	EXPECT_EQ(0, mmw_unreported_changes(&self->t, self->id, snap, p, 2 * ps,
+					    "uprobe installed"));
+	EXPECT_EQ(0, mmw_count(&self->t, MMW_WRITE_FAULT, self->id,
+			       (unsigned long)p + ps, (unsigned long)p + 2 * ps));
+
+	/* Re-armed, then the breakpoint goes: reported again. */
+	ASSERT_EQ(0, mmw_trace_clear(&self->t));
+	ASSERT_EQ(0, madvise(p, 2 * ps, MADV_WATCH));
+	memcpy(snap, p, 2 * ps);
+	ASSERT_EQ(0, uprobe_set(path, off, false));
+	EXPECT_EQ((char)0x90, p[off]);
+	MMW_READ_EVENTS(&self->t);
+	EXPECT_EQ(0, mmw_unreported_changes(&self->t, self->id, snap, p, 2 * ps,
+					    "uprobe removed"));
+	EXPECT_NE(0, mmw_count(&self->t, MMW_WRITE_FAULT, self->id,
+			       (unsigned long)p, (unsigned long)p + ps));
+
+	free(snap);
+	munmap(p, 2 * ps);
+	close(fd);
 }
 
 TEST_HARNESS_MAIN

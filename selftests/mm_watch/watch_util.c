@@ -790,3 +790,14 @@ ssize_t mmw_process_madvise(int pidfd, const struct iovec *iov, size_t n, int ad
 {
 	return syscall(__NR_process_madvise, pidfd, iov, n, advice, 0);
 }
+
+void mmw_read_pages(const char *p, size_t n)
+{
+	size_t i;
+	char c = 0;
+
+	for (i = 0; i < n; i++)
+		c += p[i * mmw_page_size];
+	/* keep the loads */
+	asm volatile("" : : "r" (c));
+}

@@ -191,4 +191,40 @@ ssize_t mmw_process_madvise(int pidfd, const struct iovec *iov, size_t n, int ad
 		TH_LOG("%zu trace line(s) not understood", __t->nr_unparsed); \
 } while (0)
 
+/*
+ * For FIXTURE_SETUP(), like SKIP(statement, ...): on a kernel without the
+ * feature, mark the test skipped and run @statement; fail the test when the
+ * check itself fails.
+ */
+#define MMW_SKIP_WITHOUT_FEATURE(statement) do {			\
+	char __why[128];						\
+	int __ret = mmw_feature_check(__why, sizeof(__why));		\
+									\
+	if (__ret == KSFT_SKIP)						\
+		SKIP(statement, "%s", __why);				\
+	ASSERT_EQ(0, __ret) TH_LOG("%s", __why);			\
+} while (0)
+
+/*
+ * For fixtures with a "struct mmw_trace t" and a "__u64 id" of this
+ * process's mm: read the events, taking the mm_id from the first mark.
+ */
+#define MMW_READ_OWN_EVENTS() do {					\
+	MMW_READ_EVENTS(&self->t);					\
+	if (!self->id)							\
+		self->id = mmw_mm_id_of(&self->t, getpid());		\
+	ASSERT_NE(0, self->id) mmw_trace_dump(&self->t, 20);		\
+} while (0)
+
+#define MMW_WRITE_FAULTS(a, b)						\
+	mmw_count(&self->t, MMW_WRITE_FAULT, self->id, (a), (b))
+
+/* Every page of [p, p + len) that differs from @snap was reported. */
+#define MMW_EXPECT_ALL_REPORTED(snap, p, len, what)			\
+	EXPECT_EQ(0, mmw_unreported_changes(&self->t, self->id, (snap),	\
+					    (p), (len), (what)))
+
+/* Touch every page of [p, p + n pages) with a load. */
+void mmw_read_pages(const char *p, size_t n);
+
 #endif /* __MM_WATCH_UTIL_H */
