@@ -203,7 +203,7 @@ COUNT=0 vm_suite "mm-regress-patched" 1800 "$VMTRACK_ROOT/tests/guest/mm-selftes
 # pristine kernel image, the test programs and the scripts running them, so
 # they are reused while none of those changed.
 ref_key=$(cat "$BASE_KERNEL" "$GUEST"/mm/* "$VMTRACK_ROOT"/tests/guest/mm-selftests.sh \
-	"$VMTRACK_ROOT"/tests/guest/run-tap.sh "$VMTRACK_ROOT"/vm/init | sha1sum | cut -c1-16)
+	"$VMTRACK_ROOT"/tests/guest/run-tap.sh "$VMTRACK_ROOT"/vm/init "$VMTRACK_ROOT"/vm/run | sha1sum | cut -c1-16)
 ref=$VMTRACK_CACHE/results/mm-regress-unpatched-$ref_key.tap
 if [ -s "$ref" ]; then
 	cp "$ref" "$LOGDIR/mm-regress-unpatched.tap"
