@@ -4,6 +4,8 @@
 #   series  pristine baseline + kernel-patches/, CONFIG_MEM_WATCH=y
 #   debug   the same with vm/debug.config (KASAN, lockdep, DEBUG_VM, ...)
 #   base    the pristine baseline, same config without the feature
+#   base-debug  the pristine baseline with vm/debug.config, the reference
+#           for the debug kernel's regression comparison
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -18,5 +20,9 @@ debug)
 base)
 	"$VMTRACK_ROOT/scripts/kernel-baseline.sh"
 	exec "$VMTRACK_ROOT/scripts/kernel-build.sh" "$KSRC" "$VMTRACK_CACHE/build-base" ;;
-*) die "usage: ${0##*/} series|debug|base" ;;
+base-debug)
+	"$VMTRACK_ROOT/scripts/kernel-baseline.sh"
+	exec "$VMTRACK_ROOT/scripts/kernel-build.sh" "$KSRC" "$VMTRACK_CACHE/build-base-debug" \
+		--debug ;;
+*) die "usage: ${0##*/} series|debug|base|base-debug" ;;
 esac

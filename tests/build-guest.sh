@@ -27,7 +27,7 @@ chmod +x "$out/mm_watch/run.sh"
 
 MM_TESTS=(soft-dirty pagemap_ioctl uffd-unit-tests cow mkdirty mremap_test
 	mremap_dontunmap ksm_functional_tests madv_populate gup_longterm
-	map_fixed_noreplace mdwe_test mlock2-tests)
+	map_fixed_noreplace mdwe_test mlock2-tests hmm-tests)
 mkdir -p "$out/mm"
 make -s -C "$tree/tools/testing/selftests/mm" OUTPUT="$out/mm" KHDR_INCLUDES="$hdr" \
 	"${MM_TESTS[@]/#/$out/mm/}" >/dev/null

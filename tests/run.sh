@@ -157,12 +157,17 @@ if [ "$DEBUG" = 1 ]; then
 	one_step "build: debug kernel (KASAN, lockdep, DEBUG_VM)" \
 		"$VMTRACK_ROOT/scripts/kernel-image.sh" debug
 	KERNEL=$VMTRACK_CACHE/build-debug/arch/x86/boot/bzImage
+	# The debug options change what the mm selftests see (timing, memory):
+	# the unpatched reference carries them too.
+	one_step "build: unpatched debug kernel" \
+		"$VMTRACK_ROOT/scripts/kernel-image.sh" base-debug
+	BASE_KERNEL=$VMTRACK_CACHE/build-base-debug/arch/x86/boot/bzImage
 else
 	one_step "build: patched kernel" "$VMTRACK_ROOT/scripts/kernel-image.sh" series
 	KERNEL=$VMTRACK_CACHE/build/arch/x86/boot/bzImage
+	one_step "build: unpatched kernel" "$VMTRACK_ROOT/scripts/kernel-image.sh" base
+	BASE_KERNEL=$VMTRACK_CACHE/build-base/arch/x86/boot/bzImage
 fi
-one_step "build: unpatched kernel" "$VMTRACK_ROOT/scripts/kernel-image.sh" base
-BASE_KERNEL=$VMTRACK_CACHE/build-base/arch/x86/boot/bzImage
 
 section "userspace builds (selftests, vmtrack, mm regression suite)"
 one_step "build: selftests and guest programs" "$VMTRACK_ROOT/tests/build-guest.sh"
