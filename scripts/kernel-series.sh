@@ -143,15 +143,16 @@ cmd_check() {
 	return $((fails > 0))
 }
 
-# W=1 warnings of every C file the series touches, patched vs pristine,
-# each built in a W=1 build directory of its own.
-w1_warnings() { # SRC OUT FEATURE OBJS...
-	local src=$1 out=$2 feature=$3
+# W=1 warnings of the C files the series touches. Each side compiles them
+# in a copy of its built tree: nothing else is rebuilt, and the trees the
+# tests boot keep their objects.
+w1_warnings() { # SRC BUILT OUT OBJS...
+	local src=$1 built=$2 out=$3 o
 	shift 3
-	"$VMTRACK_ROOT/scripts/kernel-build.sh" "$src" "$out" $feature --configure-only >/dev/null
-	# Rebuild the objects every time (ccache replays the warnings), or an
-	# object left from an earlier run would hide its warnings.
-	local o
+	[ -f "$built/.config" ] || die "$built is not built"
+	rm -rf "$out"
+	cp -a "$built" "$out"
+	# Compile the objects every time (ccache replays the warnings).
 	for o; do rm -f "$out/$o"; done
 	# A build error is a failure; warnings are the result (none is fine).
 	make -s -C "$src" O="$out" -j"$(nproc)" CC="ccache gcc" W=1 "$@" \
@@ -160,19 +161,22 @@ w1_warnings() { # SRC OUT FEATURE OBJS...
 		sed -E 's/:[0-9]+:[0-9]+:/:/; s#^.*/linux[^/]*/##' | sort -u
 }
 
+# w1 [SERIES-BUILD BASE-BUILD]: the built trees to compare (default: the
+# test kernel's and the unpatched kernel's).
 cmd_w1() {
+	local built=${1:-$VMTRACK_CACHE/build} base_built=${2:-$VMTRACK_CACHE/build-base}
 	local tip objs=() f
 	tip=$(cmd_apply)
 	checkout_series_tree "$tip"
 	for f in $(git -C "$KSRC" diff --name-only baseline "$tip" -- '*.c'); do
 		# Only objects the test config builds.
-		[ -f "$VMTRACK_CACHE/build/${f%.c}.o" ] && objs+=("${f%.c}.o")
+		[ -f "$built/${f%.c}.o" ] && objs+=("${f%.c}.o")
 	done
 	[ ${#objs[@]} -gt 0 ] || { echo "ok - W=1: no C file to check # SKIP"; return 0; }
-	w1_warnings "$KSRC" "$VMTRACK_CACHE/build-w1-base" "" \
+	w1_warnings "$KSRC" "$base_built" "$VMTRACK_CACHE/build-w1-base" \
 		$(for o in "${objs[@]}"; do [ -f "$KSRC/${o%.o}.c" ] && echo "$o"; done) \
 		> "$STAMPS/w1-base.txt"
-	w1_warnings "$SERIES_TREE" "$VMTRACK_CACHE/build-w1" --feature "${objs[@]}" \
+	w1_warnings "$SERIES_TREE" "$built" "$VMTRACK_CACHE/build-w1" "${objs[@]}" \
 		> "$STAMPS/w1-series.txt"
 	if comm -13 "$STAMPS/w1-base.txt" "$STAMPS/w1-series.txt" | grep -q .; then
 		echo "not ok - W=1: new warnings in ${#objs[@]} files the series touches"
@@ -267,7 +271,7 @@ case ${1:-} in
 apply) cmd_apply ;;
 tree) cmd_tree ;;
 check) cmd_check ;;
-w1) cmd_w1 ;;
+w1) shift; cmd_w1 "$@" ;;
 sync) cmd_sync ;;
 dev) cmd_dev ;;
 export) cmd_export ;;

@@ -149,25 +149,29 @@ tap_step "series-sync" "$VMTRACK_ROOT/scripts/kernel-series.sh" sync
 section "kernel series: git am, checkpatch --strict and a build of every patch"
 tap_step "series-check" "$VMTRACK_ROOT/scripts/kernel-series.sh" check
 
-section "kernel series: no new W=1 warnings"
-tap_step "series-w1" "$VMTRACK_ROOT/scripts/kernel-series.sh" w1
-
 section "kernel builds"
 if [ "$DEBUG" = 1 ]; then
 	one_step "build: debug kernel (KASAN, lockdep, DEBUG_VM)" \
 		"$VMTRACK_ROOT/scripts/kernel-image.sh" debug
-	KERNEL=$VMTRACK_CACHE/build-debug/arch/x86/boot/bzImage
+	KERNEL_BUILD=$VMTRACK_CACHE/build-debug
 	# The debug options change what the mm selftests see (timing, memory):
 	# the unpatched reference carries them too.
 	one_step "build: unpatched debug kernel" \
 		"$VMTRACK_ROOT/scripts/kernel-image.sh" base-debug
-	BASE_KERNEL=$VMTRACK_CACHE/build-base-debug/arch/x86/boot/bzImage
+	BASE_BUILD=$VMTRACK_CACHE/build-base-debug
 else
 	one_step "build: patched kernel" "$VMTRACK_ROOT/scripts/kernel-image.sh" series
-	KERNEL=$VMTRACK_CACHE/build/arch/x86/boot/bzImage
+	KERNEL_BUILD=$VMTRACK_CACHE/build
 	one_step "build: unpatched kernel" "$VMTRACK_ROOT/scripts/kernel-image.sh" base
-	BASE_KERNEL=$VMTRACK_CACHE/build-base/arch/x86/boot/bzImage
+	BASE_BUILD=$VMTRACK_CACHE/build-base
 fi
+KERNEL=$KERNEL_BUILD/arch/x86/boot/bzImage
+BASE_KERNEL=$BASE_BUILD/arch/x86/boot/bzImage
+
+section "kernel series: no new W=1 warnings"
+# In copies of the two built trees just built.
+tap_step "series-w1" "$VMTRACK_ROOT/scripts/kernel-series.sh" w1 \
+	"$KERNEL_BUILD" "$BASE_BUILD"
 
 section "userspace builds (selftests, vmtrack, mm regression suite)"
 one_step "build: selftests and guest programs" "$VMTRACK_ROOT/tests/build-guest.sh"
@@ -185,7 +189,7 @@ hang) vm_suite "inject" 20 sh -c 'echo "ok 1 passes"; sleep 600' ;;
 esac
 
 # vmtrack end to end mostly waits (epoch intervals, phases of the workload):
-# it runs in a guest of its own beside the selftests.
+# it runs in a guest of its own beside the selftests and the mm selftests.
 vm_suite_start "e2e" 1200 "$VMTRACK_ROOT/tools/vmtrack/tests/e2e.sh"
 
 section "guest: mm_watch selftests"
@@ -198,9 +202,6 @@ KERNEL_SAVE=$KERNEL KERNEL=$BASE_KERNEL
 vm_suite "selftests-unpatched" 600 "$VMTRACK_ROOT/tests/guest/expect-skip.sh" \
 	"$GUEST/mm_watch/run.sh"
 KERNEL=$KERNEL_SAVE
-
-section "guest: vmtrack end-to-end (started with the selftests)"
-vm_suite_wait "e2e"
 
 section "guest: kernel mm selftests, patched vs unpatched"
 COUNT=0 vm_suite "mm-regress-patched" 1800 "$VMTRACK_ROOT/tests/guest/mm-selftests.sh" "$GUEST/mm"
@@ -225,6 +226,9 @@ else
 fi
 tap_step "mm-regress" "$VMTRACK_ROOT/tests/compare-tap.sh" \
 	"$LOGDIR/mm-regress-unpatched.tap" "$LOGDIR/mm-regress-patched.tap"
+
+section "guest: vmtrack end-to-end (started with the selftests)"
+vm_suite_wait "e2e"
 
 section "summary"
 for f in "${failures[@]}"; do echo "failed: $f"; done
