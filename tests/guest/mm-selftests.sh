@@ -1,9 +1,12 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # Guest side: the kernel's own mm selftests that exercise the machinery
-# the series touches (list in DIR/list), each as TAP for compare-tap.sh.
+# the series touches (those in DIR/list, or the PROGs given), each as TAP
+# for compare-tap.sh.
+#   mm-selftests.sh DIR [PROG...]
 set -u
 dir=$1
+shift
 # Swap for the tests that page out (cow, pagemap_ioctl).
 if [ -e /sys/block/zram0 ] && ! grep -q zram0 /proc/swaps; then
 	echo 256M > /sys/block/zram0/disksize && mkswap /dev/zram0 >/dev/null &&
@@ -11,6 +14,7 @@ if [ -e /sys/block/zram0 ] && ! grep -q zram0 /proc/swaps; then
 fi
 echo 1 > /proc/sys/vm/overcommit_memory
 progs=()
-while read -r t; do progs+=("$dir/$t"); done < "$dir/list"
+if [ $# -gt 0 ]; then names=("$@"); else mapfile -t names < "$dir/list"; fi
+for t in "${names[@]}"; do progs+=("$dir/$t"); done
 VMTRACK_TEST_TIMEOUT=900 "$(dirname "$0")/run-tap.sh" "${progs[@]}"
 exit 0
