@@ -415,15 +415,17 @@ tamper_epoch() {
 # instance; the next epoch must report every page dirty and FILE must read
 # as before again
 tamper_case() {
-	local name=$1 file=$2 val=$3 o=$tmp/o9$1 truth=$tmp/t9$1
+	# Output files of their own: a stale "watching" line of the case
+	# before would end the wait for this consumer's start too early.
+	local name=$1 file=$2 val=$3 o=$tmp/o9$1 truth=$tmp/t9$1 err=$tmp/e9$1
 	local lo hi vpid inst e before
 	start_workload "$truth" -p 64 -n 1 || { nok "tamper $name: workload start"; return; }
 	lo=$(buf_start "$truth")
 	hi=$(buf_end "$truth")
-	"$VMTRACK" watch -p $wpid -r "$(buf_range "$truth")" -i 0.3 -j > $o 2> $tmp/e9 &
+	"$VMTRACK" watch -p $wpid -r "$(buf_range "$truth")" -i 0.3 -j > $o 2> $err &
 	vpid=$!
 	pids+=("$vpid")
-	wait_for $tmp/e9 'watching|vmtrack' || { nok "tamper $name: start"; return; }
+	wait_for $err 'watching|vmtrack' || { nok "tamper $name: start"; return; }
 	inst=$T/instances/vmtrack-$vpid
 	sleep 0.5
 	before=$(cat "$inst/$file")
@@ -437,7 +439,7 @@ tamper_case() {
 	stop_consumer $vpid
 	e=$(tamper_epoch $o)
 	check "tamper $name: the change is reported as a gap" [ -n "$e" ]
-	[ -n "$e" ] || { sed 's/^/# /' $o | cut -c1-200; sed 's/^/# /' $tmp/e9; }
+	[ -n "$e" ] || { sed 's/^/# /' $o | cut -c1-200; sed 's/^/# /' $err; }
 	if [ -n "$e" ]; then
 		epoch_pages $o "$e" "$lo" "$hi" > $tmp/g9
 		all_pages "$lo" "$hi" > $tmp/a9
