@@ -12,6 +12,10 @@ set -uo pipefail
 
 LOGDIR=${VMTRACK_LOGDIR:-$VMTRACK_ROOT/test-logs}
 DEBUG=${DEBUG:-0}
+# The debug kernel (KASAN, lockdep, DEBUG_PAGEALLOC) under TCG runs the
+# guest suites several times slower: their time limits grow with it.
+SLOW=1
+[ "$DEBUG" = 1 ] && SLOW=4
 rm -rf "$LOGDIR"
 mkdir -p "$LOGDIR"
 passed=0 failed=0 skipped=0
@@ -190,21 +194,23 @@ esac
 
 # vmtrack end to end mostly waits (epoch intervals, phases of the workload):
 # it runs in a guest of its own beside the selftests and the mm selftests.
-vm_suite_start "e2e" 1200 "$VMTRACK_ROOT/tools/vmtrack/tests/e2e.sh"
+vm_suite_start "e2e" $((1200 * SLOW)) "$VMTRACK_ROOT/tools/vmtrack/tests/e2e.sh"
 
 section "guest: mm_watch selftests"
 # Two emulated NUMA nodes, so that move_pages() has somewhere to migrate to.
 VMTRACK_VM_CMDLINE="numa=fake=2 ${VMTRACK_VM_CMDLINE:-}" \
-	vm_suite "selftests" 1200 "$GUEST/mm_watch/run.sh"
+	vm_suite "selftests" $((1200 * SLOW)) "$GUEST/mm_watch/run.sh"
 
 section "guest: mm_watch selftests on the unpatched kernel (must all skip)"
 KERNEL_SAVE=$KERNEL KERNEL=$BASE_KERNEL
-vm_suite "selftests-unpatched" 600 "$VMTRACK_ROOT/tests/guest/expect-skip.sh" \
+vm_suite "selftests-unpatched" $((600 * SLOW)) "$VMTRACK_ROOT/tests/guest/expect-skip.sh" \
 	"$GUEST/mm_watch/run.sh"
 KERNEL=$KERNEL_SAVE
 
 section "guest: kernel mm selftests, patched vs unpatched"
-COUNT=0 vm_suite "mm-regress-patched" 1800 "$VMTRACK_ROOT/tests/guest/mm-selftests.sh" "$GUEST/mm"
+# Each program gets 15 minutes (an hour on the debug kernel).
+MM_SELFTESTS="env VMTRACK_TEST_TIMEOUT=$((900 * SLOW)) $VMTRACK_ROOT/tests/guest/mm-selftests.sh"
+COUNT=0 vm_suite "mm-regress-patched" $((1800 * SLOW)) $MM_SELFTESTS "$GUEST/mm"
 # The unpatched kernel's results are the reference: they depend only on the
 # pristine kernel image, the test programs and the scripts running them, so
 # they are reused while none of those changed.
@@ -217,7 +223,7 @@ if [ -s "$ref" ]; then
 else
 	KERNEL_SAVE=$KERNEL KERNEL=$BASE_KERNEL
 	failed_before=$failed
-	COUNT=0 vm_suite "mm-regress-unpatched" 1800 "$VMTRACK_ROOT/tests/guest/mm-selftests.sh" "$GUEST/mm"
+	COUNT=0 vm_suite "mm-regress-unpatched" $((1800 * SLOW)) $MM_SELFTESTS "$GUEST/mm"
 	KERNEL=$KERNEL_SAVE
 	if [ "$failed" = "$failed_before" ]; then
 		mkdir -p "$VMTRACK_CACHE/results"
@@ -235,11 +241,11 @@ sed -nE 's/^not ok [0-9]+ ([^:]+): results differ.*/\1/p' \
 if [ -s "$LOGDIR/mm-regress-retry.list" ]; then
 	echo "results differ for: $(paste -sd' ' "$LOGDIR/mm-regress-retry.list"); running them again"
 	sed 's/^/    /' "$LOGDIR/mm-regress-first.log" | grep -v '^    ok '
-	COUNT=0 vm_suite "mm-regress-patched-again" 1800 \
-		"$VMTRACK_ROOT/tests/guest/mm-selftests.sh" "$GUEST/mm" $(cat "$LOGDIR/mm-regress-retry.list")
+	COUNT=0 vm_suite "mm-regress-patched-again" $((1800 * SLOW)) \
+		$MM_SELFTESTS "$GUEST/mm" $(cat "$LOGDIR/mm-regress-retry.list")
 	KERNEL_SAVE=$KERNEL KERNEL=$BASE_KERNEL
-	COUNT=0 vm_suite "mm-regress-unpatched-again" 1800 \
-		"$VMTRACK_ROOT/tests/guest/mm-selftests.sh" "$GUEST/mm" $(cat "$LOGDIR/mm-regress-retry.list")
+	COUNT=0 vm_suite "mm-regress-unpatched-again" $((1800 * SLOW)) \
+		$MM_SELFTESTS "$GUEST/mm" $(cat "$LOGDIR/mm-regress-retry.list")
 	KERNEL=$KERNEL_SAVE
 	# The first results of the programs that ran again give way to the second.
 	retried="^(not )?ok [0-9-]+ ($(paste -sd'|' "$LOGDIR/mm-regress-retry.list")): "

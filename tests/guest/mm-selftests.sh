@@ -16,5 +16,5 @@ echo 1 > /proc/sys/vm/overcommit_memory
 progs=()
 if [ $# -gt 0 ]; then names=("$@"); else mapfile -t names < "$dir/list"; fi
 for t in "${names[@]}"; do progs+=("$dir/$t"); done
-VMTRACK_TEST_TIMEOUT=900 "$(dirname "$0")/run-tap.sh" "${progs[@]}"
+VMTRACK_TEST_TIMEOUT=${VMTRACK_TEST_TIMEOUT:-900} "$(dirname "$0")/run-tap.sh" "${progs[@]}"
 exit 0
