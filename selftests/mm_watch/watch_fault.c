@@ -57,11 +57,6 @@ static char *map_anon(size_t len)
 	return p;
 }
 
-static unsigned long pg(const char *p, size_t i)
-{
-	return (unsigned long)p + i * ps;
-}
-
 TEST_F(fault, first_touch_write)
 {
 	const size_t n = 16;
@@ -77,10 +72,10 @@ TEST_F(fault, first_touch_write)
 	for (i = 0; i < n; i++) {
 		const struct mmw_event *e;
 
-		EXPECT_EQ(i % 2 ? 0 : 1, MMW_WRITE_FAULTS(pg(p, i), pg(p, i + 1)));
-		e = mmw_find(&self->t, MMW_WRITE_FAULT, self->id, pg(p, i), pg(p, i + 1));
+		EXPECT_EQ(i % 2 ? 0 : 1, MMW_WRITE_FAULTS(mmw_pg(p, i), mmw_pg(p, i + 1)));
+		e = mmw_find(&self->t, MMW_WRITE_FAULT, self->id, mmw_pg(p, i), mmw_pg(p, i + 1));
 		if (e) {
-			EXPECT_EQ(pg(p, i), e->start);
+			EXPECT_EQ(mmw_pg(p, i), e->start);
 			EXPECT_EQ(ps, e->end - e->start);
 			EXPECT_EQ(getpid(), e->tgid);
 		}
@@ -104,7 +99,7 @@ TEST_F(fault, read_then_write)
 	MMW_READ_OWN_EVENTS();
 	MMW_EXPECT_ALL_REPORTED(self->zero, p, n * ps, "read then write");
 	for (i = 0; i < n; i++)
-		EXPECT_EQ(i % 3 ? 0 : 1, MMW_WRITE_FAULTS(pg(p, i), pg(p, i + 1)));
+		EXPECT_EQ(i % 3 ? 0 : 1, MMW_WRITE_FAULTS(mmw_pg(p, i), mmw_pg(p, i + 1)));
 	munmap(p, n * ps);
 }
 
@@ -127,7 +122,7 @@ TEST_F(fault, populated_reads_then_writes)
 	MMW_READ_OWN_EVENTS();
 	MMW_EXPECT_ALL_REPORTED(snap, p, n * ps, "populated");
 	for (i = 0; i < n; i++)
-		EXPECT_EQ(i % 2, MMW_WRITE_FAULTS(pg(p, i), pg(p, i + 1)));
+		EXPECT_EQ(i % 2, MMW_WRITE_FAULTS(mmw_pg(p, i), mmw_pg(p, i + 1)));
 	free(snap);
 	munmap(p, n * ps);
 }
@@ -176,7 +171,7 @@ static void read_syscall(struct __test_metadata *_metadata, struct _test_data_fa
 	MMW_READ_OWN_EVENTS();
 	MMW_EXPECT_ALL_REPORTED(snap, p, 4 * ps, "read(2), populated part");
 	MMW_EXPECT_ALL_REPORTED(self->zero, p + 4 * ps, 4 * ps, "read(2), new part");
-	EXPECT_EQ(n, MMW_WRITE_FAULTS(pg(p, 0), pg(p, n)));
+	EXPECT_EQ(n, MMW_WRITE_FAULTS(mmw_pg(p, 0), mmw_pg(p, n)));
 	free(data);
 	free(snap);
 	munmap(p, n * ps);
@@ -225,7 +220,7 @@ TEST_F(fault, private_file_cow)
 	MMW_READ_OWN_EVENTS();
 	MMW_EXPECT_ALL_REPORTED(snap, p, n * ps, "private file COW");
 	for (i = 0; i < n; i++)
-		EXPECT_EQ(i % 2 ? 0 : 1, MMW_WRITE_FAULTS(pg(p, i), pg(p, i + 1)));
+		EXPECT_EQ(i % 2 ? 0 : 1, MMW_WRITE_FAULTS(mmw_pg(p, i), mmw_pg(p, i + 1)));
 
 	/* The COWed pages are anonymous now: re-armed, they fault again. */
 	ASSERT_EQ(0, mmw_trace_clear(&self->t));
@@ -237,7 +232,7 @@ TEST_F(fault, private_file_cow)
 		p[i * ps + 2] = 0x71;
 	MMW_READ_OWN_EVENTS();
 	MMW_EXPECT_ALL_REPORTED(snap, p, n * ps, "private file, re-armed");
-	EXPECT_EQ(n, MMW_WRITE_FAULTS(pg(p, 0), pg(p, n)));
+	EXPECT_EQ(n, MMW_WRITE_FAULTS(mmw_pg(p, 0), mmw_pg(p, n)));
 
 	free(snap);
 	free(data);
@@ -310,8 +305,8 @@ TEST_F(fault, thp_pmd_write)
 	}
 	MMW_READ_OWN_EVENTS();
 	MMW_EXPECT_ALL_REPORTED(self->zero, p, PMD_SIZE_2M, "THP first write");
-	ASSERT_EQ(1, MMW_WRITE_FAULTS(pg(p, 0), pg(p, n))) mmw_trace_dump(&self->t, 20);
-	e = mmw_find(&self->t, MMW_WRITE_FAULT, self->id, pg(p, 0), pg(p, n));
+	ASSERT_EQ(1, MMW_WRITE_FAULTS(mmw_pg(p, 0), mmw_pg(p, n))) mmw_trace_dump(&self->t, 20);
+	e = mmw_find(&self->t, MMW_WRITE_FAULT, self->id, mmw_pg(p, 0), mmw_pg(p, n));
 	EXPECT_EQ((unsigned long)p, e->start);
 	EXPECT_EQ(PMD_SIZE_2M, e->end - e->start);
 
@@ -323,7 +318,7 @@ TEST_F(fault, thp_pmd_write)
 	p[300 * ps] = 2;
 	MMW_READ_OWN_EVENTS();
 	MMW_EXPECT_ALL_REPORTED(snap, p, PMD_SIZE_2M, "THP re-armed");
-	e = mmw_find(&self->t, MMW_WRITE_FAULT, self->id, pg(p, 300), pg(p, 301));
+	e = mmw_find(&self->t, MMW_WRITE_FAULT, self->id, mmw_pg(p, 300), mmw_pg(p, 301));
 	ASSERT_NE(NULL, e) mmw_trace_dump(&self->t, 20);
 	if (mmw_vma_field_kb(0, (unsigned long)p, "AnonHugePages:") == 2048)
 		EXPECT_EQ(PMD_SIZE_2M, e->end - e->start);
@@ -339,7 +334,7 @@ TEST_F(fault, thp_pmd_write)
 	MMW_READ_OWN_EVENTS();
 	MMW_EXPECT_ALL_REPORTED(snap, p, PMD_SIZE_2M, "THP partly re-armed");
 	ASSERT_LT(nr, self->t.nr);
-	EXPECT_EQ(2, mmw_count(&self->t, MMW_WRITE_FAULT, self->id, pg(p, 100), pg(p, 101)))
+	EXPECT_EQ(2, mmw_count(&self->t, MMW_WRITE_FAULT, self->id, mmw_pg(p, 100), mmw_pg(p, 101)))
 		mmw_trace_dump(&self->t, 20);
 
 	/* All re-armed after the split: every page faults on its own. */
@@ -487,7 +482,7 @@ TEST_F(fault, mremap_move)
 	memset(q, 0x14, n * ps);
 	MMW_READ_OWN_EVENTS();
 	MMW_EXPECT_ALL_REPORTED(snap, q, n * ps, "after move");
-	EXPECT_EQ(n, MMW_WRITE_FAULTS(pg(q, 0), pg(q, n)));
+	EXPECT_EQ(n, MMW_WRITE_FAULTS(mmw_pg(q, 0), mmw_pg(q, n)));
 	free(snap);
 	munmap(q, n * ps);
 }
@@ -547,7 +542,7 @@ TEST_F(fault, mremap_grow)
 	MMW_READ_OWN_EVENTS();
 	MMW_EXPECT_ALL_REPORTED(snap, q, n * ps, "grown, old part");
 	MMW_EXPECT_ALL_REPORTED(self->zero, q + n * ps, n * ps, "grown, new part");
-	EXPECT_EQ(2 * n, MMW_WRITE_FAULTS(pg(q, 0), pg(q, 2 * n)));
+	EXPECT_EQ(2 * n, MMW_WRITE_FAULTS(mmw_pg(q, 0), mmw_pg(q, 2 * n)));
 
 	/* Grow in place (the blocker gone) within one epoch. */
 	if (blocker != MAP_FAILED)
@@ -603,7 +598,7 @@ TEST_F(fault, mremap_dontunmap)
 	EXPECT_EQ((unsigned long)p, e->start);
 	EXPECT_EQ((unsigned long)q, e->new_start);
 	EXPECT_EQ(n * ps, e->end - e->start);
-	EXPECT_LE(1, mmw_count(&self->t, MMW_ZAP, self->id, pg(p, 0), pg(p, n)));
+	EXPECT_LE(1, mmw_count(&self->t, MMW_ZAP, self->id, mmw_pg(p, 0), mmw_pg(p, n)));
 
 	/* Both ranges keep faulting in a new epoch. */
 	ASSERT_EQ(0, mmw_trace_clear(&self->t));
@@ -636,13 +631,13 @@ TEST_F(fault, dontneed_zap)
 	ASSERT_EQ(0, madvise(p + 2 * ps, 4 * ps, MADV_DONTNEED));
 	MMW_READ_OWN_EVENTS();
 	MMW_EXPECT_ALL_REPORTED(snap, p, n * ps, "MADV_DONTNEED");
-	e = mmw_find(&self->t, MMW_ZAP, self->id, pg(p, 2), pg(p, 6));
+	e = mmw_find(&self->t, MMW_ZAP, self->id, mmw_pg(p, 2), mmw_pg(p, 6));
 	ASSERT_NE(NULL, e) mmw_trace_dump(&self->t, 20);
 	EXPECT_EQ(MMW_ZAP_DONTNEED, e->reason);
-	EXPECT_LE(e->start, pg(p, 2));
-	EXPECT_GE(e->end, pg(p, 6));
-	EXPECT_EQ(0, mmw_count(&self->t, MMW_ZAP, self->id, pg(p, 0), pg(p, 2)));
-	EXPECT_EQ(0, mmw_count(&self->t, MMW_ZAP, self->id, pg(p, 6), pg(p, 8)));
+	EXPECT_LE(e->start, mmw_pg(p, 2));
+	EXPECT_GE(e->end, mmw_pg(p, 6));
+	EXPECT_EQ(0, mmw_count(&self->t, MMW_ZAP, self->id, mmw_pg(p, 0), mmw_pg(p, 2)));
+	EXPECT_EQ(0, mmw_count(&self->t, MMW_ZAP, self->id, mmw_pg(p, 6), mmw_pg(p, 8)));
 
 	/* The zapped pages are refilled on the next write: reported too. */
 	ASSERT_EQ(0, mmw_trace_clear(&self->t));
@@ -655,7 +650,7 @@ TEST_F(fault, dontneed_zap)
 		p[i * ps] = 0x42;
 	MMW_READ_OWN_EVENTS();
 	MMW_EXPECT_ALL_REPORTED(snap, p, n * ps, "MADV_DONTNEED then write");
-	EXPECT_EQ(n, MMW_WRITE_FAULTS(pg(p, 0), pg(p, n)));
+	EXPECT_EQ(n, MMW_WRITE_FAULTS(mmw_pg(p, 0), mmw_pg(p, n)));
 	free(snap);
 	munmap(p, n * ps);
 }
@@ -685,7 +680,7 @@ TEST_F(fault, madv_free)
 	MMW_EXPECT_ALL_REPORTED(snap, p, n * ps, "MADV_FREE");
 	for (i = 0; i < n; i += 4) {
 		EXPECT_EQ(0x52, p[i * ps]);
-		EXPECT_LE(1, MMW_WRITE_FAULTS(pg(p, i), pg(p, i + 1)));
+		EXPECT_LE(1, MMW_WRITE_FAULTS(mmw_pg(p, i), mmw_pg(p, i + 1)));
 	}
 	ch = calloc(n, 1);
 	ASSERT_NE(NULL, ch);

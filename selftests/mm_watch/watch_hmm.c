@@ -82,9 +82,10 @@ static int dmirror(int dev, unsigned long request, void *addr, void *buf,
 	return ret;
 }
 
-static unsigned long pg(const char *p, size_t i)
+/* Write-fault events of this mm for page @i of the test range. */
+static size_t write_faults_on_page(struct _test_data_hmm *self, size_t i)
 {
-	return (unsigned long)p + i * ps;
+	return MMW_WRITE_FAULTS(mmw_pg(self->p, i), mmw_pg(self->p, i + 1));
 }
 
 /* Watch the range and learn this mm's id; start from an empty buffer. */
@@ -115,7 +116,7 @@ TEST_F(hmm, device_write_reported)
 	for (i = 0; i < NPAGES; i++) {
 		bool written = i >= first && i < first + n;
 
-		EXPECT_EQ((size_t)written, MMW_WRITE_FAULTS(pg(self->p, i), pg(self->p, i + 1)))
+		EXPECT_EQ((size_t)written, write_faults_on_page(self, i))
 			TH_LOG("page %zu", i);
 	}
 	MMW_EXPECT_ALL_REPORTED(snap, self->p, NPAGES * ps, "device write");
@@ -138,7 +139,7 @@ TEST_F(hmm, migrate_missing_reported)
 	ASSERT_EQ(NPAGES, cpages);
 	MMW_READ_OWN_EVENTS();
 	for (i = 0; i < NPAGES; i++)
-		EXPECT_EQ(1, MMW_WRITE_FAULTS(pg(self->p, i), pg(self->p, i + 1)))
+		EXPECT_EQ(1, write_faults_on_page(self, i))
 			TH_LOG("page %zu", i);
 
 	/* Re-arm while the pages are in device memory. */
@@ -152,7 +153,7 @@ TEST_F(hmm, migrate_missing_reported)
 		self->p[i * ps] = 1;
 	MMW_READ_OWN_EVENTS();
 	for (i = 0; i < NPAGES; i++)
-		EXPECT_EQ((size_t)!(i % 2), MMW_WRITE_FAULTS(pg(self->p, i), pg(self->p, i + 1)))
+		EXPECT_EQ((size_t)!(i % 2), write_faults_on_page(self, i))
 			TH_LOG("page %zu", i);
 }
 
@@ -186,7 +187,7 @@ TEST_F(hmm, migrate_round_trip)
 	for (i = 0; i < NPAGES; i++) {
 		bool written = i % 3 == 1;
 
-		EXPECT_EQ((size_t)written, MMW_WRITE_FAULTS(pg(self->p, i), pg(self->p, i + 1)))
+		EXPECT_EQ((size_t)written, write_faults_on_page(self, i))
 			TH_LOG("page %zu", i);
 	}
 	MMW_EXPECT_ALL_REPORTED(snap, self->p, NPAGES * ps, "after the round trip");

@@ -96,11 +96,6 @@ FIXTURE_TEARDOWN(reclaim)
 	mmw_trace_fini(&self->t);
 }
 
-static unsigned long pg(const char *p, size_t i)
-{
-	return (unsigned long)p + i * ps;
-}
-
 /* Fill with contents that differ per page (and are not zero). */
 static void fill(char *p, size_t n, int seed)
 {
@@ -147,7 +142,7 @@ static size_t page_out(char *p, size_t n)
 	for (tries = 0; tries < 5 && swapped < n; tries++) {
 		madvise(p, n * ps, MADV_PAGEOUT);
 		for (i = 0, swapped = 0; i < n; i++)
-			swapped += !!(mmw_pagemap(fd, pg(p, i)) & PM_SWAP);
+			swapped += !!(mmw_pagemap(fd, mmw_pg(p, i)) & PM_SWAP);
 	}
 	close(fd);
 	return swapped;
@@ -192,7 +187,7 @@ static void swap_test(struct __test_metadata *_metadata, struct _test_data_recla
 	}
 	write_all_and_check(_metadata, self, p, n, "after swap-in");
 	if (!read_first)
-		EXPECT_EQ(n, MMW_WRITE_FAULTS(pg(p, 0), pg(p, n)));
+		EXPECT_EQ(n, MMW_WRITE_FAULTS(mmw_pg(p, 0), mmw_pg(p, n)));
 	free(snap);
 }
 
@@ -266,7 +261,7 @@ TEST_F_TIMEOUT(reclaim, ksm_merge_unmerge, 180)
 	MMW_READ_OWN_EVENTS();
 	MMW_EXPECT_ALL_REPORTED(snap, p, n * ps, "KSM COW");
 	for (i = 0; i < n; i += 2)
-		EXPECT_EQ(1, MMW_WRITE_FAULTS(pg(p, i), pg(p, i + 1)));
+		EXPECT_EQ(1, MMW_WRITE_FAULTS(mmw_pg(p, i), mmw_pg(p, i + 1)));
 
 	/* Unmerge the rest (an unshare: read-only copies), then write. */
 	ASSERT_EQ(0, madvise(p, n * ps, MADV_UNMERGEABLE));
@@ -276,7 +271,7 @@ TEST_F_TIMEOUT(reclaim, ksm_merge_unmerge, 180)
 	MMW_READ_OWN_EVENTS();
 	MMW_EXPECT_ALL_REPORTED(snap, p, n * ps, "KSM unmerged");
 	for (i = 1; i < n; i += 2)
-		EXPECT_EQ(1, MMW_WRITE_FAULTS(pg(p, i), pg(p, i + 1)));
+		EXPECT_EQ(1, MMW_WRITE_FAULTS(mmw_pg(p, i), mmw_pg(p, i + 1)));
 	free(snap);
 }
 
@@ -326,7 +321,7 @@ static void collapse_check(struct __test_metadata *_metadata, struct _test_data_
 
 	/* Collapsing copies contents; it may report the range (harmless). */
 	MMW_READ_OWN_EVENTS();
-	EXPECT_LE(1, MMW_WRITE_FAULTS(pg(p, 3), pg(p, 4))) mmw_trace_dump(&self->t, 20);
+	EXPECT_LE(1, MMW_WRITE_FAULTS(mmw_pg(p, 3), mmw_pg(p, 4))) mmw_trace_dump(&self->t, 20);
 	EXPECT_EQ(0x77, p[3 * ps]);
 	EXPECT_EQ(0, memcmp(p + 4 * ps, snap + 4 * ps, PMD_SIZE_2M - 4 * ps));
 	/* Same epoch: every page but page 3 must fault (or be reported anyway). */
@@ -453,7 +448,7 @@ TEST_F_TIMEOUT(reclaim, numa_hinting_fault, 180)
 	MMW_READ_OWN_EVENTS();
 	EXPECT_EQ(0, MMW_WRITE_FAULTS(0, ~0UL)) mmw_trace_dump(&self->t, 20);
 	write_all_and_check(_metadata, self, p, n, "after NUMA hinting faults");
-	EXPECT_EQ(n, MMW_WRITE_FAULTS(pg(p, 0), pg(p, n)));
+	EXPECT_EQ(n, MMW_WRITE_FAULTS(mmw_pg(p, 0), mmw_pg(p, n)));
 	pthread_cancel(thr);
 	pthread_join(thr, NULL);
 }
@@ -511,7 +506,7 @@ TEST_F_TIMEOUT(reclaim, migration, 180)
 	pfn = calloc(n, sizeof(*pfn));
 	ASSERT_NE(NULL, pfn);
 	for (i = 0; i < n; i++)
-		pfn[i] = mmw_pagemap(fd, pg(p, i)) & PM_PFN_MASK;
+		pfn[i] = mmw_pagemap(fd, mmw_pg(p, i)) & PM_PFN_MASK;
 	if (!pfn[0]) {
 		close(fd);
 		SKIP(return, "no PFNs in pagemap");
@@ -544,7 +539,7 @@ TEST_F_TIMEOUT(reclaim, migration, 180)
 			usleep(200000);
 		}
 		for (i = 0, moved = 0; i < n; i++)
-			moved += (mmw_pagemap(fd, pg(p, i)) & PM_PFN_MASK) != pfn[i];
+			moved += (mmw_pagemap(fd, mmw_pg(p, i)) & PM_PFN_MASK) != pfn[i];
 		if (moved)
 			break;
 	}
@@ -557,7 +552,7 @@ TEST_F_TIMEOUT(reclaim, migration, 180)
 	MMW_READ_OWN_EVENTS();
 	EXPECT_EQ(0, MMW_WRITE_FAULTS(0, ~0UL)) mmw_trace_dump(&self->t, 20);
 	write_all_and_check(_metadata, self, p, n, "after migration");
-	EXPECT_EQ(n, MMW_WRITE_FAULTS(pg(p, 0), pg(p, n)));
+	EXPECT_EQ(n, MMW_WRITE_FAULTS(mmw_pg(p, 0), mmw_pg(p, n)));
 }
 
 static int uffd_open_wp(char *p, size_t len)

@@ -227,4 +227,10 @@ ssize_t mmw_process_madvise(int pidfd, const struct iovec *iov, size_t n, int ad
 /* Touch every page of [p, p + n pages) with a load. */
 void mmw_read_pages(const char *p, size_t n);
 
+/* Address of page @i of the range at @p. */
+static inline unsigned long mmw_pg(const char *p, size_t i)
+{
+	return (unsigned long)p + i * mmw_page_size;
+}
+
 #endif /* __MM_WATCH_UTIL_H */
