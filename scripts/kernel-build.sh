@@ -14,13 +14,11 @@ shift 2
 fragments=("$VMTRACK_ROOT/vm/kernel.config")
 make_args=()
 feature=0
-configure_only=0
 for arg; do
 	case $arg in
 	--debug)   fragments+=("$VMTRACK_ROOT/vm/debug.config") ;;
 	--feature) feature=1 ;;
 	--w1)      make_args+=(W=1) ;;
-	--configure-only) configure_only=1 ;;
 	*) die "unknown option $arg" ;;
 	esac
 done
@@ -55,11 +53,6 @@ if [ "$(cat "$out/.vmtrack-config" 2>/dev/null)" != "$cfg_id" ] || [ ! -f "$out/
 	done
 	[ $missing = 0 ] || die "config fragment could not be applied in $out"
 	echo "$cfg_id" > "$out/.vmtrack-config"
-fi
-
-if [ $configure_only = 1 ]; then
-	make -s -C "$src" O="$out" -j"$(nproc)" prepare
-	exit 0
 fi
 
 ccache_cc="ccache gcc"

@@ -202,15 +202,14 @@ VMTRACK_VM_CMDLINE="numa=fake=2 ${VMTRACK_VM_CMDLINE:-}" \
 	vm_suite "selftests" $((1200 * SLOW)) "$GUEST/mm_watch/run.sh"
 
 section "guest: mm_watch selftests on the unpatched kernel (must all skip)"
-KERNEL_SAVE=$KERNEL KERNEL=$BASE_KERNEL
-vm_suite "selftests-unpatched" $((600 * SLOW)) "$VMTRACK_ROOT/tests/guest/expect-skip.sh" \
-	"$GUEST/mm_watch/run.sh"
-KERNEL=$KERNEL_SAVE
+KERNEL=$BASE_KERNEL vm_suite "selftests-unpatched" $((600 * SLOW)) \
+	"$VMTRACK_ROOT/tests/guest/expect-skip.sh" "$GUEST/mm_watch/run.sh"
 
 section "guest: kernel mm selftests, patched vs unpatched"
 # Each program gets 15 minutes (an hour on the debug kernel).
-MM_SELFTESTS="env VMTRACK_TEST_TIMEOUT=$((900 * SLOW)) $VMTRACK_ROOT/tests/guest/mm-selftests.sh"
-COUNT=0 vm_suite "mm-regress-patched" $((1800 * SLOW)) $MM_SELFTESTS "$GUEST/mm"
+mm_selftests=(env VMTRACK_TEST_TIMEOUT=$((900 * SLOW)) "$VMTRACK_ROOT/tests/guest/mm-selftests.sh"
+	"$GUEST/mm")
+COUNT=0 vm_suite "mm-regress-patched" $((1800 * SLOW)) "${mm_selftests[@]}"
 # The unpatched kernel's results are the reference: they depend only on the
 # pristine kernel image, the test programs and the scripts running them, so
 # they are reused while none of those changed.
@@ -221,34 +220,31 @@ if [ -s "$ref" ]; then
 	cp "$ref" "$LOGDIR/mm-regress-unpatched.tap"
 	echo "reusing the unpatched reference results of an identical earlier run ($ref)"
 else
-	KERNEL_SAVE=$KERNEL KERNEL=$BASE_KERNEL
 	failed_before=$failed
-	COUNT=0 vm_suite "mm-regress-unpatched" $((1800 * SLOW)) $MM_SELFTESTS "$GUEST/mm"
-	KERNEL=$KERNEL_SAVE
+	KERNEL=$BASE_KERNEL COUNT=0 vm_suite "mm-regress-unpatched" $((1800 * SLOW)) \
+		"${mm_selftests[@]}"
 	if [ "$failed" = "$failed_before" ]; then
 		mkdir -p "$VMTRACK_CACHE/results"
 		cp "$LOGDIR/mm-regress-unpatched.tap" "$ref"
 	fi
 fi
-# Some of these programs pick fixed addresses or race on timing and fail
-# now and then on either kernel. A program whose results differ runs once
-# more on both kernels, and those second results are compared: a
-# difference the series causes shows again, a one-off does not.
+# Some of these programs map at fixed addresses and now and then find one
+# taken. A program whose results differ runs once more on both kernels,
+# and those second results are compared: a difference the series causes
+# every time shows again, a one-off does not.
 "$VMTRACK_ROOT/tests/compare-tap.sh" "$LOGDIR/mm-regress-unpatched.tap" \
 	"$LOGDIR/mm-regress-patched.tap" > "$LOGDIR/mm-regress-first.log" 2>&1
-sed -nE 's/^not ok [0-9]+ ([^:]+): results differ.*/\1/p' \
-	"$LOGDIR/mm-regress-first.log" > "$LOGDIR/mm-regress-retry.list"
-if [ -s "$LOGDIR/mm-regress-retry.list" ]; then
-	echo "results differ for: $(paste -sd' ' "$LOGDIR/mm-regress-retry.list"); running them again"
+mapfile -t differ < <(sed -nE 's/^not ok [0-9]+ ([^:]+): results differ.*/\1/p' \
+	"$LOGDIR/mm-regress-first.log")
+if [ ${#differ[@]} -gt 0 ]; then
+	echo "results differ for: ${differ[*]}; running them again"
 	sed 's/^/    /' "$LOGDIR/mm-regress-first.log" | grep -v '^    ok '
 	COUNT=0 vm_suite "mm-regress-patched-again" $((1800 * SLOW)) \
-		$MM_SELFTESTS "$GUEST/mm" $(cat "$LOGDIR/mm-regress-retry.list")
-	KERNEL_SAVE=$KERNEL KERNEL=$BASE_KERNEL
-	COUNT=0 vm_suite "mm-regress-unpatched-again" $((1800 * SLOW)) \
-		$MM_SELFTESTS "$GUEST/mm" $(cat "$LOGDIR/mm-regress-retry.list")
-	KERNEL=$KERNEL_SAVE
+		"${mm_selftests[@]}" "${differ[@]}"
+	KERNEL=$BASE_KERNEL COUNT=0 vm_suite "mm-regress-unpatched-again" $((1800 * SLOW)) \
+		"${mm_selftests[@]}" "${differ[@]}"
 	# The first results of the programs that ran again give way to the second.
-	retried="^(not )?ok [0-9-]+ ($(paste -sd'|' "$LOGDIR/mm-regress-retry.list")): "
+	retried="^(not )?ok [0-9-]+ ($(IFS='|'; echo "${differ[*]}")): "
 	for k in unpatched patched; do
 		grep -vE "$retried" "$LOGDIR/mm-regress-$k.tap" > "$LOGDIR/mm-regress-$k.final.tap"
 		cat "$LOGDIR/mm-regress-$k-again.tap" >> "$LOGDIR/mm-regress-$k.final.tap"

@@ -13,8 +13,7 @@ if [ -e /sys/block/zram0 ] && ! grep -q zram0 /proc/swaps; then
 		swapon /dev/zram0
 fi
 echo 1 > /proc/sys/vm/overcommit_memory
-progs=()
 if [ $# -gt 0 ]; then names=("$@"); else mapfile -t names < "$dir/list"; fi
-for t in "${names[@]}"; do progs+=("$dir/$t"); done
+progs=("${names[@]/#/$dir/}")
 VMTRACK_TEST_TIMEOUT=${VMTRACK_TEST_TIMEOUT:-900} "$(dirname "$0")/run-tap.sh" "${progs[@]}"
 exit 0
