@@ -153,6 +153,7 @@ def summarize_epochs(recs):
             "pages": rows[0]["pages"], "dirty": dirty,
             "epoch_ns": stat([x["epoch_ns"] for x in rows]),
             "epoch_cpu_ns": stat([x["epoch_cpu_ns"] for x in rows]),
+            "rearm_ns": med("rearm_ns"),
             "syscalls": med("syscalls"), "bytes": med("bytes"), "spliced": med("spliced"),
             "records": med("records"), "ranges": med("ranges"),
             "records_per_dirty": med("records") / dirty if dirty else None,
@@ -409,9 +410,9 @@ class Report:
         lines = [caption, "",
                  "| %s | mechanism | dirty pages | epoch syscalls | epoch KiB read | "
                  "KiB spliced | records | records / dirty page | dirty ranges | "
-                 "epoch CPU ms | write-phase syscalls | write-phase KiB read | "
-                 "monitor CPU ms (writes) |" % label_fn(None),
-                 "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+                 "epoch CPU ms | of it re-arm ms | write-phase syscalls | "
+                 "write-phase KiB read | monitor CPU ms (writes) |" % label_fn(None),
+                 "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for sz, sp in rows:
             for m in MECHS:
                 s = self.ep.get((m, sz, sp))
@@ -420,11 +421,13 @@ class Report:
                 rpd = s["records_per_dirty"]
                 if m == "uffd-wp":
                     rpd = s["write_records_per_dirty"]
-                lines.append("| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                lines.append("| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
                     label_fn((sz, sp)), m, s["dirty"], fmt_num(s["syscalls"]),
                     fmt_num(s["bytes"] / 1024), fmt_num(s["spliced"] / 1024),
                     fmt_num(s["records"]), fmt_num(rpd), fmt_num(s["ranges"]),
-                    fmt_ms(s["epoch_cpu_ns"]["median"]), fmt_num(s["write_syscalls"]),
+                    fmt_ms(s["epoch_cpu_ns"]["median"]),
+                    fmt_ms(s["rearm_ns"]) if s["rearm_ns"] else "-",
+                    fmt_num(s["write_syscalls"]),
                     fmt_num(s["write_bytes"] / 1024),
                     fmt_ms(s["monitor_cpu_ns"]) if m == "uffd-wp" else "-"))
         return lines
@@ -603,8 +606,10 @@ class Report:
               "by read()/pread() plus PAGEMAP_SCAN output; spliced = bytes moved by splice() "
               "into a pipe (then read, so also in KiB read); records = pagemap entries "
               "(soft-dirty), uffd messages (uffd-wp, in the write phase), page_region entries "
-              "(PAGEMAP_SCAN) or trace events (vmtrack: write_fault plus the mark of each "
-              "re-armed range).", ""]
+              "(PAGEMAP_SCAN) or trace events (vmtrack: one write_fault per dirty page; both "
+              "consumers stop recording the marks of their own re-arms after setup). "
+              "Re-arm ms: wall time of the process_madvise() part of the epoch, where the "
+              "mechanism times it apart (vmtrack-raw).", ""]
         L += self.table_cost(fr + [r for r in sr if r not in fr],
                              lambda k: "MiB / dirty" if k is None else "%d / %s" % (k[0], k[1]),
                              "")

@@ -130,11 +130,14 @@ void pattern_verify(const struct region *r, const struct pattern *p,
  *		messages, page_region entries, trace events)
  * @lost:	events the mechanism knows it lost (vmtrack)
  * @all_dirty:	the mechanism reported every page dirty (loss recovery)
+ * @rearm_ns:	wall time of the re-arm part, where the mechanism can tell it
+ *		apart from the collect part (0 otherwise)
  */
 struct epoch_stats {
 	uint64_t	records;
 	uint64_t	lost;
 	bool		all_dirty;
+	uint64_t	rearm_ns;
 };
 
 struct mech;

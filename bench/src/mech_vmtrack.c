@@ -14,7 +14,9 @@
  *
  * Both watch the benchmark's own region through a pidfd of itself (no
  * privilege needed for self); the filter tgid==self is in place before the
- * first mark.
+ * first mark. Both stop recording mm_watch_mark after the setup epoch, as
+ * the marks of their own re-arms tell them nothing: one event per dirty
+ * page.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -478,6 +480,10 @@ static int raw_setup(struct mech *m, struct region *r)
 	/* drain the mark event; nothing is dirty yet */
 	ret = m->ops->epoch(m, &none, &st);
 	rangeset_free(&none);
+	/* as libvmtrack: the marks of its own re-arms tell the consumer nothing */
+	if (!ret && tracefs_instance_file_write(s->inst, "events/" VMTRACK_SYSTEM
+						"/mm_watch_mark/enable", "0") < 0)
+		ret = -EIO;
 	return ret;
 }
 
@@ -563,10 +569,16 @@ static int raw_collect(struct raw_state *s, struct rangeset *out, struct epoch_s
 static int raw_epoch(struct mech *m, struct rangeset *out, struct epoch_stats *st)
 {
 	struct raw_state *s = m->priv;
+	uint64_t t0;
 	int ret;
 
 	ret = raw_collect(s, out, st);
-	return ret ? ret : raw_rearm(s, out);
+	if (ret)
+		return ret;
+	t0 = now_ns();
+	ret = raw_rearm(s, out);
+	st->rearm_ns = now_ns() - t0;
+	return ret;
 }
 
 static int64_t raw_kernel_kb(struct mech *m)

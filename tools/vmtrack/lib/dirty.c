@@ -4,8 +4,9 @@
  *
  * Ranges are kept sorted and disjoint in an array; each has its own bitmap
  * and dirty count, so the memory is about one bit per watched page plus the
- * collected iovecs, which are O(dirty ranges). Collecting walks only the
- * ranges whose dirty count is not zero.
+ * collected iovecs, which are O(dirty ranges). A summary bitmap, one bit per
+ * word of the page bitmap, lets collecting visit only the words that may
+ * hold dirty bits, so an epoch costs the dirty set, not the watched size.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@ struct dset_range {
 	uint64_t	start;
 	uint64_t	end;
 	unsigned long	*bits;
+	unsigned long	*sum;		/* bit set: that word of @bits may be non-zero */
 	uint64_t	ndirty;
 	uint64_t	last;
 	uint64_t	total;
@@ -39,8 +41,10 @@ static uint64_t range_pages(const struct vmtrack_dset *ds, const struct dset_ran
 static void range_release(struct dset_range *r)
 {
 	free(r->bits);
+	free(r->sum);
 	free(r->label);
 	r->bits = NULL;
+	r->sum = NULL;
 	r->label = NULL;
 }
 
@@ -88,6 +92,42 @@ static uint64_t bits_next(const unsigned long *bits, uint64_t from, uint64_t siz
 			return min(from, size);
 		}
 		from = (from | (BITS_PER_LONG - 1)) + 1;
+	}
+	return size;
+}
+
+/* bitmaps for @n pages, all clear */
+static int range_alloc_bits(struct dset_range *r, uint64_t n)
+{
+	size_t words = BITS_TO_LONGS(n) ?: 1;
+
+	r->bits = calloc(words, sizeof(unsigned long));
+	r->sum = calloc(BITS_TO_LONGS(words), sizeof(unsigned long));
+	return r->bits && r->sum ? 0 : -ENOMEM;
+}
+
+/* set the page bits [@from, @to) and the summary bits of their words */
+static void range_set_bits(struct dset_range *r, uint64_t from, uint64_t to)
+{
+	if (from >= to)
+		return;
+	bits_set(r->bits, from, to);
+	bits_set(r->sum, from / BITS_PER_LONG, (to - 1) / BITS_PER_LONG + 1);
+}
+
+/* the first set page bit at or after @from, or @size; skips words the summary says are zero */
+static uint64_t range_next_dirty(const struct dset_range *r, uint64_t from, uint64_t size)
+{
+	uint64_t words = BITS_TO_LONGS(size), w;
+	unsigned long v;
+
+	while (from < size) {
+		w = from / BITS_PER_LONG;
+		v = r->bits[w] & (~0UL << (from % BITS_PER_LONG));
+		if (v)
+			return min(w * BITS_PER_LONG + __builtin_ctzl(v), size);
+		w = bits_next(r->sum, w + 1, words, true);
+		from = w * BITS_PER_LONG;
 	}
 	return size;
 }
@@ -185,15 +225,16 @@ static int range_slice(const struct vmtrack_dset *ds, const struct dset_range *r
 	memset(out, 0, sizeof(*out));
 	out->start = start;
 	out->end = end;
-	out->bits = calloc(BITS_TO_LONGS(n) ?: 1, sizeof(unsigned long));
-	if (!out->bits)
+	if (range_alloc_bits(out, n)) {
+		range_release(out);
 		return -ENOMEM;
+	}
 	if (r->label)
 		out->label = strdup(r->label);
 	if (r->ndirty) {
 		for (i = 0; i < n; i++)
 			if (bit_test(r->bits, off + i))
-				out->bits[i / BITS_PER_LONG] |= 1UL << (i % BITS_PER_LONG);
+				range_set_bits(out, i, i + 1);
 		out->ndirty = bits_weight(out->bits, 0, n);
 	}
 	/* per-epoch history is kept by the piece that keeps the start */
@@ -286,13 +327,14 @@ int vmtrack_dset_add(struct vmtrack_dset *ds, uint64_t start, uint64_t end,
 	n = (end - start) >> ds->shift;
 	r.start = start;
 	r.end = end;
-	r.bits = calloc(BITS_TO_LONGS(n), sizeof(unsigned long));
-	if (!r.bits)
+	if (range_alloc_bits(&r, n)) {
+		range_release(&r);
 		return -ENOMEM;
+	}
 	if (label && *label) {
 		r.label = strdup(label);
 		if (!r.label) {
-			free(r.bits);
+			range_release(&r);
 			return -ENOMEM;
 		}
 	}
@@ -301,7 +343,7 @@ int vmtrack_dset_add(struct vmtrack_dset *ds, uint64_t start, uint64_t end,
 		return -ENOMEM;
 	}
 	if (dirty) {
-		bits_set(r.bits, 0, n);
+		range_set_bits(&r, 0, n);
 		r.ndirty = n;
 	}
 	i = dset_lookup(ds, start);
@@ -378,7 +420,7 @@ uint64_t vmtrack_dset_set_dirty(struct vmtrack_dset *ds, uint64_t start, uint64_
 
 		if (r->ndirty != range_pages(ds, r)) {
 			r->ndirty += (to - from) - bits_weight(r->bits, from, to);
-			bits_set(r->bits, from, to);
+			range_set_bits(r, from, to);
 		}
 		covered += to - from;
 	}
@@ -432,7 +474,7 @@ void vmtrack_dset_all_dirty(struct vmtrack_dset *ds)
 	for (i = 0; i < ds->nr; i++) {
 		struct dset_range *r = &ds->r[i];
 
-		bits_set(r->bits, 0, range_pages(ds, r));
+		range_set_bits(r, 0, range_pages(ds, r));
 		r->ndirty = range_pages(ds, r);
 	}
 }
@@ -574,6 +616,22 @@ static int iov_push(struct iovec **iov, size_t *alloc, size_t *n, uint64_t start
 	return 0;
 }
 
+/* end of an epoch for @r: count its dirty pages, clear the words that hold them */
+static void range_clear(const struct vmtrack_dset *ds, struct dset_range *r)
+{
+	uint64_t words = BITS_TO_LONGS(range_pages(ds, r)) ?: 1, w;
+
+	r->last = r->ndirty;
+	r->total += r->ndirty;
+	if (r->ndirty) {
+		for (w = bits_next(r->sum, 0, words, true); w < words;
+		     w = bits_next(r->sum, w + 1, words, true))
+			r->bits[w] = 0;
+		memset(r->sum, 0, BITS_TO_LONGS(words) * sizeof(long));
+	}
+	r->ndirty = 0;
+}
+
 /**
  * vmtrack_dset_collect() - take the dirty pages out of the set
  * @ds:		the set
@@ -596,7 +654,7 @@ ssize_t vmtrack_dset_collect(struct vmtrack_dset *ds, struct iovec **iov, size_t
 		uint64_t np = range_pages(ds, r), pos = 0;
 
 		while (r->ndirty && pos < np) {
-			uint64_t s = bits_next(r->bits, pos, np, true), e;
+			uint64_t s = range_next_dirty(r, pos, np), e;
 
 			if (s >= np)
 				break;
@@ -607,15 +665,8 @@ ssize_t vmtrack_dset_collect(struct vmtrack_dset *ds, struct iovec **iov, size_t
 			pos = e;
 		}
 	}
-	for (i = 0; i < ds->nr; i++) {
-		struct dset_range *r = &ds->r[i];
-
-		r->last = r->ndirty;
-		r->total += r->ndirty;
-		if (r->ndirty)
-			memset(r->bits, 0, BITS_TO_LONGS(range_pages(ds, r)) * sizeof(long));
-		r->ndirty = 0;
-	}
+	for (i = 0; i < ds->nr; i++)
+		range_clear(ds, &ds->r[i]);
 	return n;
 }
 

@@ -5,7 +5,8 @@
  * A private tracefs instance (vmtrack-<pid of the consumer>) is configured
  * while tracing is off: overwrite off, buffer sized from the watched size,
  * only the mm_watch events enabled, with the filter tgid==<target> in place
- * before the first mark. One reader per CPU splices whole sub-buffers of
+ * before the first mark. After the first epoch mm_watch_mark is disabled in
+ * the instance: the session re-arms by itself and needs no echo of it. One reader per CPU splices whole sub-buffers of
  * per_cpu/cpuN/trace_pipe_raw into a private pipe; an epoch drains them
  * completely (splice, then read() for the partial page), accounts for lost
  * events from per_cpu/cpuN/stats, checks the instance was not changed, applies
@@ -30,7 +31,7 @@
 #define PIPE_BYTES	(1024 * 1024)
 
 enum {
-	PROBE_ENABLE,
+	PROBE_SET_EVENT,
 	PROBE_TRACING_ON,
 	PROBE_OVERWRITE,
 	PROBE_FILTER,		/* one per event kind from here on */
@@ -58,10 +59,12 @@ struct vmtrack_session {
 	size_t				buffer_kb;
 	char				filter[64];
 	char				*filter_read[VMTRACK_EV_NR];
+	char				*set_event_read;
+	bool				marks_off;
 	/*
 	 * Instance files checked every epoch, kept open and read with
-	 * pread(): the system's enable, tracing_on, options/overwrite and
-	 * the filter of each event.
+	 * pread(): set_event, tracing_on, options/overwrite and the filter
+	 * of each event.
 	 */
 	int				probe_fd[NR_PROBES];
 
@@ -322,7 +325,34 @@ static int configure_instance(struct vmtrack_session *s)
 	}
 	if (inst_write(s, "events/" VMTRACK_SYSTEM "/enable", "1"))
 		return session_err(s, -EIO, "cannot enable the %s events", VMTRACK_SYSTEM);
+	s->set_event_read = inst_read(s, "set_event");
+	if (!s->set_event_read)
+		return session_err(s, -EIO, "cannot read set_event of instance %s", s->name);
 	return 0;
+}
+
+#define MARK_ENABLE	"events/" VMTRACK_SYSTEM "/mm_watch_mark/enable"
+
+/*
+ * The marks of the session's own re-arms carry nothing it does not know,
+ * yet they are half of the events of an epoch: once the first epoch has
+ * looked for marks of an earlier consumer (restart), stop recording them.
+ * If that fails they keep coming and are ignored.
+ */
+static void drop_marks(struct vmtrack_session *s)
+{
+	char *text;
+
+	if (inst_write(s, MARK_ENABLE, "0"))
+		return;
+	text = inst_read(s, "set_event");
+	if (!text) {
+		inst_write(s, MARK_ENABLE, "1");
+		return;
+	}
+	free(s->set_event_read);
+	s->set_event_read = text;
+	s->marks_off = true;
 }
 
 static int open_probes(struct vmtrack_session *s)
@@ -330,7 +360,7 @@ static int open_probes(struct vmtrack_session *s)
 	char file[128];
 	int kind;
 
-	s->probe_fd[PROBE_ENABLE] = inst_open(s, "events/" VMTRACK_SYSTEM "/enable");
+	s->probe_fd[PROBE_SET_EVENT] = inst_open(s, "set_event");
 	s->probe_fd[PROBE_TRACING_ON] = inst_open(s, "tracing_on");
 	s->probe_fd[PROBE_OVERWRITE] = inst_open(s, "options/overwrite");
 	for (kind = 0; kind < VMTRACK_EV_NR; kind++) {
@@ -579,6 +609,7 @@ void vmtrack_session_close(struct vmtrack_session *s)
 	}
 	for (kind = 0; kind < VMTRACK_EV_NR; kind++)
 		free(s->filter_read[kind]);
+	free(s->set_event_read);
 	if (s->tep)
 		tep_free(s->tep);
 	vmtrack_decoder_free(s->dec);
@@ -903,7 +934,7 @@ static void account_loss(struct vmtrack_session *s)
 
 static bool probe_is(struct vmtrack_session *s, int probe, const char *want)
 {
-	char text[256];
+	char text[1024];
 
 	return !fd_read_text(s->probe_fd[probe], text, sizeof(text)) &&
 	       !strcmp(text, want);
@@ -915,8 +946,8 @@ static void check_instance(struct vmtrack_session *s)
 	bool ok = true;
 	int kind;
 
-	/* "1" only while every event of the system is enabled */
-	ok &= probe_is(s, PROBE_ENABLE, "1");
+	/* exactly our events enabled */
+	ok &= probe_is(s, PROBE_SET_EVENT, s->set_event_read);
 	ok &= probe_is(s, PROBE_TRACING_ON, "1");
 	ok &= probe_is(s, PROBE_OVERWRITE, "0");
 	for (kind = 0; kind < VMTRACK_EV_NR; kind++)
@@ -926,7 +957,10 @@ static void check_instance(struct vmtrack_session *s)
 	vmtrack_tracker_loss(&s->tr, VMTRACK_LOSS_TAMPER, 0);
 	tracefs_option_disable(s->inst, TRACEFS_OPTION_OVERWRITE);
 	inst_write(s, "events/" VMTRACK_SYSTEM "/filter", s->filter);
+	inst_write(s, "set_event", "");
 	inst_write(s, "events/" VMTRACK_SYSTEM "/enable", "1");
+	if (s->marks_off)
+		inst_write(s, MARK_ENABLE, "0");
 	tracefs_trace_on(s->inst);
 }
 
@@ -939,6 +973,17 @@ static int ev_cmp(const void *a, const void *b)
 	if (x->cpu != y->cpu)
 		return x->cpu < y->cpu ? -1 : 1;
 	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* one CPU's events arrive in order: the common case needs no sort */
+static bool events_sorted(const struct vmtrack_session *s)
+{
+	size_t i;
+
+	for (i = 1; i < s->nr_ev; i++)
+		if (ev_cmp(&s->ev[i - 1], &s->ev[i]) > 0)
+			return false;
+	return true;
 }
 
 struct rescan_ctx {
@@ -1076,7 +1121,10 @@ static void rearm(struct vmtrack_session *s, struct vmtrack_epoch *ep)
  * watch-all mode, and then collects the dirty set: every watched page if any
  * gap in observation was found (@ep->loss), else exactly the pages with
  * events. The collected pages are re-armed with MADV_WATCH (coalesced ranges,
- * VMTRACK_MAX_IOV per call), so the cost follows the dirty set.
+ * VMTRACK_MAX_IOV per call), so the cost follows the dirty set. The first
+ * epoch also stops the recording of mm_watch_mark in the session's instance:
+ * it told whether an earlier consumer had armed the ranges (a restart), and
+ * after that only echoes the session's own re-arms.
  *
  * For a complete last epoch, stop the target first (vmtrack_freeze()): then
  * every event it produced is in the buffers and is read here.
@@ -1095,7 +1143,8 @@ int vmtrack_session_epoch(struct vmtrack_session *s, unsigned int flags,
 	account_loss(s);
 	check_instance(s);
 
-	qsort(s->ev, s->nr_ev, sizeof(*s->ev), ev_cmp);
+	if (!events_sorted(s))
+		qsort(s->ev, s->nr_ev, sizeof(*s->ev), ev_cmp);
 	for (i = 0; i < s->nr_ev; i++)
 		vmtrack_tracker_apply(&s->tr, &s->ev[i], ep);
 	s->nr_ev = 0;
@@ -1104,6 +1153,8 @@ int vmtrack_session_epoch(struct vmtrack_session *s, unsigned int flags,
 
 	if (vmtrack_tracker_collect(&s->tr, ep))
 		return session_err(s, -ENOMEM, "out of memory");
+	if (!s->marks_off)
+		drop_marks(s);
 	if (!(flags & VMTRACK_EPOCH_NO_REARM) && !s->tr.mm_gone && ep->nr_dirty)
 		rearm(s, ep);
 	return 0;

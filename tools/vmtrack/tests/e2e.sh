@@ -411,13 +411,13 @@ tamper_epoch() {
 	awk "$JV"' jv("all_dirty") == "true" && jv("loss") ~ /tamper/ { print jv("epoch"); exit }' "$1"
 }
 
-# tamper_case NAME FILE VALUE: write VALUE to FILE of the consumer's
-# instance; the next epoch must report every page dirty and FILE must read
-# as before again
+# tamper_case NAME FILE VALUE [SETTLED]: write VALUE to FILE of the
+# consumer's instance (once FILE reads SETTLED, if given); the next epoch
+# must report every page dirty and FILE must read as before again
 tamper_case() {
 	# Output files of their own: a stale "watching" line of the case
 	# before would end the wait for this consumer's start too early.
-	local name=$1 file=$2 val=$3 o=$tmp/o9$1 truth=$tmp/t9$1 err=$tmp/e9$1
+	local name=$1 file=$2 val=$3 settled=${4:-} o=$tmp/o9$1 truth=$tmp/t9$1 err=$tmp/e9$1
 	local lo hi vpid inst e before
 	start_workload "$truth" -p 64 -n 1 || { nok "tamper $name: workload start"; return; }
 	lo=$(buf_start "$truth")
@@ -428,6 +428,11 @@ tamper_case() {
 	wait_for $err 'watching|vmtrack' || { nok "tamper $name: start"; return; }
 	inst=$T/instances/vmtrack-$vpid
 	sleep 0.5
+	if [ -n "$settled" ]; then
+		wait_for "$inst/$file" "^$settled\$" 10
+		check "tamper $name: $file reads $settled once the consumer runs" \
+			[ "$(cat "$inst/$file")" = "$settled" ]
+	fi
 	before=$(cat "$inst/$file")
 	check "tamper $name: $file changed behind the consumer" \
 		sh -c "echo '$val' > '$inst/$file'"
@@ -454,6 +459,8 @@ tamper_case() {
 t9() {
 	tamper_case event "events/mm_watch/mm_watch_write_fault/enable" 0
 	tamper_case filter "events/mm_watch/mm_watch_write_fault/filter" "tgid == 1"
+	# the consumer stops recording its own marks after the first epoch
+	tamper_case mark "events/mm_watch/mm_watch_mark/enable" 1 0
 }
 
 for t in ${E2E_TESTS:-t1 t2 t3 t4 t5 t6 t7 t8 t9}; do
