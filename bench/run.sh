@@ -125,7 +125,9 @@ host_info() {
 	{
 		echo "date=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 		echo "commit=$(git -C "$VMTRACK_ROOT" rev-parse --short HEAD 2>/dev/null)"
-		echo "dirty_tree=$(git -C "$VMTRACK_ROOT" status --porcelain 2>/dev/null | wc -l)"
+		# the run rewrites bench/results/ itself: not a change of the tree
+		echo "dirty_tree=$(git -C "$VMTRACK_ROOT" status --porcelain -- . \
+			':!bench/results' 2>/dev/null | wc -l)"
 		echo "host_cpus=$(nproc)"
 		echo "host_load_$1=$(cut -d' ' -f1-3 /proc/loadavg)"
 		echo "accel=$(grep -q yes "$VMTRACK_CACHE/kvm-probe" 2>/dev/null && echo kvm || echo tcg)"
