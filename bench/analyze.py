@@ -137,6 +137,11 @@ def spec_key(spec):
 
 # ---------------------------------------------------------------- summaries
 
+def plural(v, word):
+    """'1 event', '2 events', '1.5 events'."""
+    return "%s %s%s" % (fmt_num(v), word, "" if v == 1 else "s")
+
+
 def summarize_epochs(recs):
     """(mech, size_mib, dirty_spec) -> summary of the measured epochs."""
     groups = {}
@@ -933,8 +938,9 @@ class Report:
         if not pts:
             return "not measured in this run"
         r = stat([s["records_per_dirty"] for s in pts])
-        return "%s events per dirty page, median over the points: a write_fault and the mark " \
-               "of its re-armed range" % fmt_num(r["median"])
+        return "%s per dirty page, median over the points: its write_fault; the library " \
+               "stops recording the marks of its own re-arms after the first epoch" % \
+               plural(r["median"], "event")
 
     def cover_epoch_table(self, rows, label):
         mechs = [m for m in MECHS if any((m, sz, sp) in self.ep for sz, sp in rows)]
