@@ -6,12 +6,13 @@
  * while tracing is off: overwrite off, buffer sized from the watched size,
  * only the mm_watch events enabled, with the filter tgid==<target> in place
  * before the first mark. After the first epoch mm_watch_mark is disabled in
- * the instance: the session re-arms by itself and needs no echo of it. One reader per CPU splices whole sub-buffers of
- * per_cpu/cpuN/trace_pipe_raw into a private pipe; an epoch drains them
- * completely (splice, then read() for the partial page), accounts for lost
- * events from per_cpu/cpuN/stats, checks the instance was not changed, applies
- * the events in timestamp order to the dirty set, collects the dirty pages
- * and re-arms exactly those with process_madvise(MADV_WATCH).
+ * the instance: the session re-arms by itself and needs no echo of it.
+ * One reader per CPU splices whole sub-buffers of per_cpu/cpuN/trace_pipe_raw
+ * into a private pipe; an epoch drains them completely (splice, then read()
+ * for the partial page), accounts for lost events from per_cpu/cpuN/stats,
+ * checks the instance was not changed, applies the events in timestamp order
+ * to the dirty set, collects the dirty pages and re-arms exactly those with
+ * process_madvise(MADV_WATCH).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -294,6 +295,16 @@ static int create_instance(struct vmtrack_session *s)
 	return 0;
 }
 
+#define MARK_ENABLE	"events/" VMTRACK_SYSTEM "/mm_watch_mark/enable"
+
+/* the events the session records: all of the system, less the marks once dropped */
+static int enable_events(struct vmtrack_session *s)
+{
+	if (inst_write(s, "events/" VMTRACK_SYSTEM "/enable", "1"))
+		return -EIO;
+	return s->marks_off ? inst_write(s, MARK_ENABLE, "0") : 0;
+}
+
 static int configure_instance(struct vmtrack_session *s)
 {
 	char file[128];
@@ -323,7 +334,7 @@ static int configure_instance(struct vmtrack_session *s)
 			return session_err(s, -EINVAL, "filter on %s did not take",
 					   vmtrack_event_name(kind));
 	}
-	if (inst_write(s, "events/" VMTRACK_SYSTEM "/enable", "1"))
+	if (enable_events(s))
 		return session_err(s, -EIO, "cannot enable the %s events", VMTRACK_SYSTEM);
 	s->set_event_read = inst_read(s, "set_event");
 	if (!s->set_event_read)
@@ -331,13 +342,12 @@ static int configure_instance(struct vmtrack_session *s)
 	return 0;
 }
 
-#define MARK_ENABLE	"events/" VMTRACK_SYSTEM "/mm_watch_mark/enable"
-
 /*
  * The marks of the session's own re-arms carry nothing it does not know,
  * yet they are half of the events of an epoch: once the first epoch has
  * looked for marks of an earlier consumer (restart), stop recording them.
- * If that fails they keep coming and are ignored.
+ * If that fails they keep coming, are ignored, and the next epoch tries
+ * again.
  */
 static void drop_marks(struct vmtrack_session *s)
 {
@@ -958,9 +968,7 @@ static void check_instance(struct vmtrack_session *s)
 	tracefs_option_disable(s->inst, TRACEFS_OPTION_OVERWRITE);
 	inst_write(s, "events/" VMTRACK_SYSTEM "/filter", s->filter);
 	inst_write(s, "set_event", "");
-	inst_write(s, "events/" VMTRACK_SYSTEM "/enable", "1");
-	if (s->marks_off)
-		inst_write(s, MARK_ENABLE, "0");
+	enable_events(s);
 	tracefs_trace_on(s->inst);
 }
 
