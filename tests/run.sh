@@ -186,6 +186,10 @@ expect_vm_status "vm: a failing guest command fails the run" 1 -t 120 -- false
 expect_vm_status "vm: a kernel WARN in the guest fails the run" 125 -t 120 -- \
 	sh -c 'echo WARNING > /sys/kernel/debug/provoke-crash/DIRECT'
 expect_vm_status "vm: a hung guest is killed at its limit" 124 -t 15 -- sleep 600
+expect_vm_status "vm: the guest boots the 2 CPUs it is given" 0 -t 120 -c 2 -- \
+	sh -c 'test "$(nproc)" = 2'
+expect_vm_status "vm: the guest boots the 3 CPUs it is given" 0 -t 120 -c 3 -- \
+	sh -c 'test "$(nproc)" = 3'
 case ${INJECT:-} in
 fail) vm_suite "inject" 120 sh -c 'echo "not ok 1 deliberately failing guest test"; exit 1' ;;
 warn) vm_suite "inject" 120 sh -c 'echo "ok 1 passes"; echo WARNING > /sys/kernel/debug/provoke-crash/DIRECT' ;;
