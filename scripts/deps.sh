@@ -12,6 +12,8 @@ packages=(
 	linux-source-6.12
 	qemu-system-x86
 	libtracefs-dev libtraceevent-dev trace-cmd
+	python3-docutils man-db
+	bpftrace
 	util-linux procps iproute2
 )
 missing=()
