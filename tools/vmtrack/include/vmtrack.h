@@ -198,6 +198,7 @@ struct vmtrack_mapping {
 
 typedef int (*vmtrack_mapping_fn)(const struct vmtrack_mapping *map, void *ctx);
 
+int vmtrack_target_check(pid_t pid, char *err, size_t errlen);
 int vmtrack_maps_parse_line(const char *line, struct vmtrack_mapping *map);
 int vmtrack_maps_walk(pid_t pid, vmtrack_mapping_fn fn, void *ctx);
 bool vmtrack_mapping_watchable(const struct vmtrack_mapping *map, bool all_private);

@@ -45,6 +45,12 @@ static inline void set_err(char *err, size_t len, const char *fmt, ...)
 
 uint64_t vmtrack_decoder_missed_pages(const struct vmtrack_decoder *dec);
 
+/* where the library mounts tracefs if it is mounted nowhere */
+#define VMTRACK_TRACEFS_MNT	"/sys/kernel/tracing"
+
+int vmtrack_tracefs_get(bool *ours);
+void vmtrack_tracefs_put(void);
+
 /**
  * struct vmtrack_tracker - event and loss state of one watched mm
  * @ds:		its dirty set

@@ -1,13 +1,16 @@
 // SPDX-License-Identifier: LGPL-2.1
 /*
- * Target processes: /proc/PID/maps, process_madvise() in batches, freezing.
+ * Target processes: /proc/PID/maps, process_madvise() in batches, freezing,
+ * the checks of a target; mounting tracefs where it is not mounted.
  */
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -257,4 +260,181 @@ int vmtrack_freeze(pid_t pid, bool *was_stopped)
 int vmtrack_thaw(pid_t pid)
 {
 	return kill(pid, SIGCONT) ? -errno : 0;
+}
+
+/* ---- target and tracefs checks ---- */
+
+#define PF_KTHREAD	0x00200000	/* include/linux/sched.h */
+
+/* state, flags and name from /proc/PID/stat; -ESRCH if there is no PID */
+static int read_stat(pid_t pid, char *state, unsigned long *flags, char *comm, size_t len)
+{
+	char path[64], buf[1024], *open, *close;
+	size_t n;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return errno == ENOENT ? -ESRCH : -errno;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	open = strchr(buf, '(');
+	close = strrchr(buf, ')');
+	/* after the name: state ppid pgrp session tty_nr tpgid flags */
+	if (!open || !close || close < open ||
+	    sscanf(close + 1, " %c %*d %*d %*d %*d %*d %lu", state, flags) != 2)
+		return -EINVAL;
+	n = min((size_t)(close - open - 1), len - 1);
+	memcpy(comm, open + 1, n);
+	comm[n] = '\0';
+	return 0;
+}
+
+/* Tgid of /proc/PID/status (a thread id has a directory there too) */
+static pid_t read_tgid(pid_t pid)
+{
+	char path[64], line[256];
+	pid_t tgid = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Tgid: %d", &tgid) == 1)
+			break;
+	fclose(f);
+	return tgid;
+}
+
+/**
+ * vmtrack_target_check() - can this pid be watched at all
+ * @pid:	the process
+ * @err:	receives a one-line reason, may be NULL
+ * @errlen:	size of @err
+ *
+ * Tells apart the targets that have no user memory of their own to watch,
+ * each with its own message: a pid that does not exist, a kernel thread, a
+ * thread id that is not the id of its process (the thread group leader), a
+ * zombie. Privileges are not checked here (the kernel does, at the mark).
+ *
+ * Return: 0, -ESRCH (no such process, zombie) or -EINVAL (kernel thread,
+ * thread id, invalid pid).
+ */
+int vmtrack_target_check(pid_t pid, char *err, size_t errlen)
+{
+	char state, comm[64];
+	unsigned long flags;
+	pid_t tgid;
+	int ret;
+
+	if (pid <= 0) {
+		set_err(err, errlen, "invalid pid %d", (int)pid);
+		return -EINVAL;
+	}
+	ret = read_stat(pid, &state, &flags, comm, sizeof(comm));
+	if (ret == -ESRCH) {
+		set_err(err, errlen, "pid %d: no such process", (int)pid);
+		return ret;
+	}
+	if (ret) {
+		set_err(err, errlen, "pid %d: cannot read /proc/%d/stat: %s", (int)pid, (int)pid,
+			strerror(-ret));
+		return ret;
+	}
+	if (flags & PF_KTHREAD) {
+		set_err(err, errlen, "pid %d (%s) is a kernel thread: it has no user memory "
+			"to watch", (int)pid, comm);
+		return -EINVAL;
+	}
+	tgid = read_tgid(pid);
+	if (tgid > 0 && tgid != pid) {
+		set_err(err, errlen, "pid %d (%s) is a thread of process %d: watch the process, "
+			"pid %d, which watches all its threads", (int)pid, comm, (int)tgid,
+			(int)tgid);
+		return -EINVAL;
+	}
+	if (state == 'Z' || state == 'X') {
+		set_err(err, errlen, "pid %d (%s) is a zombie: it has exited and has no memory "
+			"left to watch", (int)pid, comm);
+		return -ESRCH;
+	}
+	return 0;
+}
+
+/*
+ * tracefs that the library mounted, and how many sessions use it: the last
+ * one to close unmounts it, so that a system that had no tracefs mounted
+ * is left as it was.
+ */
+static pthread_mutex_t tracefs_lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned int tracefs_users;
+
+static bool tracefs_mounted(void)
+{
+	char *line = NULL;
+	bool found = false;
+	size_t cap = 0;
+	FILE *f;
+
+	f = fopen("/proc/self/mounts", "re");
+	if (!f)
+		return true;	/* cannot tell: leave it to libtracefs */
+	while (!found && getline(&line, &cap, f) > 0) {
+		char type[32];
+
+		found = sscanf(line, "%*s %*s %31s", type) == 1 && !strcmp(type, "tracefs");
+	}
+	free(line);
+	fclose(f);
+	return found;
+}
+
+/**
+ * vmtrack_tracefs_get() - make sure tracefs is mounted
+ * @ours:	receives whether this call counts as a user of a tracefs the
+ *		library mounted (then call vmtrack_tracefs_put() once)
+ *
+ * Mounts tracefs on VMTRACK_TRACEFS_MNT if it is mounted nowhere (libtracefs
+ * would mount it too, but never unmount it).
+ *
+ * Return: 0, -EPERM if it is not mounted and mounting needs privileges this
+ * process lacks, or the negative errno of mount().
+ */
+int vmtrack_tracefs_get(bool *ours)
+{
+	int ret = 0;
+
+	*ours = false;
+	pthread_mutex_lock(&tracefs_lock);
+	if (tracefs_users) {
+		tracefs_users++;
+		*ours = true;
+	} else if (!tracefs_mounted()) {
+		if (mount("nodev", VMTRACK_TRACEFS_MNT, "tracefs", 0, NULL)) {
+			ret = errno == EACCES ? -EPERM : -errno;
+		} else {
+			tracefs_users = 1;
+			*ours = true;
+		}
+	}
+	pthread_mutex_unlock(&tracefs_lock);
+	return ret;
+}
+
+/**
+ * vmtrack_tracefs_put() - drop a use of the tracefs the library mounted
+ *
+ * The last use unmounts it. If something else uses it by then (umount
+ * fails with EBUSY), it stays mounted for that user.
+ */
+void vmtrack_tracefs_put(void)
+{
+	pthread_mutex_lock(&tracefs_lock);
+	if (tracefs_users && !--tracefs_users)
+		umount(VMTRACK_TRACEFS_MNT);
+	pthread_mutex_unlock(&tracefs_lock);
 }

@@ -62,6 +62,7 @@ struct vmtrack_session {
 	char				*filter_read[VMTRACK_EV_NR];
 	char				*set_event_read;
 	bool				marks_off;
+	bool				tracefs_ours;	/* vmtrack_tracefs_get() */
 	/*
 	 * Instance files checked every epoch, kept open and read with
 	 * pread(): set_event, tracing_on, options/overwrite and the filter
@@ -475,12 +476,19 @@ static void close_readers(struct vmtrack_session *s)
 
 static int check_kernel(struct vmtrack_session *s)
 {
-	const char *dir = tracefs_tracing_dir();
+	const char *dir;
 	char path[512];
 	struct stat st;
+	int ret;
 
-	if (!dir)
-		return session_err(s, -ENOENT, "tracefs is not mounted and cannot be mounted");
+	ret = vmtrack_tracefs_get(&s->tracefs_ours);
+	if (ret == -EPERM)
+		return session_err(s, ret, "tracefs is not mounted, and mounting it needs root "
+				   "(CAP_SYS_ADMIN)");
+	dir = tracefs_tracing_dir();
+	if (ret || !dir)
+		return session_err(s, -ENOENT, "tracefs is not mounted and cannot be mounted%s%s",
+				   ret ? ": " : "", ret ? strerror(-ret) : "");
 	snprintf(path, sizeof(path), "%s/events/%s", dir, VMTRACK_SYSTEM);
 	if (!stat(path, &st))
 		return 0;
@@ -488,13 +496,19 @@ static int check_kernel(struct vmtrack_session *s)
 		return session_err(s, -EOPNOTSUPP,
 				   "kernel has no %s trace events (needs CONFIG_MEM_WATCH)",
 				   VMTRACK_SYSTEM);
+	if (errno == EACCES)
+		return session_err(s, -EACCES, "permission denied on tracefs (%s): run as root "
+				   "(tracefs is root's; watching a process also needs ptrace "
+				   "access and CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN)", dir);
 	return session_err(s, -errno, "cannot access tracefs at %s: %s", dir, strerror(errno));
 }
 
 static int open_target(struct vmtrack_session *s)
 {
-	if (s->p.pid <= 0)
-		return session_err(s, -EINVAL, "invalid pid %d", (int)s->p.pid);
+	int ret = vmtrack_target_check(s->p.pid, s->err, sizeof(s->err));
+
+	if (ret)
+		return ret;
 	s->pidfd = syscall(SYS_pidfd_open, s->p.pid, 0);
 	if (s->pidfd < 0) {
 		if (errno == ESRCH)
@@ -617,6 +631,8 @@ void vmtrack_session_close(struct vmtrack_session *s)
 		tracefs_instance_destroy(s->inst);
 		tracefs_instance_free(s->inst);
 	}
+	if (s->tracefs_ours)
+		vmtrack_tracefs_put();	/* after the last file of it was closed */
 	for (kind = 0; kind < VMTRACK_EV_NR; kind++)
 		free(s->filter_read[kind]);
 	free(s->set_event_read);
