@@ -1,0 +1,274 @@
+// SPDX-License-Identifier: LGPL-2.1
+/*
+ * Copying a running process's pages: process_vm_readv() into one bounded
+ * user buffer, flushed to a callback (image writer, page server) before the
+ * next batch is read.
+ *
+ * This is CRIU's "read" pre-dump mode (criu/page-xfer.c), chosen over its
+ * default of vmsplice()ing the pages into pipes: pipes pin the pages until
+ * they are written out, unswappable, and need many pipes for a big process
+ * (CRIU issue #351). The buffer bounds the memory a copy holds.
+ *
+ * A page that cannot be read (its mapping went away, or it is not readable,
+ * PROT_NONE) ends the kernel's copy at that page with a short count or
+ * EFAULT; the copy resumes after it, so each such page is tried alone and
+ * gets no entry, as in CRIU's read mode. Those pages are collected in the
+ * copier's "gone" set for the caller.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "vmtrack-dump.h"
+
+#define MAX_RIOV	1024	/* UIO_MAXIOV */
+
+struct chunk {
+	uint64_t	start;
+	uint64_t	end;
+	size_t		off;	/* in the buffer; SIZE_MAX for a hole */
+};
+
+struct vmtrack_copier {
+	pid_t			pid;
+	long			page_size;
+	size_t			size;
+	char			*buf;
+	uint8_t			*bad;	/* one byte per buffer page */
+	struct chunk		*q;
+	size_t			nq;
+	size_t			nq_alloc;
+	size_t			used;
+	size_t			nr_copy;
+	struct iovec		riov[MAX_RIOV];
+	struct vmtrack_pset	gone;
+};
+
+/**
+ * vmtrack_copier_new() - a copier for one process
+ * @pid:		the process
+ * @buffer_bytes:	buffer size, rounded down to pages (at least one)
+ *
+ * Return: the copier, or NULL (out of memory).
+ */
+struct vmtrack_copier *vmtrack_copier_new(pid_t pid, size_t buffer_bytes)
+{
+	struct vmtrack_copier *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->pid = pid;
+	c->page_size = sysconf(_SC_PAGESIZE);
+	c->size = buffer_bytes / c->page_size * c->page_size;
+	if (c->size < (size_t)c->page_size)
+		c->size = c->page_size;
+	c->buf = malloc(c->size);
+	c->bad = calloc(c->size / c->page_size, 1);
+	if (!c->buf || !c->bad) {
+		vmtrack_copier_free(c);
+		return NULL;
+	}
+	vmtrack_pset_init(&c->gone);
+	return c;
+}
+
+/**
+ * vmtrack_copier_free() - release a copier
+ * @c:	the copier, may be NULL
+ */
+void vmtrack_copier_free(struct vmtrack_copier *c)
+{
+	if (!c)
+		return;
+	vmtrack_pset_free(&c->gone);
+	free(c->buf);
+	free(c->bad);
+	free(c->q);
+	free(c);
+}
+
+/**
+ * vmtrack_copier_gone() - pages the last run could not read
+ * @c:	the copier
+ *
+ * Return: the set, valid until the next vmtrack_copier_run().
+ */
+const struct vmtrack_pset *vmtrack_copier_gone(const struct vmtrack_copier *c)
+{
+	return &c->gone;
+}
+
+static int queue(struct vmtrack_copier *c, uint64_t start, uint64_t end, size_t off)
+{
+	if (c->nq == c->nq_alloc) {
+		size_t a = c->nq_alloc ? c->nq_alloc * 2 : 256;
+		struct chunk *q = realloc(c->q, a * sizeof(*q));
+
+		if (!q)
+			return -ENOMEM;
+		c->q = q;
+		c->nq_alloc = a;
+	}
+	c->q[c->nq++] = (struct chunk){ start, end, off };
+	return 0;
+}
+
+/* the chunk holding buffer offset @pos, with iovecs of it and the rest */
+static size_t build_riov(struct vmtrack_copier *c, size_t pos)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < c->nq && n < MAX_RIOV; i++) {
+		const struct chunk *k = &c->q[i];
+		size_t len = k->end - k->start, skip;
+
+		if (k->off == SIZE_MAX || k->off + len <= pos)
+			continue;
+		skip = pos > k->off ? pos - k->off : 0;
+		c->riov[n].iov_base = (void *)(uintptr_t)(k->start + skip);
+		c->riov[n].iov_len = len - skip;
+		n++;
+	}
+	return n;
+}
+
+/* read the whole buffer; pages that fail are flagged in c->bad */
+static int read_batch(struct vmtrack_copier *c, struct vmtrack_copy_stats *st)
+{
+	size_t pos = 0;
+
+	memset(c->bad, 0, c->used / c->page_size);
+	while (pos < c->used) {
+		struct iovec local = { c->buf + pos, c->used - pos };
+		size_t n = build_riov(c, pos);
+		ssize_t got;
+
+		got = process_vm_readv(c->pid, &local, 1, c->riov, n, 0);
+		st->calls++;
+		if (got < 0 && errno != EFAULT)
+			return -errno;
+		if (got < 0)
+			got = 0;
+		pos += (size_t)got / c->page_size * c->page_size;
+		if (pos < c->used) {
+			/* this page is gone: go on after it */
+			c->bad[pos / c->page_size] = 1;
+			pos += c->page_size;
+		}
+	}
+	return 0;
+}
+
+/* read the batch and hand it to @fn in address order */
+static int flush(struct vmtrack_copier *c, vmtrack_copy_fn fn, void *ctx,
+		 struct vmtrack_copy_stats *st)
+{
+	size_t i;
+	int ret;
+
+	if (c->used) {
+		ret = read_batch(c, st);
+		if (ret)
+			return ret;
+	}
+	for (i = 0; i < c->nq; i++) {
+		const struct chunk *k = &c->q[i];
+		uint64_t a = k->start, run;
+
+		if (k->off == SIZE_MAX) {
+			ret = fn(ctx, k->start, (k->end - k->start) / c->page_size, NULL);
+			if (ret)
+				return ret;
+			st->holes += (k->end - k->start) / c->page_size;
+			continue;
+		}
+		while (a < k->end) {
+			size_t off = k->off + (a - k->start);
+
+			if (c->bad[off / c->page_size]) {
+				ret = vmtrack_pset_append(&c->gone, a, a + c->page_size);
+				if (ret)
+					return ret;
+				st->gone++;
+				a += c->page_size;
+				continue;
+			}
+			for (run = a; run < k->end &&
+			     !c->bad[(k->off + run - k->start) / c->page_size];
+			     run += c->page_size)
+				;
+			ret = fn(ctx, a, (run - a) / c->page_size, c->buf + off);
+			if (ret)
+				return ret;
+			st->pages += (run - a) / c->page_size;
+			a = run;
+		}
+	}
+	c->nq = 0;
+	c->used = 0;
+	c->nr_copy = 0;
+	return 0;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/**
+ * vmtrack_copier_run() - copy segments of the target, in order
+ * @c:		the copier
+ * @segs:	sorted, non-overlapping, page-aligned segments: COPY (read)
+ *		or HOLE (passed through)
+ * @n:		number of segments
+ * @fn:		receives the pages read and the holes, in address order
+ * @ctx:	passed to @fn
+ * @st:		statistics, added to
+ *
+ * Reads at most the buffer size per process_vm_readv() call (and at most
+ * 1024 remote ranges), calls @fn for what it read, then reads the next
+ * batch. Pages that cannot be read are skipped (vmtrack_copier_gone()).
+ *
+ * Return: 0, @fn's non-zero value, -ESRCH (target gone), -EPERM, -ENOMEM.
+ */
+int vmtrack_copier_run(struct vmtrack_copier *c, const struct vmtrack_seg *segs, size_t n,
+		       vmtrack_copy_fn fn, void *ctx, struct vmtrack_copy_stats *st)
+{
+	double t0 = now_s();
+	size_t i;
+	int ret = 0;
+
+	vmtrack_pset_clear(&c->gone);
+	c->nq = c->used = c->nr_copy = 0;
+	for (i = 0; i < n && !ret; i++) {
+		uint64_t a = segs[i].start;
+
+		if (segs[i].kind == VMTRACK_SEG_HOLE) {
+			ret = queue(c, segs[i].start, segs[i].end, SIZE_MAX);
+			continue;
+		}
+		while (a < segs[i].end && !ret) {
+			uint64_t len = min(segs[i].end - a, (uint64_t)(c->size - c->used));
+
+			ret = queue(c, a, a + len, c->used);
+			if (ret)
+				break;
+			c->used += len;
+			c->nr_copy++;
+			a += len;
+			if (c->used == c->size || c->nr_copy == MAX_RIOV)
+				ret = flush(c, fn, ctx, st);
+		}
+	}
+	if (!ret)
+		ret = flush(c, fn, ctx, st);
+	st->seconds += now_s() - t0;
+	return ret;
+}
