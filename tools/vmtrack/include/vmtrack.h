@@ -209,6 +209,25 @@ int vmtrack_thaw(pid_t pid);
 
 /* ---- sessions ---------------------------------------------------------- */
 
+/*
+ * The one safe order of a pre-copy loop (Documentation/tools/vmtrack/vmtrack.rst,
+ * "The consumer's order"):
+ *
+ *	vmtrack_session_open(); vmtrack_session_watch_all();	mark
+ *	copy everything once					after the mark
+ *	repeat:
+ *		vmtrack_session_epoch(s, 0, &ep);		read events, re-arm
+ *		copy ep.dirty					after the re-arm
+ *	vmtrack_session_freeze(s);
+ *	vmtrack_session_epoch(s, VMTRACK_EPOCH_NO_REARM, &ep);
+ *	copy ep.dirty; vmtrack_session_close(s);		(close thaws)
+ *
+ * A write before the re-arm is in the copy, a write after it faults and is
+ * in the next epoch. VMTRACK_EPOCH_NO_REARM is refused (-EINVAL) unless the
+ * session froze the target or the target exited: collected pages that are
+ * not re-armed on a running target would lose their next writes.
+ */
+
 /* reasons why an epoch reports every watched page as dirty */
 enum vmtrack_loss {
 	VMTRACK_LOSS_EVENTS	= 1 << 0,	/* ring buffer dropped or overran events */
@@ -223,7 +242,8 @@ enum vmtrack_session_flags {
 };
 
 enum vmtrack_epoch_flags {
-	VMTRACK_EPOCH_NO_REARM	= 1 << 0,	/* collect, but do not write-protect again */
+	/* collect, but do not write-protect again: frozen or exited target only */
+	VMTRACK_EPOCH_NO_REARM	= 1 << 0,
 };
 
 /**
@@ -284,6 +304,8 @@ int vmtrack_session_watch_all(struct vmtrack_session *s);
 int vmtrack_session_pump(struct vmtrack_session *s, int wake_fd, int timeout_ms);
 int vmtrack_session_epoch(struct vmtrack_session *s, unsigned int flags,
 			  struct vmtrack_epoch *ep);
+int vmtrack_session_freeze(struct vmtrack_session *s);
+int vmtrack_session_thaw(struct vmtrack_session *s);
 const struct vmtrack_dset *vmtrack_session_dset(const struct vmtrack_session *s);
 const char *vmtrack_session_error(const struct vmtrack_session *s);
 const char *vmtrack_session_instance(const struct vmtrack_session *s);

@@ -52,6 +52,29 @@ int vmtrack_tracefs_get(bool *ours);
 void vmtrack_tracefs_put(void);
 
 /**
+ * struct vmtrack_vma - one VMA as /proc/PID/smaps shows it
+ * @start:	first address
+ * @end:	end address, exclusive
+ * @watched:	"wt" in its VmFlags
+ */
+struct vmtrack_vma {
+	uint64_t	start;
+	uint64_t	end;
+	bool		watched;
+};
+
+/* a list of VMAs, sorted */
+struct vmtrack_vmas {
+	struct vmtrack_vma	*vma;
+	size_t			nr;
+	size_t			alloc;
+};
+
+int vmtrack_smaps_read(pid_t pid, struct vmtrack_vmas *v);
+int vmtrack_dset_settle(struct vmtrack_dset *ds, const struct vmtrack_vmas *v,
+			uint64_t start, uint64_t end, bool untrack);
+
+/**
  * struct vmtrack_tracker - event and loss state of one watched mm
  * @ds:		its dirty set
  * @tgid:	the watched process

@@ -133,13 +133,13 @@ static int madvise_one(int pidfd, const struct iovec *v, size_t skip, int advice
  * @advice:	MADV_WATCH or MADV_UNWATCH
  * @done:	receives the index of the first range that failed, or @n
  *
- * Calls process_madvise() with up to VMTRACK_MAX_IOV ranges at a time. A
- * range with holes (ENOMEM: the mapped parts were processed, the rest was
- * unmapped meanwhile) is not an error. On another error, the caller may skip
- * range *@done and call again with the rest.
+ * Calls process_madvise() with up to VMTRACK_MAX_IOV ranges at a time. On an
+ * error, the caller may skip range *@done and call again with the rest.
  *
- * Return: 0, or the negative errno of range *@done (-EINVAL: unsupported
- * mapping or kernel without MADV_WATCH, -EPERM, -ESRCH: target gone).
+ * Return: 0, or the negative errno of range *@done (-ENOMEM: the range has
+ * holes, unmapped meanwhile, its mapped parts were processed; -EINVAL:
+ * unsupported mapping or kernel without MADV_WATCH; -EPERM; -ESRCH: target
+ * gone).
  */
 int vmtrack_madvise(int pidfd, const struct iovec *iov, size_t n, int advice, size_t *done)
 {
@@ -167,7 +167,7 @@ int vmtrack_madvise(int pidfd, const struct iovec *iov, size_t n, int advice, si
 			continue;
 		}
 		err = madvise_one(pidfd, &iov[i + k], ret, advice);
-		if (err && err != -ENOMEM) {
+		if (err) {
 			if (done)
 				*done = i + k;
 			return err;
@@ -177,89 +177,6 @@ int vmtrack_madvise(int pidfd, const struct iovec *iov, size_t n, int advice, si
 	if (done)
 		*done = n;
 	return 0;
-}
-
-/* 1: every thread of @pid is stopped, 0: not yet, <0: gone */
-static int all_stopped(pid_t pid)
-{
-	char path[320], buf[512];
-	struct dirent *de;
-	int stopped = 1;
-	DIR *dir;
-
-	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
-	dir = opendir(path);
-	if (!dir)
-		return -ESRCH;
-	while ((de = readdir(dir)) && stopped > 0) {
-		char *p;
-		FILE *f;
-
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "/proc/%d/task/%s/stat", (int)pid, de->d_name);
-		f = fopen(path, "re");
-		if (!f)
-			continue;	/* the thread exited */
-		if (!fgets(buf, sizeof(buf), f))
-			buf[0] = '\0';
-		fclose(f);
-		p = strrchr(buf, ')');
-		if (!p || p[1] != ' ')
-			continue;
-		if (p[2] == 'Z' || p[2] == 'X')
-			stopped = -ESRCH;
-		else if (p[2] != 'T' && p[2] != 't')
-			stopped = 0;
-	}
-	closedir(dir);
-	return stopped;
-}
-
-/**
- * vmtrack_freeze() - stop a process and wait until all its threads stopped
- * @pid:		the process
- * @was_stopped:	receives whether it was stopped already (then do not
- *			vmtrack_thaw() it)
- *
- * Sends SIGSTOP and polls /proc/PID/task/TID/stat for up to 10 seconds. Once
- * it returns 0 the process cannot write to its memory any more, so a drain
- * after it sees every event the process produced.
- *
- * Return: 0, -ESRCH if the process is gone (or a zombie), -ETIMEDOUT, or the
- * errno of kill().
- */
-int vmtrack_freeze(pid_t pid, bool *was_stopped)
-{
-	struct timespec ts = { 0, 1000 * 1000 };
-	int i, st;
-
-	st = all_stopped(pid);
-	if (st < 0)
-		return st;
-	*was_stopped = st == 1;
-	if (st == 1)
-		return 0;
-	if (kill(pid, SIGSTOP))
-		return -errno;
-	for (i = 0; i < 10000; i++) {
-		st = all_stopped(pid);
-		if (st)
-			return st < 0 ? st : 0;
-		nanosleep(&ts, NULL);
-	}
-	return -ETIMEDOUT;
-}
-
-/**
- * vmtrack_thaw() - continue a process stopped by vmtrack_freeze()
- * @pid:	the process
- *
- * Return: 0, or the negative errno of kill().
- */
-int vmtrack_thaw(pid_t pid)
-{
-	return kill(pid, SIGCONT) ? -errno : 0;
 }
 
 /* ---- target and tracefs checks ---- */

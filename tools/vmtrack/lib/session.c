@@ -83,10 +83,17 @@ struct vmtrack_session {
 	struct vmtrack_dset		*ds;
 	struct vmtrack_tracker		tr;
 	bool				rescan;
+	bool				frozen;
+	bool				pidns;		/* consumer in a child pid namespace */
 	uint64_t			missed_pages;
 
 	struct iovec			*iov;
 	size_t				iov_alloc;
+	/* ranges whose last mark or re-arm failed, and the VMAs to check them */
+	struct iovec			*failed;
+	size_t				nr_failed;
+	size_t				failed_alloc;
+	struct vmtrack_vmas		vmas;
 	char				err[256];
 };
 
@@ -118,7 +125,8 @@ const char *vmtrack_session_error(const struct vmtrack_session *s)
  * vmtrack_session_instance() - name of the session's tracefs instance
  * @s:	the session
  *
- * Return: "vmtrack-<pid of the consumer>".
+ * Return: "vmtrack-<pid of the consumer>", with "-<n>" for the n-th further
+ * session of the process.
  */
 const char *vmtrack_session_instance(const struct vmtrack_session *s)
 {
@@ -151,6 +159,7 @@ const struct vmtrack_dset *vmtrack_session_dset(const struct vmtrack_session *s)
 
 /* ---- instance lifecycle ---- */
 
+/* vmtrack-<pid of the consumer>[-<session number>] */
 static bool instance_owner_dead(const char *name)
 {
 	const char *p = name + strlen(VMTRACK_INSTANCE_PREFIX);
@@ -159,7 +168,7 @@ static bool instance_owner_dead(const char *name)
 
 	errno = 0;
 	pid = strtol(p, &end, 10);
-	if (errno || *end || pid <= 0 || pid == getpid())
+	if (errno || (*end && *end != '-') || pid <= 0 || pid == getpid())
 		return false;
 	return kill(pid, 0) && errno == ESRCH;
 }
@@ -167,8 +176,9 @@ static bool instance_owner_dead(const char *name)
 /**
  * vmtrack_reap_instances() - remove instances of consumers that died
  *
- * Every tracefs instance named vmtrack-<pid> whose process does not exist any
- * more is destroyed (a consumer killed with SIGKILL cannot clean up).
+ * Every tracefs instance named vmtrack-<pid> or vmtrack-<pid>-<n> whose
+ * process does not exist any more is destroyed (a consumer killed with
+ * SIGKILL cannot clean up).
  *
  * Return: the number of instances removed, or a negative errno.
  */
@@ -178,7 +188,8 @@ int vmtrack_reap_instances(void)
 	int i, n = 0;
 
 	/* basic regex: no '+' */
-	list = tracefs_instances("^" VMTRACK_INSTANCE_PREFIX "[0-9][0-9]*$");
+	list = tracefs_instances("^" VMTRACK_INSTANCE_PREFIX
+				 "[0-9][0-9]*\\(-[0-9][0-9]*\\)\\{0,1\\}$");
 	if (!list)
 		return 0;
 	for (i = 0; list[i]; i++) {
@@ -280,9 +291,21 @@ static int load_events(struct vmtrack_session *s)
 	return 0;
 }
 
+/*
+ * One instance per session: the first of a process is vmtrack-<pid>, the
+ * next ones vmtrack-<pid>-<n>, so that sessions on several targets in one
+ * process do not share a buffer and overwrite each other's filter.
+ */
 static int create_instance(struct vmtrack_session *s)
 {
-	snprintf(s->name, sizeof(s->name), VMTRACK_INSTANCE_PREFIX "%d", (int)getpid());
+	static unsigned int sessions;
+	unsigned int n = __atomic_fetch_add(&sessions, 1, __ATOMIC_RELAXED);
+
+	if (n)
+		snprintf(s->name, sizeof(s->name), VMTRACK_INSTANCE_PREFIX "%d-%u",
+			 (int)getpid(), n);
+	else
+		snprintf(s->name, sizeof(s->name), VMTRACK_INSTANCE_PREFIX "%d", (int)getpid());
 	s->inst = tracefs_instance_create(s->name);
 	if (s->inst && !tracefs_instance_is_new(s->inst)) {
 		/* left by an earlier process that had our pid: stale */
@@ -306,10 +329,48 @@ static int enable_events(struct vmtrack_session *s)
 	return s->marks_off ? inst_write(s, MARK_ENABLE, "0") : 0;
 }
 
-static int configure_instance(struct vmtrack_session *s)
+/* the initial pid namespace's inode number (PROC_PID_INIT_INO) */
+#define PID_INIT_INO	0xEFFFFFFCU
+
+/*
+ * A consumer in a child pid namespace sees the target by a pid of that
+ * namespace, while the events carry the tgid of the initial namespace.
+ */
+static bool in_child_pidns(void)
+{
+	struct stat st;
+
+	return !stat("/proc/self/ns/pid", &st) && st.st_ino != PID_INIT_INO;
+}
+
+/* filter every event of the system; remember how the kernel shows it */
+static int set_filter(struct vmtrack_session *s, const char *filter, bool none_ok)
 {
 	char file[128];
 	int kind;
+
+	snprintf(s->filter, sizeof(s->filter), "%s", filter);
+	if (inst_write(s, "events/" VMTRACK_SYSTEM "/filter", s->filter))
+		return session_err(s, -EINVAL, "cannot set filter '%s' on %s events",
+				   s->filter, VMTRACK_SYSTEM);
+	/* the kernel may normalize the text: remember what it shows */
+	for (kind = 0; kind < VMTRACK_EV_NR; kind++) {
+		snprintf(file, sizeof(file), "events/%s/%s/filter", VMTRACK_SYSTEM,
+			 vmtrack_event_name(kind));
+		free(s->filter_read[kind]);
+		s->filter_read[kind] = inst_read(s, file);
+		if (!s->filter_read[kind] ||
+		    (!none_ok && !strcmp(s->filter_read[kind], "none")))
+			return session_err(s, -EINVAL, "filter on %s did not take",
+					   vmtrack_event_name(kind));
+	}
+	return 0;
+}
+
+static int configure_instance(struct vmtrack_session *s)
+{
+	char filter[64];
+	int ret;
 
 	if (tracefs_trace_off(s->inst) ||
 	    tracefs_option_disable(s->inst, TRACEFS_OPTION_OVERWRITE))
@@ -322,19 +383,16 @@ static int configure_instance(struct vmtrack_session *s)
 		inst_write(s, "trace_clock", "global");
 	inst_write(s, "buffer_percent", "25");
 
-	snprintf(s->filter, sizeof(s->filter), "tgid==%d", (int)s->p.pid);
-	if (inst_write(s, "events/" VMTRACK_SYSTEM "/filter", s->filter))
-		return session_err(s, -EINVAL, "cannot set filter '%s' on %s events",
-				   s->filter, VMTRACK_SYSTEM);
-	/* the kernel may normalize the text: remember what it shows */
-	for (kind = 0; kind < VMTRACK_EV_NR; kind++) {
-		snprintf(file, sizeof(file), "events/%s/%s/filter", VMTRACK_SYSTEM,
-			 vmtrack_event_name(kind));
-		s->filter_read[kind] = inst_read(s, file);
-		if (!s->filter_read[kind] || !strcmp(s->filter_read[kind], "none"))
-			return session_err(s, -EINVAL, "filter on %s did not take",
-					   vmtrack_event_name(kind));
+	/* in a child pid namespace, no filter until learn_mm() */
+	s->pidns = in_child_pidns();
+	if (s->pidns) {
+		ret = set_filter(s, "0", true);
+	} else {
+		snprintf(filter, sizeof(filter), "tgid==%d", (int)s->p.pid);
+		ret = set_filter(s, filter, false);
 	}
+	if (ret)
+		return ret;
 	if (enable_events(s))
 		return session_err(s, -EIO, "cannot enable the %s events", VMTRACK_SYSTEM);
 	s->set_event_read = inst_read(s, "set_event");
@@ -601,7 +659,8 @@ fail:
  * vmtrack_session_close() - unwatch, remove the instance, free everything
  * @s:	the session, may be NULL
  *
- * Unless VMTRACK_F_KEEP was given, every tracked range is unwatched
+ * A target frozen by vmtrack_session_freeze() is let go. Unless
+ * VMTRACK_F_KEEP was given, every tracked range is unwatched
  * (MADV_UNWATCH). The readers are closed before the instance is removed
  * (rmdir fails with EBUSY while a file of the instance is open).
  */
@@ -612,6 +671,7 @@ void vmtrack_session_close(struct vmtrack_session *s)
 
 	if (!s)
 		return;
+	vmtrack_session_thaw(s);
 	if (!(s->p.flags & VMTRACK_F_KEEP) && !s->tr.mm_gone && s->pidfd >= 0) {
 		n = vmtrack_dset_ranges_iov(s->ds, &s->iov, &s->iov_alloc);
 		if (n > 0) {
@@ -645,6 +705,8 @@ void vmtrack_session_close(struct vmtrack_session *s)
 	free(s->buf);
 	free(s->ev);
 	free(s->iov);
+	free(s->failed);
+	free(s->vmas.vma);
 	free(s->tr.iov);
 	free(s);
 }
@@ -697,6 +759,74 @@ static int mark_error(struct vmtrack_session *s, int ret, const struct iovec *v)
 	}
 }
 
+static int learn_mm(struct vmtrack_session *s, const struct iovec *iov, size_t n);
+
+/*
+ * process_madvise(MADV_WATCH) over @iov. A range that fails in part or whole
+ * with ENOMEM (unmapped meanwhile) or, with @soft_einval, EINVAL (refused)
+ * is remembered for settle(); another error stops at range *@bad.
+ */
+static int arm(struct vmtrack_session *s, const struct iovec *iov, size_t n,
+	       bool soft_einval, size_t *bad)
+{
+	size_t pos = 0, done;
+	int ret;
+
+	s->nr_failed = 0;
+	while (pos < n) {
+		ret = vmtrack_madvise(s->pidfd, iov + pos, n - pos, MADV_WATCH, &done);
+		if (!ret)
+			break;
+		if (ret != -ENOMEM && !(ret == -EINVAL && soft_einval)) {
+			*bad = pos + done;
+			return ret;
+		}
+		if (s->nr_failed == s->failed_alloc) {
+			size_t a = s->failed_alloc ? 2 * s->failed_alloc : 16;
+			struct iovec *f = realloc(s->failed, a * sizeof(*f));
+
+			if (!f) {
+				/* cannot check it: it stays dirty, the rescan prunes holes */
+				vmtrack_dset_set_dirty(s->ds, (uintptr_t)iov[pos + done].iov_base,
+						       (uintptr_t)iov[pos + done].iov_base +
+						       iov[pos + done].iov_len, NULL);
+				pos += done + 1;
+				continue;
+			}
+			s->failed = f;
+			s->failed_alloc = a;
+		}
+		s->failed[s->nr_failed++] = iov[pos + done];
+		pos += done + 1;
+	}
+	return 0;
+}
+
+/*
+ * Bring the ranges arm() could not (fully) arm in line with the kernel's
+ * view, read from /proc/PID/smaps after the fact: see vmtrack_dset_settle().
+ * A range left tracked but neither watched nor dirty would lose every write
+ * to it, and a new mapping at its place would never be marked.
+ */
+static void settle(struct vmtrack_session *s, bool untrack)
+{
+	size_t i;
+	bool blind;
+
+	if (!s->nr_failed)
+		return;
+	blind = vmtrack_smaps_read(s->p.pid, &s->vmas) != 0;
+	for (i = 0; i < s->nr_failed; i++) {
+		uint64_t a = (uintptr_t)s->failed[i].iov_base, b = a + s->failed[i].iov_len;
+
+		if (blind)	/* gone, or smaps unreadable: keep it dirty */
+			vmtrack_dset_set_dirty(s->ds, a, b, NULL);
+		else
+			vmtrack_dset_settle(s->ds, &s->vmas, a, b, untrack);
+	}
+	s->nr_failed = 0;
+}
+
 /**
  * vmtrack_session_watch_ranges() - watch given ranges of the target
  * @s:		the session
@@ -738,14 +868,22 @@ int vmtrack_session_watch_ranges(struct vmtrack_session *s, const struct iovec *
 	nr = vmtrack_dset_ranges_iov(s->ds, &s->iov, &s->iov_alloc);
 	if (nr < 0)
 		return session_err(s, -ENOMEM, "out of memory");
-	ret = vmtrack_madvise(s->pidfd, s->iov, nr, MADV_WATCH, &done);
+	ret = arm(s, s->iov, nr, false, &done);
 	if (ret) {
 		mark_error(s, ret, &s->iov[done]);
 		/* unwatch what was marked before the failure */
 		vmtrack_madvise(s->pidfd, s->iov, done, MADV_UNWATCH, NULL);
 		s->p.flags |= VMTRACK_F_KEEP;
+		return ret;
 	}
-	return ret;
+	if (s->pidns) {
+		ret = learn_mm(s, s->iov, nr);
+		if (ret)
+			return ret;
+	}
+	/* parts unmapped since the walk drop out */
+	settle(s, false);
+	return 0;
 }
 
 /**
@@ -764,7 +902,7 @@ int vmtrack_session_watch_ranges(struct vmtrack_session *s, const struct iovec *
 int vmtrack_session_watch_all(struct vmtrack_session *s)
 {
 	struct watch_ctx c = { .s = s, .start = 0, .end = UINT64_MAX, .all = true };
-	size_t pos = 0, done, failed = 0;
+	size_t done;
 	ssize_t nr;
 	int ret;
 
@@ -778,28 +916,29 @@ int vmtrack_session_watch_all(struct vmtrack_session *s)
 	if (nr <= 0)
 		return session_err(s, -ENOMEM, "pid %d has no private writable mapping",
 				   (int)s->p.pid);
-	while (pos < (size_t)nr) {
-		ret = vmtrack_madvise(s->pidfd, s->iov + pos, nr - pos, MADV_WATCH, &done);
-		if (!ret)
-			break;
-		if (ret != -EINVAL) {
-			mark_error(s, ret, &s->iov[pos + done]);
-			vmtrack_madvise(s->pidfd, s->iov, pos + done, MADV_UNWATCH, NULL);
-			s->p.flags |= VMTRACK_F_KEEP;
-			return ret;
-		}
-		/* cannot be watched: report it dirty in every epoch */
-		vmtrack_dset_set_dirty(s->ds, (uintptr_t)s->iov[pos + done].iov_base,
-				       (uintptr_t)s->iov[pos + done].iov_base +
-				       s->iov[pos + done].iov_len, NULL);
-		failed++;
-		pos += done + 1;
+	ret = arm(s, s->iov, nr, true, &done);
+	if (ret) {
+		mark_error(s, ret, &s->iov[done]);
+		vmtrack_madvise(s->pidfd, s->iov, done, MADV_UNWATCH, NULL);
+		s->p.flags |= VMTRACK_F_KEEP;
+		return ret;
 	}
-	if (failed == (size_t)nr) {
+	if (s->nr_failed == (size_t)nr) {
 		mark_error(s, -EINVAL, &s->iov[0]);
 		s->p.flags |= VMTRACK_F_KEEP;
 		return -EINVAL;
 	}
+	if (s->pidns) {
+		ret = learn_mm(s, s->iov, nr);
+		if (ret)
+			return ret;
+	}
+	/*
+	 * What could not be marked is dropped: the rescan of the first epoch
+	 * finds what is mapped there then and reports it dirty (a mapping the
+	 * kernel refuses, in every epoch).
+	 */
+	settle(s, true);
 	s->rescan = true;
 	s->tr.fill_stray = true;
 	return 0;
@@ -892,6 +1031,48 @@ static int reader_drain(struct vmtrack_session *s, struct reader *r, bool partia
 		decode_chunk(s, r, n);
 	}
 	return 0;
+}
+
+/*
+ * In a child pid namespace the events name the target by its tgid in the
+ * initial namespace, which the consumer cannot see: learn the target's
+ * mm_id from the marks just made (marks of ranges of @iov), then filter on
+ * it. Events of other mms read meanwhile are ignored by the tracker.
+ */
+static int learn_mm(struct vmtrack_session *s, const struct iovec *iov, size_t n)
+{
+	char filter[64];
+	uint64_t id = 0;
+	int32_t tgid = 0;
+	size_t i, k;
+
+	for (i = 0; i < (size_t)s->nr_rd; i++)
+		reader_drain(s, &s->rd[i], true);
+	for (i = 0; i < s->nr_ev; i++) {
+		const struct vmtrack_event *ev = &s->ev[i];
+
+		if (ev->kind != VMTRACK_EV_MARK)
+			continue;
+		for (k = 0; k < n; k++)
+			if (ev->a >= (uintptr_t)iov[k].iov_base &&
+			    ev->b <= (uintptr_t)iov[k].iov_base + iov[k].iov_len)
+				break;
+		if (k == n)
+			continue;
+		if (id && ev->mm_id != id)
+			return session_err(s, -EBUSY, "pid %d: two mms marked its ranges at once, "
+					   "cannot tell which is the target's", (int)s->p.pid);
+		id = ev->mm_id;
+		tgid = ev->tgid;
+	}
+	if (!id)
+		return session_err(s, -EIO, "pid %d: no mark event seen, cannot identify its mm",
+				   (int)s->p.pid);
+	s->tr.tgid = tgid;
+	s->tr.mm_known = true;
+	s->tr.mm_id = id;
+	snprintf(filter, sizeof(filter), "mm_id==%llu", (unsigned long long)id);
+	return set_filter(s, filter, false);
 }
 
 /**
@@ -1111,27 +1292,91 @@ static void rescan(struct vmtrack_session *s, struct vmtrack_epoch *ep)
 	free(c.maps);
 }
 
+/*
+ * Re-arm the pages just collected. A range that cannot be re-armed, in part
+ * or whole, stays dirty where it is still mapped (settle()); after another
+ * error (EPERM: privileges dropped) everything from there on stays dirty.
+ */
 static void rearm(struct vmtrack_session *s, struct vmtrack_epoch *ep)
 {
 	const struct iovec *iov = ep->dirty;
-	size_t pos = 0, done, n = ep->nr_dirty;
+	size_t bad, i;
 	int ret;
 
-	while (pos < n) {
-		ret = vmtrack_madvise(s->pidfd, iov + pos, n - pos, MADV_WATCH, &done);
-		if (!ret)
-			break;
-		if (ret == -ESRCH) {
-			ep->target_gone = true;
-			break;
-		}
-		/* could not be write-protected again: it stays dirty */
-		vmtrack_dset_set_dirty(s->ds, (uintptr_t)iov[pos + done].iov_base,
-				       (uintptr_t)iov[pos + done].iov_base +
-				       iov[pos + done].iov_len, NULL);
-		ep->rearm_failed++;
-		pos += done + 1;
+	ret = arm(s, iov, ep->nr_dirty, true, &bad);
+	if (ret == -ESRCH) {
+		ep->target_gone = true;
+		return;
 	}
+	ep->rearm_failed = s->nr_failed;
+	settle(s, s->rescan);
+	if (!ret)
+		return;
+	for (i = bad; i < ep->nr_dirty; i++)
+		vmtrack_dset_set_dirty(s->ds, (uintptr_t)iov[i].iov_base,
+				       (uintptr_t)iov[i].iov_base + iov[i].iov_len, NULL);
+	ep->rearm_failed += ep->nr_dirty - bad;
+}
+
+/* the target exited (its pidfd polls readable) */
+static bool target_exited(const struct vmtrack_session *s)
+{
+	struct pollfd p = { .fd = s->pidfd, .events = POLLIN };
+
+	return s->tr.mm_gone || (s->pidfd >= 0 && poll(&p, 1, 0) == 1);
+}
+
+/**
+ * vmtrack_session_freeze() - stop the target for the final epoch
+ * @s:	the session
+ *
+ * Stops every thread of the target as its tracer (vmtrack_freeze()): job
+ * control does not see it, and the kernel lets the target go on if the
+ * consumer dies. Needed for VMTRACK_EPOCH_NO_REARM. Call it, the epoch and
+ * vmtrack_session_thaw() from the same thread (ptrace ties the tracees to
+ * the thread that attached them).
+ *
+ * Return: 0; -ESRCH if the target exited; -EBUSY (another tracer), -EPERM,
+ * -ETIMEDOUT: not frozen (message in vmtrack_session_error()).
+ */
+int vmtrack_session_freeze(struct vmtrack_session *s)
+{
+	bool was;
+	int ret;
+
+	if (s->frozen)
+		return 0;
+	ret = vmtrack_freeze(s->p.pid, &was);
+	switch (ret) {
+	case 0:
+		s->frozen = true;
+		return 0;
+	case -ESRCH:
+		return session_err(s, ret, "pid %d: process exited", (int)s->p.pid);
+	case -EBUSY:
+		return session_err(s, ret, "cannot freeze pid %d: another process traces it",
+				   (int)s->p.pid);
+	case -ETIMEDOUT:
+		return session_err(s, ret, "cannot freeze pid %d: a thread did not stop within "
+				   "10 s", (int)s->p.pid);
+	default:
+		return session_err(s, ret, "cannot freeze pid %d: %s (needs ptrace access)",
+				   (int)s->p.pid, strerror(-ret));
+	}
+}
+
+/**
+ * vmtrack_session_thaw() - let the target frozen by vmtrack_session_freeze() go on
+ * @s:	the session
+ *
+ * Return: 0, or -ESRCH if the target is gone.
+ */
+int vmtrack_session_thaw(struct vmtrack_session *s)
+{
+	if (!s->frozen)
+		return 0;
+	s->frozen = false;
+	return vmtrack_thaw(s->p.pid);
 }
 
 /**
@@ -1150,10 +1395,18 @@ static void rearm(struct vmtrack_session *s, struct vmtrack_epoch *ep)
  * it told whether an earlier consumer had armed the ranges (a restart), and
  * after that only echoes the session's own re-arms.
  *
- * For a complete last epoch, stop the target first (vmtrack_freeze()): then
- * every event it produced is in the buffers and is read here.
+ * The caller copies the pages of @ep->dirty after this call returns, never
+ * before: a write after the re-arm faults and is reported by the next epoch,
+ * a write before it is in the copy.
  *
- * Return: 0, or -ENOMEM.
+ * For a complete last epoch, stop the target first (vmtrack_session_freeze()):
+ * then every event it produced is in the buffers and is read here. Only
+ * then, or once the target exited, may @flags hold VMTRACK_EPOCH_NO_REARM:
+ * on a running target, the writes to pages collected and not re-armed would
+ * never be reported.
+ *
+ * Return: 0, -EINVAL (VMTRACK_EPOCH_NO_REARM on a running target, unknown
+ * flag; nothing is collected then) or -ENOMEM.
  */
 int vmtrack_session_epoch(struct vmtrack_session *s, unsigned int flags,
 			  struct vmtrack_epoch *ep)
@@ -1161,6 +1414,11 @@ int vmtrack_session_epoch(struct vmtrack_session *s, unsigned int flags,
 	size_t i;
 
 	memset(ep, 0, sizeof(*ep));
+	if (flags & ~VMTRACK_EPOCH_NO_REARM)
+		return session_err(s, -EINVAL, "unknown epoch flags %#x", flags);
+	if ((flags & VMTRACK_EPOCH_NO_REARM) && !s->frozen && !target_exited(s))
+		return session_err(s, -EINVAL, "VMTRACK_EPOCH_NO_REARM on a running target: "
+				   "freeze it first (vmtrack_session_freeze())");
 	for (i = 0; i < (size_t)s->nr_rd; i++)
 		if (reader_drain(s, &s->rd[i], true))
 			vmtrack_tracker_loss(&s->tr, VMTRACK_LOSS_EVENTS, 0);

@@ -8,13 +8,16 @@
  * formats are fixtures in the kernel's format-file syntax, consistent with
  * the mm_watch contract (common fields, then u64 mm_id @8, int tgid @16, ...).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -1100,10 +1103,12 @@ static void test_madvise_batches(void)
 	/* MADV_COLD (20) is accepted by process_madvise: three batches */
 	CHECK_EQ(vmtrack_madvise(pidfd, iov, N, 20, &done), 0);
 	CHECK_EQ(done, N);
-	/* a hole (unmapped meanwhile) is skipped, the rest still processed */
+	/* a hole (unmapped meanwhile) is reported, the rest can go on */
 	munmap(buf + 2 * 1500 * PAGE, PAGE);
-	CHECK_EQ(vmtrack_madvise(pidfd, iov, N, 20, &done), 0);
-	CHECK_EQ(done, N);
+	CHECK_EQ(vmtrack_madvise(pidfd, iov, N, 20, &done), -ENOMEM);
+	CHECK_EQ(done, 1500);
+	CHECK_EQ(vmtrack_madvise(pidfd, iov + 1501, N - 1501, 20, &done), 0);
+	CHECK_EQ(done, N - 1501);
 	/* an advice the kernel refuses names the failing range */
 	CHECK_EQ(vmtrack_madvise(pidfd, iov, N, 0x7fff, &done), -EINVAL);
 	CHECK_EQ(done, 0);
@@ -1114,26 +1119,249 @@ out:
 		close(pidfd);
 }
 
+/* a failed mark or re-arm: the set is brought in line with smaps */
+static void test_dset_settle(void)
+{
+	struct vmtrack_vma vma[] = {
+		{ 0x10000, 0x12000, true },	/* watched */
+		{ 0x12000, 0x14000, false },	/* mapped, not watched */
+		/* 0x14000-0x16000: unmapped */
+		{ 0x16000, 0x19000, true },
+	};
+	struct vmtrack_vmas v = { .vma = vma, .nr = ARRAY_SIZE(vma) };
+	int untrack;
+
+	for (untrack = 0; untrack < 2; untrack++) {
+		struct vmtrack_dset *ds = vmtrack_dset_new(PAGE);
+
+		CHECK_EQ(vmtrack_dset_add(ds, 0xe000, 0x1a000, false, "x"), 0);
+		/* the failed range: 0x11000-0x18000 */
+		CHECK_EQ(vmtrack_dset_settle(ds, &v, 0x11000, 0x18000, untrack), 0);
+		CHECK(!vmtrack_dset_test(ds, 0x10000));		/* outside: clean */
+		CHECK(vmtrack_dset_test(ds, 0x11000));		/* watched: dirty */
+		CHECK_EQ(vmtrack_dset_covers(ds, 0x12000), !untrack);
+		CHECK_EQ(vmtrack_dset_test(ds, 0x13000), !untrack);
+		CHECK(!vmtrack_dset_covers(ds, 0x14000));	/* hole: untracked */
+		CHECK(!vmtrack_dset_covers(ds, 0x15000));
+		CHECK(vmtrack_dset_test(ds, 0x16000));
+		CHECK(vmtrack_dset_test(ds, 0x17000));
+		CHECK(!vmtrack_dset_test(ds, 0x18000));		/* outside: clean */
+		CHECK(vmtrack_dset_covers(ds, 0x19000));
+		/* past the last VMA: untracked */
+		CHECK_EQ(vmtrack_dset_settle(ds, &v, 0x19000, 0x1a000, untrack), 0);
+		CHECK(!vmtrack_dset_covers(ds, 0x19000));
+		CHECK_EQ(vmtrack_dset_dirty_pages(ds), untrack ? 3 : 5);
+		vmtrack_dset_free(ds);
+	}
+}
+
+/* smaps of this process: a mapping of ours, not watched */
+static void test_smaps_read(void)
+{
+	struct vmtrack_vmas v = { 0 };
+	char *p = mmap(NULL, 3 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		       -1, 0);
+	size_t i, found = 0;
+
+	CHECK(p != MAP_FAILED);
+	CHECK_EQ(vmtrack_smaps_read(getpid(), &v), 0);
+	CHECK(v.nr > 3);
+	for (i = 0; i < v.nr; i++) {
+		if (i)
+			CHECK(v.vma[i].start >= v.vma[i - 1].end);
+		if (v.vma[i].start <= (uintptr_t)p && v.vma[i].end >= (uintptr_t)p + 3 * PAGE) {
+			found++;
+			CHECK(!v.vma[i].watched);
+		}
+	}
+	CHECK_EQ(found, 1);
+	CHECK_EQ(vmtrack_smaps_read(-5, &v), -ESRCH);
+	munmap(p, 3 * PAGE);
+	free(v.vma);
+}
+
+/* every thread of @pid in state @st ('t': ptrace stop), within a second */
+static bool threads_in(pid_t pid, char st, bool all)
+{
+	char path[320], buf[512], *p;
+	int tries, n, in;
+
+	for (tries = 0; tries < 100; tries++) {
+		DIR *dir;
+		struct dirent *de;
+
+		snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+		dir = opendir(path);
+		if (!dir)
+			return false;
+		n = in = 0;
+		while ((de = readdir(dir))) {
+			FILE *f;
+
+			if (de->d_name[0] == '.')
+				continue;
+			snprintf(path, sizeof(path), "/proc/%d/task/%s/stat", (int)pid, de->d_name);
+			f = fopen(path, "re");
+			if (!f)
+				continue;
+			if (fgets(buf, sizeof(buf), f)) {
+				p = strrchr(buf, ')');
+				n++;
+				in += p && p[2] == st;
+			}
+			fclose(f);
+		}
+		closedir(dir);
+		if (n && (all ? in == n : !in))
+			return true;
+		usleep(10000);
+	}
+	return false;
+}
+
+static void *spin(void *arg)
+{
+	volatile unsigned long *c = arg;
+
+	for (;;)
+		(*c)++;
+	return NULL;
+}
+
+/* a target of three threads counting in shared memory */
+static pid_t spinner(volatile unsigned long **counter)
+{
+	pthread_t th;
+	pid_t pid;
+
+	*counter = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (*counter == MAP_FAILED)
+		return -1;
+	pid = fork();
+	if (!pid) {
+		pthread_create(&th, NULL, spin, (void *)&(*counter)[1]);
+		pthread_create(&th, NULL, spin, (void *)&(*counter)[2]);
+		spin((void *)&(*counter)[0]);
+	}
+	return pid;
+}
+
+static bool counting(volatile unsigned long *c)
+{
+	unsigned long a = c[0] + c[1] + c[2];
+	int i;
+
+	for (i = 0; i < 100; i++) {
+		usleep(10000);
+		if (c[0] + c[1] + c[2] != a)
+			return true;
+	}
+	return false;
+}
+
+static void spinner_end(pid_t pid, volatile unsigned long *c)
+{
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	munmap((void *)c, PAGE);
+}
+
+/* a freeze stops every thread in a ptrace stop, a thaw lets them go */
 static void test_freeze(void)
 {
+	volatile unsigned long *c;
 	bool was = true;
-	pid_t pid = fork();
+	pid_t pid = spinner(&c);
 
-	if (!pid) {
-		for (;;)
-			pause();
-	}
 	CHECK(pid > 0);
 	if (pid <= 0)
 		return;
+	CHECK(counting(c));
 	CHECK_EQ(vmtrack_freeze(pid, &was), 0);
 	CHECK(!was);
-	CHECK_EQ(vmtrack_freeze(pid, &was), 0);	/* already stopped */
+	CHECK(threads_in(pid, 't', true));
+	CHECK(!counting(c));
+	CHECK_EQ(vmtrack_freeze(pid, &was), 0);	/* frozen already: still */
+	CHECK(threads_in(pid, 't', true));
+	CHECK_EQ(vmtrack_thaw(pid), 0);
+	CHECK(threads_in(pid, 't', false));
+	CHECK(counting(c));
+	/* job control does not see it: a stopped target stays stopped */
+	kill(pid, SIGSTOP);
+	CHECK(threads_in(pid, 'T', true));
+	CHECK_EQ(vmtrack_freeze(pid, &was), 0);
 	CHECK(was);
 	CHECK_EQ(vmtrack_thaw(pid), 0);
-	kill(pid, SIGKILL);
-	waitpid(pid, NULL, 0);
+	CHECK(threads_in(pid, 'T', true));
+	kill(pid, SIGCONT);
+	CHECK(counting(c));
+	spinner_end(pid, c);
 	CHECK_EQ(vmtrack_freeze(pid, &was), -ESRCH);
+}
+
+/* the consumer dies while the target is frozen: the target goes on */
+static void test_freeze_consumer_dies(void)
+{
+	volatile unsigned long *c;
+	int fds[2];
+	pid_t pid = spinner(&c), consumer;
+	char r = 0;
+
+	CHECK(pid > 0 && !pipe(fds));
+	if (pid <= 0)
+		return;
+	consumer = fork();
+	if (!consumer) {
+		bool was;
+
+		r = vmtrack_freeze(pid, &was) ? 'e' : 'f';
+		if (write(fds[1], &r, 1) != 1)
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	CHECK_EQ(read(fds[0], &r, 1), 1);
+	CHECK_EQ(r, 'f');
+	CHECK(threads_in(pid, 't', true));
+	CHECK(!counting(c));
+	kill(consumer, SIGKILL);
+	waitpid(consumer, NULL, 0);
+	CHECK(threads_in(pid, 't', false));
+	CHECK(counting(c));
+	close(fds[0]);
+	close(fds[1]);
+	spinner_end(pid, c);
+}
+
+/* a target traced by someone else cannot be frozen: an error, not a stop */
+static void test_freeze_fails(void)
+{
+	volatile unsigned long *c;
+	int fds[2];
+	pid_t pid = spinner(&c), tracer;
+	bool was;
+	char r = 0;
+
+	CHECK(pid > 0 && !pipe(fds));
+	if (pid <= 0)
+		return;
+	tracer = fork();
+	if (!tracer) {
+		r = ptrace(PTRACE_SEIZE, pid, NULL, NULL) ? 'e' : 's';
+		if (write(fds[1], &r, 1) != 1)
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	CHECK_EQ(read(fds[0], &r, 1), 1);
+	CHECK_EQ(r, 's');
+	CHECK_EQ(vmtrack_freeze(pid, &was), -EBUSY);
+	CHECK(counting(c));
+	kill(tracer, SIGKILL);
+	waitpid(tracer, NULL, 0);
+	close(fds[0]);
+	close(fds[1]);
+	spinner_end(pid, c);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1293,7 +1521,13 @@ int main(void)
 	run_test("maps: line parsing and watchable mappings", test_maps_parse);
 	run_test("maps: walking /proc/self/maps, missing pid", test_maps_walk);
 	run_test("process_madvise: 1024-iovec batches, holes, errors", test_madvise_batches);
-	run_test("freeze/thaw a child", test_freeze);
+	run_test("settle: failed arm checked against the VMAs", test_dset_settle);
+	run_test("settle: /proc/self/smaps read", test_smaps_read);
+	run_test("freeze: every thread in a ptrace stop, thaw, job control", test_freeze);
+	run_test("freeze: a consumer killed while frozen lets the target go on",
+		 test_freeze_consumer_dies);
+	run_test("freeze: a target traced by another process is an error",
+		 test_freeze_fails);
 	run_test("options: valid watch and run command lines", test_options_valid);
 	run_test("options: bad values rejected with a reason", test_options_invalid);
 	run_test("options: number, duration and range parsers", test_number_parsers);
