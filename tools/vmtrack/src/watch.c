@@ -5,8 +5,10 @@
  *
  * The command is a thin loop around libvmtrack: pump the per-CPU readers
  * until the next epoch is due or a signal arrives, take the epoch, print it.
- * The last epoch is taken with the target stopped (SIGSTOP, or after it
- * exited), so the final drain sees every event it produced.
+ * The last epoch is taken with the target frozen (as a tracer, see
+ * vmtrack_session_freeze()) or after it exited, so the final drain sees
+ * every event it produced; a freeze that fails is an error, never a final
+ * epoch of a running target.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -33,6 +35,8 @@ struct loop {
 	bool				gone;
 	bool				done;		/* final epoch taken */
 	int				stop_sig;
+	int				status;		/* run: the child's wait status, */
+	bool				reaped;		/* once it was reaped */
 	int				sfd;
 	double				t0;
 };
@@ -87,14 +91,25 @@ static int setup_signals(sigset_t *old)
 static void run_epoch(struct loop *l, bool final)
 {
 	struct vmtrack_epoch ep;
-	bool stopped = false;
 	unsigned int flags = 0;
+	int ret;
 
-	if (final && !l->gone && vmtrack_freeze(l->pid, &stopped) == -ESRCH)
-		l->gone = true;
+	if (final && !l->gone) {
+		ret = vmtrack_session_freeze(l->s);
+		if (ret == -ESRCH) {
+			l->gone = true;
+		} else if (ret) {
+			err_msg("freeze", vmtrack_session_error(l->s));
+			l->stop_sig = -1;
+			return;
+		}
+	}
 	if (final && !l->p->keep)
 		flags |= VMTRACK_EPOCH_NO_REARM;
-	if (vmtrack_session_epoch(l->s, flags, &ep)) {
+	ret = vmtrack_session_epoch(l->s, flags, &ep);
+	if (final)
+		vmtrack_session_thaw(l->s);
+	if (ret) {
 		err_msg("epoch", vmtrack_session_error(l->s));
 		l->stop_sig = -1;
 		return;
@@ -108,8 +123,6 @@ static void run_epoch(struct loop *l, bool final)
 	if (ep.target_gone)
 		l->gone = true;
 	out_epoch(l->p, l->s, &ep, now() - l->t0, final);
-	if (final && !l->gone && !stopped)
-		vmtrack_thaw(l->pid);
 	l->done |= final;
 }
 
@@ -126,6 +139,8 @@ static void child_event(struct loop *l)
 
 	while ((r = waitpid(l->pid, &status, WNOHANG | WUNTRACED)) == l->pid) {
 		if (WIFEXITED(status) || WIFSIGNALED(status)) {
+			l->status = status;
+			l->reaped = true;
 			l->gone = true;
 			return;
 		}
@@ -354,14 +369,32 @@ static void end_child(struct loop *l)
 {
 	int status;
 
-	if (l->gone)
+	if (l->reaped)
 		return;
 	/* a signal to us only (not ^C to the process group): pass it on */
 	if (l->stop_sig > 0)
 		kill(l->pid, l->stop_sig);
 	/* it may stop itself again (--sync-stop): nobody else continues it */
-	while (waitpid(l->pid, &status, WUNTRACED) == l->pid && WIFSTOPPED(status))
+	while (waitpid(l->pid, &status, WUNTRACED) == l->pid) {
+		if (!WIFSTOPPED(status)) {
+			l->status = status;
+			l->reaped = true;
+			return;
+		}
 		kill(l->pid, SIGCONT);
+	}
+}
+
+/* the command's exit status, 128 + N if signal N killed it, as a shell says */
+static int child_exit_status(const struct loop *l)
+{
+	if (!l->reaped)
+		return EXIT_FAILURE;
+	if (WIFEXITED(l->status))
+		return WEXITSTATUS(l->status);
+	if (WIFSIGNALED(l->status))
+		return 128 + WTERMSIG(l->status);
+	return EXIT_FAILURE;
 }
 
 /**
@@ -402,5 +435,6 @@ int cmd_run(int argc, char **argv)
 	main_loop(&l);
 	ret = finish(&l);
 	end_child(&l);
-	return ret;
+	vmtrack_params_free(&p);
+	return ret == EXIT_SUCCESS ? child_exit_status(&l) : ret;
 }
