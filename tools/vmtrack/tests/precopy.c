@@ -1,0 +1,890 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Ground-truth check of libvmtrack in the loop of a pre-copy tool, with the
+ * target running between epochs:
+ *
+ *   watch all, copy everything once into a shadow image (process_vm_readv),
+ *   repeat: epoch (read events, re-arm), copy the dirty pages,
+ *   freeze the target, final epoch, copy the dirty pages,
+ *   compare the shadow with a snapshot of the frozen target, page by page.
+ *
+ * Any page that differs, or that the frozen target has and the shadow does
+ * not, is a page the dirty sets missed. The target is this program run with
+ * --workload: a seeded random mix of writes from several threads, malloc and
+ * free churn, mmap/munmap/MAP_FIXED/mremap at the same addresses again and
+ * again, MADV_DONTNEED, THP-sized regions and short-lived threads.
+ *
+ *   precopy [-s SEED] [-n SEEDS] [-e EPOCHS] [-i MS] [-b KB] [-t TARGETS] [-L] [-v]
+ *
+ *   -s	first seed (default 1)		-n  number of seeds (default 10)
+ *   -e	epochs before the final one	-i  interval between epochs in ms
+ *   -b	ring buffer KiB per CPU (0: sized by the library)
+ *   -t	targets watched at once, one session each, in this one process
+ *   -L	the buffer is meant to overflow: require at least one loss epoch
+ *	(default: require none, every epoch must be exact)
+ *
+ * Prints TAP lines; exits 0 when every seed passed.
+ *
+ *   precopy --hold PID	trace PID until killed (a tracer in the way of a freeze)
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/ptrace.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "vmtrack.h"
+
+#define MAX_TARGETS	8
+#define PAGE		4096UL
+
+/* ---- the workload ------------------------------------------------------ */
+
+#define W_THREADS	3
+#define W_SLOTS		12		/* per thread */
+#define W_SLOT_PAGES	8
+#define W_ALLOCS	48
+#define W_THP		(4UL << 20)
+#define W_GLOBAL_PAGES	256
+
+static char w_global[W_GLOBAL_PAGES * PAGE] __attribute__((aligned(4096)));
+
+struct slot {
+	char	*home;		/* the address this slot keeps coming back to */
+	char	*addr;		/* where it is mapped now, NULL: unmapped */
+	size_t	len;
+};
+
+struct wthread {
+	uint64_t	rng;
+	struct slot	slot[W_SLOTS];
+	void		*alloc[W_ALLOCS];
+	size_t		alloc_len[W_ALLOCS];
+	char		*thp;
+};
+
+static uint64_t rnd(uint64_t *s)
+{
+	/* xorshift64* */
+	*s ^= *s >> 12;
+	*s ^= *s << 25;
+	*s ^= *s >> 27;
+	return *s * 2685821657736338717ULL;
+}
+
+static void scribble(uint64_t *rng, char *p, size_t len)
+{
+	size_t pages = len / PAGE, n = 1 + rnd(rng) % (pages < 4 ? pages : 4), i;
+
+	for (i = 0; i < n; i++) {
+		uint64_t v = rnd(rng);
+		size_t pg = v % pages, off = (v >> 32) % (PAGE / 8);
+
+		((volatile uint64_t *)(p + pg * PAGE))[off] = v;
+	}
+}
+
+static void slot_map(struct wthread *t, struct slot *s)
+{
+	size_t len = (1 + rnd(&t->rng) % W_SLOT_PAGES) * PAGE;
+	int how = rnd(&t->rng) % 3;
+	void *p;
+
+	if (how == 0) {			/* plain mmap with a hint: often the same place */
+		p = mmap(s->home, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+			 -1, 0);
+	} else {			/* exactly there, unless someone else took it */
+		p = mmap(s->home, len, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	}
+	if (p == MAP_FAILED)
+		return;
+	s->addr = p;
+	s->len = len;
+	scribble(&t->rng, p, len);
+}
+
+/* move slot @s onto the home of slot @d (unmapped, reserved first) */
+static void slot_move(struct wthread *t, struct slot *s, struct slot *d)
+{
+	void *r, *p;
+
+	r = mmap(d->home, s->len, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	if (r == MAP_FAILED)
+		return;
+	p = mremap(s->addr, s->len, s->len, MREMAP_MAYMOVE | MREMAP_FIXED, r);
+	if (p == MAP_FAILED) {
+		munmap(r, s->len);
+		return;
+	}
+	d->addr = p;
+	d->len = s->len;
+	s->addr = NULL;
+	scribble(&t->rng, p, d->len);
+}
+
+static void slot_op(struct wthread *t)
+{
+	struct slot *s = &t->slot[rnd(&t->rng) % W_SLOTS], *d;
+	uint64_t op = rnd(&t->rng) % 10;
+	size_t pg;
+
+	if (!s->addr) {
+		slot_map(t, s);
+		return;
+	}
+	switch (op) {
+	case 0:
+	case 1:
+		munmap(s->addr, s->len);
+		s->addr = NULL;
+		if (op == 1)		/* and map it again at once */
+			slot_map(t, s);
+		break;
+	case 2:				/* replace it in place */
+		if (mmap(s->addr, s->len, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != MAP_FAILED)
+			scribble(&t->rng, s->addr, s->len);
+		break;
+	case 3:
+		pg = rnd(&t->rng) % (s->len / PAGE);
+		madvise(s->addr + pg * PAGE, PAGE, MADV_DONTNEED);
+		break;
+	case 4:
+		d = &t->slot[rnd(&t->rng) % W_SLOTS];
+		if (!d->addr && d != s)
+			slot_move(t, s, d);
+		break;
+	case 5:				/* shrink, or grow in place */
+		if (s->len > PAGE && (rnd(&t->rng) & 1)) {
+			if (mremap(s->addr, s->len, s->len - PAGE, 0) != MAP_FAILED)
+				s->len -= PAGE;
+		} else if (s->len < W_SLOT_PAGES * PAGE &&
+			   mremap(s->addr, s->len, s->len + PAGE, 0) != MAP_FAILED) {
+			s->len += PAGE;
+			scribble(&t->rng, s->addr, s->len);
+		}
+		break;
+	default:
+		scribble(&t->rng, s->addr, s->len);
+		break;
+	}
+}
+
+static void alloc_op(struct wthread *t)
+{
+	int i = rnd(&t->rng) % W_ALLOCS;
+	size_t len;
+	char *p;
+
+	if (t->alloc[i]) {
+		if (rnd(&t->rng) & 1) {
+			free(t->alloc[i]);
+			t->alloc[i] = NULL;
+			return;
+		}
+		p = t->alloc[i];
+		len = t->alloc_len[i];
+		p[rnd(&t->rng) % len] = (char)rnd(&t->rng);
+		return;
+	}
+	/* 16 bytes to 1 MiB, log-uniform: big ones are mmap()ed by malloc */
+	len = 16UL << (rnd(&t->rng) % 17);
+	len += rnd(&t->rng) % len;
+	p = malloc(len);
+	if (!p)
+		return;
+	memset(p, (int)rnd(&t->rng), len < 8192 ? len : 8192);
+	p[len - 1] = 1;
+	t->alloc[i] = p;
+	t->alloc_len[i] = len;
+}
+
+static char *thp_map(char *hint)
+{
+	char *p = mmap(hint, W_THP + (2UL << 20), PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | (hint ? MAP_FIXED_NOREPLACE : 0), -1, 0);
+	uintptr_t a;
+
+	if (p == MAP_FAILED)
+		return NULL;
+	if (hint)
+		return p;
+	/* keep a 2 MiB aligned 4 MiB region, give the rest back */
+	a = ((uintptr_t)p + (2UL << 20) - 1) & ~((2UL << 20) - 1);
+	if (a > (uintptr_t)p)
+		munmap(p, a - (uintptr_t)p);
+	munmap((char *)a + W_THP, (uintptr_t)p + W_THP + (2UL << 20) - a - W_THP);
+	madvise((char *)a, W_THP, MADV_HUGEPAGE);
+	return (char *)a;
+}
+
+static void thp_op(struct wthread *t)
+{
+	uint64_t op = rnd(&t->rng) % 16;
+	char *old = t->thp;
+
+	if (!old)
+		return;
+	if (op == 0) {
+		madvise(old + (rnd(&t->rng) & 1) * (2UL << 20), 2UL << 20, MADV_DONTNEED);
+	} else if (op == 1) {
+		/* the whole region unmapped and mapped again at the same place */
+		munmap(old, W_THP);
+		t->thp = mmap(old, W_THP, PROT_READ | PROT_WRITE,
+			      MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+		if (t->thp == MAP_FAILED) {
+			t->thp = NULL;
+			return;
+		}
+		madvise(t->thp, W_THP, MADV_HUGEPAGE);
+	} else {
+		/* a whole huge page at once, or a few bytes */
+		size_t off = (rnd(&t->rng) % (W_THP / PAGE)) * PAGE;
+
+		if (op == 2)
+			memset(t->thp + (off & ~((2UL << 20) - 1)), (int)op, 2UL << 20);
+		else
+			t->thp[off + rnd(&t->rng) % PAGE] = (char)rnd(&t->rng);
+	}
+}
+
+static void *short_thread(void *arg)
+{
+	volatile char stack[3 * PAGE];
+	uint64_t *rng = arg;
+
+	stack[rnd(rng) % sizeof(stack)] = 1;
+	w_global[rnd(rng) % sizeof(w_global)] = 2;
+	return NULL;
+}
+
+static void *worker(void *arg)
+{
+	struct wthread *t = arg;
+	unsigned long n;
+
+	for (n = 0;; n++) {
+		uint64_t op = rnd(&t->rng) % 100;
+
+		if (op < 40) {
+			slot_op(t);
+		} else if (op < 65) {
+			alloc_op(t);
+		} else if (op < 75) {
+			thp_op(t);
+		} else if (op < 99) {
+			w_global[rnd(&t->rng) % sizeof(w_global)] = (char)op;
+		} else {
+			pthread_t th;
+			uint64_t r = rnd(&t->rng);
+
+			if (!pthread_create(&th, NULL, short_thread, &r))
+				pthread_join(th, NULL);
+		}
+		if (!(n % 32))
+			usleep(rnd(&t->rng) % 300);
+	}
+	return NULL;
+}
+
+static int workload(uint64_t seed, int ready_fd)
+{
+	static struct wthread wt[W_THREADS];
+	size_t span = W_THREADS * W_SLOTS * W_SLOT_PAGES * PAGE * 2;
+	pthread_t th;
+	char *base;
+	int i, j;
+
+	/* learn a free area for the slots' homes, then leave it free */
+	base = mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (base == MAP_FAILED)
+		return 2;
+	munmap(base, span);
+	for (i = 0; i < W_THREADS; i++) {
+		wt[i].rng = seed * 1000003ULL + i * 7919ULL + 1;
+		for (j = 0; j < W_SLOTS; j++)
+			wt[i].slot[j].home = base + ((size_t)i * W_SLOTS + j) * 2 *
+					     W_SLOT_PAGES * PAGE;
+		wt[i].thp = thp_map(NULL);
+	}
+	for (i = 0; i < W_THREADS; i++)
+		if (pthread_create(&th, NULL, worker, &wt[i]))
+			return 2;
+	if (write(ready_fd, "r", 1) != 1)
+		return 2;
+	close(ready_fd);
+	for (;;)
+		pause();
+}
+
+/* ---- the shadow image ------------------------------------------------- */
+
+/*
+ * Page address -> copy, open addressing. A page found unreadable by a later
+ * copy loses its data (it is no longer known), the key stays.
+ */
+struct shadow {
+	uint64_t	*key;		/* address + 1, 0: empty slot */
+	char		**data;
+	size_t		cap;
+	size_t		used;
+};
+
+static size_t sh_hash(uint64_t a, size_t cap)
+{
+	return (size_t)((a >> 12) * 11400714819323198485ULL >> 20) & (cap - 1);
+}
+
+static char **sh_slot(struct shadow *sh, uint64_t addr, bool add);
+
+static void sh_grow(struct shadow *sh)
+{
+	struct shadow n = { .cap = sh->cap ? sh->cap * 2 : 1 << 16 };
+	size_t i;
+
+	n.key = calloc(n.cap, sizeof(*n.key));
+	n.data = calloc(n.cap, sizeof(*n.data));
+	if (!n.key || !n.data) {
+		perror("shadow");
+		exit(2);
+	}
+	for (i = 0; i < sh->cap; i++)
+		if (sh->key[i])
+			*sh_slot(&n, sh->key[i] - 1, true) = sh->data[i];
+	free(sh->key);
+	free(sh->data);
+	*sh = n;
+}
+
+static char **sh_slot(struct shadow *sh, uint64_t addr, bool add)
+{
+	size_t i;
+
+	if (add && (sh->used + 1) * 2 > sh->cap)
+		sh_grow(sh);
+	if (!sh->cap)
+		return NULL;
+	for (i = sh_hash(addr, sh->cap);; i = (i + 1) & (sh->cap - 1)) {
+		if (sh->key[i] == addr + 1)
+			return &sh->data[i];
+		if (!sh->key[i])
+			break;
+	}
+	if (!add)
+		return NULL;
+	sh->key[i] = addr + 1;
+	sh->used++;
+	return &sh->data[i];
+}
+
+static void sh_store(struct shadow *sh, uint64_t addr, const char *page)
+{
+	char **d = sh_slot(sh, addr, true);
+
+	if (!*d) {
+		*d = malloc(PAGE);
+		if (!*d) {
+			perror("shadow");
+			exit(2);
+		}
+	}
+	memcpy(*d, page, PAGE);
+}
+
+static void sh_forget(struct shadow *sh, uint64_t addr)
+{
+	char **d = sh_slot(sh, addr, false);
+
+	if (d && *d) {
+		free(*d);
+		*d = NULL;
+	}
+}
+
+static void sh_free(struct shadow *sh)
+{
+	size_t i;
+
+	for (i = 0; i < sh->cap; i++)
+		free(sh->data[i]);
+	free(sh->key);
+	free(sh->data);
+	memset(sh, 0, sizeof(*sh));
+}
+
+/* ---- copying ------------------------------------------------------------ */
+
+#define CHUNK	(256 * PAGE)
+static char chunk[CHUNK];
+
+static ssize_t peek(pid_t pid, uint64_t addr, size_t len)
+{
+	struct iovec l = { chunk, len }, r = { (void *)(uintptr_t)addr, len };
+
+	return process_vm_readv(pid, &l, 1, &r, 1, 0);
+}
+
+/*
+ * Copy [start, end) into the shadow, in bounded chunks; pages that cannot be
+ * read (unmapped meanwhile, PROT_NONE) are forgotten.
+ * Return: pages copied, or -1 if the target is gone.
+ */
+static long copy_range(struct shadow *sh, pid_t pid, uint64_t start, uint64_t end)
+{
+	uint64_t a = start;
+	long pages = 0;
+
+	while (a < end) {
+		size_t len = end - a < CHUNK ? end - a : CHUNK, i;
+		ssize_t n = peek(pid, a, len);
+
+		if (n < 0 && errno == ESRCH)
+			return -1;
+		if (n < 0)
+			n = 0;
+		for (i = 0; i < (size_t)n / PAGE; i++)
+			sh_store(sh, a + i * PAGE, chunk + i * PAGE);
+		pages += n / PAGE;
+		if ((size_t)n == len) {
+			a += len;
+			continue;
+		}
+		/* the page it stopped at: unreadable now */
+		a += (n / PAGE) * PAGE;
+		if (peek(pid, a, PAGE) == (ssize_t)PAGE) {
+			sh_store(sh, a, chunk);
+			pages++;
+		} else {
+			sh_forget(sh, a);
+		}
+		a += PAGE;
+	}
+	return pages;
+}
+
+static bool copyable(const struct vmtrack_mapping *m)
+{
+	return !m->shared && (m->prot & PROT_READ) && strcmp(m->name, "[vvar]") &&
+	       strcmp(m->name, "[vdso]") && strcmp(m->name, "[vsyscall]") &&
+	       strncmp(m->name, "[vvar", 5);
+}
+
+struct full_ctx {
+	struct shadow	*sh;
+	pid_t		pid;
+	long		pages;
+};
+
+static int full_cb(const struct vmtrack_mapping *m, void *data)
+{
+	struct full_ctx *c = data;
+	long n;
+
+	if (!copyable(m))
+		return 0;
+	n = copy_range(c->sh, c->pid, m->start, m->end);
+	if (n < 0)
+		return -ESRCH;
+	c->pages += n;
+	return 0;
+}
+
+struct cmp_ctx {
+	struct shadow	*sh;
+	pid_t		pid;
+	long		pages;
+	long		diff;
+	long		unknown;
+	int		verbose;
+};
+
+static void cmp_report(struct cmp_ctx *c, const char *what, uint64_t a,
+		       const struct vmtrack_mapping *m)
+{
+	if (c->diff + c->unknown <= 8)
+		printf("#   %s page %#llx in %llx-%llx %s\n", what, (unsigned long long)a,
+		       (unsigned long long)m->start, (unsigned long long)m->end,
+		       m->name[0] ? m->name : "[anon]");
+}
+
+static int cmp_cb(const struct vmtrack_mapping *m, void *data)
+{
+	struct cmp_ctx *c = data;
+	uint64_t a;
+
+	if (!copyable(m))
+		return 0;
+	for (a = m->start; a < m->end; a += PAGE) {
+		char **d;
+
+		if (peek(c->pid, a, PAGE) != (ssize_t)PAGE)
+			continue;	/* not readable (beyond the end of a file) */
+		c->pages++;
+		d = sh_slot(c->sh, a, false);
+		if (!d || !*d) {
+			c->unknown++;
+			cmp_report(c, "unknown", a, m);
+		} else if (memcmp(*d, chunk, PAGE)) {
+			c->diff++;
+			cmp_report(c, "differs", a, m);
+		}
+	}
+	return 0;
+}
+
+/* ---- the consumer ------------------------------------------------------ */
+
+struct opts {
+	uint64_t	seed;
+	int		seeds;
+	int		epochs;
+	int		interval_ms;
+	size_t		buffer_kb;
+	int		targets;
+	bool		want_loss;
+	int		verbose;
+	const char	*self;
+};
+
+struct target {
+	pid_t			pid;
+	struct vmtrack_session	*s;
+	struct shadow		sh;
+	long			copied;
+	uint64_t		dirty;
+	uint64_t		new_pages;
+	uint64_t		rearm_failed;
+	int			loss_epochs;
+	int			epochs;
+};
+
+static pid_t spawn(const char *self, uint64_t seed)
+{
+	char s[32], f[16];
+	int fds[2];
+	pid_t pid;
+	char c;
+
+	if (pipe(fds))
+		return -1;
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (!pid) {
+		close(fds[0]);
+		snprintf(s, sizeof(s), "%llu", (unsigned long long)seed);
+		snprintf(f, sizeof(f), "%d", fds[1]);
+		execl(self, self, "--workload", s, f, (char *)NULL);
+		_exit(127);
+	}
+	close(fds[1]);
+	if (read(fds[0], &c, 1) != 1) {
+		close(fds[0]);
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		return -1;
+	}
+	close(fds[0]);
+	return pid;
+}
+
+static int copy_dirty(struct target *t, const struct vmtrack_epoch *ep)
+{
+	size_t i;
+	long n;
+
+	for (i = 0; i < ep->nr_dirty; i++) {
+		uint64_t a = (uintptr_t)ep->dirty[i].iov_base;
+
+		n = copy_range(&t->sh, t->pid, a, a + ep->dirty[i].iov_len);
+		if (n < 0)
+			return -1;
+		t->copied += n;
+	}
+	return 0;
+}
+
+static int epoch(struct target *t, unsigned int flags)
+{
+	struct vmtrack_epoch ep;
+	int ret;
+
+	ret = vmtrack_session_epoch(t->s, flags, &ep);
+	if (ret) {
+		printf("# epoch: %s\n", vmtrack_session_error(t->s));
+		return ret;
+	}
+	t->epochs++;
+	t->dirty += ep.dirty_pages;
+	t->new_pages += ep.new_pages;
+	t->rearm_failed += ep.rearm_failed;
+	t->loss_epochs += ep.all_dirty;
+	if (ep.target_gone) {
+		printf("# target %d gone\n", (int)t->pid);
+		return -ESRCH;
+	}
+	return copy_dirty(t, &ep);
+}
+
+static int start_target(const struct opts *o, struct target *t, uint64_t seed)
+{
+	struct vmtrack_params vp = {
+		.buffer_kb = o->buffer_kb,
+		.expected_pages = 32768,
+	};
+	struct full_ctx fc = { .sh = &t->sh };
+	char err[256];
+
+	t->pid = spawn(o->self, seed);
+	if (t->pid < 0) {
+		printf("# cannot start the workload\n");
+		return -1;
+	}
+	vp.pid = t->pid;
+	if (vmtrack_session_open(&t->s, &vp, err, sizeof(err))) {
+		printf("# session: %s\n", err);
+		return -1;
+	}
+	if (vmtrack_session_watch_all(t->s)) {
+		printf("# watch: %s\n", vmtrack_session_error(t->s));
+		return -1;
+	}
+	/* the first full copy: after the mark, so later writes are events */
+	fc.pid = t->pid;
+	if (vmtrack_maps_walk(t->pid, full_cb, &fc)) {
+		printf("# full copy failed\n");
+		return -1;
+	}
+	t->copied = fc.pages;
+	return 0;
+}
+
+static void stop_target(struct target *t)
+{
+	if (t->pid > 0) {
+		kill(t->pid, SIGKILL);
+		/* a freeze that holds the target must let it die */
+		vmtrack_session_close(t->s);
+		t->s = NULL;
+		waitpid(t->pid, NULL, 0);
+	}
+	vmtrack_session_close(t->s);
+	sh_free(&t->sh);
+	memset(t, 0, sizeof(*t));
+}
+
+static void pump_all(struct target *tg, int n, int ms)
+{
+	struct timespec ts, end;
+	int i;
+
+	clock_gettime(CLOCK_MONOTONIC, &end);
+	end.tv_nsec += (long)ms * 1000000L;
+	end.tv_sec += end.tv_nsec / 1000000000L;
+	end.tv_nsec %= 1000000000L;
+	do {
+		for (i = 0; i < n; i++)
+			vmtrack_session_pump(tg[i].s, -1, n == 1 ? ms : 0);
+		if (n > 1)
+			usleep(2000);
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+	} while (ts.tv_sec < end.tv_sec || (ts.tv_sec == end.tv_sec && ts.tv_nsec < end.tv_nsec));
+}
+
+/* every thread of @pid in a ptrace stop */
+static bool all_traced_stopped(pid_t pid)
+{
+	char path[320], buf[512], *p;
+	struct dirent *de;
+	int n = 0, bad = 0;
+	DIR *dir;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	dir = opendir(path);
+	if (!dir)
+		return false;
+	while ((de = readdir(dir))) {
+		FILE *f;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/stat", (int)pid, de->d_name);
+		f = fopen(path, "re");
+		if (!f)
+			continue;
+		if (fgets(buf, sizeof(buf), f)) {
+			p = strrchr(buf, ')');
+			n++;
+			if (!p || p[2] != 't') {
+				bad++;
+				printf("# thread %s of %d not in a ptrace stop: %.40s\n", de->d_name,
+				       (int)pid, p ? p + 2 : "?");
+			}
+		}
+		fclose(f);
+	}
+	closedir(dir);
+	return n && !bad;
+}
+
+/* the end: freeze, final epoch without re-arm, copy, compare */
+static int finish_target(const struct opts *o, struct target *t, struct cmp_ctx *c)
+{
+	struct vmtrack_epoch ep;
+	int ret;
+
+	/* the order must be enforced: no re-arm on a running target */
+	ret = vmtrack_session_epoch(t->s, VMTRACK_EPOCH_NO_REARM, &ep);
+	if (ret != -EINVAL) {
+		printf("# VMTRACK_EPOCH_NO_REARM accepted on a running target\n");
+		return -1;
+	}
+	ret = vmtrack_session_freeze(t->s);
+	if (ret) {
+		printf("# freeze: %s\n", vmtrack_session_error(t->s));
+		return ret;
+	}
+	if (!all_traced_stopped(t->pid))
+		return -1;
+	ret = epoch(t, VMTRACK_EPOCH_NO_REARM);
+	if (ret)
+		return ret;
+	memset(c, 0, sizeof(*c));
+	c->sh = &t->sh;
+	c->pid = t->pid;
+	c->verbose = o->verbose;
+	return vmtrack_maps_walk(t->pid, cmp_cb, c);
+}
+
+static bool run_seed(const struct opts *o, uint64_t seed)
+{
+	struct target tg[MAX_TARGETS] = { 0 };
+	struct timespec t0, t1;
+	bool ok = true;
+	int i, e;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (i = 0; i < o->targets; i++)
+		if (start_target(o, &tg[i], seed * MAX_TARGETS + i)) {
+			ok = false;
+			goto out;
+		}
+	for (e = 0; e < o->epochs && ok; e++) {
+		pump_all(tg, o->targets, o->interval_ms);
+		for (i = 0; i < o->targets && ok; i++)
+			ok = !epoch(&tg[i], 0);
+	}
+	for (i = 0; i < o->targets && ok; i++) {
+		struct cmp_ctx c;
+
+		if (finish_target(o, &tg[i], &c)) {
+			ok = false;
+			break;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		printf("# seed %llu target %d: %d epochs, %ld pages copied, %llu reported dirty "
+		       "(%llu new), %d loss epochs, %llu re-arm failures, "
+		       "%ld pages compared, %ld differ, %ld unknown, %.1f s\n",
+		       (unsigned long long)seed, i, tg[i].epochs, tg[i].copied,
+		       (unsigned long long)tg[i].dirty,
+		       (unsigned long long)tg[i].new_pages, tg[i].loss_epochs,
+		       (unsigned long long)tg[i].rearm_failed, c.pages, c.diff, c.unknown,
+		       t1.tv_sec - t0.tv_sec + (t1.tv_nsec - t0.tv_nsec) / 1e9);
+		if (c.diff || c.unknown || !c.pages)
+			ok = false;
+		if (o->want_loss ? !tg[i].loss_epochs : tg[i].loss_epochs) {
+			printf("# seed %llu target %d: %d loss epochs, expected %s\n",
+			       (unsigned long long)seed, i, tg[i].loss_epochs,
+			       o->want_loss ? "some" : "none");
+			ok = false;
+		}
+	}
+out:
+	for (i = 0; i < o->targets; i++)
+		stop_target(&tg[i]);
+	return ok;
+}
+
+/* trace @pid (as a debugger would) until killed: nobody else can freeze it */
+static int hold(pid_t pid)
+{
+	if (ptrace(PTRACE_SEIZE, pid, NULL, NULL)) {
+		perror("PTRACE_SEIZE");
+		return 1;
+	}
+	printf("holding %d\n", (int)pid);
+	fflush(stdout);
+	for (;;)
+		pause();
+}
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: precopy [-s SEED] [-n SEEDS] [-e EPOCHS] [-i MS] [-b KB] "
+		"[-t TARGETS] [-L] [-v]\n");
+	exit(2);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "seed", required_argument, NULL, 's' },
+		{ "seeds", required_argument, NULL, 'n' },
+		{ "epochs", required_argument, NULL, 'e' },
+		{ "interval", required_argument, NULL, 'i' },
+		{ "buffer-kb", required_argument, NULL, 'b' },
+		{ "targets", required_argument, NULL, 't' },
+		{ "want-loss", no_argument, NULL, 'L' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct opts o = { .seed = 1, .seeds = 10, .epochs = 20, .interval_ms = 50,
+			  .targets = 1, .self = "/proc/self/exe" };
+	int c, i, failed = 0;
+
+	if (argc == 4 && !strcmp(argv[1], "--workload"))
+		return workload(strtoull(argv[2], NULL, 0), atoi(argv[3]));
+	if (argc == 3 && !strcmp(argv[1], "--hold"))
+		return hold(atoi(argv[2]));
+	while ((c = getopt_long(argc, argv, "s:n:e:i:b:t:Lv", longopts, NULL)) != -1) {
+		switch (c) {
+		case 's': o.seed = strtoull(optarg, NULL, 0); break;
+		case 'n': o.seeds = atoi(optarg); break;
+		case 'e': o.epochs = atoi(optarg); break;
+		case 'i': o.interval_ms = atoi(optarg); break;
+		case 'b': o.buffer_kb = strtoul(optarg, NULL, 0); break;
+		case 't': o.targets = atoi(optarg); break;
+		case 'L': o.want_loss = true; break;
+		case 'v': o.verbose++; break;
+		default: usage();
+		}
+	}
+	if (o.targets < 1 || o.targets > MAX_TARGETS || o.seeds < 1 || o.epochs < 0)
+		usage();
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	printf("1..%d\n", o.seeds);
+	for (i = 0; i < o.seeds; i++) {
+		uint64_t seed = o.seed + i;
+		bool ok = run_seed(&o, seed);
+
+		printf("%s %d - precopy seed %llu, %d target(s), %d epochs every %d ms%s\n",
+		       ok ? "ok" : "not ok", i + 1, (unsigned long long)seed, o.targets,
+		       o.epochs, o.interval_ms, o.buffer_kb ? ", small buffer" : "");
+		failed += !ok;
+	}
+	printf("# %d of %d seeds failed\n", failed, o.seeds);
+	return failed ? 1 : 0;
+}

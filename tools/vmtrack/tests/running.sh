@@ -1,0 +1,121 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# libvmtrack and vmtrack on a target that keeps running, as root, inside the
+# test VM (kernel with MADV_WATCH):
+#
+#   make -C tools/vmtrack && vm/run -k BZIMAGE -c 2 -t 900 -- tools/vmtrack/tests/running.sh
+#
+# - tests/precopy: pre-copy rounds against a ground truth, many seeds; with
+#   a tiny ring buffer (loss must be reported, the result still exact); two
+#   and three sessions on different targets in one process
+# - vmtrack run exits with the command's status
+# - vmtrack watch: the final epoch is taken with the target frozen; a target
+#   that cannot be frozen (another tracer) is an error, not a final epoch
+#
+# PRECOPY_SEEDS (default 12) sets the number of seeds per precopy case.
+# Prints TAP lines and "N passed, N failed"; exits 4 (skip) on a kernel
+# without the feature, 1 on failure.
+
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+VMTRACK=${VMTRACK:-$here/../vmtrack}
+PRECOPY=${PRECOPY:-$here/precopy}
+T=/sys/kernel/tracing
+SEEDS=${PRECOPY_SEEDS:-12}
+
+passed=0
+failed=0
+n=0
+pids=()
+
+ok()   { n=$((n + 1)); passed=$((passed + 1)); echo "ok $n - $*"; }
+nok()  { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $*"; }
+check() { local d=$1; shift; if "$@"; then ok "$d"; else nok "$d"; fi; }
+
+cleanup() {
+	local p
+	for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	[ -n "${tmp:-}" ] && rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+[ "$(id -u)" = 0 ] || { echo "# needs root"; exit 4; }
+mountpoint -q $T || mount -t tracefs nodev $T 2>/dev/null
+if [ ! -d $T/events/mm_watch ]; then
+	echo "1..0 # SKIP kernel has no mm_watch events"
+	exit 4
+fi
+for b in "$VMTRACK" "$PRECOPY"; do
+	[ -x "$b" ] || { echo "# missing $b (run make -C tools/vmtrack)"; exit 1; }
+done
+tmp=$(mktemp -d /tmp/vmtrack-running.XXXXXX)
+echo "TAP version 13"
+echo "# $(nproc) CPUs"
+
+# precopy NAME ARGS...: one check for the whole run, its log as comments
+precopy() {
+	local name=$1 t0 rc
+	shift
+	t0=$(date +%s)
+	timeout -k 10 600 "$PRECOPY" "$@" > $tmp/pc 2>&1
+	rc=$?
+	grep -E '^(not ok|# )' $tmp/pc | grep -v '^# seed .* 0 differ, 0 unknown' | head -40
+	grep -c '^ok' $tmp/pc | sed 's/^/# seeds passed: /'
+	check "$name ($* : $(( $(date +%s) - t0 )) s)" [ $rc = 0 ]
+}
+
+no_instances() {
+	! ls $T/instances 2>/dev/null | grep -q '^vmtrack-'
+}
+
+precopy "precopy: running target, exact against snapshots" -n "$SEEDS" -s 1
+precopy "precopy: 4 KiB buffers, loss reported, still exact" -n $(( (SEEDS + 1) / 2 )) -s 1001 -b 4 -L
+precopy "precopy: two sessions on two targets in one process, exact" -n $(( (SEEDS + 2) / 3 )) -s 2001 -t 2
+precopy "precopy: three sessions in one process, exact" -n $(( (SEEDS + 3) / 4 )) -s 3001 -t 3
+check "precopy: no instance left" no_instances
+
+# ---- vmtrack run: the command's exit status -------------------------
+
+run_status() {
+	"$VMTRACK" run -q -- "$@" > /dev/null 2> $tmp/err
+	echo $?
+}
+check "run: 'false' exits 1" [ "$(run_status false)" = 1 ]
+check "run: 'true' exits 0" [ "$(run_status true)" = 0 ]
+check "run: 'sh -c exit 7' exits 7" [ "$(run_status sh -c 'exit 7')" = 7 ]
+check "run: a command killed by SIGKILL gives 137" [ "$(run_status sh -c 'kill -9 $$')" = 137 ]
+
+# ---- vmtrack watch: the final epoch's freeze ------------------------
+
+sleep 1000 &
+target=$!
+pids+=("$target")
+
+# a target held by another tracer cannot be frozen: error, no final epoch
+"$PRECOPY" --hold $target > $tmp/hold &
+holder=$!
+pids+=("$holder")
+for ((i = 0; i < 50; i++)); do grep -q holding $tmp/hold && break; sleep 0.1; done
+"$VMTRACK" watch -p $target -n 2 -i 0.2 -j > $tmp/out 2> $tmp/err
+rc=$?
+check "watch: a target that cannot be frozen fails the run (exit $rc)" [ $rc != 0 ]
+check "watch: ... and says why" grep -q "cannot freeze pid $target: another process traces it" $tmp/err
+check "watch: ... and takes no final epoch" sh -c "! grep -q '\"final\":true' $tmp/out"
+kill $holder
+wait $holder 2>/dev/null
+
+# without it, the final epoch is taken frozen, and the target goes on after
+"$VMTRACK" watch -p $target -n 2 -i 0.2 -j > $tmp/out 2> $tmp/err
+rc=$?
+check "watch: the final epoch of a free target (exit $rc)" \
+	sh -c "[ $rc = 0 ] && grep -q '\"final\":true' $tmp/out"
+check "watch: the target is not left stopped" \
+	sh -c "! grep -qE '^State:.*(stopped|tracing)' /proc/$target/status"
+check "watch: no tracer left" grep -q '^TracerPid:[[:space:]]*0$' /proc/$target/status
+kill $target
+check "no instance left" no_instances
+
+echo "$passed passed, $failed failed"
+[ $failed = 0 ]
