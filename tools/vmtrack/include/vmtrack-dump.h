@@ -114,6 +114,21 @@ int vmtrack_chain_load(struct vmtrack_img **imgp, const char *dir, pid_t id, cha
 void vmtrack_img_free(struct vmtrack_img *img);
 int vmtrack_chain_page(const struct vmtrack_img *img, uint64_t vaddr, void *page);
 
+/* ---- a stock criu page-server as the receiver ---- */
+
+struct vmtrack_ps;
+
+size_t vmtrack_ps_header(uint8_t *buf, int hdr, uint32_t cmd, uint64_t nr_pages,
+			 uint64_t vaddr, uint64_t dst_id);
+int vmtrack_ps_begin(struct vmtrack_ps **psp, const char *addr, int hdr, pid_t id,
+		     bool parent, char *err, size_t errlen);
+int vmtrack_ps_present(struct vmtrack_ps *ps, uint64_t vaddr, uint64_t nr_pages,
+		       const void *data);
+int vmtrack_ps_hole(struct vmtrack_ps *ps, uint64_t vaddr, uint64_t nr_pages);
+int vmtrack_ps_commit(struct vmtrack_ps *ps);
+void vmtrack_ps_abort(struct vmtrack_ps *ps);
+const char *vmtrack_ps_error(const struct vmtrack_ps *ps);
+
 /* ---- copier: process_vm_readv() through a bounded buffer ---- */
 
 enum vmtrack_seg_kind {

@@ -10,10 +10,12 @@
  * (CRIU issue #351). The buffer bounds the memory a copy holds.
  *
  * A page that cannot be read (its mapping went away, or it is not readable,
- * PROT_NONE) ends the kernel's copy at that page with a short count or
- * EFAULT; the copy resumes after it, so each such page is tried alone and
- * gets no entry, as in CRIU's read mode. Those pages are collected in the
- * copier's "gone" set for the caller.
+ * PROT_NONE) ends the kernel's copy with a short count or EFAULT. The page
+ * where it stopped is then read alone (the kernel may stop at the start of
+ * the range that holds the bad page: process_vm_readv(2) promises no more),
+ * and the copy resumes after it: as in CRIU's read mode, a page that fails
+ * alone gets no entry. Those pages are collected in the copier's "gone" set
+ * for the caller.
  */
 #include <errno.h>
 #include <limits.h>
@@ -155,8 +157,17 @@ static int read_batch(struct vmtrack_copier *c, struct vmtrack_copy_stats *st)
 			got = 0;
 		pos += (size_t)got / c->page_size * c->page_size;
 		if (pos < c->used) {
-			/* this page is gone: go on after it */
-			c->bad[pos / c->page_size] = 1;
+			/* this page alone: kept if it reads, else gone */
+			local.iov_base = c->buf + pos;
+			local.iov_len = c->page_size;
+			build_riov(c, pos);
+			c->riov[0].iov_len = c->page_size;
+			got = process_vm_readv(c->pid, &local, 1, c->riov, 1, 0);
+			st->calls++;
+			if (got < 0 && errno != EFAULT)
+				return -errno;
+			if (got != c->page_size)
+				c->bad[pos / c->page_size] = 1;
 			pos += c->page_size;
 		}
 	}

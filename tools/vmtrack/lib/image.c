@@ -718,6 +718,9 @@ static int load_inventory(struct vmtrack_img *img, int dfd, char *err, size_t er
 	int ret;
 
 	ret = read_file(dfd, "inventory.img", &buf, &len, 1 << 20);
+	/* a criu page-server writes none: only pid-reuse detection needs it */
+	if (ret == -ENOENT)
+		return 0;
 	if (ret) {
 		set_err(err, errlen, "inventory.img: %s", strerror(-ret));
 		return ret;
@@ -759,7 +762,9 @@ bad:
  *
  * Checks the magics, the records, that entries are page aligned, sorted and
  * do not overlap, and that pages-N.img holds exactly the pages of the
- * PE_PRESENT entries. The parent is not read (vmtrack_chain_load()).
+ * PE_PRESENT entries. inventory.img is read if present (a page server
+ * writes none: then dump_uptime and pre_dump_mode are 0). The parent is not
+ * read (vmtrack_chain_load()).
  *
  * Return: 0, -ENOENT (no such image), -EBADMSG (malformed), another errno.
  */

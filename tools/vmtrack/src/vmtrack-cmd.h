@@ -61,6 +61,7 @@ void vmtrack_usage(enum vmtrack_mode mode);
 
 int cmd_watch(int argc, char **argv);
 int cmd_run(int argc, char **argv);
+int cmd_dump(int argc, char **argv);
 
 /* output.c */
 struct vmtrack_run_stats {

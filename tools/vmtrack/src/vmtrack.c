@@ -22,6 +22,7 @@ static int cmd_help(int argc, char **argv);
 static const struct command commands[] = {
 	{ "watch",	cmd_watch,	"watch a running process" },
 	{ "run",	cmd_run,	"start a command watched from its first instruction" },
+	{ "dump",	cmd_dump,	"copy a process's memory into CRIU images while it runs" },
 	{ "help",	cmd_help,	"print this menu" },
 };
 

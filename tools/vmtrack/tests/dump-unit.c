@@ -175,6 +175,31 @@ static void test_pb_encoding(void)
 	CHECK(n > 9 && n <= 48);
 }
 
+/* page_server_iov: <IIQQ up to CRIU 4.1, <IxxxxQQQ from 4.2 (criu/page-xfer.c) */
+static void test_ps_header(void)
+{
+	static const uint8_t v24[] = {
+		0x06, 0x00, 0x04, 0x00,  0x03, 0x00, 0x00, 0x00,
+		0x00, 0x10, 0x00, 0x00,  0x00, 0x00, 0x00, 0x00,
+		0x01, 0x2a, 0x00, 0x00,  0x00, 0x00, 0x00, 0x00,
+	};
+	static const uint8_t v32[] = {
+		0x06, 0x00, 0x04, 0x00,  0x00, 0x00, 0x00, 0x00,
+		0x03, 0x00, 0x00, 0x00,  0x00, 0x00, 0x00, 0x00,
+		0x00, 0x10, 0x00, 0x00,  0x00, 0x00, 0x00, 0x00,
+		0x01, 0x2a, 0x00, 0x00,  0x00, 0x00, 0x00, 0x00,
+	};
+	uint8_t buf[32];
+
+	/* ADD_F with PE_PRESENT, 3 pages at 0x1000, task 42 */
+	CHECK_EQ(vmtrack_ps_header(buf, 24, 6 | VMTRACK_PE_PRESENT << 16, 3, 0x1000,
+				   42 << 8 | 1), 24);
+	CHECK(!memcmp(buf, v24, sizeof(v24)));
+	CHECK_EQ(vmtrack_ps_header(buf, 32, 6 | VMTRACK_PE_PRESENT << 16, 3, 0x1000,
+				   42 << 8 | 1), 32);
+	CHECK(!memcmp(buf, v32, sizeof(v32)));
+}
+
 /* ---- images ---- */
 
 /* fill @page with a pattern from (iteration, address) */
@@ -463,11 +488,17 @@ static void test_image_corrupt(void)
 	snprintf(path, sizeof(path), "%s/2", dir);
 	CHECK(vmtrack_chain_load(&img, path, 1234, err, sizeof(err)) != 0);
 
-	/* missing inventory */
+	/* no inventory (as from a page server): no uptime; a bad one: refused */
 	snprintf(path, sizeof(path), "%s/corrupt2/1/inventory.img", tmpdir);
 	unlink(path);
 	snprintf(path, sizeof(path), "%s/corrupt2/1", tmpdir);
-	CHECK(vmtrack_img_load(&img, path, 1234, err, sizeof(err)) == -ENOENT);
+	CHECK_EQ(vmtrack_img_load(&img, path, 1234, err, sizeof(err)), 0);
+	if (!test_failed) {
+		CHECK_EQ(img->dump_uptime, 0);
+		vmtrack_img_free(img);
+	}
+	write_file(path, "inventory.img", "\x16\x31\x31\x58\x09", 5);
+	CHECK_EQ(vmtrack_img_load(&img, path, 1234, err, sizeof(err)), -EBADMSG);
 }
 
 /* the image of CRIU 4.2 (compat 0, field 5) and of crit 3.17 (field 2 only) */
@@ -735,12 +766,13 @@ int main(void)
 	printf("TAP version 13\n");
 	run_test("page sets: and, sub, or against a bitmap model", test_pset_model);
 	run_test("protobuf: pagemap_entry and inventory_entry bytes", test_pb_encoding);
+	run_test("page server: request header of CRIU <= 4.1 and >= 4.2", test_ps_header);
 	run_test("images: six iterations with holes, drops and new pages rebuild the model",
 		 test_image_chain);
 	run_test("images: writer merges, refuses overlap and misalignment, commit/abort/remove",
 		 test_image_writer_rules);
 	run_test("images: truncated, garbage, bad magic, short pages file, uncovered hole, "
-		 "no inventory", test_image_corrupt);
+		 "missing or bad inventory", test_image_corrupt);
 	run_test("images: nr_pages in field 5 (CRIU 4.2) or field 2 only (crit 3.17)",
 		 test_image_nr_pages_fields);
 	run_test("copier: small buffer, holes, unmapped and PROT_NONE pages", test_copier);

@@ -1,0 +1,338 @@
+// SPDX-License-Identifier: LGPL-2.1
+/*
+ * Client of a stock "criu page-server": one iteration per connection.
+ *
+ * The protocol (CRIU's criu/page-xfer.c): every request is a struct
+ * page_server_iov in host byte order, unpacked:
+ *
+ *   CRIU <= 4.1 (and Debian's 3.17): u32 cmd, u32 nr_pages, u64 vaddr,
+ *				       u64 dst_id			24 bytes
+ *   CRIU >= 4.2:			u32 cmd, (4 bytes hole), u64 nr_pages,
+ *				       u64 vaddr, u64 dst_id		32 bytes
+ *
+ * There is no negotiation, and a request of the wrong size makes the
+ * server misread everything after it (or wait forever), so the caller says
+ * which one the server speaks. cmd: the command in the low 16 bits, flags
+ * in the high ones; dst_id = id << 8 | 1 (a task's pagemap-ID.img).
+ *
+ *   OPEN2		-> 1 byte: the server has a parent (--prev-images-dir)
+ *   ADD_F | PE_PRESENT << 16, then nr_pages pages of data
+ *   ADD_F | PE_PARENT << 16 (a hole; the server checks it against the parent)
+ *   CLOSE		-> int32 status; then the server waits for our EOF
+ *
+ * The server accepts one connection and exits after it: the remote side
+ * starts one per iteration (criu page-server -D DIR/K --prev-images-dir
+ * ../K-1 --port P), and the client retries the connection while it starts.
+ */
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "vmtrack-dump.h"
+
+#define PS_IOV_OPEN2	4
+#define PS_IOV_ADD_F	6
+#define PS_IOV_CLOSE	0x1023
+#define PS_TYPE_TASK	1
+#define CONNECT_TRIES	200	/* 10 s in 50 ms steps */
+
+struct vmtrack_ps {
+	int		fd;
+	int		hdr;		/* 24 or 32 */
+	uint64_t	dst_id;
+	long		page_size;
+	char		err[256];
+};
+
+static int ps_err(struct vmtrack_ps *ps, int ret, const char *what)
+{
+	snprintf(ps->err, sizeof(ps->err), "page server: %s: %s", what, strerror(-ret));
+	return ret;
+}
+
+/**
+ * vmtrack_ps_error() - the reason of the last failure
+ * @ps:	the connection
+ *
+ * Return: a one-line message.
+ */
+const char *vmtrack_ps_error(const struct vmtrack_ps *ps)
+{
+	return ps->err;
+}
+
+static int send_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len) {
+		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EPIPE;
+		p += n;
+		len -= n;
+	}
+	return 0;
+}
+
+static int recv_all(int fd, void *buf, size_t len)
+{
+	char *p = buf;
+
+	while (len) {
+		ssize_t n = recv(fd, p, len, 0);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -ECONNRESET;
+		p += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/**
+ * vmtrack_ps_header() - encode a page_server_iov
+ * @buf:	at least 32 bytes
+ * @hdr:	24 (CRIU <= 4.1) or 32 (CRIU >= 4.2)
+ * @cmd:	command and flags
+ * @nr_pages:	pages
+ * @vaddr:	address
+ * @dst_id:	id << 8 | type
+ *
+ * Return: the size, @hdr.
+ */
+size_t vmtrack_ps_header(uint8_t *buf, int hdr, uint32_t cmd, uint64_t nr_pages,
+			 uint64_t vaddr, uint64_t dst_id)
+{
+	uint32_t nr32 = nr_pages;
+
+	memset(buf, 0, hdr);
+	memcpy(buf, &cmd, 4);
+	if (hdr == 24) {
+		memcpy(buf + 4, &nr32, 4);
+		memcpy(buf + 8, &vaddr, 8);
+		memcpy(buf + 16, &dst_id, 8);
+	} else {
+		memcpy(buf + 8, &nr_pages, 8);
+		memcpy(buf + 16, &vaddr, 8);
+		memcpy(buf + 24, &dst_id, 8);
+	}
+	return hdr;
+}
+
+static int request(struct vmtrack_ps *ps, uint32_t cmd, uint64_t nr, uint64_t vaddr)
+{
+	uint8_t buf[32];
+	size_t n = vmtrack_ps_header(buf, ps->hdr, cmd, nr, vaddr, ps->dst_id);
+
+	return send_all(ps->fd, buf, n);
+}
+
+static int connect_to(const char *host, const char *port)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res, *ai;
+	int fd = -1, ret, one = 1;
+
+	ret = getaddrinfo(host, port, &hints, &res);
+	if (ret)
+		return -EHOSTUNREACH;
+	ret = -ECONNREFUSED;
+	for (ai = res; ai; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+		if (fd < 0)
+			continue;
+		if (!connect(fd, ai->ai_addr, ai->ai_addrlen))
+			break;
+		ret = -errno;
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	if (fd < 0)
+		return ret;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	return fd;
+}
+
+/**
+ * vmtrack_ps_begin() - connect and open a task's pagemap on the server
+ * @psp:	receives the connection
+ * @addr:	"HOST:PORT"
+ * @hdr:	24 (CRIU <= 4.1) or 32 (CRIU >= 4.2)
+ * @id:		the task's pid as it sees it
+ * @parent:	this iteration has a parent: the server must have one too
+ * @err:	buffer for a one-line reason, may be NULL
+ * @errlen:	size of @err
+ *
+ * Retries a refused connection for 10 seconds (the server may be
+ * starting).
+ *
+ * Return: 0 or a negative errno.
+ */
+int vmtrack_ps_begin(struct vmtrack_ps **psp, const char *addr, int hdr, pid_t id,
+		     bool parent, char *err, size_t errlen)
+{
+	struct timespec step = { 0, 50 * 1000 * 1000 };
+	struct vmtrack_ps *ps;
+	char host[256], *port;
+	uint8_t has_parent;
+	int i, ret;
+
+	snprintf(host, sizeof(host), "%s", addr);
+	port = strrchr(host, ':');
+	if (!port || port == host || !port[1] || (hdr != 24 && hdr != 32)) {
+		set_err(err, errlen, "page server '%s': expected HOST:PORT", addr);
+		return -EINVAL;
+	}
+	*port++ = '\0';
+	ps = calloc(1, sizeof(*ps));
+	if (!ps)
+		return -ENOMEM;
+	ps->hdr = hdr;
+	ps->dst_id = (uint64_t)id << 8 | PS_TYPE_TASK;
+	ps->page_size = sysconf(_SC_PAGESIZE);
+	for (i = 0; i < CONNECT_TRIES; i++) {
+		ps->fd = connect_to(host, port);
+		if (ps->fd >= 0 || ps->fd != -ECONNREFUSED)
+			break;
+		nanosleep(&step, NULL);
+	}
+	if (ps->fd < 0) {
+		ret = ps->fd;
+		set_err(err, errlen, "page server %s: %s", addr,
+			ret == -EHOSTUNREACH ? "unknown host" : strerror(-ret));
+		free(ps);
+		return ret;
+	}
+	ret = request(ps, PS_IOV_OPEN2, 0, 0);
+	if (!ret)
+		ret = recv_all(ps->fd, &has_parent, 1);
+	if (ret) {
+		set_err(err, errlen, "page server %s: open: %s (wrong header size?)", addr,
+			strerror(-ret));
+		goto fail;
+	}
+	if (parent && !has_parent) {
+		ret = -ENOENT;
+		set_err(err, errlen, "page server %s has no parent images "
+			"(start it with --prev-images-dir)", addr);
+		goto fail;
+	}
+	*psp = ps;
+	return 0;
+fail:
+	close(ps->fd);
+	free(ps);
+	return ret;
+}
+
+/**
+ * vmtrack_ps_present() - send pages
+ * @ps:		the connection
+ * @vaddr:	first page
+ * @nr_pages:	pages
+ * @data:	their contents
+ *
+ * Return: 0 or a negative errno.
+ */
+int vmtrack_ps_present(struct vmtrack_ps *ps, uint64_t vaddr, uint64_t nr_pages,
+		       const void *data)
+{
+	int ret;
+
+	/* the old header carries 32 bits of pages */
+	while (nr_pages) {
+		uint64_t n = nr_pages > UINT32_MAX ? UINT32_MAX : nr_pages;
+
+		ret = request(ps, PS_IOV_ADD_F | VMTRACK_PE_PRESENT << 16, n, vaddr);
+		if (!ret)
+			ret = send_all(ps->fd, data, n * ps->page_size);
+		if (ret)
+			return ps_err(ps, ret, "send");
+		vaddr += n * ps->page_size;
+		data = (const char *)data + n * ps->page_size;
+		nr_pages -= n;
+	}
+	return 0;
+}
+
+/**
+ * vmtrack_ps_hole() - send pages unchanged since the parent
+ * @ps:		the connection
+ * @vaddr:	first page
+ * @nr_pages:	pages
+ *
+ * Return: 0 or a negative errno.
+ */
+int vmtrack_ps_hole(struct vmtrack_ps *ps, uint64_t vaddr, uint64_t nr_pages)
+{
+	int ret;
+
+	while (nr_pages) {
+		uint64_t n = nr_pages > UINT32_MAX ? UINT32_MAX : nr_pages;
+
+		ret = request(ps, PS_IOV_ADD_F | VMTRACK_PE_PARENT << 16, n, vaddr);
+		if (ret)
+			return ps_err(ps, ret, "send");
+		vaddr += n * ps->page_size;
+		nr_pages -= n;
+	}
+	return 0;
+}
+
+/**
+ * vmtrack_ps_commit() - close the iteration: the server flushes its images
+ * @ps:	the connection; freed on success, kept for vmtrack_ps_error() and
+ *	vmtrack_ps_abort() on failure
+ *
+ * Return: 0, or a negative errno (the server refused something: a hole its
+ * parent does not hold ends the session early).
+ */
+int vmtrack_ps_commit(struct vmtrack_ps *ps)
+{
+	int32_t status = -1;
+	char c;
+	int ret;
+
+	ret = request(ps, PS_IOV_CLOSE, 0, 0);
+	if (!ret)
+		ret = recv_all(ps->fd, &status, sizeof(status));
+	if (ret)
+		return ps_err(ps, ret, "close (the server refused the iteration)");
+	if (status)
+		return ps_err(ps, -EPROTO, "close");
+	/* the server waits for our EOF, then closes its side */
+	shutdown(ps->fd, SHUT_WR);
+	while (recv(ps->fd, &c, 1, 0) > 0)
+		;
+	close(ps->fd);
+	free(ps);
+	return 0;
+}
+
+/**
+ * vmtrack_ps_abort() - drop the connection without closing the iteration
+ * @ps:	the connection, freed; may be NULL
+ *
+ * The server then exits with "The data were not flushed"; what it wrote of
+ * the iteration stays on its side, without the rest.
+ */
+void vmtrack_ps_abort(struct vmtrack_ps *ps)
+{
+	if (!ps)
+		return;
+	close(ps->fd);
+	free(ps);
+}

@@ -1,0 +1,927 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * vmtrack dump -p PID -D DIR / vmtrack dump -D DIR -- CMD: incremental
+ * pre-copy of a process's private memory into a chain of CRIU images.
+ *
+ *   mark every private mapping (MADV_WATCH), then copy every page a
+ *   checkpoint needs into DIR/1
+ *   repeat: epoch (read events, re-arm the dirty pages), copy the dirty
+ *	pages into DIR/k, the others as holes in the parent
+ *   until the convergence rule stops it; then freeze, last epoch, copy the
+ *   last increment into DIR/n, thaw (or leave stopped); DIR/last -> n
+ *
+ * See Documentation/tools/vmtrack/vmtrack-dump.rst.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <dirent.h>
+
+#include "vmtrack-cmd.h"
+#include "vmtrack-dump.h"
+
+#define DEF_MAX_ITER		8
+#define DEF_THRESHOLD		64
+#define DEF_DOWNTIME_MS		300
+#define DEF_COPY_KB		4096
+#define PUMP_EVERY_PAGES	4096
+#define MAX_ITERS		1000
+
+struct dump_opts {
+	pid_t		pid;
+	const char	*dir;
+	const char	*page_server;
+	int		ps_header;
+	char		**argv;
+	unsigned long	max_iter;
+	unsigned long	threshold;
+	unsigned long	downtime_ms;
+	unsigned long	copy_kb;
+	unsigned long	buffer_kb;
+	bool		leave_stopped;
+	bool		json;
+	bool		quiet;
+};
+
+struct dump {
+	const struct dump_opts		*o;
+	pid_t				pid;
+	pid_t				id;		/* pid in its own namespace */
+	bool				child;
+	bool				created_dir;
+	struct vmtrack_session		*s;
+	struct vmtrack_pagemap		*pm;
+	struct vmtrack_copier		*cp;
+	struct vmtrack_converge		cv;
+	struct vmtrack_pset		chain;		/* pages the images hold */
+	struct vmtrack_pset		pending;	/* dirty, not copied yet */
+	struct vmtrack_pset		t1, t2, t3;	/* scratch */
+	struct vmtrack_seg		*segs;
+	size_t				nsegs, segs_alloc;
+	unsigned int			iter;		/* iterations committed */
+	long				page_size;
+	double				t0;
+	uint64_t			total_pages;
+	/* per iteration */
+	struct vmtrack_img_writer	*w;
+	struct vmtrack_ps		*ps;
+	uint64_t			since_pump;
+	char				err[512];
+};
+
+static volatile sig_atomic_t interrupted;
+
+static void on_signal(int sig)
+{
+	interrupted = sig;
+}
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int fail(struct dump *d, int ret, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int fail(struct dump *d, int ret, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(d->err, sizeof(d->err), fmt, ap);
+	va_end(ap);
+	return ret ? ret : -EIO;
+}
+
+/* ---- options ---- */
+
+static const char * const usage_msg[] = {
+	"",
+	"  usage: vmtrack dump (-D DIR | -P HOST:PORT [-H 24|32]) (-p PID | -- COMMAND [ARGS...])",
+	"                      [-n ITER] [-t PAGES] [-T MS] [-c KB] [-b KB] [-S] [-j] [-q]",
+	"",
+	"  Copy a process's private memory into CRIU images while it runs: everything",
+	"  once, then only the pages it changed, then freeze it for the last increment.",
+	"",
+	"	  -p/--pid PID: the process to dump",
+	"	  -D/--dir DIR: where the iterations go (DIR/1, DIR/2, ..., DIR/last);",
+	"			must be empty or not exist",
+	"	  -P/--page-server HOST:PORT: send each iteration to a criu page-server",
+	"			instead (one server per iteration, see vmtrack-dump(1))",
+	"	  -H/--ps-header 24|32: the server's request size: 24 up to CRIU 4.1",
+	"			(Debian 12's 3.17), 32 from CRIU 4.2 (default 24)",
+	"	  -n/--max-iter N: iterations in all, the frozen one included (default 8)",
+	"	  -t/--threshold PAGES: freeze when at most PAGES are dirty (default 64)",
+	"	  -T/--downtime-ms MS: freeze when the dirty pages copy within MS at the",
+	"			measured bandwidth (default 300, 0: rule off)",
+	"	  -c/--copy-buffer-kb KB: process_vm_readv buffer (default 4096)",
+	"	  -b/--buffer-kb KB: ring buffer per CPU (default: sized from the watched size)",
+	"	  -S/--leave-stopped: leave the process stopped after the last copy",
+	"	  -j/--json: one JSON object per iteration and a summary object",
+	"	  -q/--quiet: print only the summary",
+	"	  -h/--help: print this menu",
+	NULL,
+};
+
+static void usage(FILE *f)
+{
+	int i;
+
+	for (i = 0; usage_msg[i]; i++)
+		fprintf(f, "%s\n", usage_msg[i]);
+}
+
+static int parse(int argc, char **argv, struct dump_opts *o, char *err, size_t len)
+{
+	static const struct option longopts[] = {
+		{ "pid",		required_argument,	NULL, 'p' },
+		{ "dir",		required_argument,	NULL, 'D' },
+		{ "page-server",	required_argument,	NULL, 'P' },
+		{ "ps-header",		required_argument,	NULL, 'H' },
+		{ "max-iter",		required_argument,	NULL, 'n' },
+		{ "threshold",		required_argument,	NULL, 't' },
+		{ "downtime-ms",	required_argument,	NULL, 'T' },
+		{ "copy-buffer-kb",	required_argument,	NULL, 'c' },
+		{ "buffer-kb",		required_argument,	NULL, 'b' },
+		{ "leave-stopped",	no_argument,		NULL, 'S' },
+		{ "json",		no_argument,		NULL, 'j' },
+		{ "quiet",		no_argument,		NULL, 'q' },
+		{ "help",		no_argument,		NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	unsigned long v;
+	int c;
+
+	*o = (struct dump_opts){
+		.max_iter = DEF_MAX_ITER,
+		.threshold = DEF_THRESHOLD,
+		.downtime_ms = DEF_DOWNTIME_MS,
+		.copy_kb = DEF_COPY_KB,
+		.ps_header = 24,
+	};
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+p:D:P:H:n:t:T:c:b:Sjqh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'p':
+			if (vmtrack_parse_ulong(optarg, 1, INT_MAX, &v))
+				goto bad;
+			o->pid = v;
+			break;
+		case 'D':
+			o->dir = optarg;
+			break;
+		case 'P':
+			o->page_server = optarg;
+			break;
+		case 'H':
+			if (vmtrack_parse_ulong(optarg, 24, 32, &v) || (v != 24 && v != 32))
+				goto bad;
+			o->ps_header = v;
+			break;
+		case 'n':
+			if (vmtrack_parse_ulong(optarg, 1, MAX_ITERS, &o->max_iter))
+				goto bad;
+			break;
+		case 't':
+			if (vmtrack_parse_ulong(optarg, 0, ULONG_MAX, &o->threshold))
+				goto bad;
+			break;
+		case 'T':
+			if (vmtrack_parse_ulong(optarg, 0, 3600 * 1000, &o->downtime_ms))
+				goto bad;
+			break;
+		case 'c':
+			if (vmtrack_parse_ulong(optarg, 4, 1024 * 1024, &o->copy_kb))
+				goto bad;
+			break;
+		case 'b':
+			if (vmtrack_parse_ulong(optarg, 4, 4 * 1024 * 1024, &o->buffer_kb))
+				goto bad;
+			break;
+		case 'S':
+			o->leave_stopped = true;
+			break;
+		case 'j':
+			o->json = true;
+			break;
+		case 'q':
+			o->quiet = true;
+			break;
+		case 'h':
+			return VMTRACK_PARSE_HELP;
+		default:
+			snprintf(err, len, "unknown option or missing argument '%s'",
+				 argv[optind - 1]);
+			return -EINVAL;
+		}
+	}
+	if (optind < argc)
+		o->argv = argv + optind;
+	if (!o->dir == !o->page_server) {
+		snprintf(err, len, "give either -D DIR or -P HOST:PORT");
+		return -EINVAL;
+	}
+	if (!o->pid == !o->argv) {
+		snprintf(err, len, "give either -p PID or -- COMMAND");
+		return -EINVAL;
+	}
+	return 0;
+bad:
+	snprintf(err, len, "invalid value '%s' for -%c", optarg, c);
+	return -EINVAL;
+}
+
+/* ---- the dump directory ---- */
+
+static int check_dir(struct dump *d)
+{
+	const char *dir = d->o->dir;
+	struct dirent *de;
+	DIR *dp;
+
+	if (!dir)
+		return 0;
+	dp = opendir(dir);
+	if (!dp && errno == ENOENT) {
+		if (mkdir(dir, 0700))
+			return fail(d, -errno, "%s: cannot create: %s", dir, strerror(errno));
+		d->created_dir = true;
+		return 0;
+	}
+	if (!dp)
+		return fail(d, -errno, "%s: %s", dir, strerror(errno));
+	while ((de = readdir(dp))) {
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
+			closedir(dp);
+			return fail(d, -EEXIST, "%s: directory not empty", dir);
+		}
+	}
+	closedir(dp);
+	if (access(dir, W_OK | X_OK))
+		return fail(d, -errno, "%s: not writable: %s", dir, strerror(errno));
+	return 0;
+}
+
+/* on failure: nothing that looks like a dump stays behind */
+static void remove_dump(struct dump *d)
+{
+	char name[16], path[PATH_MAX];
+	unsigned int i;
+
+	if (!d->o->dir)
+		return;
+	snprintf(path, sizeof(path), "%s/last", d->o->dir);
+	unlink(path);
+	for (i = d->iter; i >= 1; i--) {
+		snprintf(name, sizeof(name), "%u", i);
+		vmtrack_img_remove(d->o->dir, name, d->id);
+	}
+	if (d->created_dir)
+		rmdir(d->o->dir);
+}
+
+static int link_last(struct dump *d)
+{
+	char tmp[PATH_MAX], path[PATH_MAX], name[16];
+
+	if (!d->o->dir)
+		return 0;
+	snprintf(name, sizeof(name), "%u", d->iter);
+	snprintf(tmp, sizeof(tmp), "%s/.last.partial", d->o->dir);
+	snprintf(path, sizeof(path), "%s/last", d->o->dir);
+	unlink(tmp);
+	if (symlink(name, tmp) || rename(tmp, path)) {
+		unlink(tmp);
+		return fail(d, -errno, "%s: %s", path, strerror(errno));
+	}
+	return 0;
+}
+
+/* ---- the target ---- */
+
+/* the pid as the target sees it (last NSpid field): pagemap-ID.img */
+static pid_t ns_pid(pid_t pid)
+{
+	char path[64], line[256], *p, *end;
+	pid_t id = pid;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return pid;
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "NSpid:", 6))
+			continue;
+		for (p = line + 6; *p; p = end) {
+			long v = strtol(p, &end, 10);
+
+			if (end == p)
+				break;
+			id = v;
+		}
+	}
+	fclose(f);
+	return id;
+}
+
+static uint64_t uptime_us(void)
+{
+	unsigned long sec = 0, csec = 0;
+	FILE *f = fopen("/proc/uptime", "re");
+
+	if (f) {
+		if (fscanf(f, "%lu.%2lu", &sec, &csec) != 2)
+			sec = csec = 0;
+		fclose(f);
+	}
+	return sec * 1000000ULL + csec * 10000ULL;
+}
+
+/* fork; the child stops after exec (PTRACE_TRACEME) until it is watched */
+static int spawn(struct dump *d)
+{
+	int fds[2], status, e = 0;
+	pid_t pid;
+
+	if (pipe2(fds, O_CLOEXEC))
+		return fail(d, -errno, "pipe: %s", strerror(errno));
+	pid = fork();
+	if (pid < 0)
+		return fail(d, -errno, "fork: %s", strerror(errno));
+	if (!pid) {
+		close(fds[0]);
+		if (ptrace(PTRACE_TRACEME, 0, NULL, NULL) == 0)
+			execvp(d->o->argv[0], d->o->argv);
+		e = errno;
+		if (write(fds[1], &e, sizeof(e)) < 0)
+			_exit(126);
+		_exit(127);
+	}
+	close(fds[1]);
+	if (read(fds[0], &e, sizeof(e)) != sizeof(e))
+		e = 0;
+	close(fds[0]);
+	if (waitpid(pid, &status, 0) != pid || e || !WIFSTOPPED(status)) {
+		if (!e)
+			kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		return fail(d, -ENOEXEC, "cannot execute '%s': %s", d->o->argv[0],
+			    strerror(e ?: ECHILD));
+	}
+	d->pid = pid;
+	d->child = true;
+	return 0;
+}
+
+static uint64_t count_pages;
+
+static int count_cb(const struct vmtrack_mapping *map, void *ctx)
+{
+	if (vmtrack_mapping_watchable(map, true))
+		count_pages += (map->end - map->start) / sysconf(_SC_PAGESIZE);
+	return 0;
+}
+
+static int start_session(struct dump *d)
+{
+	struct vmtrack_params vp = {
+		.pid = d->pid,
+		.buffer_kb = d->o->buffer_kb,
+		.flags = VMTRACK_F_ALL_PRIVATE,
+	};
+	char err[256];
+	int ret;
+
+	count_pages = 0;
+	ret = vmtrack_maps_walk(d->pid, count_cb, NULL);
+	if (ret == -ESRCH)
+		return fail(d, ret, "pid %d: no such process", (int)d->pid);
+	if (ret == -EACCES || ret == -EPERM)
+		return fail(d, ret, "pid %d: not permitted to read its maps", (int)d->pid);
+	vp.expected_pages = count_pages < 16384 ? 16384 : count_pages;
+	ret = vmtrack_session_open(&d->s, &vp, err, sizeof(err));
+	if (ret)
+		return fail(d, ret, "%s", err);
+	ret = vmtrack_session_watch_all(d->s);
+	if (ret)
+		return fail(d, ret, "%s", vmtrack_session_error(d->s));
+	ret = vmtrack_pagemap_open(&d->pm, d->pid, err, sizeof(err));
+	if (ret)
+		return fail(d, ret, "%s", err);
+	d->cp = vmtrack_copier_new(d->pid, d->o->copy_kb * 1024);
+	if (!d->cp)
+		return fail(d, -ENOMEM, "out of memory");
+	d->id = ns_pid(d->pid);
+	return 0;
+}
+
+/* ---- one iteration ---- */
+
+static int add_seg(struct dump *d, uint64_t start, uint64_t end, int kind)
+{
+	if (end <= start)
+		return 0;
+	if (d->nsegs && d->segs[d->nsegs - 1].kind == kind &&
+	    d->segs[d->nsegs - 1].end == start) {
+		d->segs[d->nsegs - 1].end = end;
+		return 0;
+	}
+	if (d->nsegs == d->segs_alloc) {
+		size_t a = d->segs_alloc ? d->segs_alloc * 2 : 256;
+		struct vmtrack_seg *s = realloc(d->segs, a * sizeof(*s));
+
+		if (!s)
+			return -ENOMEM;
+		d->segs = s;
+		d->segs_alloc = a;
+	}
+	d->segs[d->nsegs++] = (struct vmtrack_seg){ start, end, kind };
+	return 0;
+}
+
+/* the image: every page of @all, copied if in @copy (a subset), else a hole */
+static int build_segs(struct dump *d, const struct vmtrack_pset *all,
+		      const struct vmtrack_pset *copy)
+{
+	size_t i, j = 0;
+	int ret = 0;
+
+	d->nsegs = 0;
+	for (i = 0; i < all->n && !ret; i++) {
+		uint64_t a = all->r[i].start, end = all->r[i].end;
+
+		while (a < end && !ret) {
+			while (j < copy->n && copy->r[j].end <= a)
+				j++;
+			if (j < copy->n && copy->r[j].start <= a) {
+				uint64_t e = copy->r[j].end < end ? copy->r[j].end : end;
+
+				ret = add_seg(d, a, e, VMTRACK_SEG_COPY);
+				a = e;
+			} else {
+				uint64_t e = j < copy->n && copy->r[j].start < end ?
+					     copy->r[j].start : end;
+
+				ret = add_seg(d, a, e, VMTRACK_SEG_HOLE);
+				a = e;
+			}
+		}
+	}
+	return ret;
+}
+
+static int sink(void *ctx, uint64_t vaddr, uint64_t nr_pages, const void *data)
+{
+	struct dump *d = ctx;
+	int ret;
+
+	if (!data)
+		return d->ps ? vmtrack_ps_hole(d->ps, vaddr, nr_pages) :
+		       vmtrack_img_hole(d->w, vaddr, nr_pages);
+	ret = d->ps ? vmtrack_ps_present(d->ps, vaddr, nr_pages, data) :
+	      vmtrack_img_present(d->w, vaddr, nr_pages, data);
+	/* keep the ring buffers from filling up during a long copy */
+	d->since_pump += nr_pages;
+	if (!ret && d->since_pump >= PUMP_EVERY_PAGES) {
+		d->since_pump = 0;
+		vmtrack_session_pump(d->s, -1, 0);
+	}
+	return ret;
+}
+
+struct iter_result {
+	uint64_t	dirty;
+	uint64_t	pages;
+	uint64_t	holes;
+	uint64_t	gone;
+	double		seconds;
+	const char	*loss;
+	bool		all_dirty;
+};
+
+static int tracked(struct dump *d, struct vmtrack_pset *out)
+{
+	struct iovec *iov = NULL;
+	size_t alloc = 0;
+	ssize_t n;
+	int ret;
+
+	n = vmtrack_dset_ranges_iov(vmtrack_session_dset(d->s), &iov, &alloc);
+	if (n < 0)
+		return (int)n;
+	ret = vmtrack_pset_from_iov(out, iov, n);
+	free(iov);
+	return ret;
+}
+
+static const char *out_error(struct dump *d, int ret)
+{
+	const char *msg = d->ps ? vmtrack_ps_error(d->ps) : vmtrack_img_error(d->w);
+
+	return msg[0] ? msg : strerror(-ret);
+}
+
+static void out_abort(struct dump *d)
+{
+	vmtrack_img_abort(d->w);
+	vmtrack_ps_abort(d->ps);
+	d->w = NULL;
+	d->ps = NULL;
+}
+
+/*
+ * Write iteration d->iter + 1 with the pages of @dirty copied (those still
+ * worth copying, by the pagemap) and the rest of the chain as holes.
+ * Iteration 1 has no parent: @dirty is everything tracked.
+ */
+static int write_iteration(struct dump *d, const struct vmtrack_pset *dirty,
+			   struct iter_result *r)
+{
+	struct vmtrack_copy_stats st = { 0 };
+	char name[16], parent[16], err[256];
+	uint64_t up = uptime_us();
+	double t0 = now();
+	int ret;
+
+	/* t1: what to copy; t3: the new chain */
+	ret = tracked(d, &d->t2);
+	if (!ret)
+		ret = vmtrack_pset_and(&d->t3, dirty, &d->t2);
+	if (!ret)
+		ret = vmtrack_pagemap_select(d->pm, &d->t3, &d->t1);
+	if (ret == -ESRCH)
+		return fail(d, ret, "pid %d exited during the dump", (int)d->pid);
+	if (ret)
+		return fail(d, ret, "pid %d: reading pagemap: %s", (int)d->pid, strerror(-ret));
+	ret = vmtrack_pset_and(&d->t3, &d->chain, &d->t2);	/* chain, still mapped */
+	if (!ret)
+		ret = vmtrack_pset_sub(&d->t2, &d->t3, dirty);	/* unchanged: holes */
+	if (!ret)
+		ret = vmtrack_pset_or(&d->t3, &d->t2, &d->t1);
+	if (!ret)
+		ret = build_segs(d, &d->t3, &d->t1);
+	if (ret)
+		return fail(d, ret, "out of memory");
+
+	snprintf(name, sizeof(name), "%u", d->iter + 1);
+	snprintf(parent, sizeof(parent), "%u", d->iter);
+	if (d->o->page_server)
+		ret = vmtrack_ps_begin(&d->ps, d->o->page_server, d->o->ps_header, d->id,
+				       d->iter > 0, err, sizeof(err));
+	else
+		ret = vmtrack_img_begin(&d->w, d->o->dir, name, d->iter ? parent : NULL, d->id,
+					err, sizeof(err));
+	if (ret)
+		return fail(d, ret, "%s", err);
+	ret = vmtrack_copier_run(d->cp, d->segs, d->nsegs, sink, d, &st);
+	if (ret) {
+		if (ret == -ESRCH)
+			fail(d, ret, "pid %d exited during iteration %s", (int)d->pid, name);
+		else if (ret == -EPERM)
+			fail(d, ret, "pid %d: not permitted to read its memory", (int)d->pid);
+		else
+			fail(d, ret, "iteration %s: %s", name, out_error(d, ret));
+		out_abort(d);
+		return ret;
+	}
+	if (interrupted) {
+		out_abort(d);
+		return fail(d, -EINTR, "interrupted by signal %d", (int)interrupted);
+	}
+	ret = d->ps ? vmtrack_ps_commit(d->ps) : vmtrack_img_commit(d->w, up);
+	if (ret) {
+		fail(d, ret, "iteration %s: %s", name, out_error(d, ret));
+		out_abort(d);
+		return ret;
+	}
+	d->w = NULL;
+	d->ps = NULL;
+	d->iter++;
+	/* the pages that could not be read have no entry */
+	ret = vmtrack_pset_sub(&d->chain, &d->t3, vmtrack_copier_gone(d->cp));
+	if (ret)
+		return fail(d, ret, "out of memory");
+	r->pages = st.pages;
+	r->holes = st.holes;
+	r->gone = st.gone;
+	r->seconds = now() - t0;
+	d->total_pages += st.pages;
+	return 0;
+}
+
+/* ---- output ---- */
+
+/* where the iterations go */
+static const char *dest(const struct dump *d)
+{
+	return d->o->dir ? d->o->dir : d->o->page_server;
+}
+
+static const char *loss_text(unsigned int loss, char *buf, size_t len)
+{
+	static const char * const names[] = { "events", "restart", "tamper", "decode" };
+	size_t off = 0, i;
+
+	buf[0] = '\0';
+	for (i = 0; i < 4; i++)
+		if (loss & (1U << i))
+			off += snprintf(buf + off, len - off, "%s%s", off ? "," : "", names[i]);
+	return buf;
+}
+
+static void report(struct dump *d, const struct iter_result *r, bool frozen,
+		   enum vmtrack_stop stop)
+{
+	double bw = r->seconds > 0 ? r->pages * d->page_size / r->seconds : 0;
+
+	if (d->o->json) {
+		printf("{\"iteration\":%u,\"dir\":\"%s/%u\",\"frozen\":%s,\"dirty_pages\":%" PRIu64
+		       ",\"pages\":%" PRIu64 ",\"holes\":%" PRIu64 ",\"gone\":%" PRIu64
+		       ",\"seconds\":%.6f,\"bandwidth\":%.0f,\"all_dirty\":%s,\"loss\":\"%s\""
+		       ",\"stop\":\"%s\"}\n",
+		       d->iter, dest(d), d->iter, frozen ? "true" : "false", r->dirty, r->pages,
+		       r->holes, r->gone, r->seconds, bw, r->all_dirty ? "true" : "false",
+		       r->loss ? r->loss : "", vmtrack_stop_name(stop));
+	} else if (!d->o->quiet) {
+		printf("iter %3u%s %9" PRIu64 " pages copied (%8.1f MiB) %9" PRIu64
+		       " in parent %6" PRIu64 " gone  %8.3f s %8.1f MiB/s",
+		       d->iter, frozen ? "*" : " ", r->pages,
+		       r->pages * d->page_size / 1048576.0, r->holes, r->gone, r->seconds,
+		       bw / 1048576.0);
+		if (r->all_dirty)
+			printf("  LOSS(%s)", r->loss);
+		printf("\n");
+	}
+	fflush(stdout);
+}
+
+static void report_pending(struct dump *d, uint64_t pending, enum vmtrack_stop stop)
+{
+	double ms = vmtrack_converge_estimate_ms(&d->cv, pending);
+
+	if (d->o->json || d->o->quiet)
+		return;
+	printf("         %9" PRIu64 " pages dirty, est. copy %.1f ms", pending, ms < 0 ? 0 : ms);
+	if (stop)
+		printf(": freeze (%s)", vmtrack_stop_name(stop));
+	printf("\n");
+	fflush(stdout);
+}
+
+/* ---- the loop ---- */
+
+static int epoch(struct dump *d, unsigned int flags, struct iter_result *r, char *lossbuf,
+		 size_t len)
+{
+	struct vmtrack_epoch ep;
+	int ret;
+
+	ret = vmtrack_session_epoch(d->s, flags, &ep);
+	if (ret)
+		return fail(d, ret, "epoch: %s", vmtrack_session_error(d->s));
+	if (ep.target_gone)
+		return fail(d, -ESRCH, "pid %d exited during the dump", (int)d->pid);
+	ret = vmtrack_pset_from_iov(&d->t1, ep.dirty, ep.nr_dirty);
+	if (!ret)
+		ret = vmtrack_pset_or(&d->t2, &d->pending, &d->t1);
+	if (ret)
+		return fail(d, ret, "out of memory");
+	/* swap: pending = pending | dirty of this epoch */
+	{
+		struct vmtrack_pset tmp = d->pending;
+
+		d->pending = d->t2;
+		d->t2 = tmp;
+	}
+	r->dirty = vmtrack_pset_bytes(&d->pending) / d->page_size;
+	r->all_dirty = ep.all_dirty;
+	r->loss = loss_text(ep.loss, lossbuf, len);
+	return 0;
+}
+
+static int precopy(struct dump *d, enum vmtrack_stop *stop)
+{
+	struct iter_result r = { 0 };
+	char loss[64];
+	int ret;
+
+	/* everything the marks cover; new mappings come with the epochs */
+	ret = tracked(d, &d->pending);
+	if (ret)
+		return fail(d, ret, "out of memory");
+	if (d->cv.max_iter == 1) {
+		/* stop-and-copy: the one iteration is the frozen one */
+		*stop = VMTRACK_STOP_MAX_ITER;
+		return 0;
+	}
+	ret = write_iteration(d, &d->pending, &r);
+	if (ret)
+		return ret;
+	vmtrack_pset_clear(&d->pending);
+	vmtrack_converge_copied(&d->cv, r.pages, r.seconds);
+	report(d, &r, false, VMTRACK_STOP_NO);
+	for (;;) {
+		memset(&r, 0, sizeof(r));
+		if (interrupted)
+			return fail(d, -EINTR, "interrupted by signal %d", (int)interrupted);
+		ret = epoch(d, 0, &r, loss, sizeof(loss));
+		if (ret)
+			return ret;
+		*stop = vmtrack_converge_check(&d->cv, vmtrack_pset_bytes(&d->pending) /
+					       d->page_size);
+		report_pending(d, vmtrack_pset_bytes(&d->pending) / d->page_size, *stop);
+		if (*stop)
+			return 0;
+		ret = write_iteration(d, &d->pending, &r);
+		if (ret)
+			return ret;
+		vmtrack_pset_clear(&d->pending);
+		vmtrack_converge_copied(&d->cv, r.pages, r.seconds);
+		report(d, &r, false, VMTRACK_STOP_NO);
+	}
+}
+
+static int final_copy(struct dump *d, enum vmtrack_stop stop, double *freeze_ms,
+		      bool *was_stopped)
+{
+	struct iter_result r = { 0 };
+	char loss[64];
+	double t0;
+	int ret;
+
+	ret = vmtrack_freeze(d->pid, was_stopped);
+	t0 = now();
+	if (ret == -ESRCH)
+		return fail(d, ret, "pid %d exited during the dump", (int)d->pid);
+	if (ret)
+		return fail(d, ret, "pid %d: cannot freeze: %s", (int)d->pid, strerror(-ret));
+	/*
+	 * Re-arming the last dirty set of a frozen target costs one more
+	 * process_madvise() of a small set; it keeps this loop within the
+	 * flags every libvmtrack accepts (NO_REARM wants a session freeze).
+	 */
+	ret = epoch(d, 0, &r, loss, sizeof(loss));
+	if (!ret)
+		ret = write_iteration(d, &d->pending, &r);
+	if (!ret)
+		ret = link_last(d);
+	*freeze_ms = (now() - t0) * 1000;
+	if (!ret)
+		report(d, &r, true, stop);
+	return ret;
+}
+
+static void summary(struct dump *d, enum vmtrack_stop stop, double freeze_ms)
+{
+	if (d->o->json) {
+		printf("{\"summary\":{\"pid\":%d,\"dir\":\"%s\",\"iterations\":%u,\"last\":\"%s/%u\""
+		       ",\"pages\":%" PRIu64 ",\"stop\":\"%s\",\"freeze_ms\":%.3f,\"total_s\":%.3f"
+		       ",\"bandwidth\":%.0f,\"left_stopped\":%s}}\n",
+		       (int)d->pid, dest(d), d->iter, dest(d), d->iter, d->total_pages,
+		       vmtrack_stop_name(stop), freeze_ms, now() - d->t0,
+		       vmtrack_converge_bandwidth(&d->cv),
+		       d->o->leave_stopped ? "true" : "false");
+	} else {
+		printf("dump of pid %d: %u iterations in %s, last %s/last; %" PRIu64
+		       " pages copied in %.3f s; stopped by %s; frozen %.1f ms%s\n",
+		       (int)d->pid, d->iter, dest(d), dest(d), d->total_pages,
+		       now() - d->t0, vmtrack_stop_name(stop), freeze_ms,
+		       d->o->leave_stopped ? " (left stopped)" : "");
+	}
+	fflush(stdout);
+}
+
+static void cleanup(struct dump *d)
+{
+	vmtrack_session_close(d->s);
+	vmtrack_pagemap_close(d->pm);
+	vmtrack_copier_free(d->cp);
+	vmtrack_pset_free(&d->chain);
+	vmtrack_pset_free(&d->pending);
+	vmtrack_pset_free(&d->t1);
+	vmtrack_pset_free(&d->t2);
+	vmtrack_pset_free(&d->t3);
+	free(d->segs);
+}
+
+static void setup_signals(void)
+{
+	struct sigaction sa = { .sa_handler = on_signal };
+
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+/*
+ * vmtrack_freeze() stops the target as a tracer, which ends with us. To
+ * leave it stopped, SIGSTOP is queued first: on the detach every thread
+ * dequeues it in the kernel and enters the group stop before it returns to
+ * user space, so no instruction of the target runs after the last copy.
+ */
+static void leave(struct dump *d, bool was_stopped)
+{
+	if (d->o->leave_stopped && !was_stopped)
+		kill(d->pid, SIGSTOP);
+	vmtrack_thaw(d->pid);
+}
+
+/* run mode: the command goes on after the dump; wait for it */
+static int wait_child(struct dump *d, bool ok)
+{
+	int status;
+
+	if (!d->child || (ok && d->o->leave_stopped))
+		return 0;
+	if (!ok)
+		kill(d->pid, SIGKILL);
+	if (waitpid(d->pid, &status, 0) != d->pid)
+		return 0;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/**
+ * cmd_dump() - vmtrack dump
+ * @argc:	argument count (argv[0] = "dump")
+ * @argv:	arguments
+ *
+ * Return: exit status: 0 when the dump is complete (DIR/last exists).
+ */
+int cmd_dump(int argc, char **argv)
+{
+	struct dump_opts o;
+	struct dump d = { .o = &o };
+	enum vmtrack_stop stop = VMTRACK_STOP_NO;
+	bool was_stopped = false, frozen = false;
+	double freeze_ms = 0;
+	char err[256];
+	int ret;
+
+	ret = parse(argc, argv, &o, err, sizeof(err));
+	if (ret == VMTRACK_PARSE_HELP) {
+		usage(stdout);
+		return EXIT_SUCCESS;
+	}
+	if (ret) {
+		fprintf(stderr, "vmtrack dump: %s (see 'vmtrack dump --help')\n", err);
+		return EXIT_FAILURE;
+	}
+	setup_signals();
+	d.page_size = sysconf(_SC_PAGESIZE);
+	d.pid = o.pid;
+	vmtrack_converge_init(&d.cv, o.max_iter, o.threshold, o.downtime_ms, d.page_size);
+	d.t0 = now();
+	if (o.argv && spawn(&d))
+		goto out;
+	if (kill(d.pid, 0) && errno == ESRCH) {
+		fail(&d, -ESRCH, "pid %d: no such process", (int)d.pid);
+		goto out;
+	}
+	ret = check_dir(&d);
+	if (!ret)
+		ret = start_session(&d);
+	if (d.child)
+		ptrace(PTRACE_DETACH, d.pid, NULL, NULL);
+	if (ret)
+		goto out_remove;
+	ret = precopy(&d, &stop);
+	if (ret)
+		goto out_remove;
+	ret = final_copy(&d, stop, &freeze_ms, &was_stopped);
+	frozen = true;
+	if (ret)
+		goto out_remove;
+	leave(&d, was_stopped);
+	summary(&d, stop, freeze_ms);
+	cleanup(&d);
+	return wait_child(&d, true) ? EXIT_FAILURE : EXIT_SUCCESS;
+
+out_remove:
+	remove_dump(&d);
+	if (frozen)
+		vmtrack_thaw(d.pid);
+out:
+	fprintf(stderr, "vmtrack dump: %s\n", d.err);
+	cleanup(&d);
+	wait_child(&d, false);
+	return EXIT_FAILURE;
+}

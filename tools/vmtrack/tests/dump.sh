@@ -1,0 +1,297 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# vmtrack dump end to end (TAP), as root on a kernel with CONFIG_MEM_WATCH:
+#
+#   vm/run -k BZIMAGE -c 2 -t 900 -- tools/vmtrack/tests/dump.sh
+#
+# For seeded random targets (tests/dump-target: threads, writes, DONTNEED,
+# mremap, munmap, new mappings, THP, COW of a private file mapping):
+# vmtrack dump --leave-stopped, then the chain of images must restore
+# exactly the frozen target's memory (tests/dumpcheck, page by page against
+# process_vm_readv), crit must decode every pagemap image with the entries
+# vmtrack reported, and the same with tiny ring buffers (events lost: the
+# epochs fall back to all dirty). A target killed mid-dump must leave no
+# image behind and a non-zero exit. Bad input gets one-line errors.
+#
+# Binaries: VMTRACK_BUILD (default: the source tree, "make -C tools/vmtrack
+# all"), holding vmtrack, tests/dump-target and tests/dumpcheck.
+set -u
+
+here=$(cd "$(dirname "$0")" && pwd)
+build=${VMTRACK_BUILD:-$here/..}
+vmtrack=$build/vmtrack
+target=$build/tests/dump-target
+check=$build/tests/dumpcheck
+seeds=${DUMP_SEEDS:-"1 2 3 4 5"}
+loss_seeds=${DUMP_LOSS_SEEDS:-"6 7"}
+work=$(mktemp -d /tmp/vmtrack-dump.XXXXXX)
+n=0
+failed=0
+pids=()
+
+ok() {
+	n=$((n + 1))
+	echo "ok $n - $*"
+}
+
+not_ok() {
+	n=$((n + 1))
+	failed=$((failed + 1))
+	echo "not ok $n - $*"
+}
+
+cleanup() {
+	local p
+
+	for p in "${pids[@]}"; do
+		kill -9 "$p" 2>/dev/null
+	done
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+for b in "$vmtrack" "$target" "$check"; do
+	if [ ! -x "$b" ]; then
+		echo "Bail out! $b not built (make -C tools/vmtrack all)"
+		exit 1
+	fi
+done
+if [ ! -d /sys/kernel/tracing/events/mm_watch ] &&
+   [ ! -d /sys/kernel/debug/tracing/events/mm_watch ]; then
+	echo "1..0 # SKIP kernel without CONFIG_MEM_WATCH"
+	exit 0
+fi
+if ! command -v crit >/dev/null; then
+	echo "Bail out! crit not installed (Debian package criu)"
+	exit 1
+fi
+# a file for a private file mapping (COW pages are dumped, the rest is not)
+head -c 1048576 "$vmtrack" > "$work/file" 2>/dev/null ||
+	dd if=/dev/urandom of="$work/file" bs=64k count=16 2>/dev/null
+
+# start_target SEED ARGS...: sets $tpid once it is ready
+start_target() {
+	local seed=$1 out=$work/target-$1.out
+
+	shift
+	"$target" -s "$seed" -f "$work/file" "$@" > "$out" 2>&1 &
+	tpid=$!
+	pids+=("$tpid")
+	for _ in $(seq 200); do
+		grep -q ready "$out" && return 0
+		sleep 0.05
+	done
+	echo "# target seed $seed did not start: $(cat "$out")"
+	return 1
+}
+
+# crit's view of each iteration against vmtrack's JSON lines
+crit_matches() {
+	local dir=$1 json=$2 id=$3 it line
+
+	for it in "$dir"/[0-9]*; do
+		[ -e "$it/pagemap-$id.img" ] || continue	# a page server still waiting
+		crit decode -i "$it/pagemap-$id.img" -o "$it.json" 2>"$it.crit.err" || {
+			echo "# crit cannot decode $it: $(cat "$it.crit.err")"
+			return 1
+		}
+	done
+	python3 - "$dir" "$json" <<'EOF'
+import json, sys, os
+d, jl = sys.argv[1], sys.argv[2]
+bad = 0
+for line in open(jl):
+    o = json.loads(line)
+    if "iteration" not in o:
+        continue
+    img = json.load(open(os.path.join(d, "%d.json" % o["iteration"])))
+    ents = img["entries"][1:]
+    present = sum(e["nr_pages"] for e in ents if e["flags"] & 4)
+    holes = sum(e["nr_pages"] for e in ents if e["flags"] & 1)
+    if (present, holes) != (o["pages"], o["holes"]):
+        print("# iteration %d: crit %d present %d holes, vmtrack %d %d" %
+              (o["iteration"], present, holes, o["pages"], o["holes"]))
+        bad += 1
+    last = 0
+    for e in ents:
+        if e["vaddr"] < last:
+            print("# iteration %d: entries not sorted" % o["iteration"])
+            bad += 1
+        last = e["vaddr"] + e["nr_pages"] * 4096
+sys.exit(1 if bad else 0)
+EOF
+}
+
+# dump_seed SEED NAME [vmtrack dump options]: dump, compare, decode
+dump_seed() {
+	local seed=$1 name=$2 dir out res iters
+
+	shift 2
+	dir=$work/dump-$name-$seed
+	if ! start_target "$seed" -m 16 -T 3 -u 300; then
+		not_ok "$name seed $seed: target did not start"
+		return
+	fi
+	"$vmtrack" dump -p "$tpid" -D "$dir" --leave-stopped --json -n 6 "$@" \
+		> "$dir.json" 2> "$dir.err"
+	res=$?
+	if [ $res -ne 0 ] || [ ! -L "$dir/last" ]; then
+		not_ok "$name seed $seed: vmtrack dump exited $res: $(cat "$dir.err")"
+		kill -9 "$tpid"
+		return
+	fi
+	iters=$(grep -c '"iteration"' "$dir.json")
+	out=$("$check" -p "$tpid" -D "$dir/last" 2>&1)
+	res=$?
+	echo "# seed $seed: $iters iterations; $out; $(tail -1 "$dir.json")"
+	if [ $res -eq 0 ]; then
+		ok "$name seed $seed: the chain restores the frozen target exactly ($iters iterations)"
+	else
+		not_ok "$name seed $seed: chain differs from the frozen target: $out"
+		"$check" -p "$tpid" -D "$dir/last" -v | head -20 | sed 's/^/# /'
+	fi
+	if crit_matches "$dir" "$dir.json" "$tpid"; then
+		ok "$name seed $seed: crit decodes every pagemap image, entries as vmtrack reported"
+	else
+		not_ok "$name seed $seed: crit disagrees"
+	fi
+	if [ "$name" = loss ]; then
+		if grep -q '"all_dirty":true' "$dir.json"; then
+			ok "$name seed $seed: events were lost and the epoch fell back to all dirty"
+		else
+			not_ok "$name seed $seed: no loss with 4 KiB buffers (nothing tested)"
+		fi
+	fi
+	kill -9 "$tpid"
+	wait "$tpid" 2>/dev/null
+}
+
+echo "TAP version 13"
+
+for s in $seeds; do
+	dump_seed "$s" exact
+done
+for s in $loss_seeds; do
+	dump_seed "$s" loss -b 4
+done
+
+# a target killed mid-dump: non-zero exit, no iteration left behind
+kill_mid_dump() {
+	local dir=$work/killed res
+
+	start_target 99 -m 256 -T 2 -u 0 || { not_ok "killed: target did not start"; return; }
+	"$vmtrack" dump -p "$tpid" -D "$dir" -n 1000 -t 0 -T 0 --json \
+		> "$dir.json" 2> "$dir.err" &
+	local dpid=$!
+
+	# kill it once the first iteration is being written
+	for _ in $(seq 400); do
+		compgen -G "$dir/.1.partial" >/dev/null && break
+		sleep 0.01
+	done
+	kill -9 "$tpid"
+	wait "$dpid"
+	res=$?
+	if [ $res -eq 0 ]; then
+		not_ok "killed: vmtrack dump exited 0"
+	elif compgen -G "$dir/*/pagemap-*.img" >/dev/null || [ -e "$dir/last" ] ||
+	     compgen -G "$dir/.*.partial" >/dev/null; then
+		not_ok "killed: images left behind: $(ls -a "$dir")"
+	else
+		ok "killed: exit $res, no image left ($(cat "$dir.err"))"
+	fi
+}
+kill_mid_dump
+
+# the same loop into a stock criu page-server, one server per iteration
+page_server() {
+	local dir=$work/ps port=27027 spid res last out k
+
+	if ! criu page-server --help >/dev/null 2>&1; then
+		echo "ok $((n + 1)) - page server # SKIP criu not installed"
+		n=$((n + 1))
+		return
+	fi
+	start_target 11 -m 8 -T 2 -u 500 || { not_ok "page server: target did not start"; return; }
+	mkdir -p "$dir"
+	(
+		for k in 1 2 3 4; do
+			mkdir -p "$dir/$k"
+			args=()
+			[ "$k" -gt 1 ] && args=(--prev-images-dir "../$((k - 1))")
+			criu page-server -D "$dir/$k" --address 127.0.0.1 --port $port \
+				"${args[@]}" -v4 -o "$dir/ps-$k.log" || exit 1
+		done
+	) &
+	spid=$!
+	"$vmtrack" dump -p "$tpid" -P 127.0.0.1:$port -n 4 -t 0 -T 0 --json \
+		--leave-stopped > "$dir.json" 2> "$dir.err"
+	res=$?
+	kill "$spid" 2>/dev/null
+	pkill -P "$spid" 2>/dev/null
+	if [ $res -ne 0 ] && grep -qs "Could not initialize kernel features" "$dir"/ps-1.log; then
+		echo "ok $((n + 1)) - page server # SKIP criu cannot run on this kernel:" \
+			"$(grep Error "$dir/ps-1.log" | head -1)"
+		n=$((n + 1))
+		kill -9 "$tpid"
+		return
+	fi
+	if [ $res -ne 0 ]; then
+		not_ok "page server: vmtrack dump exited $res: $(cat "$dir.err")" \
+			"$(grep -h Error "$dir"/ps-*.log | head -3)"
+		kill -9 "$tpid"
+		return
+	fi
+	last=$(grep -c '"iteration"' "$dir.json")
+	out=$("$check" -p "$tpid" -D "$dir/$last" 2>&1)
+	if [ $? -eq 0 ] && crit_matches "$dir" "$dir.json" "$tpid"; then
+		ok "page server: $last iterations received by criu page-server restore the" \
+			"frozen target exactly ($out)"
+	else
+		not_ok "page server: $out"
+	fi
+	kill -9 "$tpid"
+}
+page_server
+
+# one-line errors, nothing written
+errors() {
+	local out
+
+	out=$("$vmtrack" dump -p 999999 -D "$work/e1" 2>&1)
+	if [ $? -ne 0 ] && [[ $out == *"no such process"* ]] && [ ! -e "$work/e1" ]; then
+		ok "errors: no such pid ($out)"
+	else
+		not_ok "errors: no such pid: $out"
+	fi
+	mkdir -p "$work/e2" && touch "$work/e2/x"
+	start_target 5 -m 1 -T 1 -u 1000 || return
+	out=$("$vmtrack" dump -p "$tpid" -D "$work/e2" 2>&1)
+	if [ $? -ne 0 ] && [[ $out == *"not empty"* ]]; then
+		ok "errors: directory not empty ($out)"
+	else
+		not_ok "errors: directory not empty: $out"
+	fi
+	mkdir -p "$work/e3" && chmod 777 "$work/e3"
+	out=$(setpriv --reuid=65534 --regid=65534 --clear-groups \
+		"$vmtrack" dump -p "$tpid" -D "$work/e3" 2>&1)
+	if [ $? -ne 0 ] && [ -z "$(ls -A "$work/e3")" ] && [ "$(echo "$out" | wc -l)" = 1 ]; then
+		ok "errors: unprivileged user refused ($out)"
+	else
+		not_ok "errors: unprivileged user: $out"
+	fi
+	# the guest's root is read-only
+	out=$("$vmtrack" dump -p "$tpid" -D /vmtrack-dump-test 2>&1)
+	if [ $? -ne 0 ] && [ ! -e /vmtrack-dump-test ] && [[ $out == *"cannot create"* ]]; then
+		ok "errors: directory not writable ($out)"
+	else
+		not_ok "errors: directory not writable: $out"
+	fi
+	kill -9 "$tpid"
+}
+errors
+
+echo "1..$n"
+echo "# $((n - failed)) passed, $failed failed"
+[ $failed -eq 0 ]

@@ -1,0 +1,194 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Compare the memory a chain of CRIU images restores with a stopped process.
+ *
+ *   dumpcheck -p PID -D ITERATION_DIR [-i ID] [-v]
+ *
+ * For every page of every private mapping of PID (the ones vmtrack dump
+ * copies from), read with process_vm_readv() while the process is stopped:
+ *   - the chain holds the page: its bytes must be the process's;
+ *   - the chain does not hold it: a restore leaves it to the mapping (zero
+ *     or the file), so the process must not have a page a checkpoint keeps
+ *     (present or swapped anonymous, not the zero page; by the pagemap);
+ * and no entry of the chain may lie outside the private mappings.
+ * Prints the counts and exits 1 on any difference, 2 on an error.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "vmtrack.h"
+#include "vmtrack-dump.h"
+
+struct check {
+	pid_t			pid;
+	struct vmtrack_img	*img;
+	long			page_size;
+	int			pm_fd;
+	uint64_t		zero_pfn;
+	bool			verbose;
+	uint64_t		pages, held, same, differ, missing, unreadable;
+	struct vmtrack_pset	maps;
+	char			*mine, *theirs;
+};
+
+static uint64_t pme_of(struct check *c, uint64_t addr)
+{
+	uint64_t pme = 0;
+
+	if (pread(c->pm_fd, &pme, sizeof(pme), addr / c->page_size * sizeof(pme)) !=
+	    sizeof(pme))
+		return 0;
+	return pme;
+}
+
+/* the zero page's PFN, from a read fault of our own (0 if none) */
+static uint64_t zero_pfn(struct check *c)
+{
+	volatile char *p = mmap(NULL, c->page_size, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS,
+				-1, 0);
+	uint64_t pme = 0;
+	int fd;
+
+	if (p == MAP_FAILED)
+		return 0;
+	(void)*p;
+	fd = open("/proc/self/pagemap", O_RDONLY);
+	if (fd >= 0) {
+		if (pread(fd, &pme, sizeof(pme), (uintptr_t)p / c->page_size * sizeof(pme)) !=
+		    sizeof(pme))
+			pme = 0;
+		close(fd);
+	}
+	munmap((void *)p, c->page_size);
+	return (pme & VMTRACK_PME_PRESENT) ? pme & VMTRACK_PME_PFN_MASK : 0;
+}
+
+static int check_map(const struct vmtrack_mapping *map, void *ctx)
+{
+	struct check *c = ctx;
+	bool fp = !map->shared && map->name[0] == '/';
+	uint64_t a;
+
+	if (!vmtrack_mapping_watchable(map, true))
+		return 0;
+	if (vmtrack_pset_append(&c->maps, map->start, map->end))
+		return -ENOMEM;
+	for (a = map->start; a < map->end; a += c->page_size) {
+		struct iovec l = { c->theirs, c->page_size };
+		struct iovec r = { (void *)(uintptr_t)a, c->page_size };
+		int held = vmtrack_chain_page(c->img, a, c->mine);
+		ssize_t n;
+
+		c->pages++;
+		if (held < 0) {
+			fprintf(stderr, "dumpcheck: chain at %#" PRIx64 ": %s\n", a,
+				strerror(-held));
+			return held;
+		}
+		n = process_vm_readv(c->pid, &l, 1, &r, 1, 0);
+		if (n != c->page_size) {
+			c->unreadable++;	/* PROT_NONE and the like */
+			continue;
+		}
+		if (held) {
+			c->held++;
+			if (memcmp(c->mine, c->theirs, c->page_size)) {
+				c->differ++;
+				if (c->verbose)
+					printf("differ  %#" PRIx64 " %s\n", a, map->name);
+			} else {
+				c->same++;
+			}
+		} else if (vmtrack_pme_dumpable(pme_of(c, a), fp, c->zero_pfn)) {
+			c->missing++;
+			if (c->verbose)
+				printf("missing %#" PRIx64 " %s\n", a, map->name);
+		}
+	}
+	return 0;
+}
+
+/* entries of the newest image outside every private mapping */
+static uint64_t outside(struct check *c)
+{
+	struct vmtrack_pset ent, out;
+	uint64_t n;
+	size_t i;
+
+	vmtrack_pset_init(&ent);
+	vmtrack_pset_init(&out);
+	for (i = 0; i < c->img->n; i++)
+		vmtrack_pset_append(&ent, c->img->e[i].vaddr,
+				    c->img->e[i].vaddr + c->img->e[i].nr_pages * c->page_size);
+	vmtrack_pset_sub(&out, &ent, &c->maps);
+	n = vmtrack_pset_bytes(&out) / c->page_size;
+	vmtrack_pset_free(&ent);
+	vmtrack_pset_free(&out);
+	return n;
+}
+
+int main(int argc, char **argv)
+{
+	struct check c = { .page_size = sysconf(_SC_PAGESIZE) };
+	const char *dir = NULL;
+	pid_t id = 0;
+	char err[512], path[64];
+	uint64_t out;
+	int opt, ret;
+
+	while ((opt = getopt(argc, argv, "p:D:i:v")) != -1) {
+		switch (opt) {
+		case 'p':
+			c.pid = atoi(optarg);
+			break;
+		case 'D':
+			dir = optarg;
+			break;
+		case 'i':
+			id = atoi(optarg);
+			break;
+		case 'v':
+			c.verbose = true;
+			break;
+		default:
+			return 2;
+		}
+	}
+	if (!c.pid || !dir) {
+		fprintf(stderr, "usage: dumpcheck -p PID -D ITERATION_DIR [-i ID] [-v]\n");
+		return 2;
+	}
+	ret = vmtrack_chain_load(&c.img, dir, id ? id : c.pid, err, sizeof(err));
+	if (ret) {
+		fprintf(stderr, "dumpcheck: %s\n", err);
+		return 2;
+	}
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)c.pid);
+	c.pm_fd = open(path, O_RDONLY);
+	c.mine = malloc(c.page_size);
+	c.theirs = malloc(c.page_size);
+	if (c.pm_fd < 0 || !c.mine || !c.theirs) {
+		perror(path);
+		return 2;
+	}
+	c.zero_pfn = zero_pfn(&c);
+	vmtrack_pset_init(&c.maps);
+	ret = vmtrack_maps_walk(c.pid, check_map, &c);
+	if (ret) {
+		fprintf(stderr, "dumpcheck: pid %d: %s\n", (int)c.pid, strerror(-ret));
+		return 2;
+	}
+	out = outside(&c);
+	printf("pages %" PRIu64 " held %" PRIu64 " same %" PRIu64 " differ %" PRIu64
+	       " missing %" PRIu64 " outside %" PRIu64 " unreadable %" PRIu64 "\n",
+	       c.pages, c.held, c.same, c.differ, c.missing, out, c.unreadable);
+	vmtrack_img_free(c.img);
+	return c.differ || c.missing || out ? 1 : 0;
+}
