@@ -363,10 +363,71 @@ t7() {
 	bad "zero interval" "invalid interval" "$VMTRACK" watch -p $wpid -i 0
 	bad "command not found" "cannot execute" "$VMTRACK" run -- /nonexistent/cmd
 	if command -v setpriv > /dev/null; then
-		bad "not root" "ermission|not permitted" \
+		bad "not root" "permission denied on tracefs .*run as root" \
 			setpriv --reuid=65534 --regid=65534 --clear-groups "$VMTRACK" watch -p $wpid
 	fi
+	t7_targets
+	t7_tracefs
 	stop_workload $wpid
+}
+
+# targets without user memory of their own: each has its own message
+t7_targets() {
+	local zpid tpid tid
+	bad "kernel thread" "pid 2 \(kthreadd\) is a kernel thread" "$VMTRACK" watch -p 2
+	# a zombie: its parent never reaps it (SIGCHLD set to its default: an
+	# ignored SIGCHLD, which a parent may pass on, reaps children at once)
+	python3 -c 'import os, signal, sys, time
+signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+pid = os.fork()
+if pid == 0:
+	os._exit(0)
+open(sys.argv[1], "w").write("%d\n" % pid)
+time.sleep(60)' $tmp/zpid &
+	pids+=("$!")
+	wait_for $tmp/zpid '^[0-9]+$' 10
+	zpid=$(cat $tmp/zpid)
+	wait_for "/proc/$zpid/stat" '\) Z ' 10
+	bad "zombie" "pid $zpid \(.*\) is a zombie" "$VMTRACK" watch -p "$zpid"
+	python3 -c 'import sys, threading, time
+def f():
+	open(sys.argv[1], "w").write("%d\n" % threading.get_native_id())
+	time.sleep(60)
+threading.Thread(target=f).start()' $tmp/tid &
+	tpid=$!
+	pids+=("$tpid")
+	wait_for $tmp/tid '^[0-9]+$' 30
+	tid=$(cat $tmp/tid)
+	check "a thread of its own ($tid of $tpid)" [ -n "$tid" -a "$tid" != "$tpid" ]
+	bad "thread id" "pid $tid \(.*\) is a thread of process $tpid" "$VMTRACK" watch -p "$tid"
+	kill -KILL "$tpid"
+}
+
+# tracefs_mounts: mount points of tracefs, one a line
+tracefs_mounts() { awk '$3 == "tracefs" { print $2 }' /proc/mounts; }
+
+# vmtrack mounts tracefs where none is mounted, and unmounts it on every exit
+t7_tracefs() {
+	local m rc vpid
+	for m in $(tracefs_mounts | sort -r); do umount "$m"; done
+	check "tracefs: none mounted before the test" [ -z "$(tracefs_mounts)" ]
+	"$VMTRACK" watch -p $wpid -i 0.5 -n 3 -q > /dev/null 2> $tmp/e7m &
+	vpid=$!
+	wait_for $tmp/e7m 'watching|vmtrack'
+	check "tracefs: mounted by vmtrack while it runs" mountpoint -q $T
+	wait $vpid
+	rc=$?
+	check "tracefs: the run succeeded (exit $rc)" [ $rc = 0 ]
+	check "tracefs: unmounted when vmtrack ended" [ -z "$(tracefs_mounts)" ]
+	bad "nothing mapped, tracefs not mounted before" "nothing mapped" \
+		"$VMTRACK" watch -p $wpid -r 1000-2000
+	check "tracefs: unmounted after that error" [ -z "$(tracefs_mounts)" ]
+	if command -v setpriv > /dev/null; then
+		bad "not root, tracefs not mounted" "not mounted, and mounting it needs root" \
+			setpriv --reuid=65534 --regid=65534 --clear-groups \
+			"$VMTRACK" watch -p $wpid
+	fi
+	mountpoint -q $T || mount -t tracefs nodev $T
 }
 
 # ---- 8: the demo: periodic epochs, union exact ------------------------
