@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * Output of vmtrack watch / run: text (one line per epoch, '#' headers, a
- * per-mapping summary) or JSON lines (one object per epoch, then a summary).
+ * per-mapping summary) and/or JSON lines (one object per epoch, then a
+ * summary), on stdout or in the file of --output.
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -26,6 +28,36 @@ static void json_string(FILE *f, const char *s)
 			fputc(c, f);
 	}
 	fputc('"', f);
+}
+
+/* where the JSON lines go: the --output file, or stdout with --json */
+static FILE *json_file;
+/* time of the previous epoch, for the per-epoch rates */
+static double prev_time;
+
+static FILE *json_out(const struct vmtrack_cmd_params *p)
+{
+	return json_file ?: p->json ? stdout : NULL;
+}
+
+/**
+ * out_open() - open the file of --output, if one was given
+ * @p:		options
+ * @err:	receives a one-line reason on failure
+ * @errlen:	size of @err
+ *
+ * Return: 0, or -1 with @err set.
+ */
+int out_open(const struct vmtrack_cmd_params *p, char *err, size_t errlen)
+{
+	if (!p->output)
+		return 0;
+	json_file = fopen(p->output, "we");
+	if (!json_file) {
+		snprintf(err, errlen, "cannot write '%s': %s", p->output, strerror(errno));
+		return -1;
+	}
+	return 0;
 }
 
 static const char * const loss_names[] = { "events", "restart", "tamper", "decode" };
@@ -60,6 +92,7 @@ void out_start(const struct vmtrack_cmd_params *p, struct vmtrack_session *s, pi
 	fprintf(stderr, "vmtrack: watching pid %d: %zu ranges, %" PRIu64 " pages (%.1f MiB), "
 		"buffer %zu KiB/CPU, instance %s\n", (int)pid, vmtrack_dset_nr_ranges(ds), pages,
 		mib(pages), vmtrack_session_buffer_kb(s), vmtrack_session_instance(s));
+	prev_time = 0;
 	if (!p->json && !p->quiet)
 		printf("# vmtrack %s: pid %d, interval %s%.3f s\n",
 		       p->mode == VMTRACK_MODE_RUN ? "run" : "watch", (int)pid,
@@ -67,26 +100,54 @@ void out_start(const struct vmtrack_cmd_params *p, struct vmtrack_session *s, pi
 	fflush(stdout);
 }
 
-static void epoch_json(const struct vmtrack_epoch *ep, double t, bool final)
+/*
+ * The tracked ranges dirty in this epoch: pages dirty and their rate over the
+ * epoch's duration (pages per second). Clean ranges are left out (a line per
+ * epoch stays short for a process with many mappings).
+ */
+static void epoch_json_mappings(FILE *f, struct vmtrack_session *s, double duration)
 {
+	const struct vmtrack_dset *ds = vmtrack_session_dset(s);
+	struct vmtrack_range_info ri;
+	size_t i, n = 0;
+
+	fprintf(f, ",\"mappings\":[");
+	for (i = 0; !vmtrack_dset_range(ds, i, &ri); i++) {
+		if (!ri.last)
+			continue;
+		fprintf(f, "%s{\"start\":%" PRIu64 ",\"end\":%" PRIu64 ",\"name\":",
+			n++ ? "," : "", ri.start, ri.end);
+		json_string(f, ri.label);
+		fprintf(f, ",\"pages\":%" PRIu64 ",\"dirty\":%" PRIu64 ",\"rate\":%.3f}",
+			ri.pages, ri.last, duration > 0 ? ri.last / duration : 0.0);
+	}
+	fputc(']', f);
+}
+
+static void epoch_json(FILE *f, struct vmtrack_session *s, const struct vmtrack_epoch *ep,
+		       double t, bool final)
+{
+	double duration = t - prev_time;
 	char loss[64];
 	size_t i;
 
 	loss_text(loss, sizeof(loss), ep->loss);
-	printf("{\"epoch\":%" PRIu64 ",\"time\":%.3f,\"final\":%s,\"watched_pages\":%" PRIu64
-	       ",\"dirty_pages\":%" PRIu64 ",\"nr_dirty\":%zu,\"all_dirty\":%s,\"loss\":\"%s\""
-	       ",\"lost_events\":%" PRIu64 ",\"events\":%" PRIu64 ",\"new_pages\":%" PRIu64
-	       ",\"stray_pages\":%" PRIu64 ",\"rearm_failed\":%" PRIu64
-	       ",\"target_gone\":%s,\"dirty\":[",
-	       ep->seq, t, final ? "true" : "false", ep->watched_pages, ep->dirty_pages,
-	       ep->nr_dirty, ep->all_dirty ? "true" : "false", loss, ep->lost_events,
-	       ep->events, ep->new_pages, ep->stray_pages, ep->rearm_failed,
-	       ep->target_gone ? "true" : "false");
+	fprintf(f, "{\"epoch\":%" PRIu64 ",\"time\":%.3f,\"duration\":%.3f,\"final\":%s,"
+		"\"watched_pages\":%" PRIu64 ",\"dirty_pages\":%" PRIu64 ",\"nr_dirty\":%zu,"
+		"\"all_dirty\":%s,\"loss\":\"%s\",\"lost_events\":%" PRIu64 ",\"events\":%" PRIu64
+		",\"new_pages\":%" PRIu64 ",\"stray_pages\":%" PRIu64 ",\"rearm_failed\":%" PRIu64
+		",\"target_gone\":%s",
+		ep->seq, t, duration, final ? "true" : "false", ep->watched_pages,
+		ep->dirty_pages, ep->nr_dirty, ep->all_dirty ? "true" : "false", loss,
+		ep->lost_events, ep->events, ep->new_pages, ep->stray_pages, ep->rearm_failed,
+		ep->target_gone ? "true" : "false");
+	epoch_json_mappings(f, s, duration);
+	fprintf(f, ",\"dirty\":[");
 	for (i = 0; i < ep->nr_dirty; i++)
-		printf("%s[%" PRIu64 ",%" PRIu64 "]", i ? "," : "",
-		       (uint64_t)(uintptr_t)ep->dirty[i].iov_base,
-		       (uint64_t)(uintptr_t)ep->dirty[i].iov_base + ep->dirty[i].iov_len);
-	printf("]}\n");
+		fprintf(f, "%s[%" PRIu64 ",%" PRIu64 "]", i ? "," : "",
+			(uint64_t)(uintptr_t)ep->dirty[i].iov_base,
+			(uint64_t)(uintptr_t)ep->dirty[i].iov_base + ep->dirty[i].iov_len);
+	fprintf(f, "]}\n");
 }
 
 /* the tracked range with the most pages dirty in the epoch just collected */
@@ -146,9 +207,14 @@ static void epoch_text(const struct vmtrack_cmd_params *p, struct vmtrack_sessio
 void out_epoch(const struct vmtrack_cmd_params *p, struct vmtrack_session *s,
 	       const struct vmtrack_epoch *ep, double t, bool final)
 {
-	if (p->json)
-		epoch_json(ep, t, final);
-	else if (!p->quiet)
+	FILE *f = json_out(p);
+
+	if (f) {
+		epoch_json(f, s, ep, t, final);
+		fflush(f);
+	}
+	prev_time = t;
+	if (!p->json && !p->quiet)
 		epoch_text(p, s, ep, t, final);
 	fflush(stdout);
 	/* progress for long JSON runs on a terminal */
@@ -157,26 +223,27 @@ void out_epoch(const struct vmtrack_cmd_params *p, struct vmtrack_session *s,
 			ep->dirty_pages, final ? "\n" : "");
 }
 
-static void summary_json(struct vmtrack_session *s, pid_t pid, const struct vmtrack_run_stats *rs)
+static void summary_json(FILE *f, struct vmtrack_session *s, pid_t pid,
+			 const struct vmtrack_run_stats *rs)
 {
 	const struct vmtrack_dset *ds = vmtrack_session_dset(s);
 	struct vmtrack_range_info ri;
 	size_t i;
 
-	printf("{\"summary\":{\"pid\":%d,\"epochs\":%" PRIu64 ",\"seconds\":%.3f,"
-	       "\"loss_epochs\":%" PRIu64 ",\"lost_events\":%" PRIu64 ",\"dirty_pages\":%" PRIu64
-	       ",\"watched_pages\":%" PRIu64 ",\"mappings\":[", (int)pid, rs->epochs, rs->seconds,
-	       rs->loss_epochs, rs->lost_events, rs->dirty_pages,
-	       vmtrack_dset_watched_pages(ds));
+	fprintf(f, "{\"summary\":{\"pid\":%d,\"epochs\":%" PRIu64 ",\"seconds\":%.3f,"
+		"\"loss_epochs\":%" PRIu64 ",\"lost_events\":%" PRIu64 ",\"dirty_pages\":%" PRIu64
+		",\"watched_pages\":%" PRIu64 ",\"mappings\":[", (int)pid, rs->epochs,
+		rs->seconds, rs->loss_epochs, rs->lost_events, rs->dirty_pages,
+		vmtrack_dset_watched_pages(ds));
 	for (i = 0; !vmtrack_dset_range(ds, i, &ri); i++) {
-		printf("%s{\"start\":%" PRIu64 ",\"end\":%" PRIu64 ",\"name\":", i ? "," : "",
-		       ri.start, ri.end);
-		json_string(stdout, ri.label);
-		printf(",\"pages\":%" PRIu64 ",\"dirty\":%" PRIu64 ",\"total\":%" PRIu64
-		       ",\"rate\":%.3f}", ri.pages, ri.last, ri.total,
-		       rs->seconds > 0 ? ri.total / rs->seconds : 0.0);
+		fprintf(f, "%s{\"start\":%" PRIu64 ",\"end\":%" PRIu64 ",\"name\":", i ? "," : "",
+			ri.start, ri.end);
+		json_string(f, ri.label);
+		fprintf(f, ",\"pages\":%" PRIu64 ",\"dirty\":%" PRIu64 ",\"total\":%" PRIu64
+			",\"rate\":%.3f}", ri.pages, ri.last, ri.total,
+			rs->seconds > 0 ? ri.total / rs->seconds : 0.0);
 	}
-	printf("]}}\n");
+	fprintf(f, "]}}\n");
 }
 
 /**
@@ -193,14 +260,22 @@ void out_summary(const struct vmtrack_cmd_params *p, struct vmtrack_session *s, 
 		 const struct vmtrack_run_stats *rs)
 {
 	const struct vmtrack_dset *ds = vmtrack_session_dset(s);
+	FILE *f = json_out(p);
 	struct vmtrack_range_info ri;
 	size_t i;
 
-	if (p->json) {
-		summary_json(s, pid, rs);
-		fflush(stdout);
-		return;
+	if (f) {
+		summary_json(f, s, pid, rs);
+		if (fflush(f) || ferror(f))
+			fprintf(stderr, "vmtrack: writing %s: %s\n", p->output ?: "stdout",
+				strerror(errno));
+		if (f == json_file) {
+			fclose(json_file);
+			json_file = NULL;
+		}
 	}
+	if (p->json)
+		return;
 	printf("# summary: pid %d, %" PRIu64 " epochs in %.3f s, %" PRIu64 " pages reported dirty",
 	       (int)pid, rs->epochs, rs->seconds, rs->dirty_pages);
 	if (rs->loss_epochs)

@@ -22,7 +22,7 @@
 static const char * const watch_msg[] = {
 	"",
 	"  usage: vmtrack watch -p PID [-r START-END ...] [-i SECONDS] [-n EPOCHS] [-b KB]",
-	"                       [-j] [-k] [-q] [-d] [-a]",
+	"                       [-j] [-o FILE] [-k] [-q] [-d] [-a]",
 	"",
 	"  Watch a running process and report, every epoch, the pages it changed.",
 	"",
@@ -34,6 +34,8 @@ static const char * const watch_msg[] = {
 	"	  -n/--epochs N: stop after N epochs (default: until the process exits or ^C)",
 	"	  -b/--buffer-kb KB: ring buffer per CPU (default: sized from the watched size)",
 	"	  -j/--json: one JSON object per epoch and a summary object",
+	"	  -o/--output FILE: write the JSON objects to FILE (the text stays on stdout",
+	"			unless -j is given)",
 	"	  -d/--dirty: list the dirty ranges of each epoch",
 	"	  -k/--keep: leave the ranges watched on exit",
 	"	  -q/--quiet: print only the summary",
@@ -43,7 +45,7 @@ static const char * const watch_msg[] = {
 
 static const char * const run_msg[] = {
 	"",
-	"  usage: vmtrack run [-i SECONDS] [-n EPOCHS] [-b KB] [-j] [-k] [-q] [-d] [-a] [-s]",
+	"  usage: vmtrack run [-i SECONDS] [-n EPOCHS] [-b KB] [-j] [-o FILE] [-k] [-q] [-d] [-a] [-s]",
 	"                     -- COMMAND [ARGS...]",
 	"",
 	"  Start COMMAND watched from its first instruction and report the pages it changes.",
@@ -55,6 +57,8 @@ static const char * const run_msg[] = {
 	"	  -n/--epochs N: stop after N epochs (default: until COMMAND exits or ^C)",
 	"	  -b/--buffer-kb KB: ring buffer per CPU (default: sized from the watched size)",
 	"	  -j/--json: one JSON object per epoch and a summary object",
+	"	  -o/--output FILE: write the JSON objects to FILE (the text stays on stdout",
+	"			unless -j is given)",
 	"	  -d/--dirty: list the dirty ranges of each epoch",
 	"	  -k/--keep: leave the ranges watched on exit",
 	"	  -q/--quiet: print only the summary",
@@ -206,6 +210,7 @@ int vmtrack_parse_args(enum vmtrack_mode mode, int argc, char **argv,
 		{ "epochs",	 required_argument, 0, 'n' },
 		{ "buffer-kb",	 required_argument, 0, 'b' },
 		{ "json",	 no_argument,	    0, 'j' },
+		{ "output",	 required_argument, 0, 'o' },
 		{ "keep",	 no_argument,	    0, 'k' },
 		{ "quiet",	 no_argument,	    0, 'q' },
 		{ "dirty",	 no_argument,	    0, 'd' },
@@ -225,7 +230,7 @@ int vmtrack_parse_args(enum vmtrack_mode mode, int argc, char **argv,
 	optind = 0;
 	opterr = 0;
 	for (;;) {
-		c = getopt_long(argc, argv, "+:p:r:i:n:b:jkqdash", long_options, NULL);
+		c = getopt_long(argc, argv, "+:p:r:i:n:b:jo:kqdash", long_options, NULL);
 		if (c == -1)
 			break;
 		switch (c) {
@@ -268,6 +273,13 @@ int vmtrack_parse_args(enum vmtrack_mode mode, int argc, char **argv,
 			break;
 		case 'j':
 			p->json = true;
+			break;
+		case 'o':
+			if (!*optarg) {
+				snprintf(err, errlen, "empty output file name");
+				return -1;
+			}
+			p->output = optarg;
 			break;
 		case 'k':
 			p->keep = true;

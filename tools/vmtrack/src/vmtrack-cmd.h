@@ -24,6 +24,7 @@ enum vmtrack_mode {
  * @epochs:		stop after this many epochs, 0: until the target exits
  * @buffer_kb:		per-CPU buffer, 0: sized from the watched size
  * @json:		JSON lines instead of text
+ * @output:		write the JSON lines to this file, NULL: stdout with @json
  * @keep:		leave the ranges watched on exit
  * @quiet:		no per-epoch lines, only the summary
  * @list_dirty:		print the dirty ranges of each epoch (text mode)
@@ -40,6 +41,7 @@ struct vmtrack_cmd_params {
 	unsigned long		epochs;
 	size_t			buffer_kb;
 	bool			json;
+	const char		*output;
 	bool			keep;
 	bool			quiet;
 	bool			list_dirty;
@@ -72,6 +74,7 @@ struct vmtrack_run_stats {
 	double		seconds;
 };
 
+int out_open(const struct vmtrack_cmd_params *p, char *err, size_t errlen);
 void out_start(const struct vmtrack_cmd_params *p, struct vmtrack_session *s, pid_t pid);
 void out_epoch(const struct vmtrack_cmd_params *p, struct vmtrack_session *s,
 	       const struct vmtrack_epoch *ep, double t, bool final);

@@ -284,6 +284,11 @@ static int parse(enum vmtrack_mode mode, int argc, char **argv, struct vmtrack_c
 		vmtrack_params_free(p);
 		exit(EXIT_FAILURE);
 	}
+	if (out_open(p, err, sizeof(err))) {
+		fprintf(stderr, "vmtrack %s: %s\n", cmd, err);
+		vmtrack_params_free(p);
+		exit(EXIT_FAILURE);
+	}
 	return 0;
 }
 

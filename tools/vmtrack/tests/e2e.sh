@@ -524,7 +524,68 @@ t9() {
 	tamper_case mark "events/mm_watch/mm_watch_mark/enable" 1 0
 }
 
-for t in ${E2E_TESTS:-t1 t2 t3 t4 t5 t6 t7 t8 t9}; do
+# ---- 10: --output: JSON in a file, text on stdout, per-mapping rates ----
+
+# epoch_mappings JSON EPOCH: "START END PAGES DIRTY RATE" per listed mapping
+epoch_mappings() {
+	awk -v e="$2" "$JV"'
+	function num(p, k,   i, t) {
+		i = index(p, "\"" k "\":")
+		t = substr(p, i + length(k) + 3)
+		match(t, /^[0-9.]+/)
+		return substr(t, 1, RLENGTH)
+	}
+	jv("epoch") == e {
+		a = index($0, "\"mappings\":[") + 12
+		n = split(substr($0, a, index($0, "],\"dirty\":[") - a), m, "{\"start\":")
+		for (i = 2; i <= n; i++) {
+			match(m[i], /^[0-9]+/)
+			print substr(m[i], 1, RLENGTH), num(m[i], "end"), num(m[i], "pages"),
+			      num(m[i], "dirty"), num(m[i], "rate")
+		}
+	}' "$1"
+}
+
+t10() {
+	local o=$tmp/o10 j=$tmp/j10 truth=$tmp/t10 lo hi rc ne e bad=0 sum dp dur m
+	$TIMEOUT "$VMTRACK" run -s -o $j -- "$WORKLOAD" -s -p 128 -n 2 -t "$truth" \
+		> $o 2> $tmp/e10
+	rc=$?
+	check "output: exit status 0 (got $rc)" [ $rc = 0 ]
+	ne=$(summary_field $j epochs)
+	check "output: the JSON epochs and summary are in the file (${ne:-no} epochs)" \
+		[ "${ne:-0}" -ge 3 ]
+	check "output: stdout has the text, one line per epoch" \
+		[ "$(grep -c '^epoch ' $o)" = "$ne" ]
+	check "output: no JSON on stdout" eval '! grep -q "^{" $o'
+	for ((e = 1; e <= ${ne:-0}; e++)); do
+		sum=$(epoch_mappings $j $e | awk '{ s += $4 } END { printf "%.0f", s }')
+		dp=$(epoch_field $j $e dirty_pages)
+		dur=$(epoch_field $j $e duration)
+		[ "$sum" = "$dp" ] || { bad=1; info "epoch $e: mappings sum to $sum, dirty_pages $dp"; }
+		epoch_mappings $j $e | awk -v d="$dur" '
+			{ want = d > 0 ? $4 / d : 0; if ($5 - want > 0.01 * want + 0.002 ||
+			  want - $5 > 0.01 * want + 0.002) bad = 1 }
+			END { exit bad }' || { bad=1; info "epoch $e: a rate is not dirty/duration"; }
+	done
+	check "output: per-mapping dirty pages add up to dirty_pages, rate = dirty/duration" \
+		[ $bad = 0 ]
+	lo=$(buf_start "$truth")
+	hi=$(buf_end "$truth")
+	[ -n "$lo" ] || { nok "output: workload recorded its buffer"; return; }
+	# phase 1 is epoch 2: the mapping holding the buffer counts its pages
+	m=$(epoch_mappings $j 2 | awk -v lo="$lo" '$1 <= lo + 0 && lo + 0 < $2 { print; exit }')
+	epoch_pages $j 2 "$(echo $m | cut -d' ' -f1)" "$(echo $m | cut -d' ' -f2)" > $tmp/g10
+	truth_pages "$truth" 1 > $tmp/w10
+	check "output: the buffer's mapping lists the pages dirty in it ($m)" \
+		[ -n "$m" -a "$(echo $m | cut -d' ' -f4)" = "$(wc -l < $tmp/g10)" ]
+	if [ "$(epoch_field $j 2 all_dirty)" = false ]; then
+		check "output: and they include phase 1's $(wc -l < $tmp/w10) pages" subset $tmp/w10 $tmp/g10
+	fi
+	check "output: no instance left" no_instances
+}
+
+for t in ${E2E_TESTS:-t1 t2 t3 t4 t5 t6 t7 t8 t9 t10}; do
 	$t
 done
 echo "$passed passed, $failed failed"

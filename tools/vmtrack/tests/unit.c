@@ -1414,6 +1414,13 @@ static void test_options_valid(void)
 	/* options of the command are not ours */
 	CHECK_EQ(parse(VMTRACK_MODE_RUN, "ls -j", &p, err), 0);
 	CHECK(!p.json);
+	/* --output: JSON to a file, the text output stays */
+	CHECK_EQ(parse(VMTRACK_MODE_RUN, "-o /tmp/run.json -i 0.5 -- ./prog", &p, err), 0);
+	CHECK(p.output && !strcmp(p.output, "/tmp/run.json") && !p.json);
+	CHECK_EQ(parse(VMTRACK_MODE_WATCH, "-p 7 --output=w.json -j", &p, err), 0);
+	CHECK(p.output && !strcmp(p.output, "w.json") && p.json);
+	CHECK_EQ(parse(VMTRACK_MODE_WATCH, "-p 7", &p, err), 0);
+	CHECK(!p.output);
 }
 
 static void test_options_invalid(void)
@@ -1447,6 +1454,8 @@ static void test_options_invalid(void)
 		{ VMTRACK_MODE_WATCH, "-p 1 --bogus", "unknown option" },
 		{ VMTRACK_MODE_WATCH, "-p 1 -x", "unknown option" },
 		{ VMTRACK_MODE_WATCH, "-p", "needs a value" },
+		{ VMTRACK_MODE_WATCH, "-p 1 -o", "needs a value" },
+		{ VMTRACK_MODE_WATCH, "-p 1 --output=", "empty output file name" },
 		{ VMTRACK_MODE_RUN, "", "missing command" },
 		{ VMTRACK_MODE_RUN, "-j --", "missing command" },
 		{ VMTRACK_MODE_RUN, "-p 5 -- ls", "not valid for run" },
