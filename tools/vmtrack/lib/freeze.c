@@ -236,12 +236,15 @@ int vmtrack_freeze(pid_t pid, bool *was_stopped)
 		ret = seize_new(pid, &t);
 		if (ret < 0)
 			break;
+		/*
+		 * Every thread known before this listing was stopped, and the
+		 * listing found no new one: none is left to clone another.
+		 */
+		if (!ret && all_stopped(&t))
+			break;
 		for (i = 0; i < t.nr; i++)
 			if (!t.t[i].stopped)
 				reap_stop(&t.t[i]);
-		/* all stopped and none new: no thread left to clone another */
-		if (!ret && all_stopped(&t))
-			break;
 		nanosleep(&ts, NULL);
 	}
 	if (ms == FREEZE_TIMEOUT_MS)

@@ -762,6 +762,33 @@ static int mark_error(struct vmtrack_session *s, int ret, const struct iovec *v)
 static int learn_mm(struct vmtrack_session *s, const struct iovec *iov, size_t n);
 
 /*
+ * Ranges watched before this session (an earlier consumer, or the process
+ * itself) had writes nobody saw: a restart. Asked of smaps before the first
+ * mark, since the marks cannot tell: a mark retried after a partial failure
+ * re-arms what the first try marked, and says rearm=1 too.
+ */
+static void check_restart(struct vmtrack_session *s, const struct iovec *iov, size_t n)
+{
+	const struct vmtrack_vma *v;
+	size_t i, k;
+
+	if (vmtrack_smaps_read(s->p.pid, &s->vmas))
+		return;		/* the marks tell, as far as they can */
+	s->tr.restart_known = true;
+	for (i = 0; i < s->vmas.nr; i++) {
+		v = &s->vmas.vma[i];
+		if (!v->watched)
+			continue;
+		for (k = 0; k < n; k++)
+			if (v->start < (uintptr_t)iov[k].iov_base + iov[k].iov_len &&
+			    v->end > (uintptr_t)iov[k].iov_base) {
+				vmtrack_tracker_loss(&s->tr, VMTRACK_LOSS_RESTART, 0);
+				return;
+			}
+	}
+}
+
+/*
  * process_madvise(MADV_WATCH) over @iov. A range that fails in part or whole
  * with ENOMEM (unmapped meanwhile) or, with @soft_einval, EINVAL (refused)
  * is remembered for settle(); another error stops at range *@bad.
@@ -868,6 +895,7 @@ int vmtrack_session_watch_ranges(struct vmtrack_session *s, const struct iovec *
 	nr = vmtrack_dset_ranges_iov(s->ds, &s->iov, &s->iov_alloc);
 	if (nr < 0)
 		return session_err(s, -ENOMEM, "out of memory");
+	check_restart(s, s->iov, nr);
 	ret = arm(s, s->iov, nr, false, &done);
 	if (ret) {
 		mark_error(s, ret, &s->iov[done]);
@@ -916,6 +944,7 @@ int vmtrack_session_watch_all(struct vmtrack_session *s)
 	if (nr <= 0)
 		return session_err(s, -ENOMEM, "pid %d has no private writable mapping",
 				   (int)s->p.pid);
+	check_restart(s, s->iov, nr);
 	ret = arm(s, s->iov, nr, true, &done);
 	if (ret) {
 		mark_error(s, ret, &s->iov[done]);

@@ -81,7 +81,7 @@ void vmtrack_tracker_apply(struct vmtrack_tracker *t, const struct vmtrack_event
 	ep->events++;
 	switch (ev->kind) {
 	case VMTRACK_EV_MARK:
-		if (ev->arg && !t->seq)
+		if (ev->arg && !t->seq && !t->restart_known)
 			vmtrack_tracker_loss(t, VMTRACK_LOSS_RESTART, 0);
 		break;
 	case VMTRACK_EV_UNMARK:		/* unwatched behind our back; re-arm re-watches */

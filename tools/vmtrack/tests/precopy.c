@@ -17,7 +17,7 @@
  *   precopy [-s SEED] [-n SEEDS] [-e EPOCHS] [-i MS] [-b KB] [-t TARGETS] [-L] [-v]
  *
  *   -s	first seed (default 1)		-n  number of seeds (default 10)
- *   -e	epochs before the final one	-i  interval between epochs in ms
+ *   -e	epochs before the final one (12)	-i  interval between epochs in ms (50)
  *   -b	ring buffer KiB per CPU (0: sized by the library)
  *   -t	targets watched at once, one session each, in this one process
  *   -L	the buffer is meant to overflow: require at least one loss epoch
@@ -520,27 +520,42 @@ static void cmp_report(struct cmp_ctx *c, const char *what, uint64_t a,
 		       m->name[0] ? m->name : "[anon]");
 }
 
+static void cmp_page(struct cmp_ctx *c, uint64_t a, const char *page,
+		     const struct vmtrack_mapping *m)
+{
+	char **d = sh_slot(c->sh, a, false);
+
+	c->pages++;
+	if (!d || !*d) {
+		c->unknown++;
+		cmp_report(c, "unknown", a, m);
+	} else if (memcmp(*d, page, PAGE)) {
+		c->diff++;
+		cmp_report(c, "differs", a, m);
+	}
+}
+
 static int cmp_cb(const struct vmtrack_mapping *m, void *data)
 {
 	struct cmp_ctx *c = data;
-	uint64_t a;
+	uint64_t a = m->start;
 
 	if (!copyable(m))
 		return 0;
-	for (a = m->start; a < m->end; a += PAGE) {
-		char **d;
+	while (a < m->end) {
+		size_t len = m->end - a < CHUNK ? m->end - a : CHUNK, i;
+		ssize_t n = peek(c->pid, a, len);
 
-		if (peek(c->pid, a, PAGE) != (ssize_t)PAGE)
-			continue;	/* not readable (beyond the end of a file) */
-		c->pages++;
-		d = sh_slot(c->sh, a, false);
-		if (!d || !*d) {
-			c->unknown++;
-			cmp_report(c, "unknown", a, m);
-		} else if (memcmp(*d, chunk, PAGE)) {
-			c->diff++;
-			cmp_report(c, "differs", a, m);
+		if (n < 0)
+			n = 0;
+		for (i = 0; i < (size_t)n / PAGE; i++)
+			cmp_page(c, a + i * PAGE, chunk + i * PAGE, m);
+		if ((size_t)n == len) {
+			a += len;
+			continue;
 		}
+		/* the page it stopped at is not readable (beyond the end of a file) */
+		a += (n / PAGE + 1) * PAGE;
 	}
 	return 0;
 }
@@ -632,6 +647,9 @@ static int epoch(struct target *t, unsigned int flags)
 	t->new_pages += ep.new_pages;
 	t->rearm_failed += ep.rearm_failed;
 	t->loss_epochs += ep.all_dirty;
+	if (ep.all_dirty)
+		printf("# pid %d epoch %llu: all dirty, loss %#x, %llu events lost\n", (int)t->pid,
+		       (unsigned long long)ep.seq, ep.loss, (unsigned long long)ep.lost_events);
 	if (ep.target_gone) {
 		printf("# target %d gone\n", (int)t->pid);
 		return -ESRCH;
@@ -643,7 +661,8 @@ static int start_target(const struct opts *o, struct target *t, uint64_t seed)
 {
 	struct vmtrack_params vp = {
 		.buffer_kb = o->buffer_kb,
-		.expected_pages = 32768,
+		/* the workload maps up to ~200 MiB: no loss with the reader pumping */
+		.expected_pages = 65536,
 	};
 	struct full_ctx fc = { .sh = &t->sh };
 	char err[256];
@@ -674,14 +693,12 @@ static int start_target(const struct opts *o, struct target *t, uint64_t seed)
 
 static void stop_target(struct target *t)
 {
+	/* thaw first: threads killed while traced would wait for us to reap them */
+	vmtrack_session_close(t->s);
 	if (t->pid > 0) {
 		kill(t->pid, SIGKILL);
-		/* a freeze that holds the target must let it die */
-		vmtrack_session_close(t->s);
-		t->s = NULL;
 		waitpid(t->pid, NULL, 0);
 	}
-	vmtrack_session_close(t->s);
 	sh_free(&t->sh);
 	memset(t, 0, sizeof(*t));
 }
@@ -851,7 +868,7 @@ int main(int argc, char **argv)
 		{ "verbose", no_argument, NULL, 'v' },
 		{ NULL, 0, NULL, 0 }
 	};
-	struct opts o = { .seed = 1, .seeds = 10, .epochs = 20, .interval_ms = 50,
+	struct opts o = { .seed = 1, .seeds = 10, .epochs = 12, .interval_ms = 50,
 			  .targets = 1, .self = "/proc/self/exe" };
 	int c, i, failed = 0;
 
