@@ -78,6 +78,8 @@ struct dump {
 	struct vmtrack_img_writer	*w;
 	struct vmtrack_ps		*ps;
 	uint64_t			since_pump;
+	unsigned int			loss;		/* since the last report */
+	bool				all_dirty;
 	char				err[512];
 };
 
@@ -652,6 +654,9 @@ static void report(struct dump *d, const struct iter_result *r, bool frozen,
 {
 	double bw = r->seconds > 0 ? r->pages * d->page_size / r->seconds : 0;
 
+	d->all_dirty = false;
+	d->loss = 0;
+
 	if (d->o->json) {
 		printf("{\"iteration\":%u,\"dir\":\"%s/%u\",\"frozen\":%s,\"dirty_pages\":%" PRIu64
 		       ",\"pages\":%" PRIu64 ",\"holes\":%" PRIu64 ",\"gone\":%" PRIu64
@@ -711,9 +716,12 @@ static int epoch(struct dump *d, unsigned int flags, struct iter_result *r, char
 		d->pending = d->t2;
 		d->t2 = tmp;
 	}
+	/* an epoch that stops the loop is reported with the frozen iteration */
+	d->all_dirty |= ep.all_dirty;
+	d->loss |= ep.loss;
 	r->dirty = vmtrack_pset_bytes(&d->pending) / d->page_size;
-	r->all_dirty = ep.all_dirty;
-	r->loss = loss_text(ep.loss, lossbuf, len);
+	r->all_dirty = d->all_dirty;
+	r->loss = loss_text(d->loss, lossbuf, len);
 	return 0;
 }
 

@@ -47,7 +47,7 @@ cleanup() {
 	for p in "${pids[@]}"; do
 		kill -9 "$p" 2>/dev/null
 	done
-	rm -rf "$work"
+	rm -rf "$work" /tmp/vmtrack-dump-e3.$$
 }
 trap cleanup EXIT
 
@@ -129,7 +129,11 @@ dump_seed() {
 
 	shift 2
 	dir=$work/dump-$name-$seed
-	if ! start_target "$seed" -m 16 -T 3 -u 300; then
+	local pause=300
+
+	# a fast writer for the 4 KiB buffers: lost events for sure
+	[ "$name" = loss ] && pause=20
+	if ! start_target "$seed" -m 16 -T 3 -u $pause; then
 		not_ok "$name seed $seed: target did not start"
 		return
 	fi
@@ -155,6 +159,13 @@ dump_seed() {
 		ok "$name seed $seed: crit decodes every pagemap image, entries as vmtrack reported"
 	else
 		not_ok "$name seed $seed: crit disagrees"
+	fi
+	if grep -q "mremap EFAULT" "$work/target-$seed.out"; then
+		# TAP TODO: reported, not counted; the dump itself is checked above
+		echo "not ok $((n + 1)) - $name seed $seed: the target's mremap() of one of its" \
+			"mappings failed with EFAULT: watching split it # TODO partial marks" \
+			"split VMAs ($(grep -c "mremap EFAULT" "$work/target-$seed.out") times)"
+		n=$((n + 1))
 	fi
 	if [ "$name" = loss ]; then
 		if grep -q '"all_dirty":true' "$dir.json"; then
@@ -186,14 +197,19 @@ kill_mid_dump() {
 	local dpid=$!
 
 	# kill it once the first iteration is being written
-	for _ in $(seq 400); do
-		compgen -G "$dir/.1.partial" >/dev/null && break
+	local seen=
+	for _ in $(seq 1000); do
+		compgen -G "$dir/.1.partial" >/dev/null && { seen=1; break; }
 		sleep 0.01
 	done
 	kill -9 "$tpid"
 	wait "$dpid"
 	res=$?
-	if [ $res -eq 0 ]; then
+	if [ -z "$seen" ]; then
+		not_ok "killed: the dump never started writing an iteration: $(cat "$dir.err")"
+	elif ! grep -q "exited" "$dir.err"; then
+		not_ok "killed: not reported as the target's exit: $(cat "$dir.err")"
+	elif [ $res -eq 0 ]; then
 		not_ok "killed: vmtrack dump exited 0"
 	elif compgen -G "$dir/*/pagemap-*.img" >/dev/null || [ -e "$dir/last" ] ||
 	     compgen -G "$dir/.*.partial" >/dev/null; then
@@ -273,10 +289,13 @@ errors() {
 	else
 		not_ok "errors: directory not empty: $out"
 	fi
-	mkdir -p "$work/e3" && chmod 777 "$work/e3"
+	# a directory the user may write to, outside $work (mode 0700)
+	local e3=/tmp/vmtrack-dump-e3.$$
+	mkdir -p "$e3" && chmod 777 "$e3"
 	out=$(setpriv --reuid=65534 --regid=65534 --clear-groups \
-		"$vmtrack" dump -p "$tpid" -D "$work/e3" 2>&1)
-	if [ $? -ne 0 ] && [ -z "$(ls -A "$work/e3")" ] && [ "$(echo "$out" | wc -l)" = 1 ]; then
+		"$vmtrack" dump -p "$tpid" -D "$e3" 2>&1)
+	if [ $? -ne 0 ] && [ -z "$(ls -A "$e3")" ] && [ "$(echo "$out" | wc -l)" = 1 ] &&
+	   [[ $out == *"ermitted"* || $out == *root* || $out == *privilege* ]]; then
 		ok "errors: unprivileged user refused ($out)"
 	else
 		not_ok "errors: unprivileged user: $out"
