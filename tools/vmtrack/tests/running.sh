@@ -72,16 +72,17 @@ no_instances() {
 	! ls $T/instances 2>/dev/null | grep -q '^vmtrack-'
 }
 
-precopy "precopy: running target, exact against snapshots" -n "$SEEDS" -s 1
+# under TCG an epoch of this workload takes seconds: few epochs per seed
+precopy "precopy: running target, exact against snapshots" -n "$SEEDS" -s 1 -e 8
 # every epoch all dirty copies everything: fewer epochs
-precopy "precopy: 4 KiB buffers, loss reported, still exact" -n $(( (SEEDS + 1) / 2 )) -s 1001 -b 4 -L -e 5
-precopy "precopy: two sessions on two targets in one process, exact" -n $(( (SEEDS + 2) / 3 )) -s 2001 -t 2
-precopy "precopy: three sessions in one process, exact" -n $(( (SEEDS + 3) / 4 )) -s 3001 -t 3
+precopy "precopy: 4 KiB buffers, loss reported, still exact" -n $(( (SEEDS + 1) / 2 )) -s 1001 -b 4 -L -e 4
+precopy "precopy: two sessions on two targets in one process, exact" -n $(( (SEEDS + 2) / 3 )) -s 2001 -t 2 -e 4
+precopy "precopy: three sessions in one process, exact" -n $(( (SEEDS + 5) / 6 )) -s 3001 -t 3 -e 3
 if command -v unshare > /dev/null; then
 	# the consumer and its targets in a child pid namespace: the events name
 	# the target by its tgid in the initial one
 	precopy "precopy: in a child pid namespace (unshare -p -f --mount-proc), exact" \
-		-n $(( (SEEDS + 3) / 4 )) -s 4001
+		-n $(( (SEEDS + 3) / 4 )) -s 4001 -e 6
 else
 	nok "precopy: in a child pid namespace: unshare (util-linux) not found"
 fi
