@@ -878,15 +878,32 @@ int main(int argc, char **argv)
 		return hold(atoi(argv[2]));
 	while ((c = getopt_long(argc, argv, "s:n:e:i:b:t:Lv", longopts, NULL)) != -1) {
 		switch (c) {
-		case 's': o.seed = strtoull(optarg, NULL, 0); break;
-		case 'n': o.seeds = atoi(optarg); break;
-		case 'e': o.epochs = atoi(optarg); break;
-		case 'i': o.interval_ms = atoi(optarg); break;
-		case 'b': o.buffer_kb = strtoul(optarg, NULL, 0); break;
-		case 't': o.targets = atoi(optarg); break;
-		case 'L': o.want_loss = true; break;
-		case 'v': o.verbose++; break;
-		default: usage();
+		case 's':
+			o.seed = strtoull(optarg, NULL, 0);
+			break;
+		case 'n':
+			o.seeds = atoi(optarg);
+			break;
+		case 'e':
+			o.epochs = atoi(optarg);
+			break;
+		case 'i':
+			o.interval_ms = atoi(optarg);
+			break;
+		case 'b':
+			o.buffer_kb = strtoul(optarg, NULL, 0);
+			break;
+		case 't':
+			o.targets = atoi(optarg);
+			break;
+		case 'L':
+			o.want_loss = true;
+			break;
+		case 'v':
+			o.verbose++;
+			break;
+		default:
+			usage();
 		}
 	}
 	if (o.targets < 1 || o.targets > MAX_TARGETS || o.seeds < 1 || o.epochs < 0)
