@@ -13,6 +13,7 @@
 
 #include <linux/atomic.h>
 #include <linux/dax.h>
+#include <linux/fs.h>
 #include <linux/hugetlb.h>
 #include <linux/mm.h>
 #include <linux/mm_watch.h>
@@ -26,18 +27,32 @@
 /* mm identities are never reused, 0 means "never watched" */
 static atomic64_t mm_watch_last_id = ATOMIC64_INIT(0);
 
+/*
+ * Only what has a normal page behind every entry whose contents change
+ * through this VMA alone, with a write fault, is supported: anonymous
+ * memory and private mappings of regular files (whose tracked contents
+ * are this mm's anonymous copies). Everything else is refused:
+ * - shared mappings change through other mappings, write(2) and the page
+ *   cache with no fault in this VMA;
+ * - device and special mappings (VM_PFNMAP, VM_IO, VM_MIXEDMAP, a driver's
+ *   own vm_ops or a file that is not regular) may be written by the
+ *   device or the driver with no fault at all;
+ * - hugetlb and DAX have no per-entry write tracking we could rely on, and
+ *   VM_DROPPABLE pages can vanish at any time without an event;
+ * - shadow stacks: change_protection() leaves shadow-stack entries as they
+ *   are (pte_modify() keeps them writable to the CPU), so CALL and the
+ *   tokens the kernel writes would change them with no fault.
+ */
 static bool mm_watch_vma_supported(struct vm_area_struct *vma)
 {
-	/*
-	 * Shared mappings change through other mappings and the page cache
-	 * without a fault in this VMA, hugetlb and DAX have no per-entry
-	 * write tracking we could rely on, and special mappings are not
-	 * backed by normal pages.
-	 */
 	if (vma->vm_flags & (VM_SHARED | VM_MAYSHARE | VM_PFNMAP | VM_IO |
-			     VM_MIXEDMAP | VM_DROPPABLE))
+			     VM_MIXEDMAP | VM_DROPPABLE | VM_SHADOW_STACK))
 		return false;
-	return !is_vm_hugetlb_page(vma) && !vma_is_dax(vma);
+	if (is_vm_hugetlb_page(vma) || vma_is_dax(vma))
+		return false;
+	if (vma_is_anonymous(vma))
+		return true;
+	return vma->vm_file && S_ISREG(file_inode(vma->vm_file)->i_mode);
 }
 
 /**
@@ -69,8 +84,10 @@ int mm_watch_prepare(struct mm_struct *mm, struct task_struct *task,
 	}
 
 	if (found && !mm->watch_id) {
-		mm->watch_tgid = task_tgid_nr(task);
-		mm->watch_id = atomic64_inc_return(&mm_watch_last_id);
+		WRITE_ONCE(mm->watch_tgid, task_tgid_nr(task));
+		/* Pairs with mm_watch_id(): the tgid is set once the id is. */
+		smp_store_release(&mm->watch_id,
+				  atomic64_inc_return(&mm_watch_last_id));
 	}
 	return 0;
 }
@@ -86,13 +103,16 @@ int mm_watch_prepare(struct mm_struct *mm, struct task_struct *task,
  * each page faults and is reported. Pinned folios are reported on the
  * way, as they may change without a fault. The range is armed only once
  * @tlb has been flushed; report it with mm_watch_marked() after that.
+ *
+ * Context: the mmap lock is held for writing.
+ * Return: false if nothing was protected: then nothing may be reported.
  */
-void mm_watch_protect(struct mmu_gather *tlb, struct vm_area_struct *vma,
+bool mm_watch_protect(struct mmu_gather *tlb, struct vm_area_struct *vma,
 		      unsigned long start, unsigned long end)
 {
 	mmap_assert_write_locked(vma->vm_mm);
 	if (WARN_ON_ONCE(!vma_watched(vma) || !vma->vm_mm->watch_id))
-		return;
+		return false;
 	/*
 	 * On re-arm the flags did not change and madvise_update_vma() did
 	 * not lock the VMA: do it here, so that no fault under the per-VMA
@@ -102,6 +122,7 @@ void mm_watch_protect(struct mmu_gather *tlb, struct vm_area_struct *vma,
 	vma_assert_write_locked(vma);
 
 	change_protection(tlb, vma, start, end, MM_CP_WATCH);
+	return true;
 }
 
 /**
@@ -132,12 +153,14 @@ void mm_watch_arm(struct vm_area_struct *vma, unsigned long start,
 		  unsigned long end, bool rearm)
 {
 	struct mmu_gather tlb;
+	bool armed;
 
 	tlb_gather_mmu(&tlb, vma->vm_mm);
-	mm_watch_protect(&tlb, vma, start, end);
+	armed = mm_watch_protect(&tlb, vma, start, end);
 	tlb_finish_mmu(&tlb);
 
-	mm_watch_marked(vma->vm_mm, start, end, rearm);
+	if (armed)
+		mm_watch_marked(vma->vm_mm, start, end, rearm);
 }
 
 /**
@@ -152,7 +175,7 @@ void mm_watch_unmark(struct vm_area_struct *vma, unsigned long start,
 	struct mm_struct *mm = vma->vm_mm;
 
 	mmap_assert_write_locked(mm);
-	if (mm->watch_id)
+	if (mm_watch_id(mm))
 		trace_mm_watch_unmark(mm, start, end);
 }
 
@@ -172,7 +195,7 @@ static void mm_watch_check_pinned(struct vm_area_struct *vma,
 	 * GUP-fast, which takes the pin before re-checking the entry.
 	 */
 	smp_mb();
-	if (folio_maybe_dma_pinned(folio) && vma->vm_mm->watch_id)
+	if (folio_maybe_dma_pinned(folio) && mm_watch_id(vma->vm_mm))
 		trace_mm_watch_pinned(vma->vm_mm, addr, size);
 }
 
@@ -208,34 +231,81 @@ void mm_watch_check_pinned_pmd(struct vm_area_struct *vma, unsigned long addr,
 }
 #endif
 
+/**
+ * __mm_watch_write_fault - report a write to a watched page
+ * @vma: the watched VMA
+ * @addr: start of the range made writable
+ * @size: its size
+ *
+ * Context: the page table lock of the entry that is made writable is
+ * held, in the critical section that makes it writable; the VMA is
+ * stable (mmap lock or per-VMA lock).
+ */
 void __mm_watch_write_fault(struct vm_area_struct *vma, unsigned long addr,
 			    unsigned long size)
 {
-	if (vma->vm_mm->watch_id)
+	if (mm_watch_id(vma->vm_mm))
 		trace_mm_watch_write_fault(vma->vm_mm, addr, size);
 }
 
+/**
+ * __mm_watch_zap - report that watched contents were discarded
+ * @vma: the watched VMA
+ * @start: start of the discarded range
+ * @end: end of the discarded range
+ * @reason: MM_WATCH_ZAP_*
+ *
+ * Context: the VMA is stable: the mmap lock (MADV_DONTNEED), the
+ * i_mmap lock (truncation, invalidation) or the page table lock of an
+ * rmap walk (reclaim of a lazily freed page) is held. The mmap lock may
+ * not be held, so the mm identity is read with mm_watch_id().
+ */
 void __mm_watch_zap(struct vm_area_struct *vma, unsigned long start,
 		    unsigned long end, int reason)
 {
-	if (vma->vm_mm->watch_id)
+	if (mm_watch_id(vma->vm_mm))
 		trace_mm_watch_zap(vma->vm_mm, start, end, reason);
 }
 
+/**
+ * __mm_watch_unmap - report that a watched range was unmapped
+ * @vma: the watched VMA, detached
+ * @start: start of the range
+ * @end: end of the range
+ *
+ * Context: the mmap lock is held (munmap() may have downgraded it).
+ */
 void __mm_watch_unmap(struct vm_area_struct *vma, unsigned long start,
 		      unsigned long end)
 {
-	if (vma->vm_mm->watch_id)
+	mmap_assert_locked(vma->vm_mm);
+	if (mm_watch_id(vma->vm_mm))
 		trace_mm_watch_unmap(vma->vm_mm, start, end);
 }
 
+/**
+ * __mm_watch_move - report that mremap() moved watched contents
+ * @vma: the watched VMA the contents were moved from
+ * @old_start: where the contents were
+ * @new_start: where they are now
+ * @len: length of the moved range
+ *
+ * Context: the mmap lock is held for writing.
+ */
 void __mm_watch_move(struct vm_area_struct *vma, unsigned long old_start,
 		     unsigned long new_start, unsigned long len)
 {
-	if (vma->vm_mm->watch_id)
+	mmap_assert_write_locked(vma->vm_mm);
+	if (mm_watch_id(vma->vm_mm))
 		trace_mm_watch_move(vma->vm_mm, old_start, new_start, len);
 }
 
+/**
+ * __mm_watch_exit - report that a watched mm is torn down
+ * @mm: the mm, which has no users left
+ *
+ * Context: exit_mmap(); nothing else can reach @mm, no lock is needed.
+ */
 void __mm_watch_exit(struct mm_struct *mm)
 {
 	trace_mm_watch_exit(mm);

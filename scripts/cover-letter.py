@@ -8,6 +8,7 @@ cover-letter.txt: first line is the subject, then a blank line, then the
 body. The generated shortlog, diffstat and base-commit stay as git wrote
 them, so they always match the series.
 """
+import re
 import sys
 
 text_path, cover_path = sys.argv[1], sys.argv[2]
@@ -20,6 +21,9 @@ try:
 except FileNotFoundError:
     perf = None
 if perf:
+    # The kernels a run used are paths of the machine it ran on; a reader
+    # reproduces with "make bench", which builds its own.
+    perf = re.sub(r"(?:\b[A-Z_]+=\S+\s+)+make bench", "make bench", perf)
     # Section underlines in the cover letter are "=".
     perf = "\n".join("=" * len(l) if l and set(l) == {"-"} else l
                       for l in perf.splitlines())

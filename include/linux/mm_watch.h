@@ -16,7 +16,7 @@ struct task_struct;
 
 /* Reasons for mm_watch_zap */
 #define MM_WATCH_ZAP_DONTNEED	0	/* MADV_DONTNEED{,_LOCKED} */
-#define MM_WATCH_ZAP_FREE	1	/* MADV_FREE, handled as DONTNEED */
+#define MM_WATCH_ZAP_FREE	1	/* a lazily freed (MADV_FREE) page discarded */
 #define MM_WATCH_ZAP_OTHER	2	/* truncation, invalidation, ... */
 
 #ifdef CONFIG_MEM_WATCH
@@ -26,6 +26,18 @@ DECLARE_TRACEPOINT(mm_watch_write_fault);
 static inline bool vma_watched(struct vm_area_struct *vma)
 {
 	return vma->vm_flags & VM_WATCHED;
+}
+
+/*
+ * The identity @mm's events carry, 0 if it was never watched. Also read
+ * without the mmap lock, by the rmap walks of truncation and reclaim;
+ * pairs with the release in mm_watch_prepare(), so that the tgid is set
+ * when the identity is seen.
+ */
+static inline u64 mm_watch_id(struct mm_struct *mm)
+{
+	/* Pairs with smp_store_release() in mm_watch_prepare(). */
+	return smp_load_acquire(&mm->watch_id);
 }
 
 static inline void mm_watch_init(struct mm_struct *mm)
@@ -38,7 +50,7 @@ int mm_watch_prepare(struct mm_struct *mm, struct task_struct *task,
 		     unsigned long start, unsigned long end);
 void mm_watch_arm(struct vm_area_struct *vma, unsigned long start,
 		  unsigned long end, bool rearm);
-void mm_watch_protect(struct mmu_gather *tlb, struct vm_area_struct *vma,
+bool mm_watch_protect(struct mmu_gather *tlb, struct vm_area_struct *vma,
 		      unsigned long start, unsigned long end);
 void mm_watch_marked(struct mm_struct *mm, unsigned long start,
 		     unsigned long end, bool rearm);
@@ -61,7 +73,7 @@ void __mm_watch_exit(struct mm_struct *mm);
 /* Whether anything in @mm was ever watched */
 static inline bool mm_watch_active(struct mm_struct *mm)
 {
-	return mm->watch_id;
+	return mm_watch_id(mm);
 }
 
 /*

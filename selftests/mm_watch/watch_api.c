@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <grp.h>
 #include <signal.h>
 #include <stdio.h>
@@ -298,6 +299,85 @@ TEST_F(api, pfnmap_einval)
 	EXPECT_EQ(0, mmw_vma_has_flag(0, (unsigned long)v, "wt"));
 	MMW_READ_EVENTS(&self->t);
 	EXPECT_EQ(0, mmw_count(&self->t, MMW_MARK, 0, 0, ~0UL));
+}
+
+/* MADV_WATCH on @p must fail with EINVAL, change nothing, emit no mark. */
+static void expect_refused(struct __test_metadata *_metadata,
+			   struct mmw_trace *t, void *p, size_t len)
+{
+	errno = 0;
+	EXPECT_EQ(-1, madvise(p, len, MADV_WATCH));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(0, mmw_vma_has_flag(0, (unsigned long)p, "wt"));
+	ASSERT_LE(0, mmw_trace_read(t));
+	EXPECT_EQ(0, mmw_count(t, MMW_MARK, 0, 0, ~0UL)) mmw_trace_dump(t, 20);
+}
+
+/*
+ * Only anonymous memory and private mappings of regular files are
+ * allowed: the vDSO is a special mapping with its own vm_ops, and not VM_IO
+ * or VM_PFNMAP, so a denylist lets it through.
+ */
+TEST_F(api, special_mapping_einval)
+{
+	size_t len;
+	char *v = find_mapping("[vdso]", &len);
+
+	if (!v)
+		SKIP(return, "no [vdso] mapping");
+	expect_refused(_metadata, &self->t, v, len);
+}
+
+/*
+ * A private mapping of a file that is not regular and not VM_IO: a block
+ * device, whose page cache other openers of the device write.
+ */
+TEST_F(api, blockdev_private_einval)
+{
+	int fd = open("/dev/zram0", O_RDONLY);
+	char *p;
+
+	if (fd < 0)
+		fd = open("/dev/loop0", O_RDONLY);
+	if (fd < 0)
+		SKIP(return, "no block device to map (/dev/zram0, /dev/loop0)");
+	p = mmap(NULL, ps, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+	close(fd);
+	ASSERT_NE(MAP_FAILED, p) TH_LOG("mmap of a block device: %s", strerror(errno));
+	expect_refused(_metadata, &self->t, p, ps);
+	munmap(p, ps);
+}
+
+#ifndef __NR_map_shadow_stack
+#define __NR_map_shadow_stack	453
+#endif
+
+/* Whether the CPU and the kernel support user shadow stacks (x86). */
+static bool have_user_shstk(void)
+{
+	char line[4096];
+	bool found = false;
+	FILE *f = fopen("/proc/cpuinfo", "r");
+
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f))
+		found = !strncmp(line, "flags", 5) && strstr(line, " user_shstk");
+	fclose(f);
+	return found;
+}
+
+/* A shadow stack stays writable to the CPU under change_protection(). */
+TEST_F(api, shadow_stack_einval)
+{
+	long p;
+
+	if (!have_user_shstk())
+		SKIP(return, "no user shadow stack (CPU or kernel)");
+	p = syscall(__NR_map_shadow_stack, 0, ps, 0);
+	ASSERT_NE(-1, p) TH_LOG("map_shadow_stack: %s", strerror(errno));
+	expect_refused(_metadata, &self->t, (void *)p, ps);
+	munmap((void *)p, ps);
 }
 
 TEST_F(api, hugetlb_einval)
@@ -651,6 +731,8 @@ FIXTURE_VARIANT(priv) {
 	bool drop_uid;
 	bool target_nobody;
 	int expected_errno;
+	/* what MADV_COLD gives with the same credentials */
+	int cold_errno;
 };
 
 FIXTURE_VARIANT_ADD(priv, root) {
@@ -662,6 +744,7 @@ FIXTURE_VARIANT_ADD(priv, nobody_no_caps) {
 	.drop_uid = true,
 	.target_nobody = true,
 	.expected_errno = EPERM,
+	.cold_errno = EPERM,
 };
 
 FIXTURE_VARIANT_ADD(priv, nobody_cap_sys_nice) {
@@ -669,6 +752,7 @@ FIXTURE_VARIANT_ADD(priv, nobody_cap_sys_nice) {
 	.target_nobody = true,
 	.caps = 1ULL << CAP_SYS_NICE,
 	.expected_errno = EPERM,
+	.cold_errno = 0,
 };
 
 FIXTURE_VARIANT_ADD(priv, nobody_cap_checkpoint_restore) {
@@ -676,6 +760,7 @@ FIXTURE_VARIANT_ADD(priv, nobody_cap_checkpoint_restore) {
 	.target_nobody = true,
 	.caps = 1ULL << CAP_CHECKPOINT_RESTORE,
 	.expected_errno = 0,
+	.cold_errno = EPERM,
 };
 
 FIXTURE_VARIANT_ADD(priv, nobody_cap_sys_admin) {
@@ -683,14 +768,19 @@ FIXTURE_VARIANT_ADD(priv, nobody_cap_sys_admin) {
 	.target_nobody = true,
 	.caps = 1ULL << CAP_SYS_ADMIN,
 	.expected_errno = 0,
+	.cold_errno = EPERM,
 };
 
-/* CAP_CHECKPOINT_RESTORE without ptrace rights over the target */
+/*
+ * CAP_CHECKPOINT_RESTORE without ptrace rights over the target: the errno
+ * of the ptrace check, as for the other advices.
+ */
 FIXTURE_VARIANT_ADD(priv, nobody_cap_checkpoint_restore_root_target) {
 	.drop_uid = true,
 	.target_nobody = false,
 	.caps = 1ULL << CAP_CHECKPOINT_RESTORE,
-	.expected_errno = EPERM,
+	.expected_errno = EACCES,
+	.cold_errno = EACCES,
 };
 
 FIXTURE_SETUP(priv)
@@ -735,6 +825,13 @@ TEST_F(priv, process_madvise)
 	ret = wait_exit(actor);
 	EXPECT_GT(100, ret) TH_LOG("actor setup failed: %d", ret);
 	EXPECT_EQ(variant->expected_errno, ret) TH_LOG("process_madvise: %s", strerror(ret));
+
+	/* The same credentials with an advice that needs CAP_SYS_NICE. */
+	c.advice = MADV_COLD;
+	actor = spawn(ago, priv_actor, &c);
+	ASSERT_LT(0, actor);
+	release(ago);
+	EXPECT_EQ(variant->cold_errno, wait_exit(actor));
 	EXPECT_EQ(ret ? 0 : 1, mmw_vma_has_flag(c.target, (unsigned long)c.addr, "wt"));
 
 	if (!ret) {
@@ -762,6 +859,78 @@ TEST_F(priv, process_madvise)
 	EXPECT_EQ(1, mmw_count(&self->t, MMW_UNMARK, id, (unsigned long)c.addr,
 			       (unsigned long)c.addr + ps));
 	EXPECT_EQ(1, mmw_count(&self->t, MMW_EXIT, id, 0, ~0UL));
+}
+
+/*
+ * A checkpoint/restore tool in a user namespace (CRIU restoring a
+ * container): unprivileged in the initial namespace, it watches the
+ * process it created in its own namespace. A process outside it (the
+ * test, root) gives the errno the other advices give.
+ */
+static int userns_actor(void *arg)
+{
+	struct iovec iov = { .iov_base = arg, .iov_len = ps };
+	int pidfd, ret, werr, cerr, sync[2];
+	char map[32];
+	pid_t child;
+
+	if (become_nobody(0))
+		return 101;
+	if (unshare(CLONE_NEWUSER))
+		return errno == EINVAL || errno == ENOSPC ? 200 : 102;
+	snprintf(map, sizeof(map), "0 %d 1", NOBODY);
+	if (mmw_write_file("/proc/self/setgroups", "deny") ||
+	    mmw_write_file("/proc/self/uid_map", map) ||
+	    mmw_write_file("/proc/self/gid_map", map))
+		return 103;
+	if (pipe(sync))
+		return 104;
+	child = fork();
+	if (!child) {
+		close(sync[1]);
+		if (read(sync[0], map, 1) < 0)
+			_exit(1);
+		_exit(0);
+	}
+	close(sync[0]);
+	pidfd = mmw_pidfd_open(child);
+	if (pidfd < 0)
+		return 105;
+	ret = mmw_process_madvise(pidfd, &iov, 1, MADV_WATCH) == (ssize_t)ps ? 0 : errno;
+	if (!ret && mmw_vma_has_flag(child, (unsigned long)arg, "wt") != 1)
+		ret = 106;
+	close(sync[1]);
+	waitpid(child, NULL, 0);
+	close(pidfd);
+	if (ret)
+		return ret;
+
+	pidfd = mmw_pidfd_open(getppid());
+	if (pidfd < 0)
+		return 107;
+	werr = mmw_process_madvise(pidfd, &iov, 1, MADV_WATCH) < 0 ? errno : 0;
+	cerr = mmw_process_madvise(pidfd, &iov, 1, MADV_COLD) < 0 ? errno : 0;
+	close(pidfd);
+	if (!werr || werr != cerr)
+		return 108;
+	return 0;
+}
+
+TEST_F(api, userns_watch_own_child)
+{
+	char *p = map_anon(ps);
+	int go[2], ret;
+	pid_t actor;
+
+	ASSERT_NE(MAP_FAILED, p);
+	actor = spawn(go, userns_actor, p);
+	ASSERT_LT(0, actor);
+	release(go);
+	ret = wait_exit(actor);
+	if (ret == 200)
+		SKIP(return, "no user namespaces");
+	EXPECT_EQ(0, ret) TH_LOG("%s", ret < 100 ? strerror(ret) : "setup or check failed");
+	munmap(p, ps);
 }
 
 static int fork_child_writes(void *arg)

@@ -632,6 +632,192 @@ static void uffd_test(struct __test_metadata *_metadata, struct _test_data_recla
 	close(fd);
 }
 
+/* MADV_PAGEOUT until no page of [p, p + n pages) is present; returns how many are gone. */
+static size_t discard_lazyfree(char *p, size_t n)
+{
+	int fd = mmw_open_pagemap(0), tries;
+	size_t i, gone = 0;
+
+	for (tries = 0; tries < 5 && gone < n; tries++) {
+		madvise(p, n * ps, MADV_PAGEOUT);
+		for (i = 0, gone = 0; i < n; i++)
+			gone += !(mmw_pagemap(fd, mmw_pg(p, i)) & PM_PRESENT);
+	}
+	close(fd);
+	return gone;
+}
+
+/*
+ * Every page of [p, p + n pages) that was discarded (it reads zero now,
+ * where fill() and the writes of the tests left no zero) was reported by
+ * a zap with reason free.
+ */
+static void expect_free_zaps(struct __test_metadata *_metadata,
+			     struct _test_data_reclaim *self, char *p, size_t n,
+			     const char *what)
+{
+	const struct mmw_event *e;
+	size_t i, j, discarded = 0;
+	unsigned long a;
+
+	for (i = 0; i < n; i++) {
+		if (p[i * ps + 1])
+			continue;
+		discarded++;
+		a = mmw_pg(p, i);
+		for (j = 0; j < self->t.nr; j++) {
+			e = &self->t.ev[j];
+			if (e->type == MMW_ZAP && e->reason == MMW_ZAP_FREE &&
+			    e->start <= a && e->end >= a + ps)
+				break;
+		}
+		EXPECT_GT(self->t.nr, j) TH_LOG("%s: page %zu discarded without a zap", what, i);
+	}
+	EXPECT_LT(0, discarded) TH_LOG("%s: nothing was discarded", what);
+}
+
+/*
+ * A page made lazy-free while the range was not watched stays clean when
+ * it is armed; reclaim discards it later (it then reads zero) and must
+ * report that.
+ */
+TEST_F(reclaim, lazyfree_before_mark)
+{
+	const size_t n = 32;
+	char *p, *snap;
+
+	p = map_small(n * ps);
+	self->p = p;
+	self->len = n * ps;
+	ASSERT_NE(MAP_FAILED, p);
+	fill(p, n, 5);
+	ASSERT_EQ(0, madvise(p, n * ps, MADV_FREE));
+	ASSERT_EQ(0, madvise(p, n * ps, MADV_WATCH));
+	snap = mmw_snapshot(p, n * ps);
+	ASSERT_NE(NULL, snap);
+	TH_LOG("%zu of %zu pages discarded", discard_lazyfree(p, n), n);
+	MMW_READ_OWN_EVENTS();
+	MMW_EXPECT_ALL_REPORTED(snap, p, n * ps, "lazy-free before the mark");
+	expect_free_zaps(_metadata, self, p, n, "lazy-free before the mark");
+
+	/* The same between MADV_UNWATCH and a new MADV_WATCH. */
+	ASSERT_EQ(0, madvise(p, n * ps, MADV_UNWATCH));
+	fill(p, n, 6);
+	ASSERT_EQ(0, madvise(p, n * ps, MADV_FREE));
+	ASSERT_EQ(0, mmw_trace_clear(&self->t));
+	ASSERT_EQ(0, madvise(p, n * ps, MADV_WATCH));
+	free(snap);
+	snap = mmw_snapshot(p, n * ps);
+	ASSERT_NE(NULL, snap);
+	discard_lazyfree(p, n);
+	MMW_READ_OWN_EVENTS();
+	MMW_EXPECT_ALL_REPORTED(snap, p, n * ps, "lazy-free before the re-mark");
+	expect_free_zaps(_metadata, self, p, n, "lazy-free before the re-mark");
+	free(snap);
+}
+
+/*
+ * MADV_FREE in a watched range behaves as without watching: the pages stay
+ * mapped until reclaim; a page written before the discard keeps its data
+ * (with a write fault), the others are discarded with a zap each.
+ */
+TEST_F(reclaim, lazyfree_watched)
+{
+	const size_t n = 32;
+	int fd = mmw_open_pagemap(0);
+	char *p, *snap;
+	size_t i;
+
+	ASSERT_LE(0, fd);
+	p = map_small(n * ps);
+	self->p = p;
+	self->len = n * ps;
+	ASSERT_NE(MAP_FAILED, p);
+	fill(p, n, 8);
+	ASSERT_EQ(0, madvise(p, n * ps, MADV_WATCH));
+	snap = mmw_snapshot(p, n * ps);
+	ASSERT_NE(NULL, snap);
+	ASSERT_EQ(0, madvise(p, n * ps, MADV_FREE));
+	for (i = 0; i < n; i++)
+		EXPECT_NE(0, mmw_pagemap(fd, mmw_pg(p, i)) & PM_PRESENT)
+			TH_LOG("page %zu dropped by MADV_FREE", i);
+	close(fd);
+	MMW_READ_OWN_EVENTS();
+	EXPECT_EQ(0, mmw_count(&self->t, MMW_ZAP, self->id, mmw_pg(p, 0), mmw_pg(p, n)))
+		mmw_trace_dump(&self->t, 20);
+	for (i = 0; i < n; i += 4)
+		p[i * ps + 1] = 0x33;
+	discard_lazyfree(p, n);
+	MMW_READ_OWN_EVENTS();
+	MMW_EXPECT_ALL_REPORTED(snap, p, n * ps, "MADV_FREE on a watched range");
+	for (i = 0; i < n; i += 4) {
+		EXPECT_EQ(0x33, p[i * ps + 1]);
+		EXPECT_EQ(1, MMW_WRITE_FAULTS(mmw_pg(p, i), mmw_pg(p, i + 1)));
+	}
+	expect_free_zaps(_metadata, self, p, n, "MADV_FREE on a watched range");
+	free(snap);
+}
+
+/*
+ * MADV_FREE of a swapped-out page drops its swap entry at once: the page
+ * reads zero from then on, and that must be reported.
+ */
+TEST_F(reclaim, lazyfree_swapped)
+{
+	const size_t n = 32;
+	char why[128], *p, *snap;
+	size_t swapped;
+	int ret;
+
+	ret = mmw_swap_setup(why, sizeof(why));
+	if (ret == KSFT_SKIP)
+		SKIP(return, "%s", why);
+	ASSERT_EQ(0, ret);
+	p = map_small(n * ps);
+	self->p = p;
+	self->len = n * ps;
+	ASSERT_NE(MAP_FAILED, p);
+	fill(p, n, 11);
+	ASSERT_EQ(0, madvise(p, n * ps, MADV_WATCH));
+	snap = mmw_snapshot(p, n * ps);
+	ASSERT_NE(NULL, snap);
+	swapped = page_out(p, n);
+	if (swapped < n / 2)
+		SKIP(return, "MADV_PAGEOUT swapped out only %zu of %zu pages", swapped, n);
+	ASSERT_EQ(0, madvise(p, n * ps, MADV_FREE));
+	MMW_READ_OWN_EVENTS();
+	MMW_EXPECT_ALL_REPORTED(snap, p, n * ps, "MADV_FREE of swapped-out pages");
+	expect_free_zaps(_metadata, self, p, n, "MADV_FREE of swapped-out pages");
+	free(snap);
+}
+
+/* The same for a PMD-mapped THP, discarded without a split. */
+TEST_F_TIMEOUT(reclaim, lazyfree_thp, 120)
+{
+	const size_t n = PMD_SIZE_2M / ps;
+	char *p, *snap;
+
+	p = mmw_map_aligned(PMD_SIZE_2M, PMD_SIZE_2M, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS);
+	self->p = p;
+	self->len = PMD_SIZE_2M;
+	ASSERT_NE(MAP_FAILED, p);
+	if (madvise(p, PMD_SIZE_2M, MADV_HUGEPAGE))
+		SKIP(return, "no THP");
+	fill(p, n, 4);
+	if (mmw_vma_field_kb(0, (unsigned long)p, "AnonHugePages:") != 2048)
+		SKIP(return, "no THP was allocated");
+	ASSERT_EQ(0, madvise(p, PMD_SIZE_2M, MADV_FREE));
+	ASSERT_EQ(0, madvise(p, PMD_SIZE_2M, MADV_WATCH));
+	snap = mmw_snapshot(p, PMD_SIZE_2M);
+	ASSERT_NE(NULL, snap);
+	TH_LOG("%zu of %zu pages discarded", discard_lazyfree(p, n), n);
+	MMW_READ_OWN_EVENTS();
+	MMW_EXPECT_ALL_REPORTED(snap, p, PMD_SIZE_2M, "lazy-free THP");
+	expect_free_zaps(_metadata, self, p, n, "lazy-free THP");
+	free(snap);
+}
+
 TEST_F(reclaim, uffd_wp_mark_then_protect)
 {
 	uffd_test(_metadata, self, true);

@@ -23,8 +23,8 @@ DECLARE_EVENT_CLASS(mm_watch_range,
 				     __field(unsigned long, start)
 				     __field(unsigned long, end)
 		    ),
-		    TP_fast_assign(__entry->mm_id = mm->watch_id;
-				   __entry->tgid = mm->watch_tgid;
+		    TP_fast_assign(__entry->mm_id = READ_ONCE(mm->watch_id);
+				   __entry->tgid = READ_ONCE(mm->watch_tgid);
 				   __entry->start = start;
 				   __entry->end = end;
 		    ),
@@ -42,8 +42,8 @@ DECLARE_EVENT_CLASS(mm_watch_page,
 				     __field(unsigned long, address)
 				     __field(unsigned long, size)
 		    ),
-		    TP_fast_assign(__entry->mm_id = mm->watch_id;
-				   __entry->tgid = mm->watch_tgid;
+		    TP_fast_assign(__entry->mm_id = READ_ONCE(mm->watch_id);
+				   __entry->tgid = READ_ONCE(mm->watch_tgid);
 				   __entry->address = address;
 				   __entry->size = size;
 		    ),
@@ -63,8 +63,8 @@ TRACE_EVENT(mm_watch_mark,
 			     __field(unsigned long, end)
 			     __field(int, rearm)
 	    ),
-	    TP_fast_assign(__entry->mm_id = mm->watch_id;
-			   __entry->tgid = mm->watch_tgid;
+	    TP_fast_assign(__entry->mm_id = READ_ONCE(mm->watch_id);
+			   __entry->tgid = READ_ONCE(mm->watch_tgid);
 			   __entry->start = start;
 			   __entry->end = end;
 			   __entry->rearm = rearm;
@@ -106,8 +106,8 @@ TRACE_EVENT(mm_watch_zap,
 			     __field(unsigned long, end)
 			     __field(int, reason)
 	    ),
-	    TP_fast_assign(__entry->mm_id = mm->watch_id;
-			   __entry->tgid = mm->watch_tgid;
+	    TP_fast_assign(__entry->mm_id = READ_ONCE(mm->watch_id);
+			   __entry->tgid = READ_ONCE(mm->watch_tgid);
 			   __entry->start = start;
 			   __entry->end = end;
 			   __entry->reason = reason;
@@ -132,8 +132,8 @@ TRACE_EVENT(mm_watch_move,
 			     __field(unsigned long, new_start)
 			     __field(unsigned long, len)
 	    ),
-	    TP_fast_assign(__entry->mm_id = mm->watch_id;
-			   __entry->tgid = mm->watch_tgid;
+	    TP_fast_assign(__entry->mm_id = READ_ONCE(mm->watch_id);
+			   __entry->tgid = READ_ONCE(mm->watch_tgid);
 			   __entry->old_start = old_start;
 			   __entry->new_start = new_start;
 			   __entry->len = len;
@@ -157,8 +157,8 @@ TRACE_EVENT(mm_watch_exit,
 	    TP_STRUCT__entry(__field(u64, mm_id)
 			     __field(int, tgid)
 	    ),
-	    TP_fast_assign(__entry->mm_id = mm->watch_id;
-			   __entry->tgid = mm->watch_tgid;
+	    TP_fast_assign(__entry->mm_id = READ_ONCE(mm->watch_id);
+			   __entry->tgid = READ_ONCE(mm->watch_tgid);
 	    ),
 	    TP_printk("mm_id=%llu tgid=%d", __entry->mm_id, __entry->tgid)
 );
