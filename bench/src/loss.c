@@ -5,8 +5,8 @@
  * A producer child writes the pages of a watched region once each (one
  * write_fault event per page) at a target rate, in 5 ms batches; the parent
  * is a libvmtrack consumer with a given per-CPU buffer size: it pumps the
- * buffers (poll + splice, buffer_percent 25) and runs an epoch every 200 ms
- * without re-arming, and a last one after the producer is done. Per point:
+ * buffers (poll + splice, buffer_percent 25) and runs an epoch every 200 ms,
+ * and a last one after the producer is done. Per point:
  * events received, events lost (per_cpu stats), whether the epochs flagged
  * the loss and reported everything dirty (the recovery), and the consumer's
  * CPU time per event.
@@ -112,7 +112,12 @@ static void point_epoch(struct vmtrack_session *s, struct point *pt)
 {
 	struct vmtrack_epoch ep;
 
-	if (vmtrack_session_epoch(s, VMTRACK_EPOCH_NO_REARM, &ep))
+	/*
+	 * Re-arm as a pre-copy consumer must (collecting without re-arming
+	 * is refused while the target runs); each page is written only once,
+	 * so the re-arms cause no further events.
+	 */
+	if (vmtrack_session_epoch(s, 0, &ep))
 		return;
 	pt->epochs++;
 	pt->events += ep.events;
