@@ -179,6 +179,7 @@ tap_step "series-w1" "$VMTRACK_ROOT/scripts/kernel-series.sh" w1 \
 
 section "userspace builds (selftests, vmtrack, mm regression suite)"
 one_step "build: selftests and guest programs" "$VMTRACK_ROOT/tests/build-guest.sh"
+one_step "build: demo programs" "$VMTRACK_ROOT/scripts/demo.sh" --build
 GUEST=$VMTRACK_CACHE/guest
 
 section "VM runner checks"
@@ -199,6 +200,8 @@ esac
 # vmtrack end to end mostly waits (epoch intervals, phases of the workload):
 # it runs in a guest of its own beside the selftests and the mm selftests.
 vm_suite_start "e2e" $((1200 * SLOW)) "$VMTRACK_ROOT/tools/vmtrack/tests/e2e.sh"
+# trace-cmd, perf and bpftrace on the events, as the README shows them.
+vm_suite_start "tracers" $((600 * SLOW)) "$VMTRACK_ROOT/demo/tracers.sh" "$VMTRACK_CACHE/demo"
 
 section "guest: mm_watch selftests"
 # Two emulated NUMA nodes, so that move_pages() has somewhere to migrate to.
@@ -208,6 +211,13 @@ VMTRACK_VM_CMDLINE="numa=fake=2 ${VMTRACK_VM_CMDLINE:-}" \
 section "guest: mm_watch selftests on the unpatched kernel (must all skip)"
 KERNEL=$BASE_KERNEL vm_suite "selftests-unpatched" $((600 * SLOW)) \
 	"$VMTRACK_ROOT/tests/guest/expect-skip.sh" "$GUEST/mm_watch/run.sh"
+
+# Pre-copy loops on running targets, each checked against a snapshot of
+# the frozen target's memory: libvmtrack's epochs (running.sh) and vmtrack
+# dump's chain of CRIU images (dump.sh). They run beside the mm selftests.
+vm_suite_start "running" $((1500 * SLOW)) env PRECOPY_SEEDS=3 \
+	"$VMTRACK_ROOT/tools/vmtrack/tests/running.sh"
+vm_suite_start "dump" $((1200 * SLOW)) "$VMTRACK_ROOT/tools/vmtrack/tests/dump.sh"
 
 section "guest: kernel mm selftests, patched vs unpatched"
 # Each program gets 15 minutes (an hour on the debug kernel).
@@ -261,6 +271,15 @@ fi
 
 section "guest: vmtrack end-to-end (started with the selftests)"
 vm_suite_wait "e2e"
+
+section "guest: trace-cmd, perf and bpftrace read the mm_watch events"
+vm_suite_wait "tracers"
+
+section "guest: libvmtrack pre-copy on running targets, against memory snapshots"
+vm_suite_wait "running"
+
+section "guest: vmtrack dump, the image chain against the frozen target"
+vm_suite_wait "dump"
 
 section "summary"
 for f in "${failures[@]}"; do echo "failed: $f"; done
