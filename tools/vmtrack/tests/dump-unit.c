@@ -17,37 +17,7 @@
 
 #include "vmtrack.h"
 #include "vmtrack-dump.h"
-
-static int passed, failed, test_failed;
-
-#define CHECK(cond) do {							\
-	if (!(cond)) {								\
-		printf("#   %s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-		test_failed = 1;						\
-	}									\
-} while (0)
-
-#define CHECK_EQ(a, b) do {							\
-	unsigned long long __a = (unsigned long long)(a);			\
-	unsigned long long __b = (unsigned long long)(b);			\
-	if (__a != __b) {							\
-		printf("#   %s:%d: %s == %llu (%#llx), expected %s == %llu (%#llx)\n", \
-		       __FILE__, __LINE__, #a, __a, __a, #b, __b, __b);	\
-		test_failed = 1;						\
-	}									\
-} while (0)
-
-static void run_test(const char *name, void (*fn)(void))
-{
-	test_failed = 0;
-	fn();
-	if (test_failed)
-		failed++;
-	else
-		passed++;
-	printf("%s %d - %s\n", test_failed ? "not ok" : "ok", passed + failed, name);
-	fflush(stdout);
-}
+#include "harness.h"
 
 #define PG	4096UL
 #define BASE	0x7f0000000000ULL
@@ -781,6 +751,5 @@ int main(void)
 	run_test("convergence: max iterations, threshold, not shrinking, downtime",
 		 test_converge);
 	rm_rf(tmpdir);
-	printf("%d passed, %d failed\n", passed, failed);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return test_summary();
 }

@@ -27,41 +27,7 @@
 
 #include "internal.h"
 #include "vmtrack-cmd.h"
-
-static int passed, failed, test_failed;
-static const char *test_name;
-
-#define CHECK(cond) do {							\
-	if (!(cond)) {								\
-		printf("#   %s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-		test_failed = 1;						\
-	}									\
-} while (0)
-
-#define CHECK_EQ(a, b) do {							\
-	unsigned long long __a = (unsigned long long)(a);			\
-	unsigned long long __b = (unsigned long long)(b);			\
-	if (__a != __b) {							\
-		printf("#   %s:%d: %s == %llu (%#llx), expected %s == %llu (%#llx)\n", \
-		       __FILE__, __LINE__, #a, __a, __a, #b, __b, __b);	\
-		test_failed = 1;						\
-	}									\
-} while (0)
-
-static void run_test(const char *name, void (*fn)(void))
-{
-	test_name = name;
-	test_failed = 0;
-	fn();
-	if (test_failed) {
-		failed++;
-		printf("not ok %d - %s\n", passed + failed, test_name);
-	} else {
-		passed++;
-		printf("ok %d - %s\n", passed + failed, test_name);
-	}
-	fflush(stdout);
-}
+#include "harness.h"
 
 #define PAGE	4096UL
 
@@ -1540,6 +1506,5 @@ int main(void)
 	run_test("options: valid watch and run command lines", test_options_valid);
 	run_test("options: bad values rejected with a reason", test_options_invalid);
 	run_test("options: number, duration and range parsers", test_number_parsers);
-	printf("%d passed, %d failed\n", passed, failed);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return test_summary();
 }
