@@ -18,6 +18,7 @@
 #include <linux/mm.h>
 #include <linux/mm_watch.h>
 #include <linux/mmap_lock.h>
+#include <linux/preempt.h>
 #include <linux/sched.h>
 #include <asm/tlb.h>
 
@@ -26,6 +27,22 @@
 
 /* mm identities are never reused, 0 means "never watched" */
 static atomic64_t mm_watch_last_id = ATOMIC64_INIT(0);
+
+/*
+ * Number the next event of @mm. Every event that @mm emits takes a number
+ * here, whether the tracepoint is enabled, filtered or dropped, so that a
+ * consumer sees each event it did not get as a gap. The caller holds the
+ * lock that orders the change it reports (the page table lock for a write
+ * fault, the mmap lock for a mark), so that the numbers of one mm follow
+ * the order of its changes across CPUs; and it records the event before
+ * it enables preemption again, so that the events of one mm are in
+ * increasing order within each per-CPU buffer.
+ */
+static u64 mm_watch_seq(struct mm_struct *mm)
+{
+	lockdep_assert_preemption_disabled();
+	return atomic64_inc_return(&mm->watch_seq);
+}
 
 /*
  * Only what has a normal page behind every entry whose contents change
@@ -53,6 +70,18 @@ static bool mm_watch_vma_supported(struct vm_area_struct *vma)
 	if (vma_is_anonymous(vma))
 		return true;
 	return vma->vm_file && S_ISREG(file_inode(vma->vm_file)->i_mode);
+}
+
+/* Give @mm the identity its events carry, on its first watch. */
+static void mm_watch_set_id(struct mm_struct *mm, struct task_struct *task)
+{
+	mmap_assert_write_locked(mm);
+	if (mm->watch_id)
+		return;
+	WRITE_ONCE(mm->watch_tgid, task_tgid_nr(task));
+	/* Pairs with mm_watch_id(): the tgid is set once the id is. */
+	smp_store_release(&mm->watch_id,
+			  atomic64_inc_return(&mm_watch_last_id));
 }
 
 /**
@@ -83,12 +112,8 @@ int mm_watch_prepare(struct mm_struct *mm, struct task_struct *task,
 		found = true;
 	}
 
-	if (found && !mm->watch_id) {
-		WRITE_ONCE(mm->watch_tgid, task_tgid_nr(task));
-		/* Pairs with mm_watch_id(): the tgid is set once the id is. */
-		smp_store_release(&mm->watch_id,
-				  atomic64_inc_return(&mm_watch_last_id));
-	}
+	if (found)
+		mm_watch_set_id(mm, task);
 	return 0;
 }
 
@@ -139,7 +164,8 @@ void mm_watch_marked(struct mm_struct *mm, unsigned long start,
 		     unsigned long end, bool rearm)
 {
 	mmap_assert_write_locked(mm);
-	trace_mm_watch_mark(mm, start, end, rearm);
+	guard(preempt)();
+	trace_mm_watch_mark(mm, mm_watch_seq(mm), start, end, rearm);
 }
 
 /**
@@ -175,8 +201,10 @@ void mm_watch_unmark(struct vm_area_struct *vma, unsigned long start,
 	struct mm_struct *mm = vma->vm_mm;
 
 	mmap_assert_write_locked(mm);
-	if (mm_watch_id(mm))
-		trace_mm_watch_unmark(mm, start, end);
+	if (!mm_watch_id(mm))
+		return;
+	guard(preempt)();
+	trace_mm_watch_unmark(mm, mm_watch_seq(mm), start, end);
 }
 
 /*
@@ -188,6 +216,8 @@ static void mm_watch_check_pinned(struct vm_area_struct *vma,
 				  unsigned long addr, struct folio *folio,
 				  unsigned long size)
 {
+	struct mm_struct *mm = vma->vm_mm;
+
 	if (!folio)
 		return;
 	/*
@@ -195,8 +225,10 @@ static void mm_watch_check_pinned(struct vm_area_struct *vma,
 	 * GUP-fast, which takes the pin before re-checking the entry.
 	 */
 	smp_mb();
-	if (folio_maybe_dma_pinned(folio) && mm_watch_id(vma->vm_mm))
-		trace_mm_watch_pinned(vma->vm_mm, addr, size);
+	if (!folio_maybe_dma_pinned(folio) || !mm_watch_id(mm))
+		return;
+	guard(preempt)();
+	trace_mm_watch_pinned(mm, mm_watch_seq(mm), addr, size);
 }
 
 /**
@@ -244,8 +276,13 @@ void mm_watch_check_pinned_pmd(struct vm_area_struct *vma, unsigned long addr,
 void __mm_watch_write_fault(struct vm_area_struct *vma, unsigned long addr,
 			    unsigned long size)
 {
-	if (mm_watch_id(vma->vm_mm))
-		trace_mm_watch_write_fault(vma->vm_mm, addr, size);
+	struct mm_struct *mm = vma->vm_mm;
+
+	if (!mm_watch_id(mm))
+		return;
+	/* Numbered even when the event is disabled: see mm_watch_seq(). */
+	guard(preempt)();
+	trace_mm_watch_write_fault(mm, mm_watch_seq(mm), addr, size);
 }
 
 /**
@@ -263,8 +300,12 @@ void __mm_watch_write_fault(struct vm_area_struct *vma, unsigned long addr,
 void __mm_watch_zap(struct vm_area_struct *vma, unsigned long start,
 		    unsigned long end, int reason)
 {
-	if (mm_watch_id(vma->vm_mm))
-		trace_mm_watch_zap(vma->vm_mm, start, end, reason);
+	struct mm_struct *mm = vma->vm_mm;
+
+	if (!mm_watch_id(mm))
+		return;
+	guard(preempt)();
+	trace_mm_watch_zap(mm, mm_watch_seq(mm), start, end, reason);
 }
 
 /**
@@ -278,9 +319,13 @@ void __mm_watch_zap(struct vm_area_struct *vma, unsigned long start,
 void __mm_watch_unmap(struct vm_area_struct *vma, unsigned long start,
 		      unsigned long end)
 {
-	mmap_assert_locked(vma->vm_mm);
-	if (mm_watch_id(vma->vm_mm))
-		trace_mm_watch_unmap(vma->vm_mm, start, end);
+	struct mm_struct *mm = vma->vm_mm;
+
+	mmap_assert_locked(mm);
+	if (!mm_watch_id(mm))
+		return;
+	guard(preempt)();
+	trace_mm_watch_unmap(mm, mm_watch_seq(mm), start, end);
 }
 
 /**
@@ -295,9 +340,13 @@ void __mm_watch_unmap(struct vm_area_struct *vma, unsigned long start,
 void __mm_watch_move(struct vm_area_struct *vma, unsigned long old_start,
 		     unsigned long new_start, unsigned long len)
 {
-	mmap_assert_write_locked(vma->vm_mm);
-	if (mm_watch_id(vma->vm_mm))
-		trace_mm_watch_move(vma->vm_mm, old_start, new_start, len);
+	struct mm_struct *mm = vma->vm_mm;
+
+	mmap_assert_write_locked(mm);
+	if (!mm_watch_id(mm))
+		return;
+	guard(preempt)();
+	trace_mm_watch_move(mm, mm_watch_seq(mm), old_start, new_start, len);
 }
 
 /**
@@ -308,5 +357,101 @@ void __mm_watch_move(struct vm_area_struct *vma, unsigned long old_start,
  */
 void __mm_watch_exit(struct mm_struct *mm)
 {
-	trace_mm_watch_exit(mm);
+	guard(preempt)();
+	trace_mm_watch_exit(mm, mm_watch_seq(mm));
+}
+
+/**
+ * mm_watch_all - watch or stop watching all of an mm, now and later
+ * @mm: the mm
+ * @task: the process @mm belongs to, named by the events
+ * @watch: true for MADV_WATCH_ALL, false for MADV_UNWATCH_ALL
+ *
+ * MADV_WATCH_ALL arms every VMA of @mm that can be watched (a re-arm for
+ * those already watched) and sets VM_WATCHED in mm->def_flags, so that
+ * every mapping @mm creates from now on is watched from its creation,
+ * like mlockall(MCL_CURRENT | MCL_FUTURE) does with VM_LOCKED. VMAs that
+ * cannot be watched are left alone. Both happen under the mmap lock, so
+ * that no mapping can appear between the arm and the mode.
+ * MADV_UNWATCH_ALL clears the mode and stops watching every VMA.
+ */
+void mm_watch_all(struct mm_struct *mm, struct task_struct *task, bool watch)
+{
+	VMA_ITERATOR(vmi, mm, 0);
+	struct vm_area_struct *vma;
+
+	mmap_assert_write_locked(mm);
+
+	if (watch) {
+		mm_watch_set_id(mm, task);
+		mm->def_flags |= VM_WATCHED;
+	} else {
+		mm->def_flags &= ~VM_WATCHED;
+	}
+
+	for_each_vma(vmi, vma) {
+		bool watched = vma_watched(vma);
+
+		if (watch && mm_watch_vma_supported(vma)) {
+			/*
+			 * Whole VMAs: no split, and no merge either, so
+			 * that this cannot fail half way.
+			 */
+			if (!watched)
+				vm_flags_set(vma, VM_WATCHED);
+			mm_watch_arm(vma, vma->vm_start, vma->vm_end, watched);
+		} else if (!watch && watched) {
+			vm_flags_clear(vma, VM_WATCHED);
+			mm_watch_unmark(vma, vma->vm_start, vma->vm_end);
+		}
+		cond_resched();
+	}
+}
+
+/**
+ * __mm_watch_map - watch a new mapping from its creation
+ * @vma: the VMA that maps the new range, with VM_WATCHED set
+ * @start: start of the new range
+ * @end: end of the new range
+ *
+ * Called when [@start, @end) was mapped with VM_WATCHED inherited from
+ * mm->def_flags (MADV_WATCH_ALL), or added to a watched VMA by mremap().
+ * @vma may be a watched neighbour that the new range was merged into.
+ * A new range has no page table entries, so there is nothing to
+ * write-protect: report it with a mark, or drop VM_WATCHED if the
+ * mapping turns out not to be one that can be watched (a driver may have
+ * set VM_IO or VM_PFNMAP in its ->mmap()).
+ */
+void __mm_watch_map(struct vm_area_struct *vma, unsigned long start,
+		    unsigned long end)
+{
+	struct mm_struct *mm = vma->vm_mm;
+
+	mmap_assert_write_locked(mm);
+
+	if (!mm_watch_vma_supported(vma)) {
+		/* It cannot have been merged with a watched VMA. */
+		VM_WARN_ON_ONCE(vma->vm_start != start || vma->vm_end != end);
+		vm_flags_clear(vma, VM_WATCHED);
+		return;
+	}
+	if (WARN_ON_ONCE(!mm->watch_id))
+		return;
+	mm_watch_marked(mm, start, end, false);
+}
+
+/**
+ * mm_watch_grow - report the part that mremap() added to a watched VMA
+ * @mm: the mm
+ * @start: start of the added range
+ * @end: end of the added range
+ */
+void mm_watch_grow(struct mm_struct *mm, unsigned long start,
+		   unsigned long end)
+{
+	struct vm_area_struct *vma = vma_lookup(mm, start);
+
+	mmap_assert_write_locked(mm);
+	if (vma && vma_watched(vma))
+		__mm_watch_map(vma, start, min(end, vma->vm_end));
 }

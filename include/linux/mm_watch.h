@@ -9,7 +9,6 @@
 #include <linux/errno.h>
 #include <linux/mm_types.h>
 #include <linux/pgtable.h>
-#include <linux/tracepoint-defs.h>
 
 struct mmu_gather;
 struct task_struct;
@@ -20,8 +19,6 @@ struct task_struct;
 #define MM_WATCH_ZAP_OTHER	2	/* truncation, invalidation, ... */
 
 #ifdef CONFIG_MEM_WATCH
-
-DECLARE_TRACEPOINT(mm_watch_write_fault);
 
 static inline bool vma_watched(struct vm_area_struct *vma)
 {
@@ -44,6 +41,7 @@ static inline void mm_watch_init(struct mm_struct *mm)
 {
 	mm->watch_id = 0;
 	mm->watch_tgid = 0;
+	atomic64_set(&mm->watch_seq, 0);
 }
 
 int mm_watch_prepare(struct mm_struct *mm, struct task_struct *task,
@@ -69,6 +67,11 @@ void __mm_watch_unmap(struct vm_area_struct *vma, unsigned long start,
 void __mm_watch_move(struct vm_area_struct *vma, unsigned long old_start,
 		     unsigned long new_start, unsigned long len);
 void __mm_watch_exit(struct mm_struct *mm);
+void mm_watch_all(struct mm_struct *mm, struct task_struct *task, bool watch);
+void __mm_watch_map(struct vm_area_struct *vma, unsigned long start,
+		    unsigned long end);
+void mm_watch_grow(struct mm_struct *mm, unsigned long start,
+		   unsigned long end);
 
 /* Whether anything in @mm was ever watched */
 static inline bool mm_watch_active(struct mm_struct *mm)
@@ -79,13 +82,13 @@ static inline bool mm_watch_active(struct mm_struct *mm)
 /*
  * Report that [@addr, @addr + @size) of @vma is about to be written:
  * called under the page table lock, in the critical section that makes
- * the entry writable (or that lets a FOLL_FORCE write through).
+ * the entry writable (or that lets a FOLL_FORCE write through). Also
+ * called with the event disabled, as the write takes a sequence number.
  */
 static inline void mm_watch_write_fault(struct vm_area_struct *vma,
 					unsigned long addr, unsigned long size)
 {
-	if (unlikely(vma_watched(vma)) &&
-	    tracepoint_enabled(mm_watch_write_fault))
+	if (unlikely(vma_watched(vma)))
 		__mm_watch_write_fault(vma, addr, size);
 }
 
@@ -120,6 +123,25 @@ static inline void mm_watch_exit(struct mm_struct *mm)
 {
 	if (unlikely(mm_watch_active(mm)))
 		__mm_watch_exit(mm);
+}
+
+/*
+ * [@start, @end) was just mapped and lies in @vma; called under the mmap
+ * lock held for writing, before any fault can reach it.
+ */
+static inline void mm_watch_map(struct vm_area_struct *vma,
+				unsigned long start, unsigned long end)
+{
+	if (unlikely(vma_watched(vma)))
+		__mm_watch_map(vma, start, end);
+}
+
+/* mremap() added [@start, @end) to an existing mapping. */
+static inline void mm_watch_mremap_grow(struct mm_struct *mm,
+					unsigned long start, unsigned long end)
+{
+	if (unlikely(mm_watch_active(mm)))
+		mm_watch_grow(mm, start, end);
 }
 
 #else /* !CONFIG_MEM_WATCH */
@@ -178,6 +200,21 @@ static inline void mm_watch_move(struct vm_area_struct *vma,
 }
 
 static inline void mm_watch_exit(struct mm_struct *mm)
+{
+}
+
+static inline void mm_watch_all(struct mm_struct *mm,
+				struct task_struct *task, bool watch)
+{
+}
+
+static inline void mm_watch_map(struct vm_area_struct *vma,
+				unsigned long start, unsigned long end)
+{
+}
+
+static inline void mm_watch_mremap_grow(struct mm_struct *mm,
+					unsigned long start, unsigned long end)
 {
 }
 

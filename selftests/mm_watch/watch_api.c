@@ -130,13 +130,14 @@ TEST_F(api, event_format)
 			if (name && nr < 8)
 				snprintf(fields[nr++], sizeof(fields[0]), "%s", name + 1);
 		}
-		ASSERT_LE(2, nr) TH_LOG("mm_watch:%s has %d fields", events[i][0], nr);
+		ASSERT_LE(3, nr) TH_LOG("mm_watch:%s has %d fields", events[i][0], nr);
 		EXPECT_STREQ("mm_id", fields[0]) TH_LOG("mm_watch:%s", events[i][0]);
 		EXPECT_STREQ("tgid", fields[1]) TH_LOG("mm_watch:%s", events[i][0]);
+		EXPECT_STREQ("seq", fields[2]) TH_LOG("mm_watch:%s", events[i][0]);
 		for (j = 1; j < 6 && events[i][j]; j++)
-			EXPECT_STREQ(events[i][j], fields[j + 1])
-				TH_LOG("mm_watch:%s field %zu", events[i][0], j + 1);
-		EXPECT_EQ(j + 1, nr) TH_LOG("mm_watch:%s: %d fields", events[i][0], nr);
+			EXPECT_STREQ(events[i][j], fields[j + 2])
+				TH_LOG("mm_watch:%s field %zu", events[i][0], j + 2);
+		EXPECT_EQ(j + 2, nr) TH_LOG("mm_watch:%s: %d fields", events[i][0], nr);
 	}
 }
 

@@ -332,6 +332,14 @@ static int mmw_parse_line(char *line, struct mmw_event *ev)
 
 	memset(ev, 0, sizeof(*ev));
 	ev->type = type;
+	/* "<task>-<pid> [003] ...": the last '[' before the event name */
+	ev->cpu = -1;
+	for (tok = name; tok > line; tok--) {
+		if (tok[-1] == '[') {
+			ev->cpu = atoi(tok);
+			break;
+		}
+	}
 	/* "... 123.456789: <event>:" */
 	if (name - line > 3 && name[-1] == ' ' && name[-2] == ':') {
 		char *ts = name - 2;
@@ -362,6 +370,8 @@ static int mmw_parse_line(char *line, struct mmw_event *ev)
 			ev->mm_id = val;
 		else if (!strcmp(tok, "tgid"))
 			ev->tgid = (int)val;
+		else if (!strcmp(tok, "seq"))
+			ev->seq = val;
 		else if (!strcmp(tok, "start") || !strcmp(tok, "old_start"))
 			ev->start = val;
 		else if (!strcmp(tok, "end"))
@@ -442,9 +452,10 @@ void mmw_trace_dump(struct mmw_trace *t, size_t max)
 	for (i = 0; i < t->nr && i < max; i++) {
 		const struct mmw_event *e = &t->ev[i];
 
-		ksft_print_msg("  %-11s mm_id=%llu tgid=%d [%#lx, %#lx) new=%#lx rearm=%d why=%d\n",
-			       mmw_type_name(e->type), (unsigned long long)e->mm_id,
-			       e->tgid, e->start, e->end, e->new_start, e->rearm, e->reason);
+		ksft_print_msg("  %-11s id=%llu tgid=%d seq=%llu cpu%d [%#lx, %#lx) %#lx %d/%d\n",
+			       mmw_type_name(e->type), (unsigned long long)e->mm_id, e->tgid,
+			       (unsigned long long)e->seq, e->cpu, e->start, e->end, e->new_start,
+			       e->rearm, e->reason);
 	}
 	if (t->nr > max)
 		ksft_print_msg("  ... %zu more events\n", t->nr - max);

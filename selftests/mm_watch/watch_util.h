@@ -20,6 +20,12 @@
 #ifndef MADV_UNWATCH
 #define MADV_UNWATCH		27
 #endif
+#ifndef MADV_WATCH_ALL
+#define MADV_WATCH_ALL		28
+#endif
+#ifndef MADV_UNWATCH_ALL
+#define MADV_UNWATCH_ALL	29
+#endif
 #ifndef MADV_COLLAPSE
 #define MADV_COLLAPSE		25
 #endif
@@ -81,6 +87,10 @@ struct mmw_event {
 	unsigned long new_start;
 	int rearm;
 	int reason;
+	/* per-mm sequence number: 1 for the first event of the mm */
+	__u64 seq;
+	/* CPU whose buffer held the event */
+	int cpu;
 	/* trace clock "mono" (CLOCK_MONOTONIC), microsecond resolution */
 	unsigned long long ts_ns;
 };
