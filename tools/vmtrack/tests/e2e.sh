@@ -15,40 +15,12 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 VMTRACK=${VMTRACK:-$here/../vmtrack}
 WORKLOAD=${WORKLOAD:-$here/workload}
-T=/sys/kernel/tracing
 PAGE=$(getconf PAGESIZE)
 TMO=${E2E_TIMEOUT:-120}
 TIMEOUT="timeout -k 10 $TMO"
 
-passed=0
-failed=0
-n=0
-pids=()
-
-ok()   { n=$((n + 1)); passed=$((passed + 1)); echo "ok $n - $*"; }
-nok()  { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $*"; }
-info() { echo "# $*"; }
-check() { local d=$1; shift; if "$@"; then ok "$d"; else nok "$d"; fi; }
-
-cleanup() {
-	local p
-	for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
-	wait 2>/dev/null
-	[ -n "${tmp:-}" ] && rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-[ "$(id -u)" = 0 ] || { echo "# needs root"; exit 4; }
-mountpoint -q $T || mount -t tracefs nodev $T 2>/dev/null
-if [ ! -d $T/events/mm_watch ]; then
-	echo "1..0 # SKIP kernel has no mm_watch events"
-	exit 4
-fi
-for b in "$VMTRACK" "$WORKLOAD"; do
-	[ -x "$b" ] || { echo "# missing $b (run make -C tools/vmtrack)"; exit 1; }
-done
-tmp=$(mktemp -d /tmp/vmtrack-e2e.XXXXXX)
-echo "TAP version 13"
+. "$here/tap.sh"
+tap_begin e2e "$VMTRACK" "$WORKLOAD"
 
 # ---- helpers ----------------------------------------------------------
 
@@ -129,8 +101,6 @@ first_event_loss() {
 	awk "$JV"' jv("all_dirty") == "true" && jv("loss") ~ /events/ && jv("lost_events") + 0 > 0 {
 		print jv("epoch"); exit }' "$1"
 }
-
-no_instances() { ! compgen -G "$T/instances/vmtrack-*" > /dev/null; }
 
 # watched PID ADDR: VmFlags of the mapping at ADDR has "wt"
 watched() {
@@ -590,5 +560,4 @@ t10() {
 for t in ${E2E_TESTS:-t1 t2 t3 t4 t5 t6 t7 t8 t9 t10}; do
 	$t
 done
-echo "$passed passed, $failed failed"
-[ $failed = 0 ]
+tap_end

@@ -22,37 +22,10 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 VMTRACK=${VMTRACK:-$here/../vmtrack}
 PRECOPY=${PRECOPY:-$here/precopy}
-T=/sys/kernel/tracing
 SEEDS=${PRECOPY_SEEDS:-8}
 
-passed=0
-failed=0
-n=0
-pids=()
-
-ok()   { n=$((n + 1)); passed=$((passed + 1)); echo "ok $n - $*"; }
-nok()  { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $*"; }
-check() { local d=$1; shift; if "$@"; then ok "$d"; else nok "$d"; fi; }
-
-cleanup() {
-	local p
-	for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
-	wait 2>/dev/null
-	[ -n "${tmp:-}" ] && rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-[ "$(id -u)" = 0 ] || { echo "# needs root"; exit 4; }
-mountpoint -q $T || mount -t tracefs nodev $T 2>/dev/null
-if [ ! -d $T/events/mm_watch ]; then
-	echo "1..0 # SKIP kernel has no mm_watch events"
-	exit 4
-fi
-for b in "$VMTRACK" "$PRECOPY"; do
-	[ -x "$b" ] || { echo "# missing $b (run make -C tools/vmtrack)"; exit 1; }
-done
-tmp=$(mktemp -d /tmp/vmtrack-running.XXXXXX)
-echo "TAP version 13"
+. "$here/tap.sh"
+tap_begin running "$VMTRACK" "$PRECOPY"
 echo "# $(nproc) CPUs"
 
 # precopy NAME ARGS...: one check for the whole run, its log as comments
@@ -66,10 +39,6 @@ precopy() {
 	grep -E '^(not ok|# )' $tmp/pc | grep -v '^# seed .* 0 differ, 0 unknown' | head -40
 	grep -c '^ok' $tmp/pc | sed 's/^/# seeds passed: /'
 	check "$name ($* : $(( $(date +%s) - t0 )) s)" [ $rc = 0 ]
-}
-
-no_instances() {
-	! ls $T/instances 2>/dev/null | grep -q '^vmtrack-'
 }
 
 # under TCG an epoch of this workload takes seconds: few epochs per seed
@@ -129,5 +98,4 @@ check "watch: no tracer left" grep -q '^TracerPid:[[:space:]]*0$' /proc/$target/
 kill $target
 check "no instance left" no_instances
 
-echo "$passed passed, $failed failed"
-[ $failed = 0 ]
+tap_end
