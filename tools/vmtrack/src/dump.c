@@ -357,48 +357,15 @@ static uint64_t uptime_us(void)
 	return sec * 1000000ULL + csec * 10000ULL;
 }
 
-/* fork; the child stops after exec (PTRACE_TRACEME) until it is watched */
+/* the child stops after exec until it is watched (target_spawn()) */
 static int spawn(struct dump *d)
 {
-	int fds[2], status, e = 0;
-	pid_t pid;
+	pid_t pid = target_spawn(d->o->argv, NULL, d->err, sizeof(d->err));
 
-	if (pipe2(fds, O_CLOEXEC))
-		return fail(d, -errno, "pipe: %s", strerror(errno));
-	pid = fork();
 	if (pid < 0)
-		return fail(d, -errno, "fork: %s", strerror(errno));
-	if (!pid) {
-		close(fds[0]);
-		if (ptrace(PTRACE_TRACEME, 0, NULL, NULL) == 0)
-			execvp(d->o->argv[0], d->o->argv);
-		e = errno;
-		if (write(fds[1], &e, sizeof(e)) < 0)
-			_exit(126);
-		_exit(127);
-	}
-	close(fds[1]);
-	if (read(fds[0], &e, sizeof(e)) != sizeof(e))
-		e = 0;
-	close(fds[0]);
-	if (waitpid(pid, &status, 0) != pid || e || !WIFSTOPPED(status)) {
-		if (!e)
-			kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
-		return fail(d, -ENOEXEC, "cannot execute '%s': %s", d->o->argv[0],
-			    strerror(e ?: ECHILD));
-	}
+		return -ENOEXEC;
 	d->pid = pid;
 	d->child = true;
-	return 0;
-}
-
-static uint64_t count_pages;
-
-static int count_cb(const struct vmtrack_mapping *map, void *ctx)
-{
-	if (vmtrack_mapping_watchable(map, true))
-		count_pages += (map->end - map->start) / sysconf(_SC_PAGESIZE);
 	return 0;
 }
 
@@ -409,16 +376,16 @@ static int start_session(struct dump *d)
 		.buffer_kb = d->o->buffer_kb,
 		.flags = VMTRACK_F_ALL_PRIVATE,
 	};
+	uint64_t pages;
 	char err[256];
 	int ret;
 
-	count_pages = 0;
-	ret = vmtrack_maps_walk(d->pid, count_cb, NULL);
+	ret = target_count_pages(d->pid, true, &pages);
 	if (ret == -ESRCH)
 		return fail(d, ret, "pid %d: no such process", (int)d->pid);
 	if (ret == -EACCES || ret == -EPERM)
 		return fail(d, ret, "pid %d: not permitted to read its maps", (int)d->pid);
-	vp.expected_pages = count_pages < 16384 ? 16384 : count_pages;
+	vp.expected_pages = pages < 16384 ? 16384 : pages;
 	ret = vmtrack_session_open(&d->s, &vp, err, sizeof(err));
 	if (ret)
 		return fail(d, ret, "%s", err);

@@ -3,6 +3,7 @@
 #define _VMTRACK_CMD_H
 
 #include <stdbool.h>
+#include <signal.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -64,6 +65,10 @@ void vmtrack_usage(enum vmtrack_mode mode);
 int cmd_watch(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_dump(int argc, char **argv);
+
+/* target.c */
+pid_t target_spawn(char **argv, const sigset_t *mask, char *err, size_t errlen);
+int target_count_pages(pid_t pid, bool all_private, uint64_t *pages);
 
 /* output.c */
 struct vmtrack_run_stats {

@@ -200,17 +200,6 @@ static void main_loop(struct loop *l)
 		run_epoch(l, true);
 }
 
-static uint64_t count_cb_pages;
-
-static int count_cb(const struct vmtrack_mapping *map, void *ctx)
-{
-	const struct vmtrack_cmd_params *p = ctx;
-
-	if (vmtrack_mapping_watchable(map, p->all_private))
-		count_cb_pages += (map->end - map->start) / sysconf(_SC_PAGESIZE);
-	return 0;
-}
-
 static uint64_t expected_pages(const struct vmtrack_cmd_params *p, pid_t pid)
 {
 	uint64_t n = 0;
@@ -221,9 +210,8 @@ static uint64_t expected_pages(const struct vmtrack_cmd_params *p, pid_t pid)
 			n += p->ranges[i].iov_len / sysconf(_SC_PAGESIZE);
 		return n;
 	}
-	count_cb_pages = 0;
-	vmtrack_maps_walk(pid, count_cb, (void *)p);
-	return count_cb_pages;
+	target_count_pages(pid, p->all_private, &n);
+	return n;
 }
 
 static int start_session(struct loop *l, const char *cmd)
@@ -325,51 +313,6 @@ int cmd_watch(int argc, char **argv)
 	return ret;
 }
 
-/*
- * Fork; the child asks to be traced and execs, so it stops (SIGTRAP) right
- * after exec, before its first instruction, when its mappings exist. The
- * parent marks them, then detaches. A CLOEXEC pipe carries exec's errno.
- */
-static pid_t spawn(char **argv, const sigset_t *old, char *err, size_t errlen)
-{
-	int fds[2], status, e = 0;
-	pid_t pid;
-
-	if (pipe2(fds, O_CLOEXEC)) {
-		snprintf(err, errlen, "pipe: %s", strerror(errno));
-		return -1;
-	}
-	pid = fork();
-	if (pid < 0) {
-		snprintf(err, errlen, "fork: %s", strerror(errno));
-		return -1;
-	}
-	if (!pid) {
-		close(fds[0]);
-		sigprocmask(SIG_SETMASK, old, NULL);
-		signal(SIGPIPE, SIG_DFL);
-		if (ptrace(PTRACE_TRACEME, 0, NULL, NULL) == 0)
-			execvp(argv[0], argv);
-		e = errno;
-		if (write(fds[1], &e, sizeof(e)) < 0)
-			_exit(126);
-		_exit(127);
-	}
-	close(fds[1]);
-	if (read(fds[0], &e, sizeof(e)) != sizeof(e))
-		e = 0;
-	close(fds[0]);
-	if (waitpid(pid, &status, 0) != pid || e || !WIFSTOPPED(status)) {
-		snprintf(err, errlen, "cannot execute '%s': %s", argv[0],
-			 strerror(e ?: ECHILD));
-		if (!e)
-			kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
-		return -1;
-	}
-	return pid;
-}
-
 static void end_child(struct loop *l)
 {
 	int status;
@@ -423,7 +366,7 @@ int cmd_run(int argc, char **argv)
 		err_msg("run", strerror(errno));
 		return EXIT_FAILURE;
 	}
-	l.pid = spawn(p.argv, &old, err, sizeof(err));
+	l.pid = target_spawn(p.argv, &old, err, sizeof(err));
 	if (l.pid < 0) {
 		err_msg("run", err);
 		return EXIT_FAILURE;

@@ -1,0 +1,107 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The target of vmtrack watch, run and dump: a command started stopped
+ * before its first instruction, and the size of what a session will watch.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "vmtrack-cmd.h"
+
+/**
+ * target_spawn() - start a command stopped right after its exec
+ * @argv:	the command and its arguments
+ * @mask:	the signal mask the command starts with, SIGPIPE back to its
+ *		default; NULL: it inherits both from the caller
+ * @err:	receives a one-line reason on error
+ * @errlen:	size of @err
+ *
+ * Fork; the child asks to be traced and execs, so it stops (SIGTRAP) right
+ * after exec, before its first instruction, when its mappings exist. The
+ * caller marks them, then detaches. A CLOEXEC pipe carries exec's errno.
+ *
+ * Return: the pid of the stopped child, or -1 with @err set.
+ */
+pid_t target_spawn(char **argv, const sigset_t *mask, char *err, size_t errlen)
+{
+	int fds[2], status, e = 0;
+	pid_t pid;
+
+	if (pipe2(fds, O_CLOEXEC)) {
+		snprintf(err, errlen, "pipe: %s", strerror(errno));
+		return -1;
+	}
+	pid = fork();
+	if (pid < 0) {
+		snprintf(err, errlen, "fork: %s", strerror(errno));
+		return -1;
+	}
+	if (!pid) {
+		close(fds[0]);
+		if (mask) {
+			sigprocmask(SIG_SETMASK, mask, NULL);
+			signal(SIGPIPE, SIG_DFL);
+		}
+		if (ptrace(PTRACE_TRACEME, 0, NULL, NULL) == 0)
+			execvp(argv[0], argv);
+		e = errno;
+		if (write(fds[1], &e, sizeof(e)) < 0)
+			_exit(126);
+		_exit(127);
+	}
+	close(fds[1]);
+	if (read(fds[0], &e, sizeof(e)) != sizeof(e))
+		e = 0;
+	close(fds[0]);
+	if (waitpid(pid, &status, 0) != pid || e || !WIFSTOPPED(status)) {
+		snprintf(err, errlen, "cannot execute '%s': %s", argv[0],
+			 strerror(e ?: ECHILD));
+		if (!e)
+			kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		return -1;
+	}
+	return pid;
+}
+
+struct count {
+	bool		all_private;
+	long		page_size;
+	uint64_t	pages;
+};
+
+static int count_cb(const struct vmtrack_mapping *map, void *ctx)
+{
+	struct count *c = ctx;
+
+	if (vmtrack_mapping_watchable(map, c->all_private))
+		c->pages += (map->end - map->start) / c->page_size;
+	return 0;
+}
+
+/**
+ * target_count_pages() - pages of the mappings a session would watch
+ * @pid:	the target
+ * @all_private: read-only private mappings count too (VMTRACK_F_ALL_PRIVATE)
+ * @pages:	receives the count (of what was read, on error)
+ *
+ * Return: 0, or the error of vmtrack_maps_walk().
+ */
+int target_count_pages(pid_t pid, bool all_private, uint64_t *pages)
+{
+	struct count c = {
+		.all_private = all_private,
+		.page_size = sysconf(_SC_PAGESIZE),
+	};
+	int ret;
+
+	ret = vmtrack_maps_walk(pid, count_cb, &c);
+	*pages = c.pages;
+	return ret;
+}
