@@ -692,6 +692,20 @@ static int epoch(struct dump *d, unsigned int flags, struct iter_result *r, char
 	return 0;
 }
 
+/* a running iteration: the pending pages, then the rule learns the bandwidth */
+static int copy_pending(struct dump *d, struct iter_result *r)
+{
+	int ret;
+
+	ret = write_iteration(d, &d->pending, r);
+	if (ret)
+		return ret;
+	vmtrack_pset_clear(&d->pending);
+	vmtrack_converge_copied(&d->cv, r->pages, r->seconds);
+	report(d, r, false, VMTRACK_STOP_NO);
+	return 0;
+}
+
 static int precopy(struct dump *d, enum vmtrack_stop *stop)
 {
 	struct iter_result r = { 0 };
@@ -707,12 +721,9 @@ static int precopy(struct dump *d, enum vmtrack_stop *stop)
 		*stop = VMTRACK_STOP_MAX_ITER;
 		return 0;
 	}
-	ret = write_iteration(d, &d->pending, &r);
+	ret = copy_pending(d, &r);
 	if (ret)
 		return ret;
-	vmtrack_pset_clear(&d->pending);
-	vmtrack_converge_copied(&d->cv, r.pages, r.seconds);
-	report(d, &r, false, VMTRACK_STOP_NO);
 	for (;;) {
 		memset(&r, 0, sizeof(r));
 		if (interrupted)
@@ -720,17 +731,14 @@ static int precopy(struct dump *d, enum vmtrack_stop *stop)
 		ret = epoch(d, 0, &r, loss, sizeof(loss));
 		if (ret)
 			return ret;
-		*stop = vmtrack_converge_check(&d->cv, vmtrack_pset_bytes(&d->pending) /
-					       d->page_size);
-		report_pending(d, vmtrack_pset_bytes(&d->pending) / d->page_size, *stop);
+		/* r.dirty: the pending pages */
+		*stop = vmtrack_converge_check(&d->cv, r.dirty);
+		report_pending(d, r.dirty, *stop);
 		if (*stop)
 			return 0;
-		ret = write_iteration(d, &d->pending, &r);
+		ret = copy_pending(d, &r);
 		if (ret)
 			return ret;
-		vmtrack_pset_clear(&d->pending);
-		vmtrack_converge_copied(&d->cv, r.pages, r.seconds);
-		report(d, &r, false, VMTRACK_STOP_NO);
 	}
 }
 
