@@ -45,6 +45,7 @@
 #include <unistd.h>
 
 #include "vmtrack.h"
+#include "threads.h"
 
 #define MAX_TARGETS	8
 #define PAGE		4096UL
@@ -721,40 +722,28 @@ static void pump_all(struct target *tg, int n, int ms)
 	} while (ts.tv_sec < end.tv_sec || (ts.tv_sec == end.tv_sec && ts.tv_nsec < end.tv_nsec));
 }
 
+struct traced_ctx {
+	pid_t	pid;
+	int	bad;
+};
+
+static void traced_cb(const char *tid, const char *state, void *ctx)
+{
+	struct traced_ctx *c = ctx;
+
+	if (!state || *state != 't') {
+		c->bad++;
+		printf("# thread %s of %d not in a ptrace stop: %.40s\n", tid, (int)c->pid,
+		       state ? state : "?");
+	}
+}
+
 /* every thread of @pid in a ptrace stop */
 static bool all_traced_stopped(pid_t pid)
 {
-	char path[320], buf[512], *p;
-	struct dirent *de;
-	int n = 0, bad = 0;
-	DIR *dir;
+	struct traced_ctx c = { .pid = pid };
 
-	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
-	dir = opendir(path);
-	if (!dir)
-		return false;
-	while ((de = readdir(dir))) {
-		FILE *f;
-
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "/proc/%d/task/%s/stat", (int)pid, de->d_name);
-		f = fopen(path, "re");
-		if (!f)
-			continue;
-		if (fgets(buf, sizeof(buf), f)) {
-			p = strrchr(buf, ')');
-			n++;
-			if (!p || p[2] != 't') {
-				bad++;
-				printf("# thread %s of %d not in a ptrace stop: %.40s\n", de->d_name,
-				       (int)pid, p ? p + 2 : "?");
-			}
-		}
-		fclose(f);
-	}
-	closedir(dir);
-	return n && !bad;
+	return scan_threads(pid, traced_cb, &c) > 0 && !c.bad;
 }
 
 /* the end: freeze, final epoch without re-arm, copy, compare */

@@ -28,6 +28,7 @@
 #include "internal.h"
 #include "vmtrack-cmd.h"
 #include "harness.h"
+#include "threads.h"
 
 #define PAGE	4096UL
 
@@ -1146,39 +1147,30 @@ static void test_smaps_read(void)
 	free(v.vma);
 }
 
+struct state_ctx {
+	char	st;
+	int	in;
+};
+
+static void state_cb(const char *tid, const char *state, void *ctx)
+{
+	struct state_ctx *c = ctx;
+
+	c->in += state && *state == c->st;
+}
+
 /* every thread of @pid in state @st ('t': ptrace stop), within a second */
 static bool threads_in(pid_t pid, char st, bool all)
 {
-	char path[320], buf[512], *p;
-	int tries, n, in;
+	struct state_ctx c = { .st = st };
+	int tries, n;
 
 	for (tries = 0; tries < 100; tries++) {
-		DIR *dir;
-		struct dirent *de;
-
-		snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
-		dir = opendir(path);
-		if (!dir)
+		c.in = 0;
+		n = scan_threads(pid, state_cb, &c);
+		if (n < 0)
 			return false;
-		n = in = 0;
-		while ((de = readdir(dir))) {
-			FILE *f;
-
-			if (de->d_name[0] == '.')
-				continue;
-			snprintf(path, sizeof(path), "/proc/%d/task/%s/stat", (int)pid, de->d_name);
-			f = fopen(path, "re");
-			if (!f)
-				continue;
-			if (fgets(buf, sizeof(buf), f)) {
-				p = strrchr(buf, ')');
-				n++;
-				in += p && p[2] == st;
-			}
-			fclose(f);
-		}
-		closedir(dir);
-		if (n && (all ? in == n : !in))
+		if (n && (all ? c.in == n : !c.in))
 			return true;
 		usleep(10000);
 	}
