@@ -17,8 +17,9 @@
 /**
  * target_spawn() - start a command stopped right after its exec
  * @argv:	the command and its arguments
- * @mask:	the signal mask the command starts with, SIGPIPE back to its
- *		default; NULL: it inherits both from the caller
+ * @mask:	the signal mask the command starts with; NULL: the caller's.
+ *		SIGPIPE is set back to its default either way: the command
+ *		must not inherit the SIG_IGN the vmtrack command runs with.
  * @err:	receives a one-line reason on error
  * @errlen:	size of @err
  *
@@ -44,10 +45,9 @@ pid_t target_spawn(char **argv, const sigset_t *mask, char *err, size_t errlen)
 	}
 	if (!pid) {
 		close(fds[0]);
-		if (mask) {
+		if (mask)
 			sigprocmask(SIG_SETMASK, mask, NULL);
-			signal(SIGPIPE, SIG_DFL);
-		}
+		signal(SIGPIPE, SIG_DFL);
 		if (ptrace(PTRACE_TRACEME, 0, NULL, NULL) == 0)
 			execvp(argv[0], argv);
 		e = errno;
