@@ -27,6 +27,12 @@ extern "C" {
 #ifndef MADV_UNWATCH
 #define MADV_UNWATCH		27
 #endif
+#ifndef MADV_WATCH_ALL
+#define MADV_WATCH_ALL		28	/* every mapping, now and later */
+#endif
+#ifndef MADV_UNWATCH_ALL
+#define MADV_UNWATCH_ALL	29
+#endif
 
 #define VMTRACK_SYSTEM		"mm_watch"
 #define VMTRACK_INSTANCE_PREFIX	"vmtrack-"

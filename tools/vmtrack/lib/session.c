@@ -85,6 +85,7 @@ struct vmtrack_session {
 	bool				rescan;
 	bool				frozen;
 	bool				pidns;		/* consumer in a child pid namespace */
+	bool				mode_all;	/* MADV_WATCH_ALL set on the target */
 	uint64_t			missed_pages;
 
 	struct iovec			*iov;
@@ -683,6 +684,9 @@ void vmtrack_session_close(struct vmtrack_session *s)
 					       &done) && done < (size_t)n - pos)
 				pos += done + 1;
 		}
+		if (s->mode_all)
+			syscall(SYS_process_madvise, s->pidfd, NULL, 0,
+				MADV_UNWATCH_ALL, 0U);
 	}
 	close_readers(s);
 	close_probes(s);
@@ -962,6 +966,14 @@ int vmtrack_session_watch_all(struct vmtrack_session *s)
 		if (ret)
 			return ret;
 	}
+	/*
+	 * Where the kernel can, it watches every mapping the target creates
+	 * from now on, as a whole VMA: the rescan then only re-arms, and never
+	 * splits a mapping the target is about to mremap() (which would fail
+	 * across two VMAs). Older kernels answer EINVAL.
+	 */
+	s->mode_all = !syscall(SYS_process_madvise, s->pidfd, NULL, 0,
+			       MADV_WATCH_ALL, 0U);
 	/*
 	 * What could not be marked is dropped: the rescan of the first epoch
 	 * finds what is mapped there then and reports it dirty (a mapping the
