@@ -656,6 +656,14 @@ fail:
 	return ret;
 }
 
+/* Stop the kernel from watching the target's new mappings (MADV_WATCH_ALL). */
+static void unwatch_mode(struct vmtrack_session *s)
+{
+	if (s->mode_all)
+		syscall(SYS_process_madvise, s->pidfd, NULL, 0, MADV_UNWATCH_ALL, 0U);
+	s->mode_all = false;
+}
+
 /**
  * vmtrack_session_close() - unwatch, remove the instance, free everything
  * @s:	the session, may be NULL
@@ -684,9 +692,7 @@ void vmtrack_session_close(struct vmtrack_session *s)
 					       &done) && done < (size_t)n - pos)
 				pos += done + 1;
 		}
-		if (s->mode_all)
-			syscall(SYS_process_madvise, s->pidfd, NULL, 0,
-				MADV_UNWATCH_ALL, 0U);
+		unwatch_mode(s);
 	}
 	close_readers(s);
 	close_probes(s);
@@ -949,15 +955,26 @@ int vmtrack_session_watch_all(struct vmtrack_session *s)
 		return session_err(s, -ENOMEM, "pid %d has no private writable mapping",
 				   (int)s->p.pid);
 	check_restart(s, s->iov, nr);
+	/*
+	 * Where the kernel can, it watches every mapping of the target, now
+	 * and from its creation on, as whole VMAs: the marks below and the
+	 * rescans then only re-arm, and never split a mapping that the target
+	 * grew since the maps were read and is about to mremap() (which fails
+	 * across two VMAs). Older kernels answer EINVAL.
+	 */
+	s->mode_all = !syscall(SYS_process_madvise, s->pidfd, NULL, 0,
+			       MADV_WATCH_ALL, 0U);
 	ret = arm(s, s->iov, nr, true, &done);
 	if (ret) {
 		mark_error(s, ret, &s->iov[done]);
 		vmtrack_madvise(s->pidfd, s->iov, done, MADV_UNWATCH, NULL);
+		unwatch_mode(s);
 		s->p.flags |= VMTRACK_F_KEEP;
 		return ret;
 	}
 	if (s->nr_failed == (size_t)nr) {
 		mark_error(s, -EINVAL, &s->iov[0]);
+		unwatch_mode(s);
 		s->p.flags |= VMTRACK_F_KEEP;
 		return -EINVAL;
 	}
@@ -966,14 +983,6 @@ int vmtrack_session_watch_all(struct vmtrack_session *s)
 		if (ret)
 			return ret;
 	}
-	/*
-	 * Where the kernel can, it watches every mapping the target creates
-	 * from now on, as a whole VMA: the rescan then only re-arms, and never
-	 * splits a mapping the target is about to mremap() (which would fail
-	 * across two VMAs). Older kernels answer EINVAL.
-	 */
-	s->mode_all = !syscall(SYS_process_madvise, s->pidfd, NULL, 0,
-			       MADV_WATCH_ALL, 0U);
 	/*
 	 * What could not be marked is dropped: the rescan of the first epoch
 	 * finds what is mapped there then and reports it dirty (a mapping the
