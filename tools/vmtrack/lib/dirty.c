@@ -353,6 +353,68 @@ int vmtrack_dset_add(struct vmtrack_dset *ds, uint64_t start, uint64_t end,
 	return 0;
 }
 
+#define DSET_FOUND	"[found]"
+
+/* grow @r, the range before a gap, by the clean pages up to @end */
+static int range_grow(const struct vmtrack_dset *ds, struct dset_range *r, uint64_t end)
+{
+	uint64_t old = range_pages(ds, r), n = (end - r->start) >> ds->shift;
+	size_t ow = BITS_TO_LONGS(old) ?: 1, nw = BITS_TO_LONGS(n) ?: 1;
+	size_t os = BITS_TO_LONGS(ow), ns = BITS_TO_LONGS(nw);
+	unsigned long *bits, *sum;
+
+	bits = realloc(r->bits, nw * sizeof(*bits));
+	if (!bits)
+		return -ENOMEM;
+	r->bits = bits;
+	sum = realloc(r->sum, ns * sizeof(*sum));
+	if (!sum)
+		return -ENOMEM;
+	r->sum = sum;
+	/* the bits past the old end in its last word are clear already */
+	memset(bits + ow, 0, (nw - ow) * sizeof(*bits));
+	memset(sum + os, 0, (ns - os) * sizeof(*sum));
+	r->end = end;
+	return 0;
+}
+
+static int64_t dset_fill(struct vmtrack_dset *ds, uint64_t start, uint64_t end,
+			 const char *label, bool extend)
+{
+	uint64_t pos, added = 0;
+	size_t i;
+
+	page_round(ds, &start, &end);
+	pos = start;
+	while (pos < end) {
+		uint64_t gap_end = end;
+		struct dset_range *prev;
+
+		i = dset_lookup(ds, pos);
+		if (i < ds->nr && ds->r[i].start <= pos) {
+			pos = ds->r[i].end;
+			continue;
+		}
+		if (i < ds->nr && ds->r[i].start < end)
+			gap_end = ds->r[i].start;
+		prev = i ? &ds->r[i - 1] : NULL;
+		if (extend && prev && prev->end == pos && prev->label &&
+		    !strcmp(prev->label, label)) {
+			uint64_t from = range_pages(ds, prev);
+
+			if (range_grow(ds, prev, gap_end))
+				return -ENOMEM;
+			range_set_bits(prev, from, range_pages(ds, prev));
+			prev->ndirty += range_pages(ds, prev) - from;
+		} else if (vmtrack_dset_add(ds, pos, gap_end, true, label)) {
+			return -ENOMEM;
+		}
+		added += (gap_end - pos) >> ds->shift;
+		pos = gap_end;
+	}
+	return added;
+}
+
 /**
  * vmtrack_dset_fill() - track the parts of [@start, @end) not tracked yet
  * @ds:		the set
@@ -369,27 +431,94 @@ int vmtrack_dset_add(struct vmtrack_dset *ds, uint64_t start, uint64_t end,
 int64_t vmtrack_dset_fill(struct vmtrack_dset *ds, uint64_t start, uint64_t end,
 			  const char *label)
 {
-	uint64_t pos, added = 0;
-	size_t i;
+	return dset_fill(ds, start, end, label, false);
+}
+
+/**
+ * vmtrack_dset_fill_stray() - track the untracked pages of an event's range
+ * @ds:		the set
+ * @start:	first address
+ * @end:	end address, exclusive
+ *
+ * Like vmtrack_dset_fill() with the label "[found]", but a gap that starts
+ * where a "[found]" range ends grows that range: the pages of a mapping
+ * created since the last rescan, written one by one, make one range, not
+ * one range (and two bitmaps) per page.
+ *
+ * Return: the number of pages added, or -ENOMEM.
+ */
+int64_t vmtrack_dset_fill_stray(struct vmtrack_dset *ds, uint64_t start, uint64_t end)
+{
+	return dset_fill(ds, start, end, DSET_FOUND, true);
+}
+
+/**
+ * vmtrack_dset_adopt() - track [@start, @end) as one range, as the maps show it
+ * @ds:		the set
+ * @start:	first address of a mapping
+ * @end:	its end address, exclusive
+ * @label:	its name (copied), may be NULL
+ *
+ * Ranges inside [@start, @end) are merged into one range with @label; their
+ * dirty bits and history are kept, the pages between them are added dirty
+ * (nothing is known about them), and the parts of ranges that reach outside
+ * stay where they are. A range that already holds all of [@start, @end) is
+ * left alone, unless it was found through events ("[found]"). Used by rescans: the pages found one by one while the mapping
+ * was unknown become the mapping again.
+ *
+ * Return: the number of pages added, or -ENOMEM (the set is unchanged then).
+ */
+int64_t vmtrack_dset_adopt(struct vmtrack_dset *ds, uint64_t start, uint64_t end,
+			   const char *label)
+{
+	struct dset_range r = { 0 };
+	uint64_t n, pos, added = 0;
+	size_t i, j;
 
 	page_round(ds, &start, &end);
+	if (start >= end)
+		return 0;
+	i = dset_lookup(ds, start);
+	if (i < ds->nr && ds->r[i].start <= start && ds->r[i].end >= end &&
+	    !(ds->r[i].label && !strcmp(ds->r[i].label, DSET_FOUND)))
+		return 0;
+	n = (end - start) >> ds->shift;
+	r.start = start;
+	r.end = end;
+	if (range_alloc_bits(&r, n) || dset_reserve(ds, 1) ||
+	    (label && *label && !(r.label = strdup(label))))
+		goto nomem;
 	pos = start;
-	while (pos < end) {
-		uint64_t gap_end = end;
+	for (j = i; j < ds->nr && ds->r[j].start < end; j++) {
+		const struct dset_range *o = &ds->r[j];
+		uint64_t from = max(start, o->start), to = min(end, o->end);
+		uint64_t off = (from - o->start) >> ds->shift;
+		uint64_t at = (from - start) >> ds->shift, k;
 
-		i = dset_lookup(ds, pos);
-		if (i < ds->nr && ds->r[i].start <= pos) {
-			pos = ds->r[i].end;
-			continue;
+		range_set_bits(&r, (pos - start) >> ds->shift, at);
+		added += (from - pos) >> ds->shift;
+		for (k = 0; o->ndirty && k < (to - from) >> ds->shift; k++)
+			if (bit_test(o->bits, off + k))
+				range_set_bits(&r, at + k, at + k + 1);
+		if (o->start >= start) {
+			r.last += o->last;
+			r.total += o->total;
 		}
-		if (i < ds->nr && ds->r[i].start < end)
-			gap_end = ds->r[i].start;
-		if (vmtrack_dset_add(ds, pos, gap_end, true, label))
-			return -ENOMEM;
-		added += (gap_end - pos) >> ds->shift;
-		pos = gap_end;
+		pos = to;
 	}
+	range_set_bits(&r, (pos - start) >> ds->shift, n);
+	added += (end - pos) >> ds->shift;
+	r.ndirty = bits_weight(r.bits, 0, n);
+	if (vmtrack_dset_remove(ds, start, end))
+		goto nomem;
+	i = dset_lookup(ds, start);
+	memmove(&ds->r[i + 1], &ds->r[i], (ds->nr - i) * sizeof(*ds->r));
+	ds->r[i] = r;
+	ds->nr++;
 	return added;
+nomem:
+	range_release(&r);
+	return -ENOMEM;
 }
 
 /**

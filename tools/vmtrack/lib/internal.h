@@ -70,6 +70,9 @@ struct vmtrack_vmas {
 	size_t			alloc;
 };
 
+int64_t vmtrack_dset_fill_stray(struct vmtrack_dset *ds, uint64_t start, uint64_t end);
+int64_t vmtrack_dset_adopt(struct vmtrack_dset *ds, uint64_t start, uint64_t end,
+			   const char *label);
 int vmtrack_smaps_read(pid_t pid, struct vmtrack_vmas *v);
 int vmtrack_dset_settle(struct vmtrack_dset *ds, const struct vmtrack_vmas *v,
 			uint64_t start, uint64_t end, bool untrack);

@@ -1327,9 +1327,9 @@ static void rescan(struct vmtrack_session *s, struct vmtrack_epoch *ep)
 		vmtrack_tracker_loss(&s->tr, VMTRACK_LOSS_EVENTS, 0);
 	} else {
 		for (i = 0; i < c.n; i++) {
-			added = vmtrack_dset_fill(s->ds, (uintptr_t)c.maps[i].iov_base,
-						  (uintptr_t)c.maps[i].iov_base +
-						  c.maps[i].iov_len, c.labels[i]);
+			added = vmtrack_dset_adopt(s->ds, (uintptr_t)c.maps[i].iov_base,
+						   (uintptr_t)c.maps[i].iov_base +
+						   c.maps[i].iov_len, c.labels[i]);
 			if (added < 0)
 				vmtrack_tracker_loss(&s->tr, VMTRACK_LOSS_EVENTS, 0);
 			else

@@ -48,7 +48,7 @@ static void mark_dirty(struct vmtrack_tracker *t, uint64_t start, uint64_t end,
 		return;
 	ep->stray_pages += uncovered;
 	/* the kernel says it is watched: in watch-all mode, track it */
-	if (t->fill_stray && vmtrack_dset_fill(t->ds, start, end, "[found]") < 0)
+	if (t->fill_stray && vmtrack_dset_fill_stray(t->ds, start, end) < 0)
 		vmtrack_tracker_loss(t, VMTRACK_LOSS_EVENTS, 0);
 }
 

@@ -679,6 +679,64 @@ static void test_dset_move_fill(void)
 	vmtrack_dset_free(ds);
 }
 
+/* rescans: a mapping found page by page becomes one range again */
+static void test_dset_adopt(void)
+{
+	struct vmtrack_dset *ds = vmtrack_dset_new(PAGE);
+	struct vmtrack_range_info ri;
+	struct iovec *iov = NULL;
+	size_t alloc = 0;
+
+	/* stray pages 0x12, 0x13 (one grown range) and 0x15 */
+	CHECK_EQ(vmtrack_dset_fill_stray(ds, 0x12000, 0x13000), 1);
+	CHECK_EQ(vmtrack_dset_fill_stray(ds, 0x13000, 0x14000), 1);
+	CHECK_EQ(vmtrack_dset_fill_stray(ds, 0x15000, 0x16000), 1);
+	CHECK_EQ(vmtrack_dset_nr_ranges(ds), 2);
+	CHECK_EQ(vmtrack_dset_dirty_pages(ds), 3);
+	/* a range over 0x20-0x30 that reaches past the mapping's end */
+	vmtrack_dset_add(ds, 0x1e000, 0x30000, false, "other");
+	vmtrack_dset_set_dirty(ds, 0x1f000, 0x20000, NULL);
+	CHECK_EQ(collect_iov(ds, &iov, &alloc), 3);	/* re-armed: all clean */
+	vmtrack_dset_set_dirty(ds, 0x13000, 0x14000, NULL);
+	vmtrack_dset_set_dirty(ds, 0x1f000, 0x20000, NULL);
+	/* the maps say: one mapping 0x10-0x20 */
+	CHECK_EQ(vmtrack_dset_adopt(ds, 0x10000, 0x20000, "buf"), 16 - 3 - 2);
+	CHECK_EQ(vmtrack_dset_nr_ranges(ds), 2);
+	vmtrack_dset_range(ds, 0, &ri);
+	CHECK_EQ(ri.start, 0x10000);
+	CHECK_EQ(ri.end, 0x20000);
+	CHECK(!strcmp(ri.label, "buf"));
+	/* the gaps are dirty, the found pages keep their bits */
+	CHECK(vmtrack_dset_test(ds, 0x10000));
+	CHECK(!vmtrack_dset_test(ds, 0x12000));
+	CHECK(vmtrack_dset_test(ds, 0x13000));
+	CHECK(vmtrack_dset_test(ds, 0x14000));
+	CHECK(!vmtrack_dset_test(ds, 0x15000));
+	CHECK(!vmtrack_dset_test(ds, 0x1e000));
+	CHECK(vmtrack_dset_test(ds, 0x1f000));
+	CHECK_EQ(ri.dirty, 16 - 3 - 2 + 2);
+	/* the part of "other" outside the mapping stays as it was */
+	vmtrack_dset_range(ds, 1, &ri);
+	CHECK_EQ(ri.start, 0x20000);
+	CHECK(!strcmp(ri.label, "other"));
+	CHECK_EQ(ri.dirty, 0);
+	/* already one range: nothing changes */
+	CHECK_EQ(vmtrack_dset_adopt(ds, 0x10000, 0x20000, "again"), 0);
+	CHECK_EQ(vmtrack_dset_adopt(ds, 0x11000, 0x12000, "inner"), 0);
+	CHECK_EQ(vmtrack_dset_nr_ranges(ds), 2);
+	CHECK_EQ(vmtrack_dset_watched_pages(ds), 16 + 16);
+	/* found pages that grew over two mappings: each gets its name */
+	CHECK_EQ(vmtrack_dset_fill_stray(ds, 0x40000, 0x44000), 4);
+	CHECK_EQ(vmtrack_dset_adopt(ds, 0x40000, 0x42000, "a"), 0);
+	CHECK_EQ(vmtrack_dset_adopt(ds, 0x42000, 0x44000, "b"), 0);
+	CHECK_EQ(vmtrack_dset_nr_ranges(ds), 4);
+	vmtrack_dset_range(ds, 3, &ri);
+	CHECK(!strcmp(ri.label, "b"));
+	CHECK_EQ(ri.dirty, 2);
+	free(iov);
+	vmtrack_dset_free(ds);
+}
+
 static void test_dset_huge(void)
 {
 	uint64_t base = 0x7f0000000000ULL, size = 64ULL << 30;	/* 16M pages, 2 MiB bitmap */
@@ -1474,6 +1532,7 @@ int main(void)
 	run_test("dirty set: per-range last/total counters and labels", test_dset_counters);
 	run_test("dirty set: unmap splits and keeps the rest", test_dset_remove_split);
 	run_test("dirty set: move and fill", test_dset_move_fill);
+	run_test("dirty set: stray pages grow, rescans adopt mappings", test_dset_adopt);
 	run_test("dirty set: 64 GiB range, THP-sized fault, overflowing size", test_dset_huge);
 	run_test("dirty set: random operations against a naive model", test_dset_model);
 	run_test("tracker: event semantics, foreign mms, move, unmap, exit",
