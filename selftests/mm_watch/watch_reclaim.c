@@ -40,38 +40,6 @@
 
 static size_t ps;
 
-struct saved_setting {
-	char path[128];
-	char val[128];
-};
-
-static struct saved_setting saved[16];
-static int nr_saved;
-
-/* Write @val to @path, remembering the old value for restore_settings(). */
-static int set_setting(const char *path, const char *val)
-{
-	struct saved_setting *s;
-
-	if (nr_saved == ARRAY_SIZE(saved))
-		return -1;
-	s = &saved[nr_saved];
-	if (mmw_read_file(path, s->val, sizeof(s->val)))
-		return -1;
-	snprintf(s->path, sizeof(s->path), "%s", path);
-	nr_saved++;
-	return mmw_write_file(path, val);
-}
-
-static void restore_settings(void)
-{
-	while (nr_saved > 0) {
-		nr_saved--;
-		if (mmw_write_file(saved[nr_saved].path, saved[nr_saved].val))
-			ksft_print_msg("cannot restore %s\n", saved[nr_saved].path);
-	}
-}
-
 FIXTURE(reclaim) {
 	struct mmw_trace t;
 	__u64 id;
@@ -91,7 +59,7 @@ FIXTURE_TEARDOWN(reclaim)
 {
 	if (self->p != MAP_FAILED)
 		munmap(self->p, self->len);
-	restore_settings();
+	mmw_restore_settings();
 	mmw_swap_teardown();
 	mmw_trace_fini(&self->t);
 }
@@ -237,9 +205,9 @@ TEST_F_TIMEOUT(reclaim, ksm_merge_unmerge, 180)
 	snap = mmw_snapshot(p, n * ps);
 	ASSERT_NE(NULL, snap);
 	ASSERT_EQ(0, madvise(p, n * ps, MADV_MERGEABLE));
-	ASSERT_EQ(0, set_setting("/sys/kernel/mm/ksm/sleep_millisecs", "10"));
-	ASSERT_EQ(0, set_setting("/sys/kernel/mm/ksm/pages_to_scan", "1000"));
-	ASSERT_EQ(0, set_setting("/sys/kernel/mm/ksm/run", "1"));
+	ASSERT_EQ(0, mmw_set_setting("/sys/kernel/mm/ksm/sleep_millisecs", "10"));
+	ASSERT_EQ(0, mmw_set_setting("/sys/kernel/mm/ksm/pages_to_scan", "1000"));
+	ASSERT_EQ(0, mmw_set_setting("/sys/kernel/mm/ksm/run", "1"));
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	do {
 		usleep(100000);
@@ -254,7 +222,7 @@ TEST_F_TIMEOUT(reclaim, ksm_merge_unmerge, 180)
 	 * page could be merged again before the store retires, and fault
 	 * (and be reported) twice.
 	 */
-	ASSERT_EQ(0, set_setting("/sys/kernel/mm/ksm/run", "0"));
+	ASSERT_EQ(0, mmw_set_setting("/sys/kernel/mm/ksm/run", "0"));
 	EXPECT_EQ(0, memcmp(p, snap, n * ps));
 
 	/* Merging is not a write. */
@@ -374,11 +342,11 @@ TEST_F_TIMEOUT(reclaim, khugepaged, 180)
 	if (ret > 0)
 		SKIP(return, "no THP");
 	ASSERT_EQ(0, ret);
-	ASSERT_EQ(0, set_setting(path, "10"));
+	ASSERT_EQ(0, mmw_set_setting(path, "10"));
 	snprintf(path, sizeof(path), "%s/alloc_sleep_millisecs", kh);
-	ASSERT_EQ(0, set_setting(path, "10"));
+	ASSERT_EQ(0, mmw_set_setting(path, "10"));
 	snprintf(path, sizeof(path), "%s/pages_to_scan", kh);
-	ASSERT_EQ(0, set_setting(path, "4096"));
+	ASSERT_EQ(0, mmw_set_setting(path, "4096"));
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	do {
 		usleep(100000);
@@ -425,12 +393,12 @@ TEST_F_TIMEOUT(reclaim, numa_hinting_fault, 180)
 
 	if (access("/proc/sys/kernel/numa_balancing", W_OK))
 		SKIP(return, "no NUMA balancing");
-	if (set_setting("/proc/sys/kernel/numa_balancing", "1"))
+	if (mmw_set_setting("/proc/sys/kernel/numa_balancing", "1"))
 		SKIP(return, "cannot enable NUMA balancing: %s", strerror(errno));
 	snprintf(path, sizeof(path), "%s/scan_delay_ms", dbg);
-	set_setting(path, "0");
+	mmw_set_setting(path, "0");
 	snprintf(path, sizeof(path), "%s/scan_period_min_ms", dbg);
-	set_setting(path, "100");
+	mmw_set_setting(path, "100");
 	/* Single-threaded tasks skip pages already on the local node. */
 	ASSERT_EQ(0, pthread_create(&thr, NULL, idle_thread, NULL));
 

@@ -112,6 +112,38 @@ int mmw_write_num(const char *path, long long val)
 	return mmw_write_file(path, buf);
 }
 
+struct mmw_saved_setting {
+	char path[128];
+	char val[128];
+};
+
+static struct mmw_saved_setting saved[16];
+static int nr_saved;
+
+int mmw_set_setting(const char *path, const char *val)
+{
+	struct mmw_saved_setting *s;
+
+	if (nr_saved == ARRAY_SIZE(saved))
+		return -1;
+	s = &saved[nr_saved];
+	if (mmw_read_file(path, s->val, sizeof(s->val)))
+		return -1;
+	snprintf(s->path, sizeof(s->path), "%s", path);
+	nr_saved++;
+	return mmw_write_file(path, val);
+}
+
+/* In the reverse order, so that a setting written twice gets its first value. */
+void mmw_restore_settings(void)
+{
+	while (nr_saved > 0) {
+		nr_saved--;
+		if (mmw_write_file(saved[nr_saved].path, saved[nr_saved].val))
+			ksft_print_msg("cannot restore %s\n", saved[nr_saved].path);
+	}
+}
+
 int mmw_feature_check(char *why, size_t len)
 {
 	struct stat st;

@@ -179,6 +179,9 @@ int mmw_write_file(const char *path, const char *str);
 int mmw_read_file(const char *path, char *buf, size_t len);
 long long mmw_read_num(const char *path);
 int mmw_write_num(const char *path, long long val);
+/* Write @val to @path, remembering the old value for mmw_restore_settings(). */
+int mmw_set_setting(const char *path, const char *val);
+void mmw_restore_settings(void);
 
 /* Make sure some swap is active: 0 when ready, KSFT_SKIP when impossible. */
 int mmw_swap_setup(char *why, size_t len);
