@@ -281,6 +281,11 @@ vm_suite_wait "running"
 section "guest: vmtrack dump, the image chain against the frozen target"
 vm_suite_wait "dump"
 
+# criu dump on top of vmtrack's pre-copy, criu restore, memory compared.
+# After the others: the guests above keep both CPUs busy.
+section "guest: CRIU checkpoint and restore on vmtrack's pre-copy"
+vm_suite "criu" $((900 * SLOW)) "$VMTRACK_ROOT/tools/vmtrack/tests/criu.sh"
+
 section "summary"
 for f in "${failures[@]}"; do echo "failed: $f"; done
 echo "total time: $((SECONDS - t0))s, logs in $LOGDIR"

@@ -51,6 +51,7 @@ struct dump_opts {
 	unsigned long	copy_kb;
 	unsigned long	buffer_kb;
 	bool		leave_stopped;
+	bool		track_mem;
 	bool		json;
 	bool		quiet;
 };
@@ -67,6 +68,7 @@ struct dump {
 	struct vmtrack_converge		cv;
 	struct vmtrack_pset		chain;		/* pages the images hold */
 	struct vmtrack_pset		pending;	/* dirty, not copied yet */
+	struct vmtrack_pset		vdso;		/* copied once, as CRIU does */
 	struct vmtrack_pset		t1, t2, t3;	/* scratch */
 	struct vmtrack_seg		*segs;
 	size_t				nsegs, segs_alloc;
@@ -135,6 +137,9 @@ static const char * const usage_msg[] = {
 	"	  -c/--copy-buffer-kb KB: process_vm_readv buffer (default 4096)",
 	"	  -b/--buffer-kb KB: ring buffer per CPU (default: sized from the watched size)",
 	"	  -S/--leave-stopped: leave the process stopped after the last copy",
+	"	  -M/--track-mem: hand over to 'criu dump --track-mem --prev-images-dir",
+	"			DIR/last': clear the soft-dirty bits while frozen, after",
+	"			the last copy (needs CONFIG_MEM_SOFT_DIRTY; not with -P)",
 	"	  -j/--json: one JSON object per iteration and a summary object",
 	"	  -q/--quiet: print only the summary",
 	"	  -h/--help: print this menu",
@@ -162,6 +167,7 @@ static int parse(int argc, char **argv, struct dump_opts *o, char *err, size_t l
 		{ "copy-buffer-kb",	required_argument,	NULL, 'c' },
 		{ "buffer-kb",		required_argument,	NULL, 'b' },
 		{ "leave-stopped",	no_argument,		NULL, 'S' },
+		{ "track-mem",		no_argument,		NULL, 'M' },
 		{ "json",		no_argument,		NULL, 'j' },
 		{ "quiet",		no_argument,		NULL, 'q' },
 		{ "help",		no_argument,		NULL, 'h' },
@@ -179,7 +185,7 @@ static int parse(int argc, char **argv, struct dump_opts *o, char *err, size_t l
 	};
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+p:D:P:H:n:t:T:c:b:Sjqh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+p:D:P:H:n:t:T:c:b:SMjqh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
 			if (vmtrack_parse_ulong(optarg, 1, INT_MAX, &v))
@@ -220,6 +226,9 @@ static int parse(int argc, char **argv, struct dump_opts *o, char *err, size_t l
 		case 'S':
 			o->leave_stopped = true;
 			break;
+		case 'M':
+			o->track_mem = true;
+			break;
 		case 'j':
 			o->json = true;
 			break;
@@ -242,6 +251,10 @@ static int parse(int argc, char **argv, struct dump_opts *o, char *err, size_t l
 	}
 	if (!o->pid == !o->argv) {
 		snprintf(err, len, "give either -p PID or -- COMMAND");
+		return -EINVAL;
+	}
+	if (o->track_mem && o->page_server) {
+		snprintf(err, len, "--track-mem hands DIR/last to criu dump: it needs -D DIR");
 		return -EINVAL;
 	}
 	return 0;
@@ -369,6 +382,21 @@ static int spawn(struct dump *d)
 	return 0;
 }
 
+/*
+ * CRIU dumps the vDSO whole (its restore may build a proxy from it), and
+ * criu dump --track-mem leaves its pages to the parent: the first iteration
+ * copies them. They cannot be watched, nor written, so later iterations
+ * keep them as holes.
+ */
+static int find_vdso(const struct vmtrack_mapping *map, void *ctx)
+{
+	struct dump *d = ctx;
+
+	if (strcmp(map->name, "[vdso]"))
+		return 0;
+	return vmtrack_pset_append(&d->vdso, map->start, map->end);
+}
+
 static int start_session(struct dump *d)
 {
 	struct vmtrack_params vp = {
@@ -399,6 +427,9 @@ static int start_session(struct dump *d)
 	if (!d->cp)
 		return fail(d, -ENOMEM, "out of memory");
 	d->id = ns_pid(d->pid);
+	ret = vmtrack_maps_walk(d->pid, find_vdso, d);
+	if (ret)
+		return fail(d, ret, "pid %d: reading its maps: %s", (int)d->pid, strerror(-ret));
 	return 0;
 }
 
@@ -531,11 +562,20 @@ static int write_iteration(struct dump *d, const struct vmtrack_pset *dirty,
 	int ret;
 
 	/* t1: what to copy; t3: the new chain */
-	ret = tracked(d, &d->t2);
+	ret = tracked(d, &d->t3);
+	if (!ret)
+		ret = vmtrack_pset_or(&d->t2, &d->t3, &d->vdso);
 	if (!ret)
 		ret = vmtrack_pset_and(&d->t3, dirty, &d->t2);
 	if (!ret)
 		ret = vmtrack_pagemap_select(d->pm, &d->t3, &d->t1);
+	if (!ret && !d->iter) {
+		struct vmtrack_pset t = d->t1;
+
+		ret = vmtrack_pset_or(&d->t3, &t, &d->vdso);
+		d->t1 = d->t3;
+		d->t3 = t;
+	}
 	if (ret == -ESRCH)
 		return fail(d, ret, "pid %d exited during the dump", (int)d->pid);
 	if (ret)
@@ -742,6 +782,32 @@ static int precopy(struct dump *d, enum vmtrack_stop *stop)
 	}
 }
 
+/*
+ * criu dump --track-mem leaves every present page that is not soft-dirty to
+ * the parent images. Cleared now, while the target is frozen and after its
+ * last copy, a page is soft-dirty again exactly when it changes after the
+ * copy DIR/last holds. The watch is dropped first, so that nothing of ours
+ * touches the entries after the clear.
+ */
+static int hand_over_soft_dirty(struct dump *d)
+{
+	char path[64];
+	int fd, ret = 0;
+
+	vmtrack_session_close(d->s);
+	d->s = NULL;
+	snprintf(path, sizeof(path), "/proc/%d/clear_refs", (int)d->pid);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || write(fd, "4", 1) != 1)
+		ret = -errno;
+	if (fd >= 0)
+		close(fd);
+	if (ret)
+		return fail(d, ret, "%s: cannot clear the soft-dirty bits: %s", path,
+			    strerror(-ret));
+	return 0;
+}
+
 static int final_copy(struct dump *d, enum vmtrack_stop stop, double *freeze_ms,
 		      bool *was_stopped)
 {
@@ -764,6 +830,8 @@ static int final_copy(struct dump *d, enum vmtrack_stop stop, double *freeze_ms,
 	ret = epoch(d, 0, &r, loss, sizeof(loss));
 	if (!ret)
 		ret = write_iteration(d, &d->pending, &r);
+	if (!ret && d->o->track_mem)
+		ret = hand_over_soft_dirty(d);
 	if (!ret)
 		ret = link_last(d);
 	*freeze_ms = (now() - t0) * 1000;
@@ -799,6 +867,7 @@ static void cleanup(struct dump *d)
 	vmtrack_copier_free(d->cp);
 	vmtrack_pset_free(&d->chain);
 	vmtrack_pset_free(&d->pending);
+	vmtrack_pset_free(&d->vdso);
 	vmtrack_pset_free(&d->t1);
 	vmtrack_pset_free(&d->t2);
 	vmtrack_pset_free(&d->t3);

@@ -5,7 +5,8 @@
  *   dumpcheck -p PID -D ITERATION_DIR [-i ID] [-v]
  *
  * For every page of every private mapping of PID (the ones vmtrack dump
- * copies from), read with process_vm_readv() while the process is stopped:
+ * copies from) and of its [vdso], read with process_vm_readv() while the
+ * process is stopped:
  *   - the chain holds the page: its bytes must be the process's;
  *   - the chain does not hold it: a restore leaves it to the mapping (zero
  *     or the file), so the process must not have a page a checkpoint keeps
@@ -74,9 +75,10 @@ static int check_map(const struct vmtrack_mapping *map, void *ctx)
 {
 	struct check *c = ctx;
 	bool fp = !map->shared && map->name[0] == '/';
+	bool vdso = !strcmp(map->name, "[vdso]");	/* CRIU dumps it whole */
 	uint64_t a;
 
-	if (!vmtrack_mapping_watchable(map, true))
+	if (!vdso && !vmtrack_mapping_watchable(map, true))
 		return 0;
 	if (vmtrack_pset_append(&c->maps, map->start, map->end))
 		return -ENOMEM;
@@ -106,7 +108,7 @@ static int check_map(const struct vmtrack_mapping *map, void *ctx)
 			} else {
 				c->same++;
 			}
-		} else if (vmtrack_pme_dumpable(pme_of(c, a), fp, c->zero_pfn)) {
+		} else if (vdso || vmtrack_pme_dumpable(pme_of(c, a), fp, c->zero_pfn)) {
 			c->missing++;
 			if (c->verbose)
 				printf("missing %#" PRIx64 " %s\n", a, map->name);

@@ -1,0 +1,284 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# CRIU end to end (TAP), as root on a kernel with CONFIG_MEM_WATCH and
+# CONFIG_MEM_SOFT_DIRTY, with Debian's criu:
+#
+#   vm/run -k BZIMAGE -c 2 -t 900 -- tools/vmtrack/tests/criu.sh
+#
+# For seeded targets (tests/criu-target: a running writer whose pages can be
+# checked against a table of versions in its own memory):
+#  1. vmtrack dump -p PID -D PRE --leave-stopped --track-mem pre-copies the
+#     running target and leaves it stopped after the last increment;
+#  2. PRE/last restores exactly the stopped target's memory (dumpcheck);
+#  3. criu dump -t PID -D FINAL --prev-images-dir PRE/last --track-mem
+#     writes the rest of the checkpoint and copies (almost) no page again:
+#     they are holes into vmtrack's images;
+#  4. the chain FINAL -> PRE/last restores the stopped target's memory;
+#  5. criu restore -D FINAL brings the process back stopped; its memory is
+#     the chain's, page by page, so it is the memory the target had when
+#     vmtrack froze it;
+#  6. let go, the restored target checks every page against its own table
+#     and goes on writing;
+# once more with shared anonymous memory in the target (CRIU's to dump),
+# and a chain that lacks a page the target has makes criu dump fail rather
+# than restore stale memory.
+#
+# Binaries: VMTRACK_BUILD (default: the source tree, "make -C tools/vmtrack
+# all"), holding vmtrack, tests/criu-target and tests/dumpcheck.
+set -u
+
+here=$(cd "$(dirname "$0")" && pwd)
+build=${VMTRACK_BUILD:-$here/..}
+vmtrack=$build/vmtrack
+target=$build/tests/criu-target
+check=$build/tests/dumpcheck
+seeds=${CRIU_SEEDS:-"1 2 3"}
+work=$(mktemp -d /tmp/vmtrack-criu.XXXXXX)
+n=0
+failed=0
+pids=()
+
+ok() {
+	n=$((n + 1))
+	echo "ok $n - $*"
+}
+
+not_ok() {
+	n=$((n + 1))
+	failed=$((failed + 1))
+	echo "not ok $n - $*"
+}
+
+# check NAME CMD...: one TAP line, by the command's status
+check() {
+	local name=$1
+
+	shift
+	if "$@"; then
+		ok "$name"
+	else
+		not_ok "$name"
+	fi
+}
+
+info() { echo "# $*"; }
+
+cleanup() {
+	local p
+
+	for p in "${pids[@]}"; do
+		kill -9 "$p" 2>/dev/null
+	done
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+for b in "$vmtrack" "$target" "$check"; do
+	if [ ! -x "$b" ]; then
+		echo "Bail out! $b not built (make -C tools/vmtrack all)"
+		exit 1
+	fi
+done
+if [ ! -d /sys/kernel/tracing/events/mm_watch ]; then
+	echo "1..0 # SKIP kernel without CONFIG_MEM_WATCH"
+	exit 0
+fi
+for b in criu crit; do
+	if ! command -v $b > /dev/null; then
+		echo "Bail out! $b not installed (Debian package criu)"
+		exit 1
+	fi
+done
+# "criu check" also wants what a process without sockets or namespaces
+# never needs (SO_BINDTODEVICE on a packet socket, veth): shown, not required
+criu check > "$work/check.log" 2>&1
+info "$(criu --version | head -1); criu check: $(tail -1 "$work/check.log")"
+if ! criu check --feature mem_dirty_track > /dev/null 2>&1; then
+	echo "Bail out! criu sees no soft-dirty tracking (CONFIG_MEM_SOFT_DIRTY)"
+	exit 1
+fi
+head -c 2097152 "$vmtrack" > "$work/file"
+truncate -s 2M "$work/file"
+
+# pagemap_counts IMG: "PARENT PRESENT", the pages of the entries that are
+# holes into the parent and the pages the image holds itself
+pagemap_counts() {
+	crit decode -i "$1" 2> /dev/null | python3 -c '
+import json, sys
+# flags: PE_PARENT 1, PE_LAZY 2, PE_PRESENT 4 (criu/include/pagemap.h)
+parent = present = 0
+for e in json.load(sys.stdin)["entries"][1:]:
+    n = int(e.get("nr_pages", 0))
+    f = int(e.get("flags", 0))
+    if f & 1 or e.get("in_parent"):
+        parent += n
+    elif f & 4:
+        present += n
+print(parent, present)'
+}
+
+# maps_of_missing PID LOG: the mapping of each page criu missed in a parent
+maps_of_missing() {
+	local a lo hi line
+
+	for a in $(grep -o 'Missing [0-9a-f]* in parent' "$2" | cut -d' ' -f2); do
+		while read -r line; do
+			lo=${line%%-*}
+			hi=${line#*-}
+			hi=${hi%% *}
+			if ((16#$a >= 16#$lo && 16#$a < 16#$hi)); then
+				echo "# missed in: $line"
+			fi
+		done < "/proc/$1/maps"
+	done
+}
+
+# wait_for FILE PATTERN SECONDS
+wait_for() {
+	local i
+
+	for ((i = 0; i < $3 * 10; i++)); do
+		grep -q "$2" "$1" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# pid_state PID: the state letter in /proc/PID/stat
+pid_state() {
+	sed 's/.*) \(.\).*/\1/' "/proc/$1/stat" 2>/dev/null
+}
+
+# start SEED MIB [ARGS]: a running target in a session of its own (criu
+# dumps and restores it with the files it has open), $tpid once it wrote
+# every page
+start() {
+	local seed=$1 mib=$2 dir=$work/s$1
+
+	shift 2
+	mkdir -p "$dir"
+	setsid "$target" -s "$seed" -m "$mib" -f "$work/file" -o "$dir/verify" "$@" \
+		< /dev/null > "$dir/target.out" 2>&1 &
+	tpid=$!
+	pids+=("$tpid")
+	wait_for "$dir/target.out" ready 60
+}
+
+# one_seed SEED [TARGET-ARGS]
+one_seed() {
+	local seed=$1 dir=$work/s$1 rc parent_pages own restored
+
+	shift
+	if ! start "$seed" 16 "$@"; then
+		not_ok "seed $seed: the target starts"
+		return
+	fi
+	# 1. pre-copy, running
+	"$vmtrack" dump -p "$tpid" -D "$dir/pre" --leave-stopped --track-mem \
+		> "$dir/vmtrack.out" 2>&1
+	rc=$?
+	check "seed $seed: vmtrack dump --leave-stopped --track-mem exits 0 (got $rc)" [ $rc = 0 ]
+	if [ $rc != 0 ]; then
+		sed 's/^/# /' "$dir/vmtrack.out"
+		return
+	fi
+	info "$(tail -1 "$dir/vmtrack.out")"
+	check "seed $seed: the target is left stopped ($(pid_state $tpid))" \
+		[ "$(pid_state $tpid)" = T ]
+	# 2. vmtrack's chain is the stopped target's memory
+	"$check" -p "$tpid" -D "$dir/pre/last" > "$dir/check-pre" 2>&1
+	check "seed $seed: vmtrack's chain holds the stopped target's memory: $(cat "$dir/check-pre")" \
+		[ $? = 0 ]
+	# 3. criu dump on top of it
+	mkdir -p "$dir/final"
+	criu dump -t "$tpid" -D "$dir/final" --prev-images-dir "$dir/pre/last" \
+		--track-mem --leave-stopped -v4 -o dump.log > /dev/null 2>&1
+	rc=$?
+	check "seed $seed: criu dump --prev-images-dir PRE/last --track-mem exits 0 (got $rc)" \
+		[ $rc = 0 ]
+	if [ $rc != 0 ]; then
+		grep -E "Error|Warn" "$dir/final/dump.log" | tail -15 | sed 's/^/# /'
+		maps_of_missing "$tpid" "$dir/final/dump.log"
+		return
+	fi
+	read -r parent_pages own <<< "$(pagemap_counts "$dir/final/pagemap-$tpid.img")"
+	info "criu wrote ${own:-?} private pages itself, ${parent_pages:-?} are holes into vmtrack's images"
+	check "seed $seed: criu takes the pages from vmtrack's images (${parent_pages:-0} in parent, ${own:-?} copied again)" \
+		[ "${parent_pages:-0}" -gt 4096 -a "${own:-99999}" -lt 64 ]
+	# 4. the whole chain is still the stopped target's memory
+	"$check" -p "$tpid" -D "$dir/final" > "$dir/check-final" 2>&1
+	check "seed $seed: criu's chain (through vmtrack's) holds the memory: $(cat "$dir/check-final")" \
+		[ $? = 0 ]
+	# 5. restore, stopped
+	kill -9 "$tpid"
+	wait "$tpid" 2> /dev/null
+	criu restore -D "$dir/final" -d --leave-stopped -v4 -o restore.log > /dev/null 2>&1
+	rc=$?
+	check "seed $seed: criu restore exits 0 (got $rc)" [ $rc = 0 ]
+	if [ $rc != 0 ]; then
+		grep -E "Error|Warn" "$dir/final/restore.log" | tail -15 | sed 's/^/# /'
+		return
+	fi
+	restored=$(pid_state "$tpid")
+	check "seed $seed: pid $tpid is back, stopped ($restored)" [ "$restored" = T -o "$restored" = t ]
+	"$check" -p "$tpid" -D "$dir/final" > "$dir/check-restored" 2>&1
+	check "seed $seed: the restored memory is the frozen memory: $(cat "$dir/check-restored")" \
+		[ $? = 0 ]
+	# 6. the target checks itself and goes on
+	kill -CONT "$tpid"
+	kill -USR1 "$tpid"
+	wait_for "$dir/verify" "verified\|MISMATCH" 120
+	check "seed $seed: the restored target finds every page as its table says: $(tail -1 "$dir/verify" 2>/dev/null)" \
+		grep -q "^verified" "$dir/verify"
+	kill -USR1 "$tpid"
+	sleep 1
+	check "seed $seed: and carries on writing ($(grep -c verified "$dir/verify") checks passed)" \
+		[ "$(grep -c '^verified' "$dir/verify")" -ge 2 ]
+	kill -9 "$tpid" 2> /dev/null
+	wait "$tpid" 2> /dev/null
+}
+
+# A chain without one of the target's pages: criu must refuse to dump
+# rather than leave that page to a parent that does not have it.
+uncovered_page() {
+	local dir rc img why
+
+	if ! start 99 4; then
+		not_ok "uncovered page: the target starts"
+		return
+	fi
+	dir=$work/s99
+	if ! "$vmtrack" dump -p "$tpid" -D "$dir/pre" --leave-stopped --track-mem \
+		> "$dir/vmtrack.out" 2>&1; then
+		not_ok "uncovered page: vmtrack dump"
+		return
+	fi
+	# every iteration loses its first entry
+	for img in "$dir"/pre/[0-9]*/pagemap-*.img; do
+		crit decode -i "$img" 2>/dev/null | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+d["entries"] = d["entries"][:1] + d["entries"][2:]
+json.dump(d, sys.stdout)' > "$img.json" &&
+		crit encode -i "$img.json" -o "$img" 2>/dev/null
+	done
+	mkdir -p "$dir/final"
+	criu dump -t "$tpid" -D "$dir/final" --prev-images-dir "$dir/pre/last" \
+		--track-mem -v4 -o dump.log > /dev/null 2>&1
+	rc=$?
+	why=$(grep -m1 -o 'Missing .* in parent.*' "$dir/final/dump.log")
+	check "uncovered page: criu dump fails (got $rc) on the hole: ${why:-no such error}" \
+		[ $rc != 0 -a -n "$why" ]
+	kill -9 "$tpid" 2> /dev/null
+	wait "$tpid" 2> /dev/null
+}
+
+for s in $seeds; do
+	one_seed "$s"
+done
+# shared anonymous memory: CRIU dumps it itself (vmtrack cannot watch it)
+one_seed 50 -S
+uncovered_page
+echo "1..$n"
+[ $failed = 0 ]
