@@ -31,6 +31,7 @@
 
 #include "vmtrack-cmd.h"
 #include "vmtrack-dump.h"
+#include "journal.h"
 
 #define DEF_MAX_ITER		8
 #define DEF_THRESHOLD		64
@@ -54,6 +55,8 @@ struct dump_opts {
 	bool		track_mem;
 	bool		json;
 	bool		quiet;
+	const char	*journal;
+	bool		journal_ranges;
 };
 
 struct dump {
@@ -82,6 +85,9 @@ struct dump {
 	uint64_t			since_pump;
 	unsigned int			loss;		/* since the last report */
 	bool				all_dirty;
+	bool				frozen;
+	struct journal			*j;
+	double				prev_epoch;	/* time of the last epoch */
 	char				err[512];
 };
 
@@ -119,6 +125,7 @@ static const char * const usage_msg[] = {
 	"",
 	"  usage: vmtrack dump (-D DIR | -P HOST:PORT [-H 24|32]) (-p PID | -- COMMAND [ARGS...])",
 	"                      [-n ITER] [-t PAGES] [-T MS] [-c KB] [-b KB] [-S] [-j] [-q]",
+	"                      [--journal FILE [--journal-ranges]]",
 	"",
 	"  Copy a process's private memory into CRIU images while it runs: everything",
 	"  once, then only the pages it changed, then freeze it for the last increment.",
@@ -142,6 +149,9 @@ static const char * const usage_msg[] = {
 	"			the last copy (needs CONFIG_MEM_SOFT_DIRTY; not with -P)",
 	"	  -j/--json: one JSON object per iteration and a summary object",
 	"	  -q/--quiet: print only the summary",
+	"	  --journal FILE: write a binary journal of the dump to FILE (vmtrack",
+	"			report decodes it)",
+	"	  --journal-ranges: journal the dirty ranges of every epoch too",
 	"	  -h/--help: print this menu",
 	NULL,
 };
@@ -170,6 +180,8 @@ static int parse(int argc, char **argv, struct dump_opts *o, char *err, size_t l
 		{ "track-mem",		no_argument,		NULL, 'M' },
 		{ "json",		no_argument,		NULL, 'j' },
 		{ "quiet",		no_argument,		NULL, 'q' },
+		{ "journal",		required_argument,	NULL, OPT_JOURNAL },
+		{ "journal-ranges",	no_argument,		NULL, OPT_JOURNAL_RANGES },
 		{ "help",		no_argument,		NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -235,6 +247,16 @@ static int parse(int argc, char **argv, struct dump_opts *o, char *err, size_t l
 		case 'q':
 			o->quiet = true;
 			break;
+		case OPT_JOURNAL:
+			if (!*optarg) {
+				snprintf(err, len, "empty journal file name");
+				return -EINVAL;
+			}
+			o->journal = optarg;
+			break;
+		case OPT_JOURNAL_RANGES:
+			o->journal_ranges = true;
+			break;
 		case 'h':
 			return VMTRACK_PARSE_HELP;
 		default:
@@ -251,6 +273,10 @@ static int parse(int argc, char **argv, struct dump_opts *o, char *err, size_t l
 	}
 	if (!o->pid == !o->argv) {
 		snprintf(err, len, "give either -p PID or -- COMMAND");
+		return -EINVAL;
+	}
+	if (o->journal_ranges && !o->journal) {
+		snprintf(err, len, "--journal-ranges needs --journal FILE");
 		return -EINVAL;
 	}
 	if (o->track_mem && o->page_server) {
@@ -513,7 +539,7 @@ struct iter_result {
 	uint64_t	holes;
 	uint64_t	gone;
 	double		seconds;
-	const char	*loss;
+	unsigned int	loss;
 	bool		all_dirty;
 };
 
@@ -644,64 +670,109 @@ static const char *dest(const struct dump *d)
 	return d->o->dir ? d->o->dir : d->o->page_server;
 }
 
-static const char *loss_text(unsigned int loss, char *buf, size_t len)
+/**
+ * dump_print_iter() - the line of an iteration
+ * @f:		where to print
+ * @json:	a JSON object instead of text
+ * @dest:	the directory or page server
+ * @page_size:	of the target
+ * @it:		the iteration
+ */
+void dump_print_iter(FILE *f, bool json, const char *dest, long page_size,
+		     const struct dump_iter_info *it)
 {
-	static const char * const names[] = { "events", "restart", "tamper", "decode" };
-	size_t off = 0, i;
+	char loss[64];
 
-	buf[0] = '\0';
-	for (i = 0; i < 4; i++)
-		if (loss & (1U << i))
-			off += snprintf(buf + off, len - off, "%s%s", off ? "," : "", names[i]);
-	return buf;
+	out_loss_text(loss, sizeof(loss), it->loss);
+	if (json) {
+		fprintf(f, "{\"iteration\":%u,\"dir\":\"%s/%u\",\"frozen\":%s,\"dirty_pages\":%"
+			PRIu64 ",\"pages\":%" PRIu64 ",\"holes\":%" PRIu64 ",\"gone\":%" PRIu64
+			",\"seconds\":%.6f,\"bandwidth\":%.0f,\"all_dirty\":%s,\"loss\":\"%s\""
+			",\"stop\":\"%s\"}\n",
+			it->iter, dest, it->iter, it->frozen ? "true" : "false", it->dirty,
+			it->pages, it->holes, it->gone, it->seconds, it->bandwidth,
+			it->all_dirty ? "true" : "false", loss, it->stop);
+		return;
+	}
+	fprintf(f, "iter %3u%s %9" PRIu64 " pages copied (%8.1f MiB) %9" PRIu64
+		" in parent %6" PRIu64 " gone  %8.3f s %8.1f MiB/s",
+		it->iter, it->frozen ? "*" : " ", it->pages,
+		it->pages * page_size / 1048576.0, it->holes, it->gone, it->seconds,
+		it->bandwidth / 1048576.0);
+	if (it->all_dirty)
+		fprintf(f, "  LOSS(%s)", loss);
+	fprintf(f, "\n");
 }
 
 static void report(struct dump *d, const struct iter_result *r, bool frozen,
 		   enum vmtrack_stop stop)
 {
-	double bw = r->seconds > 0 ? r->pages * d->page_size / r->seconds : 0;
+	struct dump_iter_info it = {
+		.iter = d->iter,
+		.frozen = frozen,
+		.dirty = r->dirty,
+		.pages = r->pages,
+		.holes = r->holes,
+		.gone = r->gone,
+		.seconds = r->seconds,
+		.bandwidth = r->seconds > 0 ? r->pages * d->page_size / r->seconds : 0,
+		.all_dirty = r->all_dirty,
+		.loss = r->loss,
+		.stop = vmtrack_stop_name(stop),
+	};
 
 	d->all_dirty = false;
 	d->loss = 0;
-
-	if (d->o->json) {
-		printf("{\"iteration\":%u,\"dir\":\"%s/%u\",\"frozen\":%s,\"dirty_pages\":%" PRIu64
-		       ",\"pages\":%" PRIu64 ",\"holes\":%" PRIu64 ",\"gone\":%" PRIu64
-		       ",\"seconds\":%.6f,\"bandwidth\":%.0f,\"all_dirty\":%s,\"loss\":\"%s\""
-		       ",\"stop\":\"%s\"}\n",
-		       d->iter, dest(d), d->iter, frozen ? "true" : "false", r->dirty, r->pages,
-		       r->holes, r->gone, r->seconds, bw, r->all_dirty ? "true" : "false",
-		       r->loss ? r->loss : "", vmtrack_stop_name(stop));
-	} else if (!d->o->quiet) {
-		printf("iter %3u%s %9" PRIu64 " pages copied (%8.1f MiB) %9" PRIu64
-		       " in parent %6" PRIu64 " gone  %8.3f s %8.1f MiB/s",
-		       d->iter, frozen ? "*" : " ", r->pages,
-		       r->pages * d->page_size / 1048576.0, r->holes, r->gone, r->seconds,
-		       bw / 1048576.0);
-		if (r->all_dirty)
-			printf("  LOSS(%s)", r->loss);
-		printf("\n");
-	}
+	journal_dump_iter(d->j, &it);
+	if (d->o->json || !d->o->quiet)
+		dump_print_iter(stdout, d->o->json, dest(d), d->page_size, &it);
 	fflush(stdout);
+}
+
+/**
+ * dump_print_pending() - the line after an epoch: what is left to copy
+ * @f:			where to print
+ * @pending:		pages dirty, not copied yet
+ * @estimate_ms:	their estimated copy time, < 0 if unknown
+ * @stop:		the rule that stops the loop, NULL or "" if none
+ */
+void dump_print_pending(FILE *f, uint64_t pending, double estimate_ms, const char *stop)
+{
+	fprintf(f, "         %9" PRIu64 " pages dirty, est. copy %.1f ms", pending,
+		estimate_ms < 0 ? 0 : estimate_ms);
+	if (stop && *stop)
+		fprintf(f, ": freeze (%s)", stop);
+	fprintf(f, "\n");
 }
 
 static void report_pending(struct dump *d, uint64_t pending, enum vmtrack_stop stop)
 {
 	double ms = vmtrack_converge_estimate_ms(&d->cv, pending);
+	const char *rule = stop ? vmtrack_stop_name(stop) : "";
 
+	journal_dump_pending(d->j, pending, ms, rule);
 	if (d->o->json || d->o->quiet)
 		return;
-	printf("         %9" PRIu64 " pages dirty, est. copy %.1f ms", pending, ms < 0 ? 0 : ms);
-	if (stop)
-		printf(": freeze (%s)", vmtrack_stop_name(stop));
-	printf("\n");
+	dump_print_pending(stdout, pending, ms, rule);
 	fflush(stdout);
+}
+
+/* the epoch in the journal, with what the output of vmtrack run shows of it */
+static void journal_dump_epoch(struct dump *d, const struct vmtrack_epoch *ep)
+{
+	struct out_epoch_info e = { .time = now() - d->t0, .final = d->frozen };
+
+	if (!d->j)
+		return;
+	e.duration = e.time - d->prev_epoch;
+	d->prev_epoch = e.time;
+	out_epoch_collect(d->s, ep, &e);
+	journal_epoch(d->j, &e);
 }
 
 /* ---- the loop ---- */
 
-static int epoch(struct dump *d, unsigned int flags, struct iter_result *r, char *lossbuf,
-		 size_t len)
+static int epoch(struct dump *d, unsigned int flags, struct iter_result *r)
 {
 	struct vmtrack_epoch ep;
 	int ret;
@@ -709,6 +780,7 @@ static int epoch(struct dump *d, unsigned int flags, struct iter_result *r, char
 	ret = vmtrack_session_epoch(d->s, flags, &ep);
 	if (ret)
 		return fail(d, ret, "epoch: %s", vmtrack_session_error(d->s));
+	journal_dump_epoch(d, &ep);
 	if (ep.target_gone)
 		return fail(d, -ESRCH, "pid %d exited during the dump", (int)d->pid);
 	ret = vmtrack_pset_from_iov(&d->t1, ep.dirty, ep.nr_dirty);
@@ -728,7 +800,7 @@ static int epoch(struct dump *d, unsigned int flags, struct iter_result *r, char
 	d->loss |= ep.loss;
 	r->dirty = vmtrack_pset_bytes(&d->pending) / d->page_size;
 	r->all_dirty = d->all_dirty;
-	r->loss = loss_text(d->loss, lossbuf, len);
+	r->loss = d->loss;
 	return 0;
 }
 
@@ -749,7 +821,6 @@ static int copy_pending(struct dump *d, struct iter_result *r)
 static int precopy(struct dump *d, enum vmtrack_stop *stop)
 {
 	struct iter_result r = { 0 };
-	char loss[64];
 	int ret;
 
 	/* everything the marks cover; new mappings come with the epochs */
@@ -768,7 +839,7 @@ static int precopy(struct dump *d, enum vmtrack_stop *stop)
 		memset(&r, 0, sizeof(r));
 		if (interrupted)
 			return fail(d, -EINTR, "interrupted by signal %d", (int)interrupted);
-		ret = epoch(d, 0, &r, loss, sizeof(loss));
+		ret = epoch(d, 0, &r);
 		if (ret)
 			return ret;
 		/* r.dirty: the pending pages */
@@ -812,7 +883,6 @@ static int final_copy(struct dump *d, enum vmtrack_stop stop, double *freeze_ms,
 		      bool *was_stopped)
 {
 	struct iter_result r = { 0 };
-	char loss[64];
 	double t0;
 	int ret;
 
@@ -827,7 +897,8 @@ static int final_copy(struct dump *d, enum vmtrack_stop stop, double *freeze_ms,
 	 * process_madvise() of a small set; it keeps this loop within the
 	 * flags every libvmtrack accepts (NO_REARM wants a session freeze).
 	 */
-	ret = epoch(d, 0, &r, loss, sizeof(loss));
+	d->frozen = true;
+	ret = epoch(d, 0, &r);
 	if (!ret)
 		ret = write_iteration(d, &d->pending, &r);
 	if (!ret && d->o->track_mem)
@@ -835,28 +906,52 @@ static int final_copy(struct dump *d, enum vmtrack_stop stop, double *freeze_ms,
 	if (!ret)
 		ret = link_last(d);
 	*freeze_ms = (now() - t0) * 1000;
-	if (!ret)
+	if (!ret) {
+		journal_freeze(d->j, d->iter, *freeze_ms);
 		report(d, &r, true, stop);
+	}
 	return ret;
+}
+
+/**
+ * dump_print_summary() - the last line of vmtrack dump
+ * @f:		where to print
+ * @json:	a JSON object instead of text
+ * @s:		the summary
+ */
+void dump_print_summary(FILE *f, bool json, const struct dump_summary_info *s)
+{
+	if (json) {
+		fprintf(f, "{\"summary\":{\"pid\":%d,\"dir\":\"%s\",\"iterations\":%u,"
+			"\"last\":\"%s/%u\",\"pages\":%" PRIu64 ",\"stop\":\"%s\",\"freeze_ms\":%.3f"
+			",\"total_s\":%.3f,\"bandwidth\":%.0f,\"left_stopped\":%s}}\n",
+			(int)s->pid, s->dest, s->iterations, s->dest, s->iterations, s->pages,
+			s->stop, s->freeze_ms, s->total_s, s->bandwidth,
+			s->left_stopped ? "true" : "false");
+		return;
+	}
+	fprintf(f, "dump of pid %d: %u iterations in %s, last %s/last; %" PRIu64
+		" pages copied in %.3f s; stopped by %s; frozen %.1f ms%s\n",
+		(int)s->pid, s->iterations, s->dest, s->dest, s->pages, s->total_s, s->stop,
+		s->freeze_ms, s->left_stopped ? " (left stopped)" : "");
 }
 
 static void summary(struct dump *d, enum vmtrack_stop stop, double freeze_ms)
 {
-	if (d->o->json) {
-		printf("{\"summary\":{\"pid\":%d,\"dir\":\"%s\",\"iterations\":%u,\"last\":\"%s/%u\""
-		       ",\"pages\":%" PRIu64 ",\"stop\":\"%s\",\"freeze_ms\":%.3f,\"total_s\":%.3f"
-		       ",\"bandwidth\":%.0f,\"left_stopped\":%s}}\n",
-		       (int)d->pid, dest(d), d->iter, dest(d), d->iter, d->total_pages,
-		       vmtrack_stop_name(stop), freeze_ms, now() - d->t0,
-		       vmtrack_converge_bandwidth(&d->cv),
-		       d->o->leave_stopped ? "true" : "false");
-	} else {
-		printf("dump of pid %d: %u iterations in %s, last %s/last; %" PRIu64
-		       " pages copied in %.3f s; stopped by %s; frozen %.1f ms%s\n",
-		       (int)d->pid, d->iter, dest(d), dest(d), d->total_pages,
-		       now() - d->t0, vmtrack_stop_name(stop), freeze_ms,
-		       d->o->leave_stopped ? " (left stopped)" : "");
-	}
+	struct dump_summary_info s = {
+		.pid = d->pid,
+		.dest = dest(d),
+		.iterations = d->iter,
+		.pages = d->total_pages,
+		.stop = vmtrack_stop_name(stop),
+		.freeze_ms = freeze_ms,
+		.total_s = now() - d->t0,
+		.bandwidth = vmtrack_converge_bandwidth(&d->cv),
+		.left_stopped = d->o->leave_stopped,
+	};
+
+	journal_dump_summary(d->j, &s);
+	dump_print_summary(stdout, d->o->json, &s);
 	fflush(stdout);
 }
 
@@ -895,6 +990,28 @@ static void leave(struct dump *d, bool was_stopped)
 	if (d->o->leave_stopped && !was_stopped)
 		kill(d->pid, SIGSTOP);
 	vmtrack_thaw(d->pid);
+}
+
+static void journal_start_dump(struct dump *d)
+{
+	const struct vmtrack_dset *ds = vmtrack_session_dset(d->s);
+
+	if (!d->j)
+		return;
+	journal_target(d->j, "dump", d->pid, d->o->argv);
+	journal_meta(d->j, "dest", dest(d));
+	journal_start(d->j, 0, vmtrack_dset_nr_ranges(ds), vmtrack_dset_watched_pages(ds),
+		      vmtrack_session_buffer_kb(d->s));
+}
+
+static int close_journal(struct dump *d, int status)
+{
+	char err[512];
+
+	if (!journal_close(d->j, status, err, sizeof(err)))
+		return 0;
+	fprintf(stderr, "vmtrack dump: %s\n", err);
+	return -1;
 }
 
 /* run mode: the command goes on after the dump; wait for it */
@@ -937,6 +1054,14 @@ int cmd_dump(int argc, char **argv)
 		fprintf(stderr, "vmtrack dump: %s (see 'vmtrack dump --help')\n", err);
 		return EXIT_FAILURE;
 	}
+	if (o.journal) {
+		d.j = journal_open(o.journal, o.journal_ranges ? JOURNAL_RANGES : 0, err,
+				   sizeof(err));
+		if (!d.j) {
+			fprintf(stderr, "vmtrack dump: %s\n", err);
+			return EXIT_FAILURE;
+		}
+	}
 	setup_signals();
 	d.page_size = sysconf(_SC_PAGESIZE);
 	d.pid = o.pid;
@@ -955,6 +1080,7 @@ int cmd_dump(int argc, char **argv)
 		ptrace(PTRACE_DETACH, d.pid, NULL, NULL);
 	if (ret)
 		goto out_remove;
+	journal_start_dump(&d);
 	ret = precopy(&d, &stop);
 	if (ret)
 		goto out_remove;
@@ -964,8 +1090,9 @@ int cmd_dump(int argc, char **argv)
 		goto out_remove;
 	leave(&d, was_stopped);
 	summary(&d, stop, freeze_ms);
+	ret = close_journal(&d, EXIT_SUCCESS);
 	cleanup(&d);
-	return wait_child(&d, true) ? EXIT_FAILURE : EXIT_SUCCESS;
+	return wait_child(&d, true) || ret ? EXIT_FAILURE : EXIT_SUCCESS;
 
 out_remove:
 	remove_dump(&d);
@@ -973,6 +1100,7 @@ out_remove:
 		vmtrack_thaw(d.pid);
 out:
 	fprintf(stderr, "vmtrack dump: %s\n", d.err);
+	close_journal(&d, EXIT_FAILURE);
 	cleanup(&d);
 	wait_child(&d, false);
 	return EXIT_FAILURE;

@@ -2,15 +2,18 @@
 /*
  * Output of vmtrack watch / run: text (one line per epoch, '#' headers, a
  * per-mapping summary) and/or JSON lines (one object per epoch, then a
- * summary), on stdout or in the file of --output.
+ * summary), on stdout or in the file of --output, and the binary journal
+ * of --journal. vmtrack report prints a journal with the same functions.
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "vmtrack-cmd.h"
+#include "journal.h"
 
 #define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
 
@@ -32,8 +35,12 @@ static void json_string(FILE *f, const char *s)
 
 /* where the JSON lines go: the --output file, or stdout with --json */
 static FILE *json_file;
+static struct journal *journal;
 /* time of the previous epoch, for the per-epoch rates */
 static double prev_time;
+/* the tracked ranges of the session, refilled for every epoch */
+static struct out_range *ranges;
+static size_t ranges_alloc;
 
 static FILE *json_out(const struct vmtrack_cmd_params *p)
 {
@@ -41,7 +48,7 @@ static FILE *json_out(const struct vmtrack_cmd_params *p)
 }
 
 /**
- * out_open() - open the file of --output, if one was given
+ * out_open() - open the file of --output and the journal, if asked for
  * @p:		options
  * @err:	receives a one-line reason on failure
  * @errlen:	size of @err
@@ -50,24 +57,37 @@ static FILE *json_out(const struct vmtrack_cmd_params *p)
  */
 int out_open(const struct vmtrack_cmd_params *p, char *err, size_t errlen)
 {
-	if (!p->output)
-		return 0;
-	json_file = fopen(p->output, "we");
-	if (!json_file) {
-		snprintf(err, errlen, "cannot write '%s': %s", p->output, strerror(errno));
-		return -1;
+	if (p->output) {
+		json_file = fopen(p->output, "we");
+		if (!json_file) {
+			snprintf(err, errlen, "cannot write '%s': %s", p->output,
+				 strerror(errno));
+			return -1;
+		}
+	}
+	if (p->journal) {
+		journal = journal_open(p->journal, p->journal_ranges ? JOURNAL_RANGES : 0,
+				       err, errlen);
+		if (!journal)
+			return -1;
 	}
 	return 0;
 }
 
 static const char * const loss_names[] = { "events", "restart", "tamper", "decode" };
 
-static void loss_text(char *buf, size_t len, unsigned int loss)
+/**
+ * out_loss_text() - the names of enum vmtrack_loss bits
+ * @buf:	receives "events,tamper" and the like
+ * @len:	size of @buf
+ * @loss:	the bits
+ */
+void out_loss_text(char *buf, size_t len, unsigned int loss)
 {
 	size_t i, off = 0;
 
 	buf[0] = '\0';
-	for (i = 0; i < ARRAY_SIZE(loss_names); i++)
+	for (i = 0; i < ARRAY_SIZE(loss_names) && off < len; i++)
 		if (loss & (1U << i))
 			off += snprintf(buf + off, len - off, "%s%s", off ? "," : "",
 					loss_names[i]);
@@ -76,6 +96,19 @@ static void loss_text(char *buf, size_t len, unsigned int loss)
 static double mib(uint64_t pages)
 {
 	return (double)pages * sysconf(_SC_PAGESIZE) / (1024.0 * 1024.0);
+}
+
+/**
+ * out_start_text() - the first line of the text output
+ * @f:			where to print
+ * @command:		"watch" or "run"
+ * @pid:		target
+ * @interval_ms:	epoch period, 0: at stops only
+ */
+void out_start_text(FILE *f, const char *command, pid_t pid, unsigned long interval_ms)
+{
+	fprintf(f, "# vmtrack %s: pid %d, interval %s%.3f s\n", command, (int)pid,
+		interval_ms ? "" : "at stops, ", interval_ms / 1000.0);
 }
 
 /**
@@ -88,16 +121,71 @@ void out_start(const struct vmtrack_cmd_params *p, struct vmtrack_session *s, pi
 {
 	const struct vmtrack_dset *ds = vmtrack_session_dset(s);
 	uint64_t pages = vmtrack_dset_watched_pages(ds);
+	const char *command = p->mode == VMTRACK_MODE_RUN ? "run" : "watch";
 
 	fprintf(stderr, "vmtrack: watching pid %d: %zu ranges, %" PRIu64 " pages (%.1f MiB), "
 		"buffer %zu KiB/CPU, instance %s\n", (int)pid, vmtrack_dset_nr_ranges(ds), pages,
 		mib(pages), vmtrack_session_buffer_kb(s), vmtrack_session_instance(s));
 	prev_time = 0;
+	journal_target(journal, command, pid, p->mode == VMTRACK_MODE_RUN ? p->argv : NULL);
+	journal_start(journal, p->interval_ms, vmtrack_dset_nr_ranges(ds), pages,
+		      vmtrack_session_buffer_kb(s));
 	if (!p->json && !p->quiet)
-		printf("# vmtrack %s: pid %d, interval %s%.3f s\n",
-		       p->mode == VMTRACK_MODE_RUN ? "run" : "watch", (int)pid,
-		       p->interval_ms ? "" : "at stops, ", p->interval_ms / 1000.0);
+		out_start_text(stdout, command, pid, p->interval_ms);
 	fflush(stdout);
+}
+
+/* the tracked ranges into @ranges: all of them, or those dirty in the epoch */
+static ssize_t collect_ranges(struct vmtrack_session *s, bool dirty_only)
+{
+	const struct vmtrack_dset *ds = vmtrack_session_dset(s);
+	struct vmtrack_range_info ri;
+	size_t i, n = 0;
+
+	for (i = 0; !vmtrack_dset_range(ds, i, &ri); i++) {
+		if (dirty_only && !ri.last)
+			continue;
+		if (n == ranges_alloc) {
+			size_t a = ranges_alloc ? 2 * ranges_alloc : 64;
+			struct out_range *t = realloc(ranges, a * sizeof(*t));
+
+			if (!t)
+				return -ENOMEM;
+			ranges = t;
+			ranges_alloc = a;
+		}
+		ranges[n++] = (struct out_range){ ri.start, ri.end, ri.pages, ri.last, ri.total,
+						  ri.label };
+	}
+	return n;
+}
+
+/**
+ * out_epoch_collect() - what the output of an epoch shows, from the session
+ * @s:		the session (per-range counters of the epoch)
+ * @ep:		the epoch just taken
+ * @e:		filled in but for @e->time, @e->duration and @e->final;
+ *		@e->ranges is valid until the next call
+ *
+ * Return: 0, or -ENOMEM (@e then has no ranges).
+ */
+int out_epoch_collect(struct vmtrack_session *s, const struct vmtrack_epoch *ep,
+		      struct out_epoch_info *e)
+{
+	ssize_t n = collect_ranges(s, true);
+	size_t i;
+
+	e->ep = ep;
+	e->nr_tracked = vmtrack_dset_nr_ranges(vmtrack_session_dset(s));
+	e->busiest.last = 0;
+	e->ranges = ranges;
+	e->nr_ranges = n < 0 ? 0 : n;
+	e->has_ranges = n >= 0;
+	/* the first of the ranges with the most pages dirty */
+	for (i = 0; i < e->nr_ranges; i++)
+		if (ranges[i].last > e->busiest.last)
+			e->busiest = ranges[i];
+	return n < 0 ? (int)n : 0;
 }
 
 /*
@@ -105,99 +193,96 @@ void out_start(const struct vmtrack_cmd_params *p, struct vmtrack_session *s, pi
  * epoch's duration (pages per second). Clean ranges are left out (a line per
  * epoch stays short for a process with many mappings).
  */
-static void epoch_json_mappings(FILE *f, struct vmtrack_session *s, double duration)
+static void epoch_json_mappings(FILE *f, const struct out_epoch_info *e)
 {
-	const struct vmtrack_dset *ds = vmtrack_session_dset(s);
-	struct vmtrack_range_info ri;
-	size_t i, n = 0;
+	const struct out_range *r;
+	size_t i;
 
 	fprintf(f, ",\"mappings\":[");
-	for (i = 0; !vmtrack_dset_range(ds, i, &ri); i++) {
-		if (!ri.last)
-			continue;
+	for (i = 0; i < e->nr_ranges; i++) {
+		r = &e->ranges[i];
 		fprintf(f, "%s{\"start\":%" PRIu64 ",\"end\":%" PRIu64 ",\"name\":",
-			n++ ? "," : "", ri.start, ri.end);
-		json_string(f, ri.label);
+			i ? "," : "", r->start, r->end);
+		json_string(f, r->label);
 		fprintf(f, ",\"pages\":%" PRIu64 ",\"dirty\":%" PRIu64 ",\"rate\":%.3f}",
-			ri.pages, ri.last, duration > 0 ? ri.last / duration : 0.0);
+			r->pages, r->last, e->duration > 0 ? r->last / e->duration : 0.0);
 	}
 	fputc(']', f);
 }
 
-static void epoch_json(FILE *f, struct vmtrack_session *s, const struct vmtrack_epoch *ep,
-		       double t, bool final)
+/**
+ * out_epoch_json() - one epoch as a JSON line
+ * @f:	where to print
+ * @e:	the epoch; "mappings" and "dirty" only if @e->has_ranges
+ */
+void out_epoch_json(FILE *f, const struct out_epoch_info *e)
 {
-	double duration = t - prev_time;
+	const struct vmtrack_epoch *ep = e->ep;
 	char loss[64];
 	size_t i;
 
-	loss_text(loss, sizeof(loss), ep->loss);
+	out_loss_text(loss, sizeof(loss), ep->loss);
 	fprintf(f, "{\"epoch\":%" PRIu64 ",\"time\":%.3f,\"duration\":%.3f,\"final\":%s,"
 		"\"watched_pages\":%" PRIu64 ",\"dirty_pages\":%" PRIu64 ",\"nr_dirty\":%zu,"
 		"\"all_dirty\":%s,\"loss\":\"%s\",\"lost_events\":%" PRIu64 ",\"events\":%" PRIu64
 		",\"new_pages\":%" PRIu64 ",\"stray_pages\":%" PRIu64 ",\"rearm_failed\":%" PRIu64
 		",\"target_gone\":%s",
-		ep->seq, t, duration, final ? "true" : "false", ep->watched_pages,
+		ep->seq, e->time, e->duration, e->final ? "true" : "false", ep->watched_pages,
 		ep->dirty_pages, ep->nr_dirty, ep->all_dirty ? "true" : "false", loss,
 		ep->lost_events, ep->events, ep->new_pages, ep->stray_pages, ep->rearm_failed,
 		ep->target_gone ? "true" : "false");
-	epoch_json_mappings(f, s, duration);
-	fprintf(f, ",\"dirty\":[");
-	for (i = 0; i < ep->nr_dirty; i++)
-		fprintf(f, "%s[%" PRIu64 ",%" PRIu64 "]", i ? "," : "",
-			(uint64_t)(uintptr_t)ep->dirty[i].iov_base,
-			(uint64_t)(uintptr_t)ep->dirty[i].iov_base + ep->dirty[i].iov_len);
-	fprintf(f, "]}\n");
-}
-
-/* the tracked range with the most pages dirty in the epoch just collected */
-static bool busiest_range(struct vmtrack_session *s, struct vmtrack_range_info *best)
-{
-	const struct vmtrack_dset *ds = vmtrack_session_dset(s);
-	struct vmtrack_range_info ri;
-	size_t i;
-
-	best->last = 0;
-	for (i = 0; !vmtrack_dset_range(ds, i, &ri); i++)
-		if (ri.last > best->last)
-			*best = ri;
-	return best->last != 0;
-}
-
-static void epoch_text(const struct vmtrack_cmd_params *p, struct vmtrack_session *s,
-		       const struct vmtrack_epoch *ep, double t, bool final)
-{
-	long page = sysconf(_SC_PAGESIZE);
-	struct vmtrack_range_info best;
-	char loss[64];
-	size_t i;
-
-	printf("epoch %5" PRIu64 " %9.3fs  dirty %9" PRIu64 " of %9" PRIu64 " pages in %6zu ranges"
-	       "%s%s", ep->seq, t, ep->dirty_pages, ep->watched_pages, ep->nr_dirty,
-	       ep->new_pages ? "  (new mappings)" : "", final ? "  (final)" : "");
-	if (ep->all_dirty) {
-		loss_text(loss, sizeof(loss), ep->loss);
-		printf("  LOSS(%s): %" PRIu64 " events lost, all watched pages reported dirty",
-		       loss, ep->lost_events);
-	} else if (vmtrack_dset_nr_ranges(vmtrack_session_dset(s)) > 1 &&
-		   busiest_range(s, &best)) {
-		printf("  most: %" PRIu64 " in %s %" PRIx64, best.last,
-		       best.label[0] ? best.label : "[anon]", best.start);
+	if (e->has_ranges) {
+		epoch_json_mappings(f, e);
+		fprintf(f, ",\"dirty\":[");
+		for (i = 0; i < ep->nr_dirty; i++)
+			fprintf(f, "%s[%" PRIu64 ",%" PRIu64 "]", i ? "," : "",
+				(uint64_t)(uintptr_t)ep->dirty[i].iov_base,
+				(uint64_t)(uintptr_t)ep->dirty[i].iov_base +
+				ep->dirty[i].iov_len);
+		fputc(']', f);
 	}
-	if (ep->target_gone)
-		printf("  target exited");
-	printf("\n");
-	if (!p->list_dirty)
-		return;
-	for (i = 0; i < ep->nr_dirty; i++)
-		printf("    %012" PRIx64 "-%012" PRIx64 " %8zu pages\n",
-		       (uint64_t)(uintptr_t)ep->dirty[i].iov_base,
-		       (uint64_t)(uintptr_t)ep->dirty[i].iov_base + ep->dirty[i].iov_len,
-		       ep->dirty[i].iov_len / page);
+	fprintf(f, "}\n");
 }
 
 /**
- * out_epoch() - print one epoch
+ * out_epoch_text() - one epoch as a text line
+ * @f:		where to print
+ * @e:		the epoch
+ * @list_dirty:	list its dirty ranges too (if @e->has_ranges)
+ * @page_size:	of the target
+ */
+void out_epoch_text(FILE *f, const struct out_epoch_info *e, bool list_dirty, long page_size)
+{
+	const struct vmtrack_epoch *ep = e->ep;
+	char loss[64];
+	size_t i;
+
+	fprintf(f, "epoch %5" PRIu64 " %9.3fs  dirty %9" PRIu64 " of %9" PRIu64
+		" pages in %6zu ranges%s%s", ep->seq, e->time, ep->dirty_pages,
+		ep->watched_pages, ep->nr_dirty, ep->new_pages ? "  (new mappings)" : "",
+		e->final ? "  (final)" : "");
+	if (ep->all_dirty) {
+		out_loss_text(loss, sizeof(loss), ep->loss);
+		fprintf(f, "  LOSS(%s): %" PRIu64 " events lost, all watched pages reported dirty",
+			loss, ep->lost_events);
+	} else if (e->nr_tracked > 1 && e->busiest.last) {
+		fprintf(f, "  most: %" PRIu64 " in %s %" PRIx64, e->busiest.last,
+			e->busiest.label[0] ? e->busiest.label : "[anon]", e->busiest.start);
+	}
+	if (ep->target_gone)
+		fprintf(f, "  target exited");
+	fprintf(f, "\n");
+	if (!list_dirty || !e->has_ranges)
+		return;
+	for (i = 0; i < ep->nr_dirty; i++)
+		fprintf(f, "    %012" PRIx64 "-%012" PRIx64 " %8zu pages\n",
+			(uint64_t)(uintptr_t)ep->dirty[i].iov_base,
+			(uint64_t)(uintptr_t)ep->dirty[i].iov_base + ep->dirty[i].iov_len,
+			ep->dirty[i].iov_len / page_size);
+}
+
+/**
+ * out_epoch() - print and journal one epoch
  * @p:		options
  * @s:		the session (per-range counters of the epoch)
  * @ep:		the epoch
@@ -207,15 +292,18 @@ static void epoch_text(const struct vmtrack_cmd_params *p, struct vmtrack_sessio
 void out_epoch(const struct vmtrack_cmd_params *p, struct vmtrack_session *s,
 	       const struct vmtrack_epoch *ep, double t, bool final)
 {
+	struct out_epoch_info e = { .time = t, .duration = t - prev_time, .final = final };
 	FILE *f = json_out(p);
 
+	out_epoch_collect(s, ep, &e);
+	journal_epoch(journal, &e);
 	if (f) {
-		epoch_json(f, s, ep, t, final);
+		out_epoch_json(f, &e);
 		fflush(f);
 	}
 	prev_time = t;
 	if (!p->json && !p->quiet)
-		epoch_text(p, s, ep, t, final);
+		out_epoch_text(stdout, &e, p->list_dirty, sysconf(_SC_PAGESIZE));
 	fflush(stdout);
 	/* progress for long JSON runs on a terminal */
 	if (p->json && !p->quiet && isatty(STDERR_FILENO))
@@ -223,49 +311,100 @@ void out_epoch(const struct vmtrack_cmd_params *p, struct vmtrack_session *s,
 			ep->dirty_pages, final ? "\n" : "");
 }
 
-static void summary_json(FILE *f, struct vmtrack_session *s, pid_t pid,
-			 const struct vmtrack_run_stats *rs)
+/**
+ * out_freeze() - journal how long the target was frozen for an epoch
+ * @seq:	the epoch
+ * @ms:		milliseconds from the freeze to the thaw
+ */
+void out_freeze(uint64_t seq, double ms)
 {
-	const struct vmtrack_dset *ds = vmtrack_session_dset(s);
-	struct vmtrack_range_info ri;
+	journal_freeze(journal, seq, ms);
+}
+
+/**
+ * out_summary_json() - the summary object
+ * @f:			where to print
+ * @pid:		target
+ * @rs:			totals over the run
+ * @watched_pages:	pages watched at the end
+ * @r:			every tracked range
+ * @n:			entries in @r
+ */
+void out_summary_json(FILE *f, pid_t pid, const struct vmtrack_run_stats *rs,
+		      uint64_t watched_pages, const struct out_range *r, size_t n)
+{
 	size_t i;
 
 	fprintf(f, "{\"summary\":{\"pid\":%d,\"epochs\":%" PRIu64 ",\"seconds\":%.3f,"
 		"\"loss_epochs\":%" PRIu64 ",\"lost_events\":%" PRIu64 ",\"dirty_pages\":%" PRIu64
 		",\"watched_pages\":%" PRIu64 ",\"mappings\":[", (int)pid, rs->epochs,
-		rs->seconds, rs->loss_epochs, rs->lost_events, rs->dirty_pages,
-		vmtrack_dset_watched_pages(ds));
-	for (i = 0; !vmtrack_dset_range(ds, i, &ri); i++) {
+		rs->seconds, rs->loss_epochs, rs->lost_events, rs->dirty_pages, watched_pages);
+	for (i = 0; i < n; i++) {
 		fprintf(f, "%s{\"start\":%" PRIu64 ",\"end\":%" PRIu64 ",\"name\":", i ? "," : "",
-			ri.start, ri.end);
-		json_string(f, ri.label);
+			r[i].start, r[i].end);
+		json_string(f, r[i].label);
 		fprintf(f, ",\"pages\":%" PRIu64 ",\"dirty\":%" PRIu64 ",\"total\":%" PRIu64
-			",\"rate\":%.3f}", ri.pages, ri.last, ri.total,
-			rs->seconds > 0 ? ri.total / rs->seconds : 0.0);
+			",\"rate\":%.3f}", r[i].pages, r[i].last, r[i].total,
+			rs->seconds > 0 ? r[i].total / rs->seconds : 0.0);
 	}
 	fprintf(f, "]}}\n");
 }
 
 /**
- * out_summary() - per-mapping summary at the end
- * @p:		options
- * @s:		the session
+ * out_summary_text() - the summary lines
+ * @f:		where to print
  * @pid:	target
  * @rs:		totals over the run
+ * @r:		every tracked range
+ * @n:		entries in @r
  *
  * Per tracked range: pages watched, pages dirty in the last epoch, pages
  * reported dirty over all epochs and that total per second.
  */
-void out_summary(const struct vmtrack_cmd_params *p, struct vmtrack_session *s, pid_t pid,
-		 const struct vmtrack_run_stats *rs)
+void out_summary_text(FILE *f, pid_t pid, const struct vmtrack_run_stats *rs,
+		      const struct out_range *r, size_t n)
 {
-	const struct vmtrack_dset *ds = vmtrack_session_dset(s);
-	FILE *f = json_out(p);
-	struct vmtrack_range_info ri;
 	size_t i;
 
+	fprintf(f, "# summary: pid %d, %" PRIu64 " epochs in %.3f s, %" PRIu64
+		" pages reported dirty", (int)pid, rs->epochs, rs->seconds, rs->dirty_pages);
+	if (rs->loss_epochs)
+		fprintf(f, ", %" PRIu64 " epochs with loss (%" PRIu64 " events lost)",
+			rs->loss_epochs, rs->lost_events);
+	fprintf(f, "\n# per range: pages watched, dirty in the last epoch, dirty summed over all "
+		"epochs, that sum per second\n");
+	fprintf(f, "#        START-END               WATCHED      LAST       ALL      ALL/S  "
+		"MAPPING\n");
+	for (i = 0; i < n; i++)
+		fprintf(f, "%012" PRIx64 "-%012" PRIx64 " %9" PRIu64 " %9" PRIu64 " %9" PRIu64
+			" %10.2f  %s\n", r[i].start, r[i].end, r[i].pages, r[i].last, r[i].total,
+			rs->seconds > 0 ? r[i].total / rs->seconds : 0.0, r[i].label);
+}
+
+/**
+ * out_summary() - per-mapping summary at the end; closes the journal
+ * @p:		options
+ * @s:		the session
+ * @pid:	target
+ * @rs:		totals over the run
+ * @status:	vmtrack's exit status so far, for the journal
+ *
+ * Return: 0, or -1 if the journal could not be written.
+ */
+int out_summary(const struct vmtrack_cmd_params *p, struct vmtrack_session *s, pid_t pid,
+		const struct vmtrack_run_stats *rs, int status)
+{
+	uint64_t watched = vmtrack_dset_watched_pages(vmtrack_session_dset(s));
+	ssize_t n = collect_ranges(s, false);
+	FILE *f = json_out(p);
+	char err[512];
+	int ret = 0;
+
+	if (n < 0)
+		n = 0;
+	journal_summary(journal, pid, rs, watched, ranges, n);
 	if (f) {
-		summary_json(f, s, pid, rs);
+		out_summary_json(f, pid, rs, watched, ranges, n);
 		if (fflush(f) || ferror(f))
 			fprintf(stderr, "vmtrack: writing %s: %s\n", p->output ?: "stdout",
 				strerror(errno));
@@ -274,19 +413,16 @@ void out_summary(const struct vmtrack_cmd_params *p, struct vmtrack_session *s, 
 			json_file = NULL;
 		}
 	}
-	if (p->json)
-		return;
-	printf("# summary: pid %d, %" PRIu64 " epochs in %.3f s, %" PRIu64 " pages reported dirty",
-	       (int)pid, rs->epochs, rs->seconds, rs->dirty_pages);
-	if (rs->loss_epochs)
-		printf(", %" PRIu64 " epochs with loss (%" PRIu64 " events lost)",
-		       rs->loss_epochs, rs->lost_events);
-	printf("\n# per range: pages watched, dirty in the last epoch, dirty summed over all "
-	       "epochs, that sum per second\n");
-	printf("#        START-END               WATCHED      LAST       ALL      ALL/S  MAPPING\n");
-	for (i = 0; !vmtrack_dset_range(ds, i, &ri); i++)
-		printf("%012" PRIx64 "-%012" PRIx64 " %9" PRIu64 " %9" PRIu64 " %9" PRIu64
-		       " %10.2f  %s\n", ri.start, ri.end, ri.pages, ri.last, ri.total,
-		       rs->seconds > 0 ? ri.total / rs->seconds : 0.0, ri.label);
+	if (journal_close(journal, status, err, sizeof(err))) {
+		fprintf(stderr, "vmtrack: %s\n", err);
+		ret = -1;
+	}
+	journal = NULL;
+	if (!p->json)
+		out_summary_text(stdout, pid, rs, ranges, n);
 	fflush(stdout);
+	free(ranges);
+	ranges = NULL;
+	ranges_alloc = 0;
+	return ret;
 }

@@ -22,7 +22,7 @@
 static const char * const watch_msg[] = {
 	"",
 	"  usage: vmtrack watch -p PID [-r START-END ...] [-i SECONDS] [-n EPOCHS] [-b KB]",
-	"                       [-j] [-o FILE] [-k] [-q] [-d] [-a]",
+	"                       [-j] [-o FILE] [-k] [-q] [-d] [-a] [--journal FILE]",
 	"",
 	"  Watch a running process and report, every epoch, the pages it changed.",
 	"",
@@ -39,6 +39,9 @@ static const char * const watch_msg[] = {
 	"	  -d/--dirty: list the dirty ranges of each epoch",
 	"	  -k/--keep: leave the ranges watched on exit",
 	"	  -q/--quiet: print only the summary",
+	"	  --journal FILE: write a binary journal of the run to FILE (vmtrack report",
+	"			decodes it)",
+	"	  --journal-ranges: journal the dirty ranges and the mappings they are in",
 	"	  -h/--help: print this menu",
 	NULL,
 };
@@ -46,7 +49,7 @@ static const char * const watch_msg[] = {
 static const char * const run_msg[] = {
 	"",
 	"  usage: vmtrack run [-i SECONDS] [-n EPOCHS] [-b KB] [-j] [-o FILE] [-k] [-q] [-d] [-a] [-s]",
-	"                     -- COMMAND [ARGS...]",
+	"                     [--journal FILE] -- COMMAND [ARGS...]",
 	"",
 	"  Start COMMAND watched from its first instruction and report the pages it changes.",
 	"",
@@ -62,6 +65,9 @@ static const char * const run_msg[] = {
 	"	  -d/--dirty: list the dirty ranges of each epoch",
 	"	  -k/--keep: leave the ranges watched on exit",
 	"	  -q/--quiet: print only the summary",
+	"	  --journal FILE: write a binary journal of the run to FILE (vmtrack report",
+	"			decodes it)",
+	"	  --journal-ranges: journal the dirty ranges and the mappings they are in",
 	"	  -h/--help: print this menu",
 	NULL,
 };
@@ -216,6 +222,8 @@ int vmtrack_parse_args(enum vmtrack_mode mode, int argc, char **argv,
 		{ "dirty",	 no_argument,	    0, 'd' },
 		{ "all-private", no_argument,	    0, 'a' },
 		{ "sync-stop",	 no_argument,	    0, 's' },
+		{ "journal",	 required_argument, 0, OPT_JOURNAL },
+		{ "journal-ranges", no_argument,    0, OPT_JOURNAL_RANGES },
 		{ "help",	 no_argument,	    0, 'h' },
 		{ 0, 0, 0, 0 }
 	};
@@ -298,10 +306,21 @@ int vmtrack_parse_args(enum vmtrack_mode mode, int argc, char **argv,
 				goto not_here;
 			p->sync_stop = true;
 			break;
+		case OPT_JOURNAL:
+			if (!*optarg) {
+				snprintf(err, errlen, "empty journal file name");
+				return -1;
+			}
+			p->journal = optarg;
+			break;
+		case OPT_JOURNAL_RANGES:
+			p->journal_ranges = true;
+			break;
 		case 'h':
 			return VMTRACK_PARSE_HELP;
 		case ':':
-			if (optopt)
+			/* a long option without a short one sets optopt to its value */
+			if (optopt && optopt < OPT_JOURNAL)
 				snprintf(err, errlen, "option '-%c' needs a value", optopt);
 			else
 				snprintf(err, errlen, "option '%s' needs a value", argv[optind - 1]);
@@ -313,6 +332,10 @@ int vmtrack_parse_args(enum vmtrack_mode mode, int argc, char **argv,
 				snprintf(err, errlen, "unknown option '%s'", argv[optind - 1]);
 			return -1;
 		}
+	}
+	if (p->journal_ranges && !p->journal) {
+		snprintf(err, errlen, "--journal-ranges needs --journal FILE");
+		return -1;
 	}
 	if (mode == VMTRACK_MODE_WATCH) {
 		if (!p->pid) {

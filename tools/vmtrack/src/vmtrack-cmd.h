@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 
@@ -31,6 +32,8 @@ enum vmtrack_mode {
  * @list_dirty:		print the dirty ranges of each epoch (text mode)
  * @all_private:	also watch read-only private mappings
  * @sync_stop:		run: take an epoch whenever the command stops itself
+ * @journal:		write a binary journal of the run to this file
+ * @journal_ranges:	journal the dirty ranges and per-mapping counts too
  * @argv:		run: the command and its arguments
  */
 struct vmtrack_cmd_params {
@@ -48,6 +51,8 @@ struct vmtrack_cmd_params {
 	bool			list_dirty;
 	bool			all_private;
 	bool			sync_stop;
+	const char		*journal;
+	bool			journal_ranges;
 	char			**argv;
 };
 
@@ -65,6 +70,13 @@ void vmtrack_usage(enum vmtrack_mode mode);
 int cmd_watch(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_dump(int argc, char **argv);
+int cmd_report(int argc, char **argv);
+
+/* long options without a short one */
+enum {
+	OPT_JOURNAL = 256,
+	OPT_JOURNAL_RANGES,
+};
 
 /* target.c */
 pid_t target_spawn(char **argv, const sigset_t *mask, char *err, size_t errlen);
@@ -79,11 +91,123 @@ struct vmtrack_run_stats {
 	double		seconds;
 };
 
+/**
+ * struct out_range - a tracked range as the output shows it
+ * @start:	first address
+ * @end:	end address, exclusive
+ * @pages:	watched pages
+ * @last:	pages dirty in the epoch (the last one, in a summary)
+ * @total:	pages dirty over all epochs
+ * @label:	mapping name, "" if unknown
+ */
+struct out_range {
+	uint64_t	start;
+	uint64_t	end;
+	uint64_t	pages;
+	uint64_t	last;
+	uint64_t	total;
+	const char	*label;
+};
+
+/**
+ * struct out_epoch_info - what the output of one epoch shows
+ * @ep:		the epoch
+ * @time:	seconds since the start
+ * @duration:	seconds since the previous epoch (or the start)
+ * @final:	the last epoch
+ * @nr_tracked:	tracked ranges at the end of the epoch
+ * @busiest:	the tracked range with the most dirty pages (@busiest.last 0: none)
+ * @ranges:	the tracked ranges dirty in the epoch
+ * @nr_ranges:	entries in @ranges
+ * @has_ranges:	@ranges and @ep->dirty are known (always live, journaled on request)
+ */
+struct out_epoch_info {
+	const struct vmtrack_epoch	*ep;
+	double				time;
+	double				duration;
+	bool				final;
+	uint64_t			nr_tracked;
+	struct out_range		busiest;
+	const struct out_range		*ranges;
+	size_t				nr_ranges;
+	bool				has_ranges;
+};
+
 int out_open(const struct vmtrack_cmd_params *p, char *err, size_t errlen);
 void out_start(const struct vmtrack_cmd_params *p, struct vmtrack_session *s, pid_t pid);
 void out_epoch(const struct vmtrack_cmd_params *p, struct vmtrack_session *s,
 	       const struct vmtrack_epoch *ep, double t, bool final);
-void out_summary(const struct vmtrack_cmd_params *p, struct vmtrack_session *s, pid_t pid,
-		 const struct vmtrack_run_stats *rs);
+void out_freeze(uint64_t seq, double ms);
+int out_summary(const struct vmtrack_cmd_params *p, struct vmtrack_session *s, pid_t pid,
+		const struct vmtrack_run_stats *rs, int status);
+int out_epoch_collect(struct vmtrack_session *s, const struct vmtrack_epoch *ep,
+		      struct out_epoch_info *e);
+void out_loss_text(char *buf, size_t len, unsigned int loss);
+void out_start_text(FILE *f, const char *command, pid_t pid, unsigned long interval_ms);
+void out_epoch_text(FILE *f, const struct out_epoch_info *e, bool list_dirty, long page_size);
+void out_epoch_json(FILE *f, const struct out_epoch_info *e);
+void out_summary_text(FILE *f, pid_t pid, const struct vmtrack_run_stats *rs,
+		      const struct out_range *ranges, size_t n);
+void out_summary_json(FILE *f, pid_t pid, const struct vmtrack_run_stats *rs,
+		      uint64_t watched_pages, const struct out_range *ranges, size_t n);
+
+/* dump.c: the lines of vmtrack dump, live and from a journal */
+
+/**
+ * struct dump_iter_info - one iteration of vmtrack dump
+ * @iter:	iteration number, from 1
+ * @frozen:	the last one, copied with the target frozen
+ * @dirty:	pages the epochs before it reported dirty
+ * @pages:	pages copied
+ * @holes:	pages left to the parent
+ * @gone:	pages that could not be read
+ * @seconds:	duration of the copy
+ * @bandwidth:	bytes per second
+ * @all_dirty:	an epoch since the previous iteration reported loss
+ * @loss:	enum vmtrack_loss bits of those epochs
+ * @stop:	the rule that ended the loop (frozen iteration), "no" else
+ */
+struct dump_iter_info {
+	unsigned int	iter;
+	bool		frozen;
+	uint64_t	dirty;
+	uint64_t	pages;
+	uint64_t	holes;
+	uint64_t	gone;
+	double		seconds;
+	double		bandwidth;
+	bool		all_dirty;
+	unsigned int	loss;
+	const char	*stop;
+};
+
+/**
+ * struct dump_summary_info - the end of vmtrack dump
+ * @pid:		the target
+ * @dest:		the directory or the page server
+ * @iterations:		iterations written
+ * @pages:		pages copied in all
+ * @stop:		the rule that ended the loop
+ * @freeze_ms:		how long the target was frozen
+ * @total_s:		duration of the dump
+ * @bandwidth:		the measured copy bandwidth, bytes per second
+ * @left_stopped:	the target was left stopped
+ */
+struct dump_summary_info {
+	pid_t		pid;
+	const char	*dest;
+	unsigned int	iterations;
+	uint64_t	pages;
+	const char	*stop;
+	double		freeze_ms;
+	double		total_s;
+	double		bandwidth;
+	bool		left_stopped;
+};
+
+void dump_print_iter(FILE *f, bool json, const char *dest, long page_size,
+		     const struct dump_iter_info *it);
+void dump_print_pending(FILE *f, uint64_t pending, double estimate_ms, const char *stop);
+void dump_print_summary(FILE *f, bool json, const struct dump_summary_info *s);
 
 #endif /* _VMTRACK_CMD_H */

@@ -92,12 +92,15 @@ static void run_epoch(struct loop *l, bool final)
 {
 	struct vmtrack_epoch ep;
 	unsigned int flags = 0;
+	double frozen_at = 0, frozen_ms;
 	int ret;
 
 	if (final && !l->gone) {
+		frozen_at = now();
 		ret = vmtrack_session_freeze(l->s);
 		if (ret == -ESRCH) {
 			l->gone = true;
+			frozen_at = 0;
 		} else if (ret) {
 			err_msg("freeze", vmtrack_session_error(l->s));
 			l->stop_sig = -1;
@@ -109,6 +112,8 @@ static void run_epoch(struct loop *l, bool final)
 	ret = vmtrack_session_epoch(l->s, flags, &ep);
 	if (final)
 		vmtrack_session_thaw(l->s);
+	/* freeze to thaw: how long the target stood still for the last epoch */
+	frozen_ms = frozen_at ? (now() - frozen_at) * 1000 : 0;
 	if (ret) {
 		err_msg("epoch", vmtrack_session_error(l->s));
 		l->stop_sig = -1;
@@ -123,6 +128,8 @@ static void run_epoch(struct loop *l, bool final)
 	if (ep.target_gone)
 		l->gone = true;
 	out_epoch(l->p, l->s, &ep, now() - l->t0, final);
+	if (frozen_at)
+		out_freeze(ep.seq, frozen_ms);
 	l->done |= final;
 }
 
@@ -248,11 +255,14 @@ static int start_session(struct loop *l, const char *cmd)
 
 static int finish(struct loop *l)
 {
+	int ret = l->stop_sig < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+
 	l->rs.seconds = now() - l->t0;
-	out_summary(l->p, l->s, l->pid, &l->rs);
+	if (out_summary(l->p, l->s, l->pid, &l->rs, ret))
+		ret = EXIT_FAILURE;
 	vmtrack_session_close(l->s);
 	close(l->sfd);
-	return l->stop_sig < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+	return ret;
 }
 
 static int parse(enum vmtrack_mode mode, int argc, char **argv, struct vmtrack_cmd_params *p)
