@@ -557,7 +557,70 @@ t10() {
 	check "output: no instance left" no_instances
 }
 
-for t in ${E2E_TESTS:-t1 t2 t3 t4 t5 t6 t7 t8 t9 t10}; do
+# ---- 11: --journal: vmtrack report prints what the run printed ---------
+
+# the JSON epoch objects of a file, without "mappings" and "dirty" (those
+# are journaled with --journal-ranges only)
+json_epochs() { grep '^{"epoch":' "$1" | sed 's/,"mappings":\[.*$/}/'; }
+
+t11() {
+	local j=$tmp/j11 o=$tmp/o11 x=$tmp/x11 r=$tmp/r11 truth=$tmp/t11 rc vpid cpid ne
+	$TIMEOUT "$VMTRACK" run -s -o $x --journal $j -- "$WORKLOAD" -s -p 128 -n 3 \
+		-t "$truth" > $o 2> $tmp/e11
+	rc=$?
+	check "journal: run --journal exit status 0 (got $rc)" [ $rc = 0 ]
+	"$VMTRACK" report $j > $r 2> $tmp/je11
+	rc=$?
+	check "journal: report exit status 0 (got $rc)" [ $rc = 0 ]
+	ne=$(grep -c '^epoch ' $o)
+	check "journal: report prints the live text, its $ne epoch lines and summary" \
+		cmp -s $o $r
+	cmp -s $o $r || diff $o $r | head -10 | sed 's/^/# /'
+	"$VMTRACK" report --json $j > $r 2> $tmp/je11
+	json_epochs $x > $tmp/live11
+	json_epochs $r > $tmp/rep11
+	check "journal: report --json prints the live JSON epochs, but mappings and dirty" \
+		cmp -s $tmp/live11 $tmp/rep11
+	grep '^{"summary":' $x > $tmp/live11
+	grep '^{"summary":' $r > $tmp/rep11
+	check "journal: and the same summary object" cmp -s $tmp/live11 $tmp/rep11
+	check "journal: report --json has $ne epochs" [ "$(json_epochs $r | wc -l)" = "$ne" ]
+
+	# with the ranges, the JSON lines and the listed dirty ranges are the same
+	$TIMEOUT "$VMTRACK" run -s -d -o $x --journal $j --journal-ranges -- "$WORKLOAD" -s \
+		-p 128 -n 3 -t "$truth" > $o 2> $tmp/e11
+	rc=$?
+	check "journal: run --journal-ranges exit status 0 (got $rc)" [ $rc = 0 ]
+	"$VMTRACK" report --json $j > $r 2> $tmp/je11
+	check "journal: report --json of --journal-ranges prints the live JSON file" cmp -s $x $r
+	"$VMTRACK" report -d $j > $r 2> $tmp/je11
+	check "journal: report -d prints the live text with its dirty ranges" cmp -s $o $r
+	"$VMTRACK" report --plot $tmp/p11.svg $j 2> $tmp/je11
+	check "journal: report --plot draws the epochs" grep -q '<polyline' $tmp/p11.svg
+
+	# a consumer killed mid-run: the journal decodes up to where it was written
+	"$VMTRACK" run -i 0.2 --journal $j -- "$WORKLOAD" --demo > /dev/null 2> $tmp/e11 &
+	vpid=$!
+	pids+=("$vpid")
+	wait_for $tmp/e11 'watching|vmtrack' || { nok "journal: killed run: start"; return; }
+	sleep 2.5
+	cpid=$(pgrep -P $vpid)
+	pids+=($cpid)
+	kill -KILL $vpid $cpid
+	wait $vpid 2>/dev/null
+	"$VMTRACK" report $j > $r 2> $tmp/je11
+	rc=$?
+	check "journal: killed run: report exit status 2 (got $rc)" [ $rc = 2 ]
+	check "journal: killed run: the epochs written before decode ($(grep -c '^epoch ' $r))" \
+		[ "$(grep -c '^epoch ' $r)" -ge 3 ]
+	check "journal: killed run: report says the run did not finish" \
+		grep -qE 'no end record|stopped at byte' $tmp/je11
+	# the instance of the killed consumer is the next one's to reap
+	"$VMTRACK" run -n 1 -q -- true > /dev/null 2>&1
+	check "journal: no instance left" no_instances
+}
+
+for t in ${E2E_TESTS:-t1 t2 t3 t4 t5 t6 t7 t8 t9 t10 t11}; do
 	$t
 done
 tap_end

@@ -1437,6 +1437,12 @@ static void test_options_valid(void)
 	CHECK(p.output && !strcmp(p.output, "w.json") && p.json);
 	CHECK_EQ(parse(VMTRACK_MODE_WATCH, "-p 7", &p, err), 0);
 	CHECK(!p.output);
+	CHECK(!p.journal && !p.journal_ranges);
+	/* --journal: a binary journal besides whatever is printed */
+	CHECK_EQ(parse(VMTRACK_MODE_RUN, "--journal run.vmj -j -- ./prog", &p, err), 0);
+	CHECK(p.journal && !strcmp(p.journal, "run.vmj") && !p.journal_ranges && p.json);
+	CHECK_EQ(parse(VMTRACK_MODE_WATCH, "-p 7 --journal-ranges --journal=w.vmj", &p, err), 0);
+	CHECK(p.journal && !strcmp(p.journal, "w.vmj") && p.journal_ranges);
 }
 
 static void test_options_invalid(void)
@@ -1472,6 +1478,9 @@ static void test_options_invalid(void)
 		{ VMTRACK_MODE_WATCH, "-p", "needs a value" },
 		{ VMTRACK_MODE_WATCH, "-p 1 -o", "needs a value" },
 		{ VMTRACK_MODE_WATCH, "-p 1 --output=", "empty output file name" },
+		{ VMTRACK_MODE_WATCH, "-p 1 --journal", "option '--journal' needs a value" },
+		{ VMTRACK_MODE_WATCH, "-p 1 --journal=", "empty journal file name" },
+		{ VMTRACK_MODE_WATCH, "-p 1 --journal-ranges", "needs --journal FILE" },
 		{ VMTRACK_MODE_RUN, "", "missing command" },
 		{ VMTRACK_MODE_RUN, "-j --", "missing command" },
 		{ VMTRACK_MODE_RUN, "-p 5 -- ls", "not valid for run" },
