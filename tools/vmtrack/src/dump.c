@@ -923,8 +923,8 @@ void dump_print_summary(FILE *f, bool json, const struct dump_summary_info *s)
 {
 	if (json) {
 		fprintf(f, "{\"summary\":{\"pid\":%d,\"dir\":\"%s\",\"iterations\":%u,"
-			"\"last\":\"%s/%u\",\"pages\":%" PRIu64 ",\"stop\":\"%s\",\"freeze_ms\":%.3f"
-			",\"total_s\":%.3f,\"bandwidth\":%.0f,\"left_stopped\":%s}}\n",
+			"\"last\":\"%s/%u\",\"pages\":%" PRIu64 ",\"stop\":\"%s\","
+			"\"freeze_ms\":%.3f,\"total_s\":%.3f,\"bandwidth\":%.0f,\"left_stopped\":%s}}\n",
 			(int)s->pid, s->dest, s->iterations, s->dest, s->iterations, s->pages,
 			s->stop, s->freeze_ms, s->total_s, s->bandwidth,
 			s->left_stopped ? "true" : "false");
