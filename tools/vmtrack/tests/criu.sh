@@ -90,9 +90,11 @@ for b in criu crit; do
 		exit 1
 	fi
 done
-# "criu check" also wants what a process without sockets or namespaces
-# never needs (SO_BINDTODEVICE on a packet socket, veth): shown, not required
-criu check > "$work/check.log" 2>&1
+if ! criu check > "$work/check.log" 2>&1; then
+	echo "Bail out! criu check fails on this kernel:"
+	grep -E "Error|Warn" "$work/check.log" | tail -10 | sed 's/^/# /'
+	exit 1
+fi
 info "$(criu --version | head -1); criu check: $(tail -1 "$work/check.log")"
 if ! criu check --feature mem_dirty_track > /dev/null 2>&1; then
 	echo "Bail out! criu sees no soft-dirty tracking (CONFIG_MEM_SOFT_DIRTY)"
