@@ -20,7 +20,10 @@
 #     vmtrack froze it;
 #  6. let go, the restored target checks every page against its own table
 #     and goes on writing;
-# once more with shared anonymous memory in the target (CRIU's to dump),
+# once more with shared anonymous memory in the target (CRIU's to dump);
+# with tests/dump-target, whose threads mremap, munmap, map and DONTNEED
+# all the time (steps 1-5); with targets that run on after vmtrack's last
+# copy, whose changes since must be in criu's own pages (soft-dirty);
 # and a chain that lacks a page the target has makes criu dump fail rather
 # than restore stale memory.
 #
@@ -32,8 +35,10 @@ here=$(cd "$(dirname "$0")" && pwd)
 build=${VMTRACK_BUILD:-$here/..}
 vmtrack=$build/vmtrack
 target=$build/tests/criu-target
+dump_target=$build/tests/dump-target
 check=$build/tests/dumpcheck
 seeds=${CRIU_SEEDS:-"1 2 3"}
+churn_seeds=${CRIU_CHURN_SEEDS:-"70 71"}
 work=$(mktemp -d /tmp/vmtrack-criu.XXXXXX)
 n=0
 failed=0
@@ -74,7 +79,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-for b in "$vmtrack" "$target" "$check"; do
+for b in "$vmtrack" "$target" "$dump_target" "$check"; do
 	if [ ! -x "$b" ]; then
 		echo "Bail out! $b not built (make -C tools/vmtrack all)"
 		exit 1
@@ -152,52 +157,68 @@ pid_state() {
 	sed 's/.*) \(.\).*/\1/' "/proc/$1/stat" 2>/dev/null
 }
 
-# start SEED MIB [ARGS]: a running target in a session of its own (criu
-# dumps and restores it with the files it has open), $tpid once it wrote
-# every page
+# start KIND SEED MIB [ARGS]: a running target in a session of its own
+# (criu dumps and restores it with the files it has open), $tpid once it is
+# set up. KIND "self": tests/criu-target, which checks its own pages on
+# SIGUSR1; "churn": tests/dump-target (threads, mremap, munmap, new mappings,
+# DONTNEED, THP, all the time).
 start() {
-	local seed=$1 mib=$2 dir=$work/s$1
+	local kind=$1 seed=$2 mib=$3 dir=$work/s$2
 
-	shift 2
+	shift 3
 	mkdir -p "$dir"
-	setsid "$target" -s "$seed" -m "$mib" -f "$work/file" -o "$dir/verify" "$@" \
-		< /dev/null > "$dir/target.out" 2>&1 &
+	if [ "$kind" = self ]; then
+		setsid "$target" -s "$seed" -m "$mib" -f "$work/file" -o "$dir/verify" "$@" \
+			< /dev/null > "$dir/target.out" 2>&1 &
+	else
+		setsid "$dump_target" -s "$seed" -m "$mib" -f "$work/file" "$@" \
+			< /dev/null > "$dir/target.out" 2>&1 &
+	fi
 	tpid=$!
 	pids+=("$tpid")
 	wait_for "$dir/target.out" ready 60
 }
 
-# one_seed SEED [TARGET-ARGS]
+# one_seed MODE KIND SEED [TARGET-ARGS]: MODE "stopped": vmtrack leaves the
+# target stopped and criu copies (almost) nothing again; "running": the
+# target runs on after vmtrack's last copy, and what it changes meanwhile
+# must be in criu's own pages
 one_seed() {
-	local seed=$1 dir=$work/s$1 rc parent_pages own restored
+	local mode=$1 kind=$2 seed=$3 dir=$work/s$3 rc parent_pages own restored
+	local t="$2 seed $3, $1" stop=(--leave-stopped)
 
-	shift
-	if ! start "$seed" 16 "$@"; then
-		not_ok "seed $seed: the target starts"
+	shift 3
+	[ "$mode" = running ] && stop=()
+	if ! start "$kind" "$seed" 16 "$@"; then
+		not_ok "$t: the target starts"
 		return
 	fi
 	# 1. pre-copy, running
-	"$vmtrack" dump -p "$tpid" -D "$dir/pre" --leave-stopped --track-mem \
+	"$vmtrack" dump -p "$tpid" -D "$dir/pre" "${stop[@]}" --track-mem \
 		> "$dir/vmtrack.out" 2>&1
 	rc=$?
-	check "seed $seed: vmtrack dump --leave-stopped --track-mem exits 0 (got $rc)" [ $rc = 0 ]
+	check "$t: vmtrack dump ${stop[*]} --track-mem exits 0 (got $rc)" [ $rc = 0 ]
 	if [ $rc != 0 ]; then
 		sed 's/^/# /' "$dir/vmtrack.out"
 		return
 	fi
 	info "$(tail -1 "$dir/vmtrack.out")"
-	check "seed $seed: the target is left stopped ($(pid_state $tpid))" \
-		[ "$(pid_state $tpid)" = T ]
-	# 2. vmtrack's chain is the stopped target's memory
-	"$check" -p "$tpid" -D "$dir/pre/last" > "$dir/check-pre" 2>&1
-	check "seed $seed: vmtrack's chain holds the stopped target's memory: $(cat "$dir/check-pre")" \
-		[ $? = 0 ]
+	if [ "$mode" = stopped ]; then
+		check "$t: the target is left stopped ($(pid_state $tpid))" \
+			[ "$(pid_state $tpid)" = T ]
+		# 2. vmtrack's chain is the stopped target's memory
+		"$check" -p "$tpid" -D "$dir/pre/last" > "$dir/check-pre" 2>&1
+		check "$t: vmtrack's chain holds the stopped target's memory: $(cat "$dir/check-pre")" \
+			[ $? = 0 ]
+	else
+		sleep 1
+	fi
 	# 3. criu dump on top of it
 	mkdir -p "$dir/final"
 	criu dump -t "$tpid" -D "$dir/final" --prev-images-dir "$dir/pre/last" \
 		--track-mem --leave-stopped -v4 -o dump.log > /dev/null 2>&1
 	rc=$?
-	check "seed $seed: criu dump --prev-images-dir PRE/last --track-mem exits 0 (got $rc)" \
+	check "$t: criu dump --prev-images-dir PRE/last --track-mem exits 0 (got $rc)" \
 		[ $rc = 0 ]
 	if [ $rc != 0 ]; then
 		grep -E "Error|Warn" "$dir/final/dump.log" | tail -15 | sed 's/^/# /'
@@ -206,37 +227,49 @@ one_seed() {
 	fi
 	read -r parent_pages own <<< "$(pagemap_counts "$dir/final/pagemap-$tpid.img")"
 	info "criu wrote ${own:-?} private pages itself, ${parent_pages:-?} are holes into vmtrack's images"
-	check "seed $seed: criu takes the pages from vmtrack's images (${parent_pages:-0} in parent, ${own:-?} copied again)" \
-		[ "${parent_pages:-0}" -gt 4096 -a "${own:-99999}" -lt 64 ]
-	# 4. the whole chain is still the stopped target's memory
+	if [ "$mode" = stopped ]; then
+		check "$t: criu takes the pages from vmtrack's images (${parent_pages:-0} in parent, ${own:-?} copied again)" \
+			[ "${parent_pages:-0}" -gt 1024 -a "${own:-99999}" -lt 64 ]
+	else
+		check "$t: criu copies what changed after vmtrack's last copy (${own:-0} pages) and takes the rest (${parent_pages:-0}) from vmtrack's images" \
+			[ "${parent_pages:-0}" -gt 0 -a "${own:-0}" -gt 0 ]
+	fi
+	# 4. the whole chain is the stopped target's memory
 	"$check" -p "$tpid" -D "$dir/final" > "$dir/check-final" 2>&1
-	check "seed $seed: criu's chain (through vmtrack's) holds the memory: $(cat "$dir/check-final")" \
+	check "$t: criu's chain (through vmtrack's) holds the memory: $(cat "$dir/check-final")" \
 		[ $? = 0 ]
 	# 5. restore, stopped
 	kill -9 "$tpid"
 	wait "$tpid" 2> /dev/null
 	criu restore -D "$dir/final" -d --leave-stopped -v4 -o restore.log > /dev/null 2>&1
 	rc=$?
-	check "seed $seed: criu restore exits 0 (got $rc)" [ $rc = 0 ]
+	check "$t: criu restore exits 0 (got $rc)" [ $rc = 0 ]
 	if [ $rc != 0 ]; then
 		grep -E "Error|Warn" "$dir/final/restore.log" | tail -15 | sed 's/^/# /'
 		return
 	fi
 	restored=$(pid_state "$tpid")
-	check "seed $seed: pid $tpid is back, stopped ($restored)" [ "$restored" = T -o "$restored" = t ]
+	check "$t: pid $tpid is back, stopped ($restored)" [ "$restored" = T -o "$restored" = t ]
 	"$check" -p "$tpid" -D "$dir/final" > "$dir/check-restored" 2>&1
-	check "seed $seed: the restored memory is the frozen memory: $(cat "$dir/check-restored")" \
+	check "$t: the restored memory is the frozen memory: $(cat "$dir/check-restored")" \
 		[ $? = 0 ]
-	# 6. the target checks itself and goes on
 	kill -CONT "$tpid"
-	kill -USR1 "$tpid"
-	wait_for "$dir/verify" "verified\|MISMATCH" 120
-	check "seed $seed: the restored target finds every page as its table says: $(tail -1 "$dir/verify" 2>/dev/null)" \
-		grep -q "^verified" "$dir/verify"
-	kill -USR1 "$tpid"
-	sleep 1
-	check "seed $seed: and carries on writing ($(grep -c verified "$dir/verify") checks passed)" \
-		[ "$(grep -c '^verified' "$dir/verify")" -ge 2 ]
+	if [ "$kind" = self ]; then
+		# 6. the target checks itself and goes on
+		kill -USR1 "$tpid"
+		wait_for "$dir/verify" "verified\|MISMATCH" 120
+		check "$t: the restored target finds every page as its table says: $(tail -1 "$dir/verify" 2>/dev/null)" \
+			grep -q "^verified" "$dir/verify"
+		kill -USR1 "$tpid"
+		sleep 1
+		check "$t: and carries on writing ($(grep -c verified "$dir/verify") checks passed)" \
+			[ "$(grep -c '^verified' "$dir/verify")" -ge 2 ]
+	else
+		sleep 1
+		restored=$(pid_state "$tpid")
+		check "$t: the restored target carries on (${restored:-gone})" \
+			[ -n "$restored" -a "$restored" != Z ]
+	fi
 	kill -9 "$tpid" 2> /dev/null
 	wait "$tpid" 2> /dev/null
 }
@@ -246,7 +279,7 @@ one_seed() {
 uncovered_page() {
 	local dir rc img why
 
-	if ! start 99 4; then
+	if ! start self 99 4; then
 		not_ok "uncovered page: the target starts"
 		return
 	fi
@@ -277,10 +310,17 @@ json.dump(d, sys.stdout)' > "$img.json" &&
 }
 
 for s in $seeds; do
-	one_seed "$s"
+	one_seed stopped self "$s"
 done
 # shared anonymous memory: CRIU dumps it itself (vmtrack cannot watch it)
-one_seed 50 -S
+one_seed stopped self 50 -S
+# threads, mremap, munmap, new mappings and THP between iterations
+for s in $churn_seeds; do
+	one_seed stopped churn "$s" -T 3 -u 300
+done
+# the target runs on after vmtrack's last copy
+one_seed running self 60
+one_seed running churn 61 -T 2 -u 300
 uncovered_page
 echo "1..$n"
 [ $failed = 0 ]
