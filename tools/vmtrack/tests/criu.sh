@@ -39,56 +39,10 @@ dump_target=$build/tests/dump-target
 check=$build/tests/dumpcheck
 seeds=${CRIU_SEEDS:-"1 2 3"}
 churn_seeds=${CRIU_CHURN_SEEDS:-"70 71"}
-work=$(mktemp -d /tmp/vmtrack-criu.XXXXXX)
-n=0
-failed=0
-pids=()
 
-ok() {
-	n=$((n + 1))
-	echo "ok $n - $*"
-}
-
-not_ok() {
-	n=$((n + 1))
-	failed=$((failed + 1))
-	echo "not ok $n - $*"
-}
-
-# check NAME CMD...: one TAP line, by the command's status
-check() {
-	local name=$1
-
-	shift
-	if "$@"; then
-		ok "$name"
-	else
-		not_ok "$name"
-	fi
-}
-
-info() { echo "# $*"; }
-
-cleanup() {
-	local p
-
-	for p in "${pids[@]}"; do
-		kill -9 "$p" 2>/dev/null
-	done
-	rm -rf "$work"
-}
-trap cleanup EXIT
-
-for b in "$vmtrack" "$target" "$dump_target" "$check"; do
-	if [ ! -x "$b" ]; then
-		echo "Bail out! $b not built (make -C tools/vmtrack all)"
-		exit 1
-	fi
-done
-if [ ! -d /sys/kernel/tracing/events/mm_watch ]; then
-	echo "1..0 # SKIP kernel without CONFIG_MEM_WATCH"
-	exit 0
-fi
+. "$here/tap.sh"
+tap_begin criu "$vmtrack" "$target" "$dump_target" "$check"
+work=$tmp
 for b in criu crit; do
 	if ! command -v $b > /dev/null; then
 		echo "Bail out! $b not installed (Debian package criu)"
@@ -190,7 +144,7 @@ one_seed() {
 	shift 3
 	[ "$mode" = running ] && stop=()
 	if ! start "$kind" "$seed" 16 "$@"; then
-		not_ok "$t: the target starts"
+		nok "$t: the target starts"
 		return
 	fi
 	# 1. pre-copy, running
@@ -280,13 +234,13 @@ uncovered_page() {
 	local dir rc img why
 
 	if ! start self 99 4; then
-		not_ok "uncovered page: the target starts"
+		nok "uncovered page: the target starts"
 		return
 	fi
 	dir=$work/s99
 	if ! "$vmtrack" dump -p "$tpid" -D "$dir/pre" --leave-stopped --track-mem \
 		> "$dir/vmtrack.out" 2>&1; then
-		not_ok "uncovered page: vmtrack dump"
+		nok "uncovered page: vmtrack dump"
 		return
 	fi
 	# every iteration loses its first entry
@@ -323,4 +277,4 @@ one_seed running self 60
 one_seed running churn 61 -T 2 -u 300
 uncovered_page
 echo "1..$n"
-[ $failed = 0 ]
+tap_end
