@@ -158,6 +158,9 @@ main() {
 		unwatched_pair 1 "$kut" "$base"
 		guest main test "$kut" "${BENCH_VM_TIMEOUT:-2400}"
 		unwatched_pair 2 "$kut" "$base"
+		# the freeze time of a CRIU checkpoint, three ways (criu-freeze.md)
+		"$BENCH/criu-freeze.sh" "$kut" > /dev/null ||
+			msg "criu-freeze.sh failed"
 		host_info end
 		echo "wall_s=$((SECONDS - t0))" >> "$RAW/host.txt"
 	fi
