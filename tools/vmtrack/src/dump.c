@@ -156,14 +156,6 @@ static const char * const usage_msg[] = {
 	NULL,
 };
 
-static void usage(FILE *f)
-{
-	int i;
-
-	for (i = 0; usage_msg[i]; i++)
-		fprintf(f, "%s\n", usage_msg[i]);
-}
-
 static int parse(int argc, char **argv, struct dump_opts *o, char *err, size_t len)
 {
 	static const struct option longopts[] = {
@@ -1047,7 +1039,7 @@ int cmd_dump(int argc, char **argv)
 
 	ret = parse(argc, argv, &o, err, sizeof(err));
 	if (ret == VMTRACK_PARSE_HELP) {
-		usage(stdout);
+		vmtrack_print_lines(stdout, usage_msg);
 		return EXIT_SUCCESS;
 	}
 	if (ret) {

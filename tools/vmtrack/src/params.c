@@ -73,16 +73,23 @@ static const char * const run_msg[] = {
 };
 
 /**
+ * vmtrack_print_lines() - print a NULL-terminated array of lines
+ * @f:		where to
+ * @lines:	the lines, without their newlines
+ */
+void vmtrack_print_lines(FILE *f, const char * const *lines)
+{
+	for (; *lines; lines++)
+		fprintf(f, "%s\n", *lines);
+}
+
+/**
  * vmtrack_usage() - print the usage of a subcommand on stdout
  * @mode:	which subcommand
  */
 void vmtrack_usage(enum vmtrack_mode mode)
 {
-	const char * const *msg = mode == VMTRACK_MODE_RUN ? run_msg : watch_msg;
-	int i;
-
-	for (i = 0; msg[i]; i++)
-		printf("%s\n", msg[i]);
+	vmtrack_print_lines(stdout, mode == VMTRACK_MODE_RUN ? run_msg : watch_msg);
 }
 
 /**

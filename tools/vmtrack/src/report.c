@@ -858,12 +858,11 @@ int cmd_report(int argc, char **argv)
 	struct report rp = { 0 };
 	struct report_opts o;
 	char err[256];
-	int i, ret;
+	int ret;
 
 	ret = parse(argc, argv, &o, err, sizeof(err));
 	if (ret == VMTRACK_PARSE_HELP) {
-		for (i = 0; usage_msg[i]; i++)
-			printf("%s\n", usage_msg[i]);
+		vmtrack_print_lines(stdout, usage_msg);
 		return EXIT_SUCCESS;
 	}
 	if (ret) {

@@ -65,6 +65,7 @@ int vmtrack_parse_range(const char *arg, unsigned long page_size, struct iovec *
 int vmtrack_parse_ulong(const char *arg, unsigned long min, unsigned long max,
 			unsigned long *out);
 int vmtrack_parse_seconds(const char *arg, unsigned long *ms);
+void vmtrack_print_lines(FILE *f, const char * const *lines);
 void vmtrack_usage(enum vmtrack_mode mode);
 
 int cmd_watch(int argc, char **argv);

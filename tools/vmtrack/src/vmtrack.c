@@ -43,8 +43,7 @@ static void usage(FILE *f)
 {
 	size_t i;
 
-	for (i = 0; msg[i]; i++)
-		fprintf(f, "%s\n", msg[i]);
+	vmtrack_print_lines(f, msg);
 	for (i = 0; i < ARRAY_SIZE(commands); i++)
 		fprintf(f, "	%-8s %s\n", commands[i].name, commands[i].help);
 	fprintf(f, "\n  'vmtrack COMMAND --help' describes the options of a command.\n");
