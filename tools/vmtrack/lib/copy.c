@@ -106,15 +106,8 @@ const struct vmtrack_pset *vmtrack_copier_gone(const struct vmtrack_copier *c)
 
 static int queue(struct vmtrack_copier *c, uint64_t start, uint64_t end, size_t off)
 {
-	if (c->nq == c->nq_alloc) {
-		size_t a = c->nq_alloc ? c->nq_alloc * 2 : 256;
-		struct chunk *q = realloc(c->q, a * sizeof(*q));
-
-		if (!q)
-			return -ENOMEM;
-		c->q = q;
-		c->nq_alloc = a;
-	}
+	if (GROW_ARRAY(c->q, c->nq_alloc, c->nq, 256))
+		return -ENOMEM;
 	c->q[c->nq++] = (struct chunk){ start, end, off };
 	return 0;
 }

@@ -724,21 +724,12 @@ int vmtrack_dset_range(const struct vmtrack_dset *ds, size_t idx,
 
 static int iov_push(struct iovec **iov, size_t *alloc, size_t *n, uint64_t start, uint64_t end)
 {
-	struct iovec *v;
-
 	if (*n && (uint64_t)(uintptr_t)(*iov)[*n - 1].iov_base + (*iov)[*n - 1].iov_len == start) {
 		(*iov)[*n - 1].iov_len += end - start;
 		return 0;
 	}
-	if (*n == *alloc) {
-		size_t a = *alloc ? *alloc * 2 : 64;
-
-		v = realloc(*iov, a * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		*iov = v;
-		*alloc = a;
-	}
+	if (GROW_ARRAY(*iov, *alloc, *n, 64))
+		return -ENOMEM;
 	(*iov)[*n].iov_base = (void *)(uintptr_t)start;
 	(*iov)[*n].iov_len = end - start;
 	(*n)++;

@@ -74,15 +74,8 @@ static bool tids_has(const struct tids *t, pid_t tid)
 
 static int tids_add(struct tids *t, pid_t tid)
 {
-	if (t->nr == t->alloc) {
-		size_t a = t->alloc ? 2 * t->alloc : 16;
-		struct thread *n = realloc(t->t, a * sizeof(*n));
-
-		if (!n)
-			return -ENOMEM;
-		t->t = n;
-		t->alloc = a;
-	}
+	if (GROW_ARRAY(t->t, t->alloc, t->nr, 16))
+		return -ENOMEM;
 	t->t[t->nr].tid = tid;
 	t->t[t->nr].stopped = false;
 	t->nr++;
@@ -177,7 +170,7 @@ static void reap_stop(struct thread *th)
 	ptrace(PTRACE_CONT, th->tid, NULL, (void *)(long)(status >> 16 ? 0 : WSTOPSIG(status)));
 }
 
-static void detach_all(pid_t pid, const struct tids *t)
+static void detach_all(const struct tids *t)
 {
 	size_t i;
 
@@ -252,7 +245,7 @@ int vmtrack_freeze(pid_t pid, bool *was_stopped)
 	if (!ret && !thread_state(pid, pid, NULL))
 		ret = -ESRCH;
 	if (ret)
-		detach_all(pid, &t);
+		detach_all(&t);
 	free(t.t);
 	return ret;
 }

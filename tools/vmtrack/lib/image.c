@@ -308,15 +308,8 @@ static int add_entry(struct vmtrack_img_writer *w, uint64_t vaddr, uint64_t nr, 
 	    last->nr_pages + nr <= UINT32_MAX) {
 		last->nr_pages += nr;
 	} else {
-		if (w->n == w->alloc) {
-			size_t a = w->alloc ? w->alloc * 2 : 256;
-			struct vmtrack_pme_entry *e = realloc(w->e, a * sizeof(*e));
-
-			if (!e)
-				return w_err(w, -ENOMEM, "entries");
-			w->e = e;
-			w->alloc = a;
-		}
+		if (GROW_ARRAY(w->e, w->alloc, w->n, 256))
+			return w_err(w, -ENOMEM, "entries");
 		w->e[w->n++] = (struct vmtrack_pme_entry){ vaddr, nr, flags, 0 };
 	}
 	w->end = vaddr + nr * w->page_size;
@@ -690,15 +683,8 @@ static int load_entries(struct vmtrack_img *img, const uint8_t *buf, size_t len,
 			e.off = off;
 			off += e.nr_pages * page_size;
 		}
-		if (img->n == alloc) {
-			struct vmtrack_pme_entry *n;
-
-			alloc = alloc ? alloc * 2 : 256;
-			n = realloc(img->e, alloc * sizeof(*n));
-			if (!n)
-				return -ENOMEM;
-			img->e = n;
-		}
+		if (GROW_ARRAY(img->e, alloc, img->n, 256))
+			return -ENOMEM;
 		img->e[img->n++] = e;
 	}
 	return 0;

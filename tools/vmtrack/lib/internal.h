@@ -6,6 +6,7 @@
 #include <stdio.h>
 
 #include "vmtrack.h"
+#include "grow.h"
 
 #define BITS_PER_LONG		(8 * sizeof(unsigned long))
 #define BITS_TO_LONGS(n)	(((n) + BITS_PER_LONG - 1) / BITS_PER_LONG)

@@ -66,15 +66,8 @@ int vmtrack_pset_append(struct vmtrack_pset *s, uint64_t start, uint64_t end)
 		s->r[s->n - 1].end = end;
 		return 0;
 	}
-	if (s->n == s->alloc) {
-		size_t a = s->alloc ? s->alloc * 2 : 64;
-		struct vmtrack_prange *r = realloc(s->r, a * sizeof(*r));
-
-		if (!r)
-			return -ENOMEM;
-		s->r = r;
-		s->alloc = a;
-	}
+	if (GROW_ARRAY(s->r, s->alloc, s->n, 64))
+		return -ENOMEM;
 	s->r[s->n].start = start;
 	s->r[s->n].end = end;
 	s->n++;
@@ -282,15 +275,8 @@ static int maps_kind_cb(const struct vmtrack_mapping *map, void *ctx)
 {
 	struct vmtrack_pagemap *pm = ctx;
 
-	if (pm->nr_maps == pm->maps_alloc) {
-		size_t a = pm->maps_alloc ? pm->maps_alloc * 2 : 64;
-		struct map_kind *m = realloc(pm->maps, a * sizeof(*m));
-
-		if (!m)
-			return -ENOMEM;
-		pm->maps = m;
-		pm->maps_alloc = a;
-	}
+	if (GROW_ARRAY(pm->maps, pm->maps_alloc, pm->nr_maps, 64))
+		return -ENOMEM;
 	pm->maps[pm->nr_maps].start = map->start;
 	pm->maps[pm->nr_maps].end = map->end;
 	/* a path, not a pseudo name ([heap], [stack], [anon:...]) or "" */

@@ -818,20 +818,13 @@ static int arm(struct vmtrack_session *s, const struct iovec *iov, size_t n,
 			*bad = pos + done;
 			return ret;
 		}
-		if (s->nr_failed == s->failed_alloc) {
-			size_t a = s->failed_alloc ? 2 * s->failed_alloc : 16;
-			struct iovec *f = realloc(s->failed, a * sizeof(*f));
-
-			if (!f) {
-				/* cannot check it: it stays dirty, the rescan prunes holes */
-				vmtrack_dset_set_dirty(s->ds, (uintptr_t)iov[pos + done].iov_base,
-						       (uintptr_t)iov[pos + done].iov_base +
-						       iov[pos + done].iov_len, NULL);
-				pos += done + 1;
-				continue;
-			}
-			s->failed = f;
-			s->failed_alloc = a;
+		if (GROW_ARRAY(s->failed, s->failed_alloc, s->nr_failed, 16)) {
+			/* cannot check it: it stays dirty, the rescan prunes holes */
+			vmtrack_dset_set_dirty(s->ds, (uintptr_t)iov[pos + done].iov_base,
+					       (uintptr_t)iov[pos + done].iov_base +
+					       iov[pos + done].iov_len, NULL);
+			pos += done + 1;
+			continue;
 		}
 		s->failed[s->nr_failed++] = iov[pos + done];
 		pos += done + 1;
@@ -1000,15 +993,8 @@ static int collect_event(const struct vmtrack_event *ev, void *data)
 {
 	struct vmtrack_session *s = data;
 
-	if (s->nr_ev == s->ev_alloc) {
-		size_t a = s->ev_alloc ? s->ev_alloc * 2 : 4096;
-		struct vmtrack_event *v = realloc(s->ev, a * sizeof(*v));
-
-		if (!v)
-			return -ENOMEM;
-		s->ev = v;
-		s->ev_alloc = a;
-	}
+	if (GROW_ARRAY(s->ev, s->ev_alloc, s->nr_ev, 4096))
+		return -ENOMEM;
 	s->ev[s->nr_ev++] = *ev;
 	return 0;
 }
@@ -1246,7 +1232,8 @@ struct rescan_ctx {
 	struct iovec		*maps;
 	char			**labels;
 	size_t			n;
-	size_t			alloc;
+	size_t			maps_alloc;
+	size_t			labels_alloc;
 	int			err;
 };
 
@@ -1256,20 +1243,9 @@ static int rescan_cb(const struct vmtrack_mapping *map, void *data)
 
 	if (!vmtrack_mapping_watchable(map, c->s->p.flags & VMTRACK_F_ALL_PRIVATE))
 		return 0;
-	if (c->n == c->alloc) {
-		size_t a = c->alloc ? c->alloc * 2 : 64;
-		struct iovec *m = realloc(c->maps, a * sizeof(*m));
-		char **l;
-
-		if (!m)
-			return -ENOMEM;
-		c->maps = m;
-		l = realloc(c->labels, a * sizeof(*l));
-		if (!l)
-			return -ENOMEM;
-		c->labels = l;
-		c->alloc = a;
-	}
+	if (GROW_ARRAY(c->maps, c->maps_alloc, c->n, 64) ||
+	    GROW_ARRAY(c->labels, c->labels_alloc, c->n, 64))
+		return -ENOMEM;
 	c->maps[c->n].iov_base = (void *)(uintptr_t)map->start;
 	c->maps[c->n].iov_len = map->end - map->start;
 	c->labels[c->n] = strdup(map->name[0] ? map->name : "[anon]");

@@ -11,15 +11,8 @@
 
 static int vma_push(struct vmtrack_vmas *v, const struct vmtrack_mapping *map)
 {
-	if (v->nr == v->alloc) {
-		size_t a = v->alloc ? v->alloc * 2 : 64;
-		struct vmtrack_vma *n = realloc(v->vma, a * sizeof(*n));
-
-		if (!n)
-			return -ENOMEM;
-		v->vma = n;
-		v->alloc = a;
-	}
+	if (GROW_ARRAY(v->vma, v->alloc, v->nr, 64))
+		return -ENOMEM;
 	v->vma[v->nr].start = map->start;
 	v->vma[v->nr].end = map->end;
 	v->vma[v->nr].watched = false;

@@ -29,6 +29,7 @@
 #include <unistd.h>
 #include <dirent.h>
 
+#include "grow.h"
 #include "vmtrack-cmd.h"
 #include "vmtrack-dump.h"
 #include "journal.h"
@@ -462,15 +463,8 @@ static int add_seg(struct dump *d, uint64_t start, uint64_t end, int kind)
 		d->segs[d->nsegs - 1].end = end;
 		return 0;
 	}
-	if (d->nsegs == d->segs_alloc) {
-		size_t a = d->segs_alloc ? d->segs_alloc * 2 : 256;
-		struct vmtrack_seg *s = realloc(d->segs, a * sizeof(*s));
-
-		if (!s)
-			return -ENOMEM;
-		d->segs = s;
-		d->segs_alloc = a;
-	}
+	if (GROW_ARRAY(d->segs, d->segs_alloc, d->nsegs, 256))
+		return -ENOMEM;
 	d->segs[d->nsegs++] = (struct vmtrack_seg){ start, end, kind };
 	return 0;
 }

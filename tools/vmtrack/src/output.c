@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "grow.h"
 #include "vmtrack-cmd.h"
 #include "journal.h"
 
@@ -145,15 +146,8 @@ static ssize_t collect_ranges(struct vmtrack_session *s, bool dirty_only)
 	for (i = 0; !vmtrack_dset_range(ds, i, &ri); i++) {
 		if (dirty_only && !ri.last)
 			continue;
-		if (n == ranges_alloc) {
-			size_t a = ranges_alloc ? 2 * ranges_alloc : 64;
-			struct out_range *t = realloc(ranges, a * sizeof(*t));
-
-			if (!t)
-				return -ENOMEM;
-			ranges = t;
-			ranges_alloc = a;
-		}
+		if (GROW_ARRAY(ranges, ranges_alloc, n, 64))
+			return -ENOMEM;
 		ranges[n++] = (struct out_range){ ri.start, ri.end, ri.pages, ri.last, ri.total,
 						  ri.label };
 	}

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grow.h"
 #include "vmtrack-cmd.h"
 #include "journal.h"
 
@@ -150,24 +151,7 @@ struct report {
 					fc_range, fc_iter, fc_pending, fc_dump_summary, fc_freeze;
 };
 
-static int grow(void **arr, size_t *alloc, size_t n, size_t size)
-{
-	size_t a;
-	void *t;
-
-	if (n < *alloc)
-		return 0;
-	a = *alloc ? 2 * *alloc : 64;
-	t = realloc(*arr, a * size);
-	if (!t)
-		return -ENOMEM;
-	*arr = t;
-	*alloc = a;
-	return 0;
-}
-
-#define GROW(rp, arr, n) grow((void **)&(rp)->arr, &(rp)->arr##_alloc, (rp)->n, \
-			      sizeof(*(rp)->arr))
+#define GROW(rp, arr, n) GROW_ARRAY((rp)->arr, (rp)->arr##_alloc, (rp)->n, 64)
 
 static bool printing(const struct report *rp)
 {
