@@ -377,6 +377,13 @@ struct jreader *jreader_open(const char *path, char *err, size_t errlen)
 		close(fd);
 		return NULL;
 	}
+	/* journal_open() creates the file, journal_start() writes the header */
+	if (!st.st_size) {
+		snprintf(err, errlen, "empty file: the run that created it was killed before "
+			 "it started");
+		close(fd);
+		return NULL;
+	}
 	if (st.st_size < JOURNAL_FILE_HDR) {
 		snprintf(err, errlen, "not a vmtrack journal");
 		close(fd);

@@ -8,6 +8,12 @@
  *
  * Every record carries its length and a checksum, so a run killed at any
  * point leaves a file whose complete records decode.
+ *
+ * Nothing is written before journal_start(): a run that fails before it
+ * watches anything (no such process, a command that cannot be started)
+ * leaves no journal behind, and a file of that name from an earlier run is
+ * left as it was. journal_open() creates the file, so that a path that
+ * cannot be written is an error before anything is started.
  */
 #include <endian.h>
 #include <errno.h>
@@ -15,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
@@ -186,6 +193,8 @@ struct journal {
 	uint8_t		*buf;
 	size_t		used;
 	int		error;		/* errno of the first failed write */
+	bool		created;	/* the file did not exist before */
+	bool		started;	/* journal_start(): the file is ours to write */
 	struct str_slot	*strs;		/* interned strings, open addressing */
 	size_t		strs_cap;
 	uint32_t	nr_strs;	/* id 0 is "" */
@@ -263,6 +272,9 @@ int journal_flush(struct journal *j)
 
 	if (j->error)
 		return -1;
+	/* before the start the records wait in the buffer (the header fits) */
+	if (!j->started)
+		return 0;
 	while (off < j->used) {
 		n = write(j->fd, j->buf + off, j->used - off);
 		if (n < 0 && errno == EINTR)
@@ -283,7 +295,8 @@ static bool rec_begin(struct journal *j, struct rec *r, size_t payload)
 {
 	if (j->error)
 		return false;
-	if (j->used + JOURNAL_REC_HDR + payload > BUF_SIZE && journal_flush(j))
+	if (j->used + JOURNAL_REC_HDR + payload > BUF_SIZE &&
+	    (journal_flush(j) || j->used + JOURNAL_REC_HDR + payload > BUF_SIZE))
 		return false;
 	r->start = j->buf + j->used;
 	r->p = r->start + JOURNAL_REC_HDR;
@@ -433,15 +446,34 @@ static void write_header(struct journal *j)
 		write_format(j, &journal_formats[i]);
 }
 
+/*
+ * The file, created if it does not exist. An existing one is opened without
+ * O_TRUNC: it is truncated by journal_start() only, so that a run that
+ * fails before does not destroy it.
+ */
+static int open_file(struct journal *j, const char *path)
+{
+	j->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (j->fd >= 0) {
+		j->created = true;
+		return 0;
+	}
+	if (errno == EEXIST)
+		j->fd = open(path, O_WRONLY | O_CLOEXEC);
+	return j->fd < 0 ? -errno : 0;
+}
+
 /**
- * journal_open() - create a journal and write its header
- * @path:	the file (created or truncated)
+ * journal_open() - create a journal, its header in memory
+ * @path:	the file (created, or replaced by journal_start())
  * @flags:	JOURNAL_RANGES
  * @err:	receives a one-line reason on failure
  * @errlen:	size of @err
  *
- * The header (file magic and version, metadata, the format table) is on
- * disk when this returns.
+ * The file is created (or opened) here, so that a path that cannot be
+ * written is found before the run starts; nothing is written to it before
+ * journal_start(). journal_close() without journal_start() removes a file
+ * it created.
  *
  * Return: the journal, or NULL with @err set.
  */
@@ -454,17 +486,11 @@ struct journal *journal_open(const char *path, unsigned int flags, char *err, si
 		goto fail;
 	}
 	j->flags = flags;
-	j->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (j->fd < 0) {
+	if (open_file(j, path)) {
 		snprintf(err, errlen, "cannot write '%s': %s", path, strerror(errno));
 		goto fail;
 	}
 	write_header(j);
-	if (journal_flush(j)) {
-		snprintf(err, errlen, "%s: %s", path, strerror(j->error));
-		close(j->fd);
-		goto fail;
-	}
 	return j;
 fail:
 	if (j) {
@@ -516,26 +542,45 @@ void journal_target(struct journal *j, const char *command, pid_t pid, char *con
 	journal_meta(j, "target", text);
 }
 
+/* the file becomes the journal: an earlier file's contents go */
+static void take_file(struct journal *j)
+{
+	struct stat st;
+
+	j->started = true;
+	if (j->created || fstat(j->fd, &st) || !S_ISREG(st.st_mode))
+		return;
+	if (ftruncate(j->fd, 0))
+		j->error = errno;
+}
+
 /**
- * journal_start() - the session is set up
+ * journal_start() - the session is set up: the journal is written from now
  * @j:			the journal, or NULL
  * @interval_ms:	epoch period, 0: at stops only
  * @nr_tracked:		ranges tracked
  * @watched_pages:	pages watched
  * @buffer_kb:		ring buffer per CPU
+ *
+ * The header, the records since journal_open() and the start record are on
+ * disk when this returns.
  */
 void journal_start(struct journal *j, unsigned long interval_ms, uint64_t nr_tracked,
 		   uint64_t watched_pages, uint64_t buffer_kb)
 {
 	struct rec r;
 
-	if (!j || !rec_begin(j, &r, 32))
+	if (!j)
+		return;
+	take_file(j);
+	if (!rec_begin(j, &r, 32))
 		return;
 	put_u64(&r, interval_ms);
 	put_u64(&r, nr_tracked);
 	put_u64(&r, watched_pages);
 	put_u64(&r, buffer_kb);
 	rec_end(j, &r, JR_START);
+	journal_flush(j);
 }
 
 static void write_ranges(struct journal *j, const struct out_epoch_info *e)
@@ -779,6 +824,10 @@ void journal_dump_summary(struct journal *j, const struct dump_summary_info *s)
  * @err:	receives a one-line reason on failure
  * @errlen:	size of @err
  *
+ * A journal that was never started (the run failed before it watched
+ * anything) is dropped: nothing is written, the file is removed if
+ * journal_open() created it, and an existing file is left as it was.
+ *
  * Return: 0, or -1 with @err set if a write failed at any point.
  */
 int journal_close(struct journal *j, int status, char *err, size_t errlen)
@@ -789,13 +838,15 @@ int journal_close(struct journal *j, int status, char *err, size_t errlen)
 
 	if (!j)
 		return 0;
-	if (rec_begin(j, &r, 4)) {
+	if (j->started && rec_begin(j, &r, 4)) {
 		put_u32(&r, status);
 		rec_end(j, &r, JR_END);
 	}
 	journal_flush(j);
 	if (close(j->fd) && !j->error)
 		j->error = errno;
+	if (!j->started && j->created)
+		unlink(j->path);
 	if (j->error) {
 		snprintf(err, errlen, "journal %s: %s", j->path, strerror(j->error));
 		ret = -1;

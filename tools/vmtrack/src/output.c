@@ -75,6 +75,20 @@ int out_open(const struct vmtrack_cmd_params *p, char *err, size_t errlen)
 	return 0;
 }
 
+/**
+ * out_cancel() - the run ends before out_start(): drop the journal
+ *
+ * Nothing was watched, so there is nothing to journal: journal_close() of a
+ * journal never started removes the file it created.
+ */
+void out_cancel(void)
+{
+	char err[256];
+
+	journal_close(journal, EXIT_FAILURE, err, sizeof(err));
+	journal = NULL;
+}
+
 static const char * const loss_names[] = { "events", "restart", "tamper", "decode" };
 
 /**

@@ -123,6 +123,7 @@ struct report {
 	bool				has_ranges;
 	uint64_t			skipped;
 	bool				ended;		/* the end record was read */
+	uint64_t			end_status;	/* vmtrack's exit status in it */
 	/* the epoch being read: its ranges follow its record */
 	bool				in_epoch;
 	struct vmtrack_epoch		ep;
@@ -372,6 +373,12 @@ static void on_freeze(struct report *rp, const struct jr_record *rec)
 	rp->freeze_ms = jr_f64(rec, f[F_MS]);
 	/* the epoch or iteration it was taken for is the last one so far */
 	rp->freeze_time = rp->nr_points ? rp->points[rp->nr_points - 1].time : 0;
+}
+
+static void on_end(struct report *rp, const struct jr_record *rec)
+{
+	rp->ended = true;
+	rp->end_status = jr_u64(rec, jr_field(rec->fmt, "status"));
 }
 
 /* ---- dump -------------------------------------------------------------- */
@@ -674,7 +681,7 @@ static int on_record(struct report *rp, const struct jr_record *rec)
 	if (rp->o->raw) {
 		print_raw(rp, rec);
 		if (!strcmp(name, "end"))
-			rp->ended = true;
+			on_end(rp, rec);
 		return 0;
 	}
 	if (strcmp(name, "mapping") && strcmp(name, "dirty") && strcmp(name, "loss") &&
@@ -703,7 +710,7 @@ static int on_record(struct report *rp, const struct jr_record *rec)
 	else if (!strcmp(name, "dump_summary"))
 		on_dump_summary(rp, rec);
 	else if (!strcmp(name, "end"))
-		rp->ended = true;
+		on_end(rp, rec);
 	else if (strcmp(name, "loss") && strcmp(name, "rescan"))
 		rp->skipped++;	/* a record this vmtrack does not know */
 	return 0;
@@ -821,6 +828,10 @@ static int decode(struct report *rp)
 		fprintf(stderr, "vmtrack report: %s: no end record, the run did not finish\n",
 			rp->o->file);
 		status = 2;
+	} else if (rp->end_status) {
+		/* read in full: the run itself failed, as its own message said */
+		fprintf(stderr, "vmtrack report: %s: the run failed (vmtrack exited with "
+			"status %" PRIu64 ")\n", rp->o->file, rp->end_status);
 	}
 	if (rp->skipped)
 		fprintf(stderr, "vmtrack report: %s: %" PRIu64 " records of unknown types "

@@ -135,6 +135,7 @@ struct out_epoch_info {
 };
 
 int out_open(const struct vmtrack_cmd_params *p, char *err, size_t errlen);
+void out_cancel(void);
 void out_start(const struct vmtrack_cmd_params *p, struct vmtrack_session *s, pid_t pid);
 void out_epoch(const struct vmtrack_cmd_params *p, struct vmtrack_session *s,
 	       const struct vmtrack_epoch *ep, double t, bool final);

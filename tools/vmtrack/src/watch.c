@@ -309,18 +309,21 @@ int cmd_watch(int argc, char **argv)
 	l.sfd = setup_signals(&old);
 	if (l.sfd < 0) {
 		err_msg("watch", strerror(errno));
-		return EXIT_FAILURE;
+		goto fail;
 	}
-	if (start_session(&l, "watch")) {
-		vmtrack_params_free(&p);
-		return EXIT_FAILURE;
-	}
+	if (start_session(&l, "watch"))
+		goto fail;
 	l.t0 = now();
 	out_start(&p, l.s, l.pid);
 	main_loop(&l);
 	ret = finish(&l);
 	vmtrack_params_free(&p);
 	return ret;
+
+fail:
+	out_cancel();
+	vmtrack_params_free(&p);
+	return EXIT_FAILURE;
 }
 
 static void end_child(struct loop *l)
@@ -374,18 +377,18 @@ int cmd_run(int argc, char **argv)
 	l.sfd = setup_signals(&old);
 	if (l.sfd < 0) {
 		err_msg("run", strerror(errno));
-		return EXIT_FAILURE;
+		goto fail;
 	}
 	l.pid = target_spawn(p.argv, &old, err, sizeof(err));
 	if (l.pid < 0) {
 		err_msg("run", err);
-		return EXIT_FAILURE;
+		goto fail;
 	}
 	if (start_session(&l, "run")) {
 		kill(l.pid, SIGKILL);
 		ptrace(PTRACE_DETACH, l.pid, NULL, NULL);
 		waitpid(l.pid, NULL, 0);
-		return EXIT_FAILURE;
+		goto fail;
 	}
 	ptrace(PTRACE_DETACH, l.pid, NULL, NULL);
 	l.t0 = now();
@@ -395,4 +398,9 @@ int cmd_run(int argc, char **argv)
 	end_child(&l);
 	vmtrack_params_free(&p);
 	return ret == EXIT_SUCCESS ? child_exit_status(&l) : ret;
+
+fail:
+	out_cancel();
+	vmtrack_params_free(&p);
+	return EXIT_FAILURE;
 }

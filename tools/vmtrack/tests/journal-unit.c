@@ -11,6 +11,7 @@
  *   tests/journal-unit --write-fixture FILE	(writes the checked-in journal)
  */
 #include <endian.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -146,6 +147,7 @@ static int write_dump(const char *path)
 		return -1;
 	journal_target(j, "dump", SYNTH_PID, synth_argv);
 	journal_meta(j, "dest", "/tmp/d2");
+	journal_start(j, 0, NR_MAPS, 192, 512);
 	journal_dump_iter(j, &synth_iters[0]);
 	journal_dump_pending(j, 4281, 2527.4, "");
 	journal_dump_iter(j, &synth_iters[1]);
@@ -762,6 +764,76 @@ static void test_fixture(void)
 	CHECK(same_files(got, want));
 }
 
+/*
+ * A run that fails before it watches anything (no such process, a command
+ * that cannot be started) closes its journal without journal_start(): no
+ * file is left, and a file of that name from before is left as it was.
+ */
+static void test_not_started(void)
+{
+	const char *f = tmp_path("early.j"), *o = tmp_path("early.out"),
+		   *e = tmp_path("early.err");
+	static char old[10000];
+	struct journal *j;
+	struct stat st;
+	char err[256];
+	uint8_t *buf;
+	size_t len;
+
+	j = journal_open(f, 0, err, sizeof(err));
+	CHECK(j != NULL);
+	CHECK(!stat(f, &st) && st.st_size == 0);	/* a bad path shows at once */
+	journal_target(j, "watch", SYNTH_PID, synth_argv);
+	CHECK_EQ(journal_close(j, 1, err, sizeof(err)), 0);
+	CHECK(stat(f, &st) && errno == ENOENT);
+
+	/* an earlier file survives a failed run, and is replaced by one that starts */
+	memset(old, 'x', sizeof(old));
+	spill(f, old, sizeof(old));
+	j = journal_open(f, 0, err, sizeof(err));
+	CHECK(j != NULL);
+	journal_target(j, "watch", SYNTH_PID, synth_argv);
+	CHECK_EQ(journal_close(j, 1, err, sizeof(err)), 0);
+	buf = slurp(f, &len);
+	CHECK(buf && len == sizeof(old) && !memcmp(buf, old, len));
+	free(buf);
+	CHECK_EQ(write_run(f, 0), 0);
+	CHECK_EQ(run_report(o, e, f, NULL), 0);
+	CHECK(!stat(e, &st) && st.st_size == 0);
+
+	/* killed between the two: the empty file it created is named as such */
+	spill(f, "", 0);
+	CHECK_EQ(run_report(o, e, f, NULL), 1);
+	CHECK(file_has(e, "early.j: empty file: the run that created it was killed before "
+		       "it started\n"));
+
+	/* a directory that is not there: the error comes from journal_open() */
+	CHECK(!journal_open(tmp_path("none/x.j"), 0, err, sizeof(err)));
+	CHECK(strstr(err, "cannot write") && strstr(err, "No such file or directory"));
+}
+
+/* a run that failed after it started: read in full, and the failure said */
+static void test_failed_run(void)
+{
+	const char *f = tmp_path("failed.j"), *o = tmp_path("failed.out"),
+		   *e = tmp_path("failed.err");
+	struct journal *j;
+	char err[256];
+
+	j = journal_open(f, 0, err, sizeof(err));
+	CHECK(j != NULL);
+	if (!j)
+		return;
+	journal_target(j, "dump", SYNTH_PID, synth_argv);
+	journal_meta(j, "dest", "/tmp/d2");
+	journal_start(j, 0, NR_MAPS, 192, 512);
+	journal_dump_iter(j, &synth_iters[0]);
+	CHECK_EQ(journal_close(j, 1, err, sizeof(err)), 0);
+	CHECK_EQ(run_report(o, e, f, NULL), 0);
+	CHECK(file_has(o, "iter   1 "));
+	CHECK(file_has(e, "failed.j: the run failed (vmtrack exited with status 1)\n"));
+}
+
 static void test_bad_input(void)
 {
 	const char *e = tmp_path("bad.err"), *o = tmp_path("bad.out"), *f = tmp_path("bad.j");
@@ -800,6 +872,8 @@ int main(int argc, char **argv)
 	run_test("journal: another writer's table, fields by name", test_other_table);
 	run_test("journal: the checked-in journal of format 1.0 decodes", test_fixture);
 	run_test("report: bad input, one line and exit 1", test_bad_input);
+	run_test("journal: a run that fails before it starts leaves no file", test_not_started);
+	run_test("report: a run that failed after it started is said to have", test_failed_run);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
 	if (system(cmd))
 		printf("# cannot remove %s\n", tmpdir);
