@@ -263,6 +263,8 @@ static long long mono_coarse_ns(void)
  * journal_flush() - write out the buffered records
  * @j:	the journal
  *
+ * Before journal_start() the records stay in the buffer.
+ *
  * Return: 0, or -1 once a write failed (the journal then stays silent).
  */
 int journal_flush(struct journal *j)
@@ -272,7 +274,7 @@ int journal_flush(struct journal *j)
 
 	if (j->error)
 		return -1;
-	/* before the start the records wait in the buffer (the header fits) */
+	/* the header and the target's metadata fit in the buffer */
 	if (!j->started)
 		return 0;
 	while (off < j->used) {

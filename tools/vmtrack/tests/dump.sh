@@ -13,9 +13,14 @@
 # vmtrack reported, and the same with tiny ring buffers (events lost: the
 # epochs fall back to all dirty). A target killed mid-dump must leave no
 # image behind and a non-zero exit. Bad input gets one-line errors.
+# --journal: vmtrack report prints the dump's own lines from the journal,
+# as JSON and as a plot with the freeze; a dump killed with SIGKILL leaves
+# a journal that decodes up to where it was written; a dump that fails
+# before it starts leaves none.
 #
 # Binaries: VMTRACK_BUILD (default: the source tree, "make -C tools/vmtrack
 # all"), holding vmtrack, tests/dump-target and tests/dumpcheck.
+# DUMP_SEEDS, DUMP_LOSS_SEEDS: the seeds of the random targets (empty: none).
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -23,8 +28,8 @@ build=${VMTRACK_BUILD:-$here/..}
 vmtrack=$build/vmtrack
 target=$build/tests/dump-target
 check=$build/tests/dumpcheck
-seeds=${DUMP_SEEDS:-"1 2 3 4 5"}
-loss_seeds=${DUMP_LOSS_SEEDS:-"6 7"}
+seeds=${DUMP_SEEDS-"1 2 3 4 5"}
+loss_seeds=${DUMP_LOSS_SEEDS-"6 7"}
 work=$(mktemp -d /tmp/vmtrack-dump.XXXXXX)
 n=0
 failed=0
@@ -330,6 +335,20 @@ errors() {
 	else
 		not_ok "errors: no such pid: $out"
 	fi
+	# nothing watched, nothing journaled: no file, an earlier one left as it was
+	out=$("$vmtrack" dump -p 999999 -D "$work/e1" --journal "$work/e1.vmj" 2>&1)
+	if [ $? -ne 0 ] && [ "$(echo "$out" | wc -l)" = 1 ] && [ ! -e "$work/e1.vmj" ]; then
+		ok "errors: no such pid, --journal: no journal left ($out)"
+	else
+		not_ok "errors: no such pid, --journal: $out; $(ls -l "$work/e1.vmj" 2>&1)"
+	fi
+	echo earlier > "$work/e1.vmj"
+	out=$("$vmtrack" dump -p 999999 -D "$work/e1" --journal "$work/e1.vmj" 2>&1)
+	if [ $? -ne 0 ] && [ "$(cat "$work/e1.vmj")" = earlier ]; then
+		ok "errors: no such pid, --journal: an existing file is left as it was"
+	else
+		not_ok "errors: no such pid, --journal: the existing file changed: $out"
+	fi
 	mkdir -p "$work/e2" && touch "$work/e2/x"
 	start_target 5 -m 1 -T 1 -u 1000 || return
 	out=$("$vmtrack" dump -p "$tpid" -D "$work/e2" 2>&1)
@@ -359,8 +378,122 @@ errors() {
 	kill -9 "$tpid"
 }
 
+# --journal: the report prints the lines the dump printed, its iterations
+# and freeze are recorded, --json parses, --plot draws the freeze
+journal_dump() {
+	local dir=$work/journal j=$work/journal.vmj res iters out
+
+	start_target 21 -m 16 -T 3 -u 300 || { not_ok "journal: target did not start"; return; }
+	"$vmtrack" dump -p "$tpid" -D "$dir" -n 5 --journal "$j" > "$dir.txt" 2> "$dir.err"
+	res=$?
+	kill -9 "$tpid"
+	if [ $res -ne 0 ]; then
+		not_ok "journal: vmtrack dump --journal exited $res: $(cat "$dir.err")"
+		return
+	fi
+	iters=$(grep -c '^iter ' "$dir.txt")
+	"$vmtrack" report "$j" > "$dir.report" 2> "$dir.rerr"
+	res=$?
+	if [ $res -eq 0 ] && [ "$iters" -ge 2 ] && cmp -s "$dir.txt" "$dir.report" &&
+	   [ ! -s "$dir.rerr" ]; then
+		ok "journal: vmtrack report prints the dump's lines as it printed them" \
+			"($iters iterations, $(wc -l < "$dir.txt") lines)"
+	else
+		not_ok "journal: report exited $res ($(cat "$dir.rerr")), $iters iterations," \
+			"the lines differ: $(diff "$dir.txt" "$dir.report" | head -5 | tr '\n' '|')"
+	fi
+	# the records themselves: one per iteration, the last frozen, one freeze
+	# whose duration is the summary's
+	"$vmtrack" report --raw "$j" > "$dir.raw" 2>&1
+	out=$(awk -v want="$iters" '
+		/ dump_iter: / { n++; last = $0 }
+		/ freeze: / { nf++; split($0, a, "frozen "); ms = a[2] + 0 }
+		/ dump_summary: / { split($0, a, "frozen "); sms = a[2] + 0 }
+		END {
+			printf "%d iterations, %d freeze records (%.1f ms, summary %.1f ms)", n, nf, ms, sms
+			exit !(n == want && nf == 1 && last ~ /\(frozen 1\)/ && ms > 0 &&
+			       sprintf("%.1f", ms) == sprintf("%.1f", sms))
+		}' "$dir.raw")
+	if [ $? -eq 0 ]; then
+		ok "journal: the iterations and the freeze are recorded: $out"
+	else
+		not_ok "journal: records: $out"
+		grep -E 'dump_iter|freeze|dump_summary' "$dir.raw" | sed 's/^/# /'
+	fi
+	"$vmtrack" report --json "$j" > "$dir.json" 2> "$dir.rerr"
+	out=$(python3 - "$dir.json" "$iters" <<'PY'
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+its = [o for o in lines if "iteration" in o]
+summ = [o["summary"] for o in lines if "summary" in o]
+ok = (len(its) == int(sys.argv[2]) and its[-1]["frozen"] and
+      not any(o["frozen"] for o in its[:-1]) and len(summ) == 1 and
+      summ[0]["iterations"] == len(its) and summ[0]["freeze_ms"] > 0)
+print("%d objects, %d iterations" % (len(lines), len(its)))
+sys.exit(0 if ok else 1)
+PY
+	)
+	if [ $? -eq 0 ]; then
+		ok "journal: report --json parses: $out, the last one frozen, one summary"
+	else
+		not_ok "journal: report --json: $out $(head -c 300 "$dir.json")"
+	fi
+	"$vmtrack" report --plot "$dir.svg" "$j" 2> "$dir.rerr"
+	res=$?
+	if [ $res -eq 0 ] && python3 -c 'import sys, xml.etree.ElementTree as E; E.parse(sys.argv[1])' \
+		"$dir.svg" && grep -q '<polyline' "$dir.svg" &&
+	   grep -q 'stroke="blue" stroke-dasharray' "$dir.svg" &&
+	   grep -qE '>freeze [0-9.]+ ms<' "$dir.svg"; then
+		ok "journal: report --plot writes an SVG with the epochs and the freeze" \
+			"($(grep -oE 'freeze [0-9.]+ ms' "$dir.svg"))"
+	else
+		not_ok "journal: report --plot exited $res: $(cat "$dir.rerr")"
+	fi
+}
+
+# a dump killed with SIGKILL: its journal decodes up to where it was written,
+# the lines before that are the dump's own, and the report says it stopped.
+# A large target with a fast writer: the copy of iteration 2 (what changed
+# during the long first one) is still running when iteration 1 is printed.
+journal_killed() {
+	local dir=$work/jkilled j=$work/jkilled.vmj dpid res printed killed=
+
+	start_target 22 -m 256 -T 2 -u 0 || { not_ok "journal, killed: target did not start"; return; }
+	"$vmtrack" dump -p "$tpid" -D "$dir" -n 1000 -t 0 -T 0 --journal "$j" \
+		> "$dir.txt" 2> "$dir.err" &
+	dpid=$!
+	for _ in $(seq 1200); do
+		grep -q '^iter ' "$dir.txt" 2>/dev/null && break
+		sleep 0.05
+	done
+	kill -9 "$dpid" 2>/dev/null && killed=1
+	wait "$dpid" 2>/dev/null
+	kill -9 "$tpid"
+	rm -rf "$dir"
+	printed=$(grep -c '^iter ' "$dir.txt")
+	"$vmtrack" report "$j" > "$dir.report" 2> "$dir.rerr"
+	res=$?
+	head -n "$(wc -l < "$dir.report")" "$dir.txt" > "$dir.head"
+	if [ -z "$killed" ]; then
+		not_ok "journal, killed: the dump ended before it was killed (exit $res of" \
+			"report, $printed iterations): $(cat "$dir.err")"
+	# the report's lines are the first lines the dump printed
+	elif [ $res -eq 2 ] && [ "$(grep -c '^iter ' "$dir.report")" -ge 1 ] &&
+	     cmp -s "$dir.report" "$dir.head" &&
+	     grep -qE 'no end record, the run did not finish|stopped at byte [0-9]+' "$dir.rerr"
+	then
+		ok "journal, killed: report exit 2, $(grep -c '^iter ' "$dir.report") of" \
+			"$printed iterations as printed; $(cat "$dir.rerr")"
+	else
+		not_ok "journal, killed: $printed iterations printed, report exit $res:" \
+			"$(cat "$dir.rerr"); $(diff "$dir.txt" "$dir.report" | head -5 | tr '\n' '|')"
+	fi
+}
+
 page_server_same_bytes
 errors
+journal_dump
+journal_killed
 
 echo "1..$n"
 echo "# $((n - failed)) passed, $failed failed"

@@ -620,7 +620,36 @@ t11() {
 	check "journal: no instance left" no_instances
 }
 
-for t in ${E2E_TESTS:-t1 t2 t3 t4 t5 t6 t7 t8 t9 t10 t11}; do
+# ---- 12: --journal of a run that fails before it watches: no file ------
+
+t12() {
+	local j=$tmp/j12 out rc
+	start_workload $tmp/t12 -p 16 -n 1 || { nok "journal, no start: workload start"; return; }
+	bad "no such pid, --journal" "no such process" "$VMTRACK" watch -p 999999 --journal $j
+	check "journal, no start: watch of no such pid leaves no journal" [ ! -e $j ]
+	bad "command not found, --journal" "cannot execute" \
+		"$VMTRACK" run --journal $j -- /nonexistent/cmd
+	check "journal, no start: run of a missing command leaves no journal" [ ! -e $j ]
+	bad "unmapped range, --journal" "nothing mapped" \
+		"$VMTRACK" watch -p $wpid -r 1000-2000 --journal $j
+	check "journal, no start: watch of an unmapped range leaves no journal" [ ! -e $j ]
+	echo earlier > $j
+	bad "no such pid, --journal FILE that exists" "no such process" \
+		"$VMTRACK" watch -p 999999 --journal $j
+	check "journal, no start: an existing file is left as it was" \
+		[ "$(cat $j)" = earlier ]
+	bad "journal in a missing directory" "cannot write '/nonexistent/j'" \
+		"$VMTRACK" watch -p $wpid --journal /nonexistent/j
+	# once it watches, the file is the journal of this run
+	$TIMEOUT "$VMTRACK" watch -p $wpid -i 0.2 -n 2 -q --journal $j > /dev/null 2>&1
+	out=$("$VMTRACK" report $j 2>&1 > /dev/null)
+	rc=$?
+	check "journal, no start: a run that starts replaces the file (report exit $rc, '$out')" \
+		[ $rc = 0 -a -z "$out" ]
+	stop_workload $wpid
+}
+
+for t in ${E2E_TESTS:-t1 t2 t3 t4 t5 t6 t7 t8 t9 t10 t11 t12}; do
 	$t
 done
 tap_end
