@@ -161,6 +161,7 @@ main() {
 		# the freeze time of a CRIU checkpoint, three ways (criu-freeze.md)
 		"$BENCH/criu-freeze.sh" "$kut" > /dev/null ||
 			msg "criu-freeze.sh failed"
+		"$BENCH/journal-cost.sh" "$kut" || msg "journal-cost.sh failed"
 		host_info end
 		echo "wall_s=$((SECONDS - t0))" >> "$RAW/host.txt"
 	fi
