@@ -208,9 +208,28 @@ void mm_watch_unmark(struct vm_area_struct *vma, unsigned long start,
 }
 
 /*
- * A folio pinned for DMA or long-term use can be written without any
- * fault, so the consumer has to treat it as dirty in every epoch in which
- * it is reported.
+ * References beyond the mappings and the swap cache, as counted by KSM's
+ * write_protect_page(): a FOLL_GET user (O_DIRECT on 9p or NFS takes page
+ * references, not pins) may write through one after the arm. A per-CPU LRU
+ * batch holds one too: arms drain the batches first, and a folio batched
+ * since then is reported as well, which costs a copy.
+ */
+static bool mm_watch_folio_referenced(struct folio *folio)
+{
+	int expected;
+
+	if (!folio_test_anon(folio))
+		return false;
+	expected = folio_mapcount(folio);
+	if (folio_test_swapcache(folio))
+		expected += folio_nr_pages(folio);
+	return folio_ref_count(folio) > expected;
+}
+
+/*
+ * A folio pinned for DMA or long-term use, or referenced by a FOLL_GET
+ * user, can be written without any fault, so the consumer has to treat it
+ * as dirty in every epoch in which it is reported.
  */
 static void mm_watch_check_pinned(struct vm_area_struct *vma,
 				  unsigned long addr, struct folio *folio,
@@ -221,11 +240,14 @@ static void mm_watch_check_pinned(struct vm_area_struct *vma,
 	if (!folio)
 		return;
 	/*
-	 * Order the write-protection before the pin count check. Pairs with
-	 * GUP-fast, which takes the pin before re-checking the entry.
+	 * Order the write-protection before the pin and reference count
+	 * checks. Pairs with GUP-fast, which takes its pin or reference before
+	 * re-checking the entry.
 	 */
 	smp_mb();
-	if (!folio_maybe_dma_pinned(folio) || !mm_watch_id(mm))
+	if (!mm_watch_id(mm))
+		return;
+	if (!folio_maybe_dma_pinned(folio) && !mm_watch_folio_referenced(folio))
 		return;
 	guard(preempt)();
 	trace_mm_watch_pinned(mm, mm_watch_seq(mm), addr, size);

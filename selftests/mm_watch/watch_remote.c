@@ -545,6 +545,48 @@ TEST_F(pin, io_uring_pinned_after_mark)
 	uring_pin(_metadata, self, false);
 }
 
+/*
+ * A reference without a pin (FOLL_GET: vmsplice(), and O_DIRECT on 9p or
+ * NFS) lets its holder reach the page after the arm without a fault: the
+ * arm reports it as it reports a pin, for as long as it is held.
+ */
+TEST_F(pin, page_reference)
+{
+	struct iovec iov;
+	char *p, *buf;
+	int pfd[2];
+
+	p = mmap(NULL, NPIN * ps, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	buf = malloc(NPIN * ps);
+	ASSERT_NE(NULL, buf);
+	madvise(p, NPIN * ps, MADV_NOHUGEPAGE);
+	memset(p, 0x64, NPIN * ps);
+	ASSERT_EQ(0, pipe(pfd));
+	iov.iov_base = p;
+	iov.iov_len = NPIN * ps;
+	ASSERT_EQ(NPIN * ps, vmsplice(pfd[1], &iov, 1, 0));
+
+	ASSERT_EQ(0, madvise(p, NPIN * ps, MADV_WATCH));
+	MMW_READ_EVENTS(&self->t);
+	self->id = mmw_mm_id_of(&self->t, getpid());
+	ASSERT_NE(0, self->id);
+	EXPECT_TRUE(all_reported(self, p, MMW_BIT(MMW_PINNED))) mmw_trace_dump(&self->t, 20);
+
+	/* The pipe held the pages themselves; once read, nothing is left. */
+	ASSERT_EQ(NPIN * ps, read(pfd[0], buf, NPIN * ps));
+	EXPECT_EQ(0, memcmp(buf, p, NPIN * ps));
+	ASSERT_EQ(0, mmw_trace_clear(&self->t));
+	ASSERT_EQ(0, madvise(p, NPIN * ps, MADV_WATCH));
+	MMW_READ_EVENTS(&self->t);
+	EXPECT_EQ(0, mmw_count(&self->t, MMW_PINNED, self->id, 0, ~0UL))
+		mmw_trace_dump(&self->t, 20);
+	close(pfd[0]);
+	close(pfd[1]);
+	free(buf);
+	munmap(p, NPIN * ps);
+}
+
 /* From mm/gup_test.h */
 struct pin_longterm_test {
 	__u64 addr;
