@@ -250,6 +250,11 @@ enum vmtrack_session_flags {
 enum vmtrack_epoch_flags {
 	/* collect, but do not write-protect again: frozen or exited target only */
 	VMTRACK_EPOCH_NO_REARM	= 1 << 0,
+	/*
+	 * the caller stopped every thread of the target itself (it traces
+	 * the target, as vmtrack run --follow does): NO_REARM is allowed
+	 */
+	VMTRACK_EPOCH_STOPPED	= 1 << 1,
 };
 
 /**

@@ -1426,8 +1426,10 @@ int vmtrack_session_thaw(struct vmtrack_session *s)
  * a write before it is in the copy.
  *
  * For a complete last epoch, stop the target first (vmtrack_session_freeze()):
- * then every event it produced is in the buffers and is read here. Only
- * then, or once the target exited, may @flags hold VMTRACK_EPOCH_NO_REARM:
+ * then every event it produced is in the buffers and is read here. A caller
+ * that traces the target and stopped every thread of it itself says so with
+ * VMTRACK_EPOCH_STOPPED (a second tracer cannot freeze it). Only then, or
+ * once the target exited, may @flags hold VMTRACK_EPOCH_NO_REARM:
  * on a running target, the writes to pages collected and not re-armed would
  * never be reported.
  *
@@ -1440,9 +1442,10 @@ int vmtrack_session_epoch(struct vmtrack_session *s, unsigned int flags,
 	size_t i;
 
 	memset(ep, 0, sizeof(*ep));
-	if (flags & ~VMTRACK_EPOCH_NO_REARM)
+	if (flags & ~(VMTRACK_EPOCH_NO_REARM | VMTRACK_EPOCH_STOPPED))
 		return session_err(s, -EINVAL, "unknown epoch flags %#x", flags);
-	if ((flags & VMTRACK_EPOCH_NO_REARM) && !s->frozen && !target_exited(s))
+	if ((flags & VMTRACK_EPOCH_NO_REARM) && !s->frozen &&
+	    !(flags & VMTRACK_EPOCH_STOPPED) && !target_exited(s))
 		return session_err(s, -EINVAL, "VMTRACK_EPOCH_NO_REARM on a running target: "
 				   "freeze it first (vmtrack_session_freeze())");
 	for (i = 0; i < (size_t)s->nr_rd; i++)

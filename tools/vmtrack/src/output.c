@@ -230,12 +230,17 @@ void out_epoch_json(FILE *f, const struct out_epoch_info *e)
 	size_t i;
 
 	out_loss_text(loss, sizeof(loss), ep->loss);
-	fprintf(f, "{\"epoch\":%" PRIu64 ",\"time\":%.3f,\"duration\":%.3f,\"final\":%s,"
+	fprintf(f, "{\"epoch\":%" PRIu64, ep->seq);
+	if (e->set) {
+		fprintf(f, ",\"set\":%u,\"pid\":%d,\"comm\":", e->set->set, (int)e->set->pid);
+		json_string(f, e->set->comm);
+	}
+	fprintf(f, ",\"time\":%.3f,\"duration\":%.3f,\"final\":%s,"
 		"\"watched_pages\":%" PRIu64 ",\"dirty_pages\":%" PRIu64 ",\"nr_dirty\":%zu,"
 		"\"all_dirty\":%s,\"loss\":\"%s\",\"lost_events\":%" PRIu64 ",\"events\":%" PRIu64
 		",\"new_pages\":%" PRIu64 ",\"stray_pages\":%" PRIu64 ",\"rearm_failed\":%" PRIu64
 		",\"target_gone\":%s",
-		ep->seq, e->time, e->duration, e->final ? "true" : "false", ep->watched_pages,
+		e->time, e->duration, e->final ? "true" : "false", ep->watched_pages,
 		ep->dirty_pages, ep->nr_dirty, ep->all_dirty ? "true" : "false", loss,
 		ep->lost_events, ep->events, ep->new_pages, ep->stray_pages, ep->rearm_failed,
 		ep->target_gone ? "true" : "false");
@@ -265,8 +270,11 @@ void out_epoch_text(FILE *f, const struct out_epoch_info *e, bool list_dirty, lo
 	char loss[64];
 	size_t i;
 
-	fprintf(f, "epoch %5" PRIu64 " %9.3fs  dirty %9" PRIu64 " of %9" PRIu64
-		" pages in %6zu ranges%s%s", ep->seq, e->time, ep->dirty_pages,
+	fprintf(f, "epoch %5" PRIu64 " %9.3fs", ep->seq, e->time);
+	if (e->set)
+		fprintf(f, "  pid %6d %-15s", (int)e->set->pid, e->set->comm);
+	fprintf(f, "  dirty %9" PRIu64 " of %9" PRIu64
+		" pages in %6zu ranges%s%s", ep->dirty_pages,
 		ep->watched_pages, ep->nr_dirty, ep->new_pages ? "  (new mappings)" : "",
 		e->final ? "  (final)" : "");
 	if (ep->all_dirty) {
@@ -289,6 +297,27 @@ void out_epoch_text(FILE *f, const struct out_epoch_info *e, bool list_dirty, lo
 			ep->dirty[i].iov_len / page_size);
 }
 
+static void print_epoch(const struct vmtrack_cmd_params *p, struct vmtrack_session *s,
+			const struct vmtrack_epoch *ep, struct out_epoch_info *ei)
+{
+	const bool final = ei->final;
+	FILE *f = json_out(p);
+
+	out_epoch_collect(s, ep, ei);
+	journal_epoch(journal, ei);
+	if (f) {
+		out_epoch_json(f, ei);
+		fflush(f);
+	}
+	if (!p->json && !p->quiet)
+		out_epoch_text(stdout, ei, p->list_dirty, sysconf(_SC_PAGESIZE));
+	fflush(stdout);
+	/* progress for long JSON runs on a terminal */
+	if (p->json && !p->quiet && isatty(STDERR_FILENO))
+		fprintf(stderr, "\repoch %" PRIu64 ": %" PRIu64 " dirty pages%s", ep->seq,
+			ep->dirty_pages, final ? "\n" : "");
+}
+
 /**
  * out_epoch() - print and journal one epoch
  * @p:		options
@@ -301,22 +330,29 @@ void out_epoch(const struct vmtrack_cmd_params *p, struct vmtrack_session *s,
 	       const struct vmtrack_epoch *ep, double t, bool final)
 {
 	struct out_epoch_info e = { .time = t, .duration = t - prev_time, .final = final };
-	FILE *f = json_out(p);
 
-	out_epoch_collect(s, ep, &e);
-	journal_epoch(journal, &e);
-	if (f) {
-		out_epoch_json(f, &e);
-		fflush(f);
-	}
 	prev_time = t;
-	if (!p->json && !p->quiet)
-		out_epoch_text(stdout, &e, p->list_dirty, sysconf(_SC_PAGESIZE));
-	fflush(stdout);
-	/* progress for long JSON runs on a terminal */
-	if (p->json && !p->quiet && isatty(STDERR_FILENO))
-		fprintf(stderr, "\repoch %" PRIu64 ": %" PRIu64 " dirty pages%s", ep->seq,
-			ep->dirty_pages, final ? "\n" : "");
+	print_epoch(p, s, ep, &e);
+}
+
+/**
+ * out_set_epoch() - print and journal one epoch of a dirty set (--follow)
+ * @p:		options
+ * @s:		the set's session
+ * @set:	the set; its @prev_time moves on to @t
+ * @ep:		the epoch
+ * @t:		seconds since the start of the run
+ * @final:	the set's last epoch
+ */
+void out_set_epoch(const struct vmtrack_cmd_params *p, struct vmtrack_session *s,
+		   struct out_set *set, const struct vmtrack_epoch *ep, double t, bool final)
+{
+	struct out_epoch_info e = {
+		.time = t, .duration = t - set->prev_time, .final = final, .set = set,
+	};
+
+	set->prev_time = t;
+	print_epoch(p, s, ep, &e);
 }
 
 /**
@@ -327,6 +363,35 @@ void out_epoch(const struct vmtrack_cmd_params *p, struct vmtrack_session *s,
 void out_freeze(uint64_t seq, double ms)
 {
 	journal_freeze(journal, seq, ms);
+}
+
+/* the summary of the run, or of one dirty set of a tree (@set) */
+static void summary_json(FILE *f, const struct out_set *set, pid_t pid,
+			 const struct vmtrack_run_stats *rs, uint64_t watched_pages,
+			 const struct out_range *r, size_t n)
+{
+	size_t i;
+
+	fprintf(f, "{\"summary\":{");
+	if (set) {
+		fprintf(f, "\"set\":%u,\"comm\":", set->set);
+		json_string(f, set->comm);
+		fprintf(f, ",\"ppid\":%d,\"origin\":\"%s\",\"start\":%.3f,", (int)set->ppid,
+			set->origin, set->time);
+	}
+	fprintf(f, "\"pid\":%d,\"epochs\":%" PRIu64 ",\"seconds\":%.3f,"
+		"\"loss_epochs\":%" PRIu64 ",\"lost_events\":%" PRIu64 ",\"dirty_pages\":%" PRIu64
+		",\"watched_pages\":%" PRIu64 ",\"mappings\":[", (int)pid, rs->epochs,
+		rs->seconds, rs->loss_epochs, rs->lost_events, rs->dirty_pages, watched_pages);
+	for (i = 0; i < n; i++) {
+		fprintf(f, "%s{\"start\":%" PRIu64 ",\"end\":%" PRIu64 ",\"name\":", i ? "," : "",
+			r[i].start, r[i].end);
+		json_string(f, r[i].label);
+		fprintf(f, ",\"pages\":%" PRIu64 ",\"dirty\":%" PRIu64 ",\"total\":%" PRIu64
+			",\"rate\":%.3f}", r[i].pages, r[i].last, r[i].total,
+			rs->seconds > 0 ? r[i].total / rs->seconds : 0.0);
+	}
+	fprintf(f, "]}}\n");
 }
 
 /**
@@ -341,21 +406,30 @@ void out_freeze(uint64_t seq, double ms)
 void out_summary_json(FILE *f, pid_t pid, const struct vmtrack_run_stats *rs,
 		      uint64_t watched_pages, const struct out_range *r, size_t n)
 {
+	summary_json(f, NULL, pid, rs, watched_pages, r, n);
+}
+
+static void summary_text(FILE *f, const struct out_set *set, pid_t pid,
+			 const struct vmtrack_run_stats *rs, const struct out_range *r, size_t n)
+{
 	size_t i;
 
-	fprintf(f, "{\"summary\":{\"pid\":%d,\"epochs\":%" PRIu64 ",\"seconds\":%.3f,"
-		"\"loss_epochs\":%" PRIu64 ",\"lost_events\":%" PRIu64 ",\"dirty_pages\":%" PRIu64
-		",\"watched_pages\":%" PRIu64 ",\"mappings\":[", (int)pid, rs->epochs,
-		rs->seconds, rs->loss_epochs, rs->lost_events, rs->dirty_pages, watched_pages);
-	for (i = 0; i < n; i++) {
-		fprintf(f, "%s{\"start\":%" PRIu64 ",\"end\":%" PRIu64 ",\"name\":", i ? "," : "",
-			r[i].start, r[i].end);
-		json_string(f, r[i].label);
-		fprintf(f, ",\"pages\":%" PRIu64 ",\"dirty\":%" PRIu64 ",\"total\":%" PRIu64
-			",\"rate\":%.3f}", r[i].pages, r[i].last, r[i].total,
-			rs->seconds > 0 ? r[i].total / rs->seconds : 0.0);
-	}
-	fprintf(f, "]}}\n");
+	fprintf(f, "# summary: pid %d", (int)pid);
+	if (set)
+		fprintf(f, " (%s, set %u, %s)", set->comm, set->set, set->origin);
+	fprintf(f, ", %" PRIu64 " epochs in %.3f s, %" PRIu64 " pages reported dirty",
+		rs->epochs, rs->seconds, rs->dirty_pages);
+	if (rs->loss_epochs)
+		fprintf(f, ", %" PRIu64 " epochs with loss (%" PRIu64 " events lost)",
+			rs->loss_epochs, rs->lost_events);
+	fprintf(f, "\n# per range: pages watched, dirty in the last epoch, dirty summed over all "
+		"epochs, that sum per second\n");
+	fprintf(f, "#        START-END               WATCHED      LAST       ALL      ALL/S  "
+		"MAPPING\n");
+	for (i = 0; i < n; i++)
+		fprintf(f, "%012" PRIx64 "-%012" PRIx64 " %9" PRIu64 " %9" PRIu64 " %9" PRIu64
+			" %10.2f  %s\n", r[i].start, r[i].end, r[i].pages, r[i].last, r[i].total,
+			rs->seconds > 0 ? r[i].total / rs->seconds : 0.0, r[i].label);
 }
 
 /**
@@ -372,21 +446,7 @@ void out_summary_json(FILE *f, pid_t pid, const struct vmtrack_run_stats *rs,
 void out_summary_text(FILE *f, pid_t pid, const struct vmtrack_run_stats *rs,
 		      const struct out_range *r, size_t n)
 {
-	size_t i;
-
-	fprintf(f, "# summary: pid %d, %" PRIu64 " epochs in %.3f s, %" PRIu64
-		" pages reported dirty", (int)pid, rs->epochs, rs->seconds, rs->dirty_pages);
-	if (rs->loss_epochs)
-		fprintf(f, ", %" PRIu64 " epochs with loss (%" PRIu64 " events lost)",
-			rs->loss_epochs, rs->lost_events);
-	fprintf(f, "\n# per range: pages watched, dirty in the last epoch, dirty summed over all "
-		"epochs, that sum per second\n");
-	fprintf(f, "#        START-END               WATCHED      LAST       ALL      ALL/S  "
-		"MAPPING\n");
-	for (i = 0; i < n; i++)
-		fprintf(f, "%012" PRIx64 "-%012" PRIx64 " %9" PRIu64 " %9" PRIu64 " %9" PRIu64
-			" %10.2f  %s\n", r[i].start, r[i].end, r[i].pages, r[i].last, r[i].total,
-			rs->seconds > 0 ? r[i].total / rs->seconds : 0.0, r[i].label);
+	summary_text(f, NULL, pid, rs, r, n);
 }
 
 /**
@@ -428,6 +488,134 @@ int out_summary(const struct vmtrack_cmd_params *p, struct vmtrack_session *s, p
 	journal = NULL;
 	if (!p->json)
 		out_summary_text(stdout, pid, rs, ranges, n);
+	fflush(stdout);
+	free(ranges);
+	ranges = NULL;
+	ranges_alloc = 0;
+	return ret;
+}
+
+/**
+ * out_set_start() - tell that a dirty set of a followed tree starts
+ * @p:		options
+ * @s:		its session, watching
+ * @set:	the set
+ *
+ * A line on stderr as out_start() prints, a "# set" line in the text and a
+ * "process" object in the JSON lines.
+ */
+void out_set_start(const struct vmtrack_cmd_params *p, struct vmtrack_session *s,
+		   const struct out_set *set)
+{
+	const struct vmtrack_dset *ds = vmtrack_session_dset(s);
+	uint64_t pages = vmtrack_dset_watched_pages(ds);
+	FILE *f = json_out(p);
+
+	fprintf(stderr, "vmtrack: watching pid %d (%s, set %u, %s): %zu ranges, %" PRIu64
+		" pages (%.1f MiB), buffer %zu KiB/CPU, instance %s\n", (int)set->pid, set->comm,
+		set->set, set->origin, vmtrack_dset_nr_ranges(ds), pages, mib(pages),
+		vmtrack_session_buffer_kb(s), vmtrack_session_instance(s));
+	if (f) {
+		fprintf(f, "{\"process\":{\"set\":%u,\"pid\":%d,\"ppid\":%d,\"comm\":", set->set,
+			(int)set->pid, (int)set->ppid);
+		json_string(f, set->comm);
+		fprintf(f, ",\"origin\":\"%s\",\"time\":%.3f,\"watched_pages\":%" PRIu64 "}}\n",
+			set->origin, set->time, pages);
+		fflush(f);
+	}
+	if (!p->json && !p->quiet)
+		fprintf(stdout, "# set %u: pid %d (%s), parent %d, %s at %.3f s, %" PRIu64
+			" pages watched\n", set->set, (int)set->pid, set->comm, (int)set->ppid,
+			set->origin, set->time, pages);
+	fflush(stdout);
+}
+
+/**
+ * out_set_summary() - the summary of a dirty set that ends
+ * @p:		options
+ * @s:		its session (per-range counters over its epochs)
+ * @set:	the set
+ * @rs:		its totals
+ */
+void out_set_summary(const struct vmtrack_cmd_params *p, struct vmtrack_session *s,
+		     const struct out_set *set, const struct vmtrack_run_stats *rs)
+{
+	uint64_t watched = vmtrack_dset_watched_pages(vmtrack_session_dset(s));
+	ssize_t n = collect_ranges(s, false);
+	FILE *f = json_out(p);
+
+	if (n < 0)
+		n = 0;
+	if (f) {
+		summary_json(f, set, set->pid, rs, watched, ranges, n);
+		fflush(f);
+	}
+	if (!p->json && !p->quiet)
+		summary_text(stdout, set, set->pid, rs, ranges, n);
+	fflush(stdout);
+}
+
+/**
+ * out_unwatched() - tell that a followed process has no dirty set
+ * @p:		options
+ * @pid:	the process
+ * @comm:	its name
+ * @why:	the reason, one line
+ */
+void out_unwatched(const struct vmtrack_cmd_params *p, pid_t pid, const char *comm,
+		   const char *why)
+{
+	FILE *f = json_out(p);
+
+	fprintf(stderr, "vmtrack: pid %d (%s) not watched: %s\n", (int)pid, comm, why);
+	if (f) {
+		fprintf(f, "{\"unwatched\":{\"pid\":%d,\"comm\":", (int)pid);
+		json_string(f, comm);
+		fprintf(f, ",\"reason\":");
+		json_string(f, why);
+		fprintf(f, "}}\n");
+		fflush(f);
+	}
+}
+
+/**
+ * out_tree_end() - the last line of a --follow run; closes the outputs
+ * @p:		options
+ * @ts:		totals over the tree
+ * @status:	vmtrack's exit status so far, for the journal
+ *
+ * Return: 0, or -1 if the journal could not be written.
+ */
+int out_tree_end(const struct vmtrack_cmd_params *p, const struct out_tree_stats *ts,
+		 int status)
+{
+	FILE *f = json_out(p);
+	char err[512];
+	int ret = 0;
+
+	if (f) {
+		fprintf(f, "{\"follow\":{\"pid\":%d,\"sets\":%u,\"processes\":%u,\"unwatched\":%u,"
+			"\"epochs\":%" PRIu64 ",\"seconds\":%.3f,\"dirty_pages\":%" PRIu64
+			",\"loss_epochs\":%" PRIu64 "}}\n", (int)ts->pid, ts->sets, ts->processes,
+			ts->unwatched, ts->epochs, ts->seconds, ts->dirty_pages, ts->loss_epochs);
+		if (fflush(f) || ferror(f))
+			fprintf(stderr, "vmtrack: writing %s: %s\n", p->output ?: "stdout",
+				strerror(errno));
+		if (f == json_file) {
+			fclose(json_file);
+			json_file = NULL;
+		}
+	}
+	if (journal_close(journal, status, err, sizeof(err))) {
+		fprintf(stderr, "vmtrack: %s\n", err);
+		ret = -1;
+	}
+	journal = NULL;
+	if (!p->json)
+		printf("# follow: pid %d, %u dirty sets of %u processes (%u not watched), "
+		       "%" PRIu64 " epochs in %.3f s, %" PRIu64 " pages reported dirty%s\n",
+		       (int)ts->pid, ts->sets, ts->processes, ts->unwatched, ts->epochs,
+		       ts->seconds, ts->dirty_pages, ts->loss_epochs ? ", with loss" : "");
 	fflush(stdout);
 	free(ranges);
 	ranges = NULL;

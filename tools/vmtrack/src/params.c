@@ -21,7 +21,7 @@
 
 static const char * const watch_msg[] = {
 	"",
-	"  usage: vmtrack watch -p PID [-r START-END ...] [-i SECONDS] [-n EPOCHS] [-b KB]",
+	"  usage: vmtrack watch -p PID [-r START-END ...] [-f] [-i SECONDS] [-n EPOCHS] [-b KB]",
 	"                       [-j] [-o FILE] [-k] [-q] [-d] [-a] [--journal FILE]",
 	"",
 	"  Watch a running process and report, every epoch, the pages it changed.",
@@ -30,6 +30,8 @@ static const char * const watch_msg[] = {
 	"	  -r/--range START-END: watch only this range (hex, page aligned; repeatable);",
 	"			default: all private writable mappings, rescanned every epoch",
 	"	  -a/--all-private: also watch read-only private mappings",
+	"	  -f/--follow: also watch the descendants of PID, those running now and those",
+	"			it starts, and what they execute: one dirty set per process",
 	"	  -i/--interval SECONDS: epoch period (default 1, fractions allowed)",
 	"	  -n/--epochs N: stop after N epochs (default: until the process exits or ^C)",
 	"	  -b/--buffer-kb KB: ring buffer per CPU (default: sized from the watched size)",
@@ -48,13 +50,15 @@ static const char * const watch_msg[] = {
 
 static const char * const run_msg[] = {
 	"",
-	"  usage: vmtrack run [-i SECONDS] [-n EPOCHS] [-b KB] [-j] [-o FILE] [-k] [-q] [-d] [-a] [-s]",
-	"                     [--journal FILE] -- COMMAND [ARGS...]",
+	"  usage: vmtrack run [-f] [-i SECONDS] [-n EPOCHS] [-b KB] [-j] [-o FILE] [-k] [-q] [-d] [-a]",
+	"                     [-s] [--journal FILE] -- COMMAND [ARGS...]",
 	"",
 	"  Start COMMAND watched from its first instruction and report the pages it changes.",
 	"",
 	"	  -s/--sync-stop: take an epoch whenever COMMAND stops itself (SIGSTOP),",
 	"			then continue it; no periodic epochs",
+	"	  -f/--follow: also watch the processes COMMAND starts, and what they execute:",
+	"			one dirty set per process; ends when the last one exits",
 	"	  -a/--all-private: also watch read-only private mappings",
 	"	  -i/--interval SECONDS: epoch period (default 1, fractions allowed)",
 	"	  -n/--epochs N: stop after N epochs (default: until COMMAND exits or ^C)",
@@ -229,6 +233,7 @@ int vmtrack_parse_args(enum vmtrack_mode mode, int argc, char **argv,
 		{ "dirty",	 no_argument,	    0, 'd' },
 		{ "all-private", no_argument,	    0, 'a' },
 		{ "sync-stop",	 no_argument,	    0, 's' },
+		{ "follow",	 no_argument,	    0, 'f' },
 		{ "journal",	 required_argument, 0, OPT_JOURNAL },
 		{ "journal-ranges", no_argument,    0, OPT_JOURNAL_RANGES },
 		{ "help",	 no_argument,	    0, 'h' },
@@ -245,7 +250,7 @@ int vmtrack_parse_args(enum vmtrack_mode mode, int argc, char **argv,
 	optind = 0;
 	opterr = 0;
 	for (;;) {
-		c = getopt_long(argc, argv, "+:p:r:i:n:b:jo:kqdash", long_options, NULL);
+		c = getopt_long(argc, argv, "+:p:r:i:n:b:jo:kqdasfh", long_options, NULL);
 		if (c == -1)
 			break;
 		switch (c) {
@@ -323,6 +328,9 @@ int vmtrack_parse_args(enum vmtrack_mode mode, int argc, char **argv,
 		case OPT_JOURNAL_RANGES:
 			p->journal_ranges = true;
 			break;
+		case 'f':
+			p->follow = true;
+			break;
 		case 'h':
 			return VMTRACK_PARSE_HELP;
 		case ':':
@@ -339,6 +347,11 @@ int vmtrack_parse_args(enum vmtrack_mode mode, int argc, char **argv,
 				snprintf(err, errlen, "unknown option '%s'", argv[optind - 1]);
 			return -1;
 		}
+	}
+	if (p->follow && (p->nr_ranges || p->sync_stop)) {
+		snprintf(err, errlen, "--follow watches whole processes: not with %s",
+			 p->nr_ranges ? "--range" : "--sync-stop");
+		return -1;
 	}
 	if (p->journal_ranges && !p->journal) {
 		snprintf(err, errlen, "--journal-ranges needs --journal FILE");

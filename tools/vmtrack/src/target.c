@@ -105,3 +105,87 @@ int target_count_pages(pid_t pid, bool all_private, uint64_t *pages)
 	*pages = c.pages;
 	return ret;
 }
+
+/**
+ * target_spawn_traced() - start a command traced, stopped right after its exec
+ * @argv:	the command and its arguments
+ * @mask:	the signal mask the command starts with, as for target_spawn()
+ * @options:	PTRACE_O_* options (PTRACE_O_TRACEEXEC is added)
+ * @err:	receives a one-line reason on error
+ * @errlen:	size of @err
+ *
+ * Fork; the child waits on a pipe until the parent has seized it
+ * (PTRACE_SEIZE with @options), then execs, and stops in the
+ * PTRACE_EVENT_EXEC stop, before its first instruction. Unlike
+ * target_spawn(), the child stays traced the PTRACE_SEIZE way, so that
+ * PTRACE_INTERRUPT and PTRACE_LISTEN work on it and on the tasks it
+ * starts, which the kernel attaches with the same options.
+ *
+ * Return: the pid of the child in its exec stop, or -1 with @err set.
+ */
+pid_t target_spawn_traced(char **argv, const sigset_t *mask, unsigned long options,
+			  char *err, size_t errlen)
+{
+	int go[2], fds[2], status, e = 0;
+	pid_t pid;
+	char c = 0;
+
+	if (pipe2(fds, O_CLOEXEC)) {
+		snprintf(err, errlen, "pipe: %s", strerror(errno));
+		return -1;
+	}
+	if (pipe2(go, O_CLOEXEC)) {
+		snprintf(err, errlen, "pipe: %s", strerror(errno));
+		goto close_fds;
+	}
+	pid = fork();
+	if (pid < 0) {
+		snprintf(err, errlen, "fork: %s", strerror(errno));
+		goto close_go;
+	}
+	if (!pid) {
+		close(fds[0]);
+		close(go[1]);
+		if (mask)
+			sigprocmask(SIG_SETMASK, mask, NULL);
+		signal(SIGPIPE, SIG_DFL);
+		if (read(go[0], &c, 1) == 1)
+			execvp(argv[0], argv);
+		e = errno ?: ECHILD;
+		if (write(fds[1], &e, sizeof(e)) < 0)
+			_exit(126);
+		_exit(127);
+	}
+	close(fds[1]);
+	close(go[0]);
+	if (ptrace(PTRACE_SEIZE, pid, NULL, (void *)(options | PTRACE_O_TRACEEXEC))) {
+		snprintf(err, errlen, "cannot trace the command: %s", strerror(errno));
+		close(go[1]);
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		close(fds[0]);
+		return -1;
+	}
+	if (write(go[1], &c, 1) != 1)
+		e = errno;
+	close(go[1]);
+	if (!e && read(fds[0], &e, sizeof(e)) != sizeof(e))
+		e = 0;
+	close(fds[0]);
+	if (e || waitpid(pid, &status, __WALL) != pid || !WIFSTOPPED(status) ||
+	    status >> 16 != PTRACE_EVENT_EXEC) {
+		snprintf(err, errlen, "cannot execute '%s': %s", argv[0], strerror(e ?: ECHILD));
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, __WALL);
+		return -1;
+	}
+	return pid;
+
+close_go:
+	close(go[0]);
+	close(go[1]);
+close_fds:
+	close(fds[0]);
+	close(fds[1]);
+	return -1;
+}

@@ -32,6 +32,7 @@ enum vmtrack_mode {
  * @list_dirty:		print the dirty ranges of each epoch (text mode)
  * @all_private:	also watch read-only private mappings
  * @sync_stop:		run: take an epoch whenever the command stops itself
+ * @follow:		also watch the processes the target starts (follow.c)
  * @journal:		write a binary journal of the run to this file
  * @journal_ranges:	journal the dirty ranges and per-mapping counts too
  * @argv:		run: the command and its arguments
@@ -51,6 +52,7 @@ struct vmtrack_cmd_params {
 	bool			list_dirty;
 	bool			all_private;
 	bool			sync_stop;
+	bool			follow;
 	const char		*journal;
 	bool			journal_ranges;
 	char			**argv;
@@ -73,6 +75,10 @@ int cmd_run(int argc, char **argv);
 int cmd_dump(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 
+/* follow.c: watch and run with --follow */
+int follow_run(const struct vmtrack_cmd_params *p, int sfd, const sigset_t *mask);
+int follow_watch(const struct vmtrack_cmd_params *p, int sfd);
+
 /* long options without a short one */
 enum {
 	OPT_JOURNAL = 256,
@@ -81,6 +87,8 @@ enum {
 
 /* target.c */
 pid_t target_spawn(char **argv, const sigset_t *mask, char *err, size_t errlen);
+pid_t target_spawn_traced(char **argv, const sigset_t *mask, unsigned long options,
+			  char *err, size_t errlen);
 int target_count_pages(pid_t pid, bool all_private, uint64_t *pages);
 
 /* output.c */
@@ -111,6 +119,28 @@ struct out_range {
 };
 
 /**
+ * struct out_set - one dirty set of a followed process tree (--follow)
+ * @set:	its number, from 1, in the order the sets started
+ * @pid:	the process
+ * @ppid:	its parent when the set started
+ * @comm:	its name (/proc/PID/comm) when the set started
+ * @origin:	why the set started: "start" (the command run), "found" (running
+ *		when vmtrack watch started), "fork" (a new process), "exec"
+ *		(a new program in a followed process)
+ * @time:	seconds since the start of the run, when the set started
+ * @prev_time:	time of its previous epoch, for the durations
+ */
+struct out_set {
+	unsigned int	set;
+	pid_t		pid;
+	pid_t		ppid;
+	char		comm[32];
+	const char	*origin;
+	double		time;
+	double		prev_time;
+};
+
+/**
  * struct out_epoch_info - what the output of one epoch shows
  * @ep:		the epoch
  * @time:	seconds since the start
@@ -121,6 +151,7 @@ struct out_range {
  * @ranges:	the tracked ranges dirty in the epoch
  * @nr_ranges:	entries in @ranges
  * @has_ranges:	@ranges and @ep->dirty are known (always live, journaled on request)
+ * @set:	the dirty set with --follow, NULL without
  */
 struct out_epoch_info {
 	const struct vmtrack_epoch	*ep;
@@ -132,6 +163,7 @@ struct out_epoch_info {
 	const struct out_range		*ranges;
 	size_t				nr_ranges;
 	bool				has_ranges;
+	const struct out_set		*set;
 };
 
 int out_open(const struct vmtrack_cmd_params *p, char *err, size_t errlen);
@@ -152,6 +184,39 @@ void out_summary_text(FILE *f, pid_t pid, const struct vmtrack_run_stats *rs,
 		      const struct out_range *ranges, size_t n);
 void out_summary_json(FILE *f, pid_t pid, const struct vmtrack_run_stats *rs,
 		      uint64_t watched_pages, const struct out_range *ranges, size_t n);
+
+/**
+ * struct out_tree_stats - the end of a --follow run
+ * @pid:	the root of the tree
+ * @sets:	dirty sets started
+ * @processes:	processes followed
+ * @unwatched:	processes followed without a dirty set (see follow.c)
+ * @epochs:	epoch ticks
+ * @dirty_pages: pages reported dirty, all sets together
+ * @loss_epochs: epochs with loss, all sets together
+ * @seconds:	duration of the run
+ */
+struct out_tree_stats {
+	pid_t		pid;
+	unsigned int	sets;
+	unsigned int	processes;
+	unsigned int	unwatched;
+	uint64_t	epochs;
+	uint64_t	dirty_pages;
+	uint64_t	loss_epochs;
+	double		seconds;
+};
+
+void out_set_start(const struct vmtrack_cmd_params *p, struct vmtrack_session *s,
+		   const struct out_set *set);
+void out_set_epoch(const struct vmtrack_cmd_params *p, struct vmtrack_session *s,
+		   struct out_set *set, const struct vmtrack_epoch *ep, double t, bool final);
+void out_set_summary(const struct vmtrack_cmd_params *p, struct vmtrack_session *s,
+		     const struct out_set *set, const struct vmtrack_run_stats *rs);
+void out_unwatched(const struct vmtrack_cmd_params *p, pid_t pid, const char *comm,
+		   const char *why);
+int out_tree_end(const struct vmtrack_cmd_params *p, const struct out_tree_stats *ts,
+		 int status);
 
 /* dump.c: the lines of vmtrack dump, live and from a journal */
 

@@ -311,6 +311,12 @@ int cmd_watch(int argc, char **argv)
 		err_msg("watch", strerror(errno));
 		goto fail;
 	}
+	if (p.follow) {
+		ret = follow_watch(&p, l.sfd);
+		close(l.sfd);
+		vmtrack_params_free(&p);
+		return ret;
+	}
 	if (start_session(&l, "watch"))
 		goto fail;
 	l.t0 = now();
@@ -378,6 +384,12 @@ int cmd_run(int argc, char **argv)
 	if (l.sfd < 0) {
 		err_msg("run", strerror(errno));
 		goto fail;
+	}
+	if (p.follow) {
+		ret = follow_run(&p, l.sfd, &old);
+		close(l.sfd);
+		vmtrack_params_free(&p);
+		return ret;
 	}
 	l.pid = target_spawn(p.argv, &old, err, sizeof(err));
 	if (l.pid < 0) {

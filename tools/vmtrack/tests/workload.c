@@ -3,15 +3,19 @@
  * Workload for the vmtrack end-to-end test: writes a known set of pages of
  * one buffer per phase and records the truth.
  *
- *   workload [-p PAGES] [-n PHASES] [-s | -w] [-z] -t TRUTH
+ *   workload [-p PAGES] [-n PHASES] [-s | -w | -d SECONDS] [-z] [-f] -t TRUTH
  *   workload --demo [-t TRUTH]
  *
  *   -s	stop itself (SIGSTOP) after the setup and after every phase
  *	(for vmtrack run --sync-stop: one epoch per phase)
  *   -w	wait for SIGUSR1 before every phase and after the last one for
  *	SIGTERM (for vmtrack watch, driven by the test script)
+ *   -d	sleep SECONDS before every phase (runs on by itself, between epochs)
  *   -z	in phase 2, also MADV_DONTNEED some pages (zap: contents change
  *	without a write)
+ *   -f	fork after the setup: the child runs the phases too, on the buffer it
+ *	inherited, writing other pages, and records them in TRUTH.child; the
+ *	parent waits for it at the end (for vmtrack --follow)
  *   --demo	for "make demo" (vmtrack run -i 1 -- workload --demo): a 4 MiB
  *	buffer, then four phases 1 s apart, half a second into each of
  *	vmtrack's epochs, each telling on stdout what it changes
@@ -27,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -64,12 +69,13 @@ static void wait_signal(int sig)
 	}
 }
 
-static void phase_run(volatile char *buf, unsigned long pages, long psz, int phase, int zap)
+static void phase_run(volatile char *buf, unsigned long pages, long psz, int phase, int zap,
+		      int seed)
 {
 	unsigned long i;
 
 	for (i = 0; i < pages; i++) {
-		if (!written(i, phase))
+		if (!written(i, phase + seed))
 			continue;
 		buf[i * psz + (phase % 64)] = (char)phase;
 		fprintf(truth, "P %d %lu\n", phase, (unsigned long)(uintptr_t)(buf + i * psz));
@@ -188,8 +194,12 @@ static int demo(const char *path)
 int main(int argc, char **argv)
 {
 	unsigned long pages = 256, i;
-	int phases = 3, stop = 0, wait = 0, zap = 0, opt, p;
+	int phases = 3, stop = 0, wait = 0, zap = 0, forks = 0, seed = 0, opt, p;
 	const char *path = NULL;
+	struct timespec delay = { 0 };
+	char child_path[4096];
+	pid_t child = 0;
+	double d;
 	long psz = sysconf(_SC_PAGESIZE);
 	volatile char *buf;
 	sigset_t set;
@@ -199,7 +209,7 @@ int main(int argc, char **argv)
 			return demo(argv[3]);
 		return demo(NULL);
 	}
-	while ((opt = getopt(argc, argv, "p:n:swzt:")) != -1) {
+	while ((opt = getopt(argc, argv, "p:n:swzt:d:f")) != -1) {
 		switch (opt) {
 		case 'p':
 			pages = strtoul(optarg, NULL, 0);
@@ -216,11 +226,20 @@ int main(int argc, char **argv)
 		case 'z':
 			zap = 1;
 			break;
+		case 'd':
+			d = strtod(optarg, NULL);
+			delay.tv_sec = (time_t)d;
+			delay.tv_nsec = (long)((d - (time_t)d) * 1e9);
+			break;
+		case 'f':
+			forks = 1;
+			break;
 		case 't':
 			path = optarg;
 			break;
 		default:
-			fprintf(stderr, "usage: workload [-p PAGES] [-n PHASES] [-s|-w] [-z] -t TRUTH\n"
+			fprintf(stderr, "usage: workload [-p PAGES] [-n PHASES] [-s|-w|-d SECONDS] [-z] "
+				"[-f] -t TRUTH\n"
 				"       workload --demo [-t TRUTH]\n");
 			return 2;
 		}
@@ -246,17 +265,36 @@ int main(int argc, char **argv)
 	fprintf(truth, "B %lu %lu\n", (unsigned long)(uintptr_t)buf,
 		(unsigned long)(uintptr_t)(buf + pages * psz));
 	fflush(truth);
+	if (forks) {
+		snprintf(child_path, sizeof(child_path), "%s.child", path);
+		child = fork();
+		if (child < 0)
+			fail("fork");
+		if (!child) {
+			fclose(truth);
+			truth = fopen(child_path, "w");
+			if (!truth)
+				fail(child_path);
+			fprintf(truth, "B %lu %lu\n", (unsigned long)(uintptr_t)buf,
+				(unsigned long)(uintptr_t)(buf + pages * psz));
+			seed = 100;	/* other pages than the parent's */
+		}
+	}
 	if (stop)
 		raise(SIGSTOP);
 	for (p = 1; p <= phases; p++) {
 		if (wait)
 			wait_signal(SIGUSR1);
-		phase_run(buf, pages, psz, p, zap);
+		if (delay.tv_sec || delay.tv_nsec)
+			nanosleep(&delay, NULL);
+		phase_run(buf, pages, psz, p, zap, seed);
 		if (stop)
 			raise(SIGSTOP);
 	}
 	if (wait)
 		wait_signal(SIGTERM);
 	fclose(truth);
+	if (child > 0 && waitpid(child, &p, 0) == child && (!WIFEXITED(p) || WEXITSTATUS(p)))
+		return 1;
 	return 0;
 }
