@@ -550,7 +550,7 @@ void out_set_summary(const struct vmtrack_cmd_params *p, struct vmtrack_session 
 		summary_json(f, set, set->pid, rs, watched, ranges, n);
 		fflush(f);
 	}
-	if (!p->json && !p->quiet)
+	if (!p->json)
 		summary_text(stdout, set, set->pid, rs, ranges, n);
 	fflush(stdout);
 }

@@ -620,11 +620,173 @@ t11() {
 	check "journal: no instance left" no_instances
 }
 
-# ---- 12: --journal of a run that fails before it watches: no file ------
+# ---- 12, 13: --follow, a dirty set per process of a tree --------------
 
+truth_pid() { awk '$1 == "I" { print $2 }' "$1"; }
+
+# set_of JSON PID ORIGIN: the number of the set of PID that ORIGIN started
+set_of() {
+	awk -v pid="$2" -v o="$3" "$JV"'
+		/^{"process":/ && jv("pid") == pid && jv("origin") == o { print jv("set") }' "$1"
+}
+
+# set_pages JSON SET LO HI: the pages of [LO, HI) in any epoch of a set
+set_pages() {
+	awk -v set="$2" -v ps="$PAGE" -v lo="$3" -v hi="$4" "$JV"'
+		jv("epoch") != "" && jv("set") == set {
+			s = substr($0, index($0, "\"dirty\":[") + 9)
+			gsub(/[][{}]/, "", s)
+			n = split(s, v, ",")
+			for (j = 1; j < n; j += 2) {
+				a = v[j] + 0 < lo + 0 ? lo + 0 : v[j] + 0
+				b = v[j + 1] + 0 > hi + 0 ? hi + 0 : v[j + 1] + 0
+				for (; a < b; a += ps)
+					printf "%.0f\n", a
+			}
+		}' "$1" | sort -u
+}
+
+set_loss() { awk -v set="$2" "$JV"' jv("epoch") != "" && jv("set") == set &&
+	jv("all_dirty") == "true"' "$1" | wc -l; }
+# set_count JSON SET: epochs of a set, its final ones, and the epochs its summary counts
+set_epochs() { awk -v set="$2" "$JV"' jv("epoch") != "" && jv("set") == set' "$1" | wc -l; }
+set_finals() { awk -v set="$2" "$JV"' jv("epoch") != "" && jv("set") == set &&
+	jv("final") == "true"' "$1" | wc -l; }
+set_summary() { awk -v set="$2" -v k="$3" "$JV"' /^{"summary":/ && jv("set") == set {
+	print jv(k) }' "$1"; }
+follow_field() { awk -v k="$2" "$JV"' /^{"follow":/ { print jv(k) }' "$1"; }
+
+# check_set NAME JSON SET TRUTH exact|superset: the set's pages in the buffer
+# of TRUTH against the pages TRUTH says the process wrote
+check_set() {
+	local name=$1 o=$2 set=$3 truth=$4 how=$5 lo hi
+	if [ -z "$set" ]; then
+		nok "$name: no dirty set"
+		return
+	fi
+	lo=$(buf_start "$truth")
+	hi=$(buf_end "$truth")
+	truth_pages "$truth" > $tmp/fw
+	set_pages "$o" "$set" "$lo" "$hi" > $tmp/fg
+	if [ "$how" = exact ] && [ "$(set_loss "$o" "$set")" = 0 ]; then
+		check "$name: set $set equals the $(wc -l < $tmp/fw) pages written" \
+			same $tmp/fw $tmp/fg
+	else
+		check "$name: set $set ($(wc -l < $tmp/fg) pages) holds the $(wc -l < $tmp/fw) written" \
+			subset $tmp/fw $tmp/fg
+	fi
+	check "$name: set $set: one final epoch, the summary counts its $(set_epochs "$o" "$set") epochs" \
+		[ "$(set_finals "$o" "$set")" = 1 -a \
+		  "$(set_summary "$o" "$set" epochs)" = "$(set_epochs "$o" "$set")" ]
+}
+
+# A shell starts a workload that forks (its child writes other pages of the
+# inherited buffer) and a second workload; each runs its phases at its own
+# pace, between the epochs.
 t12() {
-	local j=$tmp/j12 out rc
-	start_workload $tmp/t12 -p 16 -n 1 || { nok "journal, no start: workload start"; return; }
+	local o=$tmp/o12 a=$tmp/t12a b=$tmp/t12b rc apid cpid bpid shpid nfork c set
+	$TIMEOUT "$VMTRACK" run --follow -i 0.2 -j -- sh -c "$WORKLOAD -p 96 -n 3 -d 0.3 -f \
+		-t $a & $WORKLOAD -p 64 -n 2 -d 0.3 -t $b; wait; exit 7" > $o 2> $tmp/e12
+	rc=$?
+	check "run --follow: the command's exit status (7, got $rc)" [ $rc = 7 ]
+	apid=$(truth_pid $a)
+	cpid=$(truth_pid $a.child)
+	bpid=$(truth_pid $b)
+	shpid=$(follow_field $o pid)
+	info "sh $shpid, workload $apid (forks $cpid), workload $bpid"
+	check "run --follow: the shell's set is the command's" [ -n "$(set_of $o "$shpid" run)" ]
+	check_set "run --follow: exec'd workload" $o "$(set_of $o "$apid" exec)" $a superset
+	check_set "run --follow: its forked child" $o "$(set_of $o "$cpid" fork)" $a.child exact
+	check_set "run --follow: second workload" $o "$(set_of $o "$bpid" exec)" $b superset
+	# a child forked (not vforked: the shell goes on) has a set until its exec
+	check "run --follow: the background child had a set before its exec" \
+		[ -n "$(set_of $o "$apid" fork)" ]
+	nfork=$(awk -v sh="$shpid" "$JV"' /^{"process":/ && jv("origin") == "fork" &&
+		jv("ppid") == sh' $o | wc -l)
+	info "$nfork of the shell's children forked (a vforked one shares its mm until the exec)"
+	check "run --follow: $((4 + nfork)) sets of 4 processes (got $(follow_field $o sets) of $(follow_field $o processes))" \
+		[ "$(follow_field $o sets)" = $((4 + nfork)) -a "$(follow_field $o processes)" = 4 ]
+	check "run --follow: a summary per set" \
+		[ "$(grep -c '^{"summary":{"set":' $o)" = "$(follow_field $o sets)" ]
+	check "run --follow: no instance left" no_instances
+
+	# a compiler driver: gcc vforks cc1 and as, which live a fraction of a second
+	if command -v gcc > /dev/null; then
+		printf 'int x[4096];\nint main(void) { return x[1]; }\n' > $tmp/x.c
+		$TIMEOUT "$VMTRACK" run --follow -q -j -- sh -c "gcc -c -o $tmp/x.o $tmp/x.c" \
+			> $o 2> $tmp/e12
+		rc=$?
+		check "run --follow gcc: exit status 0 (got $rc), object written" [ $rc = 0 -a -s $tmp/x.o ]
+		for c in cc1 as; do
+			set=$(awk -v c=$c "$JV"' /^{"process":/ && jv("comm") == c { print jv("set") }' $o)
+			check "run --follow gcc: $c has a set ($set) with $(set_summary $o "$set" dirty_pages) dirty pages" \
+				[ -n "$set" -a "$(set_summary $o "$set" dirty_pages)" -gt 0 ] 2>/dev/null
+		done
+	else
+		ok "run --follow gcc # SKIP no gcc"
+	fi
+
+	# without --follow only the shell is watched
+	$TIMEOUT "$VMTRACK" run -i 0.2 -j -- sh -c "$WORKLOAD -p 96 -n 3 -d 0.3 -f \
+		-t $a & $WORKLOAD -p 64 -n 2 -d 0.3 -t $b; wait; exit 7" > $o 2> $tmp/e12
+	rc=$?
+	check "run: exit status 7 (got $rc)" [ $rc = 7 ]
+	check "run: without --follow, no set of the children" \
+		[ "$(grep -c '^{"process":' $o)" = 0 -a "$(grep -c '"set":' $o)" = 0 ]
+	check "run: without --follow, the workload's mappings are not in the summary" \
+		[ "$(grep '^{"summary":' $o | grep -c "$WORKLOAD")" = 0 ]
+	check "run: without --follow, the summary is the shell's ($(summary_field $o pid))" \
+		[ "$(summary_field $o pid)" != "$apid" -a "$(summary_field $o pid)" != "$bpid" ]
+}
+
+# vmtrack watch --follow on a shell whose workload runs already; it starts
+# a second one (that forks) once the watch is on
+t13() {
+	local o=$tmp/o13 a=$tmp/t13a b=$tmp/t13b rc apid cpid bpid shpid vpid
+	mkfifo $tmp/go13
+	sh -c "$WORKLOAD -w -p 64 -n 2 -t $a & read x < $tmp/go13; \
+		$WORKLOAD -p 48 -n 2 -d 0.3 -f -t $b; wait" &
+	shpid=$!
+	pids+=("$shpid")
+	wait_for $a '^I ' || { nok "watch --follow: workload start"; return; }
+	apid=$(truth_pid $a)
+	pids+=("$apid")
+	"$VMTRACK" watch --follow -p $shpid -i 0.2 -j > $o 2> $tmp/e13 &
+	vpid=$!
+	pids+=("$vpid")
+	wait_for $tmp/e13 "watching pid $apid .*found|vmtrack: [^w]" ||
+		{ nok "watch --follow: start"; return; }
+	check "watch --follow: the running workload is found" grep -q "pid $apid (workload, set [0-9]*, found)" $tmp/e13
+	# its signals pass through vmtrack, the tracer
+	kill -USR1 $apid
+	wait_for $a '^D 1$'
+	sleep 0.5
+	kill -USR1 $apid
+	wait_for $a '^D 2$'
+	echo go > $tmp/go13
+	wait_for $b '^D 2$' 120 && wait_for $b.child '^D 2$'
+	sleep 0.5
+	kill -TERM $apid
+	( sleep $TMO; kill -TERM $vpid 2>/dev/null ) & local k=$!
+	wait $vpid
+	rc=$?
+	kill $k 2>/dev/null
+	check "watch --follow: ends when the tree exits, status 0 (got $rc)" [ $rc = 0 ]
+	cpid=$(truth_pid $b.child)
+	bpid=$(truth_pid $b)
+	info "sh $shpid, workload $apid, workload $bpid (forks $cpid)"
+	check "watch --follow: the shell's set" [ -n "$(set_of $o "$shpid" watch)" ]
+	check_set "watch --follow: running workload" $o "$(set_of $o "$apid" found)" $a exact
+	check_set "watch --follow: new workload" $o "$(set_of $o "$bpid" exec)" $b superset
+	check_set "watch --follow: its forked child" $o "$(set_of $o "$cpid" fork)" $b.child exact
+	check "watch --follow: no instance left" no_instances
+}
+
+# ---- 15: --journal of a run that fails before it watches: no file ------
+
+t15() {
+	local j=$tmp/j15 out rc
+	start_workload $tmp/t15 -p 16 -n 1 || { nok "journal, no start: workload start"; return; }
 	bad "no such pid, --journal" "no such process" "$VMTRACK" watch -p 999999 --journal $j
 	check "journal, no start: watch of no such pid leaves no journal" [ ! -e $j ]
 	bad "command not found, --journal" "cannot execute" \
@@ -649,7 +811,7 @@ t12() {
 	stop_workload $wpid
 }
 
-for t in ${E2E_TESTS:-t1 t2 t3 t4 t5 t6 t7 t8 t9 t10 t11 t12}; do
+for t in ${E2E_TESTS:-t1 t2 t3 t4 t5 t6 t7 t8 t9 t10 t11 t12 t13 t15}; do
 	$t
 done
 tap_end

@@ -22,8 +22,9 @@
  *
  * With -w, SIGTERM ends the program whenever it comes.
  *
- * Truth file lines (decimal): "B START END" for the buffer, "P PHASE ADDR"
- * for every page changed in a phase, "D PHASE" when a phase is complete.
+ * Truth file lines (decimal): "B START END" for the buffer, "I PID" for the
+ * process, "P PHASE ADDR" for every page changed in a phase, "D PHASE" when
+ * a phase is complete.
  */
 #include <signal.h>
 #include <stdint.h>
@@ -262,8 +263,8 @@ int main(int argc, char **argv)
 	madvise((void *)buf, pages * psz, MADV_NOHUGEPAGE);
 	for (i = 0; i < pages; i++)
 		buf[i * psz] = 1;
-	fprintf(truth, "B %lu %lu\n", (unsigned long)(uintptr_t)buf,
-		(unsigned long)(uintptr_t)(buf + pages * psz));
+	fprintf(truth, "B %lu %lu\nI %d\n", (unsigned long)(uintptr_t)buf,
+		(unsigned long)(uintptr_t)(buf + pages * psz), (int)getpid());
 	fflush(truth);
 	if (forks) {
 		snprintf(child_path, sizeof(child_path), "%s.child", path);
@@ -275,8 +276,8 @@ int main(int argc, char **argv)
 			truth = fopen(child_path, "w");
 			if (!truth)
 				fail(child_path);
-			fprintf(truth, "B %lu %lu\n", (unsigned long)(uintptr_t)buf,
-				(unsigned long)(uintptr_t)(buf + pages * psz));
+			fprintf(truth, "B %lu %lu\nI %d\n", (unsigned long)(uintptr_t)buf,
+				(unsigned long)(uintptr_t)(buf + pages * psz), (int)getpid());
 			seed = 100;	/* other pages than the parent's */
 		}
 	}
