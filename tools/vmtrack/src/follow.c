@@ -288,7 +288,11 @@ static int set_open(struct tree *tr, struct proc *pr, const char *origin)
 		}
 	}
 	if (ret) {
-		set_unwatched(tr, pr, err);
+		/* the target itself: the run fails */
+		if (pr->pid == tr->root && !tr->ts.sets)
+			err_msg(p->mode == VMTRACK_MODE_RUN ? "run" : "watch", err);
+		else
+			set_unwatched(tr, pr, err);
 		return ret;
 	}
 	memset(&pr->rs, 0, sizeof(pr->rs));
@@ -619,27 +623,36 @@ static void raise_nofile(void)
 	}
 }
 
+/* let the tree go, free it; no set is open */
+static void free_tree(struct tree *tr)
+{
+	size_t i;
+
+	for (i = 0; i < tr->nr_task; i++)
+		ptrace(PTRACE_DETACH, tr->task[i].tid, NULL, (void *)(long)tr->task[i].sig);
+	for (i = 0; i < tr->nr_proc; i++) {
+		if (tr->proc[i]->pidfd >= 0)
+			close(tr->proc[i]->pidfd);
+		free(tr->proc[i]);
+	}
+	free(tr->proc);
+	free(tr->task);
+}
+
 static int finish(struct tree *tr)
 {
 	int ret = tr->stop_sig < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 	size_t i;
 
 	/* sets left (an error): end them with what they have */
-	for (i = 0; i < tr->nr_proc; i++) {
+	for (i = 0; i < tr->nr_proc; i++)
 		if (tr->proc[i]->s)
 			set_close(tr, tr->proc[i]);
-		if (tr->proc[i]->pidfd >= 0)
-			close(tr->proc[i]->pidfd);
-		free(tr->proc[i]);
-	}
-	for (i = 0; i < tr->nr_task; i++)
-		ptrace(PTRACE_DETACH, tr->task[i].tid, NULL, (void *)(long)tr->task[i].sig);
 	tr->ts.pid = tr->root;
 	tr->ts.seconds = now() - tr->t0;
 	if (out_tree_end(tr->p, &tr->ts, ret))
 		ret = EXIT_FAILURE;
-	free(tr->proc);
-	free(tr->task);
+	free_tree(tr);
 	return ret;
 }
 
@@ -693,16 +706,14 @@ int follow_run(const struct vmtrack_cmd_params *p, int sfd, const sigset_t *mask
 		return EXIT_FAILURE;
 	}
 	tr.t0 = now();
+	out_tree_start(p, tr.root);
 	t = task_add(&tr, tr.root, TASK_HELD);
 	pr = t ? proc_add(&tr, tr.root) : NULL;
 	if (!pr || set_open(&tr, pr, "run")) {
 		kill(tr.root, SIGKILL);
 		ptrace(PTRACE_DETACH, tr.root, NULL, NULL);
 		waitpid(tr.root, NULL, __WALL);
-		tr.nr_task = 0;
-		tr.stop_sig = -1;
-		tr.reaped = true;
-		finish(&tr);
+		free_tree(&tr);
 		return EXIT_FAILURE;
 	}
 	task_resume(&tr, t, 0);
@@ -825,19 +836,19 @@ int follow_watch(const struct vmtrack_cmd_params *p, int sfd)
 		return EXIT_FAILURE;
 	}
 	tr.t0 = now();
+	out_tree_start(p, p->pid);
 	ret = seize_threads(&tr, p->pid);
 	if (ret) {
 		snprintf(err, sizeof(err), "pid %d: cannot trace it: %s%s", (int)p->pid,
 			 strerror(-ret), ret == -EPERM ? " (traced already, or not permitted)" : "");
 		err_msg("watch", err);
-		tr.stop_sig = -1;
-		finish(&tr);
+		free_tree(&tr);
 		return EXIT_FAILURE;
 	}
 	pr = proc_add(&tr, p->pid);
 	if (!pr || set_open(&tr, pr, "watch")) {
-		tr.stop_sig = -1;
-		return finish(&tr);
+		free_tree(&tr);
+		return EXIT_FAILURE;
 	}
 	follow_descendants(&tr);
 	main_loop(&tr);

@@ -52,6 +52,7 @@ static const struct journal_field epoch_fields[] = {
 	{ JT_U64, "lost_events" }, { JT_U64, "events" }, { JT_U64, "new_pages" },
 	{ JT_U64, "stray_pages" }, { JT_U64, "rearm_failed" }, { JT_U64, "tracked_ranges" },
 	{ JT_U64, "busiest_start" }, { JT_U64, "busiest_dirty" }, { JT_STR, "busiest_label" },
+	{ JT_U32, "set" },
 };
 
 static const struct journal_field loss_fields[] = {
@@ -79,7 +80,7 @@ static const struct journal_field dirty_fields[] = {
 static const struct journal_field summary_fields[] = {
 	{ JT_U64, "epochs" }, { JT_F64, "seconds" }, { JT_U64, "dirty_pages" },
 	{ JT_U64, "loss_epochs" }, { JT_U64, "lost_events" }, { JT_U64, "watched_pages" },
-	{ JT_U32, "pid" },
+	{ JT_U32, "pid" }, { JT_U32, "set" },
 };
 
 static const struct journal_field summary_range_fields[] = {
@@ -107,6 +108,21 @@ static const struct journal_field end_fields[] = {
 	{ JT_U32, "status" },
 };
 
+static const struct journal_field set_fields[] = {
+	{ JT_U32, "set" }, { JT_U32, "pid" }, { JT_U32, "ppid" }, { JT_F64, "time" },
+	{ JT_U64, "watched_pages" }, { JT_STR, "comm" }, { JT_STR, "origin" },
+};
+
+static const struct journal_field unwatched_fields[] = {
+	{ JT_U32, "pid" }, { JT_STR, "comm" }, { JT_STR, "reason" },
+};
+
+static const struct journal_field follow_fields[] = {
+	{ JT_U32, "pid" }, { JT_U32, "sets" }, { JT_U32, "processes" }, { JT_U32, "unwatched" },
+	{ JT_U64, "epochs" }, { JT_F64, "seconds" }, { JT_U64, "dirty_pages" },
+	{ JT_U64, "loss_epochs" },
+};
+
 const struct journal_format journal_formats[] = {
 	{ JR_START, "start", "interval %u ms, %u ranges, %u pages watched, buffer %u KiB",
 	  FIELDS(start_fields) },
@@ -114,7 +130,7 @@ const struct journal_format journal_formats[] = {
 	  "%u at %f s (%f s): final %u, target gone %u, all dirty %u, loss %x, "
 	  "%u pages watched, %u dirty in %u ranges, %u events lost, %u events, "
 	  "%u new pages, %u stray pages, %u re-arms failed, %u ranges tracked, "
-	  "busiest %x (%u pages, %s)", FIELDS(epoch_fields) },
+	  "busiest %x (%u pages, %s), set %u", FIELDS(epoch_fields) },
 	{ JR_LOSS, "loss", "epoch %u: loss %x, %u events lost", FIELDS(loss_fields) },
 	{ JR_RESCAN, "rescan", "epoch %u: %u new pages, %u ranges tracked, %u pages watched",
 	  FIELDS(rescan_fields) },
@@ -124,7 +140,7 @@ const struct journal_format journal_formats[] = {
 	{ JR_DIRTY, "dirty", "epoch %u: dirty %a", FIELDS(dirty_fields) },
 	{ JR_SUMMARY, "summary",
 	  "%u epochs in %f s, %u pages dirty, %u epochs with loss, %u events lost, "
-	  "%u pages watched, pid %u", FIELDS(summary_fields) },
+	  "%u pages watched, pid %u, set %u", FIELDS(summary_fields) },
 	{ JR_SUMMARY_RANGE, "summary_range", "range %x-%x %u pages, last %u, total %u, %s",
 	  FIELDS(summary_range_fields) },
 	{ JR_DUMP_ITER, "dump_iter",
@@ -136,6 +152,11 @@ const struct journal_format journal_formats[] = {
 	  "dump of pid %u: %u iterations, %u pages, stop %s, frozen %f ms, %f s, %f bytes/s, "
 	  "left stopped %u, %s", FIELDS(dump_summary_fields) },
 	{ JR_END, "end", "exit status %u", FIELDS(end_fields) },
+	{ JR_SET, "set", "set %u: pid %u, parent %u, at %f s, %u pages watched, %s, %s",
+	  FIELDS(set_fields) },
+	{ JR_UNWATCHED, "unwatched", "pid %u (%s) not watched: %s", FIELDS(unwatched_fields) },
+	{ JR_FOLLOW, "follow", "pid %u: %u sets of %u processes (%u not watched), %u epochs "
+	  "in %f s, %u pages dirty, %u epochs with loss", FIELDS(follow_fields) },
 };
 
 const size_t journal_nr_formats = ARRAY_SIZE(journal_formats);
@@ -660,6 +681,7 @@ void journal_epoch(struct journal *j, const struct out_epoch_info *e)
 	put_u64(&r, e->busiest.last ? e->busiest.start : 0);
 	put_u64(&r, e->busiest.last);
 	put_u32(&r, label);
+	put_u32(&r, e->set ? e->set->set : 0);
 	rec_end(j, &r, JR_EPOCH);
 	if (ep->loss && rec_begin(j, &r, 20)) {
 		put_u64(&r, ep->seq);
@@ -698,22 +720,24 @@ void journal_freeze(struct journal *j, uint64_t seq, double ms)
 }
 
 /**
- * journal_summary() - record the totals of a watch or run
+ * journal_summary() - record the totals of a watch or run, or of a dirty set
  * @j:			the journal, or NULL
  * @pid:		the target
  * @rs:			totals over the run
  * @watched_pages:	pages watched at the end
  * @ranges:		every tracked range
  * @n:			entries in @ranges
+ * @set:		the dirty set (--follow), 0 for the one of a run
  */
 void journal_summary(struct journal *j, pid_t pid, const struct vmtrack_run_stats *rs,
-		     uint64_t watched_pages, const struct out_range *ranges, size_t n)
+		     uint64_t watched_pages, const struct out_range *ranges, size_t n,
+		     unsigned int set)
 {
 	uint32_t label;
 	struct rec r;
 	size_t i;
 
-	if (!j || !rec_begin(j, &r, 52))
+	if (!j || !rec_begin(j, &r, 56))
 		return;
 	put_u64(&r, rs->epochs);
 	put_f64(&r, rs->seconds);
@@ -722,6 +746,7 @@ void journal_summary(struct journal *j, pid_t pid, const struct vmtrack_run_stat
 	put_u64(&r, rs->lost_events);
 	put_u64(&r, watched_pages);
 	put_u32(&r, pid);
+	put_u32(&r, set);
 	rec_end(j, &r, JR_SUMMARY);
 	for (i = 0; i < n; i++) {
 		label = intern(j, ranges[i].label);
@@ -735,6 +760,79 @@ void journal_summary(struct journal *j, pid_t pid, const struct vmtrack_run_stat
 		put_u32(&r, label);
 		rec_end(j, &r, JR_SUMMARY_RANGE);
 	}
+}
+
+/**
+ * journal_set() - record that a dirty set of a followed tree starts
+ * @j:			the journal, or NULL
+ * @set:		the set
+ * @watched_pages:	pages watched at its start
+ */
+void journal_set(struct journal *j, const struct out_set *set, uint64_t watched_pages)
+{
+	uint32_t comm, origin;
+	struct rec r;
+
+	if (!j)
+		return;
+	comm = intern(j, set->comm);
+	origin = intern(j, set->origin);
+	if (!rec_begin(j, &r, 36))
+		return;
+	put_u32(&r, set->set);
+	put_u32(&r, set->pid);
+	put_u32(&r, set->ppid);
+	put_f64(&r, set->time);
+	put_u64(&r, watched_pages);
+	put_u32(&r, comm);
+	put_u32(&r, origin);
+	rec_end(j, &r, JR_SET);
+}
+
+/**
+ * journal_unwatched() - record a followed process that has no dirty set
+ * @j:		the journal, or NULL
+ * @pid:	the process
+ * @comm:	its name
+ * @why:	the reason
+ */
+void journal_unwatched(struct journal *j, pid_t pid, const char *comm, const char *why)
+{
+	uint32_t c, w;
+	struct rec r;
+
+	if (!j)
+		return;
+	c = intern(j, comm);
+	w = intern(j, why);
+	if (!rec_begin(j, &r, 12))
+		return;
+	put_u32(&r, pid);
+	put_u32(&r, c);
+	put_u32(&r, w);
+	rec_end(j, &r, JR_UNWATCHED);
+}
+
+/**
+ * journal_follow() - record the totals of a followed tree
+ * @j:		the journal, or NULL
+ * @ts:		the totals
+ */
+void journal_follow(struct journal *j, const struct out_tree_stats *ts)
+{
+	struct rec r;
+
+	if (!j || !rec_begin(j, &r, 48))
+		return;
+	put_u32(&r, ts->pid);
+	put_u32(&r, ts->sets);
+	put_u32(&r, ts->processes);
+	put_u32(&r, ts->unwatched);
+	put_u64(&r, ts->epochs);
+	put_f64(&r, ts->seconds);
+	put_u64(&r, ts->dirty_pages);
+	put_u64(&r, ts->loss_epochs);
+	rec_end(j, &r, JR_FOLLOW);
 }
 
 /**

@@ -14,7 +14,7 @@
 
 #define JOURNAL_MAGIC		"VMTRACKJ"
 #define JOURNAL_MAJOR		1
-#define JOURNAL_MINOR		0
+#define JOURNAL_MINOR		1	/* 1: the dirty sets of --follow */
 #define JOURNAL_FILE_HDR	16	/* magic, major, minor, flags */
 #define JOURNAL_REC_HDR		12	/* length, id, reserved, checksum */
 /* the largest record a writer produces, and a reader accepts */
@@ -48,6 +48,9 @@ enum journal_id {
 	JR_DUMP_PENDING,
 	JR_DUMP_SUMMARY,
 	JR_END,
+	JR_SET,
+	JR_UNWATCHED,
+	JR_FOLLOW,
 	JR_NR_IDS
 };
 
@@ -90,6 +93,8 @@ struct out_range;
 struct vmtrack_run_stats;
 struct dump_iter_info;
 struct dump_summary_info;
+struct out_set;
+struct out_tree_stats;
 
 /* journal_open() flags */
 #define JOURNAL_RANGES	(1U << 0)	/* dirty ranges and per-mapping counts too */
@@ -102,7 +107,11 @@ void journal_start(struct journal *j, unsigned long interval_ms, uint64_t nr_tra
 void journal_epoch(struct journal *j, const struct out_epoch_info *e);
 void journal_freeze(struct journal *j, uint64_t seq, double ms);
 void journal_summary(struct journal *j, pid_t pid, const struct vmtrack_run_stats *rs,
-		     uint64_t watched_pages, const struct out_range *ranges, size_t n);
+		     uint64_t watched_pages, const struct out_range *ranges, size_t n,
+		     unsigned int set);
+void journal_set(struct journal *j, const struct out_set *set, uint64_t watched_pages);
+void journal_unwatched(struct journal *j, pid_t pid, const char *comm, const char *why);
+void journal_follow(struct journal *j, const struct out_tree_stats *ts);
 void journal_dump_iter(struct journal *j, const struct dump_iter_info *it);
 void journal_dump_pending(struct journal *j, uint64_t pending, double estimate_ms,
 			  const char *stop);

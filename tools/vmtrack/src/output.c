@@ -365,10 +365,19 @@ void out_freeze(uint64_t seq, double ms)
 	journal_freeze(journal, seq, ms);
 }
 
-/* the summary of the run, or of one dirty set of a tree (@set) */
-static void summary_json(FILE *f, const struct out_set *set, pid_t pid,
-			 const struct vmtrack_run_stats *rs, uint64_t watched_pages,
-			 const struct out_range *r, size_t n)
+/**
+ * out_summary_set_json() - the summary object of a run, or of a dirty set
+ * @f:			where to print
+ * @set:		the dirty set of a followed tree, NULL for a run's summary
+ * @pid:		target
+ * @rs:			totals
+ * @watched_pages:	pages watched at the end
+ * @r:			every tracked range
+ * @n:			entries in @r
+ */
+void out_summary_set_json(FILE *f, const struct out_set *set, pid_t pid,
+			  const struct vmtrack_run_stats *rs, uint64_t watched_pages,
+			  const struct out_range *r, size_t n)
 {
 	size_t i;
 
@@ -406,11 +415,20 @@ static void summary_json(FILE *f, const struct out_set *set, pid_t pid,
 void out_summary_json(FILE *f, pid_t pid, const struct vmtrack_run_stats *rs,
 		      uint64_t watched_pages, const struct out_range *r, size_t n)
 {
-	summary_json(f, NULL, pid, rs, watched_pages, r, n);
+	out_summary_set_json(f, NULL, pid, rs, watched_pages, r, n);
 }
 
-static void summary_text(FILE *f, const struct out_set *set, pid_t pid,
-			 const struct vmtrack_run_stats *rs, const struct out_range *r, size_t n)
+/**
+ * out_summary_set_text() - the summary lines of a run, or of a dirty set
+ * @f:		where to print
+ * @set:	the dirty set of a followed tree, NULL for a run's summary
+ * @pid:	target
+ * @rs:		totals
+ * @r:		every tracked range
+ * @n:		entries in @r
+ */
+void out_summary_set_text(FILE *f, const struct out_set *set, pid_t pid,
+			  const struct vmtrack_run_stats *rs, const struct out_range *r, size_t n)
 {
 	size_t i;
 
@@ -446,7 +464,7 @@ static void summary_text(FILE *f, const struct out_set *set, pid_t pid,
 void out_summary_text(FILE *f, pid_t pid, const struct vmtrack_run_stats *rs,
 		      const struct out_range *r, size_t n)
 {
-	summary_text(f, NULL, pid, rs, r, n);
+	out_summary_set_text(f, NULL, pid, rs, r, n);
 }
 
 /**
@@ -470,7 +488,7 @@ int out_summary(const struct vmtrack_cmd_params *p, struct vmtrack_session *s, p
 
 	if (n < 0)
 		n = 0;
-	journal_summary(journal, pid, rs, watched, ranges, n);
+	journal_summary(journal, pid, rs, watched, ranges, n, 0);
 	if (f) {
 		out_summary_json(f, pid, rs, watched, ranges, n);
 		if (fflush(f) || ferror(f))
@@ -496,6 +514,28 @@ int out_summary(const struct vmtrack_cmd_params *p, struct vmtrack_session *s, p
 }
 
 /**
+ * out_set_start_line() - the line that starts a dirty set
+ * @f:		where to print
+ * @json:	a "process" object, else a "# set" text line
+ * @set:	the set
+ * @pages:	pages watched at its start
+ */
+void out_set_start_line(FILE *f, bool json, const struct out_set *set, uint64_t pages)
+{
+	if (!json) {
+		fprintf(f, "# set %u: pid %d (%s), parent %d, %s at %.3f s, %" PRIu64
+			" pages watched\n", set->set, (int)set->pid, set->comm, (int)set->ppid,
+			set->origin, set->time, pages);
+		return;
+	}
+	fprintf(f, "{\"process\":{\"set\":%u,\"pid\":%d,\"ppid\":%d,\"comm\":", set->set,
+		(int)set->pid, (int)set->ppid);
+	json_string(f, set->comm);
+	fprintf(f, ",\"origin\":\"%s\",\"time\":%.3f,\"watched_pages\":%" PRIu64 "}}\n",
+		set->origin, set->time, pages);
+}
+
+/**
  * out_set_start() - tell that a dirty set of a followed tree starts
  * @p:		options
  * @s:		its session, watching
@@ -515,18 +555,13 @@ void out_set_start(const struct vmtrack_cmd_params *p, struct vmtrack_session *s
 		" pages (%.1f MiB), buffer %zu KiB/CPU, instance %s\n", (int)set->pid, set->comm,
 		set->set, set->origin, vmtrack_dset_nr_ranges(ds), pages, mib(pages),
 		vmtrack_session_buffer_kb(s), vmtrack_session_instance(s));
+	journal_set(journal, set, pages);
 	if (f) {
-		fprintf(f, "{\"process\":{\"set\":%u,\"pid\":%d,\"ppid\":%d,\"comm\":", set->set,
-			(int)set->pid, (int)set->ppid);
-		json_string(f, set->comm);
-		fprintf(f, ",\"origin\":\"%s\",\"time\":%.3f,\"watched_pages\":%" PRIu64 "}}\n",
-			set->origin, set->time, pages);
+		out_set_start_line(f, true, set, pages);
 		fflush(f);
 	}
 	if (!p->json && !p->quiet)
-		fprintf(stdout, "# set %u: pid %d (%s), parent %d, %s at %.3f s, %" PRIu64
-			" pages watched\n", set->set, (int)set->pid, set->comm, (int)set->ppid,
-			set->origin, set->time, pages);
+		out_set_start_line(stdout, false, set, pages);
 	fflush(stdout);
 }
 
@@ -546,13 +581,30 @@ void out_set_summary(const struct vmtrack_cmd_params *p, struct vmtrack_session 
 
 	if (n < 0)
 		n = 0;
+	journal_summary(journal, set->pid, rs, watched, ranges, n, set->set);
 	if (f) {
-		summary_json(f, set, set->pid, rs, watched, ranges, n);
+		out_summary_set_json(f, set, set->pid, rs, watched, ranges, n);
 		fflush(f);
 	}
 	if (!p->json)
-		summary_text(stdout, set, set->pid, rs, ranges, n);
+		out_summary_set_text(stdout, set, set->pid, rs, ranges, n);
 	fflush(stdout);
+}
+
+/**
+ * out_unwatched_json() - the object of a followed process without a set
+ * @f:		where to print
+ * @pid:	the process
+ * @comm:	its name
+ * @why:	the reason
+ */
+void out_unwatched_json(FILE *f, pid_t pid, const char *comm, const char *why)
+{
+	fprintf(f, "{\"unwatched\":{\"pid\":%d,\"comm\":", (int)pid);
+	json_string(f, comm);
+	fprintf(f, ",\"reason\":");
+	json_string(f, why);
+	fprintf(f, "}}\n");
 }
 
 /**
@@ -568,14 +620,49 @@ void out_unwatched(const struct vmtrack_cmd_params *p, pid_t pid, const char *co
 	FILE *f = json_out(p);
 
 	fprintf(stderr, "vmtrack: pid %d (%s) not watched: %s\n", (int)pid, comm, why);
+	journal_unwatched(journal, pid, comm, why);
 	if (f) {
-		fprintf(f, "{\"unwatched\":{\"pid\":%d,\"comm\":", (int)pid);
-		json_string(f, comm);
-		fprintf(f, ",\"reason\":");
-		json_string(f, why);
-		fprintf(f, "}}\n");
+		out_unwatched_json(f, pid, comm, why);
 		fflush(f);
 	}
+}
+
+/**
+ * out_tree_start() - the start of a --follow run
+ * @p:		options
+ * @pid:	the root of the tree
+ */
+void out_tree_start(const struct vmtrack_cmd_params *p, pid_t pid)
+{
+	const char *command = p->mode == VMTRACK_MODE_RUN ? "run" : "watch";
+
+	prev_time = 0;
+	journal_target(journal, command, pid, p->mode == VMTRACK_MODE_RUN ? p->argv : NULL);
+	journal_start(journal, p->interval_ms, 0, 0, 0);
+	if (!p->json && !p->quiet)
+		out_start_text(stdout, command, pid, p->interval_ms);
+	fflush(stdout);
+}
+
+/**
+ * out_tree_end_line() - the last line of a --follow run
+ * @f:		where to print
+ * @json:	a "follow" object, else a "# follow" text line
+ * @ts:		totals over the tree
+ */
+void out_tree_end_line(FILE *f, bool json, const struct out_tree_stats *ts)
+{
+	if (json)
+		fprintf(f, "{\"follow\":{\"pid\":%d,\"sets\":%u,\"processes\":%u,"
+			"\"unwatched\":%u,\"epochs\":%" PRIu64 ",\"seconds\":%.3f,"
+			"\"dirty_pages\":%" PRIu64 ",\"loss_epochs\":%" PRIu64 "}}\n", (int)ts->pid,
+			ts->sets, ts->processes, ts->unwatched, ts->epochs, ts->seconds,
+			ts->dirty_pages, ts->loss_epochs);
+	else
+		fprintf(f, "# follow: pid %d, %u dirty sets of %u processes (%u not watched), "
+			"%" PRIu64 " epochs in %.3f s, %" PRIu64 " pages reported dirty%s\n",
+			(int)ts->pid, ts->sets, ts->processes, ts->unwatched, ts->epochs,
+			ts->seconds, ts->dirty_pages, ts->loss_epochs ? ", with loss" : "");
 }
 
 /**
@@ -593,11 +680,9 @@ int out_tree_end(const struct vmtrack_cmd_params *p, const struct out_tree_stats
 	char err[512];
 	int ret = 0;
 
+	journal_follow(journal, ts);
 	if (f) {
-		fprintf(f, "{\"follow\":{\"pid\":%d,\"sets\":%u,\"processes\":%u,\"unwatched\":%u,"
-			"\"epochs\":%" PRIu64 ",\"seconds\":%.3f,\"dirty_pages\":%" PRIu64
-			",\"loss_epochs\":%" PRIu64 "}}\n", (int)ts->pid, ts->sets, ts->processes,
-			ts->unwatched, ts->epochs, ts->seconds, ts->dirty_pages, ts->loss_epochs);
+		out_tree_end_line(f, true, ts);
 		if (fflush(f) || ferror(f))
 			fprintf(stderr, "vmtrack: writing %s: %s\n", p->output ?: "stdout",
 				strerror(errno));
@@ -612,10 +697,7 @@ int out_tree_end(const struct vmtrack_cmd_params *p, const struct out_tree_stats
 	}
 	journal = NULL;
 	if (!p->json)
-		printf("# follow: pid %d, %u dirty sets of %u processes (%u not watched), "
-		       "%" PRIu64 " epochs in %.3f s, %" PRIu64 " pages reported dirty%s\n",
-		       (int)ts->pid, ts->sets, ts->processes, ts->unwatched, ts->epochs,
-		       ts->seconds, ts->dirty_pages, ts->loss_epochs ? ", with loss" : "");
+		out_tree_end_line(stdout, false, ts);
 	fflush(stdout);
 	free(ranges);
 	ranges = NULL;

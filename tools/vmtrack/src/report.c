@@ -54,11 +54,12 @@ static const int *fields(struct field_cache *c, const struct jr_record *rec,
 
 enum { E_SEQ, E_TIME, E_DURATION, E_FINAL, E_GONE, E_ALL_DIRTY, E_LOSS, E_WATCHED, E_DIRTY,
        E_NR_DIRTY, E_LOST, E_EVENTS, E_NEW, E_STRAY, E_REARM, E_TRACKED, E_BSTART, E_BDIRTY,
-       E_BLABEL };
+       E_BLABEL, E_SET };
 static const char * const epoch_names[] = {
 	"seq", "time", "duration", "final", "target_gone", "all_dirty", "loss", "watched_pages",
 	"dirty_pages", "nr_dirty", "lost_events", "events", "new_pages", "stray_pages",
 	"rearm_failed", "tracked_ranges", "busiest_start", "busiest_dirty", "busiest_label",
+	"set",
 };
 
 enum { M_SEQ, M_START, M_END, M_PAGES, M_DIRTY, M_LABEL };
@@ -67,9 +68,25 @@ static const char * const mapping_names[] = { "seq", "start", "end", "pages", "d
 enum { D_SEQ, D_RANGES };
 static const char * const dirty_names[] = { "seq", "ranges" };
 
-enum { S_EPOCHS, S_SECONDS, S_DIRTY, S_LOSS_EPOCHS, S_LOST, S_WATCHED, S_PID };
+enum { S_EPOCHS, S_SECONDS, S_DIRTY, S_LOSS_EPOCHS, S_LOST, S_WATCHED, S_PID, S_SET };
 static const char * const summary_names[] = {
 	"epochs", "seconds", "dirty_pages", "loss_epochs", "lost_events", "watched_pages", "pid",
+	"set",
+};
+
+/* the dirty sets of --follow */
+enum { SET_SET, SET_PID, SET_PPID, SET_TIME, SET_WATCHED, SET_COMM, SET_ORIGIN };
+static const char * const set_names[] = {
+	"set", "pid", "ppid", "time", "watched_pages", "comm", "origin",
+};
+
+enum { U_PID, U_COMM, U_REASON };
+static const char * const unwatched_names[] = { "pid", "comm", "reason" };
+
+enum { T_PID, T_SETS, T_PROCESSES, T_UNWATCHED, T_EPOCHS, T_SECONDS, T_DIRTY, T_LOSS };
+static const char * const follow_names[] = {
+	"pid", "sets", "processes", "unwatched", "epochs", "seconds", "dirty_pages",
+	"loss_epochs",
 };
 
 enum { R_START, R_END, R_PAGES, R_LAST, R_TOTAL, R_LABEL };
@@ -136,7 +153,11 @@ struct report {
 	bool				in_summary;
 	struct vmtrack_run_stats	rs;
 	pid_t				summary_pid;
+	const struct out_set		*summary_set;
 	uint64_t			watched;
+	/* --follow: the sets, by number from 1 */
+	struct out_set			*sets;
+	size_t				nr_sets, sets_alloc;
 	struct out_range		*sum_ranges;
 	size_t				nr_sum_ranges, sum_ranges_alloc;
 	/* --plot */
@@ -149,7 +170,8 @@ struct report {
 	bool				frozen;
 	/* field caches */
 	struct field_cache		fc_start, fc_epoch, fc_mapping, fc_dirty, fc_summary,
-					fc_range, fc_iter, fc_pending, fc_dump_summary, fc_freeze;
+					fc_range, fc_iter, fc_pending, fc_dump_summary, fc_freeze,
+					fc_set, fc_unwatched, fc_follow;
 };
 
 #define GROW(rp, arr, n) GROW_ARRAY((rp)->arr, (rp)->arr##_alloc, (rp)->n, 64)
@@ -160,6 +182,67 @@ static bool printing(const struct report *rp)
 }
 
 /* ---- watch / run ------------------------------------------------------- */
+
+/* a set by its number; NULL for 0 (not --follow) or a set not announced */
+static const struct out_set *find_set(const struct report *rp, uint64_t set)
+{
+	return set && set <= rp->nr_sets && rp->sets[set - 1].set ? &rp->sets[set - 1] : NULL;
+}
+
+static int on_set(struct report *rp, const struct jr_record *rec)
+{
+	const int *f = FIELDS_OF(&rp->fc_set, rec, set_names);
+	uint64_t n = jr_u64(rec, f[SET_SET]);
+	struct out_set *set;
+
+	/* numbered from 1 in order: a gap or a repeat is a journal of another writer */
+	if (n != rp->nr_sets + 1) {
+		rp->skipped++;
+		return 0;
+	}
+	if (GROW(rp, sets, nr_sets))
+		return -ENOMEM;
+	set = &rp->sets[rp->nr_sets++];
+	*set = (struct out_set){
+		.set = n,
+		.pid = jr_u64(rec, f[SET_PID]),
+		.ppid = jr_u64(rec, f[SET_PPID]),
+		.origin = jr_str(rp->r, rec, f[SET_ORIGIN]),
+		.time = jr_f64(rec, f[SET_TIME]),
+	};
+	snprintf(set->comm, sizeof(set->comm), "%s", jr_str(rp->r, rec, f[SET_COMM]));
+	if (printing(rp))
+		out_set_start_line(stdout, rp->o->json, set, jr_u64(rec, f[SET_WATCHED]));
+	return 0;
+}
+
+static void on_unwatched(struct report *rp, const struct jr_record *rec)
+{
+	const int *f = FIELDS_OF(&rp->fc_unwatched, rec, unwatched_names);
+
+	/* the live text says it on stderr only */
+	if (printing(rp) && rp->o->json)
+		out_unwatched_json(stdout, jr_u64(rec, f[U_PID]), jr_str(rp->r, rec, f[U_COMM]),
+				   jr_str(rp->r, rec, f[U_REASON]));
+}
+
+static void on_follow(struct report *rp, const struct jr_record *rec)
+{
+	const int *f = FIELDS_OF(&rp->fc_follow, rec, follow_names);
+	struct out_tree_stats ts = {
+		.pid = jr_u64(rec, f[T_PID]),
+		.sets = jr_u64(rec, f[T_SETS]),
+		.processes = jr_u64(rec, f[T_PROCESSES]),
+		.unwatched = jr_u64(rec, f[T_UNWATCHED]),
+		.epochs = jr_u64(rec, f[T_EPOCHS]),
+		.seconds = jr_f64(rec, f[T_SECONDS]),
+		.dirty_pages = jr_u64(rec, f[T_DIRTY]),
+		.loss_epochs = jr_u64(rec, f[T_LOSS]),
+	};
+
+	if (printing(rp))
+		out_tree_end_line(stdout, rp->o->json, &ts);
+}
 
 static void end_epoch(struct report *rp)
 {
@@ -222,6 +305,7 @@ static int on_epoch(struct report *rp, const struct jr_record *rec)
 			.label = jr_str(rp->r, rec, f[E_BLABEL]),
 		},
 		.has_ranges = rp->has_ranges,
+		.set = find_set(rp, jr_u64(rec, f[E_SET])),
 	};
 	rp->nr_maps = 0;
 	rp->nr_dirty = 0;
@@ -313,11 +397,11 @@ static void end_summary(struct report *rp)
 	if (!printing(rp))
 		return;
 	if (rp->o->json)
-		out_summary_json(stdout, rp->summary_pid, &rp->rs, rp->watched, rp->sum_ranges,
-				 rp->nr_sum_ranges);
+		out_summary_set_json(stdout, rp->summary_set, rp->summary_pid, &rp->rs,
+				     rp->watched, rp->sum_ranges, rp->nr_sum_ranges);
 	else
-		out_summary_text(stdout, rp->summary_pid, &rp->rs, rp->sum_ranges,
-				 rp->nr_sum_ranges);
+		out_summary_set_text(stdout, rp->summary_set, rp->summary_pid, &rp->rs,
+				     rp->sum_ranges, rp->nr_sum_ranges);
 }
 
 static void on_summary(struct report *rp, const struct jr_record *rec)
@@ -334,6 +418,7 @@ static void on_summary(struct report *rp, const struct jr_record *rec)
 	};
 	rp->watched = jr_u64(rec, f[S_WATCHED]);
 	rp->summary_pid = f[S_PID] >= 0 ? (pid_t)jr_u64(rec, f[S_PID]) : rp->pid;
+	rp->summary_set = find_set(rp, jr_u64(rec, f[S_SET]));
 	rp->nr_sum_ranges = 0;
 	rp->in_summary = true;
 }
@@ -709,6 +794,12 @@ static int on_record(struct report *rp, const struct jr_record *rec)
 		on_dump_pending(rp, rec);
 	else if (!strcmp(name, "dump_summary"))
 		on_dump_summary(rp, rec);
+	else if (!strcmp(name, "set"))
+		return on_set(rp, rec);
+	else if (!strcmp(name, "unwatched"))
+		on_unwatched(rp, rec);
+	else if (!strcmp(name, "follow"))
+		on_follow(rp, rec);
 	else if (!strcmp(name, "end"))
 		on_end(rp, rec);
 	else if (strcmp(name, "loss") && strcmp(name, "rescan"))
@@ -789,6 +880,7 @@ static void report_free(struct report *rp)
 	free(rp->maps);
 	free(rp->dirty);
 	free(rp->sum_ranges);
+	free(rp->sets);
 	jreader_close(rp->r);
 }
 

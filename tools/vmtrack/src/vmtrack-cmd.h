@@ -207,6 +207,15 @@ struct out_tree_stats {
 	double		seconds;
 };
 
+void out_summary_set_json(FILE *f, const struct out_set *set, pid_t pid,
+			  const struct vmtrack_run_stats *rs, uint64_t watched_pages,
+			  const struct out_range *r, size_t n);
+void out_summary_set_text(FILE *f, const struct out_set *set, pid_t pid,
+			  const struct vmtrack_run_stats *rs, const struct out_range *r, size_t n);
+void out_set_start_line(FILE *f, bool json, const struct out_set *set, uint64_t pages);
+void out_unwatched_json(FILE *f, pid_t pid, const char *comm, const char *why);
+void out_tree_end_line(FILE *f, bool json, const struct out_tree_stats *ts);
+void out_tree_start(const struct vmtrack_cmd_params *p, pid_t pid);
 void out_set_start(const struct vmtrack_cmd_params *p, struct vmtrack_session *s,
 		   const struct out_set *set);
 void out_set_epoch(const struct vmtrack_cmd_params *p, struct vmtrack_session *s,

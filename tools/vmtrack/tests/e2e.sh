@@ -685,10 +685,14 @@ check_set() {
 # pace, between the epochs.
 t12() {
 	local o=$tmp/o12 a=$tmp/t12a b=$tmp/t12b rc apid cpid bpid shpid nfork c set
-	$TIMEOUT "$VMTRACK" run --follow -i 0.2 -j -- sh -c "$WORKLOAD -p 96 -n 3 -d 0.3 -f \
-		-t $a & $WORKLOAD -p 64 -n 2 -d 0.3 -t $b; wait; exit 7" > $o 2> $tmp/e12
+	$TIMEOUT "$VMTRACK" run --follow -i 0.2 -j --journal $tmp/j12 --journal-ranges -- \
+		sh -c "$WORKLOAD -p 96 -n 3 -d 0.3 -f -t $a & $WORKLOAD -p 64 -n 2 -d 0.3 \
+		-t $b; wait; exit 7" > $o 2> $tmp/e12
 	rc=$?
 	check "run --follow: the command's exit status (7, got $rc)" [ $rc = 7 ]
+	"$VMTRACK" report --json $tmp/j12 > $tmp/r12 2> $tmp/re12
+	check "run --follow: vmtrack report --json prints the live JSON lines ($(wc -l < $o))" \
+		same $o $tmp/r12
 	apid=$(truth_pid $a)
 	cpid=$(truth_pid $a.child)
 	bpid=$(truth_pid $b)

@@ -123,7 +123,7 @@ static int write_run(const char *path, unsigned int flags)
 		journal_epoch(j, &s.e);
 	}
 	journal_freeze(j, NR_EPOCHS, 1.75);
-	journal_summary(j, SYNTH_PID, &synth_stats, 209, synth_summary, NR_MAPS);
+	journal_summary(j, SYNTH_PID, &synth_stats, 209, synth_summary, NR_MAPS, 0);
 	return journal_close(j, 0, err, sizeof(err));
 }
 
@@ -427,6 +427,108 @@ static void test_report_json(void)
 	expected_run(want, true, false);
 	CHECK(same_files(got, want));
 	CHECK(file_has(got, "\"loss\":\"events,tamper\""));
+}
+
+/* ---- a followed tree: two dirty sets and a process without one ---- */
+
+static struct out_set synth_sets[2] = {
+	{ .set = 1, .pid = SYNTH_PID, .ppid = 4200, .comm = "sh", .origin = "run", .time = 0.01 },
+	{ .set = 2, .pid = SYNTH_PID + 1, .ppid = SYNTH_PID, .comm = "cc1", .origin = "exec",
+	  .time = 0.6 },
+};
+
+static const struct out_tree_stats synth_tree = {
+	.pid = SYNTH_PID, .sets = 2, .processes = 3, .unwatched = 1, .epochs = NR_EPOCHS / 2,
+	.seconds = 3.5, .dirty_pages = 690, .loss_epochs = 2,
+};
+
+/*
+ * The records or the lines of the tree in the order of a live run: set 1,
+ * then set 2 from the third epoch on, their epochs interleaved, a process
+ * without a set, the summaries (set 2 ends first), the end. @f: print what
+ * the live run prints (text or @json), else journal into @j.
+ */
+static void tree_run(struct journal *j, FILE *f, bool json)
+{
+	struct synth s;
+	unsigned int i;
+
+	for (i = 0; i < NR_EPOCHS; i++) {
+		if (i == 0 || i == 2) {
+			if (f)
+				out_set_start_line(f, json, &synth_sets[i / 2], 100 + i);
+			else
+				journal_set(j, &synth_sets[i / 2], 100 + i);
+		}
+		if (i == 3) {
+			if (f && json)
+				out_unwatched_json(f, SYNTH_PID + 2, "as", "too many processes");
+			else if (!f)
+				journal_unwatched(j, SYNTH_PID + 2, "as", "too many processes");
+		}
+		synth_epoch(i, &s);
+		s.e.set = &synth_sets[i >= 2 && i % 2];
+		s.ep.seq = i / 2 + 1;
+		if (!f)
+			journal_epoch(j, &s.e);
+		else if (json)
+			out_epoch_json(f, &s.e);
+		else
+			out_epoch_text(f, &s.e, false, PAGE);
+	}
+	for (i = 2; i-- > 0; ) {
+		if (!f)
+			journal_summary(j, synth_sets[i].pid, &synth_stats, 209, synth_summary,
+					NR_MAPS, synth_sets[i].set);
+		else if (json)
+			out_summary_set_json(f, &synth_sets[i], synth_sets[i].pid, &synth_stats, 209,
+					     synth_summary, NR_MAPS);
+		else
+			out_summary_set_text(f, &synth_sets[i], synth_sets[i].pid, &synth_stats,
+					     synth_summary, NR_MAPS);
+	}
+	if (f)
+		out_tree_end_line(f, json, &synth_tree);
+	else
+		journal_follow(j, &synth_tree);
+}
+
+static void test_report_follow(void)
+{
+	const char *jp = tmp_path("follow.j"), *got = tmp_path("follow.out"),
+		   *want = tmp_path("follow.want"), *e = tmp_path("follow.err");
+	struct journal *j;
+	char err[256];
+	bool json;
+	FILE *f;
+
+	j = journal_open(jp, JOURNAL_RANGES, err, sizeof(err));
+	CHECK(j != NULL);
+	if (!j)
+		return;
+	journal_target(j, "run", SYNTH_PID, synth_argv);
+	journal_start(j, 250, 0, 0, 0);
+	tree_run(j, NULL, false);
+	CHECK(!journal_close(j, 0, err, sizeof(err)));
+	for (json = false; ; json = true) {
+		CHECK_EQ(json ? run_report(got, e, "--json", jp) : run_report(got, e, jp, NULL), 0);
+		f = fopen(want, "w");
+		if (!f)
+			return;
+		if (!json)
+			out_start_text(f, "run", SYNTH_PID, 250);
+		tree_run(NULL, f, json);
+		fclose(f);
+		CHECK(same_files(got, want));
+		if (json)
+			break;
+	}
+	CHECK(file_has(got, "{\"epoch\":3,\"set\":2,\"pid\":4243,\"comm\":\"cc1\","));
+	CHECK(file_has(got, "{\"process\":{\"set\":2,\"pid\":4243,\"ppid\":4242,\"comm\":\"cc1\","
+		       "\"origin\":\"exec\""));
+	CHECK(file_has(got, "{\"unwatched\":{\"pid\":4244,\"comm\":\"as\""));
+	CHECK(file_has(got, "{\"follow\":{\"pid\":4242,\"sets\":2,\"processes\":3,"));
+	CHECK(file_has(want, "{\"summary\":{\"set\":1,\"comm\":\"sh\""));
 }
 
 static void test_report_dump(void)
@@ -865,6 +967,8 @@ int main(int argc, char **argv)
 	run_test("report --json: the JSON lines of the live run, with and without ranges",
 		 test_report_json);
 	run_test("report: the lines of vmtrack dump, text and JSON", test_report_dump);
+	run_test("report: the dirty sets of --follow, text and JSON as the live run",
+		 test_report_follow);
 	run_test("report --plot: an SVG with mappings, loss and freeze", test_plot);
 	run_test("journal: cut at every byte of the last record", test_truncated);
 	run_test("journal: every byte of a record damaged", test_corrupted);

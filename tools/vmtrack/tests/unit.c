@@ -1443,6 +1443,14 @@ static void test_options_valid(void)
 	CHECK(p.journal && !strcmp(p.journal, "run.vmj") && !p.journal_ranges && p.json);
 	CHECK_EQ(parse(VMTRACK_MODE_WATCH, "-p 7 --journal-ranges --journal=w.vmj", &p, err), 0);
 	CHECK(p.journal && !strcmp(p.journal, "w.vmj") && p.journal_ranges);
+	CHECK(!p.follow);
+	/* --follow: the tree of either command */
+	CHECK_EQ(parse(VMTRACK_MODE_RUN, "-f -i 0.2 -- sh -c x", &p, err), 0);
+	CHECK(p.follow && !strcmp(p.argv[0], "sh"));
+	CHECK_EQ(parse(VMTRACK_MODE_WATCH, "--follow -p 9 --journal w.vmj", &p, err), 0);
+	CHECK(p.follow && p.pid == 9);
+	CHECK_EQ(parse(VMTRACK_MODE_RUN, "ls -f", &p, err), 0);
+	CHECK(!p.follow);
 }
 
 static void test_options_invalid(void)
@@ -1485,6 +1493,8 @@ static void test_options_invalid(void)
 		{ VMTRACK_MODE_RUN, "-j --", "missing command" },
 		{ VMTRACK_MODE_RUN, "-p 5 -- ls", "not valid for run" },
 		{ VMTRACK_MODE_RUN, "-r 1000-2000 -- ls", "not valid for run" },
+		{ VMTRACK_MODE_RUN, "-f -s -- ls", "not with --sync-stop" },
+		{ VMTRACK_MODE_WATCH, "-p 1 -r 1000-2000 --follow", "not with --range" },
 	};
 	struct vmtrack_cmd_params p;
 	char err[200];
