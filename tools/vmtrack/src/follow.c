@@ -840,7 +840,8 @@ int follow_watch(const struct vmtrack_cmd_params *p, int sfd)
 	ret = seize_threads(&tr, p->pid);
 	if (ret) {
 		snprintf(err, sizeof(err), "pid %d: cannot trace it: %s%s", (int)p->pid,
-			 strerror(-ret), ret == -EPERM ? " (traced already, or not permitted)" : "");
+			 strerror(-ret),
+			 ret == -EPERM ? " (traced already, or not permitted)" : "");
 		err_msg("watch", err);
 		free_tree(&tr);
 		return EXIT_FAILURE;

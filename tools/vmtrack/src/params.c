@@ -50,8 +50,8 @@ static const char * const watch_msg[] = {
 
 static const char * const run_msg[] = {
 	"",
-	"  usage: vmtrack run [-f] [-i SECONDS] [-n EPOCHS] [-b KB] [-j] [-o FILE] [-k] [-q] [-d] [-a]",
-	"                     [-s] [--journal FILE] -- COMMAND [ARGS...]",
+	"  usage: vmtrack run [-f] [-i SECONDS] [-n EPOCHS] [-b KB] [-j] [-o FILE] [-k] [-q]",
+	"                     [-d] [-a] [-s] [--journal FILE] -- COMMAND [ARGS...]",
 	"",
 	"  Start COMMAND watched from its first instruction and report the pages it changes.",
 	"",

@@ -481,8 +481,8 @@ static void tree_run(struct journal *j, FILE *f, bool json)
 			journal_summary(j, synth_sets[i].pid, &synth_stats, 209, synth_summary,
 					NR_MAPS, synth_sets[i].set);
 		else if (json)
-			out_summary_set_json(f, &synth_sets[i], synth_sets[i].pid, &synth_stats, 209,
-					     synth_summary, NR_MAPS);
+			out_summary_set_json(f, &synth_sets[i], synth_sets[i].pid, &synth_stats,
+					     209, synth_summary, NR_MAPS);
 		else
 			out_summary_set_text(f, &synth_sets[i], synth_sets[i].pid, &synth_stats,
 					     synth_summary, NR_MAPS);

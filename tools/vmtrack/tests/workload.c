@@ -239,8 +239,8 @@ int main(int argc, char **argv)
 			path = optarg;
 			break;
 		default:
-			fprintf(stderr, "usage: workload [-p PAGES] [-n PHASES] [-s|-w|-d SECONDS] [-z] "
-				"[-f] -t TRUTH\n"
+			fprintf(stderr, "usage: workload [-p PAGES] [-n PHASES] [-s|-w|-d SECONDS] "
+				"[-z] [-f] -t TRUTH\n"
 				"       workload --demo [-t TRUTH]\n");
 			return 2;
 		}
