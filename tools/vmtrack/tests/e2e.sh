@@ -714,6 +714,25 @@ t12() {
 		[ "$(grep -c '^{"summary":{"set":' $o)" = "$(follow_field $o sets)" ]
 	check "run --follow: no instance left" no_instances
 
+	# a thread (traced too, no set of its own) starts a workload
+	if command -v python3 > /dev/null; then
+		$TIMEOUT "$VMTRACK" run --follow -i 0.2 -j -- python3 -c "if True:
+			import subprocess, threading
+			def f(): subprocess.run(['$WORKLOAD', '-p', '64', '-n', '2', '-d', '0.3', '-t', '$b'])
+			t = threading.Thread(target=f); t.start(); t.join()" > $o 2> $tmp/e12
+		rc=$?
+		bpid=$(truth_pid $b)
+		check "run --follow thread: exit status 0 (got $rc)" [ $rc = 0 ]
+		shpid=$(follow_field $o pid)
+		check "run --follow thread: the thread has no set of its own" \
+			[ "$(awk -v r="$shpid" "$JV"' /^{"process":/ && jv("origin") == "fork" &&
+				jv("ppid") != r' $o | wc -l)" = 0 -a -n "$(set_of $o "$shpid" run)" ]
+		check_set "run --follow thread: the workload it started" $o \
+			"$(set_of $o "$bpid" exec)" $b superset
+	else
+		ok "run --follow thread # SKIP no python3"
+	fi
+
 	# a compiler driver: gcc vforks cc1 and as, which live a fraction of a second
 	if command -v gcc > /dev/null; then
 		printf 'int x[4096];\nint main(void) { return x[1]; }\n' > $tmp/x.c
