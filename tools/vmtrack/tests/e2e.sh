@@ -805,6 +805,46 @@ t13() {
 	check "watch --follow: no instance left" no_instances
 }
 
+# vmtrack watch --follow stopped by SIGTERM while the tree runs on: the
+# last epochs with the tree stopped, then the tree goes on, unwatched
+t14() {
+	local o=$tmp/o14 a=$tmp/t14a rc apid shpid vpid lo state
+	sh -c "$WORKLOAD -w -p 64 -n 2 -t $a; echo end > $tmp/end14" &
+	shpid=$!
+	pids+=("$shpid")
+	wait_for $a '^I ' || { nok "watch --follow stop: workload start"; return; }
+	apid=$(truth_pid $a)
+	pids+=("$apid")
+	lo=$(buf_start $a)
+	"$VMTRACK" watch --follow -p $shpid -i 0.2 -j > $o 2> $tmp/e14 &
+	vpid=$!
+	pids+=("$vpid")
+	wait_for $tmp/e14 "watching pid $apid .*found|vmtrack: [^w]" ||
+		{ nok "watch --follow stop: start"; return; }
+	kill -USR1 $apid
+	wait_for $a '^D 1$'
+	sleep 0.5
+	check "watch --follow stop: the buffer is watched meanwhile" watched $apid "$lo"
+	kill -USR1 $apid
+	wait_for $a '^D 2$'
+	sleep 0.3
+	stop_consumer $vpid
+	rc=$?
+	check "watch --follow stop: SIGTERM: exit status 0 (got $rc)" [ $rc = 0 ]
+	check_set "watch --follow stop: running workload" $o "$(set_of $o "$apid" found)" $a exact
+	check "watch --follow stop: the shell's set ends with a final epoch too" \
+		[ "$(set_finals $o "$(set_of $o "$shpid" watch)")" = 1 ]
+	state=$(awk '{ sub(/.*\) /, ""); print $1 }' /proc/$apid/stat 2>/dev/null)
+	check "watch --follow stop: the workload runs on, not stopped (state $state)" \
+		[ "$state" = S -o "$state" = R ]
+	check "watch --follow stop: its buffer unwatched" unwatched $apid "$lo"
+	kill -TERM $apid
+	wait $shpid
+	rc=$?
+	check "watch --follow stop: the tree ran on to its end (exit $rc)" [ $rc = 0 -a -s $tmp/end14 ]
+	check "watch --follow stop: no instance left" no_instances
+}
+
 # ---- 15: --journal of a run that fails before it watches: no file ------
 
 t15() {
@@ -834,7 +874,7 @@ t15() {
 	stop_workload $wpid
 }
 
-for t in ${E2E_TESTS:-t1 t2 t3 t4 t5 t6 t7 t8 t9 t10 t11 t12 t13 t15}; do
+for t in ${E2E_TESTS:-t1 t2 t3 t4 t5 t6 t7 t8 t9 t10 t11 t12 t13 t14 t15}; do
 	$t
 done
 tap_end
