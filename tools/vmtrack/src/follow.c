@@ -703,6 +703,7 @@ int follow_run(const struct vmtrack_cmd_params *p, int sfd, const sigset_t *mask
 	tr.root = target_spawn_traced(p->argv, mask, TRACE_OPTIONS, err, sizeof(err));
 	if (tr.root < 0) {
 		err_msg("run", err);
+		out_cancel();
 		return EXIT_FAILURE;
 	}
 	tr.t0 = now();
@@ -833,6 +834,7 @@ int follow_watch(const struct vmtrack_cmd_params *p, int sfd)
 	raise_nofile();
 	if (vmtrack_target_check(p->pid, err, sizeof(err))) {
 		err_msg("watch", err);
+		out_cancel();
 		return EXIT_FAILURE;
 	}
 	tr.t0 = now();

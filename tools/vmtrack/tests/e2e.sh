@@ -865,6 +865,13 @@ t15() {
 		[ "$(cat $j)" = earlier ]
 	bad "journal in a missing directory" "cannot write '/nonexistent/j'" \
 		"$VMTRACK" watch -p $wpid --journal /nonexistent/j
+	rm -f $j
+	bad "no such pid, --follow --journal" "no such process" \
+		"$VMTRACK" watch --follow -p 999999 --journal $j
+	check "journal, no start: watch --follow of no such pid leaves no journal" [ ! -e $j ]
+	bad "command not found, --follow --journal" "cannot execute" \
+		"$VMTRACK" run --follow --journal $j -- /nonexistent/cmd
+	check "journal, no start: run --follow of a missing command leaves no journal" [ ! -e $j ]
 	# once it watches, the file is the journal of this run
 	$TIMEOUT "$VMTRACK" watch -p $wpid -i 0.2 -n 2 -q --journal $j > /dev/null 2>&1
 	out=$("$VMTRACK" report $j 2>&1 > /dev/null)
