@@ -90,6 +90,8 @@ int vmtrack_img_present(struct vmtrack_img_writer *w, uint64_t vaddr, uint64_t n
 int vmtrack_img_hole(struct vmtrack_img_writer *w, uint64_t vaddr, uint64_t nr_pages);
 int vmtrack_img_commit(struct vmtrack_img_writer *w, uint64_t dump_uptime_us);
 void vmtrack_img_abort(struct vmtrack_img_writer *w);
+int vmtrack_img_write_local(const char *dir, const char *name, const char *parent,
+			    uint64_t dump_uptime_us, char *err, size_t errlen);
 int vmtrack_img_remove(const char *dir, const char *name, pid_t id);
 const char *vmtrack_img_error(const struct vmtrack_img_writer *w);
 uint64_t vmtrack_img_pages(const struct vmtrack_img_writer *w, uint64_t *holes);

@@ -236,23 +236,8 @@ uint64_t vmtrack_img_pages(const struct vmtrack_img_writer *w, uint64_t *holes)
 	return w->pages;
 }
 
-/**
- * vmtrack_img_begin() - start writing one iteration
- * @wp:		receives the writer
- * @dir:	the dump directory (exists)
- * @name:	the iteration's name in @dir ("1", "2", ...)
- * @parent:	name of the previous iteration in @dir, or NULL
- * @id:		the task's pid as it sees it (pagemap-ID.img)
- * @err:	buffer for a one-line reason, may be NULL
- * @errlen:	size of @err
- *
- * Creates @dir/.@name.partial; nothing under @name exists until
- * vmtrack_img_commit().
- *
- * Return: 0 or a negative errno.
- */
-int vmtrack_img_begin(struct vmtrack_img_writer **wp, const char *dir, const char *name,
-		      const char *parent, pid_t id, char *err, size_t errlen)
+static int writer_new(struct vmtrack_img_writer **wp, const char *dir, const char *name,
+		      const char *parent, pid_t id, bool pages, char *err, size_t errlen)
 {
 	struct vmtrack_img_writer *w = calloc(1, sizeof(*w));
 	int ret;
@@ -276,11 +261,13 @@ int vmtrack_img_begin(struct vmtrack_img_writer **wp, const char *dir, const cha
 		ret = -errno;
 		goto fail_dir;
 	}
-	w->pages_fd = openat(w->dfd, "pages-1.img", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-			     0600);
-	if (w->pages_fd < 0) {
-		ret = -errno;
-		goto fail_dir;
+	if (pages) {
+		w->pages_fd = openat(w->dfd, "pages-1.img",
+				     O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (w->pages_fd < 0) {
+			ret = -errno;
+			goto fail_dir;
+		}
 	}
 	*wp = w;
 	return 0;
@@ -292,6 +279,62 @@ fail_dir:
 fail:
 	set_err(err, errlen, "%s/.%s.partial: %s", dir, name, strerror(-ret));
 	free(w);
+	return ret;
+}
+
+/**
+ * vmtrack_img_begin() - start writing one iteration
+ * @wp:		receives the writer
+ * @dir:	the dump directory (exists)
+ * @name:	the iteration's name in @dir ("1", "2", ...)
+ * @parent:	name of the previous iteration in @dir, or NULL
+ * @id:		the task's pid as it sees it (pagemap-ID.img)
+ * @err:	buffer for a one-line reason, may be NULL
+ * @errlen:	size of @err
+ *
+ * Creates @dir/.@name.partial; nothing under @name exists until
+ * vmtrack_img_commit().
+ *
+ * Return: 0 or a negative errno.
+ */
+int vmtrack_img_begin(struct vmtrack_img_writer **wp, const char *dir, const char *name,
+		      const char *parent, pid_t id, char *err, size_t errlen)
+{
+	return writer_new(wp, dir, name, parent, id, true, err, errlen);
+}
+
+/**
+ * vmtrack_img_write_local() - an iteration whose pages went to a page server
+ * @dir:		the dump directory (exists)
+ * @name:		the iteration's name in @dir
+ * @parent:		name of the previous iteration in @dir, or NULL
+ * @dump_uptime_us:	as for vmtrack_img_commit()
+ * @err:		buffer for a one-line reason, may be NULL
+ * @errlen:		size of @err
+ *
+ * Writes @dir/@name with inventory.img and the parent link only: what
+ * "criu pre-dump --page-server -D DIR" leaves in its own DIR, while the
+ * pagemap and the pages are on the server. "criu dump --page-server
+ * --prev-images-dir DIR/NAME" reads the parent's inventory from there (its
+ * dump_uptime: the pid reuse check) and asks the server for the pages.
+ * Complete or absent, like vmtrack_img_commit().
+ *
+ * Return: 0 or a negative errno.
+ */
+int vmtrack_img_write_local(const char *dir, const char *name, const char *parent,
+			    uint64_t dump_uptime_us, char *err, size_t errlen)
+{
+	struct vmtrack_img_writer *w;
+	int ret;
+
+	ret = writer_new(&w, dir, name, parent, 0, false, err, errlen);
+	if (ret)
+		return ret;
+	ret = vmtrack_img_commit(w, dump_uptime_us);
+	if (ret) {
+		set_err(err, errlen, "%s", w->err);
+		vmtrack_img_abort(w);
+	}
 	return ret;
 }
 
@@ -480,11 +523,12 @@ int vmtrack_img_commit(struct vmtrack_img_writer *w, uint64_t dump_uptime_us)
 	char file[64], path[PATH_MAX + 64];
 	int ret;
 
-	if (fsync(w->pages_fd)) {
+	/* no pages file: the pages went to a page server */
+	if (w->pages_fd >= 0 && fsync(w->pages_fd)) {
 		ret = w_err(w, -errno, "pages-1.img");
 		goto fail;
 	}
-	ret = write_pagemap(w, file, sizeof(file));
+	ret = w->pages_fd >= 0 ? write_pagemap(w, file, sizeof(file)) : 0;
 	if (ret) {
 		w_err(w, ret, file);
 		goto fail;
@@ -509,7 +553,8 @@ int vmtrack_img_commit(struct vmtrack_img_writer *w, uint64_t dump_uptime_us)
 		goto fail;
 	}
 	sync_dir(w->dir);
-	close(w->pages_fd);
+	if (w->pages_fd >= 0)
+		close(w->pages_fd);
 	close(w->dfd);
 	free(w->e);
 	free(w);

@@ -124,7 +124,7 @@ static int fail(struct dump *d, int ret, const char *fmt, ...)
 
 static const char * const usage_msg[] = {
 	"",
-	"  usage: vmtrack dump (-D DIR | -P HOST:PORT [-H 24|32]) (-p PID | -- COMMAND [ARGS...])",
+	"  usage: vmtrack dump (-D DIR | -P HOST:PORT [-H 24|32] [-D DIR]) (-p PID | -- COMMAND [ARGS...])",
 	"                      [-n ITER] [-t PAGES] [-T MS] [-c KB] [-b KB] [-S] [-j] [-q]",
 	"                      [--journal FILE [--journal-ranges]]",
 	"",
@@ -134,8 +134,10 @@ static const char * const usage_msg[] = {
 	"	  -p/--pid PID: the process to dump",
 	"	  -D/--dir DIR: where the iterations go (DIR/1, DIR/2, ..., DIR/last);",
 	"			must be empty or not exist",
-	"	  -P/--page-server HOST:PORT: send each iteration to a criu page-server",
-	"			instead (one server per iteration, see vmtrack-dump(1))",
+	"	  -P/--page-server HOST:PORT: send each iteration's pages to a criu",
+	"			page-server (one server per iteration, see vmtrack-dump(1));",
+	"			with -D, DIR/K gets what criu pre-dump keeps locally",
+	"			(inventory.img, parent) for 'criu dump --page-server'",
 	"	  -H/--ps-header 24|32: the server's request size: 24 up to CRIU 4.1",
 	"			(Debian 12's 3.17), 32 from CRIU 4.2 (default 24)",
 	"	  -n/--max-iter N: iterations in all, the frozen one included (default 8)",
@@ -147,7 +149,7 @@ static const char * const usage_msg[] = {
 	"	  -S/--leave-stopped: leave the process stopped after the last copy",
 	"	  -M/--track-mem: hand over to 'criu dump --track-mem --prev-images-dir",
 	"			DIR/last': clear the soft-dirty bits while frozen, after",
-	"			the last copy (needs CONFIG_MEM_SOFT_DIRTY; not with -P)",
+	"			the last copy (needs CONFIG_MEM_SOFT_DIRTY and -D)",
 	"	  -j/--json: one JSON object per iteration and a summary object",
 	"	  -q/--quiet: print only the summary",
 	"	  --journal FILE: write a binary journal of the dump to FILE (vmtrack",
@@ -260,8 +262,8 @@ static int parse(int argc, char **argv, struct dump_opts *o, char *err, size_t l
 	}
 	if (optind < argc)
 		o->argv = argv + optind;
-	if (!o->dir == !o->page_server) {
-		snprintf(err, len, "give either -D DIR or -P HOST:PORT");
+	if (!o->dir && !o->page_server) {
+		snprintf(err, len, "give -D DIR, -P HOST:PORT, or both");
 		return -EINVAL;
 	}
 	if (!o->pid == !o->argv) {
@@ -272,7 +274,7 @@ static int parse(int argc, char **argv, struct dump_opts *o, char *err, size_t l
 		snprintf(err, len, "--journal-ranges needs --journal FILE");
 		return -EINVAL;
 	}
-	if (o->track_mem && o->page_server) {
+	if (o->track_mem && !o->dir) {
 		snprintf(err, len, "--track-mem hands DIR/last to criu dump: it needs -D DIR");
 		return -EINVAL;
 	}
@@ -635,6 +637,13 @@ static int write_iteration(struct dump *d, const struct vmtrack_pset *dirty,
 	}
 	d->w = NULL;
 	d->ps = NULL;
+	/* the server has the pages; criu dump --page-server reads the rest here */
+	if (d->o->page_server && d->o->dir) {
+		ret = vmtrack_img_write_local(d->o->dir, name, d->iter ? parent : NULL, up,
+					      err, sizeof(err));
+		if (ret)
+			return fail(d, ret, "%s", err);
+	}
 	d->iter++;
 	/* the pages that could not be read have no entry */
 	ret = vmtrack_pset_sub(&d->chain, &d->t3, vmtrack_copier_gone(d->cp));

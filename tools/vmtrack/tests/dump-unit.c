@@ -725,6 +725,49 @@ static void test_converge(void)
 	CHECK(!strcmp(vmtrack_stop_name(VMTRACK_STOP_DOWNTIME), "downtime"));
 }
 
+/* the local half of a dump sent to a page server: inventory and parent only */
+static void test_image_local(void)
+{
+	const char *dir = fresh_dir("local");
+	uint8_t want[64], got[128];
+	char path[PATH_MAX], link[16], err[256];
+	ssize_t n, len;
+	struct stat st;
+	int fd;
+
+	CHECK_EQ(vmtrack_img_write_local(dir, "1", NULL, 123456789, err, sizeof(err)), 0);
+	CHECK_EQ(vmtrack_img_write_local(dir, "2", "1", 987654321, err, sizeof(err)), 0);
+	/* inventory.img: INVENTORY_MAGIC, length, the message */
+	len = vmtrack_pb_inventory(want + 8, 987654321);
+	memcpy(want, &(uint32_t){ VMTRACK_IMG_INVENTORY_MAGIC }, 4);
+	memcpy(want + 4, &(uint32_t){ len }, 4);
+	snprintf(path, sizeof(path), "%s/2/inventory.img", dir);
+	fd = open(path, O_RDONLY);
+	CHECK(fd >= 0);
+	n = fd >= 0 ? read(fd, got, sizeof(got)) : -1;
+	if (fd >= 0)
+		close(fd);
+	CHECK_EQ(n, len + 8);
+	CHECK(n == len + 8 && !memcmp(got, want, n));
+	snprintf(path, sizeof(path), "%s/2/parent", dir);
+	n = readlink(path, link, sizeof(link) - 1);
+	CHECK(n == 4 && !memcmp(link, "../1", 4));
+	snprintf(path, sizeof(path), "%s/1/parent", dir);
+	CHECK(lstat(path, &st) && errno == ENOENT);
+	/* no pages and no pagemap: the server has them */
+	snprintf(path, sizeof(path), "%s/2/pages-1.img", dir);
+	CHECK(stat(path, &st) && errno == ENOENT);
+	snprintf(path, sizeof(path), "%s/2/pagemap-0.img", dir);
+	CHECK(stat(path, &st) && errno == ENOENT);
+	snprintf(path, sizeof(path), "%s/.2.partial", dir);
+	CHECK(stat(path, &st) && errno == ENOENT);
+	/* an existing name is refused, and nothing is left of the attempt */
+	CHECK(vmtrack_img_write_local(dir, "2", "1", 1, err, sizeof(err)) < 0);
+	CHECK(stat(path, &st) && errno == ENOENT);
+	CHECK_EQ(vmtrack_img_remove(dir, "2", 0), 0);
+	CHECK_EQ(vmtrack_img_remove(dir, "1", 0), 0);
+}
+
 int main(void)
 {
 	snprintf(tmpdir, sizeof(tmpdir), "%s/vmtrack-dump-unit.XXXXXX",
@@ -745,6 +788,8 @@ int main(void)
 		 "missing or bad inventory", test_image_corrupt);
 	run_test("images: nr_pages in field 5 (CRIU 4.2) or field 2 only (crit 3.17)",
 		 test_image_nr_pages_fields);
+	run_test("images: the local half of a page-server dump (inventory, parent link)",
+		 test_image_local);
 	run_test("copier: small buffer, holes, unmapped and PROT_NONE pages", test_copier);
 	run_test("pagemap: present anonymous pages, zero page, the CRIU rule",
 		 test_pagemap_select);
