@@ -326,6 +326,156 @@ page_server_same_bytes() {
 	kill -9 "$tpid"
 }
 
+# pagemap_counts IMG: "PARENT PRESENT" pages of an image's entries
+pagemap_counts() {
+	crit decode -i "$1" 2> /dev/null | python3 -c '
+import json, sys
+parent = present = 0
+for e in json.load(sys.stdin)["entries"][1:]:
+    n, f = int(e.get("nr_pages", 0)), int(e.get("flags", 0))
+    if f & 1 or e.get("in_parent"):
+        parent += n
+    elif f & 4:
+        present += n
+print(parent, present)'
+}
+
+# criu_ps_dump PID LOCAL REMOTE PORT PARENT [criu dump args]: criu dump into
+# LOCAL with its pages to a page server in REMOTE (parent ../PARENT)
+criu_ps_dump() {
+	local pid=$1 local=$2 remote=$3 port=$4 parent=$5 spid rc
+
+	shift 5
+	mkdir -p "$local" "$remote"
+	criu page-server -D "$remote" --address 127.0.0.1 --port "$port" \
+		--prev-images-dir "../$parent" -v4 -o ps.log &
+	spid=$!
+	sleep 0.5
+	criu dump -t "$pid" -D "$local" --page-server --address 127.0.0.1 --port "$port" \
+		--leave-stopped -v4 -o dump.log "$@" > /dev/null 2>&1
+	rc=$?
+	sleep 0.5
+	kill "$spid" 2> /dev/null
+	wait "$spid" 2> /dev/null
+	return $rc
+}
+
+# The page server with a local directory: the server gets the pages, DIR/K
+# what criu pre-dump --page-server keeps locally (inventory.img, parent), and
+# criu dump --page-server --prev-images-dir DIR/last then takes vmtrack's
+# chain on the server as its parent; the destination (server images + criu
+# dump's own) restores the process. Without the local inventory criu dump
+# refuses to use the server's parent.
+page_server_local() {
+	local dir=$work/psl port=27029 spid res n_it k bad=0 out counts
+	local t="page server + local dir"
+
+	if ! command -v criu > /dev/null; then
+		echo "ok $((n + 1)) - $t # SKIP criu not installed"
+		n=$((n + 1))
+		return
+	fi
+	mkdir -p "$dir/remote"
+	setsid "$target" -s 13 -m 8 -T 2 -u 500 -f "$work/file" < /dev/null \
+		> "$work/target-13.out" 2>&1 &
+	tpid=$!
+	pids+=("$tpid")
+	for _ in $(seq 200); do
+		grep -q ready "$work/target-13.out" && break
+		sleep 0.05
+	done
+	(
+		for k in 1 2 3 4; do
+			mkdir -p "$dir/remote/$k"
+			args=()
+			[ "$k" -gt 1 ] && args=(--prev-images-dir "../$((k - 1))")
+			criu page-server -D "$dir/remote/$k" --address 127.0.0.1 --port $port \
+				"${args[@]}" -v4 -o "ps.log" || exit 1
+		done
+	) &
+	spid=$!
+	"$vmtrack" dump -p "$tpid" -P 127.0.0.1:$port -D "$dir/local" -n 4 -t 0 -T 0 --json \
+		--leave-stopped --track-mem > "$dir.json" 2> "$dir.err"
+	res=$?
+	kill "$spid" 2> /dev/null
+	pkill -P "$spid" 2> /dev/null
+	wait "$spid" 2> /dev/null
+	if [ $res -ne 0 ]; then
+		not_ok "$t: vmtrack dump exited $res: $(cat "$dir.err")"
+		kill -9 "$tpid"
+		return
+	fi
+	n_it=$(grep -c '"iteration"' "$dir.json")
+	# the local half: inventory and parent link per iteration, no pages
+	for ((k = 1; k <= n_it; k++)); do
+		out=$(crit decode -i "$dir/local/$k/inventory.img" 2>&1) || bad=1
+		[[ $out == *'"pre_dump_mode": 2'* || $out == *'"pre_dump_mode": "READ"'* ]] || bad=1
+		[ ! -e "$dir/local/$k/pagemap-$tpid.img" ] && [ ! -e "$dir/local/$k/pages-1.img" ] ||
+			bad=1
+		[ "$k" = 1 ] || [ "$(readlink "$dir/local/$k/parent")" = "../$((k - 1))" ] || bad=1
+		[ -e "$dir/remote/$k/inventory.img" ] && bad=1
+	done
+	[ "$(readlink "$dir/local/last")" = "$n_it" ] || bad=1
+	if [ $bad = 0 ]; then
+		ok "$t: DIR/1..$n_it hold inventory.img (pre_dump_mode read) and the parent links," \
+			"the server the pages; DIR/last -> $n_it"
+	else
+		not_ok "$t: local images: $(ls -lR "$dir/local" | tr '\n' ' ')" \
+			"$(crit decode -i "$dir/local/1/inventory.img" 2>&1 | tr '\n' ' ')"
+	fi
+	out=$("$check" -p "$tpid" -D "$dir/remote/$n_it" 2>&1)
+	if [ $? -eq 0 ]; then
+		ok "$t: the server's chain restores the frozen target exactly ($out)"
+	else
+		not_ok "$t: the server's chain differs from the frozen target: $out"
+	fi
+	# criu dump on top: parent inventory here, parent pagemap on the server
+	if criu_ps_dump "$tpid" "$dir/final" "$dir/remote/final" $((port + 1)) "$n_it" \
+		--prev-images-dir "$dir/local/last" --track-mem; then
+		counts=$(pagemap_counts "$dir/remote/final/pagemap-$tpid.img")
+		if [ "${counts% *}" -gt 1024 ] && [ "${counts#* }" -lt 64 ]; then
+			ok "$t: criu dump --page-server --prev-images-dir DIR/last takes the pages" \
+				"from vmtrack's chain on the server (in parent, copied: $counts)"
+		else
+			not_ok "$t: criu dump's pages on the server: in parent, copied: $counts"
+		fi
+	else
+		not_ok "$t: criu dump --page-server --prev-images-dir DIR/last failed:" \
+			"$(grep -E "Error" "$dir/final/dump.log" | tail -3)"
+		kill -9 "$tpid"
+		return
+	fi
+	# without the local half: the parent is on the server, its inventory nowhere
+	if criu_ps_dump "$tpid" "$dir/neg" "$dir/remote/neg" $((port + 2)) "$n_it" --track-mem
+	then
+		not_ok "$t: criu dump with the server's parent and no parent inventory succeeded"
+	elif grep -q "no parent inventory" "$dir/neg/dump.log"; then
+		ok "$t: without DIR criu dump refuses the server's parent:" \
+			"$(grep -o "Pid-reuse detection failed: no parent inventory" "$dir/neg/dump.log" |
+			   head -1)"
+	else
+		not_ok "$t: without DIR criu dump failed otherwise:" \
+			"$(grep Error "$dir/neg/dump.log" | tail -2)"
+	fi
+	# the destination restores: the server's images plus criu dump's own
+	kill -9 "$tpid"
+	wait "$tpid" 2> /dev/null
+	cp -n "$dir"/final/*.img "$dir/remote/final/"
+	criu restore -D "$dir/remote/final" -d --leave-stopped -v4 -o restore.log \
+		> /dev/null 2>&1
+	res=$?
+	out=$("$check" -p "$tpid" -D "$dir/remote/final" 2>&1)
+	k=$?
+	if [ $res = 0 ] && [ $k = 0 ]; then
+		ok "$t: criu restore on the destination brings the process back with the" \
+			"chain's memory ($out)"
+	else
+		not_ok "$t: criu restore on the destination: exit $res," \
+			"$(grep Error "$dir/remote/final/restore.log" | tail -2) $out"
+	fi
+	kill -9 "$tpid" 2> /dev/null
+}
+
 errors() {
 	local out
 
@@ -491,6 +641,7 @@ journal_killed() {
 }
 
 page_server_same_bytes
+page_server_local
 errors
 journal_dump
 journal_killed
