@@ -33,3 +33,24 @@ if [ -x "$vmtrack" ]; then
 	echo "=== vmtrack run --interval 1 -- sample workload"
 	"$vmtrack" run --interval 1 -- "$root/tools/vmtrack/tests/workload" --demo
 fi
+
+dump_target=$root/tools/vmtrack/tests/dump-target
+check=$root/tools/vmtrack/tests/dumpcheck
+if [ -x "$vmtrack" ] && [ -x "$dump_target" ] && [ -x "$check" ]; then
+	echo
+	echo "=== vmtrack dump: CRIU images of a running process (3 threads writing 16 MiB)"
+	echo "=== copy everything, then only what changed, then freeze it for the rest"
+	head -c 1048576 "$vmtrack" > file
+	"$dump_target" -s 1 -m 16 -T 3 -u 300 -f file > target.out 2>&1 &
+	tpid=$!
+	until grep -q ready target.out; do sleep 0.1; done
+	sleep 1
+	echo "# vmtrack dump -p $tpid -D /tmp/dump --leave-stopped"
+	"$vmtrack" dump -p $tpid -D /tmp/dump --leave-stopped
+	echo "--- iter N*: the frozen iteration; the summary's 'frozen' is how long"
+	echo "--- the process stood still. The chain against the stopped process:"
+	"$check" -p $tpid -D /tmp/dump/last
+	echo "# ls /tmp/dump/last/"
+	ls /tmp/dump/last/
+	kill -9 $tpid
+fi
