@@ -12,7 +12,7 @@
 #   BENCH_QUICK=1       small sizes and few repetitions (a smoke test, minutes)
 #   BENCH_SKIP_BASE=1   no run on the unpatched kernel
 #   BENCH_ANALYZE_ONLY=1  re-run the analysis on bench/results/raw/
-# and the other BENCH_* knobs of bench/guest.sh.
+# and the other BENCH_* knobs of bench/guest.sh and bench/dump-precopy.sh.
 set -uo pipefail
 . "$(dirname "$0")/../scripts/lib.sh"
 
@@ -162,11 +162,17 @@ main() {
 		"$BENCH/criu-freeze.sh" "$kut" > /dev/null ||
 			msg "criu-freeze.sh failed"
 		"$BENCH/journal-cost.sh" "$kut" || msg "journal-cost.sh failed"
+		# vmtrack dump against stop-and-copy and soft-dirty (dump-precopy.md)
+		"$BENCH/dump-precopy.sh" "$kut" > /dev/null ||
+			msg "dump-precopy.sh failed"
 		host_info end
 		echo "wall_s=$((SECONDS - t0))" >> "$RAW/host.txt"
 	fi
 	python3 "$BENCH/analyze.py" --raw "$RAW" --out "$RESULTS" ||
 		die "analysis failed"
+	if [ "${BENCH_ANALYZE_ONLY:-0}" = 1 ] && [ -f "$RAW/dump-precopy.out" ]; then
+		"$BENCH/dump-precopy.sh" --analyze > /dev/null || die "dump-precopy analysis failed"
+	fi
 	msg "results: $RESULTS/results.md ($((SECONDS - t0)) s)"
 }
 
