@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 # "make demo": build the patched kernel and the tools, boot the VM and show
 # the feature: raw mm_watch events from trace-cmd (the README's one-liner),
-# perf and bpftrace, then vmtrack on a sample workload.
+# perf and bpftrace, then vmtrack run on a sample workload and vmtrack dump
+# of a running one (iterations, pages per iteration, freeze time).
 #
 #   scripts/demo.sh		the demo
 #   scripts/demo.sh --build	only build the demo programs (demo/writer.c,
