@@ -128,6 +128,16 @@ sys.exit(1 if bad else 0)
 EOF
 }
 
+# stop_servers PID: end a loop of page servers (PID: the subshell) and the
+# one it runs. Stopped first, so that it starts no other; the servers' output
+# goes to /dev/null, so that none left behind holds the test's output open.
+stop_servers() {
+	kill -STOP "$1" 2> /dev/null
+	pkill -KILL -P "$1" 2> /dev/null
+	kill -KILL "$1" 2> /dev/null
+	wait "$1" 2> /dev/null
+}
+
 # dump_seed SEED NAME [vmtrack dump options]: dump, compare, decode
 dump_seed() {
 	local seed=$1 name=$2 dir out res iters
@@ -242,15 +252,14 @@ page_server() {
 			args=()
 			[ "$k" -gt 1 ] && args=(--prev-images-dir "../$((k - 1))")
 			criu page-server -D "$dir/$k" --address 127.0.0.1 --port $port \
-				"${args[@]}" -v4 -o "$dir/ps-$k.log" || exit 1
+				"${args[@]}" -v4 -o "$dir/ps-$k.log" > /dev/null 2>&1 || exit 1
 		done
 	) &
 	spid=$!
 	"$vmtrack" dump -p "$tpid" -P 127.0.0.1:$port -n 4 -t 0 -T 0 --json \
 		--leave-stopped > "$dir.json" 2> "$dir.err"
 	res=$?
-	kill "$spid" 2>/dev/null
-	pkill -P "$spid" 2>/dev/null
+	stop_servers "$spid"
 	if [ $res -ne 0 ]; then
 		not_ok "page server: vmtrack dump exited $res: $(cat "$dir.err")" \
 			"$(grep -h Error "$dir"/ps-*.log | head -3)"
@@ -308,7 +317,7 @@ page_server_same_bytes() {
 	kill -STOP "$tpid"
 	mkdir -p "$dir/ps"
 	criu page-server -D "$dir/ps" --address 127.0.0.1 --port $port \
-		-v4 -o "$dir/ps.log" &
+		-v4 -o "$dir/ps.log" > /dev/null 2>&1 &
 	spid=$!
 	"$vmtrack" dump -p "$tpid" -D "$dir/dir" -n 1 -q > /dev/null 2> "$dir.err1"
 	res=$?
@@ -348,14 +357,14 @@ criu_ps_dump() {
 	shift 5
 	mkdir -p "$local" "$remote"
 	criu page-server -D "$remote" --address 127.0.0.1 --port "$port" \
-		--prev-images-dir "../$parent" -v4 -o ps.log &
+		--prev-images-dir "../$parent" -v4 -o ps.log > /dev/null 2>&1 &
 	spid=$!
 	sleep 0.5
 	criu dump -t "$pid" -D "$local" --page-server --address 127.0.0.1 --port "$port" \
 		--leave-stopped -v4 -o dump.log "$@" > /dev/null 2>&1
 	rc=$?
 	sleep 0.5
-	kill "$spid" 2> /dev/null
+	kill -KILL "$spid" 2> /dev/null
 	wait "$spid" 2> /dev/null
 	return $rc
 }
@@ -390,16 +399,14 @@ page_server_local() {
 			args=()
 			[ "$k" -gt 1 ] && args=(--prev-images-dir "../$((k - 1))")
 			criu page-server -D "$dir/remote/$k" --address 127.0.0.1 --port $port \
-				"${args[@]}" -v4 -o "ps.log" || exit 1
+				"${args[@]}" -v4 -o "ps.log" > /dev/null 2>&1 || exit 1
 		done
 	) &
 	spid=$!
 	"$vmtrack" dump -p "$tpid" -P 127.0.0.1:$port -D "$dir/local" -n 4 -t 0 -T 0 --json \
 		--leave-stopped --track-mem > "$dir.json" 2> "$dir.err"
 	res=$?
-	kill "$spid" 2> /dev/null
-	pkill -P "$spid" 2> /dev/null
-	wait "$spid" 2> /dev/null
+	stop_servers "$spid"
 	if [ $res -ne 0 ]; then
 		not_ok "$t: vmtrack dump exited $res: $(cat "$dir.err")"
 		kill -9 "$tpid"
