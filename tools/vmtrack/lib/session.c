@@ -10,7 +10,8 @@
  * One reader per CPU splices whole sub-buffers of per_cpu/cpuN/trace_pipe_raw
  * into a private pipe; an epoch drains them completely (splice, then read()
  * for the partial page), accounts for lost events from per_cpu/cpuN/stats,
- * checks the instance was not changed, applies the events in timestamp order
+ * checks the instance was not changed (both only when inotify or the amount
+ * read says they can have changed), applies the events in timestamp order
  * to the dirty set, collects the dirty pages and re-arms exactly those with
  * process_madvise(MADV_WATCH).
  */
@@ -20,6 +21,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -47,6 +49,7 @@ struct reader {
 	size_t				pipe_size;
 	bool				no_splice;
 	struct vmtrack_cpu_stats	stats;
+	uint64_t			bytes_since_stats;
 };
 
 struct vmtrack_session {
@@ -69,6 +72,17 @@ struct vmtrack_session {
 	 * of each event.
 	 */
 	int				probe_fd[NR_PROBES];
+	/*
+	 * inotify on the instance's directories: a write to any of its files
+	 * (filter, enable, set_event, tracing_on, options, buffer sizes)
+	 * queues an event, so the probes and the stats are read only after
+	 * one; -1: read them every epoch.
+	 */
+	int				notify_fd;
+	bool				notified;
+	char				*buffer_kb_read;
+	/* read a CPU's stats once this much was read from it; 0: always */
+	uint64_t			stats_gate;
 
 	struct reader			*rd;
 	int				nr_rd;
@@ -456,6 +470,107 @@ static void close_probes(struct vmtrack_session *s)
 	}
 }
 
+static void close_notify(struct vmtrack_session *s)
+{
+	if (s->notify_fd >= 0)
+		close(s->notify_fd);
+	s->notify_fd = -1;
+}
+
+static int notify_watch(struct vmtrack_session *s, const char *dir)
+{
+	char *path = dir ? tracefs_instance_get_file(s->inst, dir) :
+			   tracefs_instance_get_dir(s->inst);
+	int wd;
+
+	if (!path)
+		return -1;
+	wd = inotify_add_watch(s->notify_fd, path, IN_MODIFY | IN_ATTRIB | IN_CREATE |
+			       IN_DELETE | IN_MOVE | IN_DELETE_SELF | IN_ONLYDIR);
+	tracefs_put_tracing_file(path);
+	return wd < 0 ? -1 : 0;
+}
+
+/*
+ * Watch every directory that holds a file the epoch checks or a file that
+ * changes the buffers. Their dentries, and so their inodes, stay the same
+ * while the session holds files open in them (probes, readers, stats);
+ * eventfs would give a directory looked up afresh a new inode. Without
+ * inotify the epoch reads everything, as if a change were always pending.
+ */
+static void open_notify(struct vmtrack_session *s)
+{
+	char dir[128];
+	int kind, i;
+
+	s->notified = true;	/* the first epoch checks everything */
+	s->notify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (s->notify_fd < 0)
+		return;
+	if (notify_watch(s, NULL) || notify_watch(s, "options") ||
+	    notify_watch(s, "events") || notify_watch(s, "events/" VMTRACK_SYSTEM))
+		goto fail;
+	for (kind = 0; kind < VMTRACK_EV_NR; kind++) {
+		snprintf(dir, sizeof(dir), "events/%s/%s", VMTRACK_SYSTEM,
+			 vmtrack_event_name(kind));
+		if (notify_watch(s, dir))
+			goto fail;
+	}
+	for (i = 0; i < s->nr_rd; i++) {
+		snprintf(dir, sizeof(dir), "per_cpu/cpu%d", s->rd[i].cpu);
+		if (notify_watch(s, dir))
+			goto fail;
+	}
+	s->buffer_kb_read = inst_read(s, "buffer_size_kb");
+	if (!s->buffer_kb_read)
+		goto fail;
+	/*
+	 * Events are dropped only when a CPU's buffer is full, and all that
+	 * fills it is read afterwards: below half its size read since the
+	 * last look at its stats, the buffer cannot have been full.
+	 */
+	s->stats_gate = strtoull(s->buffer_kb_read, NULL, 10) * 1024 / 2;
+	return;
+fail:
+	close_notify(s);
+}
+
+/*
+ * Did anything write to the instance since the last call? Also true
+ * without inotify, on a full queue, or once a watch is gone (then for good).
+ */
+static bool instance_touched(struct vmtrack_session *s)
+{
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	bool touched = s->notified;
+	ssize_t n, off;
+
+	s->notified = false;
+	if (s->notify_fd < 0)
+		return true;
+	for (;;) {
+		n = read(s->notify_fd, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return touched;
+		if (n <= 0) {
+			close_notify(s);
+			return true;
+		}
+		touched = true;
+		for (off = 0; off < n; ) {
+			const struct inotify_event *ev = (const void *)(buf + off);
+
+			if (ev->mask & (IN_IGNORED | IN_DELETE_SELF))
+				close_notify(s);
+			off += sizeof(*ev) + ev->len;
+		}
+		if (s->notify_fd < 0)
+			return true;
+	}
+}
+
 static int read_stats(struct reader *r, struct vmtrack_cpu_stats *st)
 {
 	char text[1024];
@@ -608,6 +723,7 @@ int vmtrack_session_open(struct vmtrack_session **sp, const struct vmtrack_param
 	}
 	s->p = *params;
 	s->pidfd = -1;
+	s->notify_fd = -1;
 	for (ret = 0; ret < NR_PROBES; ret++)
 		s->probe_fd[ret] = -1;
 	s->buffer_kb = s->p.buffer_kb ?: vmtrack_buffer_kb_for(s->p.expected_pages,
@@ -643,6 +759,7 @@ int vmtrack_session_open(struct vmtrack_session **sp, const struct vmtrack_param
 	ret = open_readers(s);
 	if (ret)
 		goto fail;
+	open_notify(s);
 	if (tracefs_trace_on(s->inst)) {
 		ret = session_err(s, -EIO, "cannot turn tracing on in %s", s->name);
 		goto fail;
@@ -694,6 +811,7 @@ void vmtrack_session_close(struct vmtrack_session *s)
 		}
 		unwatch_mode(s);
 	}
+	close_notify(s);
 	close_readers(s);
 	close_probes(s);
 	if (s->inst) {
@@ -706,6 +824,7 @@ void vmtrack_session_close(struct vmtrack_session *s)
 	for (kind = 0; kind < VMTRACK_EV_NR; kind++)
 		free(s->filter_read[kind]);
 	free(s->set_event_read);
+	free(s->buffer_kb_read);
 	if (s->tep)
 		tep_free(s->tep);
 	vmtrack_decoder_free(s->dec);
@@ -1004,6 +1123,7 @@ static void decode_chunk(struct vmtrack_session *s, struct reader *r, size_t len
 	size_t sub = s->layout.subbuf_size, off;
 	int ret;
 
+	r->bytes_since_stats += len;
 	for (off = 0; off + s->layout.data_offset <= len; off += sub) {
 		ret = vmtrack_decode_subbuf(s->dec, &s->layout, s->buf + off,
 					    min(sub, len - off), r->cpu, collect_event, s);
@@ -1150,15 +1270,38 @@ int vmtrack_session_pump(struct vmtrack_session *s, int wake_fd, int timeout_ms)
 
 /* ---- epochs ---- */
 
-static void account_loss(struct vmtrack_session *s)
+/*
+ * A resized buffer (or one resized per CPU: "X") invalidates the stats
+ * gate: read every CPU's stats in every epoch from then on.
+ */
+static void check_buffer_size(struct vmtrack_session *s)
+{
+	char *text;
+
+	if (!s->stats_gate)
+		return;
+	text = inst_read(s, "buffer_size_kb");
+	if (!text || strcmp(text, s->buffer_kb_read))
+		s->stats_gate = 0;
+	free(text);
+}
+
+/* @all: the instance was touched, read every CPU's stats */
+static void account_loss(struct vmtrack_session *s, bool all)
 {
 	struct vmtrack_cpu_stats st;
 	uint64_t lost, missed;
 	int i;
 
+	if (all)
+		check_buffer_size(s);
 	for (i = 0; i < s->nr_rd; i++) {
 		struct reader *r = &s->rd[i];
 
+		if (!all && s->notify_fd >= 0 && s->stats_gate &&
+		    r->bytes_since_stats < s->stats_gate)
+			continue;
+		r->bytes_since_stats = 0;
 		if (read_stats(r, &st)) {
 			vmtrack_tracker_loss(&s->tr, VMTRACK_LOSS_TAMPER, 0);
 			continue;
@@ -1439,6 +1582,7 @@ int vmtrack_session_thaw(struct vmtrack_session *s)
 int vmtrack_session_epoch(struct vmtrack_session *s, unsigned int flags,
 			  struct vmtrack_epoch *ep)
 {
+	bool touched;
 	size_t i;
 
 	memset(ep, 0, sizeof(*ep));
@@ -1451,8 +1595,10 @@ int vmtrack_session_epoch(struct vmtrack_session *s, unsigned int flags,
 	for (i = 0; i < (size_t)s->nr_rd; i++)
 		if (reader_drain(s, &s->rd[i], true))
 			vmtrack_tracker_loss(&s->tr, VMTRACK_LOSS_EVENTS, 0);
-	account_loss(s);
-	check_instance(s);
+	touched = instance_touched(s);
+	account_loss(s, touched);
+	if (touched)
+		check_instance(s);
 
 	if (!events_sorted(s))
 		qsort(s->ev, s->nr_ev, sizeof(*s->ev), ev_cmp);

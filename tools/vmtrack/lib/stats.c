@@ -5,7 +5,8 @@
  * With overwrite off (producer/consumer mode) the sub-buffer headers never
  * say that events were lost: only the counters do. Lost events are the sum
  * over CPUs of the increase of "dropped events" + "overrun" + "commit overrun",
- * read every epoch and once more after the final flush.
+ * read when they can have grown (see account_loss() in session.c) and once
+ * more after the final flush.
  */
 #include <errno.h>
 #include <stdlib.h>
