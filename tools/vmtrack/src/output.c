@@ -467,6 +467,32 @@ void out_summary_text(FILE *f, pid_t pid, const struct vmtrack_run_stats *rs,
 	out_summary_set_text(f, NULL, pid, rs, r, n);
 }
 
+/*
+ * The end of a run: flush and close the JSON output (@f, or none) and the
+ * journal. Returns 0, or -1 if the journal could not be written.
+ */
+static int out_close(const struct vmtrack_cmd_params *p, FILE *f, int status)
+{
+	char err[512];
+	int ret = 0;
+
+	if (f) {
+		if (fflush(f) || ferror(f))
+			fprintf(stderr, "vmtrack: writing %s: %s\n", p->output ?: "stdout",
+				strerror(errno));
+		if (f == json_file) {
+			fclose(json_file);
+			json_file = NULL;
+		}
+	}
+	if (journal_close(journal, status, err, sizeof(err))) {
+		fprintf(stderr, "vmtrack: %s\n", err);
+		ret = -1;
+	}
+	journal = NULL;
+	return ret;
+}
+
 /**
  * out_summary() - per-mapping summary at the end; closes the journal
  * @p:		options
@@ -483,27 +509,14 @@ int out_summary(const struct vmtrack_cmd_params *p, struct vmtrack_session *s, p
 	uint64_t watched = vmtrack_dset_watched_pages(vmtrack_session_dset(s));
 	ssize_t n = collect_ranges(s, false);
 	FILE *f = json_out(p);
-	char err[512];
-	int ret = 0;
+	int ret;
 
 	if (n < 0)
 		n = 0;
 	journal_summary(journal, pid, rs, watched, ranges, n, 0);
-	if (f) {
+	if (f)
 		out_summary_json(f, pid, rs, watched, ranges, n);
-		if (fflush(f) || ferror(f))
-			fprintf(stderr, "vmtrack: writing %s: %s\n", p->output ?: "stdout",
-				strerror(errno));
-		if (f == json_file) {
-			fclose(json_file);
-			json_file = NULL;
-		}
-	}
-	if (journal_close(journal, status, err, sizeof(err))) {
-		fprintf(stderr, "vmtrack: %s\n", err);
-		ret = -1;
-	}
-	journal = NULL;
+	ret = out_close(p, f, status);
 	if (!p->json)
 		out_summary_text(stdout, pid, rs, ranges, n);
 	fflush(stdout);
@@ -677,25 +690,12 @@ int out_tree_end(const struct vmtrack_cmd_params *p, const struct out_tree_stats
 		 int status)
 {
 	FILE *f = json_out(p);
-	char err[512];
-	int ret = 0;
+	int ret;
 
 	journal_follow(journal, ts);
-	if (f) {
+	if (f)
 		out_tree_end_line(f, true, ts);
-		if (fflush(f) || ferror(f))
-			fprintf(stderr, "vmtrack: writing %s: %s\n", p->output ?: "stdout",
-				strerror(errno));
-		if (f == json_file) {
-			fclose(json_file);
-			json_file = NULL;
-		}
-	}
-	if (journal_close(journal, status, err, sizeof(err))) {
-		fprintf(stderr, "vmtrack: %s\n", err);
-		ret = -1;
-	}
-	journal = NULL;
+	ret = out_close(p, f, status);
 	if (!p->json)
 		out_tree_end_line(stdout, false, ts);
 	fflush(stdout);
