@@ -345,6 +345,35 @@ TEST_F_TIMEOUT(reclaim, madv_collapse_clean, 120)
 	madv_collapse(_metadata, self, false);
 }
 
+/*
+ * A collapse fills the empty entries of the range with present zero pages:
+ * reported, so that a consumer that copies present pages knows them.
+ */
+TEST_F_TIMEOUT(reclaim, madv_collapse_holes, 120)
+{
+	const size_t n = PMD_SIZE_2M / ps;
+	char *p = map_pmd_region();
+	size_t i;
+
+	self->p = p;
+	self->len = PMD_SIZE_2M;
+	ASSERT_NE(MAP_FAILED, p);
+	for (i = 0; i < n; i += 2)
+		p[i * ps] = 1;
+	ASSERT_EQ(0, madvise(p, PMD_SIZE_2M, MADV_WATCH));
+	if (madvise(p, PMD_SIZE_2M, MADV_HUGEPAGE))
+		SKIP(return, "no THP");
+	ASSERT_EQ(0, madvise(p, PMD_SIZE_2M, MADV_COLLAPSE))
+		TH_LOG("MADV_COLLAPSE of a watched range: %s", strerror(errno));
+	ASSERT_EQ(2048, mmw_vma_field_kb(0, (unsigned long)p, "AnonHugePages:"));
+	MMW_READ_OWN_EVENTS();
+	for (i = 1; i < n; i += 2)
+		ASSERT_LE(1, MMW_WRITE_FAULTS(mmw_pg(p, i), mmw_pg(p, i + 1)))
+			TH_LOG("page %zu, empty before the collapse, not reported", i);
+	for (i = 0; i < n; i++)
+		ASSERT_EQ(i % 2 ? 0 : 1, p[i * ps]);
+}
+
 static void khugepaged_collapse(struct __test_metadata *_metadata,
 				struct _test_data_reclaim *self, bool write_one)
 {
