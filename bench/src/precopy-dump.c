@@ -62,8 +62,7 @@ struct pdump {
 	struct vmtrack_pset	chain;		/* pages the images hold */
 	struct vmtrack_pset	pending;	/* dirty, not copied yet */
 	struct vmtrack_pset	t1, t2, t3;
-	struct vmtrack_seg	*segs;
-	size_t			nsegs, segs_alloc;
+	struct vmtrack_segs	segs;
 	struct vmtrack_img_writer *w;
 	uint64_t		*pmbuf;
 	int			pagemap_fd;
@@ -196,55 +195,6 @@ static int collect_and_clear(struct pdump *d)
 
 /* ---- one iteration: as write_iteration() of tools/vmtrack/src/dump.c ---- */
 
-static int add_seg(struct pdump *d, uint64_t start, uint64_t end, int kind)
-{
-	if (end <= start)
-		return 0;
-	if (d->nsegs && d->segs[d->nsegs - 1].kind == kind &&
-	    d->segs[d->nsegs - 1].end == start) {
-		d->segs[d->nsegs - 1].end = end;
-		return 0;
-	}
-	if (d->nsegs == d->segs_alloc) {
-		size_t a = d->segs_alloc ? d->segs_alloc * 2 : 256;
-		struct vmtrack_seg *s = realloc(d->segs, a * sizeof(*s));
-
-		if (!s)
-			return -ENOMEM;
-		d->segs = s;
-		d->segs_alloc = a;
-	}
-	d->segs[d->nsegs++] = (struct vmtrack_seg){ start, end, kind };
-	return 0;
-}
-
-/* every page of @all, copied if in @copy (a subset), else a hole */
-static int build_segs(struct pdump *d, const struct vmtrack_pset *all,
-		      const struct vmtrack_pset *copy)
-{
-	size_t i, j = 0;
-	int ret = 0;
-
-	d->nsegs = 0;
-	for (i = 0; i < all->n && !ret; i++) {
-		uint64_t a = all->r[i].start, end = all->r[i].end, e;
-
-		while (a < end && !ret) {
-			while (j < copy->n && copy->r[j].end <= a)
-				j++;
-			if (j < copy->n && copy->r[j].start <= a) {
-				e = copy->r[j].end < end ? copy->r[j].end : end;
-				ret = add_seg(d, a, e, VMTRACK_SEG_COPY);
-			} else {
-				e = j < copy->n && copy->r[j].start < end ? copy->r[j].start : end;
-				ret = add_seg(d, a, e, VMTRACK_SEG_HOLE);
-			}
-			a = e;
-		}
-	}
-	return ret;
-}
-
 static int sink(void *ctx, uint64_t vaddr, uint64_t nr_pages, const void *data)
 {
 	struct pdump *d = ctx;
@@ -296,7 +246,7 @@ static int write_iteration(struct pdump *d, const struct vmtrack_pset *dirty, bo
 	if (!ret)
 		ret = vmtrack_pset_or(&d->t3, &d->t2, &d->t1);
 	if (!ret)
-		ret = build_segs(d, &d->t3, &d->t1);
+		ret = vmtrack_segs_build(&d->segs, &d->t3, &d->t1);
 	if (ret)
 		return die_ret(ret, "selecting the pages");
 
@@ -308,7 +258,7 @@ static int write_iteration(struct pdump *d, const struct vmtrack_pset *dirty, bo
 		fprintf(stderr, "precopy-dump: %s\n", err);
 		return ret;
 	}
-	ret = vmtrack_copier_run(d->cp, d->segs, d->nsegs, sink, d, &st);
+	ret = vmtrack_copier_run(d->cp, d->segs.v, d->segs.n, sink, d, &st);
 	if (!ret)
 		ret = vmtrack_img_commit(d->w, up);
 	if (ret) {

@@ -144,6 +144,17 @@ struct vmtrack_seg {
 	int		kind;
 };
 
+/* The segments of one image, in address order */
+struct vmtrack_segs {
+	struct vmtrack_seg	*v;
+	size_t			n;
+	size_t			alloc;
+};
+
+int vmtrack_segs_build(struct vmtrack_segs *s, const struct vmtrack_pset *all,
+		       const struct vmtrack_pset *copy);
+void vmtrack_segs_free(struct vmtrack_segs *s);
+
 /*
  * Called in address order: a run of pages read (data != NULL) or a hole
  * (data == NULL). A non-zero return stops the copy and is returned.

@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "grow.h"
 #include "internal.h"
 #include "vmtrack-dump.h"
 
@@ -224,6 +225,66 @@ static double now_s(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int segs_add(struct vmtrack_segs *s, uint64_t start, uint64_t end, int kind)
+{
+	if (end <= start)
+		return 0;
+	if (s->n && s->v[s->n - 1].kind == kind && s->v[s->n - 1].end == start) {
+		s->v[s->n - 1].end = end;
+		return 0;
+	}
+	if (GROW_ARRAY(s->v, s->alloc, s->n, 256))
+		return -ENOMEM;
+	s->v[s->n++] = (struct vmtrack_seg){ start, end, kind };
+	return 0;
+}
+
+/**
+ * vmtrack_segs_build() - the segments of an image, for vmtrack_copier_run()
+ * @s:		receives them (reused: its array grows as needed)
+ * @all:	every page of the image
+ * @copy:	the pages to read, a subset of @all; the others are holes
+ *
+ * Adjacent pages of one kind make one segment.
+ *
+ * Return: 0 or -ENOMEM.
+ */
+int vmtrack_segs_build(struct vmtrack_segs *s, const struct vmtrack_pset *all,
+		       const struct vmtrack_pset *copy)
+{
+	size_t i, j = 0;
+	int ret = 0;
+
+	s->n = 0;
+	for (i = 0; i < all->n && !ret; i++) {
+		uint64_t a = all->r[i].start, end = all->r[i].end, e;
+
+		while (a < end && !ret) {
+			while (j < copy->n && copy->r[j].end <= a)
+				j++;
+			if (j < copy->n && copy->r[j].start <= a) {
+				e = copy->r[j].end < end ? copy->r[j].end : end;
+				ret = segs_add(s, a, e, VMTRACK_SEG_COPY);
+			} else {
+				e = j < copy->n && copy->r[j].start < end ? copy->r[j].start : end;
+				ret = segs_add(s, a, e, VMTRACK_SEG_HOLE);
+			}
+			a = e;
+		}
+	}
+	return ret;
+}
+
+/**
+ * vmtrack_segs_free() - free the array of @s
+ * @s:		the segments
+ */
+void vmtrack_segs_free(struct vmtrack_segs *s)
+{
+	free(s->v);
+	*s = (struct vmtrack_segs){ 0 };
 }
 
 /**

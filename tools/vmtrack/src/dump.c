@@ -74,8 +74,7 @@ struct dump {
 	struct vmtrack_pset		pending;	/* dirty, not copied yet */
 	struct vmtrack_pset		vdso;		/* copied once, as CRIU does */
 	struct vmtrack_pset		t1, t2, t3;	/* scratch */
-	struct vmtrack_seg		*segs;
-	size_t				nsegs, segs_alloc;
+	struct vmtrack_segs		segs;
 	unsigned int			iter;		/* iterations committed */
 	long				page_size;
 	double				t0;
@@ -456,52 +455,6 @@ static int start_session(struct dump *d)
 
 /* ---- one iteration ---- */
 
-static int add_seg(struct dump *d, uint64_t start, uint64_t end, int kind)
-{
-	if (end <= start)
-		return 0;
-	if (d->nsegs && d->segs[d->nsegs - 1].kind == kind &&
-	    d->segs[d->nsegs - 1].end == start) {
-		d->segs[d->nsegs - 1].end = end;
-		return 0;
-	}
-	if (GROW_ARRAY(d->segs, d->segs_alloc, d->nsegs, 256))
-		return -ENOMEM;
-	d->segs[d->nsegs++] = (struct vmtrack_seg){ start, end, kind };
-	return 0;
-}
-
-/* the image: every page of @all, copied if in @copy (a subset), else a hole */
-static int build_segs(struct dump *d, const struct vmtrack_pset *all,
-		      const struct vmtrack_pset *copy)
-{
-	size_t i, j = 0;
-	int ret = 0;
-
-	d->nsegs = 0;
-	for (i = 0; i < all->n && !ret; i++) {
-		uint64_t a = all->r[i].start, end = all->r[i].end;
-
-		while (a < end && !ret) {
-			while (j < copy->n && copy->r[j].end <= a)
-				j++;
-			if (j < copy->n && copy->r[j].start <= a) {
-				uint64_t e = copy->r[j].end < end ? copy->r[j].end : end;
-
-				ret = add_seg(d, a, e, VMTRACK_SEG_COPY);
-				a = e;
-			} else {
-				uint64_t e = j < copy->n && copy->r[j].start < end ?
-					     copy->r[j].start : end;
-
-				ret = add_seg(d, a, e, VMTRACK_SEG_HOLE);
-				a = e;
-			}
-		}
-	}
-	return ret;
-}
-
 static int sink(void *ctx, uint64_t vaddr, uint64_t nr_pages, const void *data)
 {
 	struct dump *d = ctx;
@@ -600,7 +553,7 @@ static int write_iteration(struct dump *d, const struct vmtrack_pset *dirty,
 	if (!ret)
 		ret = vmtrack_pset_or(&d->t3, &d->t2, &d->t1);
 	if (!ret)
-		ret = build_segs(d, &d->t3, &d->t1);
+		ret = vmtrack_segs_build(&d->segs, &d->t3, &d->t1);
 	if (ret)
 		return fail(d, ret, "out of memory");
 
@@ -614,7 +567,7 @@ static int write_iteration(struct dump *d, const struct vmtrack_pset *dirty,
 					err, sizeof(err));
 	if (ret)
 		return fail(d, ret, "%s", err);
-	ret = vmtrack_copier_run(d->cp, d->segs, d->nsegs, sink, d, &st);
+	ret = vmtrack_copier_run(d->cp, d->segs.v, d->segs.n, sink, d, &st);
 	if (ret) {
 		if (ret == -ESRCH)
 			fail(d, ret, "pid %d exited during iteration %s", (int)d->pid, name);
@@ -961,7 +914,7 @@ static void cleanup(struct dump *d)
 	vmtrack_pset_free(&d->t1);
 	vmtrack_pset_free(&d->t2);
 	vmtrack_pset_free(&d->t3);
-	free(d->segs);
+	vmtrack_segs_free(&d->segs);
 }
 
 static void setup_signals(void)

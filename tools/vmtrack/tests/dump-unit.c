@@ -768,6 +768,40 @@ static void test_image_local(void)
 	CHECK_EQ(vmtrack_img_remove(dir, "1", 0), 0);
 }
 
+/* segments: holes and copies in address order, one per run of a kind */
+static void test_segs(void)
+{
+	static const struct { uint64_t start, end; int kind; } want[] = {
+		{ 0, 2, VMTRACK_SEG_HOLE }, { 2, 4, VMTRACK_SEG_COPY },
+		{ 4, 9, VMTRACK_SEG_HOLE }, { 9, 10, VMTRACK_SEG_COPY },
+		{ 20, 21, VMTRACK_SEG_COPY }, { 21, 25, VMTRACK_SEG_HOLE },
+	};
+	struct vmtrack_pset all, copy;
+	struct vmtrack_segs segs = { 0 };
+	size_t i;
+
+	vmtrack_pset_init(&all);
+	vmtrack_pset_init(&copy);
+	vmtrack_pset_append(&all, BASE, BASE + 10 * PG);
+	vmtrack_pset_append(&all, BASE + 20 * PG, BASE + 25 * PG);
+	vmtrack_pset_append(&copy, BASE + 2 * PG, BASE + 4 * PG);
+	vmtrack_pset_append(&copy, BASE + 9 * PG, BASE + 21 * PG);
+	CHECK_EQ(vmtrack_segs_build(&segs, &all, &copy), 0);
+	CHECK_EQ(segs.n, (sizeof(want) / sizeof(want[0])));
+	for (i = 0; i < segs.n && i < (sizeof(want) / sizeof(want[0])); i++) {
+		CHECK_EQ(segs.v[i].start, BASE + want[i].start * PG);
+		CHECK_EQ(segs.v[i].end, BASE + want[i].end * PG);
+		CHECK_EQ(segs.v[i].kind, want[i].kind);
+	}
+	/* reused: nothing to copy is one hole per range */
+	vmtrack_pset_clear(&copy);
+	CHECK_EQ(vmtrack_segs_build(&segs, &all, &copy), 0);
+	CHECK_EQ(segs.n, 2UL);
+	vmtrack_segs_free(&segs);
+	vmtrack_pset_free(&all);
+	vmtrack_pset_free(&copy);
+}
+
 int main(void)
 {
 	snprintf(tmpdir, sizeof(tmpdir), "%s/vmtrack-dump-unit.XXXXXX",
@@ -790,6 +824,7 @@ int main(void)
 		 test_image_nr_pages_fields);
 	run_test("images: the local half of a page-server dump (inventory, parent link)",
 		 test_image_local);
+	run_test("segments: holes and copies of an iteration", test_segs);
 	run_test("copier: small buffer, holes, unmapped and PROT_NONE pages", test_copier);
 	run_test("pagemap: present anonymous pages, zero page, the CRIU rule",
 		 test_pagemap_select);
