@@ -203,25 +203,12 @@ static int sink(void *ctx, uint64_t vaddr, uint64_t nr_pages, const void *data)
 		      vmtrack_img_hole(d->w, vaddr, nr_pages);
 }
 
-static uint64_t uptime_us(void)
-{
-	unsigned long sec = 0, csec = 0;
-	FILE *f = fopen("/proc/uptime", "re");
-
-	if (f) {
-		if (fscanf(f, "%lu.%2lu", &sec, &csec) != 2)
-			sec = csec = 0;
-		fclose(f);
-	}
-	return sec * 1000000ULL + csec * 10000ULL;
-}
-
 static int write_iteration(struct pdump *d, const struct vmtrack_pset *dirty, bool frozen,
 			   const char *stop)
 {
 	struct vmtrack_copy_stats st = { 0 };
 	char name[16], parent[16], err[256];
-	uint64_t up = uptime_us(), dirty_pages;
+	uint64_t up = vmtrack_img_uptime_us(), dirty_pages;
 	double t0 = now();
 	int ret;
 

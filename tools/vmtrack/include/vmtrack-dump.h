@@ -89,6 +89,7 @@ int vmtrack_img_present(struct vmtrack_img_writer *w, uint64_t vaddr, uint64_t n
 			const void *data);
 int vmtrack_img_hole(struct vmtrack_img_writer *w, uint64_t vaddr, uint64_t nr_pages);
 int vmtrack_img_commit(struct vmtrack_img_writer *w, uint64_t dump_uptime_us);
+uint64_t vmtrack_img_uptime_us(void);
 void vmtrack_img_abort(struct vmtrack_img_writer *w);
 int vmtrack_img_write_local(const char *dir, const char *name, const char *parent,
 			    uint64_t dump_uptime_us, char *err, size_t errlen);

@@ -32,6 +32,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -280,6 +281,27 @@ fail:
 	set_err(err, errlen, "%s/.%s.partial: %s", dir, name, strerror(-ret));
 	free(w);
 	return ret;
+}
+
+/**
+ * vmtrack_img_uptime_us() - /proc/uptime now, in µs
+ *
+ * The inventory's dump_uptime: CRIU compares it with a process's start
+ * time to tell a pid reused since the parent iteration.
+ *
+ * Return: the uptime, 0 if /proc/uptime cannot be read.
+ */
+uint64_t vmtrack_img_uptime_us(void)
+{
+	unsigned long sec = 0, csec = 0;
+	FILE *f = fopen("/proc/uptime", "re");
+
+	if (f) {
+		if (fscanf(f, "%lu.%2lu", &sec, &csec) != 2)
+			sec = csec = 0;
+		fclose(f);
+	}
+	return sec * 1000000ULL + csec * 10000ULL;
 }
 
 /**

@@ -377,19 +377,6 @@ static pid_t ns_pid(pid_t pid)
 	return id;
 }
 
-static uint64_t uptime_us(void)
-{
-	unsigned long sec = 0, csec = 0;
-	FILE *f = fopen("/proc/uptime", "re");
-
-	if (f) {
-		if (fscanf(f, "%lu.%2lu", &sec, &csec) != 2)
-			sec = csec = 0;
-		fclose(f);
-	}
-	return sec * 1000000ULL + csec * 10000ULL;
-}
-
 /* the child stops after exec until it is watched (target_spawn()) */
 static int spawn(struct dump *d)
 {
@@ -524,7 +511,7 @@ static int write_iteration(struct dump *d, const struct vmtrack_pset *dirty,
 {
 	struct vmtrack_copy_stats st = { 0 };
 	char name[16], parent[16], err[256];
-	uint64_t up = uptime_us();
+	uint64_t up = vmtrack_img_uptime_us();
 	double t0 = now();
 	int ret;
 
