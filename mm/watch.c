@@ -213,12 +213,20 @@ void mm_watch_unmark(struct vm_area_struct *vma, unsigned long start,
  * references, not pins) may write through one after the arm. A per-CPU LRU
  * batch holds one too: arms drain the batches first, and a folio batched
  * since then is reported as well, which costs a copy.
+ *
+ * Only a page exclusive to this mm can be written that way: GUP unshares
+ * an anonymous page before it hands it out for writing. The references to
+ * a page still shared after fork() are read-only ones or transient ones
+ * (another process breaking COW on it), and are not reported; a write
+ * through a reference taken before the fork() is the O_DIRECT-and-fork()
+ * case that open(2) warns about.
  */
-static bool mm_watch_folio_referenced(struct folio *folio)
+static bool mm_watch_page_referenced(struct page *page)
 {
+	struct folio *folio = page_folio(page);
 	int expected;
 
-	if (!folio_test_anon(folio))
+	if (!folio_test_anon(folio) || !PageAnonExclusive(page))
 		return false;
 	expected = folio_mapcount(folio);
 	if (folio_test_swapcache(folio))
@@ -232,12 +240,12 @@ static bool mm_watch_folio_referenced(struct folio *folio)
  * as dirty in every epoch in which it is reported.
  */
 static void mm_watch_check_pinned(struct vm_area_struct *vma,
-				  unsigned long addr, struct folio *folio,
+				  unsigned long addr, struct page *page,
 				  unsigned long size)
 {
 	struct mm_struct *mm = vma->vm_mm;
 
-	if (!folio)
+	if (!page)
 		return;
 	/*
 	 * Order the write-protection before the pin and reference count
@@ -247,7 +255,8 @@ static void mm_watch_check_pinned(struct vm_area_struct *vma,
 	smp_mb();
 	if (!mm_watch_id(mm))
 		return;
-	if (!folio_maybe_dma_pinned(folio) && !mm_watch_folio_referenced(folio))
+	if (!folio_maybe_dma_pinned(page_folio(page)) &&
+	    !mm_watch_page_referenced(page))
 		return;
 	guard(preempt)();
 	trace_mm_watch_pinned(mm, mm_watch_seq(mm), addr, size);
@@ -264,7 +273,7 @@ static void mm_watch_check_pinned(struct vm_area_struct *vma,
 void mm_watch_check_pinned_pte(struct vm_area_struct *vma, unsigned long addr,
 			       pte_t pte)
 {
-	mm_watch_check_pinned(vma, addr, vm_normal_folio(vma, addr, pte),
+	mm_watch_check_pinned(vma, addr, vm_normal_page(vma, addr, pte),
 			      PAGE_SIZE);
 }
 
@@ -280,7 +289,7 @@ void mm_watch_check_pinned_pte(struct vm_area_struct *vma, unsigned long addr,
 void mm_watch_check_pinned_pmd(struct vm_area_struct *vma, unsigned long addr,
 			       pmd_t pmd)
 {
-	mm_watch_check_pinned(vma, addr, vm_normal_folio_pmd(vma, addr, pmd),
+	mm_watch_check_pinned(vma, addr, vm_normal_page_pmd(vma, addr, pmd),
 			      HPAGE_PMD_SIZE);
 }
 #endif

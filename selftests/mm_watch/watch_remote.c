@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -584,6 +585,57 @@ TEST_F(pin, page_reference)
 	close(pfd[0]);
 	close(pfd[1]);
 	free(buf);
+	munmap(p, NPIN * ps);
+}
+
+/*
+ * A page shared after fork() cannot be written through a reference: GUP
+ * unshares it first. The read-only references another process takes to
+ * it (here vmsplice() in the parent) are not reported at the child's arm,
+ * nor the transient ones of the parent's COW faults.
+ */
+TEST_F(pin, shared_page_reference)
+{
+	struct iovec iov;
+	int pfd[2], pidfd, status;
+	char filter[32], *p;
+	pid_t child;
+	__u64 id;
+
+	p = mmap(NULL, NPIN * ps, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	madvise(p, NPIN * ps, MADV_NOHUGEPAGE);
+	memset(p, 0x65, NPIN * ps);
+	child = fork();
+	ASSERT_LE(0, child);
+	if (!child) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		pause();
+		_exit(0);
+	}
+	ASSERT_EQ(0, pipe(pfd));
+	iov.iov_base = p;
+	iov.iov_len = NPIN * ps;
+	ASSERT_EQ(NPIN * ps, vmsplice(pfd[1], &iov, 1, 0));
+
+	snprintf(filter, sizeof(filter), "tgid==%d", child);
+	ASSERT_EQ(0, mmw_trace_set_filter(&self->t, filter));
+	pidfd = mmw_pidfd_open(child);
+	ASSERT_LE(0, pidfd);
+	iov.iov_base = p;
+	iov.iov_len = NPIN * ps;
+	EXPECT_EQ(NPIN * ps, mmw_process_madvise(pidfd, &iov, 1, MADV_WATCH));
+	MMW_READ_EVENTS(&self->t);
+	id = mmw_mm_id_of(&self->t, child);
+	EXPECT_NE(0, id) mmw_trace_dump(&self->t, 20);
+	EXPECT_EQ(0, mmw_count(&self->t, MMW_PINNED, id, 0, ~0UL))
+		mmw_trace_dump(&self->t, 20);
+
+	close(pidfd);
+	kill(child, SIGKILL);
+	waitpid(child, &status, 0);
+	close(pfd[0]);
+	close(pfd[1]);
 	munmap(p, NPIN * ps);
 }
 

@@ -84,8 +84,19 @@ all_pages() { awk -v lo="$1" -v hi="$2" -v ps="$PAGE" \
 	'BEGIN { for (a = lo + 0; a < hi + 0; a += ps) printf "%.0f\n", a }' | sort -u; }
 
 # subset A B: every line of A is in B
-subset() { [ -z "$(comm -23 "$1" "$2")" ]; }
-same()   { cmp -s "$1" "$2"; }
+# the pages of a failed comparison, hex, for the log
+pages_hex() { head -n 24 | xargs -r printf ' %x'; }
+subset() {
+	[ -z "$(comm -23 "$1" "$2")" ] && return
+	info "missing:$(comm -23 "$1" "$2" | pages_hex)"
+	return 1
+}
+same() {
+	cmp -s "$1" "$2" && return
+	info "missing:$(comm -23 "$1" "$2" | pages_hex)"
+	info "extra:$(comm -13 "$1" "$2" | pages_hex)"
+	return 1
+}
 
 # epoch_field JSON EPOCH KEY
 epoch_field() { awk -v e="$2" -v k="$3" "$JV"' jv("epoch") == e { print jv(k) }' "$1"; }
@@ -415,7 +426,7 @@ t8() {
 	ne=$(summary_field $o epochs)
 	for ((e = 1; e <= ${ne:-0}; e++)); do
 		epoch_pages $o $e "$lo" "$hi" > $tmp/g8
-		same $tmp/a8 $tmp/g8 && break
+		cmp -s $tmp/a8 $tmp/g8 && break
 	done
 	check "demo: the new buffer is reported dirty in full (epoch $e)" [ "$e" -le "${ne:-0}" ]
 	# phase 1 may share that epoch; phase 3 writes its pages again
@@ -692,7 +703,7 @@ t12() {
 	check "run --follow: the command's exit status (7, got $rc)" [ $rc = 7 ]
 	"$VMTRACK" report --json $tmp/j12 > $tmp/r12 2> $tmp/re12
 	check "run --follow: vmtrack report --json prints the live JSON lines ($(wc -l < $o))" \
-		same $o $tmp/r12
+		cmp -s $o $tmp/r12
 	apid=$(truth_pid $a)
 	cpid=$(truth_pid $a.child)
 	bpid=$(truth_pid $b)
