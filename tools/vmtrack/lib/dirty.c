@@ -379,7 +379,7 @@ static int range_grow(const struct vmtrack_dset *ds, struct dset_range *r, uint6
 }
 
 static int64_t dset_fill(struct vmtrack_dset *ds, uint64_t start, uint64_t end,
-			 const char *label, bool extend)
+			 const char *label, bool extend, bool dirty)
 {
 	uint64_t pos, added = 0;
 	size_t i;
@@ -404,9 +404,11 @@ static int64_t dset_fill(struct vmtrack_dset *ds, uint64_t start, uint64_t end,
 
 			if (range_grow(ds, prev, gap_end))
 				return -ENOMEM;
-			range_set_bits(prev, from, range_pages(ds, prev));
-			prev->ndirty += range_pages(ds, prev) - from;
-		} else if (vmtrack_dset_add(ds, pos, gap_end, true, label)) {
+			if (dirty) {
+				range_set_bits(prev, from, range_pages(ds, prev));
+				prev->ndirty += range_pages(ds, prev) - from;
+			}
+		} else if (vmtrack_dset_add(ds, pos, gap_end, dirty, label)) {
 			return -ENOMEM;
 		}
 		added += (gap_end - pos) >> ds->shift;
@@ -431,7 +433,7 @@ static int64_t dset_fill(struct vmtrack_dset *ds, uint64_t start, uint64_t end,
 int64_t vmtrack_dset_fill(struct vmtrack_dset *ds, uint64_t start, uint64_t end,
 			  const char *label)
 {
-	return dset_fill(ds, start, end, label, false);
+	return dset_fill(ds, start, end, label, false, true);
 }
 
 /**
@@ -449,7 +451,25 @@ int64_t vmtrack_dset_fill(struct vmtrack_dset *ds, uint64_t start, uint64_t end,
  */
 int64_t vmtrack_dset_fill_stray(struct vmtrack_dset *ds, uint64_t start, uint64_t end)
 {
-	return dset_fill(ds, start, end, DSET_FOUND, true);
+	return dset_fill(ds, start, end, DSET_FOUND, true, true);
+}
+
+/**
+ * vmtrack_dset_fill_clean() - track the untracked parts of [@start, @end), clean
+ * @ds:		the set
+ * @start:	first address
+ * @end:	end address, exclusive
+ * @label:	name for the new ranges, may be NULL
+ *
+ * For ranges about to be marked: what is tracked already keeps its dirty
+ * bits (writes seen before this mark, not copied yet).
+ *
+ * Return: the number of pages added, or -ENOMEM.
+ */
+int64_t vmtrack_dset_fill_clean(struct vmtrack_dset *ds, uint64_t start, uint64_t end,
+				const char *label)
+{
+	return dset_fill(ds, start, end, label, false, false);
 }
 
 /**
@@ -788,6 +808,62 @@ ssize_t vmtrack_dset_collect(struct vmtrack_dset *ds, struct iovec **iov, size_t
 	for (i = 0; i < ds->nr; i++)
 		range_clear(ds, &ds->r[i]);
 	return n;
+}
+
+/**
+ * vmtrack_dset_take_dirty() - move the dirty bits out into a set of their own
+ * @ds:	the set; keeps its ranges, labels and history, all pages clean
+ *
+ * Used by the tracker to set bits again by address once the ranges they were
+ * set in have changed. Only ranges with dirty pages get new bitmaps.
+ *
+ * Return: a set with the dirty ranges of @ds and their bits (free it with
+ * vmtrack_dset_free()), or NULL (out of memory; @ds is unchanged then).
+ */
+struct vmtrack_dset *vmtrack_dset_take_dirty(struct vmtrack_dset *ds)
+{
+	struct vmtrack_dset *out = vmtrack_dset_new(ds->page_size);
+	size_t i, n = 0;
+
+	if (!out)
+		return NULL;
+	for (i = 0; i < ds->nr; i++)
+		n += !!ds->r[i].ndirty;
+	if (dset_reserve(out, n))
+		goto nomem;
+	for (i = 0; i < ds->nr; i++) {
+		struct dset_range *r = &ds->r[i], *o = &out->r[out->nr];
+
+		if (!r->ndirty)
+			continue;
+		memset(o, 0, sizeof(*o));
+		if (range_alloc_bits(o, range_pages(ds, r))) {
+			range_release(o);
+			goto nomem;
+		}
+		o->start = r->start;
+		o->end = r->end;
+		o->ndirty = r->ndirty;
+		swap(o->bits, r->bits);
+		swap(o->sum, r->sum);
+		r->ndirty = 0;
+		out->nr++;
+	}
+	return out;
+nomem:
+	/* give back the bits taken so far */
+	for (i = 0, n = 0; i < ds->nr && n < out->nr; i++) {
+		struct dset_range *r = &ds->r[i], *o = &out->r[n];
+
+		if (r->start != o->start)
+			continue;
+		swap(o->bits, r->bits);
+		swap(o->sum, r->sum);
+		r->ndirty = o->ndirty;
+		n++;
+	}
+	vmtrack_dset_free(out);
+	return NULL;
 }
 
 /**

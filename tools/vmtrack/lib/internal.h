@@ -16,6 +16,9 @@
 #define min(a, b)		((a) < (b) ? (a) : (b))
 #define max(a, b)		((a) > (b) ? (a) : (b))
 #endif
+#ifndef swap
+#define swap(a, b)		do { __typeof__(a) __t = (a); (a) = (b); (b) = __t; } while (0)
+#endif
 
 /* ring-buffer event header: type_len:5, time_delta:27 (same endianness) */
 #define RB_TYPE_LEN_MASK	0x1f
@@ -72,6 +75,8 @@ struct vmtrack_vmas {
 };
 
 int64_t vmtrack_dset_fill_stray(struct vmtrack_dset *ds, uint64_t start, uint64_t end);
+int64_t vmtrack_dset_fill_clean(struct vmtrack_dset *ds, uint64_t start, uint64_t end,
+				const char *label);
 int64_t vmtrack_dset_adopt(struct vmtrack_dset *ds, uint64_t start, uint64_t end,
 			   const char *label);
 int vmtrack_smaps_read(pid_t pid, struct vmtrack_vmas *v);
@@ -93,6 +98,8 @@ int vmtrack_dset_settle(struct vmtrack_dset *ds, const struct vmtrack_vmas *v,
  * @lost:	lost events pending for the next collect
  * @iov:	dirty ranges of the last collect
  * @iov_alloc:	allocated entries of @iov
+ * @early_events: events applied as they were decoded, for the next epoch
+ * @early_stray: their pages outside every range, for the next epoch
  */
 struct vmtrack_tracker {
 	struct vmtrack_dset	*ds;
@@ -107,12 +114,18 @@ struct vmtrack_tracker {
 	uint64_t		lost;
 	struct iovec		*iov;
 	size_t			iov_alloc;
+	uint64_t		early_events;
+	uint64_t		early_stray;
 };
 
 void vmtrack_tracker_init(struct vmtrack_tracker *t, struct vmtrack_dset *ds, pid_t tgid);
 void vmtrack_tracker_loss(struct vmtrack_tracker *t, unsigned int reason, uint64_t lost);
 void vmtrack_tracker_apply(struct vmtrack_tracker *t, const struct vmtrack_event *ev,
 			   struct vmtrack_epoch *ep);
+bool vmtrack_tracker_early(struct vmtrack_tracker *t, const struct vmtrack_event *ev);
+void vmtrack_tracker_apply_all(struct vmtrack_tracker *t, const struct vmtrack_event *ev,
+			       size_t n, struct vmtrack_epoch *ep);
 int vmtrack_tracker_collect(struct vmtrack_tracker *t, struct vmtrack_epoch *ep);
+struct vmtrack_dset *vmtrack_dset_take_dirty(struct vmtrack_dset *ds);
 
 #endif /* _VMTRACK_INTERNAL_H */

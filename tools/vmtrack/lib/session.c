@@ -863,7 +863,7 @@ static int watch_map_cb(const struct vmtrack_mapping *map, void *data)
 				   (unsigned long long)c->start, (unsigned long long)c->end);
 	if (c->all && !vmtrack_mapping_watchable(map, c->s->p.flags & VMTRACK_F_ALL_PRIVATE))
 		return 0;
-	if (vmtrack_dset_add(c->s->ds, start, end, false, label))
+	if (vmtrack_dset_fill_clean(c->s->ds, start, end, label) < 0)
 		return session_err(c->s, -ENOMEM, "out of memory");
 	return 0;
 }
@@ -1112,6 +1112,8 @@ static int collect_event(const struct vmtrack_event *ev, void *data)
 {
 	struct vmtrack_session *s = data;
 
+	if (vmtrack_tracker_early(&s->tr, ev))
+		return 0;
 	if (GROW_ARRAY(s->ev, s->ev_alloc, s->nr_ev, 4096))
 		return -ENOMEM;
 	s->ev[s->nr_ev++] = *ev;
@@ -1602,8 +1604,7 @@ int vmtrack_session_epoch(struct vmtrack_session *s, unsigned int flags,
 
 	if (!events_sorted(s))
 		qsort(s->ev, s->nr_ev, sizeof(*s->ev), ev_cmp);
-	for (i = 0; i < s->nr_ev; i++)
-		vmtrack_tracker_apply(&s->tr, &s->ev[i], ep);
+	vmtrack_tracker_apply_all(&s->tr, s->ev, s->nr_ev, ep);
 	s->nr_ev = 0;
 	if (s->rescan && !s->tr.mm_gone)
 		rescan(s, ep);

@@ -36,20 +36,144 @@ void vmtrack_tracker_loss(struct vmtrack_tracker *t, unsigned int reason, uint64
 	t->lost = lost > UINT64_MAX - t->lost ? UINT64_MAX : t->lost + lost;
 }
 
-static void mark_dirty(struct vmtrack_tracker *t, uint64_t start, uint64_t end,
-		       struct vmtrack_epoch *ep)
+/* dirty [@start, @end); returns the pages outside every range */
+static uint64_t dirty_range(struct vmtrack_tracker *t, uint64_t start, uint64_t end)
 {
 	uint64_t uncovered = 0;
 
 	if (end < start)
 		end = UINT64_MAX;
 	vmtrack_dset_set_dirty(t->ds, start, end, &uncovered);
-	if (!uncovered)
-		return;
-	ep->stray_pages += uncovered;
 	/* the kernel says it is watched: in watch-all mode, track it */
-	if (t->fill_stray && vmtrack_dset_fill_stray(t->ds, start, end) < 0)
+	if (uncovered && t->fill_stray && vmtrack_dset_fill_stray(t->ds, start, end) < 0)
 		vmtrack_tracker_loss(t, VMTRACK_LOSS_EVENTS, 0);
+	return uncovered;
+}
+
+static void mark_dirty(struct vmtrack_tracker *t, uint64_t start, uint64_t end,
+		       struct vmtrack_epoch *ep)
+{
+	ep->stray_pages += dirty_range(t, start, end);
+}
+
+/* the range an event dirties, if it only dirties pages */
+static bool event_dirties(const struct vmtrack_event *ev, uint64_t *start, uint64_t *end)
+{
+	switch (ev->kind) {
+	case VMTRACK_EV_WRITE_FAULT:
+	case VMTRACK_EV_PINNED:
+		*start = ev->a;
+		*end = ev->a + ev->b;
+		return true;
+	case VMTRACK_EV_ZAP:
+	case VMTRACK_EV_UNMARK:
+		*start = ev->a;
+		*end = ev->b;
+		return true;
+	}
+	return false;
+}
+
+/**
+ * vmtrack_tracker_early() - apply an event as it is decoded, if it may be
+ * @t:		the tracker
+ * @ev:		the event
+ *
+ * Most events of an epoch are write faults, and the order of the events
+ * that only dirty pages (write_fault, pinned, zap, unmark) matters only
+ * against an unmap or a move of the same pages: a write after the unmap of
+ * its page is a write to a new mapping there. Such an event of the known
+ * mm is applied to the dirty set now, on pages it tracks (in watch-all mode
+ * on any page), instead of being kept for the sort: the consumer's memory
+ * is then the bitmap plus the other events, whatever the number of faults.
+ * vmtrack_tracker_apply_all() sets the bits again after the unmaps and
+ * moves of the epoch.
+ *
+ * Return: true if @ev was applied; false if the caller keeps it for
+ * vmtrack_tracker_apply_all().
+ */
+bool vmtrack_tracker_early(struct vmtrack_tracker *t, const struct vmtrack_event *ev)
+{
+	uint64_t start, end, uncovered = 0;
+
+	if (!t->mm_known || t->mm_gone || ev->tgid != t->tgid || ev->mm_id != t->mm_id ||
+	    !event_dirties(ev, &start, &end))
+		return false;
+	if (t->fill_stray) {
+		t->early_stray += dirty_range(t, start, end);
+	} else {
+		/* outside the ranges: a move of this epoch may bring it in */
+		vmtrack_dset_set_dirty(t->ds, start, end < start ? UINT64_MAX : end, &uncovered);
+		if (uncovered)
+			return false;
+	}
+	t->early_events++;
+	return true;
+}
+
+/* an unmap or a move of the watched mm among @ev */
+static bool events_unmap(const struct vmtrack_tracker *t, const struct vmtrack_event *ev,
+			 size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if ((ev[i].kind == VMTRACK_EV_UNMAP || ev[i].kind == VMTRACK_EV_MOVE) &&
+		    ev[i].tgid == t->tgid && ev[i].mm_id == t->mm_id)
+			return true;
+	return false;
+}
+
+/* the bits set early, again, by address, once the unmaps and moves are applied */
+static void redirty(struct vmtrack_tracker *t, struct vmtrack_dset *early)
+{
+	struct iovec *iov = NULL;
+	size_t alloc = 0;
+	ssize_t n, i;
+
+	n = vmtrack_dset_collect(early, &iov, &alloc);
+	if (n < 0)
+		vmtrack_tracker_loss(t, VMTRACK_LOSS_EVENTS, 0);
+	for (i = 0; i < n; i++)
+		dirty_range(t, (uintptr_t)iov[i].iov_base,
+			    (uintptr_t)iov[i].iov_base + iov[i].iov_len);
+	free(iov);
+}
+
+/**
+ * vmtrack_tracker_apply_all() - apply the events kept for the end of an epoch
+ * @t:		the tracker
+ * @ev:		the events vmtrack_tracker_early() did not apply, in timestamp order
+ * @n:		their number
+ * @ep:		counters of the epoch being built (the early events counted too)
+ *
+ * If the epoch unmapped or moved watched memory, the dirty bits set so far
+ * (the early events') are taken out first and set again by address after
+ * all of @ev: a page written and then unmapped is dirty only if something
+ * is tracked there at the end (a new mapping, which a write after the unmap
+ * was for), a superset of the order the timestamps tell.
+ */
+void vmtrack_tracker_apply_all(struct vmtrack_tracker *t, const struct vmtrack_event *ev,
+			       size_t n, struct vmtrack_epoch *ep)
+{
+	struct vmtrack_dset *early = NULL;
+	size_t i;
+
+	ep->events += t->early_events;
+	ep->stray_pages += t->early_stray;
+	if (t->early_events && events_unmap(t, ev, n)) {
+		early = vmtrack_dset_take_dirty(t->ds);
+		if (!early)
+			vmtrack_tracker_loss(t, VMTRACK_LOSS_EVENTS, 0);
+	}
+	t->early_events = 0;
+	t->early_stray = 0;
+	for (i = 0; i < n; i++)
+		vmtrack_tracker_apply(t, &ev[i], ep);
+	if (early) {
+		redirty(t, early);
+		vmtrack_dset_free(early);
+	}
 }
 
 /**

@@ -1010,6 +1010,124 @@ static void test_tracker_stray(void)
 	vmtrack_dset_free(ds);
 }
 
+/* the dirty pages of [base, base + np pages) after a collect, into @got */
+static void collect_pages(struct vmtrack_tracker *t, struct vmtrack_epoch *ep, uint64_t base,
+			  int np, unsigned char *got)
+{
+	size_t k;
+
+	memset(got, 0, np);
+	CHECK_EQ(vmtrack_tracker_collect(t, ep), 0);
+	for (k = 0; k < ep->nr_dirty; k++)
+		for (uint64_t p = (uintptr_t)ep->dirty[k].iov_base;
+		     p < (uintptr_t)ep->dirty[k].iov_base + ep->dirty[k].iov_len; p += PAGE)
+			if (p >= base && p < base + np * PAGE)
+				got[(p - base) / PAGE] = 1;
+}
+
+/*
+ * The events that only dirty pages are applied as they are decoded, the
+ * others in timestamp order at the end of the epoch, from two CPUs read one
+ * after the other: the result holds every page the timestamp order gives,
+ * and is the same when nothing was unmapped or moved.
+ */
+static void test_tracker_early(void)
+{
+	enum { NP = 256, NEV = 40 };
+	uint64_t base = 0x40000000;
+	unsigned int seed = 4242;
+	int round, bad = 0, unmapped_rounds = 0, kept_total = 0;
+
+	for (round = 0; round < 400 && !bad; round++) {
+		struct vmtrack_dset *dr = vmtrack_dset_new(PAGE), *de = vmtrack_dset_new(PAGE);
+		struct vmtrack_event ev[NEV], kept[NEV], mark;
+		unsigned char want[NP], got[NP];
+		struct vmtrack_epoch er = { 0 }, ee = { 0 };
+		struct vmtrack_tracker tr, te;
+		bool unmaps = false, stray = round & 1;
+		int i, k, nkept = 0, cpu;
+
+		vmtrack_tracker_init(&tr, dr, 9);
+		vmtrack_tracker_init(&te, de, 9);
+		tr.fill_stray = te.fill_stray = stray;
+		for (i = 0; i < 4; i++) {
+			int a = rand_r(&seed) % NP, b = a + 1 + rand_r(&seed) % 64;
+
+			b = b > NP ? NP : b;
+			vmtrack_dset_add(dr, base + a * PAGE, base + b * PAGE, false, NULL);
+			vmtrack_dset_add(de, base + a * PAGE, base + b * PAGE, false, NULL);
+		}
+		mark = ev_of(VMTRACK_EV_MARK, 3, 9, base, base + PAGE, 0, 0);
+		vmtrack_tracker_apply(&tr, &mark, &er);
+		vmtrack_tracker_apply(&te, &mark, &ee);
+		collect_pages(&tr, &er, base, NP, want);
+		collect_pages(&te, &ee, base, NP, got);
+
+		for (i = 0; i < NEV; i++) {
+			int op = rand_r(&seed) % 100, a = rand_r(&seed) % NP;
+			int len = 1 + rand_r(&seed) % 16, d = rand_r(&seed) % NP;
+			uint64_t pa = base + a * PAGE, pe = base + (a + len > NP ? NP : a + len) * PAGE;
+
+			/* about one epoch in two has an unmap or a move */
+			if (op < 80)
+				ev[i] = ev_of(VMTRACK_EV_WRITE_FAULT, 3, 9, pa, PAGE, 0, 0);
+			else if (op < 88)
+				ev[i] = ev_of(VMTRACK_EV_ZAP, 3, 9, pa, pe, 0, 0);
+			else if (op < 98)
+				ev[i] = ev_of(VMTRACK_EV_PINNED, 3, 9, pa, PAGE, 0, 0);
+			else if (op == 98 || d + (pe - pa) / PAGE > NP)
+				ev[i] = ev_of(VMTRACK_EV_UNMAP, 3, 9, pa, pe, 0, 0);
+			else
+				ev[i] = ev_of(VMTRACK_EV_MOVE, 3, 9, pa, base + d * PAGE, pe - pa, 0);
+			unmaps |= ev[i].kind == VMTRACK_EV_UNMAP || ev[i].kind == VMTRACK_EV_MOVE;
+			ev[i].ts = 1000 + i;
+			ev[i].cpu = rand_r(&seed) % 2;
+		}
+		memset(&er, 0, sizeof(er));
+		memset(&ee, 0, sizeof(ee));
+		for (i = 0; i < NEV; i++)
+			vmtrack_tracker_apply(&tr, &ev[i], &er);
+		/* CPU 0's events, then CPU 1's, as the session reads them */
+		for (cpu = 0; cpu < 2; cpu++)
+			for (i = 0; i < NEV; i++)
+				if (ev[i].cpu == cpu && !vmtrack_tracker_early(&te, &ev[i]))
+					kept[nkept++] = ev[i];
+		for (i = 1; i < nkept; i++)	/* back in timestamp order */
+			for (k = i; k > 0 && kept[k - 1].ts > kept[k].ts; k--) {
+				struct vmtrack_event x = kept[k];
+
+				kept[k] = kept[k - 1];
+				kept[k - 1] = x;
+			}
+		vmtrack_tracker_apply_all(&te, kept, nkept, &ee);
+		kept_total += nkept;
+		unmapped_rounds += unmaps;
+		CHECK_EQ(er.events, ee.events);
+		collect_pages(&tr, &er, base, NP, want);
+		collect_pages(&te, &ee, base, NP, got);
+		for (i = 0; i < NP && !bad; i++) {
+			if (want[i] && !got[i])
+				bad = printf("#   round %d page %d: dirty in order, missed early\n",
+					     round, i);
+			else if (!unmaps && got[i] != want[i])
+				bad = printf("#   round %d page %d: %d in order, %d early\n",
+					     round, i, want[i], got[i]);
+		}
+		if (!unmaps && er.stray_pages != ee.stray_pages)
+			bad = printf("#   round %d: stray %llu in order, %llu early\n", round,
+				     (unsigned long long)er.stray_pages,
+				     (unsigned long long)ee.stray_pages);
+		free(tr.iov);
+		free(te.iov);
+		vmtrack_dset_free(dr);
+		vmtrack_dset_free(de);
+	}
+	CHECK(!bad);
+	/* both kinds of epochs were drawn, and most events were applied early */
+	CHECK(unmapped_rounds > 100 && unmapped_rounds < 300);
+	CHECK(kept_total < 400 * NEV / 2);
+}
+
 /* ------------------------------------------------------------------ */
 /* stats                                                                */
 
@@ -1561,6 +1679,8 @@ int main(void)
 	run_test("tracker: restart (mark with rearm=1 before the first epoch)",
 		 test_tracker_restart);
 	run_test("tracker: events outside the ranges (stray, watch-all fill)", test_tracker_stray);
+	run_test("tracker: events applied as decoded hold what the timestamp order gives",
+		 test_tracker_early);
 	run_test("loss: per_cpu stats parsing and deltas", test_stats);
 	run_test("loss: buffer auto-size holds one event per watched page", test_buffer_size);
 	run_test("maps: line parsing and watchable mappings", test_maps_parse);
