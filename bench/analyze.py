@@ -18,6 +18,7 @@ import sys
 
 PEERS = ["soft-dirty", "uffd-wp", "wp-async+scan"]
 VMT = ["vmtrack", "vmtrack-raw"]
+PLACES = ["any", "split", "two"]
 MECHS = PEERS + VMT
 SCAN = "wp-async+scan"
 TARGET_RATIO = 0.25  # the issue's target: vmtrack <= 0.25x PAGEMAP_SCAN at 0.1% of 1 GiB
@@ -166,6 +167,7 @@ def summarize_epochs(recs):
             "write_syscalls": med("write_syscalls"), "write_bytes": med("write_bytes"),
             "write_ns_per_page": statistics.median(x["write_ns"] / x["dirty"] for x in rows),
             "monitor_cpu_ns": med("monitor_cpu_ns"),
+            "user_kb": max(x.get("user_kb", -1) for x in rows),
             "missed": sum(x["missed"] for x in rows),
             "extra": sum(max(0, x["reported"] - x["dirty"]) for x in rows),
             "lost": sum(x["lost"] for x in rows),
@@ -223,20 +225,28 @@ def summarize_loss(recs):
     bybuf = {}
     for r in rows:
         # auto-sized buffers follow each point's watched size: one row for all
-        bybuf.setdefault((r["auto"], 0 if r["auto"] else r["buffer_kb"]), []).append(r)
+        bybuf.setdefault((r.get("placement", "any"), r["auto"],
+                          0 if r["auto"] else r["buffer_kb"]), []).append(r)
     out = []
-    for (auto, kb), pts in sorted(bybuf.items(), key=lambda x: (x[0][0], x[0][1])):
+    for (place, auto, kb), pts in sorted(bybuf.items(),
+                                         key=lambda x: (PLACES.index(x[0][0])
+                                                        if x[0][0] in PLACES else 9,
+                                                        x[0][1], x[0][2])):
         pts.sort(key=lambda r: r["rate"])
         clean = [p["rate"] for p in pts if p["lost"] == 0]
         lossy = [p["rate"] for p in pts if p["lost"] > 0]
         kbs = sorted({p["buffer_kb"] for p in pts})
+        for p in pts:
+            p.setdefault("consumer_cpu_share", None)
         out.append({
+            "placement": place,
             "auto": bool(auto), "buffer_kb": kb, "buffer_kb_range": [kbs[0], kbs[-1]],
             "consumer": ", ".join(sorted({p.get("consumer", "vmtrack") for p in pts})),
             "points": [{k: p[k] for k in ("rate_target", "rate", "written", "events", "lost",
                                           "buffer_kb",
                                           "epochs", "flagged_epochs", "reported",
-                                          "cpu_ns_per_event", "pages")} for p in pts],
+                                          "cpu_ns_per_event", "consumer_cpu_share",
+                                          "pages")} for p in pts],
             "max_rate_no_loss": max(clean) if clean else None,
             "min_rate_with_loss": min(lossy) if lossy else None,
             "lost_total": sum(p["lost"] for p in pts),
@@ -753,28 +763,36 @@ class Report:
             return ["Not measured: %s." % ("vmtrack not available: " + self.vmtrack_why
                                            if not self.vmtrack_ok else "no data")]
         L = ["A producer writes each page of a watched region once (one write_fault event per "
-             "page) at a target rate in 5 ms batches; a consumer (%s) on the other CPU "
-             "pumps the buffers and runs an epoch every 200 ms. Lost = per_cpu stats "
-             "(dropped events + overrun); flagged = epochs that reported the loss and every "
-             "watched page dirty." % ", ".join(sorted({b["consumer"] for b in self.loss})), "",
-             "| per-CPU buffer | target faults/s | achieved faults/s | pages written | events "
-             "received | events lost | epochs flagged / total | reported ≥ written | consumer "
-             "CPU ns / event |", "|---|---|---|---|---|---|---|---|---|"]
+             "page) at a target rate in 5 ms batches; a consumer (%s) pumps the buffers and "
+             "runs an epoch every 200 ms. Placement: split = consumer pinned to CPU 0, "
+             "producer to CPU 1; two = two producer threads on CPUs 0 and 1, each writing "
+             "half the pages at half the rate (both per-CPU buffers fill), consumer "
+             "unpinned; any = no pinning. Lost = per_cpu stats (dropped events + overrun); "
+             "flagged = epochs that reported the loss and every watched page dirty; consumer "
+             "CPU = its CPU time over the point's wall time (100%% = one CPU)." %
+             ", ".join(sorted({b["consumer"] for b in self.loss})), "",
+             "| placement | per-CPU buffer | target faults/s | achieved faults/s | pages written "
+             "| events received | events lost | epochs flagged / total | reported ≥ written | "
+             "consumer CPU ns / event | consumer CPU |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
         for b in self.loss:
             for p in b["points"]:
-                L.append("| %s | %s | %s | %d | %d | %d | %d / %d | %s | %s |" % (
+                share = p.get("consumer_cpu_share")
+                L.append("| %s | %s | %s | %s | %d | %d | %d | %d / %d | %s | %s | %s |" % (
+                    b["placement"],
                     "auto (%d KiB)" % p["buffer_kb"] if b["auto"] else "%d KiB" % b["buffer_kb"],
                     p["rate_target"] or "unthrottled", fmt_num(p["rate"]), p["written"],
                     p["events"], p["lost"], p["flagged_epochs"], p["epochs"],
                     "yes" if p["reported"] >= p["written"] else "NO",
-                    fmt_num(p["cpu_ns_per_event"])))
+                    fmt_num(p["cpu_ns_per_event"]),
+                    "%.1f%%" % (100 * share) if share is not None else "-"))
         L += ["", "Where loss starts:", "",
-              "| per-CPU buffer | highest rate without loss | lowest rate with loss | "
-              "events lost | every loss flagged | false alarms | recovery complete |",
-              "|---|---|---|---|---|---|---|"]
+              "| placement | per-CPU buffer | highest rate without loss | lowest rate with loss "
+              "| events lost | every loss flagged | false alarms | recovery complete |",
+              "|---|---|---|---|---|---|---|---|"]
         for b in self.loss:
-            L.append("| %s | %s | %s | %d | %s | %d | %s |" % (
-                buf_label(b),
+            L.append("| %s | %s | %s | %s | %d | %s | %d | %s |" % (
+                b["placement"], buf_label(b),
                 fmt_num(b["max_rate_no_loss"]) if b["max_rate_no_loss"] else "none tested",
                 fmt_num(b["min_rate_with_loss"]) if b["min_rate_with_loss"] else "no loss seen",
                 b["lost_total"], "yes" if b["detected_all"] else "NO", b["false_alarms"],
@@ -783,6 +801,13 @@ class Report:
 
     def resource_lines(self):
         L = []
+        for b in self.loss:
+            for p in b["points"]:
+                if p["rate_target"] == 100000 and p.get("consumer_cpu_share") is not None:
+                    L.append("- Consumer CPU at 100k faults/s (placement %s, %s buffer): "
+                             "%.1f%% of one CPU (target: at most 10%%), %s ns per event." % (
+                                 b["placement"], buf_label(b), 100 * p["consumer_cpu_share"],
+                                 fmt_num(p["cpu_ns_per_event"])))
         cpu = [p["cpu_ns_per_event"] for b in self.loss for p in b["points"] if p["events"] >= 1000]
         if cpu:
             s = stat(cpu)
@@ -796,6 +821,7 @@ class Report:
                 L.append("- %s epoch CPU per event at %s of %d MiB (%s events): %s ns." % (
                     m, k[2], k[1], fmt_num(s["records"]),
                     fmt_num(s["epoch_cpu_ns"]["median"] / s["records"])))
+        L += self.memory_curve_lines()
         L += ["", "Memory of the tracking itself (RSS growth of the benchmark process over "
               "setup and all epochs, plus kernel ring buffers for vmtrack), per watched GiB:", "",
               "| mechanism | mapped MiB | user KiB | kernel buffer KiB | MiB per watched GiB |",
@@ -809,6 +835,32 @@ class Report:
             L.append("| %s | %d | %d | %s | %.1f |" % (
                 m, sz, r["user_kb"], r["kernel_kb"] if r["kernel_kb"] >= 0
                 else "none (state in page tables)", (r["user_kb"] + kk) / 1024 / (sz / 1024)))
+        return L
+
+    def memory_curve_lines(self):
+        """Consumer memory against the events of an epoch, at the fraction sweep's size."""
+        rows = self.frac_rows()
+        if not rows or not any(self.ep.get((m, sz, sp), {}).get("user_kb", -1) >= 0
+                               for m in MECHS for sz, sp in rows):
+            return []
+        mechs = [m for m in MECHS if any((m, sz, sp) in self.ep for sz, sp in rows)]
+        L = ["", "Consumer memory against the events of an epoch (%d MiB mapped): RSS growth "
+             "of the benchmark process since the region was populated, peak over the "
+             "epochs so far, KiB (events per epoch in parentheses for vmtrack):" %
+             self.frac_size, "",
+             "| dirty | " + " | ".join(mechs) + " |",
+             "|---|" + "---|" * len(mechs)]
+        for sz, sp in rows:
+            cells = []
+            for m in mechs:
+                s = self.ep.get((m, sz, sp))
+                if not s or s.get("user_kb", -1) < 0:
+                    cells.append("-")
+                elif m in VMT:
+                    cells.append("%d (%s)" % (s["user_kb"], fmt_num(s["records"])))
+                else:
+                    cells.append("%d" % s["user_kb"])
+            L.append("| %s (%d pages) | %s |" % (sp, self.ep_dirty((sz, sp)), " | ".join(cells)))
         return L
 
     # -------- plots

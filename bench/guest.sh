@@ -22,7 +22,8 @@ bin=$(dirname "$0")/.build/vmbench
 : "${BENCH_WCOST_REPS:=7}"
 : "${BENCH_SYNC_MAX_DIRTY:=3000}"
 : "${BENCH_LOSS_BUFFERS:=16,64,256,1024,0}"
-: "${BENCH_LOSS_RATES:=5000,20000,50000,0}"
+: "${BENCH_LOSS_RATES:=5000,20000,50000,100000,0}"
+: "${BENCH_LOSS_PLACEMENTS:=split,two}"
 : "${BENCH_LOSS_PAGES:=32768}"
 : "${BENCH_LOCKSTEP_MAX_MIB:=1024}"
 # writer and monitor of sync uffd on one CPU (see bench/README.md)
@@ -65,5 +66,5 @@ fi
 
 step "event loss"
 run "$bin" loss --tag loss --buffers "$BENCH_LOSS_BUFFERS" --rates "$BENCH_LOSS_RATES" \
-	--pages "$BENCH_LOSS_PAGES"
+	--pages "$BENCH_LOSS_PAGES" --placements "$BENCH_LOSS_PLACEMENTS"
 step "done"

@@ -77,6 +77,7 @@ struct cell {
 	const struct epoch_opts	*o;
 	size_t			size_mib;
 	unsigned int		epoch_nr;
+	uint64_t		rss0;	/* after the region was populated */
 };
 
 static int run_epoch(struct cell *c, const char *spec, size_t count, int rep, bool warm)
@@ -138,6 +139,8 @@ static int run_epoch(struct cell *c, const char *spec, size_t count, int rep, bo
 	jout_u64(&j, "write_syscalls", dw.calls);
 	jout_u64(&j, "write_bytes", dw.bytes);
 	jout_u64(&j, "write_records", wrec);
+	/* the event buffers only grow: the peak so far, setup included */
+	jout_i64(&j, "user_kb", (int64_t)rss_kb() - (int64_t)c->rss0);
 	jout_u64(&j, "monitor_cpu_ns", mon1 - mon0);
 	jout_end(&j);
 	return 0;
@@ -164,6 +167,7 @@ static int cell_open(struct cell_state *cs, const struct epoch_opts *o,
 	if (ret)
 		die("mmap %zu MiB: %s", mib, strerror(-ret));
 	cs->rss0 = rss_kb();
+	c->rss0 = cs->rss0;
 	cs->t1 = now_ns();
 	ret = ops->setup(&c->m, &c->r);
 	cs->t2 = now_ns();

@@ -9,10 +9,18 @@
  * and a last one after the producer is done. Per point:
  * events received, events lost (per_cpu stats), whether the epochs flagged
  * the loss and reported everything dirty (the recovery), and the consumer's
- * CPU time per event.
+ * CPU time per event and per second of the point.
+ *
+ * Placements (--placements): "any" lets the scheduler place both; "split"
+ * pins the consumer to CPU 0 and the producer to CPU 1, so its events fill
+ * another CPU's buffer than the one the consumer runs on; "two" runs two
+ * producer threads, on CPUs 0 and 1, each writing half of the pages at half
+ * the rate, so both per-CPU buffers fill at once.
  */
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +36,10 @@
 
 #define MAX_LIST	16
 
+enum placement { PLACE_ANY, PLACE_SPLIT, PLACE_TWO, NR_PLACES };
+
+static const char *const place_names[NR_PLACES] = { "any", "split", "two" };
+
 struct loss_opts {
 	size_t		buffers[MAX_LIST];
 	int		nr_buffers;
@@ -39,6 +51,8 @@ struct loss_opts {
 	int		reps;
 	const char	*tag;
 	const char	*consumer;
+	enum placement	places[NR_PLACES];
+	int		nr_places;
 };
 
 struct producer_report {
@@ -54,13 +68,69 @@ static void sleep_until(uint64_t t)
 		;
 }
 
+/* pin the calling thread to @cpu; false if this machine cannot */
+static bool pin_to(int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	return !pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+}
+
+static void unpin(void)
+{
+	cpu_set_t set;
+	int i;
+
+	CPU_ZERO(&set);
+	for (i = 0; i < CPU_SETSIZE; i++)
+		CPU_SET(i, &set);
+	pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+}
+
+struct writer {
+	struct region	*r;
+	size_t		first;
+	size_t		end;
+	uint64_t	rate;
+	int		cpu;		/* -1: anywhere */
+	pthread_t	thread;
+};
+
+/* write pages [first, end) once each at @rate, in 5 ms batches */
+static void *writer_run(void *arg)
+{
+	struct writer *w = arg;
+	struct region *r = w->r;
+	size_t batch, i = w->first, k;
+	uint64_t next;
+
+	if (w->cpu >= 0)
+		pin_to(w->cpu);
+	batch = w->rate ? (w->rate + 199) / 200 : w->end - w->first;
+	next = now_ns();
+	while (i < w->end) {
+		volatile char *c = r->base + i * r->psz;
+
+		for (k = 0; k < batch && i < w->end; k++, i++, c += r->psz)
+			(*c)++;
+		if (w->rate) {
+			next += 5000000ULL;
+			sleep_until(next);
+		}
+	}
+	return NULL;
+}
+
 /* the producer: ready -> wait for go -> write at @rate -> report -> wait */
-static void producer(size_t pages, uint64_t rate, int in, int out)
+static void producer(size_t pages, uint64_t rate, enum placement place, int in, int out)
 {
 	struct producer_report rep = { 0 };
+	struct writer w[2] = { 0 };
 	struct region reg, *r = &reg;
-	size_t batch, i = 0, k;
-	uint64_t t0, next;
+	int nw = place == PLACE_TWO ? 2 : 1, i;
+	uint64_t t0;
 	char go;
 
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -72,20 +142,20 @@ static void producer(size_t pages, uint64_t rate, int in, int out)
 	/* the lean consumer: the producer marks its region itself */
 	if (go == 'm' && madvise(r->base, r->len, MADV_WATCH))
 		_exit(1);
-	batch = rate ? (rate + 199) / 200 : r->pages;
-	t0 = now_ns();
-	next = t0;
-	while (i < r->pages) {
-		volatile char *c = r->base + i * r->psz;
-
-		for (k = 0; k < batch && i < r->pages; k++, i++, c += r->psz)
-			(*c)++;
-		if (rate) {
-			next += 5000000ULL;
-			sleep_until(next);
-		}
+	for (i = 0; i < nw; i++) {
+		w[i].r = r;
+		w[i].first = r->pages * i / nw;
+		w[i].end = r->pages * (i + 1) / nw;
+		w[i].rate = rate / nw;
+		w[i].cpu = place == PLACE_SPLIT ? 1 : place == PLACE_TWO ? i : -1;
 	}
-	rep.written = i;
+	t0 = now_ns();
+	if (nw == 2 && pthread_create(&w[1].thread, NULL, writer_run, &w[1]))
+		_exit(1);
+	writer_run(&w[0]);
+	if (nw == 2)
+		pthread_join(w[1].thread, NULL);
+	rep.written = r->pages;
 	rep.ns = now_ns() - t0;
 	if (write(out, &rep, sizeof(rep)) != sizeof(rep))
 		_exit(1);
@@ -95,6 +165,7 @@ static void producer(size_t pages, uint64_t rate, int in, int out)
 
 struct point {
 	bool		raw;
+	enum placement	place;
 	size_t		buffer_kb;
 	uint64_t	rate;
 	size_t		pages;
@@ -105,6 +176,7 @@ struct point {
 	uint64_t	flagged;
 	uint64_t	reported;
 	uint64_t	cpu_ns;
+	uint64_t	wall_ns;
 	struct producer_report p;
 };
 
@@ -153,6 +225,7 @@ static int consume(struct point *pt, pid_t child, void *base, int go_fd, int rep
 	}
 	c0 = cpu_ns();
 	last = now_ns();
+	pt->wall_ns = last;
 	if (write(go_fd, "g", 1) != 1)
 		ret = -EIO;
 	while (!ret) {
@@ -170,6 +243,7 @@ static int consume(struct point *pt, pid_t child, void *base, int go_fd, int rep
 	}
 	point_epoch(s, pt);
 	pt->cpu_ns = cpu_ns() - c0;
+	pt->wall_ns = now_ns() - pt->wall_ns;
 	if (read(rep_fd, &pt->p, sizeof(pt->p)) != sizeof(pt->p))
 		ret = -EIO;
 	vmtrack_session_close(s);
@@ -209,6 +283,7 @@ static int consume_raw(struct point *pt, pid_t child, void *base, int go_fd, int
 	pt->used_kb = pt->buffer_kb ?: vmtrack_buffer_kb_for(r.pages, r.psz);
 	c0 = cpu_ns();
 	last = now_ns();
+	pt->wall_ns = last;
 	if (write(go_fd, "m", 1) != 1)
 		ret = -EIO;
 	while (!ret) {
@@ -226,6 +301,7 @@ static int consume_raw(struct point *pt, pid_t child, void *base, int go_fd, int
 	}
 	raw_point_epoch(s, pt, &rs);
 	pt->cpu_ns = cpu_ns() - c0;
+	pt->wall_ns = now_ns() - pt->wall_ns;
 	/* the mark event is not a write */
 	if (pt->events)
 		pt->events--;
@@ -253,14 +329,18 @@ static void run_point(const struct loss_opts *o, struct point *pt, int rep)
 	if (!pid) {
 		close(to_child[1]);
 		close(from_child[0]);
-		producer(pt->pages, pt->rate, to_child[0], from_child[1]);
+		producer(pt->pages, pt->rate, pt->place, to_child[0], from_child[1]);
 	}
 	close(to_child[0]);
 	close(from_child[1]);
 	if (read(from_child[0], &base, sizeof(base)) != sizeof(base))
 		die("producer did not start");
+	if (pt->place == PLACE_SPLIT)
+		pin_to(0);
 	ret = pt->raw ? consume_raw(pt, pid, base, to_child[1], from_child[0]) :
 			consume(pt, pid, base, to_child[1], from_child[0]);
+	if (pt->place == PLACE_SPLIT)
+		unpin();
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
 	close(to_child[1]);
@@ -276,6 +356,7 @@ static void run_point(const struct loss_opts *o, struct point *pt, int rep)
 	jout_begin(&j, "loss");
 	jout_str(&j, "bench", o->tag);
 	jout_str(&j, "consumer", pt->raw ? "vmtrack-raw" : "vmtrack");
+	jout_str(&j, "placement", place_names[pt->place]);
 	jout_u64(&j, "buffer_kb_req", pt->buffer_kb);
 	jout_u64(&j, "buffer_kb", pt->used_kb);
 	jout_u64(&j, "auto", pt->buffer_kb == 0);
@@ -291,7 +372,21 @@ static void run_point(const struct loss_opts *o, struct point *pt, int rep)
 	jout_u64(&j, "reported", pt->reported);
 	jout_u64(&j, "consumer_cpu_ns", pt->cpu_ns);
 	jout_dbl(&j, "cpu_ns_per_event", pt->events ? (double)pt->cpu_ns / pt->events : 0);
+	jout_dbl(&j, "consumer_cpu_share", pt->wall_ns ? (double)pt->cpu_ns / pt->wall_ns : 0);
 	jout_end(&j);
+}
+
+static void loss_point(const struct loss_opts *o, enum placement place, size_t buffer_kb,
+		       uint64_t rate, bool raw, int rep)
+{
+	struct point pt = { .buffer_kb = buffer_kb, .rate = rate, .raw = raw, .place = place };
+
+	pt.pages = rate ? rate * o->seconds : o->max_pages;
+	if (pt.pages > o->max_pages)
+		pt.pages = o->max_pages;
+	if (pt.pages < o->min_pages)
+		pt.pages = o->min_pages;
+	run_point(o, &pt, rep);
 }
 
 /* can libvmtrack open a session on this kernel? (all events present) */
@@ -317,6 +412,8 @@ static void loss_usage(void)
 		"      --reps N         repetitions (default 1)\n"
 		"  -c, --consumer C     vmtrack (libvmtrack), vmtrack-raw, or auto: libvmtrack\n"
 		"                       unless it cannot open a session here (default auto)\n"
+		"  -p, --placements L   any (scheduler), split (consumer on CPU 0, producer\n"
+		"                       on CPU 1), two (producers on CPUs 0 and 1) (default any)\n"
 		"  -t, --tag NAME       name of this run in the results\n");
 	exit(2);
 }
@@ -331,6 +428,7 @@ int cmd_loss(int argc, char **argv)
 		{ "reps", required_argument, NULL, 'R' },
 		{ "tag", required_argument, NULL, 't' },
 		{ "consumer", required_argument, NULL, 'c' },
+		{ "placements", required_argument, NULL, 'p' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -338,9 +436,9 @@ int cmd_loss(int argc, char **argv)
 			       .tag = "loss", .consumer = "auto" };
 	bool raw;
 	char *tok, *save, why[256];
-	int c, i, k, rep;
+	int c, i, k, rep, pl;
 
-	while ((c = getopt_long(argc, argv, "b:r:s:n:t:c:h", lopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "b:r:s:n:t:c:p:h", lopts, NULL)) != -1) {
 		switch (c) {
 		case 'b':
 			save = NULL;
@@ -368,6 +466,17 @@ int cmd_loss(int argc, char **argv)
 			break;
 		case 'c':
 			o.consumer = optarg;
+			break;
+		case 'p':
+			save = NULL;
+			for (tok = strtok_r(optarg, ",", &save); tok && o.nr_places < NR_PLACES;
+			     tok = strtok_r(NULL, ",", &save)) {
+				for (pl = 0; pl < NR_PLACES && strcmp(tok, place_names[pl]); pl++)
+					;
+				if (pl == NR_PLACES)
+					loss_usage();
+				o.places[o.nr_places++] = pl;
+			}
 			break;
 		default:
 			loss_usage();
@@ -399,18 +508,19 @@ int cmd_loss(int argc, char **argv)
 	      (!strcmp(o.consumer, "auto") && !lib_usable(why, sizeof(why)));
 	if (raw && strcmp(o.consumer, "vmtrack-raw"))
 		note("loss: libvmtrack cannot open a session here (%s): lean consumer", why);
-	for (rep = 0; rep < o.reps; rep++)
-		for (i = 0; i < o.nr_buffers; i++)
-			for (k = 0; k < o.nr_rates; k++) {
-				struct point pt = { .buffer_kb = o.buffers[i],
-						    .rate = o.rates[k], .raw = raw };
-
-				pt.pages = o.rates[k] ? o.rates[k] * o.seconds : o.max_pages;
-				if (pt.pages > o.max_pages)
-					pt.pages = o.max_pages;
-				if (pt.pages < o.min_pages)
-					pt.pages = o.min_pages;
-				run_point(&o, &pt, rep);
-			}
+	if (!o.nr_places)
+		o.places[o.nr_places++] = PLACE_ANY;
+	for (pl = 0; pl < o.nr_places; pl++) {
+		if (o.places[pl] != PLACE_ANY && sysconf(_SC_NPROCESSORS_ONLN) < 2) {
+			note("loss: placement %s needs two CPUs: skipped",
+			     place_names[o.places[pl]]);
+			continue;
+		}
+		for (rep = 0; rep < o.reps; rep++)
+			for (i = 0; i < o.nr_buffers; i++)
+				for (k = 0; k < o.nr_rates; k++)
+					loss_point(&o, o.places[pl], o.buffers[i], o.rates[k],
+						   raw, rep);
+	}
 	return 0;
 }
