@@ -147,7 +147,7 @@ fi
 if [ "${1:-}" != --guest ]; then
 	. "$root/scripts/lib.sh"
 	kernel=${1:-$VMTRACK_CACHE/build/arch/x86/boot/bzImage}
-	build=$here/.build
+	build=$here/.build/dump
 	make -s -C "$root/tools/vmtrack" > /dev/null || die "cannot build tools/vmtrack"
 	make -s -C "$here/src" O="$build" VMTRACK_LIB="$root/tools/vmtrack/libvmtrack.a" \
 		precopy > /dev/null || die "cannot build bench/src precopy"
