@@ -6,6 +6,7 @@
  * of --journal. vmtrack report prints a journal with the same functions.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +37,9 @@ static void json_string(FILE *f, const char *s)
 
 /* where the JSON lines go: the --output file, or stdout with --json */
 static FILE *json_file;
+/* the --output file: this run created it (removed if it never starts) */
+static const char *json_path;
+static bool json_created;
 static struct journal *journal;
 /* time of the previous epoch, for the per-epoch rates */
 static double prev_time;
@@ -48,6 +52,39 @@ static FILE *json_out(const struct vmtrack_cmd_params *p)
 	return json_file ?: p->json ? stdout : NULL;
 }
 
+/*
+ * A file that exists is truncated only once the run starts (json_begin()):
+ * a run that fails before leaves it as it was.
+ */
+static int json_open(const char *path)
+{
+	int fd;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+	json_created = fd >= 0;
+	if (fd < 0 && errno == EEXIST)
+		fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	json_file = fdopen(fd, "w");
+	if (!json_file) {
+		close(fd);
+		if (json_created)
+			unlink(path);
+		return -1;
+	}
+	json_path = path;
+	return 0;
+}
+
+/* the run starts: an existing --output file is replaced */
+static void json_begin(void)
+{
+	if (json_file && !json_created && ftruncate(fileno(json_file), 0))
+		fprintf(stderr, "vmtrack: truncating %s: %s\n", json_path, strerror(errno));
+	json_created = true;
+}
+
 /**
  * out_open() - open the file of --output and the journal, if asked for
  * @p:		options
@@ -58,28 +95,27 @@ static FILE *json_out(const struct vmtrack_cmd_params *p)
  */
 int out_open(const struct vmtrack_cmd_params *p, char *err, size_t errlen)
 {
-	if (p->output) {
-		json_file = fopen(p->output, "we");
-		if (!json_file) {
-			snprintf(err, errlen, "cannot write '%s': %s", p->output,
-				 strerror(errno));
-			return -1;
-		}
+	if (p->output && json_open(p->output)) {
+		snprintf(err, errlen, "cannot write '%s': %s", p->output, strerror(errno));
+		return -1;
 	}
 	if (p->journal) {
 		journal = journal_open(p->journal, p->journal_ranges ? JOURNAL_RANGES : 0,
 				       err, errlen);
-		if (!journal)
+		if (!journal) {
+			out_cancel();
 			return -1;
+		}
 	}
 	return 0;
 }
 
 /**
- * out_cancel() - the run ends before out_start(): drop the journal
+ * out_cancel() - the run ends before out_start(): drop the journal and output
  *
  * Nothing was watched, so there is nothing to journal: journal_close() of a
- * journal never started removes the file it created.
+ * journal never started removes the file it created. The --output file is
+ * removed if this run created it, and left as it was otherwise.
  */
 void out_cancel(void)
 {
@@ -87,6 +123,12 @@ void out_cancel(void)
 
 	journal_close(journal, EXIT_FAILURE, err, sizeof(err));
 	journal = NULL;
+	if (!json_file)
+		return;
+	fclose(json_file);
+	json_file = NULL;
+	if (json_created)
+		unlink(json_path);
 }
 
 static const char * const loss_names[] = { "events", "restart", "tamper", "decode" };
@@ -142,6 +184,7 @@ void out_start(const struct vmtrack_cmd_params *p, struct vmtrack_session *s, pi
 		"buffer %zu KiB/CPU, instance %s\n", (int)pid, vmtrack_dset_nr_ranges(ds), pages,
 		mib(pages), vmtrack_session_buffer_kb(s), vmtrack_session_instance(s));
 	prev_time = 0;
+	json_begin();
 	journal_target(journal, command, pid, p->mode == VMTRACK_MODE_RUN ? p->argv : NULL);
 	journal_start(journal, p->interval_ms, vmtrack_dset_nr_ranges(ds), pages,
 		      vmtrack_session_buffer_kb(s));
@@ -650,6 +693,7 @@ void out_tree_start(const struct vmtrack_cmd_params *p, pid_t pid)
 	const char *command = p->mode == VMTRACK_MODE_RUN ? "run" : "watch";
 
 	prev_time = 0;
+	json_begin();
 	journal_target(journal, command, pid, p->mode == VMTRACK_MODE_RUN ? p->argv : NULL);
 	journal_start(journal, p->interval_ms, 0, 0, 0);
 	if (!p->json && !p->quiet)

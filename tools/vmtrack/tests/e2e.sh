@@ -877,6 +877,25 @@ t15() {
 	bad "journal in a missing directory" "cannot write '/nonexistent/j'" \
 		"$VMTRACK" watch -p $wpid --journal /nonexistent/j
 	rm -f $j
+	# the same for --output
+	bad "no such pid, --output" "no such process" "$VMTRACK" watch -p 999999 -o $j
+	check "output, no start: watch of no such pid leaves no output file" [ ! -e $j ]
+	bad "command not found, --follow --output" "cannot execute" \
+		"$VMTRACK" run --follow -o $j -- /nonexistent/cmd
+	check "output, no start: run --follow of a missing command leaves no output file" \
+		[ ! -e $j ]
+	echo earlier > $j
+	bad "no such pid, --output FILE that exists" "no such process" \
+		"$VMTRACK" watch -p 999999 -o $j
+	check "output, no start: an existing file is left as it was" [ "$(cat $j)" = earlier ]
+	bad "journal in a missing directory, --output" "cannot write '/nonexistent/j'" \
+		"$VMTRACK" watch -p $wpid -o $j.out --journal /nonexistent/j
+	check "output, no start: a journal that cannot be written leaves no output file" \
+		[ ! -e $j.out ]
+	$TIMEOUT "$VMTRACK" watch -p $wpid -i 0.2 -n 2 -q -o $j > /dev/null 2>&1
+	check "output, no start: a run that starts replaces the file ($(head -c 40 $j))" \
+		grep -q '^{"epoch":' $j
+	rm -f $j
 	bad "no such pid, --follow --journal" "no such process" \
 		"$VMTRACK" watch --follow -p 999999 --journal $j
 	check "journal, no start: watch --follow of no such pid leaves no journal" [ ! -e $j ]
