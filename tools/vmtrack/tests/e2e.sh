@@ -892,9 +892,10 @@ t15() {
 		"$VMTRACK" watch -p $wpid -o $j.out --journal /nonexistent/j
 	check "output, no start: a journal that cannot be written leaves no output file" \
 		[ ! -e $j.out ]
+	yes earlier | head -n 2000 > $j
 	$TIMEOUT "$VMTRACK" watch -p $wpid -i 0.2 -n 2 -q -o $j > /dev/null 2>&1
 	check "output, no start: a run that starts replaces the file ($(head -c 40 $j))" \
-		grep -q '^{"epoch":' $j
+		eval "grep -q '^{\"epoch\":' $j && ! grep -q earlier $j"
 	rm -f $j
 	bad "no such pid, --follow --journal" "no such process" \
 		"$VMTRACK" watch --follow -p 999999 --journal $j
