@@ -1026,11 +1026,9 @@ int vmtrack_session_watch_ranges(struct vmtrack_session *s, const struct iovec *
 		s->p.flags |= VMTRACK_F_KEEP;
 		return ret;
 	}
-	if (s->pidns) {
-		ret = learn_mm(s, s->iov, nr);
-		if (ret)
-			return ret;
-	}
+	ret = learn_mm(s, s->iov, nr);
+	if (ret)
+		return ret;
 	/* parts unmapped since the walk drop out */
 	settle(s, false);
 	return 0;
@@ -1090,11 +1088,9 @@ int vmtrack_session_watch_all(struct vmtrack_session *s)
 		s->p.flags |= VMTRACK_F_KEEP;
 		return -EINVAL;
 	}
-	if (s->pidns) {
-		ret = learn_mm(s, s->iov, nr);
-		if (ret)
-			return ret;
-	}
+	ret = learn_mm(s, s->iov, nr);
+	if (ret)
+		return ret;
 	/*
 	 * What could not be marked is dropped: the rescan of the first epoch
 	 * finds what is mapped there then and reports it dirty (a mapping the
@@ -1192,10 +1188,13 @@ static int reader_drain(struct vmtrack_session *s, struct reader *r, bool partia
 }
 
 /*
- * In a child pid namespace the events name the target by its tgid in the
- * initial namespace, which the consumer cannot see: learn the target's
- * mm_id from the marks just made (marks of ranges of @iov), then filter on
- * it. Events of other mms read meanwhile are ignored by the tracker.
+ * Learn the target's mm_id from the marks just made (marks of ranges of
+ * @iov), so that the events that only dirty pages are applied as they are
+ * read from the first epoch on (vmtrack_tracker_early()). In a child pid
+ * namespace the events name the target by its tgid in the initial
+ * namespace, which the consumer cannot see: there the marks tell that tgid
+ * too, and the filter changes to the mm_id. Events of other mms read
+ * meanwhile are ignored by the tracker.
  */
 static int learn_mm(struct vmtrack_session *s, const struct iovec *iov, size_t n)
 {
@@ -1217,11 +1216,20 @@ static int learn_mm(struct vmtrack_session *s, const struct iovec *iov, size_t n
 				break;
 		if (k == n)
 			continue;
+		if (id && ev->mm_id != id && !s->pidns)
+			return 0;	/* the first event applied tells, as before */
 		if (id && ev->mm_id != id)
 			return session_err(s, -EBUSY, "pid %d: two mms marked its ranges at once, "
 					   "cannot tell which is the target's", (int)s->p.pid);
 		id = ev->mm_id;
 		tgid = ev->tgid;
+	}
+	if (!s->pidns) {
+		if (id && tgid == s->tr.tgid) {
+			s->tr.mm_known = true;
+			s->tr.mm_id = id;
+		}
+		return 0;
 	}
 	if (!id)
 		return session_err(s, -EIO, "pid %d: no mark event seen, cannot identify its mm",
