@@ -159,6 +159,7 @@ def summarize_epochs(recs):
             "pages": rows[0]["pages"], "dirty": dirty,
             "epoch_ns": stat([x["epoch_ns"] for x in rows]),
             "epoch_cpu_ns": stat([x["epoch_cpu_ns"] for x in rows]),
+            "total_ns": stat([x["epoch_ns"] + x["write_ns"] for x in rows]),
             "rearm_ns": med("rearm_ns"),
             "syscalls": med("syscalls"), "bytes": med("bytes"), "spliced": med("spliced"),
             "records": med("records"), "ranges": med("ranges"),
@@ -421,6 +422,39 @@ class Report:
                 fmt_ratio(ratio(vr, bp[1] if bp else None))))
         return lines
 
+    def total_ratios(self):
+        """(dirty spec, vmtrack / best peer, best peer) of the total cost per epoch."""
+        out = []
+        for sz, sp in self.frac_rows():
+            v = med_of(self.ep, "vmtrack", sz, sp, "total_ns")
+            best = min(((m, med_of(self.ep, m, sz, sp, "total_ns")) for m in PEERS
+                        if med_of(self.ep, m, sz, sp, "total_ns")),
+                       key=lambda x: x[1], default=None)
+            if v and best:
+                out.append((sp, v / best[1], best[0]))
+        return out
+
+    def table_total(self, rows, label_fn, caption):
+        """What a user pays per epoch: the tracked writes (their faults) plus the epoch."""
+        mechs = [m for m in MECHS if any((m, sz, sp) in self.ep for sz, sp in rows)]
+        lines = [caption, "",
+                 "| %s | " % label_fn(None) + " | ".join(LABELS[m] for m in mechs) +
+                 " | best peer | vmtrack / best peer |",
+                 "|" + "---|" * (len(mechs) + 3)]
+        for sz, sp in rows:
+            cells, best = [], None
+            for m in mechs:
+                st = self.ep.get((m, sz, sp))
+                cells.append(spread_ms(st["total_ns"]) if st else "-")
+                if st and m in PEERS and (best is None or st["total_ns"]["median"] < best[1]):
+                    best = (m, st["total_ns"]["median"])
+            v = med_of(self.ep, "vmtrack", sz, sp, "total_ns")
+            lines.append("| %s | %s | %s | %s |" % (
+                label_fn((sz, sp)), " | ".join(cells),
+                "%s (%s ms)" % (best[0], fmt_ms(best[1])) if best else "-",
+                fmt_ratio(ratio(v, best[1] if best else None))))
+        return lines
+
     def table_cost(self, rows, label_fn, caption):
         lines = [caption, "",
                  "| %s | mechanism | dirty pages | epoch syscalls | epoch KiB read | "
@@ -596,6 +630,13 @@ class Report:
             L += self.table_epoch(fr, lab, "Epoch = collect the dirty set and re-arm it; "
                                   "milliseconds, median [min–max]. Plot: "
                                   "`epoch-vs-dirty.svg`.")
+            L.append("")
+            L += ["## 1c. Total cost of tracking against the dirty fraction", ""]
+            L += self.table_total(fr, lab, "What tracking costs the user per epoch: the "
+                                  "writes of the epoch's dirty pages (their first-write "
+                                  "faults, and for uffd-wp sync the handler round trips) "
+                                  "plus the epoch; milliseconds, median [min–max] of the "
+                                  "per-epoch sums.")
             L.append("")
         sr = self.size_rows()
         if sr:
@@ -953,6 +994,13 @@ class Report:
         for line in self.headline_lines(md=False):
             out.append(wrap(line.replace("**", ""), indent="  "))
         out.append("")
+        tot = self.total_ratios()
+        if tot:
+            out.append(wrap(
+                "Total cost of tracking per epoch (the epoch's first-write faults plus the "
+                "epoch), vmtrack / best peer at %d MiB: %s." % (self.frac_size, ", ".join(
+                    "%s %s (%s)" % (sp, fmt_ratio(r), m) for sp, r, m in tot))))
+            out.append("")
         fw = [(m, self.wc.get(("test", m, "first-write"))) for m in PEERS + ["vmtrack"]]
         fw = [(m, w["ns_per_write"]["median"]) for m, w in fw if w]
         plain = self.wc.get(("test", "unwatched", "plain"))
