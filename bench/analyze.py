@@ -61,6 +61,10 @@ def load(rawdir):
         for line in open(hp):
             if "=" in line:
                 k, v = line.rstrip("\n").split("=", 1)
+                # the tree measured is the one at the start; a commit made
+                # during the run is shown as the end's
+                if k in ("date", "commit", "dirty_tree") and k in host:
+                    k += "_end"
                 host[k] = v
     return recs, host
 
@@ -583,8 +587,12 @@ class Report:
              "| | |", "|---|---|",
              "| command | `%s` |" % self.command,
              "| date (UTC) | %s |" % self.host.get("date", "?"),
-             "| tree | %s (%s uncommitted paths) |" % (self.host.get("commit", "?"),
-                                                    self.host.get("dirty_tree", "?")),
+             "| tree | %s (%s uncommitted paths)%s |" % (
+                 self.host.get("commit", "?"), self.host.get("dirty_tree", "?"),
+                 "; at the end %s (%s)" % (self.host["commit_end"],
+                                           self.host.get("dirty_tree_end", "?"))
+                 if self.host.get("commit_end", self.host.get("commit")) !=
+                 self.host.get("commit") else ""),
              "| kernel under test | %s `%s` (%s) |" % (e.get("kernel_release", "?"),
                                                     e.get("kernel_version", "?"),
                                                     self.host.get("kernel_main", "?")),
