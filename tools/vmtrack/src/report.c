@@ -128,6 +128,7 @@ struct plot_epoch {
 	double		duration;
 	uint64_t	dirty;
 	bool		loss;
+	unsigned int	set;		/* --follow: the set's number, else 0 */
 };
 
 struct report {
@@ -269,6 +270,7 @@ static int add_point(struct report *rp)
 		.duration = rp->e.duration,
 		.dirty = rp->ep.dirty_pages,
 		.loss = rp->ep.all_dirty,
+		.set = rp->e.set ? rp->e.set->set : 0,
 	};
 	return 0;
 }
@@ -642,15 +644,21 @@ static double py(const struct frame *fr, double v)
 	return PLOT_H - PLOT_B - v / fr->ymax * (PLOT_H - PLOT_T - PLOT_B);
 }
 
+/* @v per epoch; with @set, through that set's epochs only */
 static void plot_line(FILE *f, const struct report *rp, const struct frame *fr,
-		      const double *v, const char *colour, const char *name, int slot)
+		      const double *v, unsigned int set, const char *colour, const char *name,
+		      int slot)
 {
+	const char *sep = "";
 	size_t i;
 
 	fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1.5\" points=\"", colour);
-	for (i = 0; i < rp->nr_points; i++)
-		fprintf(f, "%s%.1f,%.1f", i ? " " : "", px(fr, rp->points[i].time),
-			py(fr, v[i]));
+	for (i = 0; i < rp->nr_points; i++) {
+		if (set && rp->points[i].set != set)
+			continue;
+		fprintf(f, "%s%.1f,%.1f", sep, px(fr, rp->points[i].time), py(fr, v[i]));
+		sep = " ";
+	}
 	fprintf(f, "\"/>\n<rect x=\"%d\" y=\"%d\" width=\"12\" height=\"12\" fill=\"%s\"/>"
 		"<text x=\"%d\" y=\"%d\">", PLOT_W - PLOT_R + 16, PLOT_T + slot * 18, colour,
 		PLOT_W - PLOT_R + 32, PLOT_T + slot * 18 + 11);
@@ -706,6 +714,36 @@ static void plot_marks(FILE *f, const struct report *rp, const struct frame *fr)
 			px(fr, rp->freeze_time) - 4, PLOT_T + 12, rp->freeze_ms);
 }
 
+/*
+ * A --follow journal: the epochs of its sets interleave in time, so a line
+ * per set (its process and program), the sets with most dirty pages first.
+ */
+static void plot_sets(FILE *f, const struct report *rp, const struct frame *fr,
+		      const double *dirty)
+{
+	uint64_t *sum = calloc(rp->nr_sets + 1, sizeof(*sum));
+	size_t i, k, best;
+	char name[96];
+
+	if (!sum)
+		return;
+	for (i = 0; i < rp->nr_points; i++)
+		if (rp->points[i].set && rp->points[i].set <= rp->nr_sets)
+			sum[rp->points[i].set] += rp->points[i].dirty + 1;
+	for (k = 0; k < PLOT_SERIES; k++) {
+		for (best = 0, i = 1; i <= rp->nr_sets; i++)
+			if (sum[i] > sum[best])
+				best = i;
+		if (!best)
+			break;
+		sum[best] = 0;
+		snprintf(name, sizeof(name), "set %zu: %d %.40s", best,
+			 (int)rp->sets[best - 1].pid, rp->sets[best - 1].comm);
+		plot_line(f, rp, fr, dirty, best, colours[k % ARRAY_SIZE(colours)], name, k);
+	}
+	free(sum);
+}
+
 static int write_plot(struct report *rp, const char *path)
 {
 	struct frame fr = { .tmax = 1, .ymax = 1 };
@@ -733,7 +771,11 @@ static int write_plot(struct report *rp, const char *path)
 		PLOT_W, PLOT_H);
 	plot_marks(f, rp, &fr);
 	plot_axes(f, rp, &fr);
-	plot_line(f, rp, &fr, total, "black", "all mappings", 0);
+	if (rp->nr_sets) {
+		plot_sets(f, rp, &fr, total);
+		goto out;
+	}
+	plot_line(f, rp, &fr, total, 0, "black", "all mappings", 0);
 	qsort(rp->series, rp->nr_series, sizeof(*rp->series), by_sum);
 	shown = rp->nr_series < PLOT_SERIES ? rp->nr_series : PLOT_SERIES;
 	for (k = 0; k < shown; k++) {
@@ -747,9 +789,10 @@ static int write_plot(struct report *rp, const char *path)
 			v[i] = s->dirty[i];
 		snprintf(name, sizeof(name), "%.60s %" PRIx64, s->label[0] ? s->label : "[anon]",
 			 s->start);
-		plot_line(f, rp, &fr, v, colours[k % ARRAY_SIZE(colours)], name, k + 1);
+		plot_line(f, rp, &fr, v, 0, colours[k % ARRAY_SIZE(colours)], name, k + 1);
 		free(v);
 	}
+out:
 	fprintf(f, "</svg>\n");
 	free(total);
 	if (fclose(f))

@@ -704,6 +704,10 @@ t12() {
 	"$VMTRACK" report --json $tmp/j12 > $tmp/r12 2> $tmp/re12
 	check "run --follow: vmtrack report --json prints the live JSON lines ($(wc -l < $o))" \
 		cmp -s $o $tmp/r12
+	"$VMTRACK" report --plot $tmp/p12.svg $tmp/j12 2> $tmp/pe12
+	check "run --follow: report --plot draws a line per set ($(grep -c '<polyline' $tmp/p12.svg) for $(follow_field $o sets) sets)" \
+		[ "$(grep -c '<polyline' $tmp/p12.svg)" = "$(follow_field $o sets)" -a \
+		  "$(grep -c '>set [0-9]*: ' $tmp/p12.svg)" = "$(follow_field $o sets)" ]
 	apid=$(truth_pid $a)
 	cpid=$(truth_pid $a.child)
 	bpid=$(truth_pid $b)
