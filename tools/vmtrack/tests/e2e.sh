@@ -60,13 +60,13 @@ function jv(k,   i, s) {
 	return substr(s, 1, RLENGTH)
 }'
 
-# epoch_pages JSON EPOCH|all LO HI: dirty pages of an epoch (or all) in [LO, HI)
-# (%.0f: mawk's %d stops at 2^31)
+# epoch_pages JSON EPOCH|all LO HI [SET]: dirty pages of an epoch (or all,
+# of one --follow set if given) in [LO, HI) (%.0f: mawk's %d stops at 2^31)
 epoch_pages() {
-	awk -v e="$2" -v ps="$PAGE" -v lo="$3" -v hi="$4" "$JV"'
+	awk -v e="$2" -v ps="$PAGE" -v lo="$3" -v hi="$4" -v set="${5:-}" "$JV"'
 		{
 			ep = jv("epoch")
-			if (ep == "" || (e != "all" && ep != e))
+			if (ep == "" || (e != "all" && ep != e) || (set != "" && jv("set") != set))
 				next
 			s = substr($0, index($0, "\"dirty\":[") + 9)
 			gsub(/[][{}]/, "", s)
@@ -642,20 +642,7 @@ set_of() {
 }
 
 # set_pages JSON SET LO HI: the pages of [LO, HI) in any epoch of a set
-set_pages() {
-	awk -v set="$2" -v ps="$PAGE" -v lo="$3" -v hi="$4" "$JV"'
-		jv("epoch") != "" && jv("set") == set {
-			s = substr($0, index($0, "\"dirty\":[") + 9)
-			gsub(/[][{}]/, "", s)
-			n = split(s, v, ",")
-			for (j = 1; j < n; j += 2) {
-				a = v[j] + 0 < lo + 0 ? lo + 0 : v[j] + 0
-				b = v[j + 1] + 0 > hi + 0 ? hi + 0 : v[j + 1] + 0
-				for (; a < b; a += ps)
-					printf "%.0f\n", a
-			}
-		}' "$1" | sort -u
-}
+set_pages() { epoch_pages "$1" all "$3" "$4" "$2"; }
 
 set_loss() { awk -v set="$2" "$JV"' jv("epoch") != "" && jv("set") == set &&
 	jv("all_dirty") == "true"' "$1" | wc -l; }
