@@ -147,11 +147,15 @@ def plural(v, word):
     return "%s %s%s" % (fmt_num(v), word, "" if v == 1 else "s")
 
 
-def summarize_epochs(recs):
-    """(mech, size_mib, dirty_spec) -> summary of the measured epochs."""
+# the sweeps with other workloads than the strided one, and their names
+WORKLOADS = [("epoch-seq", "sequential"), ("epoch-thp", "sequential on THP")]
+
+
+def summarize_epochs(recs, tag="epoch"):
+    """(mech, size_mib, dirty_spec) -> summary of the measured epochs of sweep @tag."""
     groups = {}
     for r in recs:
-        if r.get("kind") != "epoch" or r.get("warmup"):
+        if r.get("kind") != "epoch" or r.get("warmup") or r.get("bench", "epoch") != tag:
             continue
         groups.setdefault((r["mech"], r["size_mib"], r["dirty_spec"]), []).append(r)
     out = {}
@@ -272,7 +276,8 @@ def buf_label(b):
 def summarize_setup(recs):
     out = {}
     for r in recs:
-        if r.get("kind") == "setup" and r.get("vm") == "test":
+        if r.get("kind") == "setup" and r.get("vm") == "test" and \
+           r.get("bench", "epoch") == "epoch":
             out[(r["mech"], r["size_mib"])] = r
     return out
 
@@ -368,6 +373,8 @@ class Report:
     def __init__(self, recs, host, command):
         self.recs, self.host, self.command = recs, host, command
         self.ep = summarize_epochs(recs)
+        self.workloads = [(name, summarize_epochs(recs, tag)) for tag, name in WORKLOADS]
+        self.workloads = [(name, ep) for name, ep in self.workloads if ep]
         self.wc = summarize_wcost(recs)
         self.loss = summarize_loss(recs)
         self.setup = summarize_setup(recs)
@@ -425,6 +432,42 @@ class Report:
                 fmt_ratio(ratio(v, sc)),
                 fmt_ratio(ratio(vr, bp[1] if bp else None))))
         return lines
+
+    def workload_lines(self):
+        """The strided sweep beside the sequential and THP-backed ones."""
+        if not self.workloads:
+            return []
+        rows = [("strided", self.ep, sz, sp) for sz, sp in self.frac_rows()]
+        specs = set()
+        for name, ep in self.workloads:
+            specs |= {(k[1], k[2]) for k in ep}
+        rows = [r for r in rows if (r[2], r[3]) in specs]
+        for name, ep in self.workloads:
+            rows += [(name, ep, sz, sp) for sz, sp in sorted(specs, key=lambda x: spec_key(x[1]))]
+        mechs = [m for m in MECHS if any((m, sz, sp) in ep for _, ep, sz, sp in rows)]
+        L = ["## 1d. Workloads: strided, sequential, THP-backed", "",
+             "The same epochs with the dirty pages of each epoch in one run (sequential) "
+             "instead of spread evenly, and in a region backed by transparent huge pages "
+             "(MADV_HUGEPAGE: a first write maps, and vmtrack reports, 2 MiB at once); "
+             "epoch ms, median [min–max]; vmtrack events per epoch and the pages it reported "
+             "(a THP is reported whole).", "",
+             "| workload | dirty | " + " | ".join(LABELS[m] for m in mechs) +
+             " | best peer | vmtrack / best peer | vmtrack events | vmtrack reported | "
+             "missed |", "|" + "---|" * (len(mechs) + 7)]
+        for name, ep, sz, sp in rows:
+            cells = [spread_ms(ep[(m, sz, sp)]["epoch_ns"]) if (m, sz, sp) in ep else "-"
+                     for m in mechs]
+            bp = best_peer(ep, sz, sp)
+            v = ep.get(("vmtrack", sz, sp))
+            dirty = next((ep[(m, sz, sp)]["dirty"] for m in mechs if (m, sz, sp) in ep), 0)
+            L.append("| %s | %s of %d MiB (%d pages) | %s | %s | %s | %s | %s | %d |" % (
+                name, sp, sz, dirty, " | ".join(cells),
+                "%s (%s ms)" % (bp[0], fmt_ms(bp[1])) if bp else "-",
+                fmt_ratio(ratio(med_of(ep, "vmtrack", sz, sp), bp[1] if bp else None)),
+                fmt_num(v["records"]) if v else "-",
+                fmt_num(v["dirty"] + v["extra"] / max(v["epochs"], 1)) if v else "-",
+                sum(ep[(m, sz, sp)]["missed"] for m in mechs if (m, sz, sp) in ep)))
+        return L + [""]
 
     def total_ratios(self):
         """(dirty spec, vmtrack / best peer, best peer) of the total cost per epoch."""
@@ -639,6 +682,7 @@ class Report:
                                   "milliseconds, median [min–max]. Plot: "
                                   "`epoch-vs-dirty.svg`.")
             L.append("")
+            L += self.workload_lines()
             L += ["## 1c. Total cost of tracking against the dirty fraction", ""]
             L += self.table_total(fr, lab, "What tracking costs the user per epoch: the "
                                   "writes of the epoch's dirty pages (their first-write "

@@ -16,6 +16,7 @@ bin=$(dirname "$0")/.build/vmbench
 : "${BENCH_FRACTIONS:=0.01%,0.1%,1%,10%,100%}"
 : "${BENCH_FIXED_DIRTY:=256}"
 : "${BENCH_FRACTION_MIB:=1024}"
+: "${BENCH_WORKLOAD_FRACTIONS:=1%,10%}"
 : "${BENCH_SIZES_MIB:=64,256,1024,2048}"
 : "${BENCH_EPOCHS:=5}"
 : "${BENCH_WCOST_PAGES:=1024}"
@@ -54,6 +55,15 @@ run "$bin" wcost --no-unwatched --pages "$BENCH_WCOST_PAGES" \
 step "epoch cost: dirty fraction at $BENCH_FRACTION_MIB MiB"
 run "$bin" epoch --tag epoch --size "$BENCH_FRACTION_MIB" \
 	--dirty "$BENCH_FRACTIONS,$BENCH_FIXED_DIRTY" --epochs "$BENCH_EPOCHS" \
+	--sync-max-dirty "$BENCH_SYNC_MAX_DIRTY" --lockstep-max-mib "$BENCH_LOCKSTEP_MAX_MIB"
+
+# the same with the dirty pages in one run, then in a THP-backed region
+step "epoch cost: sequential writes at $BENCH_FRACTION_MIB MiB, 4 KiB and THP"
+run "$bin" epoch --tag epoch-seq --seq --size "$BENCH_FRACTION_MIB" \
+	--dirty "$BENCH_WORKLOAD_FRACTIONS" --epochs "$BENCH_EPOCHS" \
+	--sync-max-dirty "$BENCH_SYNC_MAX_DIRTY" --lockstep-max-mib "$BENCH_LOCKSTEP_MAX_MIB"
+run "$bin" epoch --tag epoch-thp --seq --thp --size "$BENCH_FRACTION_MIB" \
+	--dirty "$BENCH_WORKLOAD_FRACTIONS" --epochs "$BENCH_EPOCHS" \
 	--sync-max-dirty "$BENCH_SYNC_MAX_DIRTY" --lockstep-max-mib "$BENCH_LOCKSTEP_MAX_MIB"
 
 others=$(echo "$BENCH_SIZES_MIB" | tr , '\n' | grep -vx "$BENCH_FRACTION_MIB" | paste -sd,)

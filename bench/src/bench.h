@@ -77,6 +77,7 @@ struct rangeset {
 };
 
 int region_map(struct region *r, size_t len, bool populate);
+int region_map_huge(struct region *r, size_t len);
 void region_unmap(struct region *r);
 void rangeset_reset(struct rangeset *rs);
 int rangeset_add(struct rangeset *rs, uint64_t start, uint64_t end);
@@ -118,6 +119,8 @@ struct pattern {
 };
 
 void pattern_init(struct pattern *p, const struct region *r, size_t count, unsigned int epoch);
+void pattern_init_seq(struct pattern *p, const struct region *r, size_t count,
+		      unsigned int epoch);
 void pattern_write(const struct region *r, const struct pattern *p);
 void pattern_verify(const struct region *r, const struct pattern *p,
 		    const struct rangeset *rs, uint64_t *missed, uint64_t *reported);

@@ -108,6 +108,38 @@ int region_map(struct region *r, size_t len, bool populate)
 	return 0;
 }
 
+/*
+ * The same, backed by transparent huge pages where the kernel gives them
+ * (MADV_HUGEPAGE, 2 MiB aligned): a write fault maps, and a tracker sees,
+ * 2 MiB at once.
+ */
+int region_map_huge(struct region *r, size_t len)
+{
+	size_t huge = 2UL << 20, lead;
+	char *map;
+
+	r->psz = sysconf(_SC_PAGESIZE);
+	r->len = (len + huge - 1) & ~(huge - 1);
+	r->pages = r->len / r->psz;
+	map = mmap(NULL, r->len + huge, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (map == MAP_FAILED)
+		return -errno;
+	lead = (huge - ((uintptr_t)map & (huge - 1))) & (huge - 1);
+	if (lead)
+		munmap(map, lead);
+	munmap(map + lead + r->len, huge - lead);
+	r->base = map + lead;
+	madvise(r->base, r->len, MADV_HUGEPAGE);
+	if (madvise(r->base, r->len, MADV_POPULATE_WRITE)) {
+		size_t i;
+
+		for (i = 0; i < r->pages; i++)
+			r->base[i * r->psz] = 1;
+	}
+	return 0;
+}
+
 void region_unmap(struct region *r)
 {
 	if (r->base && r->base != MAP_FAILED)
@@ -177,6 +209,15 @@ void pattern_init(struct pattern *p, const struct region *r, size_t count, unsig
 	p->count = count;
 	p->stride = r->pages / count;
 	p->offset = p->stride > 1 ? epoch % p->stride : 0;
+}
+
+/* @count pages in one run, at another place every epoch */
+void pattern_init_seq(struct pattern *p, const struct region *r, size_t count,
+		      unsigned int epoch)
+{
+	pattern_init(p, r, count, epoch);
+	p->stride = 1;
+	p->offset = (size_t)epoch * p->count % (r->pages - p->count + 1);
 }
 
 void pattern_write(const struct region *r, const struct pattern *p)

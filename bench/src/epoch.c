@@ -35,6 +35,8 @@ struct epoch_opts {
 	uint64_t		sync_max_dirty;
 	size_t			lockstep_max_mib;
 	const char		*tag;
+	bool			seq;		/* dirty pages in one run, not strided */
+	bool			thp;		/* region backed by huge pages */
 };
 
 static int split(char *arg, char **out, int max)
@@ -89,7 +91,10 @@ static int run_epoch(struct cell *c, const char *spec, size_t count, int rep, bo
 	struct jout j;
 	int ret;
 
-	pattern_init(&p, &c->r, count, c->epoch_nr++);
+	if (c->o->seq)
+		pattern_init_seq(&p, &c->r, count, c->epoch_nr++);
+	else
+		pattern_init(&p, &c->r, count, c->epoch_nr++);
 	if (c->m.ops->monitor_ns)
 		mon0 = c->m.ops->monitor_ns(&c->m);
 	sysc_snapshot(&s0);
@@ -163,7 +168,7 @@ static int cell_open(struct cell_state *cs, const struct epoch_opts *o,
 	c->m.ops = ops;
 	c->m.opt_kb = o->buffer_kb;
 	cs->t0 = now_ns();
-	ret = region_map(&c->r, mib * MIB, true);
+	ret = o->thp ? region_map_huge(&c->r, mib * MIB) : region_map(&c->r, mib * MIB, true);
 	if (ret)
 		die("mmap %zu MiB: %s", mib, strerror(-ret));
 	cs->rss0 = rss_kb();
@@ -396,7 +401,10 @@ static void epoch_usage(void)
 		"      --sync-max-dirty N  skip uffd-wp sync points above N dirty pages\n"
 		"  -l, --lockstep-max-mib N  sizes up to N MiB run all mechanisms at once,\n"
 		"                        alternating epochs (default 0: one after the other)\n"
-		"  -t, --tag NAME        name of this sweep in the results\n");
+		"  -t, --tag NAME        name of this sweep in the results\n"
+		"      --seq             the dirty pages of an epoch in one run (default:\n"
+		"                        spread evenly, every page its own range)\n"
+		"      --thp             the region backed by transparent huge pages\n");
 	exit(2);
 }
 
@@ -412,6 +420,8 @@ int cmd_epoch(int argc, char **argv)
 		{ "sync-max-dirty", required_argument, NULL, 'S' },
 		{ "lockstep-max-mib", required_argument, NULL, 'l' },
 		{ "tag", required_argument, NULL, 't' },
+		{ "seq", no_argument, NULL, 'Q' },
+		{ "thp", no_argument, NULL, 'H' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -450,6 +460,12 @@ int cmd_epoch(int argc, char **argv)
 			break;
 		case 'l':
 			o.lockstep_max_mib = strtoul(optarg, NULL, 0);
+			break;
+		case 'Q':
+			o.seq = true;
+			break;
+		case 'H':
+			o.thp = true;
 			break;
 		default:
 			epoch_usage();
