@@ -87,6 +87,17 @@ int write_file(const char *path, const char *text)
 
 /* ---- regions ---- */
 
+/* MADV_POPULATE_WRITE: present, private, writable: the epoch state */
+static void region_populate(struct region *r)
+{
+	size_t i;
+
+	if (!madvise(r->base, r->len, MADV_POPULATE_WRITE))
+		return;
+	for (i = 0; i < r->pages; i++)
+		r->base[i * r->psz] = 1;
+}
+
 int region_map(struct region *r, size_t len, bool populate)
 {
 	r->psz = sysconf(_SC_PAGESIZE);
@@ -98,13 +109,8 @@ int region_map(struct region *r, size_t len, bool populate)
 		return -errno;
 	/* 4 KiB pages for every mechanism: the comparison is per page */
 	madvise(r->base, r->len, MADV_NOHUGEPAGE);
-	/* MADV_POPULATE_WRITE: present, private, writable: the epoch state */
-	if (populate && madvise(r->base, r->len, MADV_POPULATE_WRITE)) {
-		size_t i;
-
-		for (i = 0; i < r->pages; i++)
-			r->base[i * r->psz] = 1;
-	}
+	if (populate)
+		region_populate(r);
 	return 0;
 }
 
@@ -131,12 +137,7 @@ int region_map_huge(struct region *r, size_t len)
 	munmap(map + lead + r->len, huge - lead);
 	r->base = map + lead;
 	madvise(r->base, r->len, MADV_HUGEPAGE);
-	if (madvise(r->base, r->len, MADV_POPULATE_WRITE)) {
-		size_t i;
-
-		for (i = 0; i < r->pages; i++)
-			r->base[i * r->psz] = 1;
-	}
+	region_populate(r);
 	return 0;
 }
 

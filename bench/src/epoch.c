@@ -153,7 +153,7 @@ static int run_epoch(struct cell *c, const char *spec, size_t count, int rep, bo
 
 struct cell_state {
 	struct cell	c;
-	uint64_t	t0, t1, t2, rss0, rss1;
+	uint64_t	t0, t1, t2, rss1;
 };
 
 static int cell_open(struct cell_state *cs, const struct epoch_opts *o,
@@ -171,8 +171,7 @@ static int cell_open(struct cell_state *cs, const struct epoch_opts *o,
 	ret = o->thp ? region_map_huge(&c->r, mib * MIB) : region_map(&c->r, mib * MIB, true);
 	if (ret)
 		die("mmap %zu MiB: %s", mib, strerror(-ret));
-	cs->rss0 = rss_kb();
-	c->rss0 = cs->rss0;
+	c->rss0 = rss_kb();
 	cs->t1 = now_ns();
 	ret = ops->setup(&c->m, &c->r);
 	cs->t2 = now_ns();
@@ -233,8 +232,8 @@ static void cell_close(struct cell_state *cs)
 	jout_u64(&j, "size_mib", c->size_mib);
 	jout_u64(&j, "populate_ns", cs->t1 - cs->t0);
 	jout_u64(&j, "arm_ns", cs->t2 - cs->t1);
-	jout_i64(&j, "user_kb", (int64_t)rss2 - (int64_t)cs->rss0);
-	jout_i64(&j, "setup_user_kb", (int64_t)cs->rss1 - (int64_t)cs->rss0);
+	jout_i64(&j, "user_kb", (int64_t)rss2 - (int64_t)c->rss0);
+	jout_i64(&j, "setup_user_kb", (int64_t)cs->rss1 - (int64_t)c->rss0);
 	jout_i64(&j, "kernel_kb", ops->kernel_kb ? ops->kernel_kb(&c->m) : -1);
 	jout_end(&j);
 	ops->teardown(&c->m);
