@@ -823,12 +823,13 @@ ssize_t vmtrack_dset_collect(struct vmtrack_dset *ds, struct iovec **iov, size_t
 struct vmtrack_dset *vmtrack_dset_take_dirty(struct vmtrack_dset *ds)
 {
 	struct vmtrack_dset *out = vmtrack_dset_new(ds->page_size);
-	size_t i, n = 0;
+	size_t i, k, n = 0;
 
 	if (!out)
 		return NULL;
 	for (i = 0; i < ds->nr; i++)
 		n += !!ds->r[i].ndirty;
+	/* every new bitmap first: a failure leaves @ds as it was */
 	if (dset_reserve(out, n))
 		goto nomem;
 	for (i = 0; i < ds->nr; i++) {
@@ -837,31 +838,24 @@ struct vmtrack_dset *vmtrack_dset_take_dirty(struct vmtrack_dset *ds)
 		if (!r->ndirty)
 			continue;
 		memset(o, 0, sizeof(*o));
-		if (range_alloc_bits(o, range_pages(ds, r))) {
-			range_release(o);
+		out->nr++;
+		if (range_alloc_bits(o, range_pages(ds, r)))
 			goto nomem;
-		}
 		o->start = r->start;
 		o->end = r->end;
-		o->ndirty = r->ndirty;
-		swap(o->bits, r->bits);
-		swap(o->sum, r->sum);
-		r->ndirty = 0;
-		out->nr++;
+	}
+	for (i = 0, k = 0; i < ds->nr; i++) {
+		struct dset_range *r = &ds->r[i];
+
+		if (!r->ndirty)
+			continue;
+		swap(out->r[k].bits, r->bits);
+		swap(out->r[k].sum, r->sum);
+		swap(out->r[k].ndirty, r->ndirty);
+		k++;
 	}
 	return out;
 nomem:
-	/* give back the bits taken so far */
-	for (i = 0, n = 0; i < ds->nr && n < out->nr; i++) {
-		struct dset_range *r = &ds->r[i], *o = &out->r[n];
-
-		if (r->start != o->start)
-			continue;
-		swap(o->bits, r->bits);
-		swap(o->sum, r->sum);
-		r->ndirty = o->ndirty;
-		n++;
-	}
 	vmtrack_dset_free(out);
 	return NULL;
 }

@@ -94,19 +94,16 @@ static bool event_dirties(const struct vmtrack_event *ev, uint64_t *start, uint6
  */
 bool vmtrack_tracker_early(struct vmtrack_tracker *t, const struct vmtrack_event *ev)
 {
-	uint64_t start, end, uncovered = 0;
+	uint64_t start, end, uncovered;
 
 	if (!t->mm_known || t->mm_gone || ev->tgid != t->tgid || ev->mm_id != t->mm_id ||
 	    !event_dirties(ev, &start, &end))
 		return false;
-	if (t->fill_stray) {
-		t->early_stray += dirty_range(t, start, end);
-	} else {
-		/* outside the ranges: a move of this epoch may bring it in */
-		vmtrack_dset_set_dirty(t->ds, start, end < start ? UINT64_MAX : end, &uncovered);
-		if (uncovered)
-			return false;
-	}
+	uncovered = dirty_range(t, start, end);
+	/* outside explicit ranges: a move of this epoch may bring it in */
+	if (uncovered && !t->fill_stray)
+		return false;
+	t->early_stray += uncovered;
 	t->early_events++;
 	return true;
 }
