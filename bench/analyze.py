@@ -186,15 +186,20 @@ def summarize_epochs(recs, tag="epoch"):
     return out
 
 
-def best_peer(ep, size, spec, exclude=()):
+def best_peer(ep, size, spec, exclude=(), field="epoch_ns"):
     best = None
     for m in PEERS:
         if m in exclude:
             continue
         s = ep.get((m, size, spec))
-        if s and s["epoch_ns"] and (best is None or s["epoch_ns"]["median"] < best[1]):
-            best = (m, s["epoch_ns"]["median"])
+        if s and s[field] and (best is None or s[field]["median"] < best[1]):
+            best = (m, s[field]["median"])
     return best
+
+
+def present_mechs(ep, rows):
+    """The mechanisms measured at any (size, spec) of @rows."""
+    return [m for m in MECHS if any((m, sz, sp) in ep for sz, sp in rows)]
 
 
 def ratio(a, b):
@@ -410,7 +415,7 @@ class Report:
     # -------- tables
 
     def table_epoch(self, rows, label_fn, caption):
-        mechs = [m for m in MECHS if any((m, sz, sp) in self.ep for sz, sp in rows)]
+        mechs = present_mechs(self.ep, rows)
         lines = [caption, ""]
         head = "| %s | " % label_fn(None) + " | ".join(LABELS[m] for m in mechs)
         head += " | best peer | vmtrack / best peer | vmtrack / PAGEMAP_SCAN | vmtrack-raw / best peer |"
@@ -474,27 +479,22 @@ class Report:
         out = []
         for sz, sp in self.frac_rows():
             v = med_of(self.ep, "vmtrack", sz, sp, "total_ns")
-            best = min(((m, med_of(self.ep, m, sz, sp, "total_ns")) for m in PEERS
-                        if med_of(self.ep, m, sz, sp, "total_ns")),
-                       key=lambda x: x[1], default=None)
+            best = best_peer(self.ep, sz, sp, field="total_ns")
             if v and best:
                 out.append((sp, v / best[1], best[0]))
         return out
 
     def table_total(self, rows, label_fn, caption):
         """What a user pays per epoch: the tracked writes (their faults) plus the epoch."""
-        mechs = [m for m in MECHS if any((m, sz, sp) in self.ep for sz, sp in rows)]
+        mechs = present_mechs(self.ep, rows)
         lines = [caption, "",
                  "| %s | " % label_fn(None) + " | ".join(LABELS[m] for m in mechs) +
                  " | best peer | vmtrack / best peer |",
                  "|" + "---|" * (len(mechs) + 3)]
         for sz, sp in rows:
-            cells, best = [], None
-            for m in mechs:
-                st = self.ep.get((m, sz, sp))
-                cells.append(spread_ms(st["total_ns"]) if st else "-")
-                if st and m in PEERS and (best is None or st["total_ns"]["median"] < best[1]):
-                    best = (m, st["total_ns"]["median"])
+            cells = [spread_ms(self.ep[(m, sz, sp)]["total_ns"]) if (m, sz, sp) in self.ep
+                     else "-" for m in mechs]
+            best = best_peer(self.ep, sz, sp, field="total_ns")
             v = med_of(self.ep, "vmtrack", sz, sp, "total_ns")
             lines.append("| %s | %s | %s | %s |" % (
                 label_fn((sz, sp)), " | ".join(cells),
@@ -936,7 +936,7 @@ class Report:
         if not rows or not any(self.ep.get((m, sz, sp), {}).get("user_kb", -1) >= 0
                                for m in MECHS for sz, sp in rows):
             return []
-        mechs = [m for m in MECHS if any((m, sz, sp) in self.ep for sz, sp in rows)]
+        mechs = present_mechs(self.ep, rows)
         L = ["", "Consumer memory against the events of an epoch (%d MiB mapped): RSS growth "
              "of the benchmark process since the region was populated, peak over the "
              "epochs so far, KiB (events per epoch in parentheses for vmtrack):" %
@@ -1095,7 +1095,7 @@ class Report:
                plural(r["median"], "event")
 
     def cover_epoch_table(self, rows, label):
-        mechs = [m for m in MECHS if any((m, sz, sp) in self.ep for sz, sp in rows)]
+        mechs = present_mechs(self.ep, rows)
         head = "%-12s" % "" + "".join("%15s" % m for m in mechs) + "%12s%12s" % ("vmt/best", "vmt/scan")
         out = ["  " + head]
         for sz, sp in rows:
