@@ -31,7 +31,8 @@ static atomic64_t mm_watch_last_id = ATOMIC64_INIT(0);
 /*
  * Number the next event of @mm. Every event that @mm emits takes a number
  * here, whether the tracepoint is enabled, filtered or dropped, so that a
- * consumer sees each event it did not get as a gap. The caller holds the
+ * consumer sees each event it did not get as a gap (the marks of re-arms
+ * aside, see mm_watch_marked()). The caller holds the
  * lock that orders the change it reports (the page table lock for a write
  * fault, the mmap lock for a mark), so that the numbers of one mm follow
  * the order of its changes across CPUs; and it records the event before
@@ -159,13 +160,22 @@ bool mm_watch_protect(struct mmu_gather *tlb, struct vm_area_struct *vma,
  *
  * Call only once no writable TLB entry for the range is left, so that
  * every write after the event faults.
+ *
+ * The mark of a re-arm takes no number of its own: it carries the number
+ * of the last event before it. Missing it cannot make a consumer miss a
+ * change (the range only became clean; a consumer that did not see it
+ * keeps the pages dirty, a superset), and a consumer filters out the
+ * marks of its own re-arms, one per dirty range, without seeing gaps.
  */
 void mm_watch_marked(struct mm_struct *mm, unsigned long start,
 		     unsigned long end, bool rearm)
 {
+	u64 seq;
+
 	mmap_assert_write_locked(mm);
 	guard(preempt)();
-	trace_mm_watch_mark(mm, mm_watch_seq(mm), start, end, rearm);
+	seq = rearm ? atomic64_read(&mm->watch_seq) : mm_watch_seq(mm);
+	trace_mm_watch_mark(mm, seq, start, end, rearm);
 }
 
 /**

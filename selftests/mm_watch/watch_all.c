@@ -327,13 +327,6 @@ static size_t events_since(struct mmw_trace *t, size_t from, unsigned long start
 	return n;
 }
 
-static int cmp_seq(const void *a, const void *b)
-{
-	const struct mmw_event *x = a, *y = b;
-
-	return x->seq < y->seq ? -1 : x->seq > y->seq;
-}
-
 /* Number of cycles at [start, end) that do not read mark, writes, unmap in seq order. */
 static int check_cycles(struct __test_metadata *_metadata, struct mmw_trace *t, __u64 id,
 			unsigned long start, unsigned long end)
@@ -347,7 +340,7 @@ static int check_cycles(struct __test_metadata *_metadata, struct mmw_trace *t, 
 	for (i = 0; i < t->nr; i++)
 		if (t->ev[i].mm_id == id && t->ev[i].start < end && start < t->ev[i].end)
 			ev[n++] = t->ev[i];
-	qsort(ev, n, sizeof(*ev), cmp_seq);
+	qsort(ev, n, sizeof(*ev), mmw_cmp_seq);
 	for (i = 0; i < n; i++) {
 		switch (ev[i].type) {
 		case MMW_MARK:

@@ -84,17 +84,11 @@ static size_t events_between(struct mmw_trace *t, __u64 id, __u64 lo, __u64 hi)
 	return n;
 }
 
-static int cmp_seq(const void *a, const void *b)
-{
-	const struct mmw_event *x = a, *y = b;
-
-	return x->seq < y->seq ? -1 : x->seq > y->seq;
-}
-
 /*
  * Sort the events of @id by seq into a new array; return their number,
  * and the sum of the gaps between consecutive numbers in @gaps. Two
- * events with the same number count as -1 in @dups.
+ * numbered events with the same number count in @dups; a re-arm's mark
+ * shares the number of the event before it.
  */
 static size_t sorted_events(struct mmw_trace *t, __u64 id, struct mmw_event **out,
 			    __u64 *gaps, size_t *dups)
@@ -110,14 +104,24 @@ static size_t sorted_events(struct mmw_trace *t, __u64 id, struct mmw_event **ou
 	for (i = 0; i < t->nr; i++)
 		if (t->ev[i].mm_id == id)
 			ev[n++] = t->ev[i];
-	qsort(ev, n, sizeof(*ev), cmp_seq);
+	qsort(ev, n, sizeof(*ev), mmw_cmp_seq);
 	for (i = 1; i < n; i++) {
 		if (ev[i].seq == ev[i - 1].seq)
-			(*dups)++;
+			*dups += mmw_numbered(&ev[i]);
 		else
 			*gaps += ev[i].seq - ev[i - 1].seq - 1;
 	}
 	return n;
+}
+
+/* Number of events in @ev[0..@n) that took a number of their own. */
+static size_t numbered(const struct mmw_event *ev, size_t n)
+{
+	size_t i, k = 0;
+
+	for (i = 0; i < n; i++)
+		k += mmw_numbered(&ev[i]);
+	return k;
 }
 
 /* A write while the write_fault event is disabled still takes a number. */
@@ -167,6 +171,66 @@ TEST_F(seq, filtered_event_leaves_gap)
 	ASSERT_NE(NULL, e0) mmw_trace_dump(&self->t, 20);
 	ASSERT_NE(NULL, e2) mmw_trace_dump(&self->t, 20);
 	EXPECT_EQ(e0->seq + 2, e2->seq) mmw_trace_dump(&self->t, 20);
+}
+
+/*
+ * The mark of a re-arm takes no number: it carries the number of the event
+ * before it, so a consumer that filters out the marks of its re-arms sees
+ * no gap, while the mark of a new range, which takes one, still comes.
+ */
+TEST_F(seq, rearm_mark_takes_no_number)
+{
+	const struct mmw_event *e0 = NULL, *e1, *mark = NULL;
+	char *p = map_watched(&self->p, &self->len, 2);
+	struct mmw_event *ev;
+	__u64 gaps;
+	size_t i, n, dups;
+	char *q;
+
+	ASSERT_NE(NULL, p);
+	p[0] = 1;
+	ASSERT_EQ(0, madvise(p, ps, MADV_WATCH));
+	p[ps] = 1;
+	ASSERT_EQ(0, instance_write(&self->t, "events/mm_watch/mm_watch_mark/filter", "rearm==0"));
+	ASSERT_EQ(0, madvise(p, 2 * ps, MADV_WATCH));
+	p[0] = 1;
+	ASSERT_EQ(0, madvise(p, ps, MADV_WATCH));
+	q = mmap(NULL, ps, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, q);
+	ASSERT_EQ(0, madvise(q, ps, MADV_WATCH));
+	q[0] = 1;
+	MMW_READ_OWN_EVENTS();
+	munmap(q, ps);
+
+	/* The first re-arm's mark, and the first of the two writes to page 0 */
+	for (i = 0; i < self->t.nr; i++) {
+		const struct mmw_event *e = &self->t.ev[i];
+
+		if (e->mm_id != self->id)
+			continue;
+		if (e->type == MMW_MARK && e->rearm)
+			mark = e;
+		if (e->type == MMW_WRITE_FAULT && e->start == mmw_pg(p, 0) &&
+		    (!e0 || e->seq < e0->seq))
+			e0 = e;
+	}
+	e1 = one_fault(&self->t, self->id, mmw_pg(p, 1));
+	ASSERT_NE(NULL, mark) mmw_trace_dump(&self->t, 20);
+	ASSERT_NE(NULL, e0) mmw_trace_dump(&self->t, 20);
+	ASSERT_NE(NULL, e1) mmw_trace_dump(&self->t, 20);
+	EXPECT_EQ(e0->seq, mark->seq) mmw_trace_dump(&self->t, 20);
+	EXPECT_EQ(e0->seq + 1, e1->seq) mmw_trace_dump(&self->t, 20);
+
+	/* Two re-arms filtered out, the new range's mark kept: no gap. */
+	EXPECT_EQ(1, mmw_count(&self->t, MMW_MARK, self->id, mmw_pg(q, 0), mmw_pg(q, 1)));
+	EXPECT_EQ(1, mmw_count(&self->t, MMW_WRITE_FAULT, self->id, mmw_pg(q, 0),
+			       mmw_pg(q, 1)));
+	n = sorted_events(&self->t, self->id, &ev, &gaps, &dups);
+	ASSERT_NE(NULL, ev);
+	EXPECT_EQ(0ULL, gaps) mmw_trace_dump(&self->t, 20);
+	EXPECT_EQ(0, dups);
+	EXPECT_EQ(ev[0].seq + numbered(ev, n) - 1, ev[n - 1].seq);
+	free(ev);
 }
 
 /*
@@ -296,8 +360,12 @@ TEST_F(seq, ordered_across_cpus)
 		if (e->mm_id != self->id)
 			continue;
 		ASSERT_TRUE(e->cpu == 0 || e->cpu == 1) TH_LOG("cpu %d", e->cpu);
-		EXPECT_LT(last[e->cpu], e->seq) TH_LOG("CPU %d: seq %llu after %llu", e->cpu,
-						       e->seq, last[e->cpu]);
+		if (mmw_numbered(e))
+			EXPECT_LT(last[e->cpu], e->seq) TH_LOG("CPU %d: seq %llu after %llu",
+							       e->cpu, e->seq, last[e->cpu]);
+		else
+			EXPECT_LE(last[e->cpu], e->seq) TH_LOG("CPU %d: re-arm seq %llu after %llu",
+							       e->cpu, e->seq, last[e->cpu]);
 		last[e->cpu] = e->seq;
 		cpu_seen[e->cpu] |= e->type == MMW_WRITE_FAULT;
 	}
@@ -310,7 +378,7 @@ TEST_F(seq, ordered_across_cpus)
 	EXPECT_EQ(0ULL, gaps);
 	EXPECT_EQ(0, dups);
 	EXPECT_EQ(MMW_MARK, ev[0].type);
-	EXPECT_EQ(ev[0].seq + n - 1, ev[n - 1].seq);
+	EXPECT_EQ(ev[0].seq + numbered(ev, n) - 1, ev[n - 1].seq);
 
 	/* In seq order, a page faults at most once per arm. */
 	faulted = calloc(npages, 1);

@@ -512,6 +512,15 @@ static bool mmw_match(const struct mmw_event *e, enum mmw_type type, __u64 mm_id
 	return s < end && start < en;
 }
 
+int mmw_cmp_seq(const void *a, const void *b)
+{
+	const struct mmw_event *x = a, *y = b;
+
+	if (x->seq != y->seq)
+		return x->seq < y->seq ? -1 : 1;
+	return (int)mmw_numbered(y) - (int)mmw_numbered(x);
+}
+
 size_t mmw_count(struct mmw_trace *t, enum mmw_type type, __u64 mm_id,
 		 unsigned long start, unsigned long end)
 {

@@ -138,6 +138,16 @@ size_t mmw_count(struct mmw_trace *t, enum mmw_type type, __u64 mm_id,
 		 unsigned long start, unsigned long end);
 const struct mmw_event *mmw_find(struct mmw_trace *t, enum mmw_type type, __u64 mm_id,
 				 unsigned long start, unsigned long end);
+/*
+ * qsort() order by seq. A re-arm's mark carries the number of the event
+ * before it instead of taking one, and sorts after that event.
+ */
+int mmw_cmp_seq(const void *a, const void *b);
+static inline bool mmw_numbered(const struct mmw_event *e)
+{
+	return e->type != MMW_MARK || !e->rearm;
+}
+
 /* mm_id of the first mark event of @tgid, 0 if there is none. */
 __u64 mmw_mm_id_of(struct mmw_trace *t, int tgid);
 

@@ -16,7 +16,8 @@
  * seq numbers the events of one mm, 1, 2, 3, ...: it is taken for every
  * event whether it is recorded or not, so that a consumer sees any event
  * it missed as a gap, and merges per-CPU buffers in the order of the
- * changes.
+ * changes. A mark with rearm=1 takes no number: it carries the number of
+ * the event before it.
  */
 DECLARE_EVENT_CLASS(mm_watch_range,
 		    TP_PROTO(struct mm_struct *mm, u64 seq, unsigned long start,

@@ -69,6 +69,9 @@ enum vmtrack_event_kind {
  *		move: new_start
  * @c:		move: len
  * @seq:	order of decoding (tie breaker for equal timestamps)
+ * @mm_seq:	the kernel's number of the event within its mm (1, 2, ...;
+ *		a re-arm's mark carries the number of the event before it),
+ *		0 if the kernel numbers no events
  */
 struct vmtrack_event {
 	uint64_t	ts;
@@ -81,6 +84,7 @@ struct vmtrack_event {
 	uint64_t	a;
 	uint64_t	b;
 	uint64_t	c;
+	uint64_t	mm_seq;
 };
 
 /**
@@ -240,6 +244,7 @@ enum vmtrack_loss {
 	VMTRACK_LOSS_RESTART	= 1 << 1,	/* ranges were watched before this consumer */
 	VMTRACK_LOSS_TAMPER	= 1 << 2,	/* instance changed behind our back */
 	VMTRACK_LOSS_DECODE	= 1 << 3,	/* malformed sub-buffer */
+	VMTRACK_LOSS_SEQ	= 1 << 4,	/* the mm's event numbers have a gap */
 };
 
 enum vmtrack_session_flags {
@@ -277,7 +282,8 @@ struct vmtrack_params {
  * @loss:		enum vmtrack_loss bits; non-zero means @all_dirty
  * @all_dirty:		every watched page is reported dirty
  * @target_gone:	the watched mm exited (or exec'd)
- * @lost_events:	events lost in this epoch (per-CPU stats deltas)
+ * @lost_events:	events lost in this epoch (per-CPU stats deltas, and the
+ *			numbers missing from the mm's events)
  * @events:		events applied in this epoch
  * @foreign:		events of other mms (ignored)
  * @stray_pages:	pages reported outside every tracked range

@@ -38,6 +38,7 @@ struct dec_type {
 	int		kind;
 	struct dec_field mm_id;
 	struct dec_field tgid;
+	struct dec_field mm_seq;	/* size 0: the kernel numbers no events */
 	struct dec_field f[3];
 	int		nr_fields;
 	int		min_size;
@@ -168,6 +169,11 @@ static int type_resolve(struct tep_handle *tep, int kind, struct dec_type *t,
 	    field_resolve(event, "tgid", &t->tgid, err, errlen))
 		return -ENOENT;
 	t->min_size = max(t->mm_id.offset + t->mm_id.size, t->tgid.offset + t->tgid.size);
+	if (tep_find_field(event, "seq")) {
+		if (field_resolve(event, "seq", &t->mm_seq, err, errlen))
+			return -ENOENT;
+		t->min_size = max(t->min_size, t->mm_seq.offset + t->mm_seq.size);
+	}
 	for (i = 0; i < t->nr_fields; i++) {
 		if (field_resolve(event, ev_desc[kind].fields[i], &t->f[i], err, errlen))
 			return -ENOENT;
@@ -297,6 +303,8 @@ static int decode_record(struct vmtrack_decoder *dec, const uint8_t *data, unsig
 	ev.kind = kind;
 	ev.mm_id = load(data, &t->mm_id);
 	ev.tgid = (int32_t)load(data, &t->tgid);
+	if (t->mm_seq.size)
+		ev.mm_seq = load(data, &t->mm_seq);
 	ev.a = v[0];
 	ev.b = v[1];
 	if (kind == VMTRACK_EV_MARK || kind == VMTRACK_EV_ZAP)

@@ -100,6 +100,13 @@ int vmtrack_dset_settle(struct vmtrack_dset *ds, const struct vmtrack_vmas *v,
  * @iov_alloc:	allocated entries of @iov
  * @early_events: events applied as they were decoded, for the next epoch
  * @early_stray: their pages outside every range, for the next epoch
+ * @stopped:	the target cannot emit events now (frozen, stopped, gone):
+ *		the next collect counts every missing number as lost
+ * @num:	the kernel's numbers of the mm's events (struct vmtrack_event
+ *		mm_seq): @num.base and every number below are accounted for,
+ *		@num.seen of (@num.base, @num.max] were read; @num.open numbers
+ *		of (@num.floor, @num.base] were missing at the last collect
+ *		and may still come from another CPU's buffer
  */
 struct vmtrack_tracker {
 	struct vmtrack_dset	*ds;
@@ -116,6 +123,15 @@ struct vmtrack_tracker {
 	size_t			iov_alloc;
 	uint64_t		early_events;
 	uint64_t		early_stray;
+	bool			stopped;
+	struct {
+		bool		started;
+		uint64_t	floor;
+		uint64_t	base;
+		uint64_t	max;
+		uint64_t	seen;
+		uint64_t	open;
+	} num;
 };
 
 void vmtrack_tracker_init(struct vmtrack_tracker *t, struct vmtrack_dset *ds, pid_t tgid);

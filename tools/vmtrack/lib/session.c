@@ -5,8 +5,10 @@
  * A private tracefs instance (vmtrack-<pid of the consumer>) is configured
  * while tracing is off: overwrite off, buffer sized from the watched size,
  * only the mm_watch events enabled, with the filter tgid==<target> in place
- * before the first mark. After the first epoch mm_watch_mark is disabled in
- * the instance: the session re-arms by itself and needs no echo of it.
+ * before the first mark. After the first epoch the marks of re-arms are
+ * filtered out (rearm==0): the session re-arms by itself and needs no echo
+ * of it, and they take no number, so the kernel's numbers of the events
+ * (checked by the tracker) keep no gap.
  * One reader per CPU splices whole sub-buffers of per_cpu/cpuN/trace_pipe_raw
  * into a private pipe; an epoch drains them completely (splice, then read()
  * for the partial page), accounts for lost events from per_cpu/cpuN/stats,
@@ -64,7 +66,7 @@ struct vmtrack_session {
 	char				filter[64];
 	char				*filter_read[VMTRACK_EV_NR];
 	char				*set_event_read;
-	bool				marks_off;
+	bool				rearm_marks_off;
 	bool				tracefs_ours;	/* vmtrack_tracefs_get() */
 	/*
 	 * Instance files checked every epoch, kept open and read with
@@ -334,14 +336,28 @@ static int create_instance(struct vmtrack_session *s)
 	return 0;
 }
 
-#define MARK_ENABLE	"events/" VMTRACK_SYSTEM "/mm_watch_mark/enable"
+#define MARK_FILTER	"events/" VMTRACK_SYSTEM "/mm_watch_mark/filter"
 
-/* the events the session records: all of the system, less the marks once dropped */
 static int enable_events(struct vmtrack_session *s)
 {
-	if (inst_write(s, "events/" VMTRACK_SYSTEM "/enable", "1"))
-		return -EIO;
-	return s->marks_off ? inst_write(s, MARK_ENABLE, "0") : 0;
+	return inst_write(s, "events/" VMTRACK_SYSTEM "/enable", "1");
+}
+
+/*
+ * The session's filter on every event, and on the marks also rearm==0 once
+ * the marks of re-arms are dropped: they take no number of their own, so
+ * dropping them leaves no gap in the numbers of the mm's events.
+ */
+static int write_filters(struct vmtrack_session *s)
+{
+	char mark[sizeof(s->filter) + 32];
+
+	if (inst_write(s, "events/" VMTRACK_SYSTEM "/filter", s->filter))
+		return -EINVAL;
+	if (!s->rearm_marks_off)
+		return 0;
+	snprintf(mark, sizeof(mark), "(%s) && rearm==0", s->filter);
+	return inst_write(s, MARK_FILTER, mark) ? -EINVAL : 0;
 }
 
 /* the initial pid namespace's inode number (PROC_PID_INIT_INO) */
@@ -365,7 +381,7 @@ static int set_filter(struct vmtrack_session *s, const char *filter, bool none_o
 	int kind;
 
 	snprintf(s->filter, sizeof(s->filter), "%s", filter);
-	if (inst_write(s, "events/" VMTRACK_SYSTEM "/filter", s->filter))
+	if (write_filters(s))
 		return session_err(s, -EINVAL, "cannot set filter '%s' on %s events",
 				   s->filter, VMTRACK_SYSTEM);
 	/* the kernel may normalize the text: remember what it shows */
@@ -419,24 +435,24 @@ static int configure_instance(struct vmtrack_session *s)
 /*
  * The marks of the session's own re-arms carry nothing it does not know,
  * yet they are half of the events of an epoch: once the first epoch has
- * looked for marks of an earlier consumer (restart), stop recording them.
- * If that fails they keep coming, are ignored, and the next epoch tries
- * again.
+ * looked for marks of an earlier consumer (restart), stop recording them;
+ * the marks of new ranges (rearm=0) still come. If that fails they keep
+ * coming, are ignored, and the next epoch tries again.
  */
-static void drop_marks(struct vmtrack_session *s)
+static void drop_rearm_marks(struct vmtrack_session *s)
 {
 	char *text;
 
-	if (inst_write(s, MARK_ENABLE, "0"))
-		return;
-	text = inst_read(s, "set_event");
-	if (!text) {
-		inst_write(s, MARK_ENABLE, "1");
+	s->rearm_marks_off = true;
+	text = write_filters(s) ? NULL : inst_read(s, MARK_FILTER);
+	if (!text || !strcmp(text, "none")) {
+		free(text);
+		s->rearm_marks_off = false;
+		write_filters(s);
 		return;
 	}
-	free(s->set_event_read);
-	s->set_event_read = text;
-	s->marks_off = true;
+	free(s->filter_read[VMTRACK_EV_MARK]);
+	s->filter_read[VMTRACK_EV_MARK] = text;
 }
 
 static int open_probes(struct vmtrack_session *s)
@@ -1352,7 +1368,7 @@ static void check_instance(struct vmtrack_session *s)
 		return;
 	vmtrack_tracker_loss(&s->tr, VMTRACK_LOSS_TAMPER, 0);
 	tracefs_option_disable(s->inst, TRACEFS_OPTION_OVERWRITE);
-	inst_write(s, "events/" VMTRACK_SYSTEM "/filter", s->filter);
+	write_filters(s);
 	inst_write(s, "set_event", "");
 	enable_events(s);
 	tracefs_trace_on(s->inst);
@@ -1570,9 +1586,9 @@ int vmtrack_session_thaw(struct vmtrack_session *s)
  * gap in observation was found (@ep->loss), else exactly the pages with
  * events. The collected pages are re-armed with MADV_WATCH (coalesced ranges,
  * VMTRACK_MAX_IOV per call), so the cost follows the dirty set. The first
- * epoch also stops the recording of mm_watch_mark in the session's instance:
- * it told whether an earlier consumer had armed the ranges (a restart), and
- * after that only echoes the session's own re-arms.
+ * epoch also stops the recording of the marks of re-arms in the session's
+ * instance: they told whether an earlier consumer had armed the ranges (a
+ * restart), and after that only echo the session's own re-arms.
  *
  * The caller copies the pages of @ep->dirty after this call returns, never
  * before: a write after the re-arm faults and is reported by the next epoch,
@@ -1617,10 +1633,11 @@ int vmtrack_session_epoch(struct vmtrack_session *s, unsigned int flags,
 	if (s->rescan && !s->tr.mm_gone)
 		rescan(s, ep);
 
+	s->tr.stopped = s->frozen || (flags & VMTRACK_EPOCH_STOPPED) || target_exited(s);
 	if (vmtrack_tracker_collect(&s->tr, ep))
 		return session_err(s, -ENOMEM, "out of memory");
-	if (!s->marks_off)
-		drop_marks(s);
+	if (!s->rearm_marks_off)
+		drop_rearm_marks(s);
 	if (!(flags & VMTRACK_EPOCH_NO_REARM) && !s->tr.mm_gone && ep->nr_dirty)
 		rearm(s, ep);
 	return 0;

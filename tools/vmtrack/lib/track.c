@@ -36,6 +36,61 @@ void vmtrack_tracker_loss(struct vmtrack_tracker *t, unsigned int reason, uint64
 	t->lost = lost > UINT64_MAX - t->lost ? UINT64_MAX : t->lost + lost;
 }
 
+/*
+ * Account for the kernel's number of an event of the mm. The numbers of
+ * one mm are unique; each CPU's buffer holds them in increasing order, but
+ * an event numbered on one CPU may be recorded after a higher number on
+ * another, so a number missing at a collect may still come: it counts as
+ * lost only if it is still missing at the next collect (see
+ * settle_numbers()). A re-arm's mark carries the number before it.
+ */
+static void count_number(struct vmtrack_tracker *t, const struct vmtrack_event *ev)
+{
+	uint64_t n = ev->mm_seq;
+
+	if (!n || (ev->kind == VMTRACK_EV_MARK && ev->arg))
+		return;
+	if (!t->num.started) {
+		t->num.started = true;
+		t->num.base = n - 1;
+		t->num.max = n;
+		t->num.seen = 1;
+	} else if (n > t->num.base) {
+		t->num.seen++;
+		t->num.max = max(t->num.max, n);
+	} else if (!t->seq) {
+		/* first epoch: the numbers start at the lowest one read */
+		t->num.base = n - 1;
+		t->num.seen++;
+	} else if (n > t->num.floor && t->num.open) {
+		t->num.open--;
+	}
+}
+
+/*
+ * At a collect: numbers missing since the last collect are lost now; those
+ * missing from this epoch only may still come, unless the target is
+ * stopped. An epoch that reports every page dirty covers every change
+ * numbered before it.
+ */
+static void settle_numbers(struct vmtrack_tracker *t)
+{
+	uint64_t window = t->num.max - t->num.base;
+	uint64_t open = window > t->num.seen ? window - t->num.seen : 0;
+	uint64_t lost = t->num.open;
+
+	if (t->stopped || t->mm_gone) {
+		lost += open;
+		open = 0;
+	}
+	if (lost)
+		vmtrack_tracker_loss(t, VMTRACK_LOSS_SEQ, lost);
+	t->num.open = t->loss ? 0 : open;
+	t->num.floor = t->num.base;
+	t->num.base = t->num.max;
+	t->num.seen = 0;
+}
+
 /* dirty [@start, @end); returns the pages outside every range */
 static uint64_t dirty_range(struct vmtrack_tracker *t, uint64_t start, uint64_t end)
 {
@@ -103,6 +158,7 @@ bool vmtrack_tracker_early(struct vmtrack_tracker *t, const struct vmtrack_event
 	/* outside explicit ranges: a move of this epoch may bring it in */
 	if (uncovered && !t->fill_stray)
 		return false;
+	count_number(t, ev);
 	t->early_stray += uncovered;
 	t->early_events++;
 	return true;
@@ -199,6 +255,7 @@ void vmtrack_tracker_apply(struct vmtrack_tracker *t, const struct vmtrack_event
 		t->mm_known = true;
 		t->mm_id = ev->mm_id;
 	}
+	count_number(t, ev);
 	ep->events++;
 	switch (ev->kind) {
 	case VMTRACK_EV_MARK:
@@ -241,6 +298,7 @@ int vmtrack_tracker_collect(struct vmtrack_tracker *t, struct vmtrack_epoch *ep)
 {
 	ssize_t n;
 
+	settle_numbers(t);
 	if (t->loss) {
 		vmtrack_dset_all_dirty(t->ds);
 		ep->loss = t->loss;

@@ -131,7 +131,7 @@ void out_cancel(void)
 		unlink(json_path);
 }
 
-static const char * const loss_names[] = { "events", "restart", "tamper", "decode" };
+static const char * const loss_names[] = { "events", "restart", "tamper", "decode", "seq" };
 
 /**
  * out_loss_text() - the names of enum vmtrack_loss bits
