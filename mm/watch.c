@@ -20,6 +20,9 @@
 #include <linux/mmap_lock.h>
 #include <linux/preempt.h>
 #include <linux/sched.h>
+#include <linux/swap.h>
+#include <linux/uaccess.h>
+#include <linux/uio.h>
 #include <asm/tlb.h>
 
 #define CREATE_TRACE_POINTS
@@ -32,12 +35,12 @@ static atomic64_t mm_watch_last_id = ATOMIC64_INIT(0);
  * Number the next event of @mm. Every event that @mm emits takes a number
  * here, whether the tracepoint is enabled, filtered or dropped, so that a
  * consumer sees each event it did not get as a gap (the marks of re-arms
- * aside, see mm_watch_marked()). The caller holds the
- * lock that orders the change it reports (the page table lock for a write
- * fault, the mmap lock for a mark), so that the numbers of one mm follow
- * the order of its changes across CPUs; and it records the event before
- * it enables preemption again, so that the events of one mm are in
- * increasing order within each per-CPU buffer.
+ * aside, see mm_watch_marked()). The caller holds the lock that orders
+ * the change it reports (the page table lock for a write fault, the mmap
+ * lock for a mark), so that the numbers of one mm follow the order of its
+ * changes across CPUs; and it records the event before it enables
+ * preemption again, so that the events of one mm are in increasing order
+ * within each per-CPU buffer.
  */
 static u64 mm_watch_seq(struct mm_struct *mm)
 {
@@ -133,8 +136,9 @@ int mm_watch_prepare(struct mm_struct *mm, struct task_struct *task,
  * Context: the mmap lock is held for writing.
  * Return: false if nothing was protected: then nothing may be reported.
  */
-bool mm_watch_protect(struct mmu_gather *tlb, struct vm_area_struct *vma,
-		      unsigned long start, unsigned long end)
+static bool mm_watch_protect(struct mmu_gather *tlb,
+			     struct vm_area_struct *vma,
+			     unsigned long start, unsigned long end)
 {
 	mmap_assert_write_locked(vma->vm_mm);
 	if (WARN_ON_ONCE(!vma_watched(vma) || !vma->vm_mm->watch_id))
@@ -167,8 +171,8 @@ bool mm_watch_protect(struct mmu_gather *tlb, struct vm_area_struct *vma,
  * keeps the pages dirty, a superset), and a consumer filters out the
  * marks of its own re-arms, one per dirty range, without seeing gaps.
  */
-void mm_watch_marked(struct mm_struct *mm, unsigned long start,
-		     unsigned long end, bool rearm)
+static void mm_watch_marked(struct mm_struct *mm, unsigned long start,
+			    unsigned long end, bool rearm)
 {
 	u64 seq;
 
@@ -197,6 +201,117 @@ void mm_watch_arm(struct vm_area_struct *vma, unsigned long start,
 
 	if (armed)
 		mm_watch_marked(vma->vm_mm, start, end, rearm);
+}
+
+/*
+ * Write-protect [start, start + len_in) again if it lies entirely in
+ * watched VMAs. Anything else, an error included, is left to the generic
+ * path of madvise(). @last is the VMA the previous range ended in: the
+ * ranges of one call are mostly sorted pages of a few large VMAs, and no
+ * VMA can change while the mmap lock is held for writing.
+ */
+static bool mm_watch_rearm_range(struct mm_struct *mm, struct mmu_gather *tlb,
+				 struct vm_area_struct **last,
+				 unsigned long start, size_t len_in)
+{
+	VMA_ITERATOR(vmi, mm, 0);
+	struct vm_area_struct *vma = *last;
+	size_t len = PAGE_ALIGN(len_in);
+	unsigned long end, addr;
+
+	mmap_assert_write_locked(mm);
+	if (!PAGE_ALIGNED(start) || (len_in && !len))
+		return false;
+	start = untagged_addr_remote(mm, start);
+	end = start + len;
+	if (end < start)
+		return false;
+	if (start == end)
+		return true;
+
+	if (!vma || start < vma->vm_start || start >= vma->vm_end)
+		vma = vma_lookup(mm, start);
+	if (!vma || !vma_watched(vma))
+		return false;
+	if (end <= vma->vm_end) {
+		if (!mm_watch_protect(tlb, vma, start, end))
+			return false;
+		*last = vma;
+		return true;
+	}
+
+	/* Across VMAs: check all of them before protecting any. */
+	addr = start;
+	vma_iter_set(&vmi, start);
+	for_each_vma_range(vmi, vma, end) {
+		if (vma->vm_start > addr || !vma_watched(vma))
+			return false;
+		addr = vma->vm_end;
+	}
+	if (addr < end)
+		return false;
+
+	vma_iter_set(&vmi, start);
+	for_each_vma_range(vmi, vma, end) {
+		if (!mm_watch_protect(tlb, vma, max(start, vma->vm_start),
+				      min(end, vma->vm_end)))
+			return false;
+		*last = vma;
+	}
+	return true;
+}
+
+/**
+ * mm_watch_rearm_vec - re-arm the leading watched ranges of a vector
+ * @mm: the watched mm
+ * @iter: the ranges of one process_madvise(MADV_WATCH) call
+ *
+ * A consumer re-arms the pages written in the last epoch, often thousands
+ * of single pages in one process_madvise() call. Write-protect the leading
+ * ranges of @iter that are already watched under one mmap lock and one TLB
+ * flush rather than one per range, then report them. Stop at the first
+ * range that needs the generic path of madvise().
+ *
+ * Return: true if @iter was advanced.
+ */
+bool mm_watch_rearm_vec(struct mm_struct *mm, struct iov_iter *iter)
+{
+	struct vm_area_struct *last = NULL;
+	struct iov_iter armed = *iter;
+	struct mmu_gather tlb;
+	unsigned long start;
+	size_t len, nr = 0;
+	bool advanced;
+
+	/* See __do_madvise(): no page waits in a per-CPU LRU batch. */
+	lru_add_drain_all();
+	if (mmap_write_lock_killable(mm))
+		return false;
+
+	tlb_gather_mmu(&tlb, mm);
+	while (iov_iter_count(iter)) {
+		start = (unsigned long)iter_iov_addr(iter);
+		len = iter_iov_len(iter);
+		if (!mm_watch_rearm_range(mm, &tlb, &last, start, len))
+			break;
+		iov_iter_advance(iter, len);
+		nr++;
+	}
+	tlb_finish_mmu(&tlb);
+	advanced = nr;
+
+	/* Only now is no writable TLB entry left in these ranges. */
+	for (; nr; nr--) {
+		start = (unsigned long)iter_iov_addr(&armed);
+		start = untagged_addr_remote(mm, start);
+		len = iter_iov_len(&armed);
+		if (len)
+			mm_watch_marked(mm, start, start + PAGE_ALIGN(len),
+					true);
+		iov_iter_advance(&armed, len);
+	}
+	mmap_write_unlock(mm);
+	return advanced;
 }
 
 /**

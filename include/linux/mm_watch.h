@@ -10,7 +10,7 @@
 #include <linux/mm_types.h>
 #include <linux/pgtable.h>
 
-struct mmu_gather;
+struct iov_iter;
 struct task_struct;
 
 /* Reasons for mm_watch_zap */
@@ -48,10 +48,7 @@ int mm_watch_prepare(struct mm_struct *mm, struct task_struct *task,
 		     unsigned long start, unsigned long end);
 void mm_watch_arm(struct vm_area_struct *vma, unsigned long start,
 		  unsigned long end, bool rearm);
-bool mm_watch_protect(struct mmu_gather *tlb, struct vm_area_struct *vma,
-		      unsigned long start, unsigned long end);
-void mm_watch_marked(struct mm_struct *mm, unsigned long start,
-		     unsigned long end, bool rearm);
+bool mm_watch_rearm_vec(struct mm_struct *mm, struct iov_iter *iter);
 void mm_watch_unmark(struct vm_area_struct *vma, unsigned long start,
 		     unsigned long end);
 void mm_watch_check_pinned_pte(struct vm_area_struct *vma, unsigned long addr,
@@ -160,6 +157,12 @@ static inline int mm_watch_prepare(struct mm_struct *mm,
 				   unsigned long start, unsigned long end)
 {
 	return -EINVAL;
+}
+
+static inline bool mm_watch_rearm_vec(struct mm_struct *mm,
+				      struct iov_iter *iter)
+{
+	return false;
 }
 
 static inline void mm_watch_check_pinned_pte(struct vm_area_struct *vma,
