@@ -182,15 +182,28 @@ dump_seed() {
 			"split VMAs ($(grep -c "mremap EFAULT" "$work/target-$seed.out") times)"
 		n=$((n + 1))
 	fi
-	if [ "$name" = loss ]; then
-		if grep -q '"all_dirty":true' "$dir.json"; then
-			ok "$name seed $seed: events were lost and the epoch fell back to all dirty"
-		else
-			not_ok "$name seed $seed: no loss with 4 KiB buffers (nothing tested)"
-		fi
-	fi
+	lost=no
+	grep -q '"all_dirty":true' "$dir.json" && lost=yes
 	kill -9 "$tpid"
 	wait "$tpid" 2>/dev/null
+}
+
+# loss_seed SEED: a dump with 4 KiB buffers, exact whatever it lost; one that
+# lost nothing (the consumer kept up) tested nothing: another run, 3 at most
+loss_seed() {
+	local try
+
+	for try in 1 2 3; do
+		dump_seed "$1" loss -b 4
+		[ $lost = yes ] && break
+		echo "# loss seed $1: run $try lost no event, again"
+		rm -rf "$work/dump-loss-$1" "$work/dump-loss-$1".*
+	done
+	if [ $lost = yes ]; then
+		ok "loss seed $1: events were lost and the epoch fell back to all dirty"
+	else
+		not_ok "loss seed $1: no loss with 4 KiB buffers in 3 runs (nothing tested)"
+	fi
 }
 
 echo "TAP version 13"
@@ -199,7 +212,7 @@ for s in $seeds; do
 	dump_seed "$s" exact
 done
 for s in $loss_seeds; do
-	dump_seed "$s" loss -b 4
+	loss_seed "$s"
 done
 
 # a target killed mid-dump: non-zero exit, no iteration left behind
