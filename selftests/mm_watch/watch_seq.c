@@ -244,7 +244,17 @@ TEST_F(seq, dropped_events_leave_gap)
 	__u64 gaps, first, last, lost;
 	struct mmw_event *ev;
 	size_t i, n, dups;
+	cpu_set_t set;
 	char *p;
+
+	/*
+	 * One CPU's buffer: a writer that migrates would fill a second one
+	 * after the first is full, and the events kept would not be
+	 * contiguous.
+	 */
+	CPU_ZERO(&set);
+	CPU_SET(sched_getcpu(), &set);
+	ASSERT_EQ(0, sched_setaffinity(0, sizeof(set), &set));
 
 	/* The smallest buffer the ring buffer allows: a few pages per CPU. */
 	mmw_trace_fini(&self->t);
