@@ -956,7 +956,44 @@ t16() {
 	stop_workload $wpid
 }
 
-for t in ${E2E_TESTS:-t1 t2 t3 t4 t5 t6 t7 t8 t9 t10 t11 t12 t13 t14 t15 t16}; do
+# ---- 17: --follow past its 64 sets -------------------------------------
+
+# 66 processes alive at once under the shell that starts them: 64 sets, the
+# 3 processes beyond them followed but reported as not watched
+t17() {
+	local o=$tmp/o17 e=$tmp/e17 f=$tmp/f17 vpid rc nw i k
+	mkfifo $f
+	"$VMTRACK" run --follow -i 1 -j -- \
+		sh -c "for i in \$(seq 66); do cat $f > /dev/null & done; wait" > $o 2> $e &
+	vpid=$!
+	pids+=("$vpid")
+	# every cat blocks in open() until the fifo has a writer
+	for ((i = 0; i < 1800; i++)); do
+		[ "$(pgrep -c -x cat)" -ge 66 ] && [ "$(grep -c 'not watched' $e)" -ge 3 ] && break
+		sleep 0.1
+	done
+	# a writer lets every cat past open(); once all 66 read, EOF ends them
+	exec 7> $f
+	for ((i = 0; i < 1800; i++)); do
+		[ "$(for c in $(pgrep -x cat); do ls -l /proc/$c/fd; done 2>/dev/null |
+		     grep -c " -> $f\$")" -ge 66 ] && break
+		sleep 0.1
+	done
+	exec 7>&-
+	( sleep $TMO; kill -KILL $vpid 2>/dev/null ) & k=$!
+	wait $vpid
+	rc=$?
+	kill $k 2>/dev/null
+	wait $k 2>/dev/null
+	nw=$(grep 'not watched: too many processes watched at once' $e | awk '{ print $3 }' | sort -u | wc -l)
+	check "follow limit: exit status 0 (got $rc)" [ $rc = 0 ]
+	check "follow limit: the 3 processes beyond 64 sets are reported not watched (got $nw)" \
+		[ "$nw" = 3 ]
+	check "follow limit: no instance left" no_instances
+	[ $rc = 0 ] || sed 's/^/# /' $e | tail -5
+}
+
+for t in ${E2E_TESTS:-t1 t2 t3 t4 t5 t6 t7 t8 t9 t10 t11 t12 t13 t14 t15 t16 t17}; do
 	$t
 done
 tap_end
