@@ -131,6 +131,20 @@ start_workload() {	# TRUTH ARGS...: sets $wpid
 	wait_for "$truth" '^B '
 }
 
+# watch_buffer NAME OUT ERR TRUTH PAGES PHASES [WATCH ARGS...]: the workload
+# and vmtrack watch of its buffer (-i 0.5 -j); sets $lo, $hi and $vpid
+watch_buffer() {
+	local name=$1 out=$2 err=$3 truth=$4 pages=$5 phases=$6
+	shift 6
+	start_workload "$truth" -p "$pages" -n "$phases" || { nok "$name: workload start"; return 1; }
+	lo=$(buf_start "$truth")
+	hi=$(buf_end "$truth")
+	"$VMTRACK" watch -p $wpid -r "$(buf_range "$truth")" -i 0.5 -j "$@" > "$out" 2> "$err" &
+	vpid=$!
+	pids+=("$vpid")
+	wait_for "$err" 'watching|vmtrack' || { nok "$name: start"; return 1; }
+}
+
 stop_workload() {
 	kill -TERM "$1" 2>/dev/null
 	wait "$1" 2>/dev/null
@@ -185,13 +199,7 @@ t1() {
 
 t2() {
 	local o=$tmp/o2 truth=$tmp/t2 lo hi p vpid rc
-	start_workload "$truth" -p 256 -n 3 || { nok "watch -r: workload start"; return; }
-	lo=$(buf_start "$truth")
-	hi=$(buf_end "$truth")
-	"$VMTRACK" watch -p $wpid -r "$(buf_range "$truth")" -i 0.5 -j > $o 2> $tmp/e2 &
-	vpid=$!
-	pids+=("$vpid")
-	wait_for $tmp/e2 'watching|vmtrack' || { nok "watch -r: start"; return; }
+	watch_buffer "watch -r" $o $tmp/e2 "$truth" 256 3 || return
 	check "watch -r: buffer shows VmFlags wt while watched" watched $wpid "$lo"
 	for p in 1 2 3; do
 		kill -USR1 $wpid
@@ -221,13 +229,7 @@ t2() {
 
 t3() {
 	local o=$tmp/o3 truth=$tmp/t3 lo hi vpid le
-	start_workload "$truth" -p 2048 -n 2 || { nok "overflow: workload start"; return; }
-	lo=$(buf_start "$truth")
-	hi=$(buf_end "$truth")
-	"$VMTRACK" watch -p $wpid -r "$(buf_range "$truth")" -b 4 -i 0.5 -j > $o 2> $tmp/e3 &
-	vpid=$!
-	pids+=("$vpid")
-	wait_for $tmp/e3 'watching|vmtrack' || { nok "overflow: start"; return; }
+	watch_buffer overflow $o $tmp/e3 "$truth" 2048 2 -b 4 || return
 	kill -STOP $vpid		# cannot read: the 4 KiB buffers overflow
 	kill -USR1 $wpid
 	wait_for "$truth" '^D 1$'
@@ -910,13 +912,7 @@ t15() {
 # and no instance check can see it, the gap in the kernel's numbers does.
 t16() {
 	local o=$tmp/o16 truth=$tmp/t16 lo hi vpid ev le n2
-	start_workload "$truth" -p 256 -n 3 || { nok "seq: workload start"; return; }
-	lo=$(buf_start "$truth")
-	hi=$(buf_end "$truth")
-	"$VMTRACK" watch -p $wpid -r "$(buf_range "$truth")" -i 0.5 -j > $o 2> $tmp/e16 &
-	vpid=$!
-	pids+=("$vpid")
-	wait_for $tmp/e16 'watching|vmtrack' || { nok "seq: start"; return; }
+	watch_buffer seq $o $tmp/e16 "$truth" 256 3 || return
 	ev=$T/instances/vmtrack-$vpid/events/mm_watch/mm_watch_write_fault/enable
 	kill -USR1 $wpid
 	wait_for "$truth" '^D 1$'
