@@ -98,6 +98,21 @@ same() {
 	return 1
 }
 
+# check_all_dirty DESC JSON EPOCH: EPOCH reports every page of [$lo, $hi) dirty
+check_all_dirty() {
+	epoch_pages "$2" "$3" "$lo" "$hi" > $tmp/gad
+	all_pages "$lo" "$hi" > $tmp/aad
+	check "$1" same $tmp/aad $tmp/gad
+}
+
+# check_union DESC JSON TRUTH: the epochs together report every page of
+# [$lo, $hi) that TRUTH says was written
+check_union() {
+	truth_pages "$3" > $tmp/wun
+	epoch_pages "$2" all "$lo" "$hi" > $tmp/gun
+	check "$1" subset $tmp/wun $tmp/gun
+}
+
 # epoch_field JSON EPOCH KEY
 epoch_field() { awk -v e="$2" -v k="$3" "$JV"' jv("epoch") == e { print jv(k) }' "$1"; }
 loss_epochs() { awk "$JV"' jv("epoch") != "" && jv("all_dirty") == "true"' "$1" | wc -l; }
@@ -242,14 +257,10 @@ t3() {
 	le=$(first_event_loss $o)
 	check "overflow: lost events detected and reported" [ -n "$le" ]
 	if [ -n "$le" ]; then
-		epoch_pages $o "$le" "$lo" "$hi" > $tmp/g3
-		all_pages "$lo" "$hi" > $tmp/a3
-		check "overflow: loss epoch reports every watched page dirty" same $tmp/a3 $tmp/g3
+		check_all_dirty "overflow: loss epoch reports every watched page dirty" $o "$le"
 		info "epoch $le lost $(epoch_field $o "$le" lost_events) events"
 	fi
-	truth_pages "$truth" > $tmp/w3
-	epoch_pages $o all "$lo" "$hi" > $tmp/g3
-	check "overflow: union of epochs is a superset of the truth" subset $tmp/w3 $tmp/g3
+	check_union "overflow: union of epochs is a superset of the truth" $o "$truth"
 	check "overflow: no instance left" no_instances
 	stop_workload $wpid
 }
@@ -490,13 +501,9 @@ tamper_case() {
 	check "tamper $name: the change is reported as a gap" [ -n "$e" ]
 	[ -n "$e" ] || { sed 's/^/# /' $o | cut -c1-200; sed 's/^/# /' $err; }
 	if [ -n "$e" ]; then
-		epoch_pages $o "$e" "$lo" "$hi" > $tmp/g9
-		all_pages "$lo" "$hi" > $tmp/a9
-		check "tamper $name: that epoch reports every watched page dirty" same $tmp/a9 $tmp/g9
+		check_all_dirty "tamper $name: that epoch reports every watched page dirty" $o "$e"
 	fi
-	truth_pages "$truth" > $tmp/w9
-	epoch_pages $o all "$lo" "$hi" > $tmp/g9
-	check "tamper $name: union of epochs is a superset of the truth" subset $tmp/w9 $tmp/g9
+	check_union "tamper $name: union of epochs is a superset of the truth" $o "$truth"
 	stop_workload $wpid
 }
 
@@ -936,13 +943,9 @@ t16() {
 	if [ -n "$le" ]; then
 		check "seq: the count is the phase's write faults ($n2)" \
 			[ "$(epoch_field $o "$le" lost_events)" = "$n2" ]
-		epoch_pages $o "$le" "$lo" "$hi" > $tmp/g16
-		all_pages "$lo" "$hi" > $tmp/a16
-		check "seq: the loss epoch reports every watched page dirty" same $tmp/a16 $tmp/g16
+		check_all_dirty "seq: the loss epoch reports every watched page dirty" $o "$le"
 	fi
-	truth_pages "$truth" > $tmp/w16
-	epoch_pages $o all "$lo" "$hi" > $tmp/g16
-	check "seq: union of epochs is a superset of the truth" subset $tmp/w16 $tmp/g16
+	check_union "seq: union of epochs is a superset of the truth" $o "$truth"
 	# the marks of re-arms are filtered out, the write faults all come
 	check "seq: after the first epoch, precise epochs read no more events than dirty pages" \
 		awk "$JV"' jv("epoch") + 0 > 1 && jv("all_dirty") == "false" {
