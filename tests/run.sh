@@ -187,6 +187,11 @@ expect_vm_status "vm: a failing guest command fails the run" 1 -t 120 -- false
 expect_vm_status "vm: a kernel WARN in the guest fails the run" 125 -t 120 -- \
 	sh -c 'echo WARNING > /sys/kernel/debug/provoke-crash/DIRECT'
 expect_vm_status "vm: a hung guest is killed at its limit" 124 -t 15 -- sleep 600
+# The guest's banner is the one of the vmlinux just linked: no stale piece
+# (a cached object, an old bzImage) stands between the build and the tests.
+banner=$(strings -n 20 "$KERNEL_BUILD/vmlinux" | grep -m1 '^Linux version .* #[0-9]')
+expect_vm_status "vm: the guest runs the kernel just built" 0 -t 120 -- \
+	sh -c 'test "$(cat /proc/version)" = "$1"' sh "$banner"
 expect_vm_status "vm: the guest boots the 2 CPUs it is given" 0 -t 120 -c 2 -- \
 	sh -c 'test "$(nproc)" = 2'
 expect_vm_status "vm: the guest boots the 3 CPUs it is given" 0 -t 120 -c 3 -- \
