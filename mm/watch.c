@@ -151,6 +151,18 @@ static bool mm_watch_protect(struct mmu_gather *tlb,
 	vma_start_write(vma);
 	vma_assert_write_locked(vma);
 
+	/*
+	 * change_protection() clears the soft-dirty bit of every entry it
+	 * arms, and the write fault sets it again: in a watched VMA it means
+	 * "written since armed". The VMA-wide flag would make every entry
+	 * read as written. It is dropped for the whole VMA, not only the
+	 * range: an entry never armed is empty, or became present through a
+	 * path that sets the bit (write fault, mremap(), THP collapse) or
+	 * maps the zero page or the page cache, which a sweep cannot tell
+	 * from an older copy and reports anyway.
+	 */
+	if (vma->vm_flags & VM_SOFTDIRTY)
+		vm_flags_clear(vma, VM_SOFTDIRTY);
 	change_protection(tlb, vma, start, end, MM_CP_WATCH);
 	return true;
 }
@@ -364,14 +376,14 @@ static bool mm_watch_page_referenced(struct page *page)
  * user, can be written without any fault, so the consumer has to treat it
  * as dirty in every epoch in which it is reported.
  */
-static void mm_watch_check_pinned(struct vm_area_struct *vma,
+static bool mm_watch_check_pinned(struct vm_area_struct *vma,
 				  unsigned long addr, struct page *page,
 				  unsigned long size)
 {
 	struct mm_struct *mm = vma->vm_mm;
 
 	if (!page)
-		return;
+		return false;
 	/*
 	 * Order the write-protection before the pin and reference count
 	 * checks. Pairs with GUP-fast, which takes its pin or reference before
@@ -379,12 +391,13 @@ static void mm_watch_check_pinned(struct vm_area_struct *vma,
 	 */
 	smp_mb();
 	if (!mm_watch_id(mm))
-		return;
+		return false;
 	if (!folio_maybe_dma_pinned(page_folio(page)) &&
 	    !mm_watch_page_referenced(page))
-		return;
+		return false;
 	guard(preempt)();
 	trace_mm_watch_pinned(mm, mm_watch_seq(mm), addr, size);
+	return true;
 }
 
 /**
@@ -394,12 +407,14 @@ static void mm_watch_check_pinned(struct vm_area_struct *vma,
  * @pte: the entry, just write-protected
  *
  * Called by change_protection(MM_CP_WATCH) under the page table lock.
+ *
+ * Return: true if the page was reported: it may change without a fault.
  */
-void mm_watch_check_pinned_pte(struct vm_area_struct *vma, unsigned long addr,
+bool mm_watch_check_pinned_pte(struct vm_area_struct *vma, unsigned long addr,
 			       pte_t pte)
 {
-	mm_watch_check_pinned(vma, addr, vm_normal_page(vma, addr, pte),
-			      PAGE_SIZE);
+	return mm_watch_check_pinned(vma, addr, vm_normal_page(vma, addr, pte),
+				     PAGE_SIZE);
 }
 
 #ifdef CONFIG_TRANSPARENT_HUGEPAGE
@@ -410,12 +425,15 @@ void mm_watch_check_pinned_pte(struct vm_area_struct *vma, unsigned long addr,
  * @pmd: the entry, just write-protected
  *
  * Called by change_protection(MM_CP_WATCH) under the page table lock.
+ *
+ * Return: true if the folio was reported: it may change without a fault.
  */
-void mm_watch_check_pinned_pmd(struct vm_area_struct *vma, unsigned long addr,
+bool mm_watch_check_pinned_pmd(struct vm_area_struct *vma, unsigned long addr,
 			       pmd_t pmd)
 {
-	mm_watch_check_pinned(vma, addr, vm_normal_page_pmd(vma, addr, pmd),
-			      HPAGE_PMD_SIZE);
+	return mm_watch_check_pinned(vma, addr,
+				     vm_normal_page_pmd(vma, addr, pmd),
+				     HPAGE_PMD_SIZE);
 }
 #endif
 

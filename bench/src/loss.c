@@ -194,7 +194,7 @@ static void point_epoch(struct vmtrack_session *s, struct point *pt)
 	pt->epochs++;
 	pt->events += ep.events;
 	pt->lost += ep.lost_events;
-	pt->flagged += ep.all_dirty;
+	pt->flagged += !!ep.loss;
 	pt->reported += ep.dirty_pages;
 }
 

@@ -51,9 +51,9 @@ void mm_watch_arm(struct vm_area_struct *vma, unsigned long start,
 bool mm_watch_rearm_vec(struct mm_struct *mm, struct iov_iter *iter);
 void mm_watch_unmark(struct vm_area_struct *vma, unsigned long start,
 		     unsigned long end);
-void mm_watch_check_pinned_pte(struct vm_area_struct *vma, unsigned long addr,
+bool mm_watch_check_pinned_pte(struct vm_area_struct *vma, unsigned long addr,
 			       pte_t pte);
-void mm_watch_check_pinned_pmd(struct vm_area_struct *vma, unsigned long addr,
+bool mm_watch_check_pinned_pmd(struct vm_area_struct *vma, unsigned long addr,
 			       pmd_t pmd);
 void __mm_watch_write_fault(struct vm_area_struct *vma, unsigned long addr,
 			    unsigned long size);
@@ -165,14 +165,16 @@ static inline bool mm_watch_rearm_vec(struct mm_struct *mm,
 	return false;
 }
 
-static inline void mm_watch_check_pinned_pte(struct vm_area_struct *vma,
+static inline bool mm_watch_check_pinned_pte(struct vm_area_struct *vma,
 					     unsigned long addr, pte_t pte)
 {
+	return false;
 }
 
-static inline void mm_watch_check_pinned_pmd(struct vm_area_struct *vma,
+static inline bool mm_watch_check_pinned_pmd(struct vm_area_struct *vma,
 					     unsigned long addr, pmd_t pmd)
 {
+	return false;
 }
 
 static inline void mm_watch_write_fault(struct vm_area_struct *vma,

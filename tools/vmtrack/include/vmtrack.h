@@ -279,8 +279,9 @@ struct vmtrack_params {
 /**
  * struct vmtrack_epoch - the result of one epoch
  * @seq:		epoch number, from 1
- * @loss:		enum vmtrack_loss bits; non-zero means @all_dirty
- * @all_dirty:		every watched page is reported dirty
+ * @loss:		enum vmtrack_loss bits; non-zero means @swept or @all_dirty
+ * @all_dirty:		every watched page is reported dirty (a loss that no
+ *			sweep could recover)
  * @target_gone:	the watched mm exited (or exec'd)
  * @lost_events:	events lost in this epoch (per-CPU stats deltas, and the
  *			numbers missing from the mm's events)
@@ -293,6 +294,10 @@ struct vmtrack_params {
  * @rearm_failed:	dirty ranges that could not be re-armed (stay dirty)
  * @dirty:		dirty ranges, coalesced, sorted; valid until the next epoch
  * @nr_dirty:		number of entries in @dirty
+ * @swept:		a loss was recovered by a sweep of the page tables: the
+ *			pages written since their last arm, and those whose
+ *			contents may have changed without a write, are dirty
+ * @swept_pages:	watched pages the sweep reported dirty
  */
 struct vmtrack_epoch {
 	uint64_t		seq;
@@ -309,6 +314,8 @@ struct vmtrack_epoch {
 	uint64_t		rearm_failed;
 	const struct iovec	*dirty;
 	size_t			nr_dirty;
+	bool			swept;
+	uint64_t		swept_pages;
 };
 
 struct vmtrack_session;

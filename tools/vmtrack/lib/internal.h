@@ -124,6 +124,8 @@ struct vmtrack_tracker {
 	uint64_t		early_events;
 	uint64_t		early_stray;
 	bool			stopped;
+	/* pagemap of the target for vmtrack_sweep(), -1: every page on a loss */
+	int			sweep_fd;
 	struct {
 		bool		started;
 		uint64_t	floor;
@@ -142,6 +144,8 @@ bool vmtrack_tracker_early(struct vmtrack_tracker *t, const struct vmtrack_event
 void vmtrack_tracker_apply_all(struct vmtrack_tracker *t, const struct vmtrack_event *ev,
 			       size_t n, struct vmtrack_epoch *ep);
 int vmtrack_tracker_collect(struct vmtrack_tracker *t, struct vmtrack_epoch *ep);
+int vmtrack_sweep_open(pid_t pid);
+int vmtrack_sweep(int fd, struct vmtrack_dset *ds, uint64_t *pages);
 struct vmtrack_dset *vmtrack_dset_take_dirty(struct vmtrack_dset *ds);
 
 #endif /* _VMTRACK_INTERNAL_H */

@@ -706,6 +706,9 @@ static int open_target(struct vmtrack_session *s)
 		return session_err(s, -errno, "pid %d: pidfd_open: %s", (int)s->p.pid,
 				   strerror(errno));
 	}
+	/* Without it, a loss makes every watched page dirty. */
+	ret = vmtrack_sweep_open(s->p.pid);
+	s->tr.sweep_fd = ret < 0 ? -1 : ret;
 	return 0;
 }
 
@@ -739,6 +742,7 @@ int vmtrack_session_open(struct vmtrack_session **sp, const struct vmtrack_param
 	}
 	s->p = *params;
 	s->pidfd = -1;
+	s->tr.sweep_fd = -1;
 	s->notify_fd = -1;
 	for (ret = 0; ret < NR_PROBES; ret++)
 		s->probe_fd[ret] = -1;
@@ -847,6 +851,8 @@ void vmtrack_session_close(struct vmtrack_session *s)
 	vmtrack_dset_free(s->ds);
 	if (s->pidfd >= 0)
 		close(s->pidfd);
+	if (s->tr.sweep_fd >= 0)
+		close(s->tr.sweep_fd);
 	free(s->buf);
 	free(s->ev);
 	free(s->iov);

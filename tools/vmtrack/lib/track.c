@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: LGPL-2.1
 /*
  * The tracker: applies decoded events and observation gaps to the dirty set
- * of one mm, and turns them into the result of an epoch. No I/O here, so the
- * unit tests can drive it.
+ * of one mm, and turns them into the result of an epoch. No I/O here but the
+ * sweep after a loss, when the session opened one, so the unit tests can
+ * drive it.
  */
 #include <errno.h>
 #include <string.h>
@@ -20,6 +21,7 @@ void vmtrack_tracker_init(struct vmtrack_tracker *t, struct vmtrack_dset *ds, pi
 	memset(t, 0, sizeof(*t));
 	t->ds = ds;
 	t->tgid = tgid;
+	t->sweep_fd = -1;
 }
 
 /**
@@ -285,6 +287,23 @@ void vmtrack_tracker_apply(struct vmtrack_tracker *t, const struct vmtrack_event
 	}
 }
 
+/*
+ * After a loss, the pages written since their last arm are in the page
+ * tables (vmtrack_sweep()). Not after a restart: an earlier consumer armed
+ * those pages, and this one never copied them.
+ */
+static void recover(struct vmtrack_tracker *t, struct vmtrack_epoch *ep)
+{
+	if (t->sweep_fd >= 0 && !(t->loss & VMTRACK_LOSS_RESTART) &&
+	    !vmtrack_sweep(t->sweep_fd, t->ds, &ep->swept_pages)) {
+		ep->swept = true;
+		return;
+	}
+	ep->swept_pages = 0;
+	vmtrack_dset_all_dirty(t->ds);
+	ep->all_dirty = true;
+}
+
 /**
  * vmtrack_tracker_collect() - end an epoch: take the dirty set out
  * @t:		the tracker
@@ -300,9 +319,8 @@ int vmtrack_tracker_collect(struct vmtrack_tracker *t, struct vmtrack_epoch *ep)
 
 	settle_numbers(t);
 	if (t->loss) {
-		vmtrack_dset_all_dirty(t->ds);
+		recover(t, ep);
 		ep->loss = t->loss;
-		ep->all_dirty = true;
 		ep->lost_events = t->lost;
 		t->loss = 0;
 		t->lost = 0;

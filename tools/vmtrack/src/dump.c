@@ -634,7 +634,7 @@ void dump_print_iter(FILE *f, bool json, const char *dest, long page_size,
 		it->iter, it->frozen ? "*" : " ", it->pages,
 		it->pages * page_size / 1048576.0, it->holes, it->gone, it->seconds,
 		it->bandwidth / 1048576.0);
-	if (it->all_dirty)
+	if (it->loss)
 		fprintf(f, "  LOSS(%s)", loss);
 	fprintf(f, "\n");
 }

@@ -343,7 +343,7 @@ static void set_epoch(struct tree *tr, struct proc *pr, bool final, bool stopped
 	pr->rs.epochs++;
 	pr->rs.dirty_pages += ep.dirty_pages;
 	tr->ts.dirty_pages += ep.dirty_pages;
-	if (ep.all_dirty) {
+	if (ep.loss) {
 		pr->rs.loss_epochs++;
 		pr->rs.lost_events += ep.lost_events;
 		tr->ts.loss_epochs++;

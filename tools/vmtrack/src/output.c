@@ -282,11 +282,12 @@ void out_epoch_json(FILE *f, const struct out_epoch_info *e)
 		"\"watched_pages\":%" PRIu64 ",\"dirty_pages\":%" PRIu64 ",\"nr_dirty\":%zu,"
 		"\"all_dirty\":%s,\"loss\":\"%s\",\"lost_events\":%" PRIu64 ",\"events\":%" PRIu64
 		",\"new_pages\":%" PRIu64 ",\"stray_pages\":%" PRIu64 ",\"rearm_failed\":%" PRIu64
-		",\"target_gone\":%s",
+		",\"target_gone\":%s,\"swept\":%s,\"swept_pages\":%" PRIu64,
 		e->time, e->duration, e->final ? "true" : "false", ep->watched_pages,
 		ep->dirty_pages, ep->nr_dirty, ep->all_dirty ? "true" : "false", loss,
 		ep->lost_events, ep->events, ep->new_pages, ep->stray_pages, ep->rearm_failed,
-		ep->target_gone ? "true" : "false");
+		ep->target_gone ? "true" : "false", ep->swept ? "true" : "false",
+		ep->swept_pages);
 	if (e->has_ranges) {
 		epoch_json_mappings(f, e);
 		fprintf(f, ",\"dirty\":[");
@@ -320,10 +321,10 @@ void out_epoch_text(FILE *f, const struct out_epoch_info *e, bool list_dirty, lo
 		" pages in %6zu ranges%s%s", ep->dirty_pages,
 		ep->watched_pages, ep->nr_dirty, ep->new_pages ? "  (new mappings)" : "",
 		e->final ? "  (final)" : "");
-	if (ep->all_dirty) {
+	if (ep->loss) {
 		out_loss_text(loss, sizeof(loss), ep->loss);
-		fprintf(f, "  LOSS(%s): %" PRIu64 " events lost, all watched pages reported dirty",
-			loss, ep->lost_events);
+		fprintf(f, "  LOSS(%s): %" PRIu64 " events lost, %s", loss, ep->lost_events,
+			ep->swept ? "recovered by a sweep" : "all watched pages reported dirty");
 	} else if (e->nr_tracked > 1 && e->busiest.last) {
 		fprintf(f, "  most: %" PRIu64 " in %s %" PRIx64, e->busiest.last,
 			e->busiest.label[0] ? e->busiest.label : "[anon]", e->busiest.start);

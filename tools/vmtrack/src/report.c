@@ -269,7 +269,7 @@ static int add_point(struct report *rp)
 		.time = rp->e.time,
 		.duration = rp->e.duration,
 		.dirty = rp->ep.dirty_pages,
-		.loss = rp->ep.all_dirty,
+		.loss = rp->ep.loss != 0,
 		.set = rp->e.set ? rp->e.set->set : 0,
 	};
 	return 0;

@@ -121,7 +121,7 @@ static void run_epoch(struct loop *l, bool final)
 	}
 	l->rs.epochs++;
 	l->rs.dirty_pages += ep.dirty_pages;
-	if (ep.all_dirty) {
+	if (ep.loss) {
 		l->rs.loss_epochs++;
 		l->rs.lost_events += ep.lost_events;
 	}

@@ -1,0 +1,262 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The soft-dirty bit of a watched entry means "written since armed": an arm
+ * clears it, a write sets it, and it survives what makes an entry read-only
+ * without a write (fork(), swap-out) and clear_refs. A consumer that lost
+ * events recovers the written pages by a sweep of it (PAGEMAP_SCAN).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <linux/fs.h>
+
+#include "../kselftest_harness.h"
+#include "watch_util.h"
+
+#define PM_SOFT_DIRTY		BIT_ULL(55)
+#define NPAGES			16
+#define PMD_SIZE_2M		(2UL << 20)
+
+static size_t ps;
+
+FIXTURE(sweep) {
+	struct mmw_trace t;
+	__u64 id;
+	char *p;
+	size_t len;
+	int pagemap;
+};
+
+/* A new mapping reads as soft-dirty where the kernel tracks the bit at all. */
+static bool have_soft_dirty(int pagemap)
+{
+	char *p = mmap(NULL, ps, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	bool ret;
+
+	if (p == MAP_FAILED)
+		return false;
+	p[0] = 1;
+	ret = mmw_pagemap(pagemap, (unsigned long)p) & PM_SOFT_DIRTY;
+	munmap(p, ps);
+	return ret;
+}
+
+FIXTURE_SETUP(sweep)
+{
+	ps = getpagesize();
+	self->p = MAP_FAILED;
+	self->pagemap = -1;
+	MMW_SKIP_WITHOUT_FEATURE(return);
+	self->pagemap = mmw_open_pagemap(0);
+	ASSERT_LE(0, self->pagemap);
+	if (!have_soft_dirty(self->pagemap))
+		SKIP(return, "no soft-dirty bit (CONFIG_MEM_SOFT_DIRTY)");
+	ASSERT_EQ(0, mmw_trace_init(&self->t, NULL, 1024));
+	self->len = NPAGES * ps;
+	self->p = mmap(NULL, self->len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, self->p);
+	/* Single pages: a THP would make a write dirty 2 MiB. */
+	ASSERT_EQ(0, madvise(self->p, self->len, MADV_NOHUGEPAGE));
+	memset(self->p, 1, self->len);
+}
+
+FIXTURE_TEARDOWN(sweep)
+{
+	mmw_trace_fini(&self->t);
+	if (self->p != MAP_FAILED)
+		munmap(self->p, self->len);
+	if (self->pagemap >= 0)
+		close(self->pagemap);
+	mmw_swap_teardown();
+	mmw_restore_settings();
+}
+
+/* Bit i of the result: page i of [p, p + n pages) reads as soft-dirty. */
+static unsigned long soft_dirty(int pagemap, const char *p, size_t n)
+{
+	unsigned long bits = 0;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (mmw_pagemap(pagemap, mmw_pg(p, i)) & PM_SOFT_DIRTY)
+			bits |= 1UL << i;
+	return bits;
+}
+
+static void write_pages(char *p, unsigned long bits)
+{
+	size_t i;
+
+	for (i = 0; i < NPAGES; i++)
+		if (bits & (1UL << i))
+			p[i * ps] += 1;
+}
+
+/* An arm clears the bit of every page it arms, a write sets it again. */
+TEST_F(sweep, arm_clears_write_sets)
+{
+	ASSERT_EQ(0, madvise(self->p, self->len, MADV_WATCH));
+	EXPECT_EQ(0UL, soft_dirty(self->pagemap, self->p, NPAGES));
+	write_pages(self->p, 0x0122);
+	EXPECT_EQ(0x0122UL, soft_dirty(self->pagemap, self->p, NPAGES));
+
+	/* A re-arm of part of the VMA clears that part only. */
+	ASSERT_EQ(0, madvise(self->p, 2 * ps, MADV_WATCH));
+	EXPECT_EQ(0x0120UL, soft_dirty(self->pagemap, self->p, NPAGES));
+	ASSERT_EQ(0, madvise(self->p, self->len, MADV_WATCH));
+	EXPECT_EQ(0UL, soft_dirty(self->pagemap, self->p, NPAGES));
+}
+
+/* fork() write-protects the parent's written pages: they stay written. */
+TEST_F(sweep, fork_keeps_written)
+{
+	int status;
+	pid_t child;
+
+	ASSERT_EQ(0, madvise(self->p, self->len, MADV_WATCH));
+	write_pages(self->p, 0x0a);
+	child = fork();
+	ASSERT_LE(0, child);
+	if (!child)
+		_exit(0);
+	ASSERT_EQ(child, waitpid(child, &status, 0));
+	EXPECT_EQ(0x0aUL, soft_dirty(self->pagemap, self->p, NPAGES));
+}
+
+/* A swapped-out page keeps the bit in its swap entry, and after swap-in. */
+TEST_F(sweep, swap_keeps_written)
+{
+	char why[128];
+	size_t i, swapped;
+	int ret, tries;
+
+	ret = mmw_swap_setup(why, sizeof(why));
+	if (ret == KSFT_SKIP)
+		SKIP(return, "%s", why);
+	ASSERT_EQ(0, ret);
+	ASSERT_EQ(0, madvise(self->p, self->len, MADV_WATCH));
+	write_pages(self->p, 0x8004);
+	for (tries = 0, swapped = 0; tries < 5 && swapped < NPAGES; tries++) {
+		madvise(self->p, self->len, MADV_PAGEOUT);
+		for (i = 0, swapped = 0; i < NPAGES; i++)
+			swapped += !!(mmw_pagemap(self->pagemap, mmw_pg(self->p, i)) & PM_SWAP);
+	}
+	if (swapped < NPAGES)
+		SKIP(return, "MADV_PAGEOUT swapped out only %zu of %d pages", swapped, NPAGES);
+	EXPECT_EQ(0x8004UL, soft_dirty(self->pagemap, self->p, NPAGES));
+	mmw_read_pages(self->p, NPAGES);
+	EXPECT_EQ(0x8004UL, soft_dirty(self->pagemap, self->p, NPAGES));
+
+	/* An arm while swapped out clears the swap entries too. */
+	write_pages(self->p, 0x0100);
+	madvise(self->p, self->len, MADV_PAGEOUT);
+	ASSERT_EQ(0, madvise(self->p, self->len, MADV_WATCH));
+	EXPECT_EQ(0UL, soft_dirty(self->pagemap, self->p, NPAGES));
+}
+
+/* clear_refs ("4") leaves watched VMAs alone, and clears the others. */
+TEST_F(sweep, clear_refs_skips_watched)
+{
+	char *other;
+
+	other = mmap(NULL, ps, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, other);
+	other[0] = 1;
+	ASSERT_EQ(0, madvise(self->p, self->len, MADV_WATCH));
+	write_pages(self->p, 0x30);
+	ASSERT_EQ(0, mmw_write_file("/proc/self/clear_refs", "4"));
+	EXPECT_EQ(0UL, soft_dirty(self->pagemap, other, 1));
+	EXPECT_EQ(0x30UL, soft_dirty(self->pagemap, self->p, NPAGES));
+	munmap(other, ps);
+}
+
+/* A page the arm reports pinned may change without a fault: it stays written. */
+TEST_F(sweep, pinned_stays_written)
+{
+	struct iovec iov = { .iov_base = self->p + 3 * ps, .iov_len = ps };
+	int pfd[2];
+
+	ASSERT_EQ(0, pipe(pfd));
+	ASSERT_EQ((ssize_t)ps, vmsplice(pfd[1], &iov, 1, 0));
+	ASSERT_EQ(0, madvise(self->p, self->len, MADV_WATCH));
+	MMW_READ_OWN_EVENTS();
+	ASSERT_EQ(1, mmw_count(&self->t, MMW_PINNED, self->id, 0, ~0UL))
+		mmw_trace_dump(&self->t, 20);
+	EXPECT_EQ(0x08UL, soft_dirty(self->pagemap, self->p, NPAGES));
+	close(pfd[0]);
+	close(pfd[1]);
+}
+
+/* A PMD-mapped THP: the arm clears its bit, a write sets it for the PMD. */
+TEST_F(sweep, thp)
+{
+	const size_t n = PMD_SIZE_2M / ps;
+	char *p;
+
+	p = mmw_map_aligned(PMD_SIZE_2M, PMD_SIZE_2M, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS);
+	ASSERT_NE(MAP_FAILED, p);
+	if (madvise(p, PMD_SIZE_2M, MADV_HUGEPAGE)) {
+		munmap(p, PMD_SIZE_2M);
+		SKIP(return, "no THP (MADV_HUGEPAGE: %s)", strerror(errno));
+	}
+	p[0] = 1;
+	if (mmw_vma_field_kb(0, (unsigned long)p, "AnonHugePages:") != 2048) {
+		munmap(p, PMD_SIZE_2M);
+		SKIP(return, "the write fault did not map a PMD THP");
+	}
+	ASSERT_EQ(0, madvise(p, PMD_SIZE_2M, MADV_WATCH));
+	EXPECT_EQ(0, mmw_pagemap(self->pagemap, mmw_pg(p, 0)) & PM_SOFT_DIRTY);
+	EXPECT_EQ(0, mmw_pagemap(self->pagemap, mmw_pg(p, n - 1)) & PM_SOFT_DIRTY);
+	p[7 * ps] = 2;
+	EXPECT_NE(0, mmw_pagemap(self->pagemap, mmw_pg(p, 7)) & PM_SOFT_DIRTY);
+	munmap(p, PMD_SIZE_2M);
+}
+
+/*
+ * The sweep a consumer does after a loss: with the write_fault event off,
+ * PAGEMAP_SCAN for soft-dirty pages finds exactly the pages written.
+ */
+TEST_F(sweep, pagemap_scan_finds_lost_writes)
+{
+	struct page_region regions[NPAGES];
+	struct pm_scan_arg arg = {
+		.size = sizeof(arg),
+		.start = (unsigned long)self->p,
+		.end = (unsigned long)self->p + self->len,
+		.vec = (unsigned long)regions,
+		.vec_len = NPAGES,
+		.category_mask = PAGE_IS_SOFT_DIRTY,
+		.return_mask = PAGE_IS_SOFT_DIRTY,
+	};
+	char path[300];
+	unsigned long found = 0, addr;
+	long nr, i;
+
+	ASSERT_EQ(0, madvise(self->p, self->len, MADV_WATCH));
+	snprintf(path, sizeof(path), "%s/events/mm_watch/mm_watch_write_fault/enable",
+		 self->t.dir);
+	ASSERT_EQ(0, mmw_write_file(path, "0"));
+	write_pages(self->p, 0x4211);
+	MMW_READ_OWN_EVENTS();
+	EXPECT_EQ(0, MMW_WRITE_FAULTS((unsigned long)self->p,
+				      (unsigned long)self->p + self->len));
+
+	nr = ioctl(self->pagemap, PAGEMAP_SCAN, &arg);
+	ASSERT_LE(0, nr) TH_LOG("PAGEMAP_SCAN: %s", strerror(errno));
+	for (i = 0; i < nr; i++)
+		for (addr = regions[i].start; addr < regions[i].end; addr += ps)
+			found |= 1UL << ((addr - (unsigned long)self->p) / ps);
+	EXPECT_EQ(0x4211UL, found);
+}
+
+TEST_HARNESS_MAIN

@@ -1,0 +1,180 @@
+// SPDX-License-Identifier: LGPL-2.1
+/*
+ * Recovery after a loss. In watched VMAs the kernel keeps the soft-dirty
+ * bit as "written since armed" (Documentation/admin-guide/mm/watch.rst,
+ * "Recovering from a loss"), so the pages that lost events named are found
+ * in the target's page tables with PAGEMAP_SCAN, instead of taking every
+ * watched page as dirty.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <linux/types.h>
+
+#include "internal.h"
+
+/* From the 6.7+ UAPI (linux/fs.h), for older installed headers. */
+#ifndef PAGEMAP_SCAN
+#define PAGE_IS_FILE		(1 << 2)
+#define PAGE_IS_PRESENT		(1 << 3)
+#define PAGE_IS_SWAPPED		(1 << 4)
+#define PAGE_IS_PFNZERO		(1 << 5)
+#define PAGE_IS_SOFT_DIRTY	(1 << 7)
+
+struct page_region {
+	__u64 start;
+	__u64 end;
+	__u64 categories;
+};
+
+struct pm_scan_arg {
+	__u64 size;
+	__u64 flags;
+	__u64 start;
+	__u64 end;
+	__u64 walk_end;
+	__u64 vec;
+	__u64 vec_len;
+	__u64 max_pages;
+	__u64 category_inverted;
+	__u64 category_mask;
+	__u64 category_anyof_mask;
+	__u64 return_mask;
+};
+
+#define PAGEMAP_SCAN		_IOWR('f', 16, struct pm_scan_arg)
+#endif
+
+#define PM_SOFT_DIRTY		(1ULL << 55)
+#define SWEEP_CATEGORIES	(PAGE_IS_FILE | PAGE_IS_PRESENT | PAGE_IS_SWAPPED | \
+				 PAGE_IS_PFNZERO | PAGE_IS_SOFT_DIRTY)
+#define SWEEP_REGIONS		512
+
+/*
+ * Can a page of this category have changed since its last arm? Yes if it
+ * was written (soft-dirty), and wherever a lost zap, unmap or move may have
+ * changed it without a write: an empty entry, the zero page, or the page
+ * cache that a read fault maps after the private copy is gone.
+ */
+static bool category_dirty(uint64_t cat)
+{
+	if (cat & PAGE_IS_SOFT_DIRTY)
+		return true;
+	if (!(cat & (PAGE_IS_PRESENT | PAGE_IS_SWAPPED)))
+		return true;
+	return cat & (PAGE_IS_FILE | PAGE_IS_PFNZERO);
+}
+
+/*
+ * Does this kernel keep soft-dirty bits at all? A new private mapping reads
+ * as soft-dirty after a write only with CONFIG_MEM_SOFT_DIRTY; without it,
+ * every entry would read as not written. The answer does not change: probe
+ * once.
+ */
+static bool have_soft_dirty(void)
+{
+	static int known = -1;
+	long ps = sysconf(_SC_PAGESIZE);
+	uint64_t entry = 0;
+	char *p;
+	int fd;
+
+	if (known >= 0)
+		return known;
+	known = 0;
+	p = mmap(NULL, ps, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return false;
+	p[0] = 1;
+	fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		if (pread(fd, &entry, sizeof(entry), (uintptr_t)p / ps * sizeof(entry)) ==
+		    sizeof(entry))
+			known = !!(entry & PM_SOFT_DIRTY);
+		close(fd);
+	}
+	munmap(p, ps);
+	return known;
+}
+
+/**
+ * vmtrack_sweep_open() - open what a sweep of a process reads
+ * @pid:	the target
+ *
+ * Return: a file descriptor of its pagemap, or -errno: -EOPNOTSUPP when the
+ * kernel keeps no soft-dirty bits.
+ */
+int vmtrack_sweep_open(pid_t pid)
+{
+	char path[64];
+	int fd;
+
+	if (!have_soft_dirty())
+		return -EOPNOTSUPP;
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+static int sweep_range(int fd, struct vmtrack_dset *ds, uint64_t start, uint64_t end,
+		       uint64_t *pages)
+{
+	struct page_region regions[SWEEP_REGIONS];
+	struct pm_scan_arg arg;
+	long nr, i;
+
+	while (start < end) {
+		memset(&arg, 0, sizeof(arg));
+		arg.size = sizeof(arg);
+		arg.start = start;
+		arg.end = end;
+		arg.vec = (uintptr_t)regions;
+		arg.vec_len = SWEEP_REGIONS;
+		arg.return_mask = SWEEP_CATEGORIES;
+		nr = ioctl(fd, PAGEMAP_SCAN, &arg);
+		if (nr < 0)
+			return -errno;
+		for (i = 0; i < nr; i++)
+			if (category_dirty(regions[i].categories))
+				*pages += vmtrack_dset_set_dirty(ds, regions[i].start,
+								 regions[i].end, NULL);
+		/* Unmapped parts are skipped, and left to the rescan. */
+		if (arg.walk_end <= start)
+			return -EIO;
+		start = arg.walk_end;
+	}
+	return 0;
+}
+
+/**
+ * vmtrack_sweep() - mark the pages of a set written since their last arm
+ * @fd:		from vmtrack_sweep_open()
+ * @ds:		the set: every tracked range is swept
+ * @pages:	set to the number of tracked pages it reports dirty
+ *
+ * Return: 0, or -errno (the set may be marked in part: the caller then
+ * takes every page as dirty).
+ */
+int vmtrack_sweep(int fd, struct vmtrack_dset *ds, uint64_t *pages)
+{
+	struct iovec *iov = NULL;
+	size_t alloc = 0;
+	ssize_t n, i;
+	int ret = 0;
+
+	*pages = 0;
+	n = vmtrack_dset_ranges_iov(ds, &iov, &alloc);
+	if (n < 0)
+		return (int)n;
+	for (i = 0; i < n && !ret; i++)
+		ret = sweep_range(fd, ds, (uintptr_t)iov[i].iov_base,
+				  (uintptr_t)iov[i].iov_base + iov[i].iov_len, pages);
+	free(iov);
+	return ret;
+}
