@@ -162,6 +162,8 @@ main() {
 		"$BENCH/criu-freeze.sh" "$kut" > /dev/null ||
 			msg "criu-freeze.sh failed"
 		"$BENCH/journal-cost.sh" "$kut" || msg "journal-cost.sh failed"
+		# an overflowed epoch: sweep against all dirty (recovery.md)
+		"$BENCH/recovery.sh" "$kut" || msg "recovery.sh failed"
 		# vmtrack dump against stop-and-copy and soft-dirty (dump-precopy.md)
 		"$BENCH/dump-precopy.sh" "$kut" > /dev/null ||
 			msg "dump-precopy.sh failed"
@@ -170,6 +172,9 @@ main() {
 	fi
 	python3 "$BENCH/analyze.py" --raw "$RAW" --out "$RESULTS" ||
 		die "analysis failed"
+	if [ "${BENCH_ANALYZE_ONLY:-0}" = 1 ] && [ -f "$RAW/recovery.out" ]; then
+		"$BENCH/recovery.sh" || die "recovery analysis failed"
+	fi
 	if [ "${BENCH_ANALYZE_ONLY:-0}" = 1 ] && [ -f "$RAW/dump-precopy.out" ]; then
 		"$BENCH/dump-precopy.sh" --analyze > /dev/null || die "dump-precopy analysis failed"
 	fi

@@ -205,6 +205,7 @@ int vmtrack_kernel_probe(char *why, size_t len);
 int cmd_epoch(int argc, char **argv);
 int cmd_wcost(int argc, char **argv);
 int cmd_loss(int argc, char **argv);
+int cmd_recovery(int argc, char **argv);
 int cmd_probe(int argc, char **argv);
 
 #endif /* _VMBENCH_H */

@@ -54,7 +54,8 @@ static void usage(void)
 		"  list           mechanisms\n"
 		"  epoch          epoch cost against dirty count and mapped size\n"
 		"  wcost          cost of the first write to a tracked page; unwatched writes\n"
-		"  loss           event loss against fault rate and buffer size\n");
+		"  loss           event loss against fault rate and buffer size\n"
+		"  recovery       cost of recovering an overflowed epoch\n");
 }
 
 int main(int argc, char **argv)
@@ -76,6 +77,8 @@ int main(int argc, char **argv)
 		return cmd_wcost(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "loss"))
 		return cmd_loss(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "recovery"))
+		return cmd_recovery(argc - 1, argv + 1);
 	usage();
 	return 2;
 }

@@ -250,6 +250,7 @@ enum vmtrack_loss {
 enum vmtrack_session_flags {
 	VMTRACK_F_ALL_PRIVATE	= 1 << 0,	/* rescan: include read-only private maps */
 	VMTRACK_F_KEEP		= 1 << 1,	/* do not unwatch on close */
+	VMTRACK_F_NO_SWEEP	= 1 << 2,	/* a loss: every page dirty, no sweep */
 };
 
 enum vmtrack_epoch_flags {

@@ -707,6 +707,8 @@ static int open_target(struct vmtrack_session *s)
 				   strerror(errno));
 	}
 	/* Without it, a loss makes every watched page dirty. */
+	if (s->p.flags & VMTRACK_F_NO_SWEEP)
+		return 0;
 	ret = vmtrack_sweep_open(s->p.pid);
 	s->tr.sweep_fd = ret < 0 ? -1 : ret;
 	return 0;

@@ -647,10 +647,11 @@ static int epoch(struct target *t, unsigned int flags)
 	t->dirty += ep.dirty_pages;
 	t->new_pages += ep.new_pages;
 	t->rearm_failed += ep.rearm_failed;
-	t->loss_epochs += ep.all_dirty;
-	if (ep.all_dirty)
-		printf("# pid %d epoch %llu: all dirty, loss %#x, %llu events lost\n", (int)t->pid,
-		       (unsigned long long)ep.seq, ep.loss, (unsigned long long)ep.lost_events);
+	t->loss_epochs += !!ep.loss;
+	if (ep.loss)
+		printf("# pid %d epoch %llu: loss %#x, %llu events lost, %s\n", (int)t->pid,
+		       (unsigned long long)ep.seq, ep.loss, (unsigned long long)ep.lost_events,
+		       ep.swept ? "swept" : "all dirty");
 	if (ep.target_gone) {
 		printf("# target %d gone\n", (int)t->pid);
 		return -ESRCH;
