@@ -72,8 +72,7 @@ static void count_number(struct vmtrack_tracker *t, const struct vmtrack_event *
 /*
  * At a collect: numbers missing since the last collect are lost now; those
  * missing from this epoch only may still come, unless the target is
- * stopped. An epoch that reports every page dirty covers every change
- * numbered before it.
+ * stopped. See vmtrack_tracker_collect() for an epoch that recovers.
  */
 static void settle_numbers(struct vmtrack_tracker *t)
 {
@@ -87,7 +86,7 @@ static void settle_numbers(struct vmtrack_tracker *t)
 	}
 	if (lost)
 		vmtrack_tracker_loss(t, VMTRACK_LOSS_SEQ, lost);
-	t->num.open = t->loss ? 0 : open;
+	t->num.open = open;
 	t->num.floor = t->num.base;
 	t->num.base = t->num.max;
 	t->num.seen = 0;
@@ -320,6 +319,14 @@ int vmtrack_tracker_collect(struct vmtrack_tracker *t, struct vmtrack_epoch *ep)
 	settle_numbers(t);
 	if (t->loss) {
 		recover(t, ep);
+		/*
+		 * Every page dirty covers every change numbered before it: the
+		 * re-arm waits for them (page table lock, mmap lock). A sweep
+		 * does not: a zap takes its number under the mmap read lock,
+		 * as the sweep reads, before it empties the entries.
+		 */
+		if (ep->all_dirty)
+			t->num.open = 0;
 		ep->loss = t->loss;
 		ep->lost_events = t->lost;
 		t->loss = 0;
