@@ -715,7 +715,7 @@ class Report:
               "into a pipe (then read, so also in KiB read); records = pagemap entries "
               "(soft-dirty), uffd messages (uffd-wp, in the write phase), page_region entries "
               "(PAGEMAP_SCAN) or trace events (vmtrack: one write_fault per dirty page; both "
-              "consumers stop recording the marks of their own re-arms after setup). "
+              "consumers disable mm_watch_rearm, the echo of their own re-arms, after setup). "
               "Re-arm ms: wall time of the process_madvise() part of the epoch, where the "
               "mechanism times it apart (vmtrack-raw).", ""]
         L += self.table_cost(fr + [r for r in sr if r not in fr],

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Makes the kernel emit every mm_watch event once or more, for the checks
- * that tracing tools decode all of them (demo/tracers.sh): mark (and a
- * re-arm), write_fault, pinned (an io_uring fixed buffer), zap
+ * that tracing tools decode all of them (demo/tracers.sh): mark, rearm,
+ * write_fault, pinned (an io_uring fixed buffer), zap
  * (MADV_DONTNEED), move (mremap), unmark (MADV_UNWATCH), unmap (munmap) and
  * exit (the process ends with a range still watched).
  *
@@ -77,14 +77,14 @@ int main(void)
 	/* page 15 pinned before the mark: the mark reports it */
 	ring = pin(buf + 15 * psz, psz);
 	advise(buf, NR_PAGES * psz, MADV_WATCH, "MADV_WATCH");
-	printf("mark start=%p end=%p rearm=0\n", (void *)buf, (void *)(buf + NR_PAGES * psz));
+	printf("mark start=%p end=%p\n", (void *)buf, (void *)(buf + NR_PAGES * psz));
 	printf("pinned address=%p size=%ld\n", (void *)(buf + 15 * psz), psz);
 
 	buf[1 * psz] = 1;
 	printf("write_fault address=%p size=%ld\n", (void *)(buf + psz), psz);
 
 	advise(buf, 4 * psz, MADV_WATCH, "MADV_WATCH (re-arm)");
-	printf("mark start=%p end=%p rearm=1\n", (void *)buf, (void *)(buf + 4 * psz));
+	printf("rearm start=%p end=%p\n", (void *)buf, (void *)(buf + 4 * psz));
 
 	advise(buf + 2 * psz, psz, MADV_DONTNEED, "MADV_DONTNEED");
 	printf("zap start=%p end=%p\n", (void *)(buf + 2 * psz), (void *)(buf + 3 * psz));

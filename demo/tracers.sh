@@ -120,7 +120,7 @@ perf_test() {
 	# the values the program says each event carries
 	missing=0
 	while read -r ev want; do
-		case $ev in mark|pinned|write_fault|zap|move|unmark|unmap|exit) ;; *) continue ;; esac
+		case $ev in mark|rearm|pinned|write_fault|zap|move|unmark|unmap|exit) ;; *) continue ;; esac
 		if ! grep " mm_watch:mm_watch_$ev: " "$tmp/perf.out" | grep -E "tgid=$pid( |\$)" |
 			grep -qF -- "$want"; then
 			info "no mm_watch_$ev with tgid=$pid $want"

@@ -122,23 +122,24 @@ int mm_watch_prepare(struct mm_struct *mm, struct task_struct *task,
 }
 
 /**
- * mm_watch_protect - write-protect part of a watched VMA
+ * mm_watch_protect_ranges - write-protect parts of a watched VMA
  * @tlb: the gather that collects the TLB flush
  * @vma: the VMA, already marked VM_WATCHED
- * @start: start of the range within @vma
- * @end: end of the range within @vma
+ * @ranges: sorted, disjoint ranges within @vma
+ * @nr: number of ranges
  *
- * Write-protect every entry in [@start, @end) so that the next write to
- * each page faults and is reported. Pinned folios are reported on the
- * way, as they may change without a fault. The range is armed only once
- * @tlb has been flushed; report it with mm_watch_marked() after that.
+ * Write-protect every entry in @ranges so that the next write to each
+ * page faults and is reported. Pinned folios are reported on the way, as
+ * they may change without a fault. The ranges are armed only once @tlb
+ * has been flushed; report them with mm_watch_marked() after that.
  *
  * Context: the mmap lock is held for writing.
  * Return: false if nothing was protected: then nothing may be reported.
  */
-static bool mm_watch_protect(struct mmu_gather *tlb,
-			     struct vm_area_struct *vma,
-			     unsigned long start, unsigned long end)
+static bool mm_watch_protect_ranges(struct mmu_gather *tlb,
+				    struct vm_area_struct *vma,
+				    const struct prot_range *ranges,
+				    unsigned int nr)
 {
 	mmap_assert_write_locked(vma->vm_mm);
 	if (WARN_ON_ONCE(!vma_watched(vma) || !vma->vm_mm->watch_id))
@@ -163,8 +164,17 @@ static bool mm_watch_protect(struct mmu_gather *tlb,
 	 */
 	if (vma->vm_flags & VM_SOFTDIRTY)
 		vm_flags_clear(vma, VM_SOFTDIRTY);
-	change_protection(tlb, vma, start, end, MM_CP_WATCH);
+	change_protection_ranges(tlb, vma, ranges, nr, MM_CP_WATCH);
 	return true;
+}
+
+static bool mm_watch_protect(struct mmu_gather *tlb,
+			     struct vm_area_struct *vma,
+			     unsigned long start, unsigned long end)
+{
+	struct prot_range range = { .start = start, .end = end };
+
+	return mm_watch_protect_ranges(tlb, vma, &range, 1);
 }
 
 /**
@@ -177,21 +187,23 @@ static bool mm_watch_protect(struct mmu_gather *tlb,
  * Call only once no writable TLB entry for the range is left, so that
  * every write after the event faults.
  *
- * The mark of a re-arm takes no number of its own: it carries the number
- * of the last event before it. Missing it cannot make a consumer miss a
- * change (the range only became clean; a consumer that did not see it
- * keeps the pages dirty, a superset), and a consumer filters out the
- * marks of its own re-arms, one per dirty range, without seeing gaps.
+ * A re-arm is reported by its own event, which takes no number: it
+ * carries the number of the last event before it. Missing it cannot make
+ * a consumer miss a change (the range only became clean; a consumer that
+ * did not see it keeps the pages dirty, a superset), so a consumer leaves
+ * the re-arms of its own, one per dirty range, unrecorded at no cost and
+ * without seeing gaps.
  */
 static void mm_watch_marked(struct mm_struct *mm, unsigned long start,
 			    unsigned long end, bool rearm)
 {
-	u64 seq;
-
 	mmap_assert_write_locked(mm);
 	guard(preempt)();
-	seq = rearm ? atomic64_read(&mm->watch_seq) : mm_watch_seq(mm);
-	trace_mm_watch_mark(mm, seq, start, end, rearm);
+	if (rearm)
+		trace_mm_watch_rearm(mm, atomic64_read(&mm->watch_seq), start,
+				     end);
+	else
+		trace_mm_watch_mark(mm, mm_watch_seq(mm), start, end);
 }
 
 /**
@@ -216,18 +228,67 @@ void mm_watch_arm(struct vm_area_struct *vma, unsigned long start,
 }
 
 /*
+ * Ranges of one VMA re-armed in one walk of the page tables. The walk
+ * visits every page table from the first range to the last: a gap
+ * shorter than a PMD cannot hold a page table of its own.
+ */
+#define MM_WATCH_REARM_BATCH	32
+
+struct mm_watch_rearm_batch {
+	struct vm_area_struct *vma;
+	unsigned int nr;
+	struct prot_range ranges[MM_WATCH_REARM_BATCH];
+};
+
+static void mm_watch_rearm_flush(struct mmu_gather *tlb,
+				 struct mm_watch_rearm_batch *batch)
+{
+	if (batch->nr)
+		mm_watch_protect_ranges(tlb, batch->vma, batch->ranges,
+					batch->nr);
+	batch->nr = 0;
+}
+
+static bool mm_watch_rearm_fits(struct mm_watch_rearm_batch *batch,
+				struct vm_area_struct *vma, unsigned long start)
+{
+	unsigned long last_end;
+
+	if (!batch->nr)
+		return true;
+	last_end = batch->ranges[batch->nr - 1].end;
+	return batch->vma == vma && batch->nr < ARRAY_SIZE(batch->ranges) &&
+	       start >= last_end && start - last_end < PMD_SIZE;
+}
+
+/* Queue [start, end) in @vma, after the ranges queued so far if it fits. */
+static void mm_watch_rearm_queue(struct mmu_gather *tlb,
+				 struct mm_watch_rearm_batch *batch,
+				 struct vm_area_struct *vma,
+				 unsigned long start, unsigned long end)
+{
+	if (!mm_watch_rearm_fits(batch, vma, start))
+		mm_watch_rearm_flush(tlb, batch);
+	batch->vma = vma;
+	batch->ranges[batch->nr].start = start;
+	batch->ranges[batch->nr].end = end;
+	batch->nr++;
+}
+
+/*
  * Write-protect [start, start + len_in) again if it lies entirely in
  * watched VMAs. Anything else, an error included, is left to the generic
- * path of madvise(). @last is the VMA the previous range ended in: the
- * ranges of one call are mostly sorted pages of a few large VMAs, and no
- * VMA can change while the mmap lock is held for writing.
+ * path of madvise(). The ranges of one call are mostly sorted pages of a
+ * few large VMAs, and no VMA can change while the mmap lock is held for
+ * writing: a range within one VMA is queued in @batch, whose VMA is also
+ * the first one looked at.
  */
 static bool mm_watch_rearm_range(struct mm_struct *mm, struct mmu_gather *tlb,
-				 struct vm_area_struct **last,
+				 struct mm_watch_rearm_batch *batch,
 				 unsigned long start, size_t len_in)
 {
 	VMA_ITERATOR(vmi, mm, 0);
-	struct vm_area_struct *vma = *last;
+	struct vm_area_struct *vma = batch->vma;
 	size_t len = PAGE_ALIGN(len_in);
 	unsigned long end, addr;
 
@@ -246,9 +307,7 @@ static bool mm_watch_rearm_range(struct mm_struct *mm, struct mmu_gather *tlb,
 	if (!vma || !vma_watched(vma))
 		return false;
 	if (end <= vma->vm_end) {
-		if (!mm_watch_protect(tlb, vma, start, end))
-			return false;
-		*last = vma;
+		mm_watch_rearm_queue(tlb, batch, vma, start, end);
 		return true;
 	}
 
@@ -263,12 +322,12 @@ static bool mm_watch_rearm_range(struct mm_struct *mm, struct mmu_gather *tlb,
 	if (addr < end)
 		return false;
 
+	mm_watch_rearm_flush(tlb, batch);
 	vma_iter_set(&vmi, start);
 	for_each_vma_range(vmi, vma, end) {
-		if (!mm_watch_protect(tlb, vma, max(start, vma->vm_start),
-				      min(end, vma->vm_end)))
-			return false;
-		*last = vma;
+		mm_watch_protect(tlb, vma, max(start, vma->vm_start),
+				 min(end, vma->vm_end));
+		batch->vma = vma;
 	}
 	return true;
 }
@@ -281,14 +340,15 @@ static bool mm_watch_rearm_range(struct mm_struct *mm, struct mmu_gather *tlb,
  * A consumer re-arms the pages written in the last epoch, often thousands
  * of single pages in one process_madvise() call. Write-protect the leading
  * ranges of @iter that are already watched under one mmap lock and one TLB
- * flush rather than one per range, then report them. Stop at the first
- * range that needs the generic path of madvise().
+ * flush rather than one per range, with one page table walk for nearby
+ * ranges, then report them. Stop at the first range that needs the
+ * generic path of madvise().
  *
  * Return: true if @iter was advanced.
  */
 bool mm_watch_rearm_vec(struct mm_struct *mm, struct iov_iter *iter)
 {
-	struct vm_area_struct *last = NULL;
+	struct mm_watch_rearm_batch batch = { };
 	struct iov_iter armed = *iter;
 	struct mmu_gather tlb;
 	unsigned long start;
@@ -304,11 +364,12 @@ bool mm_watch_rearm_vec(struct mm_struct *mm, struct iov_iter *iter)
 	while (iov_iter_count(iter)) {
 		start = (unsigned long)iter_iov_addr(iter);
 		len = iter_iov_len(iter);
-		if (!mm_watch_rearm_range(mm, &tlb, &last, start, len))
+		if (!mm_watch_rearm_range(mm, &tlb, &batch, start, len))
 			break;
 		iov_iter_advance(iter, len);
 		nr++;
 	}
+	mm_watch_rearm_flush(&tlb, &batch);
 	tlb_finish_mmu(&tlb);
 	advanced = nr;
 

@@ -14,9 +14,8 @@
  *
  * Both watch the benchmark's own region through a pidfd of itself (no
  * privilege needed for self); the filter tgid==self is in place before the
- * first mark. Both stop recording mm_watch_mark after the setup epoch, as
- * the marks of their own re-arms tell them nothing: one event per dirty
- * page.
+ * first mark. Both disable mm_watch_rearm after the setup epoch, as their
+ * own re-arms tell them nothing: one event per dirty range.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -480,9 +479,9 @@ static int raw_setup(struct mech *m, struct region *r)
 	/* drain the mark event; nothing is dirty yet */
 	ret = m->ops->epoch(m, &none, &st);
 	rangeset_free(&none);
-	/* as libvmtrack: the marks of its own re-arms tell the consumer nothing */
+	/* as libvmtrack: its own re-arms tell the consumer nothing */
 	if (!ret && tracefs_instance_file_write(s->inst, "events/" VMTRACK_SYSTEM
-						"/mm_watch_mark/enable", "0") < 0)
+						"/mm_watch_rearm/enable", "0") < 0)
 		ret = -EIO;
 	return ret;
 }

@@ -280,7 +280,7 @@ static int ack(int fd)
 	return write(fd, "x", 1) == 1 ? 0 : -1;
 }
 
-/* A mark of @id for exactly [start, end), with rearm=0. */
+/* A mark (not a re-arm) of @id for exactly [start, end). */
 static const struct mmw_event *new_mark(struct mmw_trace *t, __u64 id, unsigned long start,
 					unsigned long end)
 {

@@ -93,7 +93,8 @@ static int wait_exit(pid_t pid)
 TEST_F(api, event_format)
 {
 	static const char * const events[][6] = {
-		{ "mark", "start", "end", "rearm" },
+		{ "mark", "start", "end" },
+		{ "rearm", "start", "end" },
 		{ "unmark", "start", "end" },
 		{ "write_fault", "address", "size" },
 		{ "zap", "start", "end", "reason" },

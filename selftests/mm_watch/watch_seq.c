@@ -174,11 +174,11 @@ TEST_F(seq, filtered_event_leaves_gap)
 }
 
 /*
- * The mark of a re-arm takes no number: it carries the number of the event
- * before it, so a consumer that filters out the marks of its re-arms sees
- * no gap, while the mark of a new range, which takes one, still comes.
+ * A re-arm takes no number: it carries the number of the event before it,
+ * so a consumer that leaves mm_watch_rearm disabled sees no gap, while the
+ * mark of a new range, which takes one, still comes.
  */
-TEST_F(seq, rearm_mark_takes_no_number)
+TEST_F(seq, rearm_takes_no_number)
 {
 	const struct mmw_event *e0 = NULL, *e1, *mark = NULL;
 	char *p = map_watched(&self->p, &self->len, 2);
@@ -191,7 +191,7 @@ TEST_F(seq, rearm_mark_takes_no_number)
 	p[0] = 1;
 	ASSERT_EQ(0, madvise(p, ps, MADV_WATCH));
 	p[ps] = 1;
-	ASSERT_EQ(0, instance_write(&self->t, "events/mm_watch/mm_watch_mark/filter", "rearm==0"));
+	ASSERT_EQ(0, instance_write(&self->t, "events/mm_watch/mm_watch_rearm/enable", "0"));
 	ASSERT_EQ(0, madvise(p, 2 * ps, MADV_WATCH));
 	p[0] = 1;
 	ASSERT_EQ(0, madvise(p, ps, MADV_WATCH));
@@ -202,7 +202,7 @@ TEST_F(seq, rearm_mark_takes_no_number)
 	MMW_READ_OWN_EVENTS();
 	munmap(q, ps);
 
-	/* The first re-arm's mark, and the first of the two writes to page 0 */
+	/* The first re-arm, and the first of the two writes to page 0 */
 	for (i = 0; i < self->t.nr; i++) {
 		const struct mmw_event *e = &self->t.ev[i];
 
@@ -221,7 +221,7 @@ TEST_F(seq, rearm_mark_takes_no_number)
 	EXPECT_EQ(e0->seq, mark->seq) mmw_trace_dump(&self->t, 20);
 	EXPECT_EQ(e0->seq + 1, e1->seq) mmw_trace_dump(&self->t, 20);
 
-	/* Two re-arms filtered out, the new range's mark kept: no gap. */
+	/* Two re-arms left out, the new range's mark kept: no gap. */
 	EXPECT_EQ(1, mmw_count(&self->t, MMW_MARK, self->id, mmw_pg(q, 0), mmw_pg(q, 1)));
 	EXPECT_EQ(1, mmw_count(&self->t, MMW_WRITE_FAULT, self->id, mmw_pg(q, 0),
 			       mmw_pg(q, 1)));

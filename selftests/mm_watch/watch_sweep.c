@@ -223,6 +223,86 @@ TEST_F(sweep, thp)
 }
 
 /*
+ * The ranges of one process_madvise() vector that share a page table are
+ * re-armed in one walk of it. The pages between them keep their bit and
+ * their write permission: a write after the consumer collected is neither
+ * forgotten by a later sweep nor reported again.
+ */
+TEST_F(sweep, rearm_vector_keeps_gaps)
+{
+	struct iovec iov[NPAGES / 2];
+	int pidfd;
+	size_t i;
+
+	pidfd = mmw_pidfd_open(getpid());
+	ASSERT_LE(0, pidfd);
+	ASSERT_EQ(0, madvise(self->p, self->len, MADV_WATCH));
+	write_pages(self->p, 0xffff);
+	for (i = 0; i < ARRAY_SIZE(iov); i++) {
+		iov[i].iov_base = self->p + 2 * i * ps;
+		iov[i].iov_len = ps;
+	}
+	ASSERT_EQ((ssize_t)(ARRAY_SIZE(iov) * ps),
+		  mmw_process_madvise(pidfd, iov, ARRAY_SIZE(iov), MADV_WATCH));
+	close(pidfd);
+	EXPECT_EQ(0xaaaaUL, soft_dirty(self->pagemap, self->p, NPAGES));
+	write_pages(self->p, 0xffff);
+	MMW_READ_OWN_EVENTS();
+	for (i = 0; i < NPAGES; i++)
+		EXPECT_EQ(i % 2 ? 1 : 2, MMW_WRITE_FAULTS(mmw_pg(self->p, i), mmw_pg(self->p, i + 1)))
+			TH_LOG("page %zu", i);
+}
+
+/*
+ * Ranges that span a PMD-mapped THP but leave a page out split it: the
+ * page left out keeps its bit and its write permission.
+ */
+TEST_F(sweep, rearm_vector_splits_thp_around_gap)
+{
+	const size_t n = PMD_SIZE_2M / ps;
+	struct iovec iov[2];
+	int pidfd;
+	char *p;
+
+	p = mmw_map_aligned(PMD_SIZE_2M, PMD_SIZE_2M, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS);
+	ASSERT_NE(MAP_FAILED, p);
+	if (madvise(p, PMD_SIZE_2M, MADV_HUGEPAGE)) {
+		munmap(p, PMD_SIZE_2M);
+		SKIP(return, "no THP (MADV_HUGEPAGE: %s)", strerror(errno));
+	}
+	p[0] = 1;
+	if (mmw_vma_field_kb(0, (unsigned long)p, "AnonHugePages:") != 2048) {
+		munmap(p, PMD_SIZE_2M);
+		SKIP(return, "the write fault did not map a PMD THP");
+	}
+	ASSERT_EQ(0, madvise(p, PMD_SIZE_2M, MADV_WATCH));
+	p[0] = 2;
+	ASSERT_EQ(2048, mmw_vma_field_kb(0, (unsigned long)p, "AnonHugePages:"));
+
+	pidfd = mmw_pidfd_open(getpid());
+	ASSERT_LE(0, pidfd);
+	iov[0].iov_base = p;
+	iov[0].iov_len = n / 2 * ps;
+	iov[1].iov_base = p + (n / 2 + 1) * ps;
+	iov[1].iov_len = (n / 2 - 1) * ps;
+	ASSERT_EQ((ssize_t)(PMD_SIZE_2M - ps), mmw_process_madvise(pidfd, iov, 2, MADV_WATCH));
+	close(pidfd);
+	EXPECT_EQ(0, mmw_vma_field_kb(0, (unsigned long)p, "AnonHugePages:"));
+	EXPECT_EQ(0, mmw_pagemap(self->pagemap, mmw_pg(p, 0)) & PM_SOFT_DIRTY);
+	EXPECT_NE(0, mmw_pagemap(self->pagemap, mmw_pg(p, n / 2)) & PM_SOFT_DIRTY);
+	EXPECT_EQ(0, mmw_pagemap(self->pagemap, mmw_pg(p, n - 1)) & PM_SOFT_DIRTY);
+
+	/* The THP's one write fault covers page n / 2; only page 0 faults again. */
+	p[n / 2 * ps] = 3;
+	p[0] = 3;
+	MMW_READ_OWN_EVENTS();
+	EXPECT_EQ(1, MMW_WRITE_FAULTS(mmw_pg(p, n / 2), mmw_pg(p, n / 2 + 1)));
+	EXPECT_EQ(2, MMW_WRITE_FAULTS(mmw_pg(p, 0), mmw_pg(p, 1)));
+	munmap(p, PMD_SIZE_2M);
+}
+
+/*
  * The sweep a consumer does after a loss: with the write_fault event off,
  * PAGEMAP_SCAN for soft-dirty pages finds exactly the pages written.
  */

@@ -344,7 +344,7 @@ static int mmw_parse_line(char *line, struct mmw_event *ev)
 {
 	unsigned long address = 0, size = 0, len = 0;
 	char *p, *name, *tok, *save;
-	int type;
+	int type, rearm;
 
 	/* "<task>-<pid> [cpu] flags ts: <event>: mm_id=... tgid=..." */
 	p = strstr(line, " mm_id=");
@@ -358,12 +358,15 @@ static int mmw_parse_line(char *line, struct mmw_event *ev)
 	*--name = '\0';
 	while (name > line && name[-1] != ' ' && name[-1] != ':')
 		name--;
-	type = mmw_name_to_type(name, strlen(name));
+	/* A re-arm is kept as a mark of a range that was already watched. */
+	rearm = !strcmp(name, "mm_watch_rearm");
+	type = rearm ? MMW_MARK : mmw_name_to_type(name, strlen(name));
 	if (type < 0)
 		return -1;
 
 	memset(ev, 0, sizeof(*ev));
 	ev->type = type;
+	ev->rearm = rearm;
 	/* "<task>-<pid> [003] ...": the last '[' before the event name */
 	ev->cpu = -1;
 	for (tok = name; tok > line; tok--) {
@@ -416,8 +419,6 @@ static int mmw_parse_line(char *line, struct mmw_event *ev)
 			size = val;
 		else if (!strcmp(tok, "len"))
 			len = val;
-		else if (!strcmp(tok, "rearm"))
-			ev->rearm = (int)val;
 		else if (!strcmp(tok, "reason"))
 			ev->reason = (int)val;
 	}

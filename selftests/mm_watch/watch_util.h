@@ -85,6 +85,7 @@ struct mmw_event {
 	unsigned long start;
 	unsigned long end;
 	unsigned long new_start;
+	/* a mark reported by mm_watch_rearm: the range was already watched */
 	int rearm;
 	int reason;
 	/* per-mm sequence number: 1 for the first event of the mm */

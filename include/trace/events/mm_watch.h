@@ -16,8 +16,8 @@
  * seq numbers the events of one mm, 1, 2, 3, ...: it is taken for every
  * event whether it is recorded or not, so that a consumer sees any event
  * it missed as a gap, and merges per-CPU buffers in the order of the
- * changes. A mark with rearm=1 takes no number: it carries the number of
- * the event before it.
+ * changes. A re-arm takes no number: it carries the number of the event
+ * before it.
  */
 DECLARE_EVENT_CLASS(mm_watch_range,
 		    TP_PROTO(struct mm_struct *mm, u64 seq, unsigned long start,
@@ -62,27 +62,21 @@ DECLARE_EVENT_CLASS(mm_watch_page,
 );
 
 /* [start, end) was write-protected by MADV_WATCH */
-TRACE_EVENT(mm_watch_mark,
-	    TP_PROTO(struct mm_struct *mm, u64 seq, unsigned long start,
-		     unsigned long end, int rearm),
-	    TP_ARGS(mm, seq, start, end, rearm),
-	    TP_STRUCT__entry(__field(u64, mm_id)
-			     __field(int, tgid)
-			     __field(u64, seq)
-			     __field(unsigned long, start)
-			     __field(unsigned long, end)
-			     __field(int, rearm)
-	    ),
-	    TP_fast_assign(__entry->mm_id = READ_ONCE(mm->watch_id);
-			   __entry->tgid = READ_ONCE(mm->watch_tgid);
-			   __entry->seq = seq;
-			   __entry->start = start;
-			   __entry->end = end;
-			   __entry->rearm = rearm;
-	    ),
-	    TP_printk("mm_id=%llu tgid=%d seq=%llu start=0x%lx end=0x%lx rearm=%d",
-		      __entry->mm_id, __entry->tgid, __entry->seq,
-		      __entry->start, __entry->end, __entry->rearm)
+DEFINE_EVENT(mm_watch_range, mm_watch_mark,
+	     TP_PROTO(struct mm_struct *mm, u64 seq, unsigned long start,
+		      unsigned long end),
+	     TP_ARGS(mm, seq, start, end)
+);
+
+/*
+ * [start, end), already watched, was write-protected again by MADV_WATCH.
+ * A consumer that re-arms what it collected needs no echo of it: it
+ * leaves this event off, which costs nothing, rather than filtering it.
+ */
+DEFINE_EVENT(mm_watch_range, mm_watch_rearm,
+	     TP_PROTO(struct mm_struct *mm, u64 seq, unsigned long start,
+		      unsigned long end),
+	     TP_ARGS(mm, seq, start, end)
 );
 
 /* MADV_UNWATCH stopped watching [start, end) */

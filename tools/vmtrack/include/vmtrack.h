@@ -62,7 +62,7 @@ enum vmtrack_event_kind {
  * @tgid:	thread group the mm belongs to
  * @kind:	enum vmtrack_event_kind
  * @cpu:	CPU buffer the event was read from
- * @arg:	mark: rearm; zap: reason; others 0
+ * @arg:	mark: 1 for a re-arm (mm_watch_rearm); zap: reason; others 0
  * @a:		mark/unmark/zap/unmap: start; write_fault/pinned: address;
  *		move: old_start
  * @b:		mark/unmark/zap/unmap: end; write_fault/pinned: size;
@@ -70,7 +70,7 @@ enum vmtrack_event_kind {
  * @c:		move: len
  * @seq:	order of decoding (tie breaker for equal timestamps)
  * @mm_seq:	the kernel's number of the event within its mm (1, 2, ...;
- *		a re-arm's mark carries the number of the event before it),
+ *		a re-arm carries the number of the event before it),
  *		0 if the kernel numbers no events
  */
 struct vmtrack_event {

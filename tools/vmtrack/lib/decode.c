@@ -44,9 +44,14 @@ struct dec_type {
 	int		min_size;
 };
 
+/* mm_watch_rearm is decoded as a mark with arg (rearm) 1 */
+#define DEC_REARM	VMTRACK_EV_NR
+#define DEC_NR_TYPES	(VMTRACK_EV_NR + 1)
+
 struct vmtrack_decoder {
 	struct dec_field	common_type;
-	struct dec_type		types[VMTRACK_EV_NR];
+	struct dec_type		types[DEC_NR_TYPES];
+	const struct dec_type	*last;		/* of the last record: most are write faults */
 	uint32_t		seq;
 	uint64_t		unknown;
 	uint64_t		missed_pages;
@@ -56,8 +61,8 @@ static const struct {
 	const char	*name;
 	const char	*fields[3];
 	int		nr;
-} ev_desc[VMTRACK_EV_NR] = {
-	[VMTRACK_EV_MARK]	 = { "mm_watch_mark",	    { "start", "end", "rearm" }, 3 },
+} ev_desc[DEC_NR_TYPES] = {
+	[VMTRACK_EV_MARK]	 = { "mm_watch_mark",	    { "start", "end" }, 2 },
 	[VMTRACK_EV_UNMARK]	 = { "mm_watch_unmark",	    { "start", "end" }, 2 },
 	[VMTRACK_EV_WRITE_FAULT] = { "mm_watch_write_fault", { "address", "size" }, 2 },
 	[VMTRACK_EV_ZAP]	 = { "mm_watch_zap",	    { "start", "end", "reason" }, 3 },
@@ -65,6 +70,7 @@ static const struct {
 	[VMTRACK_EV_UNMAP]	 = { "mm_watch_unmap",	    { "start", "end" }, 2 },
 	[VMTRACK_EV_EXIT]	 = { "mm_watch_exit",	    { NULL }, 0 },
 	[VMTRACK_EV_PINNED]	 = { "mm_watch_pinned",	    { "address", "size" }, 2 },
+	[DEC_REARM]		 = { "mm_watch_rearm",	    { "start", "end" }, 2 },
 };
 
 /**
@@ -150,21 +156,21 @@ static int field_resolve(struct tep_event *event, const char *name, struct dec_f
 	return 0;
 }
 
-static int type_resolve(struct tep_handle *tep, int kind, struct dec_type *t,
+static int type_resolve(struct tep_handle *tep, int type, struct dec_type *t,
 			char *err, size_t errlen)
 {
 	struct tep_event *event;
 	int i, end;
 
-	event = tep_find_event_by_name(tep, VMTRACK_SYSTEM, ev_desc[kind].name);
+	event = tep_find_event_by_name(tep, VMTRACK_SYSTEM, ev_desc[type].name);
 	if (!event) {
 		set_err(err, errlen, "kernel has no %s:%s event", VMTRACK_SYSTEM,
-			ev_desc[kind].name);
+			ev_desc[type].name);
 		return -ENOENT;
 	}
 	t->id = event->id;
-	t->kind = kind;
-	t->nr_fields = ev_desc[kind].nr;
+	t->kind = type == DEC_REARM ? VMTRACK_EV_MARK : type;
+	t->nr_fields = ev_desc[type].nr;
 	if (field_resolve(event, "mm_id", &t->mm_id, err, errlen) ||
 	    field_resolve(event, "tgid", &t->tgid, err, errlen))
 		return -ENOENT;
@@ -175,7 +181,7 @@ static int type_resolve(struct tep_handle *tep, int kind, struct dec_type *t,
 		t->min_size = max(t->min_size, t->mm_seq.offset + t->mm_seq.size);
 	}
 	for (i = 0; i < t->nr_fields; i++) {
-		if (field_resolve(event, ev_desc[kind].fields[i], &t->f[i], err, errlen))
+		if (field_resolve(event, ev_desc[type].fields[i], &t->f[i], err, errlen))
 			return -ENOENT;
 		end = t->f[i].offset + t->f[i].size;
 		t->min_size = max(t->min_size, end);
@@ -200,15 +206,15 @@ struct vmtrack_decoder *vmtrack_decoder_new(struct tep_handle *tep, char *err, s
 {
 	struct vmtrack_decoder *dec;
 	struct tep_event *event;
-	int kind;
+	int type;
 
 	dec = calloc(1, sizeof(*dec));
 	if (!dec) {
 		set_err(err, errlen, "out of memory");
 		return NULL;
 	}
-	for (kind = 0; kind < VMTRACK_EV_NR; kind++)
-		if (type_resolve(tep, kind, &dec->types[kind], err, errlen))
+	for (type = 0; type < DEC_NR_TYPES; type++)
+		if (type_resolve(tep, type, &dec->types[type], err, errlen))
 			goto fail;
 	event = tep_find_event_by_name(tep, VMTRACK_SYSTEM, ev_desc[0].name);
 	if (field_resolve(event, "common_type", &dec->common_type, err, errlen))
@@ -235,14 +241,28 @@ void vmtrack_decoder_free(struct vmtrack_decoder *dec)
  *
  * Return: enum vmtrack_event_kind, or -1 if @type is not an mm_watch event.
  */
-int vmtrack_decoder_kind(const struct vmtrack_decoder *dec, unsigned int type)
+static const struct dec_type *find_type(const struct vmtrack_decoder *dec, unsigned int type)
 {
 	int i;
 
-	for (i = 0; i < VMTRACK_EV_NR; i++)
+	for (i = 0; i < DEC_NR_TYPES; i++)
 		if (dec->types[i].id == type)
-			return i;
-	return -1;
+			return &dec->types[i];
+	return NULL;
+}
+
+int vmtrack_decoder_kind(const struct vmtrack_decoder *dec, unsigned int type)
+{
+	const struct dec_type *t = find_type(dec, type);
+
+	return t ? t->kind : -1;
+}
+
+static const struct dec_type *record_type(struct vmtrack_decoder *dec, unsigned int type)
+{
+	if (!dec->last || dec->last->id != type)
+		dec->last = find_type(dec, type);
+	return dec->last;
 }
 
 uint64_t vmtrack_decoder_missed_pages(const struct vmtrack_decoder *dec)
@@ -285,12 +305,12 @@ static int decode_record(struct vmtrack_decoder *dec, const uint8_t *data, unsig
 
 	if (len < (unsigned int)(dec->common_type.offset + dec->common_type.size))
 		return -EBADMSG;
-	kind = vmtrack_decoder_kind(dec, load(data, &dec->common_type));
-	if (kind < 0) {
+	t = record_type(dec, load(data, &dec->common_type));
+	if (!t) {
 		dec->unknown++;
 		return 0;
 	}
-	t = &dec->types[kind];
+	kind = t->kind;
 	if (len < (unsigned int)t->min_size)
 		return -EBADMSG;
 	for (i = 0; i < t->nr_fields; i++)
@@ -307,7 +327,9 @@ static int decode_record(struct vmtrack_decoder *dec, const uint8_t *data, unsig
 		ev.mm_seq = load(data, &t->mm_seq);
 	ev.a = v[0];
 	ev.b = v[1];
-	if (kind == VMTRACK_EV_MARK || kind == VMTRACK_EV_ZAP)
+	if (kind == VMTRACK_EV_MARK)
+		ev.arg = t == &dec->types[DEC_REARM];
+	else if (kind == VMTRACK_EV_ZAP)
 		ev.arg = (int32_t)v[2];
 	else
 		ev.c = v[2];

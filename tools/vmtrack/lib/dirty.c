@@ -567,7 +567,15 @@ uint64_t vmtrack_dset_set_dirty(struct vmtrack_dset *ds, uint64_t start, uint64_
 		uint64_t from = (max(start, r->start) - r->start) >> ds->shift;
 		uint64_t to = (min(end, r->end) - r->start) >> ds->shift;
 
-		if (r->ndirty != range_pages(ds, r)) {
+		if (to - from == 1) {
+			/* one page: most write faults; no weight to count */
+			if (!bit_test(r->bits, from)) {
+				r->bits[from / BITS_PER_LONG] |= 1UL << (from % BITS_PER_LONG);
+				r->sum[from / BITS_PER_LONG / BITS_PER_LONG] |=
+					1UL << (from / BITS_PER_LONG % BITS_PER_LONG);
+				r->ndirty++;
+			}
+		} else if (r->ndirty != range_pages(ds, r)) {
 			r->ndirty += (to - from) - bits_weight(r->bits, from, to);
 			range_set_bits(r, from, to);
 		}

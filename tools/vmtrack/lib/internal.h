@@ -89,7 +89,7 @@ int vmtrack_dset_settle(struct vmtrack_dset *ds, const struct vmtrack_vmas *v,
  * @tgid:	the watched process
  * @fill_stray:	track pages of events outside every range (watch-all mode)
  * @restart_known: the session checked for an earlier consumer itself (smaps),
- *		so marks with rearm=1 (its own retries) do not tell a restart
+ *		so re-arms (its own retries) do not tell a restart
  * @mm_known:	@mm_id was learnt from the first event
  * @mm_gone:	the exit event was seen
  * @mm_id:	the watched mm

@@ -5,10 +5,10 @@
  * A private tracefs instance (vmtrack-<pid of the consumer>) is configured
  * while tracing is off: overwrite off, buffer sized from the watched size,
  * only the mm_watch events enabled, with the filter tgid==<target> in place
- * before the first mark. After the first epoch the marks of re-arms are
- * filtered out (rearm==0): the session re-arms by itself and needs no echo
- * of it, and they take no number, so the kernel's numbers of the events
- * (checked by the tracker) keep no gap.
+ * before the first mark. After the first epoch mm_watch_rearm is disabled:
+ * the session re-arms by itself and needs no echo of it, and re-arms take
+ * no number, so the kernel's numbers of the events (checked by the
+ * tracker) keep no gap.
  * One reader per CPU splices whole sub-buffers of per_cpu/cpuN/trace_pipe_raw
  * into a private pipe; an epoch drains them completely (splice, then read()
  * for the partial page), accounts for lost events from per_cpu/cpuN/stats,
@@ -66,7 +66,7 @@ struct vmtrack_session {
 	char				filter[64];
 	char				*filter_read[VMTRACK_EV_NR];
 	char				*set_event_read;
-	bool				rearm_marks_off;
+	bool				rearms_off;
 	bool				tracefs_ours;	/* vmtrack_tracefs_get() */
 	/*
 	 * Instance files checked every epoch, kept open and read with
@@ -336,28 +336,18 @@ static int create_instance(struct vmtrack_session *s)
 	return 0;
 }
 
-#define MARK_FILTER	"events/" VMTRACK_SYSTEM "/mm_watch_mark/filter"
+#define REARM_DIR	"events/" VMTRACK_SYSTEM "/mm_watch_rearm"
+#define REARM_ENABLE	REARM_DIR "/enable"
 
 static int enable_events(struct vmtrack_session *s)
 {
 	return inst_write(s, "events/" VMTRACK_SYSTEM "/enable", "1");
 }
 
-/*
- * The session's filter on every event, and on the marks also rearm==0 once
- * the marks of re-arms are dropped: they take no number of their own, so
- * dropping them leaves no gap in the numbers of the mm's events.
- */
+/* the session's filter on every event */
 static int write_filters(struct vmtrack_session *s)
 {
-	char mark[sizeof(s->filter) + 32];
-
-	if (inst_write(s, "events/" VMTRACK_SYSTEM "/filter", s->filter))
-		return -EINVAL;
-	if (!s->rearm_marks_off)
-		return 0;
-	snprintf(mark, sizeof(mark), "(%s) && rearm==0", s->filter);
-	return inst_write(s, MARK_FILTER, mark) ? -EINVAL : 0;
+	return inst_write(s, "events/" VMTRACK_SYSTEM "/filter", s->filter) ? -EINVAL : 0;
 }
 
 /* the initial pid namespace's inode number (PROC_PID_INIT_INO) */
@@ -433,26 +423,25 @@ static int configure_instance(struct vmtrack_session *s)
 }
 
 /*
- * The marks of the session's own re-arms carry nothing it does not know,
- * yet they are half of the events of an epoch: once the first epoch has
- * looked for marks of an earlier consumer (restart), stop recording them;
- * the marks of new ranges (rearm=0) still come. If that fails they keep
- * coming, are ignored, and the next epoch tries again.
+ * The session's own re-arms carry nothing it does not know, yet they are
+ * half of the events of an epoch: once the first epoch has looked for
+ * re-arms of an earlier consumer (restart), disable mm_watch_rearm, which
+ * costs the kernel nothing, where a filter would test every event. The
+ * marks of new ranges still come. If that fails the re-arms keep coming,
+ * are ignored, and the next epoch tries again.
  */
-static void drop_rearm_marks(struct vmtrack_session *s)
+static void drop_rearms(struct vmtrack_session *s)
 {
 	char *text;
 
-	s->rearm_marks_off = true;
-	text = write_filters(s) ? NULL : inst_read(s, MARK_FILTER);
-	if (!text || !strcmp(text, "none")) {
-		free(text);
-		s->rearm_marks_off = false;
-		write_filters(s);
+	if (inst_write(s, REARM_ENABLE, "0"))
 		return;
-	}
-	free(s->filter_read[VMTRACK_EV_MARK]);
-	s->filter_read[VMTRACK_EV_MARK] = text;
+	text = inst_read(s, "set_event");
+	if (!text)
+		return;
+	free(s->set_event_read);
+	s->set_event_read = text;
+	s->rearms_off = true;
 }
 
 static int open_probes(struct vmtrack_session *s)
@@ -532,6 +521,9 @@ static void open_notify(struct vmtrack_session *s)
 		if (notify_watch(s, dir))
 			goto fail;
 	}
+	/* disabled after the first epoch, see drop_rearms() */
+	if (notify_watch(s, REARM_DIR))
+		goto fail;
 	for (i = 0; i < s->nr_rd; i++) {
 		snprintf(dir, sizeof(dir), "per_cpu/cpu%d", s->rd[i].cpu);
 		if (notify_watch(s, dir))
@@ -918,7 +910,7 @@ static int learn_mm(struct vmtrack_session *s, const struct iovec *iov, size_t n
  * Ranges watched before this session (an earlier consumer, or the process
  * itself) had writes nobody saw: a restart. Asked of smaps before the first
  * mark, since the marks cannot tell: a mark retried after a partial failure
- * re-arms what the first try marked, and says rearm=1 too.
+ * re-arms what the first try marked, and reports it as a re-arm too.
  */
 static void check_restart(struct vmtrack_session *s, const struct iovec *iov, size_t n)
 {
@@ -1379,6 +1371,8 @@ static void check_instance(struct vmtrack_session *s)
 	write_filters(s);
 	inst_write(s, "set_event", "");
 	enable_events(s);
+	if (s->rearms_off)
+		inst_write(s, REARM_ENABLE, "0");
 	tracefs_trace_on(s->inst);
 }
 
@@ -1644,8 +1638,8 @@ int vmtrack_session_epoch(struct vmtrack_session *s, unsigned int flags,
 	s->tr.stopped = s->frozen || (flags & VMTRACK_EPOCH_STOPPED) || target_exited(s);
 	if (vmtrack_tracker_collect(&s->tr, ep))
 		return session_err(s, -ENOMEM, "out of memory");
-	if (!s->rearm_marks_off)
-		drop_rearm_marks(s);
+	if (!s->rearms_off)
+		drop_rearms(s);
 	if (!(flags & VMTRACK_EPOCH_NO_REARM) && !s->tr.mm_gone && ep->nr_dirty)
 		rearm(s, ep);
 	return 0;

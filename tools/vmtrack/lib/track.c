@@ -44,7 +44,7 @@ void vmtrack_tracker_loss(struct vmtrack_tracker *t, unsigned int reason, uint64
  * an event numbered on one CPU may be recorded after a higher number on
  * another, so a number missing at a collect may still come: it counts as
  * lost only if it is still missing at the next collect (see
- * settle_numbers()). A re-arm's mark carries the number before it.
+ * settle_numbers()). A re-arm carries the number before it.
  */
 static void count_number(struct vmtrack_tracker *t, const struct vmtrack_event *ev)
 {
@@ -241,7 +241,7 @@ void vmtrack_tracker_apply_all(struct vmtrack_tracker *t, const struct vmtrack_e
  * after the mm's exit event, are counted as foreign and ignored.
  *
  * write_fault, pinned, zap and unmark dirty their range; move moves tracking
- * and dirties the new place; unmap drops the range; a mark with rearm=1
+ * and dirties the new place; unmap drops the range; a re-arm (mark, arg 1)
  * before the first epoch means the range was watched before this consumer
  * (restart): everything is dirty then.
  */

@@ -521,8 +521,8 @@ tamper_case() {
 t9() {
 	tamper_case event "events/mm_watch/mm_watch_write_fault/enable" 0
 	tamper_case filter "events/mm_watch/mm_watch_write_fault/filter" "tgid == 1"
-	# the consumer filters out the marks of its re-arms after the first epoch
-	tamper_case mark "events/mm_watch/mm_watch_mark/filter" 0 '\) && rearm==0$'
+	# the consumer disables the re-arm event after the first epoch
+	tamper_case rearm "events/mm_watch/mm_watch_rearm/enable" 1 '^0$'
 }
 
 # ---- 10: --output: JSON in a file, text on stdout, per-mapping rates ----

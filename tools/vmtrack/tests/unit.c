@@ -62,12 +62,16 @@ static const char header_page_32[] =
 
 /* ids deliberately not consecutive and not in kind order */
 enum { ID_MARK = 1601, ID_UNMARK = 1602, ID_WF = 1599, ID_ZAP = 1640, ID_MOVE = 1605,
-       ID_UNMAP = 1606, ID_EXIT = 1607, ID_PINNED = 1700, ID_OTHER = 1234 };
+       ID_UNMAP = 1606, ID_EXIT = 1607, ID_PINNED = 1700, ID_REARM = 1603, ID_OTHER = 1234 };
 
 static const char fmt_mark[] =
-	"name: mm_watch_mark\nID: 1601\n" COMMON_FIELDS F_UL("start", 24) F_UL("end", 32) F_INT("rearm", 40)
-	"\nprint fmt: \"mm_id=%llu tgid=%d start=0x%lx end=0x%lx rearm=%d\", REC->mm_id, "
-	"REC->tgid, REC->start, REC->end, REC->rearm\n";
+	"name: mm_watch_mark\nID: 1601\n" COMMON_FIELDS F_UL("start", 24) F_UL("end", 32)
+	"\nprint fmt: \"mm_id=%llu tgid=%d start=0x%lx end=0x%lx\", REC->mm_id, REC->tgid, "
+	"REC->start, REC->end\n";
+static const char fmt_rearm[] =
+	"name: mm_watch_rearm\nID: 1603\n" COMMON_FIELDS F_UL("start", 24) F_UL("end", 32)
+	"\nprint fmt: \"mm_id=%llu tgid=%d start=0x%lx end=0x%lx\", REC->mm_id, REC->tgid, "
+	"REC->start, REC->end\n";
 static const char fmt_unmark[] =
 	"name: mm_watch_unmark\nID: 1602\n" COMMON_FIELDS F_UL("start", 24) F_UL("end", 32)
 	"\nprint fmt: \"mm_id=%llu tgid=%d start=0x%lx end=0x%lx\", REC->mm_id, REC->tgid, "
@@ -105,7 +109,7 @@ static const char fmt_pinned[] =
 static struct tep_handle *fixture_tep(bool broken)
 {
 	const char *fmts[] = { fmt_mark, fmt_unmark, broken ? fmt_wf_nosize : fmt_wf, fmt_zap,
-			       fmt_move, fmt_unmap, fmt_exit, fmt_pinned };
+			       fmt_move, fmt_unmap, fmt_exit, fmt_pinned, fmt_rearm };
 	struct tep_handle *tep = tep_alloc();
 	size_t i;
 
@@ -292,6 +296,7 @@ static void test_decoder_resolve(void)
 	if (dec) {
 		CHECK_EQ(vmtrack_decoder_kind(dec, ID_WF), VMTRACK_EV_WRITE_FAULT);
 		CHECK_EQ(vmtrack_decoder_kind(dec, ID_MARK), VMTRACK_EV_MARK);
+		CHECK_EQ(vmtrack_decoder_kind(dec, ID_REARM), VMTRACK_EV_MARK);
 		CHECK_EQ(vmtrack_decoder_kind(dec, ID_ZAP), VMTRACK_EV_ZAP);
 		CHECK_EQ(vmtrack_decoder_kind(dec, ID_PINNED), VMTRACK_EV_PINNED);
 		CHECK_EQ(vmtrack_decoder_kind(dec, ID_EXIT), VMTRACK_EV_EXIT);
@@ -332,8 +337,8 @@ static void test_decode_page(void)
 	if (!dec)
 		goto out;
 	pb_init(&pb, 1000000, 8);
-	mk_rec(&r, ID_MARK, 7, 100, 0x10000, 0x20000, 1);
-	pb_record(&pb, &r, rec_len(3, true), 5, false);			/* ts 1000005 */
+	mk_rec(&r, ID_REARM, 7, 100, 0x10000, 0x20000, 0);
+	pb_record(&pb, &r, rec_len(2, false), 5, false);		/* ts 1000005 */
 	mk_rec(&r, ID_WF, 7, 100, 0x11000, PAGE, 0);
 	pb_record(&pb, &r, rec_len(2, false), 10, true);		/* type_len 0 */
 	pb_time_extend(&pb, (3ULL << 27) + 7);
@@ -352,12 +357,14 @@ static void test_decode_page(void)
 	pb_record(&pb, &r, rec_len(2, false), 1, false);
 	mk_rec(&r, ID_EXIT, 7, -1, 0, 0, 0);
 	pb_record(&pb, &r, rec_len(0, false), 1, false);
+	mk_rec(&r, ID_MARK, 7, 100, 0x60000, 0x61000, 0);
+	pb_record(&pb, &r, rec_len(2, false), 1, false);
 	pb_commit(&pb, 0);
 
 	n = vmtrack_decode_subbuf(dec, &l, pb.page, sizeof(pb.page), 3, collect_cb, &c);
-	CHECK_EQ(n, 8);
-	CHECK_EQ(c.n, 8);
-	if (c.n != 8)
+	CHECK_EQ(n, 9);
+	CHECK_EQ(c.n, 9);
+	if (c.n != 9)
 		goto out;
 	CHECK_EQ(c.ev[0].kind, VMTRACK_EV_MARK);
 	CHECK_EQ(c.ev[0].ts, 1000005);
@@ -386,6 +393,9 @@ static void test_decode_page(void)
 	CHECK_EQ(c.ev[6].kind, VMTRACK_EV_UNMARK);
 	CHECK_EQ(c.ev[7].kind, VMTRACK_EV_EXIT);
 	CHECK_EQ(c.ev[7].tgid, -1);		/* int is sign-extended */
+	CHECK_EQ(c.ev[8].kind, VMTRACK_EV_MARK);	/* a new range: not a re-arm */
+	CHECK_EQ(c.ev[8].arg, 0);
+	CHECK_EQ(c.ev[8].a, 0x60000);
 	CHECK(c.ev[0].seq < c.ev[1].seq && c.ev[6].seq < c.ev[7].seq);
 out:
 	vmtrack_decoder_free(dec);
