@@ -52,6 +52,10 @@ struct vmtrack_decoder {
 	struct dec_field	common_type;
 	struct dec_type		types[DEC_NR_TYPES];
 	const struct dec_type	*last;		/* of the last record: most are write faults */
+	/* write faults of one page: see vmtrack_decoder_set_page_fn() */
+	vmtrack_page_fn		page_fn;
+	void			*page_ctx;
+	uint64_t		page_size;
 	uint32_t		seq;
 	uint64_t		unknown;
 	uint64_t		missed_pages;
@@ -294,6 +298,53 @@ static uint64_t load(const uint8_t *p, const struct dec_field *f)
 	}
 }
 
+static uint64_t ld64(const uint8_t *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, 8);
+	return v;
+}
+
+/* the write_fault fields in the sizes the fast path reads */
+static bool page_fast_ok(const struct dec_type *t)
+{
+	return t->mm_id.size == 8 && t->tgid.size == 4 && t->tgid.is_signed &&
+	       (t->mm_seq.size == 8 || !t->mm_seq.size) && t->f[0].size == 8 &&
+	       t->f[1].size == 8;
+}
+
+/**
+ * vmtrack_decoder_set_page_fn() - a fast path for write faults of one page
+ * @dec:	the decoder
+ * @page_size:	the size a write_fault must have to take it
+ * @fn:		called instead of the event callback, NULL to stop
+ * @ctx:	its first argument
+ *
+ * Ignored if the kernel's write_fault fields have other sizes than usual.
+ */
+void vmtrack_decoder_set_page_fn(struct vmtrack_decoder *dec, uint64_t page_size,
+				 vmtrack_page_fn fn, void *ctx)
+{
+	dec->page_fn = page_fast_ok(&dec->types[VMTRACK_EV_WRITE_FAULT]) ? fn : NULL;
+	dec->page_ctx = ctx;
+	dec->page_size = page_size;
+}
+
+/* a write_fault of one page that @dec->page_fn took */
+static bool page_fast(struct vmtrack_decoder *dec, const struct dec_type *t,
+		      const uint8_t *data)
+{
+	int32_t tgid;
+
+	if (ld64(data + t->f[1].offset) != dec->page_size)
+		return false;
+	memcpy(&tgid, data + t->tgid.offset, 4);
+	return dec->page_fn(dec->page_ctx, ld64(data + t->mm_id.offset), tgid,
+			    t->mm_seq.size ? ld64(data + t->mm_seq.offset) : 0,
+			    ld64(data + t->f[0].offset));
+}
+
 /* 1: decoded, 0: other event type, -EBADMSG: too short; *ret: @fn's value */
 static int decode_record(struct vmtrack_decoder *dec, const uint8_t *data, unsigned int len,
 			 uint64_t ts, int cpu, vmtrack_event_fn fn, void *ctx, int *ret)
@@ -313,6 +364,10 @@ static int decode_record(struct vmtrack_decoder *dec, const uint8_t *data, unsig
 	kind = t->kind;
 	if (len < (unsigned int)t->min_size)
 		return -EBADMSG;
+	if (dec->page_fn && kind == VMTRACK_EV_WRITE_FAULT && page_fast(dec, t, data)) {
+		dec->seq++;
+		return 1;
+	}
 	for (i = 0; i < t->nr_fields; i++)
 		v[i] = load(data, &t->f[i]);
 

@@ -31,6 +31,7 @@ struct vmtrack_dset {
 	size_t			alloc;
 	unsigned int		shift;
 	uint64_t		page_size;
+	size_t			hint;	/* range of the last vmtrack_dset_set_page() */
 };
 
 static uint64_t range_pages(const struct vmtrack_dset *ds, const struct dset_range *r)
@@ -104,6 +105,16 @@ static int range_alloc_bits(struct dset_range *r, uint64_t n)
 	r->bits = calloc(words, sizeof(unsigned long));
 	r->sum = calloc(BITS_TO_LONGS(words), sizeof(unsigned long));
 	return r->bits && r->sum ? 0 : -ENOMEM;
+}
+
+/* set page bit @i and its summary bit; count it if it was clear */
+static void range_set_page(struct dset_range *r, uint64_t i)
+{
+	if (bit_test(r->bits, i))
+		return;
+	r->bits[i / BITS_PER_LONG] |= 1UL << (i % BITS_PER_LONG);
+	r->sum[i / BITS_PER_LONG / BITS_PER_LONG] |= 1UL << (i / BITS_PER_LONG % BITS_PER_LONG);
+	r->ndirty++;
 }
 
 /* set the page bits [@from, @to) and the summary bits of their words */
@@ -568,13 +579,7 @@ uint64_t vmtrack_dset_set_dirty(struct vmtrack_dset *ds, uint64_t start, uint64_
 		uint64_t to = (min(end, r->end) - r->start) >> ds->shift;
 
 		if (to - from == 1) {
-			/* one page: most write faults; no weight to count */
-			if (!bit_test(r->bits, from)) {
-				r->bits[from / BITS_PER_LONG] |= 1UL << (from % BITS_PER_LONG);
-				r->sum[from / BITS_PER_LONG / BITS_PER_LONG] |=
-					1UL << (from / BITS_PER_LONG % BITS_PER_LONG);
-				r->ndirty++;
-			}
+			range_set_page(r, from);	/* no weight to count */
 		} else if (r->ndirty != range_pages(ds, r)) {
 			r->ndirty += (to - from) - bits_weight(r->bits, from, to);
 			range_set_bits(r, from, to);
@@ -584,6 +589,42 @@ uint64_t vmtrack_dset_set_dirty(struct vmtrack_dset *ds, uint64_t start, uint64_
 	if (uncovered)
 		*uncovered = ((end - start) >> ds->shift) - covered;
 	return covered;
+}
+
+/**
+ * vmtrack_dset_set_page() - mark one tracked page dirty, in few steps
+ * @ds:		the set
+ * @addr:	the page's address (aligned)
+ *
+ * The write faults of an epoch mostly fall in one range after another:
+ * the range of the last call is tried before a lookup.
+ *
+ * Return: true if the page is tracked and now dirty; false if it is not
+ * tracked (the set is unchanged).
+ */
+bool vmtrack_dset_set_page(struct vmtrack_dset *ds, uint64_t addr)
+{
+	struct dset_range *r = ds->hint < ds->nr ? &ds->r[ds->hint] : NULL;
+
+	if (!r || addr < r->start || addr >= r->end) {
+		ds->hint = dset_lookup(ds, addr);
+		if (ds->hint >= ds->nr || addr < ds->r[ds->hint].start)
+			return false;
+		r = &ds->r[ds->hint];
+	}
+	range_set_page(r, (addr - r->start) >> ds->shift);
+	return true;
+}
+
+/**
+ * vmtrack_dset_page_size() - the granularity of a set
+ * @ds:		the set
+ *
+ * Return: its page size in bytes.
+ */
+uint64_t vmtrack_dset_page_size(const struct vmtrack_dset *ds)
+{
+	return ds->page_size;
 }
 
 /**

@@ -49,6 +49,18 @@ static inline void set_err(char *err, size_t len, const char *fmt, ...)
 
 uint64_t vmtrack_decoder_missed_pages(const struct vmtrack_decoder *dec);
 
+/*
+ * Called for a write_fault of one page (size = @page_size) instead of the
+ * event callback, with the fields read at fixed offsets and no struct
+ * vmtrack_event built; returns false to have the event decoded in full.
+ */
+typedef bool (*vmtrack_page_fn)(void *ctx, uint64_t mm_id, int32_t tgid, uint64_t mm_seq,
+				uint64_t addr);
+void vmtrack_decoder_set_page_fn(struct vmtrack_decoder *dec, uint64_t page_size,
+				 vmtrack_page_fn fn, void *ctx);
+bool vmtrack_dset_set_page(struct vmtrack_dset *ds, uint64_t addr);
+uint64_t vmtrack_dset_page_size(const struct vmtrack_dset *ds);
+
 /* where the library mounts tracefs if it is mounted nowhere */
 #define VMTRACK_TRACEFS_MNT	"/sys/kernel/tracing"
 
@@ -141,6 +153,8 @@ void vmtrack_tracker_loss(struct vmtrack_tracker *t, unsigned int reason, uint64
 void vmtrack_tracker_apply(struct vmtrack_tracker *t, const struct vmtrack_event *ev,
 			   struct vmtrack_epoch *ep);
 bool vmtrack_tracker_early(struct vmtrack_tracker *t, const struct vmtrack_event *ev);
+bool vmtrack_tracker_early_page(void *tracker, uint64_t mm_id, int32_t tgid, uint64_t mm_seq,
+				uint64_t addr);
 void vmtrack_tracker_apply_all(struct vmtrack_tracker *t, const struct vmtrack_event *ev,
 			       size_t n, struct vmtrack_epoch *ep);
 int vmtrack_tracker_collect(struct vmtrack_tracker *t, struct vmtrack_epoch *ep);

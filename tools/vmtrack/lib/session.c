@@ -305,6 +305,9 @@ static int load_events(struct vmtrack_session *s)
 	s->dec = vmtrack_decoder_new(s->tep, err, sizeof(err));
 	if (!s->dec)
 		return session_err(s, -EPROTO, "kernel interface mismatch: %s", err);
+	/* most events: write faults of one page, applied as they are read */
+	vmtrack_decoder_set_page_fn(s->dec, vmtrack_dset_page_size(s->ds),
+				    vmtrack_tracker_early_page, &s->tr);
 	return 0;
 }
 

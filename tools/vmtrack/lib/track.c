@@ -46,11 +46,9 @@ void vmtrack_tracker_loss(struct vmtrack_tracker *t, unsigned int reason, uint64
  * lost only if it is still missing at the next collect (see
  * settle_numbers()). A re-arm carries the number before it.
  */
-static void count_number(struct vmtrack_tracker *t, const struct vmtrack_event *ev)
+static void count_seq(struct vmtrack_tracker *t, uint64_t n)
 {
-	uint64_t n = ev->mm_seq;
-
-	if (!n || (ev->kind == VMTRACK_EV_MARK && ev->arg))
+	if (!n)
 		return;
 	if (!t->num.started) {
 		t->num.started = true;
@@ -67,6 +65,12 @@ static void count_number(struct vmtrack_tracker *t, const struct vmtrack_event *
 	} else if (n > t->num.floor && t->num.open) {
 		t->num.open--;
 	}
+}
+
+static void count_number(struct vmtrack_tracker *t, const struct vmtrack_event *ev)
+{
+	if (ev->kind != VMTRACK_EV_MARK || !ev->arg)
+		count_seq(t, ev->mm_seq);
 }
 
 /*
@@ -161,6 +165,33 @@ bool vmtrack_tracker_early(struct vmtrack_tracker *t, const struct vmtrack_event
 		return false;
 	count_number(t, ev);
 	t->early_stray += uncovered;
+	t->early_events++;
+	return true;
+}
+
+/**
+ * vmtrack_tracker_early_page() - vmtrack_tracker_early() for a one-page write fault
+ * @tracker:	the tracker
+ * @mm_id:	the event's mm
+ * @tgid:	its process
+ * @mm_seq:	its number
+ * @addr:	the page written
+ *
+ * The decoder's fast path (vmtrack_decoder_set_page_fn()) for most events
+ * of an epoch: the same as vmtrack_tracker_early() on a write_fault of
+ * one tracked page.
+ *
+ * Return: true if applied; false if the event must be decoded in full.
+ */
+bool vmtrack_tracker_early_page(void *tracker, uint64_t mm_id, int32_t tgid, uint64_t mm_seq,
+				uint64_t addr)
+{
+	struct vmtrack_tracker *t = tracker;
+
+	if (!t->mm_known || t->mm_gone || tgid != t->tgid || mm_id != t->mm_id ||
+	    !vmtrack_dset_set_page(t->ds, addr))
+		return false;
+	count_seq(t, mm_seq);
 	t->early_events++;
 	return true;
 }

@@ -1224,6 +1224,127 @@ static void test_tracker_early(void)
 	CHECK(kept_total < 400 * NEV / 2);
 }
 
+/* what the session's collect_event() does: apply early, or keep */
+struct early_ctx {
+	struct vmtrack_tracker	*t;
+	struct vmtrack_event	kept[128];
+	int			n;
+};
+
+static int early_keep_cb(const struct vmtrack_event *ev, void *ctx)
+{
+	struct early_ctx *c = ctx;
+
+	if (vmtrack_tracker_early(c->t, ev))
+		return 0;
+	if (c->n < 128)
+		c->kept[c->n] = *ev;
+	c->n++;
+	return 0;
+}
+
+static int page_fn_calls, page_fn_taken;
+
+static bool counting_page_fn(void *ctx, uint64_t mm_id, int32_t tgid, uint64_t mm_seq,
+			     uint64_t addr)
+{
+	bool taken = vmtrack_tracker_early_page(ctx, mm_id, tgid, mm_seq, addr);
+
+	page_fn_calls++;
+	page_fn_taken += taken;
+	return taken;
+}
+
+/*
+ * The decoder's fast path for write faults of one page gives the dirty
+ * set, the counts and the kept events of the full decode: pages in and
+ * outside the ranges (watch-all mode too), other processes and mms,
+ * other sizes, other events between them.
+ */
+static void test_page_fast_path(void)
+{
+	enum { NP = 256, NREC = 60 };
+	struct vmtrack_page_layout l = layout64();
+	struct tep_handle *tep = fixture_tep(false);
+	uint64_t base = 0x40000000;
+	unsigned int seed = 77;
+	int round, i, bad = 0;
+
+	CHECK(tep);
+	page_fn_calls = page_fn_taken = 0;
+	for (round = 0; round < 100 && tep && !bad; round++) {
+		struct vmtrack_decoder *da = vmtrack_decoder_new(tep, NULL, 0);
+		struct vmtrack_decoder *db = vmtrack_decoder_new(tep, NULL, 0);
+		struct vmtrack_dset *dsa = vmtrack_dset_new(PAGE), *dsb = vmtrack_dset_new(PAGE);
+		struct vmtrack_epoch ea = { 0 }, eb = { 0 };
+		struct vmtrack_tracker ta, tb;
+		struct early_ctx ca = { .t = &ta }, cb = { .t = &tb };
+		unsigned char got_a[NP], got_b[NP];
+		struct vmtrack_event mark;
+		struct page_builder pg;
+		struct rec r;
+
+		vmtrack_tracker_init(&ta, dsa, 9);
+		vmtrack_tracker_init(&tb, dsb, 9);
+		ta.fill_stray = tb.fill_stray = round & 1;
+		for (i = 0; i < 3; i++) {
+			int a = rand_r(&seed) % NP, b = min(a + 1 + rand_r(&seed) % 64, NP);
+
+			vmtrack_dset_add(dsa, base + a * PAGE, base + b * PAGE, false, NULL);
+			vmtrack_dset_add(dsb, base + a * PAGE, base + b * PAGE, false, NULL);
+		}
+		mark = ev_of(VMTRACK_EV_MARK, 3, 9, base, base + PAGE, 0, 0);
+		vmtrack_tracker_apply(&ta, &mark, &ea);
+		vmtrack_tracker_apply(&tb, &mark, &eb);
+		vmtrack_decoder_set_page_fn(db, PAGE, counting_page_fn, &tb);
+
+		pb_init(&pg, 1000, 8);
+		for (i = 0; i < NREC; i++) {
+			int op = rand_r(&seed) % 10;
+			uint64_t addr = base + (uint64_t)(rand_r(&seed) % NP) * PAGE;
+
+			if (op == 3) {
+				mk_rec(&r, ID_ZAP, 3, 9, addr, addr + PAGE, 0);
+				pb_record(&pg, &r, rec_len(3, true), 1, false);
+				continue;
+			}
+			mk_rec(&r, ID_WF, op == 0 ? 4 : 3, op == 1 ? 10 : 9, addr,
+			       op == 2 ? 2 * PAGE : PAGE, 0);
+			pb_record(&pg, &r, rec_len(2, false), 1, false);
+		}
+		pb_commit(&pg, 0);
+		CHECK_EQ(vmtrack_decode_subbuf(da, &l, pg.page, PAGE, 0, early_keep_cb, &ca), NREC);
+		CHECK_EQ(vmtrack_decode_subbuf(db, &l, pg.page, PAGE, 0, early_keep_cb, &cb), NREC);
+		CHECK_EQ(ca.n, cb.n);
+		for (i = 0; i < min(ca.n, cb.n) && i < 128; i++)
+			if (memcmp(&ca.kept[i], &cb.kept[i], sizeof(ca.kept[i])))
+				bad = printf("#   round %d: kept event %d differs\n", round, i);
+		CHECK_EQ(ta.early_events, tb.early_events);
+		CHECK_EQ(ta.early_stray, tb.early_stray);
+		CHECK_EQ(ta.num.seen, tb.num.seen);
+		vmtrack_tracker_apply_all(&ta, ca.kept, min(ca.n, 128), &ea);
+		vmtrack_tracker_apply_all(&tb, cb.kept, min(cb.n, 128), &eb);
+		collect_pages(&ta, &ea, base, NP, got_a);
+		collect_pages(&tb, &eb, base, NP, got_b);
+		CHECK_EQ(ea.events, eb.events);
+		CHECK_EQ(ea.stray_pages, eb.stray_pages);
+		CHECK_EQ(ea.nr_dirty, eb.nr_dirty);
+		if (memcmp(got_a, got_b, NP))
+			bad = printf("#   round %d: the dirty pages differ\n", round);
+		free(ta.iov);
+		free(tb.iov);
+		vmtrack_dset_free(dsa);
+		vmtrack_dset_free(dsb);
+		vmtrack_decoder_free(da);
+		vmtrack_decoder_free(db);
+	}
+	CHECK(!bad);
+	/* the fast path ran, took most events and left some to the full decode */
+	CHECK(page_fn_taken > 1000 && page_fn_taken < page_fn_calls);
+	if (tep)
+		tep_free(tep);
+}
+
 /* ------------------------------------------------------------------ */
 /* stats                                                                */
 
@@ -1779,6 +1900,8 @@ int main(void)
 	run_test("tracker: events outside the ranges (stray, watch-all fill)", test_tracker_stray);
 	run_test("tracker: events applied as decoded hold what the timestamp order gives",
 		 test_tracker_early);
+	run_test("decoder: the fast path for one-page write faults decodes as the full path",
+		 test_page_fast_path);
 	run_test("loss: per_cpu stats parsing and deltas", test_stats);
 	run_test("loss: buffer auto-size holds one event per watched page", test_buffer_size);
 	run_test("maps: line parsing and watchable mappings", test_maps_parse);
