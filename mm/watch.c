@@ -25,6 +25,8 @@
 #include <linux/uio.h>
 #include <asm/tlb.h>
 
+#include "internal.h"
+
 #define CREATE_TRACE_POINTS
 #include <trace/events/mm_watch.h>
 
