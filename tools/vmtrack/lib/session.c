@@ -50,6 +50,7 @@ struct reader {
 	int				pipe[2];
 	size_t				pipe_size;
 	bool				no_splice;
+	bool				quiet;	/* the last epoch spliced nothing */
 	struct vmtrack_cpu_stats	stats;
 	uint64_t			bytes_since_stats;
 };
@@ -1151,10 +1152,13 @@ static void decode_chunk(struct vmtrack_session *s, struct reader *r, size_t len
 	}
 }
 
-/* splice whole sub-buffers into the pipe and decode them; 0 when none is left */
-static int reader_splice(struct vmtrack_session *s, struct reader *r)
+/*
+ * splice whole sub-buffers into the pipe and decode them until none is
+ * left; returns the bytes moved, or a negative errno
+ */
+static ssize_t reader_splice(struct vmtrack_session *s, struct reader *r)
 {
-	ssize_t n, got;
+	ssize_t n, got, moved = 0;
 
 	for (;;) {
 		n = splice(r->fd, NULL, r->pipe[1], NULL, r->pipe_size,
@@ -1162,9 +1166,10 @@ static int reader_splice(struct vmtrack_session *s, struct reader *r)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == EAGAIN)
-			return 0;
+			return moved;
 		if (n <= 0)
-			return n < 0 ? -errno : 0;
+			return n < 0 ? -errno : moved;
+		moved += n;
 		for (got = 0; got < n; ) {
 			ssize_t k = read(r->pipe[0], s->buf + got, n - got);
 
@@ -1178,31 +1183,60 @@ static int reader_splice(struct vmtrack_session *s, struct reader *r)
 	}
 }
 
-/*
- * Move whole sub-buffers out of the kernel; with @partial also the last,
- * partly filled one (read() copies its events out). Without splice (an error
- * other than EAGAIN), read() does everything.
- */
-static int reader_drain(struct vmtrack_session *s, struct reader *r, bool partial)
+/* read() sub-buffers until none is left, or *@more after @max (0: no limit) */
+static int reader_read(struct vmtrack_session *s, struct reader *r, int max, bool *more)
 {
 	ssize_t n;
-	int ret;
+	int nr = 0;
 
-	ret = r->no_splice ? 0 : reader_splice(s, r);
-	if (ret == -EIO)
-		return ret;
-	if (ret < 0)
-		r->no_splice = true;
-	while (partial || r->no_splice) {
+	*more = false;
+	while (!max || nr < max) {
 		n = read(r->fd, s->buf, s->layout.subbuf_size);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno != EAGAIN)
 			return -errno;
 		if (n <= 0)
-			break;
+			return 0;
 		decode_chunk(s, r, n);
+		nr++;
 	}
+	*more = true;
+	return 0;
+}
+
+/* sub-buffers an epoch read()s from a quiet CPU before it splices the rest */
+#define QUIET_READS	4
+
+/*
+ * Move whole sub-buffers out of the kernel; with @partial also the last,
+ * partly filled one (read() copies its events out). Without splice (an error
+ * other than EAGAIN), read() does everything. An epoch on a CPU where the
+ * last one spliced nothing (a quiet target) starts with read(): there a
+ * splice() would only fail with EAGAIN, one syscall per CPU and epoch.
+ */
+static int reader_drain(struct vmtrack_session *s, struct reader *r, bool partial)
+{
+	ssize_t moved = 0;
+	bool more;
+	int ret;
+
+	if (partial && r->quiet && !r->no_splice) {
+		ret = reader_read(s, r, QUIET_READS, &more);
+		if (ret || !more)
+			return ret;
+		r->quiet = false;
+	}
+	if (!r->no_splice)
+		moved = reader_splice(s, r);
+	if (moved == -EIO)
+		return moved;
+	if (moved < 0)
+		r->no_splice = true;
+	if (partial)
+		r->quiet = !moved;
+	if (partial || r->no_splice)
+		return reader_read(s, r, 0, &more);
 	return 0;
 }
 
