@@ -52,7 +52,7 @@ static const struct journal_field epoch_fields[] = {
 	{ JT_U64, "lost_events" }, { JT_U64, "events" }, { JT_U64, "new_pages" },
 	{ JT_U64, "stray_pages" }, { JT_U64, "rearm_failed" }, { JT_U64, "tracked_ranges" },
 	{ JT_U64, "busiest_start" }, { JT_U64, "busiest_dirty" }, { JT_STR, "busiest_label" },
-	{ JT_U32, "set" },
+	{ JT_U32, "set" }, { JT_U8, "swept" }, { JT_U64, "swept_pages" },
 };
 
 static const struct journal_field loss_fields[] = {
@@ -660,7 +660,7 @@ void journal_epoch(struct journal *j, const struct out_epoch_info *e)
 	if (!j)
 		return;
 	label = e->busiest.last ? intern(j, e->busiest.label) : 0;
-	if (!rec_begin(j, &r, 128))
+	if (!rec_begin(j, &r, 144))
 		return;
 	put_u64(&r, ep->seq);
 	put_f64(&r, e->time);
@@ -682,6 +682,8 @@ void journal_epoch(struct journal *j, const struct out_epoch_info *e)
 	put_u64(&r, e->busiest.last);
 	put_u32(&r, label);
 	put_u32(&r, e->set ? e->set->set : 0);
+	put_u8(&r, ep->swept);
+	put_u64(&r, ep->swept_pages);
 	rec_end(j, &r, JR_EPOCH);
 	if (ep->loss && rec_begin(j, &r, 20)) {
 		put_u64(&r, ep->seq);
