@@ -196,24 +196,45 @@ TEST_F(sweep, pinned_stays_written)
 	close(pfd[1]);
 }
 
-/* A PMD-mapped THP: the arm clears its bit, a write sets it for the PMD. */
-TEST_F(sweep, thp)
+/*
+ * 2 MiB, PMD-aligned, written once so that a PMD-mapped THP backs it.
+ * Return: why to skip (no THP; nothing is left mapped), or NULL; *@pp is
+ * MAP_FAILED if the mapping itself failed.
+ */
+static const char *map_thp(char **pp)
 {
-	const size_t n = PMD_SIZE_2M / ps;
+	static char why[64];
 	char *p;
 
 	p = mmw_map_aligned(PMD_SIZE_2M, PMD_SIZE_2M, PROT_READ | PROT_WRITE,
 			    MAP_PRIVATE | MAP_ANONYMOUS);
-	ASSERT_NE(MAP_FAILED, p);
+	*pp = p;
+	if (p == MAP_FAILED)
+		return NULL;
 	if (madvise(p, PMD_SIZE_2M, MADV_HUGEPAGE)) {
+		snprintf(why, sizeof(why), "no THP (MADV_HUGEPAGE: %s)", strerror(errno));
 		munmap(p, PMD_SIZE_2M);
-		SKIP(return, "no THP (MADV_HUGEPAGE: %s)", strerror(errno));
+		return why;
 	}
 	p[0] = 1;
 	if (mmw_vma_field_kb(0, (unsigned long)p, "AnonHugePages:") != 2048) {
 		munmap(p, PMD_SIZE_2M);
-		SKIP(return, "the write fault did not map a PMD THP");
+		return "the write fault did not map a PMD THP";
 	}
+	return NULL;
+}
+
+/* A PMD-mapped THP: the arm clears its bit, a write sets it for the PMD. */
+TEST_F(sweep, thp)
+{
+	const size_t n = PMD_SIZE_2M / ps;
+	const char *why;
+	char *p;
+
+	why = map_thp(&p);
+	if (why)
+		SKIP(return, "%s", why);
+	ASSERT_NE(MAP_FAILED, p);
 	ASSERT_EQ(0, madvise(p, PMD_SIZE_2M, MADV_WATCH));
 	EXPECT_EQ(0, mmw_pagemap(self->pagemap, mmw_pg(p, 0)) & PM_SOFT_DIRTY);
 	EXPECT_EQ(0, mmw_pagemap(self->pagemap, mmw_pg(p, n - 1)) & PM_SOFT_DIRTY);
@@ -263,21 +284,14 @@ TEST_F(sweep, rearm_vector_splits_thp_around_gap)
 {
 	const size_t n = PMD_SIZE_2M / ps;
 	struct iovec iov[2];
+	const char *why;
 	int pidfd;
 	char *p;
 
-	p = mmw_map_aligned(PMD_SIZE_2M, PMD_SIZE_2M, PROT_READ | PROT_WRITE,
-			    MAP_PRIVATE | MAP_ANONYMOUS);
+	why = map_thp(&p);
+	if (why)
+		SKIP(return, "%s", why);
 	ASSERT_NE(MAP_FAILED, p);
-	if (madvise(p, PMD_SIZE_2M, MADV_HUGEPAGE)) {
-		munmap(p, PMD_SIZE_2M);
-		SKIP(return, "no THP (MADV_HUGEPAGE: %s)", strerror(errno));
-	}
-	p[0] = 1;
-	if (mmw_vma_field_kb(0, (unsigned long)p, "AnonHugePages:") != 2048) {
-		munmap(p, PMD_SIZE_2M);
-		SKIP(return, "the write fault did not map a PMD THP");
-	}
 	ASSERT_EQ(0, madvise(p, PMD_SIZE_2M, MADV_WATCH));
 	p[0] = 2;
 	ASSERT_EQ(2048, mmw_vma_field_kb(0, (unsigned long)p, "AnonHugePages:"));
