@@ -134,6 +134,12 @@ static bool event_dirties(const struct vmtrack_event *ev, uint64_t *start, uint6
 	return false;
 }
 
+/* an event of the watched mm, known and not gone: it may be applied early */
+static bool known_mm(const struct vmtrack_tracker *t, uint64_t mm_id, int32_t tgid)
+{
+	return t->mm_known && !t->mm_gone && tgid == t->tgid && mm_id == t->mm_id;
+}
+
 /**
  * vmtrack_tracker_early() - apply an event as it is decoded, if it may be
  * @t:		the tracker
@@ -156,7 +162,7 @@ bool vmtrack_tracker_early(struct vmtrack_tracker *t, const struct vmtrack_event
 {
 	uint64_t start, end, uncovered;
 
-	if (!t->mm_known || t->mm_gone || ev->tgid != t->tgid || ev->mm_id != t->mm_id ||
+	if (!known_mm(t, ev->mm_id, ev->tgid) ||
 	    !event_dirties(ev, &start, &end))
 		return false;
 	uncovered = dirty_range(t, start, end);
@@ -188,7 +194,7 @@ bool vmtrack_tracker_early_page(void *tracker, uint64_t mm_id, int32_t tgid, uin
 {
 	struct vmtrack_tracker *t = tracker;
 
-	if (!t->mm_known || t->mm_gone || tgid != t->tgid || mm_id != t->mm_id ||
+	if (!known_mm(t, mm_id, tgid) ||
 	    !vmtrack_dset_set_page(t->ds, addr))
 		return false;
 	count_seq(t, mm_seq);
