@@ -200,8 +200,10 @@ static void point_epoch(struct vmtrack_session *s, struct point *pt)
 
 static int consume(struct point *pt, pid_t child, void *base, int go_fd, int rep_fd)
 {
+	/* the event path is what is measured: no dense epochs */
 	struct vmtrack_params prm = { .pid = child, .buffer_kb = pt->buffer_kb,
-				      .expected_pages = pt->pages };
+				      .expected_pages = pt->pages,
+				      .flags = VMTRACK_F_EVENTS_ONLY };
 	struct iovec iov = { .iov_base = base, .iov_len = pt->pages * sysconf(_SC_PAGESIZE) };
 	struct vmtrack_session *s;
 	struct vmtrack_epoch ep;

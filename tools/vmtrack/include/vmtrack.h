@@ -251,6 +251,7 @@ enum vmtrack_session_flags {
 	VMTRACK_F_ALL_PRIVATE	= 1 << 0,	/* rescan: include read-only private maps */
 	VMTRACK_F_KEEP		= 1 << 1,	/* do not unwatch on close */
 	VMTRACK_F_NO_SWEEP	= 1 << 2,	/* a loss: every page dirty, no sweep */
+	VMTRACK_F_EVENTS_ONLY	= 1 << 3,	/* no dense epochs: every write an event */
 };
 
 enum vmtrack_epoch_flags {
@@ -299,6 +300,10 @@ struct vmtrack_params {
  *			pages written since their last arm, and those whose
  *			contents may have changed without a write, are dirty
  * @swept_pages:	watched pages the sweep reported dirty
+ * @dense:		the pages written were found by a sweep of the soft-dirty
+ *			bits: the session had turned the write_fault event off
+ *			in its instance for part of the epoch, or the last one
+ *			(see vmtrack_session_set_dense())
  */
 struct vmtrack_epoch {
 	uint64_t		seq;
@@ -317,6 +322,7 @@ struct vmtrack_epoch {
 	size_t			nr_dirty;
 	bool			swept;
 	uint64_t		swept_pages;
+	bool			dense;
 };
 
 struct vmtrack_session;
@@ -335,6 +341,7 @@ const struct vmtrack_dset *vmtrack_session_dset(const struct vmtrack_session *s)
 const char *vmtrack_session_error(const struct vmtrack_session *s);
 const char *vmtrack_session_instance(const struct vmtrack_session *s);
 size_t vmtrack_session_buffer_kb(const struct vmtrack_session *s);
+void vmtrack_session_set_dense(struct vmtrack_session *s, uint64_t pages);
 void vmtrack_session_close(struct vmtrack_session *s);
 int vmtrack_reap_instances(void);
 

@@ -119,6 +119,13 @@ int vmtrack_dset_settle(struct vmtrack_dset *ds, const struct vmtrack_vmas *v,
  *		@num.seen of (@num.base, @num.max] were read; @num.open numbers
  *		of (@num.floor, @num.base] were missing at the last collect
  *		and may still come from another CPU's buffer
+ * @sweep_written: the write_fault event was off for part of this epoch (a
+ *		dense epoch, set by the session): the next collect finds the
+ *		pages written in the soft-dirty bits, and the numbers the
+ *		unrecorded faults took are not gaps
+ * @sweep_wide:	the instance was written to in or just after a dense epoch,
+ *		which may have cost events the numbers do not show: the next
+ *		collect sweeps as after a loss
  */
 struct vmtrack_tracker {
 	struct vmtrack_dset	*ds;
@@ -136,6 +143,8 @@ struct vmtrack_tracker {
 	uint64_t		early_events;
 	uint64_t		early_stray;
 	bool			stopped;
+	bool			sweep_written;
+	bool			sweep_wide;
 	/* pagemap of the target for vmtrack_sweep(), -1: every page on a loss */
 	int			sweep_fd;
 	struct {
@@ -160,6 +169,7 @@ void vmtrack_tracker_apply_all(struct vmtrack_tracker *t, const struct vmtrack_e
 int vmtrack_tracker_collect(struct vmtrack_tracker *t, struct vmtrack_epoch *ep);
 int vmtrack_sweep_open(pid_t pid);
 int vmtrack_sweep(int fd, struct vmtrack_dset *ds, uint64_t *pages);
+int vmtrack_sweep_written(int fd, struct vmtrack_dset *ds, uint64_t *pages);
 struct vmtrack_dset *vmtrack_dset_take_dirty(struct vmtrack_dset *ds);
 
 #endif /* _VMTRACK_INTERNAL_H */

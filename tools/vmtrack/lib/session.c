@@ -68,6 +68,12 @@ struct vmtrack_session {
 	char				*filter_read[VMTRACK_EV_NR];
 	char				*set_event_read;
 	bool				rearms_off;
+	/* write_fault off in the instance: the epochs are dense */
+	bool				dense;
+	/* the last epoch took the written pages from a sweep */
+	bool				swept_last;
+	/* dirty pages that make the next epochs dense; 0: auto, see choose_mode() */
+	uint64_t			dense_pages;
 	bool				tracefs_ours;	/* vmtrack_tracefs_get() */
 	/*
 	 * Instance files checked every epoch, kept open and read with
@@ -448,6 +454,26 @@ static void drop_rearms(struct vmtrack_session *s)
 	s->rearms_off = true;
 }
 
+#define WRITE_FAULT_ENABLE	"events/" VMTRACK_SYSTEM "/mm_watch_write_fault/enable"
+/* auto: dense from 1/32 of the watched pages dirty in an epoch */
+#define DENSE_SHARE		32
+
+/* turn the write_fault event of the instance off (dense) or on again */
+static int set_dense(struct vmtrack_session *s, bool dense)
+{
+	char *text;
+
+	if (inst_write(s, WRITE_FAULT_ENABLE, dense ? "0" : "1"))
+		return -EIO;
+	s->dense = dense;
+	text = inst_read(s, "set_event");
+	if (!text)
+		return -EIO;	/* the next check takes it for a change: a loss */
+	free(s->set_event_read);
+	s->set_event_read = text;
+	return 0;
+}
+
 static int open_probes(struct vmtrack_session *s)
 {
 	char file[128];
@@ -702,7 +728,9 @@ static int open_target(struct vmtrack_session *s)
 		return session_err(s, -errno, "pid %d: pidfd_open: %s", (int)s->p.pid,
 				   strerror(errno));
 	}
-	/* Without it, a loss makes every watched page dirty. */
+	if (s->p.flags & VMTRACK_F_EVENTS_ONLY)
+		s->dense_pages = UINT64_MAX;
+	/* Without it, a loss makes every watched page dirty, and no epoch is dense. */
 	if (s->p.flags & VMTRACK_F_NO_SWEEP)
 		return 0;
 	ret = vmtrack_sweep_open(s->p.pid);
@@ -1410,6 +1438,8 @@ static void check_instance(struct vmtrack_session *s)
 	enable_events(s);
 	if (s->rearms_off)
 		inst_write(s, REARM_ENABLE, "0");
+	if (s->dense)
+		inst_write(s, WRITE_FAULT_ENABLE, "0");
 	tracefs_trace_on(s->inst);
 }
 
@@ -1552,6 +1582,55 @@ static void rearm(struct vmtrack_session *s, struct vmtrack_epoch *ep)
 	ep->rearm_failed += ep->nr_dirty - bad;
 }
 
+/*
+ * Dense epochs. A write_fault event costs the target about a third of its
+ * fault again, and the consumer about half as much to read it; a sweep of
+ * the soft-dirty bits (PAGEMAP_SCAN) costs a page-table walk, some 1/40 of
+ * that per watched page (TCG, bench/results). So once an epoch reports at
+ * least 1/DENSE_SHARE of the watched pages dirty (or the caller's
+ * threshold), the next epochs turn the event off in the instance and take
+ * the written pages from a sweep; the zaps, unmaps, moves and marks are
+ * still read. Below half the threshold the event comes back, and the
+ * epoch after that still sweeps: the writes between the last sweep and
+ * the event's return were not recorded. An epoch with a loss decides
+ * nothing (every page may be dirty).
+ */
+static void choose_mode(struct vmtrack_session *s, const struct vmtrack_epoch *ep)
+{
+	bool was = s->dense;
+	uint64_t enter = s->dense_pages;
+
+	if (!enter)
+		enter = max(ep->watched_pages / DENSE_SHARE, (uint64_t)1);
+	if (s->tr.sweep_fd >= 0 && !ep->loss && !s->tr.mm_gone) {
+		if (!s->dense && ep->dirty_pages >= enter && enter != UINT64_MAX)
+			set_dense(s, true);
+		else if (s->dense && (ep->dirty_pages < enter / 2 || enter == UINT64_MAX))
+			set_dense(s, false);
+	}
+	s->tr.sweep_written = was || s->dense;
+}
+
+/**
+ * vmtrack_session_set_dense() - when to collect written pages by a sweep
+ * @s:		the session
+ * @pages:	an epoch that reports at least this many dirty pages makes the
+ *		next ones dense, until one reports fewer than half as many;
+ *		0: 1/32 of the watched pages (the default); UINT64_MAX: never
+ *
+ * A dense epoch (struct vmtrack_epoch @dense) does not record the write
+ * faults: the session turns mm_watch_write_fault off in its instance and
+ * finds the pages written in the soft-dirty bits of the watched entries,
+ * which costs a page-table walk of every watched page instead of an event
+ * per page written. It needs a kernel with CONFIG_MEM_SOFT_DIRTY, and a
+ * session without VMTRACK_F_NO_SWEEP. Takes effect at the end of the next
+ * epoch.
+ */
+void vmtrack_session_set_dense(struct vmtrack_session *s, uint64_t pages)
+{
+	s->dense_pages = pages;
+}
+
 /* the target exited (its pidfd polls readable) */
 static bool target_exited(const struct vmtrack_session *s)
 {
@@ -1661,6 +1740,13 @@ int vmtrack_session_epoch(struct vmtrack_session *s, unsigned int flags,
 		if (reader_drain(s, &s->rd[i], true))
 			vmtrack_tracker_loss(&s->tr, VMTRACK_LOSS_EVENTS, 0);
 	touched = instance_touched(s);
+	/*
+	 * In a dense epoch the numbers cannot tell an event disabled and
+	 * enabled again between two checks, nor can they in the epoch after
+	 * for the events of the last one. The session's own switch of the
+	 * write_fault event counts too.
+	 */
+	s->tr.sweep_wide = touched && (s->tr.sweep_written || s->swept_last);
 	account_loss(s, touched);
 	if (touched)
 		check_instance(s);
@@ -1677,6 +1763,9 @@ int vmtrack_session_epoch(struct vmtrack_session *s, unsigned int flags,
 		return session_err(s, -ENOMEM, "out of memory");
 	if (!s->rearms_off)
 		drop_rearms(s);
+	s->swept_last = s->tr.sweep_written;
+	if (!(flags & VMTRACK_EPOCH_NO_REARM))
+		choose_mode(s, ep);
 	if (!(flags & VMTRACK_EPOCH_NO_REARM) && !s->tr.mm_gone && ep->nr_dirty)
 		rearm(s, ep);
 	return 0;

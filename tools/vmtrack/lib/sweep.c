@@ -122,8 +122,13 @@ int vmtrack_sweep_open(pid_t pid)
 	return fd < 0 ? -errno : fd;
 }
 
+/*
+ * Mark the regions of [@start, @end) that may have changed: with @written
+ * only those whose soft-dirty bit is set, which the kernel selects itself,
+ * else also those category_dirty() names.
+ */
 static int sweep_range(int fd, struct vmtrack_dset *ds, uint64_t start, uint64_t end,
-		       uint64_t *pages)
+		       bool written, uint64_t *pages)
 {
 	struct page_region regions[SWEEP_REGIONS];
 	struct pm_scan_arg arg;
@@ -137,6 +142,8 @@ static int sweep_range(int fd, struct vmtrack_dset *ds, uint64_t start, uint64_t
 		arg.vec = (uintptr_t)regions;
 		arg.vec_len = SWEEP_REGIONS;
 		arg.return_mask = SWEEP_CATEGORIES;
+		if (written)
+			arg.category_mask = PAGE_IS_SOFT_DIRTY;
 		nr = ioctl(fd, PAGEMAP_SCAN, &arg);
 		if (nr < 0)
 			return -errno;
@@ -152,16 +159,7 @@ static int sweep_range(int fd, struct vmtrack_dset *ds, uint64_t start, uint64_t
 	return 0;
 }
 
-/**
- * vmtrack_sweep() - mark the pages of a set written since their last arm
- * @fd:		from vmtrack_sweep_open()
- * @ds:		the set: every tracked range is swept
- * @pages:	set to the number of tracked pages it reports dirty
- *
- * Return: 0, or -errno (the set may be marked in part: the caller then
- * takes every page as dirty).
- */
-int vmtrack_sweep(int fd, struct vmtrack_dset *ds, uint64_t *pages)
+static int sweep(int fd, struct vmtrack_dset *ds, bool written, uint64_t *pages)
 {
 	struct iovec *iov = NULL;
 	size_t alloc = 0;
@@ -174,7 +172,41 @@ int vmtrack_sweep(int fd, struct vmtrack_dset *ds, uint64_t *pages)
 		return (int)n;
 	for (i = 0; i < n && !ret; i++)
 		ret = sweep_range(fd, ds, (uintptr_t)iov[i].iov_base,
-				  (uintptr_t)iov[i].iov_base + iov[i].iov_len, pages);
+				  (uintptr_t)iov[i].iov_base + iov[i].iov_len, written, pages);
 	free(iov);
 	return ret;
+}
+
+/**
+ * vmtrack_sweep() - mark the pages of a set that may have changed since their last arm
+ * @fd:		from vmtrack_sweep_open()
+ * @ds:		the set: every tracked range is swept
+ * @pages:	set to the number of tracked pages it reports dirty
+ *
+ * For an epoch that lost events: the pages written since their last arm,
+ * and those a lost zap, unmap or move may have changed.
+ *
+ * Return: 0, or -errno (the set may be marked in part: the caller then
+ * takes every page as dirty).
+ */
+int vmtrack_sweep(int fd, struct vmtrack_dset *ds, uint64_t *pages)
+{
+	return sweep(fd, ds, false, pages);
+}
+
+/**
+ * vmtrack_sweep_written() - mark the pages of a set written since their last arm
+ * @fd:		from vmtrack_sweep_open()
+ * @ds:		the set: every tracked range is swept
+ * @pages:	set to the number of tracked pages it reports dirty
+ *
+ * For a dense epoch, which lost no event but the write faults it did not
+ * record: only the soft-dirty entries, as the zaps, unmaps and moves were
+ * all read.
+ *
+ * Return: 0, or -errno, as vmtrack_sweep().
+ */
+int vmtrack_sweep_written(int fd, struct vmtrack_dset *ds, uint64_t *pages)
+{
+	return sweep(fd, ds, true, pages);
 }

@@ -76,7 +76,8 @@ static void count_number(struct vmtrack_tracker *t, const struct vmtrack_event *
 /*
  * At a collect: numbers missing since the last collect are lost now; those
  * missing from this epoch only may still come, unless the target is
- * stopped. See vmtrack_tracker_collect() for an epoch that recovers.
+ * stopped, or are the faults a dense epoch did not record. See
+ * vmtrack_tracker_collect() for an epoch that recovers.
  */
 static void settle_numbers(struct vmtrack_tracker *t)
 {
@@ -84,7 +85,9 @@ static void settle_numbers(struct vmtrack_tracker *t)
 	uint64_t open = window > t->num.seen ? window - t->num.seen : 0;
 	uint64_t lost = t->num.open;
 
-	if (t->stopped || t->mm_gone) {
+	if (t->sweep_written) {
+		open = 0;
+	} else if (t->stopped || t->mm_gone) {
 		lost += open;
 		open = 0;
 	}
@@ -340,12 +343,31 @@ static void recover(struct vmtrack_tracker *t, struct vmtrack_epoch *ep)
 	ep->all_dirty = true;
 }
 
+/*
+ * A dense epoch: its write faults were not all recorded, their pages are
+ * the soft-dirty entries; every other event was read (a gap in the ring
+ * buffers would be a loss). Unless the instance was written to: then
+ * also the entries a lost event may have changed without a write.
+ */
+static void sweep_dense(struct vmtrack_tracker *t, struct vmtrack_epoch *ep)
+{
+	uint64_t pages;
+	int ret = -EBADF;
+
+	ep->dense = true;
+	if (t->sweep_fd >= 0)
+		ret = t->sweep_wide ? vmtrack_sweep(t->sweep_fd, t->ds, &pages) :
+				      vmtrack_sweep_written(t->sweep_fd, t->ds, &pages);
+	if (ret)
+		vmtrack_tracker_loss(t, VMTRACK_LOSS_EVENTS, 0);
+}
+
 /**
  * vmtrack_tracker_collect() - end an epoch: take the dirty set out
  * @t:		the tracker
  * @ep:		completed: seq, loss, all_dirty, lost_events, dirty pages and
  *		ranges (pointing into the tracker, valid until the next collect),
- *		watched_pages, target_gone
+ *		watched_pages, target_gone, dense
  *
  * Return: 0, or -ENOMEM.
  */
@@ -354,6 +376,8 @@ int vmtrack_tracker_collect(struct vmtrack_tracker *t, struct vmtrack_epoch *ep)
 	ssize_t n;
 
 	settle_numbers(t);
+	if ((t->sweep_written || t->sweep_wide) && !t->loss)
+		sweep_dense(t, ep);
 	if (t->loss) {
 		recover(t, ep);
 		/*

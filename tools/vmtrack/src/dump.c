@@ -58,6 +58,7 @@ struct dump_opts {
 	bool		quiet;
 	const char	*journal;
 	bool		journal_ranges;
+	bool		events_only;
 };
 
 struct dump {
@@ -125,7 +126,7 @@ static const char * const usage_msg[] = {
 	"",
 	"  usage: vmtrack dump (-D DIR | -P HOST:PORT [-H 24|32] [-D DIR]) (-p PID | -- COMMAND [ARGS...])",
 	"                      [-n ITER] [-t PAGES] [-T MS] [-c KB] [-b KB] [-S] [-j] [-q]",
-	"                      [--journal FILE [--journal-ranges]]",
+	"                      [--journal FILE [--journal-ranges]] [--events-only]",
 	"",
 	"  Copy a process's private memory into CRIU images while it runs: everything",
 	"  once, then only the pages it changed, then freeze it for the last increment.",
@@ -154,6 +155,8 @@ static const char * const usage_msg[] = {
 	"	  --journal FILE: write a binary journal of the dump to FILE (vmtrack",
 	"			report decodes it)",
 	"	  --journal-ranges: journal the dirty ranges of every epoch too",
+	"	  --events-only: read every write from its event, even in epochs that",
+	"			write much of the memory (no dense epochs)",
 	"	  -h/--help: print this menu",
 	NULL,
 };
@@ -176,6 +179,7 @@ static int parse(int argc, char **argv, struct dump_opts *o, char *err, size_t l
 		{ "quiet",		no_argument,		NULL, 'q' },
 		{ "journal",		required_argument,	NULL, OPT_JOURNAL },
 		{ "journal-ranges",	no_argument,		NULL, OPT_JOURNAL_RANGES },
+		{ "events-only",	no_argument,		NULL, OPT_EVENTS_ONLY },
 		{ "help",		no_argument,		NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -250,6 +254,9 @@ static int parse(int argc, char **argv, struct dump_opts *o, char *err, size_t l
 			break;
 		case OPT_JOURNAL_RANGES:
 			o->journal_ranges = true;
+			break;
+		case OPT_EVENTS_ONLY:
+			o->events_only = true;
 			break;
 		case 'h':
 			return VMTRACK_PARSE_HELP;
@@ -409,7 +416,8 @@ static int start_session(struct dump *d)
 	struct vmtrack_params vp = {
 		.pid = d->pid,
 		.buffer_kb = d->o->buffer_kb,
-		.flags = VMTRACK_F_ALL_PRIVATE,
+		.flags = VMTRACK_F_ALL_PRIVATE |
+			 (d->o->events_only ? VMTRACK_F_EVENTS_ONLY : 0),
 	};
 	uint64_t pages;
 	char err[256];

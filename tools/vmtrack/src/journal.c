@@ -52,7 +52,7 @@ static const struct journal_field epoch_fields[] = {
 	{ JT_U64, "lost_events" }, { JT_U64, "events" }, { JT_U64, "new_pages" },
 	{ JT_U64, "stray_pages" }, { JT_U64, "rearm_failed" }, { JT_U64, "tracked_ranges" },
 	{ JT_U64, "busiest_start" }, { JT_U64, "busiest_dirty" }, { JT_STR, "busiest_label" },
-	{ JT_U32, "set" }, { JT_U8, "swept" }, { JT_U64, "swept_pages" },
+	{ JT_U32, "set" }, { JT_U8, "swept" }, { JT_U64, "swept_pages" }, { JT_U8, "dense" },
 };
 
 static const struct journal_field loss_fields[] = {
@@ -684,6 +684,7 @@ void journal_epoch(struct journal *j, const struct out_epoch_info *e)
 	put_u32(&r, e->set ? e->set->set : 0);
 	put_u8(&r, ep->swept);
 	put_u64(&r, ep->swept_pages);
+	put_u8(&r, ep->dense);
 	rec_end(j, &r, JR_EPOCH);
 	if (ep->loss && rec_begin(j, &r, 20)) {
 		put_u64(&r, ep->seq);

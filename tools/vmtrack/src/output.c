@@ -282,12 +282,12 @@ void out_epoch_json(FILE *f, const struct out_epoch_info *e)
 		"\"watched_pages\":%" PRIu64 ",\"dirty_pages\":%" PRIu64 ",\"nr_dirty\":%zu,"
 		"\"all_dirty\":%s,\"loss\":\"%s\",\"lost_events\":%" PRIu64 ",\"events\":%" PRIu64
 		",\"new_pages\":%" PRIu64 ",\"stray_pages\":%" PRIu64 ",\"rearm_failed\":%" PRIu64
-		",\"target_gone\":%s,\"swept\":%s,\"swept_pages\":%" PRIu64,
+		",\"target_gone\":%s,\"swept\":%s,\"swept_pages\":%" PRIu64 ",\"dense\":%s",
 		e->time, e->duration, e->final ? "true" : "false", ep->watched_pages,
 		ep->dirty_pages, ep->nr_dirty, ep->all_dirty ? "true" : "false", loss,
 		ep->lost_events, ep->events, ep->new_pages, ep->stray_pages, ep->rearm_failed,
 		ep->target_gone ? "true" : "false", ep->swept ? "true" : "false",
-		ep->swept_pages);
+		ep->swept_pages, ep->dense ? "true" : "false");
 	if (e->has_ranges) {
 		epoch_json_mappings(f, e);
 		fprintf(f, ",\"dirty\":[");

@@ -22,7 +22,7 @@
 static const char * const watch_msg[] = {
 	"",
 	"  usage: vmtrack watch -p PID [-r START-END ...] [-f] [-i SECONDS] [-n EPOCHS] [-b KB]",
-	"                       [-j] [-o FILE] [-k] [-q] [-d] [-a] [--journal FILE]",
+	"                       [-j] [-o FILE] [-k] [-q] [-d] [-a] [--journal FILE] [--events-only]",
 	"",
 	"  Watch a running process and report, every epoch, the pages it changed.",
 	"",
@@ -44,6 +44,8 @@ static const char * const watch_msg[] = {
 	"	  --journal FILE: write a binary journal of the run to FILE (vmtrack report",
 	"			decodes it)",
 	"	  --journal-ranges: journal the dirty ranges and the mappings they are in",
+	"	  --events-only: read every write from its event, even in epochs that",
+	"			write much of the memory (no dense epochs)",
 	"	  -h/--help: print this menu",
 	NULL,
 };
@@ -51,7 +53,7 @@ static const char * const watch_msg[] = {
 static const char * const run_msg[] = {
 	"",
 	"  usage: vmtrack run [-f] [-i SECONDS] [-n EPOCHS] [-b KB] [-j] [-o FILE] [-k] [-q]",
-	"                     [-d] [-a] [-s] [--journal FILE] -- COMMAND [ARGS...]",
+	"                     [-d] [-a] [-s] [--journal FILE] [--events-only] -- COMMAND [ARGS...]",
 	"",
 	"  Start COMMAND watched from its first instruction and report the pages it changes.",
 	"",
@@ -72,6 +74,8 @@ static const char * const run_msg[] = {
 	"	  --journal FILE: write a binary journal of the run to FILE (vmtrack report",
 	"			decodes it)",
 	"	  --journal-ranges: journal the dirty ranges and the mappings they are in",
+	"	  --events-only: read every write from its event, even in epochs that",
+	"			write much of the memory (no dense epochs)",
 	"	  -h/--help: print this menu",
 	NULL,
 };
@@ -236,6 +240,7 @@ int vmtrack_parse_args(enum vmtrack_mode mode, int argc, char **argv,
 		{ "follow",	 no_argument,	    0, 'f' },
 		{ "journal",	 required_argument, 0, OPT_JOURNAL },
 		{ "journal-ranges", no_argument,    0, OPT_JOURNAL_RANGES },
+		{ "events-only", no_argument,	    0, OPT_EVENTS_ONLY },
 		{ "help",	 no_argument,	    0, 'h' },
 		{ 0, 0, 0, 0 }
 	};
@@ -327,6 +332,9 @@ int vmtrack_parse_args(enum vmtrack_mode mode, int argc, char **argv,
 			break;
 		case OPT_JOURNAL_RANGES:
 			p->journal_ranges = true;
+			break;
+		case OPT_EVENTS_ONLY:
+			p->events_only = true;
 			break;
 		case 'f':
 			p->follow = true;

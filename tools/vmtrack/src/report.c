@@ -54,12 +54,12 @@ static const int *fields(struct field_cache *c, const struct jr_record *rec,
 
 enum { E_SEQ, E_TIME, E_DURATION, E_FINAL, E_GONE, E_ALL_DIRTY, E_LOSS, E_WATCHED, E_DIRTY,
        E_NR_DIRTY, E_LOST, E_EVENTS, E_NEW, E_STRAY, E_REARM, E_TRACKED, E_BSTART, E_BDIRTY,
-       E_BLABEL, E_SET, E_SWEPT, E_SWEPT_PAGES };
+       E_BLABEL, E_SET, E_SWEPT, E_SWEPT_PAGES, E_DENSE };
 static const char * const epoch_names[] = {
 	"seq", "time", "duration", "final", "target_gone", "all_dirty", "loss", "watched_pages",
 	"dirty_pages", "nr_dirty", "lost_events", "events", "new_pages", "stray_pages",
 	"rearm_failed", "tracked_ranges", "busiest_start", "busiest_dirty", "busiest_label",
-	"set", "swept", "swept_pages",
+	"set", "swept", "swept_pages", "dense",
 };
 
 enum { M_SEQ, M_START, M_END, M_PAGES, M_DIRTY, M_LABEL };
@@ -288,6 +288,7 @@ static int on_epoch(struct report *rp, const struct jr_record *rec)
 		/* absent (0) in journals written before the sweep was recorded */
 		.swept = jr_u64(rec, f[E_SWEPT]),
 		.swept_pages = jr_u64(rec, f[E_SWEPT_PAGES]),
+		.dense = jr_u64(rec, f[E_DENSE]),
 		.target_gone = jr_u64(rec, f[E_GONE]),
 		.lost_events = jr_u64(rec, f[E_LOST]),
 		.events = jr_u64(rec, f[E_EVENTS]),

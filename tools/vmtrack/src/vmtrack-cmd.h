@@ -35,6 +35,7 @@ enum vmtrack_mode {
  * @follow:		also watch the processes the target starts (follow.c)
  * @journal:		write a binary journal of the run to this file
  * @journal_ranges:	journal the dirty ranges and per-mapping counts too
+ * @events_only:	no dense epochs (VMTRACK_F_EVENTS_ONLY)
  * @argv:		run: the command and its arguments
  */
 struct vmtrack_cmd_params {
@@ -55,6 +56,7 @@ struct vmtrack_cmd_params {
 	bool			follow;
 	const char		*journal;
 	bool			journal_ranges;
+	bool			events_only;
 	char			**argv;
 };
 
@@ -83,6 +85,7 @@ int follow_watch(const struct vmtrack_cmd_params *p, int sfd);
 enum {
 	OPT_JOURNAL = 256,
 	OPT_JOURNAL_RANGES,
+	OPT_EVENTS_ONLY,
 };
 
 /* target.c */

@@ -228,7 +228,8 @@ static int start_session(struct loop *l, const char *cmd)
 		.buffer_kb = l->p->buffer_kb,
 		.expected_pages = expected_pages(l->p, l->pid),
 		.flags = (l->p->keep ? VMTRACK_F_KEEP : 0) |
-			 (l->p->all_private ? VMTRACK_F_ALL_PRIVATE : 0),
+			 (l->p->all_private ? VMTRACK_F_ALL_PRIVATE : 0) |
+			 (l->p->events_only ? VMTRACK_F_EVENTS_ONLY : 0),
 	};
 	char err[256];
 	int ret;

@@ -66,6 +66,7 @@ static void synth_epoch(unsigned int i, struct synth *s)
 		.all_dirty = i == 4,
 		.swept = !format_1_0 && i == 5,
 		.swept_pages = !format_1_0 && i == 5 ? 7 : 0,
+		.dense = !format_1_0 && i >= 6,
 		.target_gone = i == NR_EPOCHS - 1,
 		.lost_events = i == 4 ? 2213 : 0,
 		.events = 100 + i * 13,
@@ -358,6 +359,7 @@ static void check_epochs(struct jreader *r, bool ranges)
 			CHECK_EQ(jr_u64(&rec, jr_field(rec.fmt, "all_dirty")), s.ep.all_dirty);
 			CHECK_EQ(jr_u64(&rec, jr_field(rec.fmt, "swept")), s.ep.swept);
 			CHECK_EQ(jr_u64(&rec, jr_field(rec.fmt, "swept_pages")), s.ep.swept_pages);
+			CHECK_EQ(jr_u64(&rec, jr_field(rec.fmt, "dense")), s.ep.dense);
 			f = jr_field(rec.fmt, "busiest_label");
 			CHECK(!strcmp(jr_str(r, &rec, f), s.e.busiest.label ?: ""));
 			CHECK_EQ(rec.len, rec.fmt->fixed);

@@ -14,7 +14,8 @@
  * free churn, mmap/munmap/MAP_FIXED/mremap at the same addresses again and
  * again, MADV_DONTNEED, THP-sized regions and short-lived threads.
  *
- *   precopy [-s SEED] [-n SEEDS] [-e EPOCHS] [-i MS] [-b KB] [-t TARGETS] [-L] [-v]
+ *   precopy [-s SEED] [-n SEEDS] [-e EPOCHS] [-i MS] [-b KB] [-t TARGETS] [-L]
+ *	     [-d MODE] [-v]
  *
  *   -s	first seed (default 1)		-n  number of seeds (default 10)
  *   -e	epochs before the final one (12)	-i  interval between epochs in ms (50)
@@ -22,6 +23,10 @@
  *   -t	targets watched at once, one session each, in this one process
  *   -L	the buffer is meant to overflow: require at least one loss epoch
  *	(default: require none, every epoch must be exact)
+ *   -d	dense epochs (vmtrack_session_set_dense()): auto (the library's
+ *	choice, the default), never, always (from the second epoch on), or
+ *	cycle (enter, leave, and an epoch with events only, in turn); never,
+ *	always and cycle require that the epochs were what they ask
  *
  * Prints TAP lines; exits 0 when every seed passed.
  *
@@ -563,6 +568,8 @@ static int cmp_cb(const struct vmtrack_mapping *m, void *data)
 
 /* ---- the consumer ------------------------------------------------------ */
 
+enum dense_mode { DENSE_AUTO, DENSE_NEVER, DENSE_ALWAYS, DENSE_CYCLE };
+
 struct opts {
 	uint64_t	seed;
 	int		seeds;
@@ -571,6 +578,7 @@ struct opts {
 	size_t		buffer_kb;
 	int		targets;
 	bool		want_loss;
+	enum dense_mode	dense;
 	int		verbose;
 	const char	*self;
 };
@@ -585,6 +593,10 @@ struct target {
 	uint64_t		rearm_failed;
 	int			loss_epochs;
 	int			epochs;
+	int			dense_epochs;
+	/* epochs with events only that follow a dense one */
+	int			left_dense;
+	bool			was_dense;
 };
 
 static pid_t spawn(const char *self, uint64_t seed)
@@ -648,6 +660,9 @@ static int epoch(struct target *t, unsigned int flags)
 	t->new_pages += ep.new_pages;
 	t->rearm_failed += ep.rearm_failed;
 	t->loss_epochs += !!ep.loss;
+	t->dense_epochs += ep.dense;
+	t->left_dense += t->was_dense && !ep.dense;
+	t->was_dense = ep.dense;
 	if (ep.loss)
 		printf("# pid %d epoch %llu: loss %#x, %llu events lost, %s\n", (int)t->pid,
 		       (unsigned long long)ep.seq, ep.loss, (unsigned long long)ep.lost_events,
@@ -747,6 +762,40 @@ static bool all_traced_stopped(pid_t pid)
 	return scan_threads(pid, traced_cb, &c) > 0 && !c.bad;
 }
 
+/* the threshold for the end of epoch @e (from 0) */
+static void set_dense(const struct opts *o, struct target *t, int e)
+{
+	switch (o->dense) {
+	case DENSE_AUTO:
+		break;
+	case DENSE_NEVER:
+		vmtrack_session_set_dense(t->s, UINT64_MAX);
+		break;
+	case DENSE_ALWAYS:
+		vmtrack_session_set_dense(t->s, 1);
+		break;
+	case DENSE_CYCLE:
+		/* enter; dense, leave; the sweep after leaving; events only */
+		vmtrack_session_set_dense(t->s, e % 3 ? UINT64_MAX : 1);
+		break;
+	}
+}
+
+/* did the epochs follow the mode asked for? */
+static bool dense_as_asked(const struct opts *o, const struct target *t)
+{
+	switch (o->dense) {
+	case DENSE_NEVER:
+		return !t->dense_epochs;
+	case DENSE_ALWAYS:
+		return t->dense_epochs == t->epochs - 1;
+	case DENSE_CYCLE:
+		return t->dense_epochs && (t->left_dense || t->epochs < 5);
+	default:
+		return true;
+	}
+}
+
 /* the end: freeze, final epoch without re-arm, copy, compare */
 static int finish_target(const struct opts *o, struct target *t, struct cmp_ctx *c)
 {
@@ -791,8 +840,10 @@ static bool run_seed(const struct opts *o, uint64_t seed)
 		}
 	for (e = 0; e < o->epochs && ok; e++) {
 		pump_all(tg, o->targets, o->interval_ms);
-		for (i = 0; i < o->targets && ok; i++)
+		for (i = 0; i < o->targets && ok; i++) {
+			set_dense(o, &tg[i], e);
 			ok = !epoch(&tg[i], 0);
+		}
 	}
 	for (i = 0; i < o->targets && ok; i++) {
 		struct cmp_ctx c;
@@ -803,15 +854,21 @@ static bool run_seed(const struct opts *o, uint64_t seed)
 		}
 		clock_gettime(CLOCK_MONOTONIC, &t1);
 		printf("# seed %llu target %d: %d epochs, %ld pages copied, %llu reported dirty "
-		       "(%llu new), %d loss epochs, %llu re-arm failures, "
+		       "(%llu new), %d loss epochs, %d dense (%d left), %llu re-arm failures, "
 		       "%ld pages compared, %ld differ, %ld unknown, %.1f s\n",
 		       (unsigned long long)seed, i, tg[i].epochs, tg[i].copied,
 		       (unsigned long long)tg[i].dirty,
 		       (unsigned long long)tg[i].new_pages, tg[i].loss_epochs,
+		       tg[i].dense_epochs, tg[i].left_dense,
 		       (unsigned long long)tg[i].rearm_failed, c.pages, c.diff, c.unknown,
 		       t1.tv_sec - t0.tv_sec + (t1.tv_nsec - t0.tv_nsec) / 1e9);
 		if (c.diff || c.unknown || !c.pages)
 			ok = false;
+		if (!dense_as_asked(o, &tg[i])) {
+			printf("# seed %llu target %d: dense epochs not as asked\n",
+			       (unsigned long long)seed, i);
+			ok = false;
+		}
 		if (o->want_loss ? !tg[i].loss_epochs : tg[i].loss_epochs) {
 			printf("# seed %llu target %d: %d loss epochs, expected %s\n",
 			       (unsigned long long)seed, i, tg[i].loss_epochs,
@@ -841,7 +898,7 @@ static int hold(pid_t pid)
 static void usage(void)
 {
 	fprintf(stderr, "usage: precopy [-s SEED] [-n SEEDS] [-e EPOCHS] [-i MS] [-b KB] "
-		"[-t TARGETS] [-L] [-v]\n");
+		"[-t TARGETS] [-L] [-d auto|never|always|cycle] [-v]\n");
 	exit(2);
 }
 
@@ -855,18 +912,20 @@ int main(int argc, char **argv)
 		{ "buffer-kb", required_argument, NULL, 'b' },
 		{ "targets", required_argument, NULL, 't' },
 		{ "want-loss", no_argument, NULL, 'L' },
+		{ "dense", required_argument, NULL, 'd' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct opts o = { .seed = 1, .seeds = 10, .epochs = 12, .interval_ms = 50,
 			  .targets = 1, .self = "/proc/self/exe" };
+	static const char * const dense_names[] = { "auto", "never", "always", "cycle" };
 	int c, i, failed = 0;
 
 	if (argc == 4 && !strcmp(argv[1], "--workload"))
 		return workload(strtoull(argv[2], NULL, 0), atoi(argv[3]));
 	if (argc == 3 && !strcmp(argv[1], "--hold"))
 		return hold(atoi(argv[2]));
-	while ((c = getopt_long(argc, argv, "s:n:e:i:b:t:Lv", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:n:e:i:b:t:Ld:v", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			o.seed = strtoull(optarg, NULL, 0);
@@ -889,6 +948,13 @@ int main(int argc, char **argv)
 		case 'L':
 			o.want_loss = true;
 			break;
+		case 'd':
+			for (i = 0; i < 4 && strcmp(optarg, dense_names[i]); i++)
+				;
+			if (i == 4)
+				usage();
+			o.dense = i;
+			break;
 		case 'v':
 			o.verbose++;
 			break;
@@ -904,9 +970,10 @@ int main(int argc, char **argv)
 		uint64_t seed = o.seed + i;
 		bool ok = run_seed(&o, seed);
 
-		printf("%s %d - precopy seed %llu, %d target(s), %d epochs every %d ms%s\n",
-		       ok ? "ok" : "not ok", i + 1, (unsigned long long)seed, o.targets,
-		       o.epochs, o.interval_ms, o.buffer_kb ? ", small buffer" : "");
+		printf("%s %d - precopy seed %llu, %d target(s), %d epochs every %d ms%s, "
+		       "dense %s\n", ok ? "ok" : "not ok", i + 1, (unsigned long long)seed,
+		       o.targets, o.epochs, o.interval_ms, o.buffer_kb ? ", small buffer" : "",
+		       dense_names[o.dense]);
 		failed += !ok;
 	}
 	printf("# %d of %d seeds failed\n", failed, o.seeds);

@@ -6,8 +6,10 @@
 #
 #   make -C tools/vmtrack && vm/run -k BZIMAGE -c 2 -t 900 -- tools/vmtrack/tests/running.sh
 #
+# - tests/unit on this kernel (the dense epochs' soft-dirty sweep for real)
 # - tests/precopy: pre-copy rounds against a ground truth, many seeds; with
-#   a tiny ring buffer (loss must be reported, the result still exact); two
+#   the write faults read from events, from soft-dirty sweeps (dense
+#   epochs), and both in turn; with a tiny ring buffer (loss must be reported, the result still exact); two
 #   and three sessions on different targets in one process; consumer and
 #   target in a child pid namespace
 # - vmtrack run exits with the command's status
@@ -22,10 +24,11 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 VMTRACK=${VMTRACK:-$here/../vmtrack}
 PRECOPY=${PRECOPY:-$here/precopy}
+UNIT=${UNIT:-$here/unit}
 SEEDS=${PRECOPY_SEEDS:-8}
 
 . "$here/tap.sh"
-tap_begin running "$VMTRACK" "$PRECOPY"
+tap_begin running "$VMTRACK" "$PRECOPY" "$UNIT"
 echo "# $(nproc) CPUs"
 
 # precopy NAME ARGS...: one check for the whole run, its log as comments
@@ -41,8 +44,21 @@ precopy() {
 	check "$name ($* : $(( $(date +%s) - t0 )) s)" [ $rc = 0 ]
 }
 
+# The host unit tests again, on this kernel: the tracker's dense epochs then
+# sweep real soft-dirty bits (the host may lack them or PAGEMAP_SCAN).
+(cd $tmp && "$UNIT") > $tmp/unit 2>&1
+grep '^not ok' -B4 $tmp/unit | sed 's/^/# /'
+check "unit tests on this kernel, the soft-dirty sweep live ($(tail -1 $tmp/unit))" \
+	sh -c "grep -q '^# host soft-dirty sweep: yes' $tmp/unit && tail -1 $tmp/unit | grep -q ' 0 failed'"
+
 # under TCG an epoch of this workload takes seconds: few epochs per seed
 precopy "precopy: running target, exact against snapshots" -n "$SEEDS" -s 1 -e 8
+# the write faults from events only, from sweeps only, and in turn (enter,
+# leave, the sweep after leaving, events only): the default above lets the
+# library choose, which for this workload is mostly dense
+precopy "precopy: events only (dense never), exact" -n $(( (SEEDS + 1) / 2 )) -s 501 -e 8 -d never
+precopy "precopy: dense epochs only (soft-dirty sweeps), exact" -n $(( (SEEDS + 1) / 2 )) -s 601 -e 8 -d always
+precopy "precopy: dense epochs in and out in turn, exact" -n $(( (SEEDS + 1) / 2 )) -s 701 -e 9 -d cycle
 # every epoch all dirty copies everything: fewer epochs
 precopy "precopy: 4 KiB buffers, loss reported, still exact" -n $(( (SEEDS + 1) / 2 )) -s 1001 -b 4 -L -e 4
 precopy "precopy: two sessions on two targets in one process, exact" -n $(( (SEEDS + 2) / 3 )) -s 2001 -t 2 -e 4

@@ -10,12 +10,14 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
@@ -1053,6 +1055,103 @@ static void test_tracker_numbers(void)
 	vmtrack_dset_free(ds);
 }
 
+/* one epoch of mm 5: a write_fault event of page @page numbered @num */
+static struct vmtrack_epoch dense_epoch(struct vmtrack_tracker *t, uint64_t base, int page,
+					uint64_t num)
+{
+	struct vmtrack_epoch ep = { 0 };
+	struct vmtrack_event ev;
+
+	if (num) {
+		ev = ev_of(VMTRACK_EV_WRITE_FAULT, 5, t->tgid, base + page * PAGE, PAGE, 0, 0);
+		ev.mm_seq = num;
+		vmtrack_tracker_apply(t, &ev, &ep);
+	}
+	CHECK_EQ(vmtrack_tracker_collect(t, &ep), 0);
+	return ep;
+}
+
+/* does the host answer PAGEMAP_SCAN? (6.7+) */
+static bool have_pagemap_scan(int fd)
+{
+	uint64_t arg[12] = { sizeof(arg) };
+
+	return ioctl(fd, _IOWR('f', 16, uint64_t[12]), arg) == 0;
+}
+
+/*
+ * A dense epoch: the written pages come from the soft-dirty bits of the
+ * target's entries (here this process's, cleared with clear_refs 4), the
+ * gaps the unrecorded faults leave in the numbers are no loss, and the
+ * events still read are applied. Without a sweep the epoch is all dirty.
+ */
+static void test_tracker_dense(void)
+{
+	struct vmtrack_dset *ds = vmtrack_dset_new(PAGE);
+	struct vmtrack_tracker t;
+	struct vmtrack_epoch ep;
+	char *p = mmap(NULL, 16 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		       -1, 0);
+	uint64_t base = (uintptr_t)p;
+	bool scan;
+	int fd;
+
+	CHECK(p != MAP_FAILED);
+	memset(p, 1, 16 * PAGE);
+	fd = open("/proc/self/clear_refs", O_WRONLY);
+	CHECK(fd >= 0 && write(fd, "4", 1) == 1);
+	close(fd);
+	p[3 * PAGE] = 2;
+	p[9 * PAGE] = 2;
+
+	vmtrack_tracker_init(&t, ds, getpid());
+	vmtrack_dset_add(ds, base, base + 16 * PAGE, false, NULL);
+	t.sweep_fd = vmtrack_sweep_open(getpid());
+	scan = t.sweep_fd >= 0 && have_pagemap_scan(t.sweep_fd);
+	printf("# host soft-dirty sweep: %s\n", scan ? "yes" : "no (all dirty expected)");
+	CHECK_EQ(dense_epoch(&t, base, 0, 1).loss, 0);
+	/* numbers 2 to 4 are faults not recorded; 0 an event still read */
+	t.sweep_written = true;
+	ep = dense_epoch(&t, base, 0, 5);
+	CHECK(ep.dense);
+	if (scan) {
+		CHECK_EQ(ep.loss, 0);
+		CHECK_EQ(ep.dirty_pages, 3);
+		CHECK_EQ(ep.nr_dirty, 3);
+		CHECK_EQ((uintptr_t)ep.dirty[1].iov_base, base + 3 * PAGE);
+		CHECK_EQ((uintptr_t)ep.dirty[2].iov_base, base + 9 * PAGE);
+	} else {
+		CHECK_EQ(ep.loss, VMTRACK_LOSS_EVENTS);
+		CHECK(ep.all_dirty);
+	}
+	/* the epoch after: a gap still, no loss where the sweep works */
+	madvise(p + 12 * PAGE, PAGE, MADV_DONTNEED);
+	ep = dense_epoch(&t, base, 1, 8);
+	CHECK_EQ(ep.loss, scan ? 0 : VMTRACK_LOSS_EVENTS);
+	if (scan)	/* 3 and 9 soft-dirty still, 1 from the event; not the empty 12 */
+		CHECK_EQ(ep.dirty_pages, 3);
+	/* the instance was written to: an event may be lost, 12 is dirty too */
+	t.sweep_wide = true;
+	ep = dense_epoch(&t, base, 1, 9);
+	CHECK_EQ(ep.loss, scan ? 0 : VMTRACK_LOSS_EVENTS);
+	if (scan)
+		CHECK_EQ(ep.dirty_pages, 4);
+	t.sweep_wide = false;
+	/* events only again: a gap is a loss, at the next collect */
+	t.sweep_written = false;
+	ep = dense_epoch(&t, base, 2, 11);
+	CHECK_EQ(ep.loss, 0);
+	CHECK(!ep.dense);
+	CHECK_EQ(ep.dirty_pages, 1);
+	ep = dense_epoch(&t, base, 2, 0);
+	CHECK_EQ(ep.loss, VMTRACK_LOSS_SEQ);
+	if (t.sweep_fd >= 0)
+		close(t.sweep_fd);
+	munmap(p, 16 * PAGE);
+	free(t.iov);
+	vmtrack_dset_free(ds);
+}
+
 static void test_tracker_restart(void)
 {
 	struct vmtrack_dset *ds = vmtrack_dset_new(PAGE);
@@ -1772,7 +1871,11 @@ static void test_options_valid(void)
 	CHECK(p.output && !strcmp(p.output, "w.json") && p.json);
 	CHECK_EQ(parse(VMTRACK_MODE_WATCH, "-p 7", &p, err), 0);
 	CHECK(!p.output);
-	CHECK(!p.journal && !p.journal_ranges);
+	CHECK(!p.journal && !p.journal_ranges && !p.events_only);
+	CHECK_EQ(parse(VMTRACK_MODE_RUN, "--events-only -- ./prog", &p, err), 0);
+	CHECK(p.events_only);
+	CHECK_EQ(parse(VMTRACK_MODE_WATCH, "-p 7 --events-only", &p, err), 0);
+	CHECK(p.events_only);
 	/* --journal: a binary journal besides whatever is printed */
 	CHECK_EQ(parse(VMTRACK_MODE_RUN, "--journal run.vmj -j -- ./prog", &p, err), 0);
 	CHECK(p.journal && !strcmp(p.journal, "run.vmj") && !p.journal_ranges && p.json);
@@ -1895,6 +1998,8 @@ int main(void)
 		 test_tracker_loss);
 	run_test("tracker: gaps in the kernel's numbers are lost once still open a collect later",
 		 test_tracker_numbers);
+	run_test("tracker: dense epochs sweep the soft-dirty bits, their gaps are no loss",
+		 test_tracker_dense);
 	run_test("tracker: restart (mark with rearm=1 before the first epoch)",
 		 test_tracker_restart);
 	run_test("tracker: events outside the ranges (stray, watch-all fill)", test_tracker_stray);
