@@ -1597,15 +1597,17 @@ static void rearm(struct vmtrack_session *s, struct vmtrack_epoch *ep)
  */
 static void choose_mode(struct vmtrack_session *s, const struct vmtrack_epoch *ep)
 {
-	bool was = s->dense;
+	/* mappings found by the rescan are dirty whole, not written */
+	uint64_t written = ep->dirty_pages - min(ep->new_pages, ep->dirty_pages);
 	uint64_t enter = s->dense_pages;
+	bool was = s->dense;
 
 	if (!enter)
 		enter = max(ep->watched_pages / DENSE_SHARE, (uint64_t)1);
 	if (s->tr.sweep_fd >= 0 && !ep->loss && !s->tr.mm_gone) {
-		if (!s->dense && ep->dirty_pages >= enter && enter != UINT64_MAX)
+		if (!s->dense && written >= enter && enter != UINT64_MAX)
 			set_dense(s, true);
-		else if (s->dense && (ep->dirty_pages < enter / 2 || enter == UINT64_MAX))
+		else if (s->dense && (written < enter / 2 || enter == UINT64_MAX))
 			set_dense(s, false);
 	}
 	s->tr.sweep_written = was || s->dense;

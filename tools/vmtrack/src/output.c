@@ -318,9 +318,9 @@ void out_epoch_text(FILE *f, const struct out_epoch_info *e, bool list_dirty, lo
 	if (e->set)
 		fprintf(f, "  pid %6d %-15s", (int)e->set->pid, e->set->comm);
 	fprintf(f, "  dirty %9" PRIu64 " of %9" PRIu64
-		" pages in %6zu ranges%s%s", ep->dirty_pages,
+		" pages in %6zu ranges%s%s%s", ep->dirty_pages,
 		ep->watched_pages, ep->nr_dirty, ep->new_pages ? "  (new mappings)" : "",
-		e->final ? "  (final)" : "");
+		ep->dense ? "  (dense)" : "", e->final ? "  (final)" : "");
 	if (ep->loss) {
 		out_loss_text(loss, sizeof(loss), ep->loss);
 		fprintf(f, "  LOSS(%s): %" PRIu64 " events lost, %s", loss, ep->lost_events,
