@@ -141,7 +141,12 @@ static int sweep_range(int fd, struct vmtrack_dset *ds, uint64_t start, uint64_t
 		arg.end = end;
 		arg.vec = (uintptr_t)regions;
 		arg.vec_len = SWEEP_REGIONS;
-		arg.return_mask = SWEEP_CATEGORIES;
+		/*
+		 * Written pages are selected by the kernel: asking for no
+		 * other category spares it a look at each page and merges
+		 * the regions.
+		 */
+		arg.return_mask = written ? PAGE_IS_SOFT_DIRTY : SWEEP_CATEGORIES;
 		if (written)
 			arg.category_mask = PAGE_IS_SOFT_DIRTY;
 		nr = ioctl(fd, PAGEMAP_SCAN, &arg);
