@@ -129,6 +129,7 @@ int mm_watch_prepare(struct mm_struct *mm, struct task_struct *task,
  * @vma: the VMA, already marked VM_WATCHED
  * @ranges: sorted, disjoint ranges within @vma
  * @nr: number of ranges
+ * @rearm: whether the ranges were already watched
  *
  * Write-protect every entry in @ranges so that the next write to each
  * page faults and is reported. Pinned folios are reported on the way, as
@@ -141,7 +142,7 @@ int mm_watch_prepare(struct mm_struct *mm, struct task_struct *task,
 static bool mm_watch_protect_ranges(struct mmu_gather *tlb,
 				    struct vm_area_struct *vma,
 				    const struct prot_range *ranges,
-				    unsigned int nr)
+				    unsigned int nr, bool rearm)
 {
 	mmap_assert_write_locked(vma->vm_mm);
 	if (WARN_ON_ONCE(!vma_watched(vma) || !vma->vm_mm->watch_id))
@@ -166,17 +167,18 @@ static bool mm_watch_protect_ranges(struct mmu_gather *tlb,
 	 */
 	if (vma->vm_flags & VM_SOFTDIRTY)
 		vm_flags_clear(vma, VM_SOFTDIRTY);
-	change_protection_ranges(tlb, vma, ranges, nr, MM_CP_WATCH);
+	change_protection_ranges(tlb, vma, ranges, nr,
+				 MM_CP_WATCH | (rearm ? MM_CP_WATCH_REARM : 0));
 	return true;
 }
 
 static bool mm_watch_protect(struct mmu_gather *tlb,
 			     struct vm_area_struct *vma,
-			     unsigned long start, unsigned long end)
+			     unsigned long start, unsigned long end, bool rearm)
 {
 	struct prot_range range = { .start = start, .end = end };
 
-	return mm_watch_protect_ranges(tlb, vma, &range, 1);
+	return mm_watch_protect_ranges(tlb, vma, &range, 1, rearm);
 }
 
 /**
@@ -222,7 +224,7 @@ void mm_watch_arm(struct vm_area_struct *vma, unsigned long start,
 	bool armed;
 
 	tlb_gather_mmu(&tlb, vma->vm_mm);
-	armed = mm_watch_protect(&tlb, vma, start, end);
+	armed = mm_watch_protect(&tlb, vma, start, end, rearm);
 	tlb_finish_mmu(&tlb);
 
 	if (armed)
@@ -247,7 +249,7 @@ static void mm_watch_rearm_flush(struct mmu_gather *tlb,
 {
 	if (batch->nr)
 		mm_watch_protect_ranges(tlb, batch->vma, batch->ranges,
-					batch->nr);
+					batch->nr, true);
 	batch->nr = 0;
 }
 
@@ -328,7 +330,7 @@ static bool mm_watch_rearm_range(struct mm_struct *mm, struct mmu_gather *tlb,
 	vma_iter_set(&vmi, start);
 	for_each_vma_range(vmi, vma, end) {
 		mm_watch_protect(tlb, vma, max(start, vma->vm_start),
-				 min(end, vma->vm_end));
+				 min(end, vma->vm_end), true);
 		batch->vma = vma;
 	}
 	return true;
@@ -435,49 +437,89 @@ static bool mm_watch_page_referenced(struct page *page)
 }
 
 /*
- * A folio pinned for DMA or long-term use, or referenced by a FOLL_GET
- * user, can be written without any fault, so the consumer has to treat it
- * as dirty in every epoch in which it is reported.
+ * Must an arm look for pinned and referenced folios? A first arm must. A
+ * re-arm only once a GUP for writing ran on the watched mm, or an arm found
+ * one: a pin or reference an entry can be written through after its last
+ * arm takes such a GUP (mm_watch_gup_write()). Call after the barrier that
+ * follows the write-protection.
  */
-static bool mm_watch_check_pinned(struct vm_area_struct *vma,
-				  unsigned long addr, struct page *page,
-				  unsigned long size)
+static bool mm_watch_must_check_pins(struct mm_struct *mm, bool rearm)
 {
-	struct mm_struct *mm = vma->vm_mm;
-
-	if (!page)
-		return false;
-	/*
-	 * Order the write-protection before the pin and reference count
-	 * checks. Pairs with GUP-fast, which takes its pin or reference before
-	 * re-checking the entry.
-	 */
-	smp_mb();
 	if (!mm_watch_id(mm))
 		return false;
-	if (!folio_maybe_dma_pinned(page_folio(page)) &&
+	return !rearm || READ_ONCE(mm->watch_gup_write);
+}
+
+/*
+ * A folio pinned for DMA or long-term use, or referenced by a FOLL_GET
+ * user, can be written without any fault, so the consumer has to treat it
+ * as dirty in every epoch in which it is reported, and every re-arm has to
+ * look for it again.
+ */
+static bool mm_watch_report_pinned(struct vm_area_struct *vma,
+				   unsigned long addr, struct page *page,
+				   unsigned long size)
+{
+	struct mm_struct *mm = vma->vm_mm;
+	struct folio *folio;
+
+	mmap_assert_write_locked(mm);
+	if (!page)
+		return false;
+	folio = page_folio(page);
+	/* Mapped once and nothing else: most entries, in one load. */
+	if (folio_ref_count(folio) == 1)
+		return false;
+	if (!folio_maybe_dma_pinned(folio) &&
 	    !mm_watch_page_referenced(page))
 		return false;
+	if (!mm->watch_gup_write)
+		WRITE_ONCE(mm->watch_gup_write, true);
 	guard(preempt)();
 	trace_mm_watch_pinned(mm, mm_watch_seq(mm), addr, size);
 	return true;
 }
 
 /**
- * mm_watch_check_pinned_pte - report a pinned folio found while arming
+ * mm_watch_check_pinned_ptes - report the pinned folios of entries just armed
  * @vma: the watched VMA
- * @addr: address of the entry
- * @pte: the entry, just write-protected
+ * @pte: an entry of a page table
+ * @addr: its address
+ * @armed: the entries from @pte on that were just write-protected
+ * @nr: number of entries @armed covers
+ * @rearm: whether the entries were already watched
  *
- * Called by change_protection(MM_CP_WATCH) under the page table lock.
- *
- * Return: true if the page was reported: it may change without a fault.
+ * Called by change_protection(MM_CP_WATCH) under the page table lock,
+ * once per page table. A reported entry is made soft-dirty again: it is
+ * "written since armed", as it may change without a fault.
  */
-bool mm_watch_check_pinned_pte(struct vm_area_struct *vma, unsigned long addr,
-			       pte_t pte)
+void mm_watch_check_pinned_ptes(struct vm_area_struct *vma, pte_t *pte,
+				unsigned long addr, const unsigned long *armed,
+				unsigned int nr, bool rearm)
 {
-	return mm_watch_check_pinned(vma, addr, vm_normal_page(vma, addr, pte),
-				     PAGE_SIZE);
+	unsigned long entry_addr;
+	pte_t ptent, oldpte;
+	unsigned int i;
+
+	/*
+	 * Order the write-protections before the pin and reference count
+	 * checks. Pairs with GUP-fast, which takes its pin or reference before
+	 * re-checking the entry, and with mm_watch_gup_write().
+	 */
+	smp_mb();
+	if (!mm_watch_must_check_pins(vma->vm_mm, rearm))
+		return;
+	for_each_set_bit(i, armed, nr) {
+		entry_addr = addr + i * PAGE_SIZE;
+		ptent = ptep_get(pte + i);
+		if (!mm_watch_report_pinned(vma, entry_addr,
+					    vm_normal_page(vma, entry_addr, ptent),
+					    PAGE_SIZE))
+			continue;
+		oldpte = ptep_modify_prot_start(vma, entry_addr, pte + i);
+		ptep_modify_prot_commit(vma, entry_addr, pte + i, oldpte,
+					pte_mksoft_dirty(oldpte));
+	}
 }
 
 #ifdef CONFIG_TRANSPARENT_HUGEPAGE
@@ -486,17 +528,22 @@ bool mm_watch_check_pinned_pte(struct vm_area_struct *vma, unsigned long addr,
  * @vma: the watched VMA
  * @addr: address of the entry
  * @pmd: the entry, just write-protected
+ * @rearm: whether the entry was already watched
  *
  * Called by change_protection(MM_CP_WATCH) under the page table lock.
  *
  * Return: true if the folio was reported: it may change without a fault.
  */
 bool mm_watch_check_pinned_pmd(struct vm_area_struct *vma, unsigned long addr,
-			       pmd_t pmd)
+			       pmd_t pmd, bool rearm)
 {
-	return mm_watch_check_pinned(vma, addr,
-				     vm_normal_page_pmd(vma, addr, pmd),
-				     HPAGE_PMD_SIZE);
+	/* As in mm_watch_check_pinned_ptes(). */
+	smp_mb();
+	if (!mm_watch_must_check_pins(vma->vm_mm, rearm))
+		return false;
+	return mm_watch_report_pinned(vma, addr,
+				      vm_normal_page_pmd(vma, addr, pmd),
+				      HPAGE_PMD_SIZE);
 }
 #endif
 

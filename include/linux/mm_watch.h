@@ -42,6 +42,24 @@ static inline void mm_watch_init(struct mm_struct *mm)
 	mm->watch_id = 0;
 	mm->watch_tgid = 0;
 	atomic64_set(&mm->watch_seq, 0);
+	mm->watch_gup_write = false;
+}
+
+/*
+ * A GUP for writing may leave pages pinned or referenced, to be written
+ * later without a fault: from now on the re-arms of @mm look for them.
+ * Called before the page table walk. The barrier pairs with the one in
+ * mm_watch_check_pinned_ptes(): a re-arm that misses the flag has
+ * write-protected its entries before GUP-fast reads them.
+ */
+static inline void mm_watch_gup_write(struct mm_struct *mm)
+{
+	if (!mm_watch_id(mm))
+		return;
+	if (!READ_ONCE(mm->watch_gup_write))
+		WRITE_ONCE(mm->watch_gup_write, true);
+	/* Pairs with smp_mb() in mm_watch_check_pinned_ptes(). */
+	smp_mb();
 }
 
 int mm_watch_prepare(struct mm_struct *mm, struct task_struct *task,
@@ -51,10 +69,11 @@ void mm_watch_arm(struct vm_area_struct *vma, unsigned long start,
 bool mm_watch_rearm_vec(struct mm_struct *mm, struct iov_iter *iter);
 void mm_watch_unmark(struct vm_area_struct *vma, unsigned long start,
 		     unsigned long end);
-bool mm_watch_check_pinned_pte(struct vm_area_struct *vma, unsigned long addr,
-			       pte_t pte);
+void mm_watch_check_pinned_ptes(struct vm_area_struct *vma, pte_t *pte,
+				unsigned long addr, const unsigned long *armed,
+				unsigned int nr, bool rearm);
 bool mm_watch_check_pinned_pmd(struct vm_area_struct *vma, unsigned long addr,
-			       pmd_t pmd);
+			       pmd_t pmd, bool rearm);
 void __mm_watch_write_fault(struct vm_area_struct *vma, unsigned long addr,
 			    unsigned long size);
 void __mm_watch_zap(struct vm_area_struct *vma, unsigned long start,
@@ -152,6 +171,10 @@ static inline void mm_watch_init(struct mm_struct *mm)
 {
 }
 
+static inline void mm_watch_gup_write(struct mm_struct *mm)
+{
+}
+
 static inline int mm_watch_prepare(struct mm_struct *mm,
 				   struct task_struct *task,
 				   unsigned long start, unsigned long end)
@@ -165,14 +188,16 @@ static inline bool mm_watch_rearm_vec(struct mm_struct *mm,
 	return false;
 }
 
-static inline bool mm_watch_check_pinned_pte(struct vm_area_struct *vma,
-					     unsigned long addr, pte_t pte)
+static inline void mm_watch_check_pinned_ptes(struct vm_area_struct *vma,
+					      pte_t *pte, unsigned long addr,
+					      const unsigned long *armed,
+					      unsigned int nr, bool rearm)
 {
-	return false;
 }
 
 static inline bool mm_watch_check_pinned_pmd(struct vm_area_struct *vma,
-					     unsigned long addr, pmd_t pmd)
+					     unsigned long addr, pmd_t pmd,
+					     bool rearm)
 {
 	return false;
 }

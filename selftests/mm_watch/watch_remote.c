@@ -639,6 +639,57 @@ TEST_F(pin, shared_page_reference)
 	munmap(p, NPIN * ps);
 }
 
+/*
+ * A re-arm looks for pins and references only once a GUP for writing ran
+ * on the watched mm: a reference taken for reading after the mark
+ * (vmsplice()) is not reported, its holder only reads the page. A pin for
+ * writing (io_uring fixed buffers) makes the re-arms look again.
+ */
+TEST_F(pin, read_reference_after_mark)
+{
+	struct iovec iov;
+	struct uring u;
+	int pfd[2];
+	char *p;
+
+	if (uring_init(&u))
+		SKIP(return, "io_uring not available: %s", strerror(errno));
+	p = mmap(NULL, NPIN * ps, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	madvise(p, NPIN * ps, MADV_NOHUGEPAGE);
+	memset(p, 0x66, NPIN * ps);
+	ASSERT_EQ(0, madvise(p, NPIN * ps, MADV_WATCH));
+	MMW_READ_EVENTS(&self->t);
+	self->id = mmw_mm_id_of(&self->t, getpid());
+	ASSERT_NE(0, self->id);
+	EXPECT_EQ(0, mmw_count(&self->t, MMW_PINNED, self->id, 0, ~0UL));
+
+	memset(p, 0x67, NPIN * ps);
+	ASSERT_EQ(0, pipe(pfd));
+	iov.iov_base = p;
+	iov.iov_len = NPIN * ps;
+	ASSERT_EQ(NPIN * ps, vmsplice(pfd[1], &iov, 1, 0));
+	ASSERT_EQ(0, mmw_trace_clear(&self->t));
+	ASSERT_EQ(0, madvise(p, NPIN * ps, MADV_WATCH));
+	MMW_READ_EVENTS(&self->t);
+	EXPECT_EQ(0, mmw_count(&self->t, MMW_PINNED, self->id, 0, ~0UL))
+		mmw_trace_dump(&self->t, 20);
+
+	/* Written first, so that GUP-fast pins them without a fault. */
+	memset(p, 0x68, NPIN * ps);
+	ASSERT_EQ(0, syscall(__NR_io_uring_register, u.fd, IORING_REGISTER_BUFFERS,
+			     &iov, 1)) TH_LOG("IORING_REGISTER_BUFFERS: %s", strerror(errno));
+	ASSERT_EQ(0, mmw_trace_clear(&self->t));
+	ASSERT_EQ(0, madvise(p, NPIN * ps, MADV_WATCH));
+	MMW_READ_EVENTS(&self->t);
+	EXPECT_TRUE(all_reported(self, p, MMW_BIT(MMW_PINNED))) mmw_trace_dump(&self->t, 20);
+
+	uring_fini(&u);
+	close(pfd[0]);
+	close(pfd[1]);
+	munmap(p, NPIN * ps);
+}
+
 /* From mm/gup_test.h */
 struct pin_longterm_test {
 	__u64 addr;
