@@ -154,6 +154,8 @@ struct vmtrack_tracker {
 		uint64_t	max;
 		uint64_t	seen;
 		uint64_t	open;
+		/* the next number above base starts the count again */
+		bool		resync;
 	} num;
 };
 

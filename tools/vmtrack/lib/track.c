@@ -56,6 +56,10 @@ static void count_seq(struct vmtrack_tracker *t, uint64_t n)
 		t->num.max = n;
 		t->num.seen = 1;
 	} else if (n > t->num.base) {
+		if (t->num.resync) {
+			t->num.base = n - 1;
+			t->num.resync = false;
+		}
 		t->num.seen++;
 		t->num.max = max(t->num.max, n);
 	} else if (!t->seq) {
@@ -78,6 +82,14 @@ static void count_number(struct vmtrack_tracker *t, const struct vmtrack_event *
  * missing from this epoch only may still come, unless the target is
  * stopped, or are the faults a dense epoch did not record. See
  * vmtrack_tracker_collect() for an epoch that recovers.
+ *
+ * The faults of a dense epoch that were not recorded may also lie above
+ * the last number it read (a quiet epoch reads none): the count starts
+ * again at the first number read after it. Every event numbered after
+ * the write_fault event came back is recorded, so what lies below that
+ * number is those faults or events still to come from another CPU; a
+ * loss in the buffers shows in their stats, a change of the instance
+ * when it is checked.
  */
 static void settle_numbers(struct vmtrack_tracker *t)
 {
@@ -87,6 +99,7 @@ static void settle_numbers(struct vmtrack_tracker *t)
 
 	if (t->sweep_written) {
 		open = 0;
+		t->num.resync = true;
 	} else if (t->stopped || t->mm_gone) {
 		lost += open;
 		open = 0;

@@ -975,7 +975,7 @@ t16() {
 # behind vmtrack's back is a change of the instance (loss tamper). Every
 # page of every phase is still reported.
 t18() {
-	local o=$tmp/o18 truth=$tmp/t18 lo hi vpid ev i
+	local o=$tmp/o18 truth=$tmp/t18 lo hi vpid ev i want
 	watch_buffer dense $o $tmp/e18 "$truth" 256 3 || return
 	ev=$T/instances/vmtrack-$vpid/events/mm_watch/mm_watch_write_fault/enable
 	kill -USR1 $wpid
@@ -993,7 +993,15 @@ t18() {
 	wait_for "$truth" '^D 2$'
 	echo 1 > $ev
 	kill -CONT $vpid
-	sleep 1
+	# the consumer turns it off again, then on once its epochs are quiet;
+	# the last phase comes after the epoch after that, on events again
+	for want in 0 1; do
+		for ((i = 0; i < 200; i++)); do
+			[ "$(cat $ev 2>/dev/null)" = $want ] && break
+			sleep 0.05
+		done
+	done
+	sleep 1.2
 	kill -USR1 $wpid
 	wait_for "$truth" '^D 3$'
 	sleep 1.5

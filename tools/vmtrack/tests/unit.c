@@ -1137,12 +1137,18 @@ static void test_tracker_dense(void)
 	if (scan)
 		CHECK_EQ(ep.dirty_pages, 4);
 	t.sweep_wide = false;
-	/* events only again: a gap is a loss, at the next collect */
+	/* the epoch after leaving, quiet: 10 to 19 are faults not recorded */
+	ep = dense_epoch(&t, base, 0, 0);
+	CHECK_EQ(ep.loss, scan ? 0 : VMTRACK_LOSS_EVENTS);
+	/* events only again: the numbers below the first one read are those */
 	t.sweep_written = false;
-	ep = dense_epoch(&t, base, 2, 11);
+	ep = dense_epoch(&t, base, 2, 20);
 	CHECK_EQ(ep.loss, 0);
 	CHECK(!ep.dense);
 	CHECK_EQ(ep.dirty_pages, 1);
+	/* from there on a gap is a loss, at the next collect */
+	ep = dense_epoch(&t, base, 2, 22);
+	CHECK_EQ(ep.loss, 0);
 	ep = dense_epoch(&t, base, 2, 0);
 	CHECK_EQ(ep.loss, VMTRACK_LOSS_SEQ);
 	if (t.sweep_fd >= 0)
