@@ -776,6 +776,7 @@ t12() {
 		-t $a & $WORKLOAD -p 64 -n 2 -d 0.3 -t $b; wait; exit 7" > $o 2> $tmp/e12
 	rc=$?
 	check "run: exit status 7 (got $rc)" [ $rc = 7 ]
+	[ $rc = 7 ] || sed 's/^/# /' $tmp/e12 | tail -5
 	check "run: without --follow, no set of the children" \
 		[ "$(grep -c '^{"process":' $o)" = 0 -a "$(grep -c '"set":' $o)" = 0 ]
 	check "run: without --follow, the workload's mappings are not in the summary" \
