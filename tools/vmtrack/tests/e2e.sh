@@ -976,7 +976,7 @@ t16() {
 # behind vmtrack's back is a change of the instance (loss tamper). Every
 # page of every phase is still reported.
 t18() {
-	local o=$tmp/o18 truth=$tmp/t18 lo hi vpid ev i want
+	local o=$tmp/o18 truth=$tmp/t18 lo hi vpid ev i
 	watch_buffer dense $o $tmp/e18 "$truth" 256 3 || return
 	ev=$T/instances/vmtrack-$vpid/events/mm_watch/mm_watch_write_fault/enable
 	kill -USR1 $wpid
@@ -996,12 +996,8 @@ t18() {
 	kill -CONT $vpid
 	# the consumer turns it off again, then on once its epochs are quiet;
 	# the last phase comes after the epoch after that, on events again
-	for want in 0 1; do
-		for ((i = 0; i < 200; i++)); do
-			[ "$(cat $ev 2>/dev/null)" = $want ] && break
-			sleep 0.05
-		done
-	done
+	wait_for $ev '^0$' 10
+	wait_for $ev '^1$' 10
 	sleep 1.2
 	kill -USR1 $wpid
 	wait_for "$truth" '^D 3$'
