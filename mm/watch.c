@@ -440,11 +440,17 @@ static bool mm_watch_page_referenced(struct page *page)
  * Must an arm look for pinned and referenced folios? A first arm must. A
  * re-arm only once a GUP for writing ran on the watched mm, or an arm found
  * one: a pin or reference an entry can be written through after its last
- * arm takes such a GUP (mm_watch_gup_write()). Call after the barrier that
- * follows the write-protection.
+ * arm takes such a GUP (mm_watch_gup_write()). Call once the entries are
+ * write-protected.
  */
 static bool mm_watch_must_check_pins(struct mm_struct *mm, bool rearm)
 {
+	/*
+	 * Order the write-protections before the pin and reference count
+	 * checks. Pairs with GUP-fast, which takes its pin or reference before
+	 * re-checking the entry, and with mm_watch_gup_write().
+	 */
+	smp_mb();
 	if (!mm_watch_id(mm))
 		return false;
 	return !rearm || READ_ONCE(mm->watch_gup_write);
@@ -473,7 +479,7 @@ static bool mm_watch_report_pinned(struct vm_area_struct *vma,
 	if (!folio_maybe_dma_pinned(folio) &&
 	    !mm_watch_page_referenced(page))
 		return false;
-	if (!mm->watch_gup_write)
+	if (!READ_ONCE(mm->watch_gup_write))
 		WRITE_ONCE(mm->watch_gup_write, true);
 	guard(preempt)();
 	trace_mm_watch_pinned(mm, mm_watch_seq(mm), addr, size);
@@ -501,12 +507,6 @@ void mm_watch_check_pinned_ptes(struct vm_area_struct *vma, pte_t *pte,
 	pte_t ptent, oldpte;
 	unsigned int i;
 
-	/*
-	 * Order the write-protections before the pin and reference count
-	 * checks. Pairs with GUP-fast, which takes its pin or reference before
-	 * re-checking the entry, and with mm_watch_gup_write().
-	 */
-	smp_mb();
 	if (!mm_watch_must_check_pins(vma->vm_mm, rearm))
 		return;
 	for_each_set_bit(i, armed, nr) {
@@ -537,8 +537,6 @@ void mm_watch_check_pinned_ptes(struct vm_area_struct *vma, pte_t *pte,
 bool mm_watch_check_pinned_pmd(struct vm_area_struct *vma, unsigned long addr,
 			       pmd_t pmd, bool rearm)
 {
-	/* As in mm_watch_check_pinned_ptes(). */
-	smp_mb();
 	if (!mm_watch_must_check_pins(vma->vm_mm, rearm))
 		return false;
 	return mm_watch_report_pinned(vma, addr,

@@ -49,7 +49,7 @@ static inline void mm_watch_init(struct mm_struct *mm)
  * A GUP for writing may leave pages pinned or referenced, to be written
  * later without a fault: from now on the re-arms of @mm look for them.
  * Called before the page table walk. The barrier pairs with the one in
- * mm_watch_check_pinned_ptes(): a re-arm that misses the flag has
+ * mm_watch_must_check_pins(): a re-arm that misses the flag has
  * write-protected its entries before GUP-fast reads them.
  */
 static inline void mm_watch_gup_write(struct mm_struct *mm)
@@ -58,7 +58,7 @@ static inline void mm_watch_gup_write(struct mm_struct *mm)
 		return;
 	if (!READ_ONCE(mm->watch_gup_write))
 		WRITE_ONCE(mm->watch_gup_write, true);
-	/* Pairs with smp_mb() in mm_watch_check_pinned_ptes(). */
+	/* Pairs with smp_mb() in mm_watch_must_check_pins(). */
 	smp_mb();
 }
 
