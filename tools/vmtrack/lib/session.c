@@ -107,6 +107,8 @@ struct vmtrack_session {
 	struct vmtrack_tracker		tr;
 	bool				rescan;
 	bool				frozen;
+	/* its mm is gone: process_madvise() found no mm (ESRCH) */
+	bool				exited;
 	bool				pidns;		/* consumer in a child pid namespace */
 	bool				mode_all;	/* MADV_WATCH_ALL set on the target */
 	uint64_t			missed_pages;
@@ -1573,6 +1575,8 @@ static void rearm(struct vmtrack_session *s, struct vmtrack_epoch *ep)
 
 	ret = arm(s, iov, ep->nr_dirty, true, &bad);
 	if (ret == -ESRCH) {
+		/* past exit_mm(): its pidfd may not poll readable yet */
+		s->exited = true;
 		ep->target_gone = true;
 		return;
 	}
@@ -1642,7 +1646,7 @@ static bool target_exited(const struct vmtrack_session *s)
 {
 	struct pollfd p = { .fd = s->pidfd, .events = POLLIN };
 
-	return s->tr.mm_gone || (s->pidfd >= 0 && poll(&p, 1, 0) == 1);
+	return s->tr.mm_gone || s->exited || (s->pidfd >= 0 && poll(&p, 1, 0) == 1);
 }
 
 /**
