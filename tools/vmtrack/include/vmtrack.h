@@ -302,8 +302,10 @@ struct vmtrack_params {
  * @swept_pages:	watched pages the sweep reported dirty
  * @dense:		the pages written were found by a sweep of the soft-dirty
  *			bits: the session had turned the write_fault event off
- *			in its instance for part of the epoch, or the last one
- *			(see vmtrack_session_set_dense())
+ *			in its instance for part of the epoch, or the last one,
+ *			or the instance was written to after a dense epoch and
+ *			before the event numbers could check it again (see
+ *			vmtrack_session_set_dense())
  */
 struct vmtrack_epoch {
 	uint64_t		seq;

@@ -72,6 +72,11 @@ struct vmtrack_session {
 	bool				dense;
 	/* the last epoch took the written pages from a sweep */
 	bool				swept_last;
+	/*
+	 * at the last collect the kernel's numbers still waited for one to
+	 * start the count again from (struct vmtrack_tracker num.resync)
+	 */
+	bool				resync_open;
 	/* dirty pages that make the next epochs dense; 0: auto, see choose_mode() */
 	uint64_t			dense_pages;
 	bool				tracefs_ours;	/* vmtrack_tracefs_get() */
@@ -1753,10 +1758,12 @@ int vmtrack_session_epoch(struct vmtrack_session *s, unsigned int flags,
 	/*
 	 * In a dense epoch the numbers cannot tell an event disabled and
 	 * enabled again between two checks, nor can they in the epoch after
-	 * for the events of the last one. The session's own switch of the
+	 * for the events of the last one, nor as long as the count waits
+	 * for a number to start again from: a gap before it is taken for the
+	 * faults of the dense epoch. The session's own switch of the
 	 * write_fault event counts too.
 	 */
-	s->tr.sweep_wide = touched && (s->tr.sweep_written || s->swept_last);
+	s->tr.sweep_wide = touched && (s->tr.sweep_written || s->swept_last || s->resync_open);
 	account_loss(s, touched);
 	if (touched)
 		check_instance(s);
@@ -1771,6 +1778,7 @@ int vmtrack_session_epoch(struct vmtrack_session *s, unsigned int flags,
 	s->tr.stopped = s->frozen || (flags & VMTRACK_EPOCH_STOPPED) || target_exited(s);
 	if (vmtrack_tracker_collect(&s->tr, ep))
 		return session_err(s, -ENOMEM, "out of memory");
+	s->resync_open = s->tr.num.resync;
 	if (!s->rearms_off)
 		drop_rearms(s);
 	s->swept_last = s->tr.sweep_written;

@@ -88,8 +88,10 @@ static void count_number(struct vmtrack_tracker *t, const struct vmtrack_event *
  * again at the first number read after it. Every event numbered after
  * the write_fault event came back is recorded, so what lies below that
  * number is those faults or events still to come from another CPU; a
- * loss in the buffers shows in their stats, a change of the instance
- * when it is checked.
+ * loss in the buffers shows in their stats. A change of the instance
+ * meanwhile (the event off and on again between two epochs, which
+ * check_instance() cannot see) makes the session sweep as after a loss
+ * (sweep_wide) until that number comes.
  */
 static void settle_numbers(struct vmtrack_tracker *t)
 {
