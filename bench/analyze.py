@@ -918,7 +918,7 @@ class Report:
                     m, k[2], k[1], fmt_num(s["records"]),
                     fmt_num(s["epoch_cpu_ns"]["median"] / s["records"])))
         L += self.memory_curve_lines()
-        L += ["", "Memory of the tracking itself (RSS growth of the benchmark process over "
+        L += ["", "Memory of the tracking itself (anonymous RSS growth of the benchmark process over "
               "setup and all epochs, plus kernel ring buffers for vmtrack), per watched GiB:", "",
               "| mechanism | mapped MiB | user KiB | kernel buffer KiB | MiB per watched GiB |",
               "|---|---|---|---|---|"]
@@ -940,7 +940,7 @@ class Report:
                                for m in MECHS for sz, sp in rows):
             return []
         mechs = present_mechs(self.ep, rows)
-        L = ["", "Consumer memory against the events of an epoch (%d MiB mapped): RSS growth "
+        L = ["", "Consumer memory against the events of an epoch (%d MiB mapped): anonymous RSS growth "
              "of the benchmark process since the region was populated, peak over the "
              "epochs so far, KiB (events per epoch in parentheses for vmtrack):" %
              self.frac_size, "",

@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,19 +57,24 @@ uint64_t cpu_ns(void)
 	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 }
 
+/*
+ * Anonymous and shmem RSS: what the consumer allocates. A ring buffer
+ * mapped for reading (libvmtrack) is kernel memory, counted apart.
+ */
 uint64_t rss_kb(void)
 {
+	uint64_t kb, sum = 0;
 	char line[256];
-	uint64_t kb = 0;
 	FILE *f = fopen("/proc/self/status", "re");
 
 	if (!f)
 		return 0;
 	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmRSS: %lu kB", &kb) == 1)
-			break;
+		if (sscanf(line, "RssAnon: %" SCNu64 " kB", &kb) == 1 ||
+		    sscanf(line, "RssShmem: %" SCNu64 " kB", &kb) == 1)
+			sum += kb;
 	fclose(f);
-	return kb;
+	return sum;
 }
 
 int write_file(const char *path, const char *text)

@@ -252,6 +252,7 @@ enum vmtrack_session_flags {
 	VMTRACK_F_KEEP		= 1 << 1,	/* do not unwatch on close */
 	VMTRACK_F_NO_SWEEP	= 1 << 2,	/* a loss: every page dirty, no sweep */
 	VMTRACK_F_EVENTS_ONLY	= 1 << 3,	/* no dense epochs: every write an event */
+	VMTRACK_F_NO_MAP	= 1 << 4,	/* read the buffers by splice(), not mapped */
 };
 
 enum vmtrack_epoch_flags {

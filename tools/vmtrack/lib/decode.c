@@ -400,6 +400,91 @@ static uint32_t rd32(const uint8_t *p)
 	return v;
 }
 
+/*
+ * Decode the records of @page's data from byte @pos to @end (offsets from
+ * the start of the page); *@ts: the timestamp at @pos, updated to @end's.
+ */
+static int decode_records(struct vmtrack_decoder *dec, const uint8_t *page, size_t pos,
+			  size_t end, uint64_t *ts, int cpu, vmtrack_event_fn fn, void *ctx)
+{
+	int n = 0, ret, cb;
+
+	while (pos + 4 <= end) {
+		uint32_t hdr = rd32(page + pos);
+		uint32_t type_len = hdr & RB_TYPE_LEN_MASK;
+		uint64_t delta = hdr >> 5;
+		uint32_t dlen;
+
+		if (type_len == RB_TYPE_PADDING && !delta)
+			break;			/* rest of the page is unused */
+		if (type_len == 0 || type_len > RB_TYPE_DATA_MAX) {
+			if (pos + 8 > end)
+				return -EBADMSG;
+		}
+		switch (type_len) {
+		case RB_TYPE_PADDING:
+			dlen = rd32(page + pos + 4);
+			if (!dlen || pos + 4 + (size_t)dlen > end)
+				return -EBADMSG;
+			*ts += delta;
+			pos += 4 + dlen;
+			continue;
+		case RB_TYPE_TIME_EXTEND:
+			*ts += ((uint64_t)rd32(page + pos + 4) << RB_TS_SHIFT) + delta;
+			pos += 8;
+			continue;
+		case RB_TYPE_TIME_STAMP: {
+			uint64_t abs = ((uint64_t)rd32(page + pos + 4) << RB_TS_SHIFT) + delta;
+
+			/* the kernel's rb_fix_abs_ts(): the top bits come from before */
+			abs |= *ts & ~RB_ABS_TS_MASK;
+			if (abs < *ts && (*ts & ~RB_ABS_TS_MASK))
+				abs += RB_ABS_TS_MASK + 1;
+			*ts = abs;
+			pos += 8;
+			continue;
+		}
+		case 0:
+			dlen = rd32(page + pos + 4);
+			if (dlen < 4)
+				return -EBADMSG;
+			dlen = (dlen - 4 + 3) & ~3U;
+			pos += 8;
+			break;
+		default:
+			dlen = type_len * 4;
+			pos += 4;
+			break;
+		}
+		if (pos + dlen > end)
+			return -EBADMSG;
+		*ts += delta;
+		cb = 0;
+		ret = decode_record(dec, page + pos, dlen, *ts, cpu, fn, ctx, &cb);
+		if (ret < 0)
+			return ret;
+		if (cb)
+			return cb;
+		n += ret;
+		pos += dlen;
+	}
+	return n;
+}
+
+/* the commit word of a sub-buffer: data size and the RB_MISSED_* flags */
+static uint64_t page_commit(const struct vmtrack_page_layout *layout, const uint8_t *page)
+{
+	uint64_t commit;
+	uint32_t c32;
+
+	if (layout->commit_size == 8) {
+		memcpy(&commit, page + layout->commit_offset, 8);
+		return commit;
+	}
+	memcpy(&c32, page + layout->commit_offset, 4);
+	return c32;
+}
+
 /**
  * vmtrack_decode_subbuf() - decode every mm_watch record of one sub-buffer
  * @dec:	decoder from vmtrack_decoder_new()
@@ -423,85 +508,52 @@ int vmtrack_decode_subbuf(struct vmtrack_decoder *dec, const struct vmtrack_page
 {
 	const uint8_t *page = subbuf;
 	uint64_t ts, commit;
-	size_t pos, end;
-	int n = 0, ret, cb;
+	size_t end;
 
 	if (len < layout->data_offset)
 		return -EBADMSG;
 	memcpy(&ts, page, 8);
-	if (layout->commit_size == 8) {
-		memcpy(&commit, page + layout->commit_offset, 8);
-	} else {
-		uint32_t c32;
-
-		memcpy(&c32, page + layout->commit_offset, 4);
-		commit = c32;
-	}
+	commit = page_commit(layout, page);
 	if (commit & RB_MISSED_EVENTS)
 		dec->missed_pages++;
-	pos = layout->data_offset;
-	end = pos + (commit & RB_COMMIT_MASK);
+	end = layout->data_offset + (commit & RB_COMMIT_MASK);
 	if (end > len)
 		return -EBADMSG;
+	return decode_records(dec, page, layout->data_offset, end, &ts, cpu, fn, ctx);
+}
 
-	while (pos + 4 <= end) {
-		uint32_t hdr = rd32(page + pos);
-		uint32_t type_len = hdr & RB_TYPE_LEN_MASK;
-		uint64_t delta = hdr >> 5;
-		uint32_t dlen;
+/**
+ * vmtrack_decode_range() - decode the records of part of a sub-buffer
+ * @dec:	decoder from vmtrack_decoder_new()
+ * @layout:	sub-buffer layout
+ * @subbuf:	the sub-buffer, in place in the kernel's ring buffer (mapped)
+ * @from:	first data byte to decode (0: the start, where the header's
+ *		timestamp and flags are read)
+ * @to:		data bytes the kernel handed over (reader.read of the
+ *		mapping's meta page), at most the sub-buffer's data size
+ * @ts:		timestamp at @from; updated to that at @to
+ * @cpu:	CPU the sub-buffer belongs to
+ * @fn:		called for every decoded event, as for vmtrack_decode_subbuf()
+ * @ctx:	passed to @fn
+ *
+ * A writer may still be adding records past @to: only the header's
+ * timestamp and flags and the bytes below @to are read.
+ *
+ * Return: as vmtrack_decode_subbuf().
+ */
+int vmtrack_decode_range(struct vmtrack_decoder *dec, const struct vmtrack_page_layout *layout,
+			 const void *subbuf, size_t from, size_t to, uint64_t *ts, int cpu,
+			 vmtrack_event_fn fn, void *ctx)
+{
+	const uint8_t *page = subbuf;
 
-		if (type_len == RB_TYPE_PADDING && !delta)
-			break;			/* rest of the page is unused */
-		if (type_len == 0 || type_len > RB_TYPE_DATA_MAX) {
-			if (pos + 8 > end)
-				return -EBADMSG;
-		}
-		switch (type_len) {
-		case RB_TYPE_PADDING:
-			dlen = rd32(page + pos + 4);
-			if (!dlen || pos + 4 + (size_t)dlen > end)
-				return -EBADMSG;
-			ts += delta;
-			pos += 4 + dlen;
-			continue;
-		case RB_TYPE_TIME_EXTEND:
-			ts += ((uint64_t)rd32(page + pos + 4) << RB_TS_SHIFT) + delta;
-			pos += 8;
-			continue;
-		case RB_TYPE_TIME_STAMP: {
-			uint64_t abs = ((uint64_t)rd32(page + pos + 4) << RB_TS_SHIFT) + delta;
-
-			/* the kernel's rb_fix_abs_ts(): the top bits come from before */
-			abs |= ts & ~RB_ABS_TS_MASK;
-			if (abs < ts && (ts & ~RB_ABS_TS_MASK))
-				abs += RB_ABS_TS_MASK + 1;
-			ts = abs;
-			pos += 8;
-			continue;
-		}
-		case 0:
-			dlen = rd32(page + pos + 4);
-			if (dlen < 4)
-				return -EBADMSG;
-			dlen = (dlen - 4 + 3) & ~3U;
-			pos += 8;
-			break;
-		default:
-			dlen = type_len * 4;
-			pos += 4;
-			break;
-		}
-		if (pos + dlen > end)
-			return -EBADMSG;
-		ts += delta;
-		cb = 0;
-		ret = decode_record(dec, page + pos, dlen, ts, cpu, fn, ctx, &cb);
-		if (ret < 0)
-			return ret;
-		if (cb)
-			return cb;
-		n += ret;
-		pos += dlen;
+	if (from > to || layout->data_offset + to > layout->subbuf_size)
+		return -EBADMSG;
+	if (!from) {
+		memcpy(ts, page, 8);
+		if (page_commit(layout, page) & RB_MISSED_EVENTS)
+			dec->missed_pages++;
 	}
-	return n;
+	return decode_records(dec, page, layout->data_offset + from, layout->data_offset + to,
+			      ts, cpu, fn, ctx);
 }

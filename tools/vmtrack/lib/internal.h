@@ -48,6 +48,30 @@ static inline void set_err(char *err, size_t len, const char *fmt, ...)
 }
 
 uint64_t vmtrack_decoder_missed_pages(const struct vmtrack_decoder *dec);
+int vmtrack_decode_range(struct vmtrack_decoder *dec, const struct vmtrack_page_layout *layout,
+			 const void *subbuf, size_t from, size_t to, uint64_t *ts, int cpu,
+			 vmtrack_event_fn fn, void *ctx);
+
+/*
+ * A per-CPU ring buffer mapped into the reader (trace_pipe_raw mmap, Linux
+ * 6.10+): events are decoded in place, without a copy.
+ */
+struct vmtrack_ringmap {
+	struct vmtrack_rb_meta	*meta;
+	size_t			meta_len;
+	const uint8_t		*data;
+	size_t			data_len;
+	int			fd;
+	uint32_t		id;	/* the sub-buffer being read */
+	uint32_t		pos;	/* its data bytes decoded */
+	uint64_t		ts;	/* the timestamp at pos */
+};
+
+int vmtrack_ringmap_open(struct vmtrack_ringmap *m, int fd, size_t subbuf_size);
+void vmtrack_ringmap_close(struct vmtrack_ringmap *m);
+ssize_t vmtrack_ringmap_drain(struct vmtrack_ringmap *m, struct vmtrack_decoder *dec,
+			      const struct vmtrack_page_layout *layout, int cpu,
+			      vmtrack_event_fn fn, void *ctx, int *decode_err);
 
 /*
  * Called for a write_fault of one page (size = @page_size) instead of the

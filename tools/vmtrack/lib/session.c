@@ -9,8 +9,10 @@
  * the session re-arms by itself and needs no echo of it, and re-arms take
  * no number, so the kernel's numbers of the events (checked by the
  * tracker) keep no gap.
- * One reader per CPU splices whole sub-buffers of per_cpu/cpuN/trace_pipe_raw
- * into a private pipe; an epoch drains them completely (splice, then read()
+ * One reader per CPU maps per_cpu/cpuN/trace_pipe_raw and decodes the
+ * events in place (ringmap.c); where the kernel cannot map it (before 6.10)
+ * or VMTRACK_F_NO_MAP asks, the reader splices whole sub-buffers into a
+ * private pipe instead. An epoch drains them completely (splice, then read()
  * for the partial page), accounts for lost events from per_cpu/cpuN/stats,
  * checks the instance was not changed (both only when inotify or the amount
  * read says they can have changed), applies the events in timestamp order
@@ -51,6 +53,8 @@ struct reader {
 	size_t				pipe_size;
 	bool				no_splice;
 	bool				quiet;	/* the last epoch spliced nothing */
+	bool				mapped;
+	struct vmtrack_ringmap		map;
 	struct vmtrack_cpu_stats	stats;
 	uint64_t			bytes_since_stats;
 };
@@ -662,14 +666,19 @@ static int open_readers(struct vmtrack_session *s)
 		s->nr_rd++;
 		snprintf(file, sizeof(file), "per_cpu/cpu%d/stats", cpu);
 		r->stats_fd = inst_open(s, file);
+		if (read_stats(r, &r->stats))
+			return session_err(s, -EIO, "cannot read per_cpu/cpu%d/stats", cpu);
+		if (!(s->p.flags & VMTRACK_F_NO_MAP) &&
+		    !vmtrack_ringmap_open(&r->map, r->fd, s->layout.subbuf_size)) {
+			r->mapped = true;
+			continue;
+		}
 		if (pipe2(r->pipe, O_CLOEXEC | O_NONBLOCK))
 			return session_err(s, -errno, "pipe: %s", strerror(errno));
 		sz = fcntl(r->pipe[1], F_SETPIPE_SZ, (int)s->buflen);
 		if (sz < 0)
 			sz = fcntl(r->pipe[1], F_GETPIPE_SZ);
 		r->pipe_size = min((size_t)sz, s->buflen);
-		if (read_stats(r, &r->stats))
-			return session_err(s, -EIO, "cannot read per_cpu/cpu%d/stats", cpu);
 	}
 	if (!s->nr_rd)
 		return session_err(s, -ENODEV, "no per-CPU buffers in instance %s", s->name);
@@ -681,6 +690,8 @@ static void close_readers(struct vmtrack_session *s)
 	int i;
 
 	for (i = 0; i < s->nr_rd; i++) {
+		if (s->rd[i].mapped)
+			vmtrack_ringmap_close(&s->rd[i].map);
 		if (s->rd[i].fd >= 0)
 			close(s->rd[i].fd);
 		if (s->rd[i].stats_fd >= 0)
@@ -1248,6 +1259,33 @@ static int reader_read(struct vmtrack_session *s, struct reader *r, int max, boo
 #define QUIET_READS	4
 
 /*
+ * Decode what the mapped buffer holds. If the kernel stops handing out
+ * sub-buffers (an ioctl error, or a reader position out of the buffer),
+ * the reader goes on with read(), and what it may have handed over
+ * undecoded is a loss.
+ */
+static int reader_map_drain(struct vmtrack_session *s, struct reader *r)
+{
+	ssize_t n;
+	int err;
+
+	n = vmtrack_ringmap_drain(&r->map, s->dec, &s->layout, r->cpu, collect_event, s, &err);
+	if (err == -EBADMSG)
+		vmtrack_tracker_loss(&s->tr, VMTRACK_LOSS_DECODE, 0);
+	else if (err)
+		vmtrack_tracker_loss(&s->tr, VMTRACK_LOSS_EVENTS, 0);
+	if (n >= 0) {
+		r->bytes_since_stats += n;
+		return 0;
+	}
+	vmtrack_tracker_loss(&s->tr, VMTRACK_LOSS_EVENTS, 0);
+	vmtrack_ringmap_close(&r->map);
+	r->mapped = false;
+	r->no_splice = true;
+	return (int)n;
+}
+
+/*
  * Move whole sub-buffers out of the kernel; with @partial also the last,
  * partly filled one (read() copies its events out). Without splice (an error
  * other than EAGAIN), read() does everything. An epoch on a CPU where the
@@ -1260,6 +1298,9 @@ static int reader_drain(struct vmtrack_session *s, struct reader *r, bool partia
 	bool more;
 	int ret;
 
+	/* mapped, the partly filled sub-buffer costs no more than a full one */
+	if (r->mapped && !reader_map_drain(s, r))
+		return 0;
 	if (partial && r->quiet && !r->no_splice) {
 		ret = reader_read(s, r, QUIET_READS, &more);
 		if (ret || !more)

@@ -578,6 +578,7 @@ struct opts {
 	size_t		buffer_kb;
 	int		targets;
 	bool		want_loss;
+	bool		splice;		/* VMTRACK_F_NO_MAP */
 	enum dense_mode	dense;
 	int		verbose;
 	const char	*self;
@@ -674,6 +675,35 @@ static int epoch(struct target *t, unsigned int flags)
 	return copy_dirty(t, &ep);
 }
 
+/* per-CPU ring buffers this process maps (trace_pipe_raw) */
+static int mapped_buffers(void)
+{
+	char line[512];
+	int n = 0;
+	FILE *f = fopen("/proc/self/maps", "re");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		n += strstr(line, "/trace_pipe_raw") != NULL;
+	fclose(f);
+	return n;
+}
+
+/*
+ * The kernel under test (6.12) maps the buffers: libvmtrack reads them in
+ * place, unless asked to splice them (then nothing is mapped).
+ */
+static int check_reader(const struct opts *o, int before)
+{
+	int n = mapped_buffers() - before;
+
+	if (o->splice ? n == 0 : n > 0)
+		return 0;
+	printf("# %d mappings of trace_pipe_raw, expected %s\n", n, o->splice ? "none" : "some");
+	return -1;
+}
+
 static int start_target(const struct opts *o, struct target *t, uint64_t seed)
 {
 	struct vmtrack_params vp = {
@@ -682,6 +712,7 @@ static int start_target(const struct opts *o, struct target *t, uint64_t seed)
 		.expected_pages = 65536,
 	};
 	struct full_ctx fc = { .sh = &t->sh };
+	int before = mapped_buffers();
 	char err[256];
 
 	t->pid = spawn(o->self, seed);
@@ -690,10 +721,13 @@ static int start_target(const struct opts *o, struct target *t, uint64_t seed)
 		return -1;
 	}
 	vp.pid = t->pid;
+	vp.flags = o->splice ? VMTRACK_F_NO_MAP : 0;
 	if (vmtrack_session_open(&t->s, &vp, err, sizeof(err))) {
 		printf("# session: %s\n", err);
 		return -1;
 	}
+	if (check_reader(o, before))
+		return -1;
 	if (vmtrack_session_watch_all(t->s)) {
 		printf("# watch: %s\n", vmtrack_session_error(t->s));
 		return -1;
@@ -898,7 +932,7 @@ static int hold(pid_t pid)
 static void usage(void)
 {
 	fprintf(stderr, "usage: precopy [-s SEED] [-n SEEDS] [-e EPOCHS] [-i MS] [-b KB] "
-		"[-t TARGETS] [-L] [-d auto|never|always|cycle] [-v]\n");
+		"[-t TARGETS] [-L] [-S] [-d auto|never|always|cycle] [-v]\n");
 	exit(2);
 }
 
@@ -912,6 +946,7 @@ int main(int argc, char **argv)
 		{ "buffer-kb", required_argument, NULL, 'b' },
 		{ "targets", required_argument, NULL, 't' },
 		{ "want-loss", no_argument, NULL, 'L' },
+		{ "splice", no_argument, NULL, 'S' },
 		{ "dense", required_argument, NULL, 'd' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ NULL, 0, NULL, 0 }
@@ -925,7 +960,7 @@ int main(int argc, char **argv)
 		return workload(strtoull(argv[2], NULL, 0), atoi(argv[3]));
 	if (argc == 3 && !strcmp(argv[1], "--hold"))
 		return hold(atoi(argv[2]));
-	while ((c = getopt_long(argc, argv, "s:n:e:i:b:t:Ld:v", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:n:e:i:b:t:LSd:v", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			o.seed = strtoull(optarg, NULL, 0);
@@ -947,6 +982,9 @@ int main(int argc, char **argv)
 			break;
 		case 'L':
 			o.want_loss = true;
+			break;
+		case 'S':
+			o.splice = true;
 			break;
 		case 'd':
 			for (i = 0; i < 4 && strcmp(optarg, dense_names[i]); i++)

@@ -9,7 +9,8 @@
 # - tests/unit on this kernel (the dense epochs' soft-dirty sweep for real)
 # - tests/precopy: pre-copy rounds against a ground truth, many seeds; with
 #   the write faults read from events, from soft-dirty sweeps (dense
-#   epochs), and both in turn; with a tiny ring buffer (loss must be reported, the result still exact); two
+#   epochs), and both in turn; with a tiny ring buffer (loss must be reported, the result still exact);
+#   with the ring buffers mapped (the default) and spliced; two
 #   and three sessions on different targets in one process; consumer and
 #   target in a child pid namespace
 # - vmtrack run exits with the command's status
@@ -61,6 +62,11 @@ precopy "precopy: dense epochs only (soft-dirty sweeps), exact" -n $(( (SEEDS + 
 precopy "precopy: dense epochs in and out in turn, exact" -n $(( (SEEDS + 1) / 2 )) -s 701 -e 9 -d cycle
 # every epoch all dirty copies everything: fewer epochs
 precopy "precopy: 4 KiB buffers, loss reported, still exact" -n $(( (SEEDS + 1) / 2 )) -s 1001 -b 4 -L -e 4
+# the buffers read by splice() and read() (kernels before 6.10, or
+# VMTRACK_F_NO_MAP) rather than in place through their mapping
+precopy "precopy: buffers spliced, not mapped, exact" -n $(( (SEEDS + 2) / 3 )) -s 801 -e 8 -S
+precopy "precopy: buffers spliced, 4 KiB, loss reported, still exact" \
+	-n $(( (SEEDS + 3) / 4 )) -s 1101 -b 4 -L -e 4 -S
 precopy "precopy: two sessions on two targets in one process, exact" -n $(( (SEEDS + 2) / 3 )) -s 2001 -t 2 -e 4
 precopy "precopy: three sessions in one process, exact" -n $(( (SEEDS + 5) / 6 )) -s 3001 -t 3 -e 3
 if command -v unshare > /dev/null; then

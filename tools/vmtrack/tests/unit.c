@@ -452,6 +452,67 @@ out:
 		tep_free(tep);
 }
 
+/*
+ * A mapped reader decodes a sub-buffer in parts, as the kernel hands them
+ * over: the same events and timestamps as one walk of the whole, and the
+ * missed-events flag counted once.
+ */
+static void test_decode_range(void)
+{
+	struct vmtrack_page_layout l = layout64();
+	struct tep_handle *tep = fixture_tep(false);
+	struct vmtrack_decoder *dec = tep ? vmtrack_decoder_new(tep, NULL, 0) : NULL;
+	struct collected whole = { .n = 0 }, parts = { .n = 0 };
+	size_t cut[4], from = 0;
+	struct page_builder pb;
+	uint64_t ts = 0;
+	struct rec r;
+	int i, k = 0, n = 0, ret;
+
+	CHECK(dec);
+	if (!dec)
+		goto out;
+	pb_init(&pb, 987654321, 8);
+	for (i = 0; i < 40; i++) {
+		mk_rec(&r, ID_WF, 9, 55, 0x400000 + i * PAGE, PAGE, 0);
+		if (i % 7 == 3)
+			pb_time_extend(&pb, (1ULL << 29) + i);
+		if (i == 20)
+			pb_time_stamp(&pb, 0x0000000123456789ULL);
+		pb_record(&pb, &r, rec_len(2, false), i * 5, i % 6 == 0);
+		if (i == 9 || i == 10 || i == 31)
+			cut[k++] = pb.pos - pb.data_offset;
+	}
+	cut[k++] = pb.pos - pb.data_offset;
+	pb_commit(&pb, RB_MISSED_EVENTS);
+	CHECK_EQ(vmtrack_decode_subbuf(dec, &l, pb.page, sizeof(pb.page), 0, collect_cb, &whole),
+		 40);
+	CHECK_EQ(vmtrack_decoder_missed_pages(dec), 1);
+	for (i = 0; i < k; i++) {
+		ret = vmtrack_decode_range(dec, &l, pb.page, from, cut[i], &ts, 0, collect_cb,
+					   &parts);
+		CHECK(ret > 0);
+		n += ret;
+		from = cut[i];
+	}
+	CHECK_EQ(n, 40);
+	CHECK_EQ(parts.n, whole.n);
+	for (i = 0; i < whole.n && i < 40; i++) {
+		CHECK_EQ(parts.ev[i].ts, whole.ev[i].ts);
+		CHECK_EQ(parts.ev[i].a, whole.ev[i].a);
+	}
+	CHECK_EQ(vmtrack_decoder_missed_pages(dec), 2);
+	/* nothing new: nothing decoded; past the sub-buffer: refused */
+	CHECK_EQ(vmtrack_decode_range(dec, &l, pb.page, from, from, &ts, 0, collect_cb, &parts),
+		 0);
+	CHECK_EQ(vmtrack_decode_range(dec, &l, pb.page, 0, PAGE, &ts, 0, collect_cb, &parts),
+		 -EBADMSG);
+out:
+	vmtrack_decoder_free(dec);
+	if (tep)
+		tep_free(tep);
+}
+
 static void test_decode_timestamp_and_end(void)
 {
 	struct vmtrack_page_layout l = layout64();
@@ -1988,6 +2049,8 @@ int main(void)
 	run_test("sub-buffer: walker agrees with libtraceevent kbuffer", test_decode_vs_kbuffer);
 	run_test("sub-buffer: absolute time stamp (31) and null padding end",
 		 test_decode_timestamp_and_end);
+	run_test("sub-buffer: decoded in parts as a mapped reader does, same events",
+		 test_decode_range);
 	run_test("sub-buffer: malformed pages, empty page, missed-events flag",
 		 test_decode_malformed);
 	run_test("sub-buffer: 4-byte commit (32-bit kernel layout)", test_decode_commit32);
