@@ -359,8 +359,15 @@ bool mm_watch_rearm_vec(struct mm_struct *mm, struct iov_iter *iter)
 	size_t len, nr = 0;
 	bool advanced;
 
-	/* See __do_madvise(): no page waits in a per-CPU LRU batch. */
-	lru_add_drain_all();
+	/*
+	 * See __do_madvise(): no page waits in a per-CPU LRU batch, whose
+	 * reference mm_watch_page_referenced() would count. Only a re-arm
+	 * that looks for references needs that (mm_watch_must_check_pins());
+	 * one that starts to look meanwhile may report a batched folio,
+	 * which costs a copy.
+	 */
+	if (READ_ONCE(mm->watch_gup_write))
+		lru_add_drain_all();
 	if (mmap_write_lock_killable(mm))
 		return false;
 
@@ -413,8 +420,8 @@ void mm_watch_unmark(struct vm_area_struct *vma, unsigned long start,
  * References beyond the mappings and the swap cache, as counted by KSM's
  * write_protect_page(): a FOLL_GET user (O_DIRECT on 9p or NFS takes page
  * references, not pins) may write through one after the arm. A per-CPU LRU
- * batch holds one too: arms drain the batches first, and a folio batched
- * since then is reported as well, which costs a copy.
+ * batch holds one too: arms that look drain the batches first, and a folio
+ * batched since then is reported as well, which costs a copy.
  *
  * Only a page exclusive to this mm can be written that way: GUP unshares
  * an anonymous page before it hands it out for writing. The references to
