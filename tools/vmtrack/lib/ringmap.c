@@ -132,7 +132,8 @@ void vmtrack_ringmap_close(struct vmtrack_ringmap *m)
  *		sub-buffer, or @fn's value), 0 if none; the events after
  *		the damage in that sub-buffer are skipped
  *
- * Return: data bytes decoded, or a negative errno from the ioctl.
+ * Return: data bytes decoded, or a negative errno: the ioctl's, or -EPROTO
+ * if the kernel's reader position lies outside the mapping.
  */
 ssize_t vmtrack_ringmap_drain(struct vmtrack_ringmap *m, struct vmtrack_decoder *dec,
 			      const struct vmtrack_page_layout *layout, int cpu,
