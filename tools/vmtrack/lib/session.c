@@ -53,8 +53,7 @@ struct reader {
 	size_t				pipe_size;
 	bool				no_splice;
 	bool				quiet;	/* the last epoch spliced nothing */
-	bool				mapped;
-	struct vmtrack_ringmap		map;
+	struct vmtrack_ringmap		map;	/* .data: mapped, see ringmap.c */
 	struct vmtrack_cpu_stats	stats;
 	uint64_t			bytes_since_stats;
 };
@@ -669,10 +668,8 @@ static int open_readers(struct vmtrack_session *s)
 		if (read_stats(r, &r->stats))
 			return session_err(s, -EIO, "cannot read per_cpu/cpu%d/stats", cpu);
 		if (!(s->p.flags & VMTRACK_F_NO_MAP) &&
-		    !vmtrack_ringmap_open(&r->map, r->fd, s->layout.subbuf_size)) {
-			r->mapped = true;
+		    !vmtrack_ringmap_open(&r->map, r->fd, s->layout.subbuf_size))
 			continue;
-		}
 		if (pipe2(r->pipe, O_CLOEXEC | O_NONBLOCK))
 			return session_err(s, -errno, "pipe: %s", strerror(errno));
 		sz = fcntl(r->pipe[1], F_SETPIPE_SZ, (int)s->buflen);
@@ -690,8 +687,7 @@ static void close_readers(struct vmtrack_session *s)
 	int i;
 
 	for (i = 0; i < s->nr_rd; i++) {
-		if (s->rd[i].mapped)
-			vmtrack_ringmap_close(&s->rd[i].map);
+		vmtrack_ringmap_close(&s->rd[i].map);
 		if (s->rd[i].fd >= 0)
 			close(s->rd[i].fd);
 		if (s->rd[i].stats_fd >= 0)
@@ -1186,6 +1182,15 @@ static int collect_event(const struct vmtrack_event *ev, void *data)
 	return 0;
 }
 
+/* a decoder error: a damaged sub-buffer, or events it could not keep */
+static void decode_loss(struct vmtrack_session *s, int ret)
+{
+	if (ret == -EBADMSG)
+		vmtrack_tracker_loss(&s->tr, VMTRACK_LOSS_DECODE, 0);
+	else if (ret == -ENOMEM)
+		vmtrack_tracker_loss(&s->tr, VMTRACK_LOSS_EVENTS, 0);
+}
+
 static void decode_chunk(struct vmtrack_session *s, struct reader *r, size_t len)
 {
 	size_t sub = s->layout.subbuf_size, off;
@@ -1195,10 +1200,7 @@ static void decode_chunk(struct vmtrack_session *s, struct reader *r, size_t len
 	for (off = 0; off + s->layout.data_offset <= len; off += sub) {
 		ret = vmtrack_decode_subbuf(s->dec, &s->layout, s->buf + off,
 					    min(sub, len - off), r->cpu, collect_event, s);
-		if (ret == -EBADMSG)
-			vmtrack_tracker_loss(&s->tr, VMTRACK_LOSS_DECODE, 0);
-		else if (ret == -ENOMEM)	/* could not keep them */
-			vmtrack_tracker_loss(&s->tr, VMTRACK_LOSS_EVENTS, 0);
+		decode_loss(s, ret);
 	}
 }
 
@@ -1270,17 +1272,13 @@ static int reader_map_drain(struct vmtrack_session *s, struct reader *r)
 	int err;
 
 	n = vmtrack_ringmap_drain(&r->map, s->dec, &s->layout, r->cpu, collect_event, s, &err);
-	if (err == -EBADMSG)
-		vmtrack_tracker_loss(&s->tr, VMTRACK_LOSS_DECODE, 0);
-	else if (err)
-		vmtrack_tracker_loss(&s->tr, VMTRACK_LOSS_EVENTS, 0);
+	decode_loss(s, err);
 	if (n >= 0) {
 		r->bytes_since_stats += n;
 		return 0;
 	}
 	vmtrack_tracker_loss(&s->tr, VMTRACK_LOSS_EVENTS, 0);
 	vmtrack_ringmap_close(&r->map);
-	r->mapped = false;
 	r->no_splice = true;
 	return (int)n;
 }
@@ -1299,7 +1297,7 @@ static int reader_drain(struct vmtrack_session *s, struct reader *r, bool partia
 	int ret;
 
 	/* mapped, the partly filled sub-buffer costs no more than a full one */
-	if (r->mapped && !reader_map_drain(s, r))
+	if (r->map.data && !reader_map_drain(s, r))
 		return 0;
 	if (partial && r->quiet && !r->no_splice) {
 		ret = reader_read(s, r, QUIET_READS, &more);
