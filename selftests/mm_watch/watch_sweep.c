@@ -2,8 +2,9 @@
 /*
  * The soft-dirty bit of a watched entry means "written since armed": an arm
  * clears it, a write sets it, and it survives what makes an entry read-only
- * without a write (fork(), swap-out) and clear_refs. A consumer that lost
- * events recovers the written pages by a sweep of it (PAGEMAP_SCAN).
+ * without a write (fork(), swap-out) and clear_refs; an entry mremap()
+ * moves reads as written. A consumer that lost events recovers the written
+ * pages by a sweep of it (PAGEMAP_SCAN).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -241,6 +242,38 @@ TEST_F(sweep, thp)
 	p[7 * ps] = 2;
 	EXPECT_NE(0, mmw_pagemap(self->pagemap, mmw_pg(p, 7)) & PM_SOFT_DIRTY);
 	munmap(p, PMD_SIZE_2M);
+}
+
+/*
+ * mremap() of a whole page table to a PMD-aligned address could move the
+ * table itself, with the bits of its entries. The contents changed address:
+ * in a watched VMA every moved entry reads as written.
+ */
+TEST_F(sweep, mremap_whole_table_reads_written)
+{
+	const size_t n = PMD_SIZE_2M / ps;
+	size_t i, clean = 0;
+	char *p, *dst;
+
+	p = mmw_map_aligned(PMD_SIZE_2M, PMD_SIZE_2M, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS);
+	ASSERT_NE(MAP_FAILED, p);
+	dst = mmw_map_aligned(PMD_SIZE_2M, PMD_SIZE_2M, PROT_NONE,
+			      MAP_PRIVATE | MAP_ANONYMOUS);
+	ASSERT_NE(MAP_FAILED, dst);
+	/* 4 KiB entries, in a page table of their own */
+	ASSERT_EQ(0, madvise(p, PMD_SIZE_2M, MADV_NOHUGEPAGE));
+	memset(p, 1, PMD_SIZE_2M);
+	ASSERT_EQ(0, madvise(p, PMD_SIZE_2M, MADV_WATCH));
+	ASSERT_EQ(0, mmw_pagemap(self->pagemap, mmw_pg(p, 0)) & PM_SOFT_DIRTY);
+
+	ASSERT_EQ(dst, mremap(p, PMD_SIZE_2M, PMD_SIZE_2M,
+			      MREMAP_MAYMOVE | MREMAP_FIXED, dst));
+	for (i = 0; i < n; i++)
+		if (!(mmw_pagemap(self->pagemap, mmw_pg(dst, i)) & PM_SOFT_DIRTY))
+			clean++;
+	EXPECT_EQ(0, clean);
+	munmap(dst, PMD_SIZE_2M);
 }
 
 /*
