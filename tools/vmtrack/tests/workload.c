@@ -3,7 +3,7 @@
  * Workload for the vmtrack end-to-end test: writes a known set of pages of
  * one buffer per phase and records the truth.
  *
- *   workload [-p PAGES] [-n PHASES] [-s | -w | -d SECONDS] [-z] [-f] -t TRUTH
+ *   workload [-p PAGES] [-n PHASES] [-s | -w | -d SECONDS] [-z] [-m] [-f] -t TRUTH
  *   workload --demo [-t TRUTH]
  *
  *   -s	stop itself (SIGSTOP) after the setup and after every phase
@@ -13,6 +13,11 @@
  *   -d	sleep SECONDS before every phase (runs on by itself, between epochs)
  *   -z	in phase 2, also MADV_DONTNEED some pages (zap: contents change
  *	without a write)
+ *   -m	a buffer aligned to 2 MiB, whose first 2 MiB are never written: at
+ *	the end of phase 2 they move over the last 2 MiB (mremap() of a
+ *	whole page table, never written since armed, to another PMD); the
+ *	truth lists every page there. PAGES: a multiple of 2 MiB, 4 MiB at
+ *	least
  *   -f	fork after the setup: the child runs the phases too, on the buffer it
  *	inherited, writing other pages, and records them in TRUTH.child; the
  *	parent waits for it at the end (for vmtrack --follow)
@@ -36,7 +41,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#define MOVE_SIZE	(2UL << 20)
+
 static FILE *truth;
+static unsigned long move_pages;	/* -m: the first pages, moved in phase 2 */
 
 static void fail(const char *what)
 {
@@ -70,19 +78,47 @@ static void wait_signal(int sig)
 	}
 }
 
+/* -m: the first 2 MiB of the buffer replace its last 2 MiB */
+static void move_over(char *buf, unsigned long pages, long psz, int phase)
+{
+	char *dst = buf + (pages - move_pages) * psz;
+	unsigned long i;
+
+	if (mremap(buf, MOVE_SIZE, MOVE_SIZE, MREMAP_MAYMOVE | MREMAP_FIXED, dst) != dst)
+		fail("mremap");
+	for (i = 0; i < move_pages; i++)
+		fprintf(truth, "P %d %lu\n", phase, (unsigned long)(uintptr_t)(dst + i * psz));
+}
+
+/* @len bytes at a 2 MiB boundary */
+static void *map_aligned(size_t len)
+{
+	char *p = mmap(NULL, len + MOVE_SIZE, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	size_t head;
+
+	if (p == MAP_FAILED)
+		return p;
+	head = -(uintptr_t)p & (MOVE_SIZE - 1);
+	if (head)
+		munmap(p, head);
+	munmap(p + head + len, MOVE_SIZE - head);
+	return p + head;
+}
+
 static void phase_run(volatile char *buf, unsigned long pages, long psz, int phase, int zap,
 		      int seed)
 {
 	unsigned long i;
 
-	for (i = 0; i < pages; i++) {
+	for (i = move_pages; i < pages; i++) {
 		if (!written(i, phase + seed))
 			continue;
 		buf[i * psz + (phase % 64)] = (char)phase;
 		fprintf(truth, "P %d %lu\n", phase, (unsigned long)(uintptr_t)(buf + i * psz));
 	}
 	if (zap && phase == 2) {
-		for (i = 1; i < pages; i += 7) {
+		for (i = move_pages + 1; i < pages; i += 7) {
 			if (madvise((char *)buf + i * psz, psz, MADV_DONTNEED))
 				fail("madvise");
 			if (!written(i, phase))
@@ -90,6 +126,8 @@ static void phase_run(volatile char *buf, unsigned long pages, long psz, int pha
 					(unsigned long)(uintptr_t)(buf + i * psz));
 		}
 	}
+	if (move_pages && phase == 2)
+		move_over((char *)buf, pages, psz, phase);
 	fprintf(truth, "D %d\n", phase);
 	fflush(truth);
 }
@@ -195,7 +233,7 @@ static int demo(const char *path)
 int main(int argc, char **argv)
 {
 	unsigned long pages = 256, i;
-	int phases = 3, stop = 0, wait = 0, zap = 0, forks = 0, seed = 0, opt, p;
+	int phases = 3, stop = 0, wait = 0, zap = 0, move = 0, forks = 0, seed = 0, opt, p;
 	const char *path = NULL;
 	struct timespec delay = { 0 };
 	char child_path[4096];
@@ -210,7 +248,7 @@ int main(int argc, char **argv)
 			return demo(argv[3]);
 		return demo(NULL);
 	}
-	while ((opt = getopt(argc, argv, "p:n:swzt:d:f")) != -1) {
+	while ((opt = getopt(argc, argv, "p:n:swzmt:d:f")) != -1) {
 		switch (opt) {
 		case 'p':
 			pages = strtoul(optarg, NULL, 0);
@@ -227,6 +265,9 @@ int main(int argc, char **argv)
 		case 'z':
 			zap = 1;
 			break;
+		case 'm':
+			move = 1;
+			break;
 		case 'd':
 			d = strtod(optarg, NULL);
 			delay.tv_sec = (time_t)d;
@@ -240,13 +281,20 @@ int main(int argc, char **argv)
 			break;
 		default:
 			fprintf(stderr, "usage: workload [-p PAGES] [-n PHASES] [-s|-w|-d SECONDS] "
-				"[-z] [-f] -t TRUTH\n"
+				"[-z] [-m] [-f] -t TRUTH\n"
 				"       workload --demo [-t TRUTH]\n");
 			return 2;
 		}
 	}
 	if (!path || !pages)
 		return 2;
+	if (move) {
+		move_pages = MOVE_SIZE / psz;
+		if (pages % move_pages || pages < 2 * move_pages) {
+			fprintf(stderr, "workload: -m needs a multiple of 2 MiB, 4 MiB at least\n");
+			return 2;
+		}
+	}
 	/* signals waited for are blocked first, so none is lost */
 	sigemptyset(&set);
 	sigaddset(&set, SIGUSR1);
@@ -256,7 +304,11 @@ int main(int argc, char **argv)
 	truth = fopen(path, "w");
 	if (!truth)
 		fail(path);
-	buf = mmap(NULL, pages * psz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (move)
+		buf = map_aligned(pages * psz);
+	else
+		buf = mmap(NULL, pages * psz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+			   -1, 0);
 	if (buf == MAP_FAILED)
 		fail("mmap");
 	/* 4 KiB granularity: no THP in the truth */
