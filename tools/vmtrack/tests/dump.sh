@@ -11,8 +11,9 @@
 # exactly the frozen target's memory (tests/dumpcheck, page by page against
 # process_vm_readv), crit must decode every pagemap image with the entries
 # vmtrack reported, and the same with tiny ring buffers (events lost: the
-# epochs fall back to all dirty). A target killed mid-dump must leave no
-# image behind and a non-zero exit. Bad input gets one-line errors.
+# epochs recover by a sweep of the soft-dirty bits). A target killed
+# mid-dump must leave no image behind and a non-zero exit. Bad input gets
+# one-line errors.
 # --journal: vmtrack report prints the dump's own lines from the journal,
 # as JSON and as a plot with the freeze; a dump killed with SIGKILL leaves
 # a journal that decodes up to where it was written; a dump that fails
