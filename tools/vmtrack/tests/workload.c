@@ -13,11 +13,11 @@
  *   -d	sleep SECONDS before every phase (runs on by itself, between epochs)
  *   -z	in phase 2, also MADV_DONTNEED some pages (zap: contents change
  *	without a write)
- *   -m	a buffer aligned to 2 MiB, whose first 2 MiB are never written: at
- *	the end of phase 2 they move over the last 2 MiB (mremap() of a
- *	whole page table, never written since armed, to another PMD); the
- *	truth lists every page there. PAGES: a multiple of 2 MiB, 4 MiB at
- *	least
+ *   -m	a buffer aligned to 2 MiB, whose first 2 MiB are written only at
+ *	the setup: at the end of phase 2 they move over the last 2 MiB
+ *	(mremap() of a whole page table, not written since armed, to
+ *	another PMD); the truth lists every page there. PAGES: a multiple
+ *	of 2 MiB, 4 MiB at least
  *   -f	fork after the setup: the child runs the phases too, on the buffer it
  *	inherited, writing other pages, and records them in TRUTH.child; the
  *	parent waits for it at the end (for vmtrack --follow)
