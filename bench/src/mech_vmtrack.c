@@ -13,8 +13,9 @@
  *                to show what the library's fixed per-epoch work costs.
  *
  * Both watch the benchmark's own region through a pidfd of itself (no
- * privilege needed for self); the filter tgid==self is in place before the
- * first mark. Both disable mm_watch_rearm after the setup epoch, as their
+ * privilege needed for self); the filter tgid==self is in place on every
+ * event but write_fault before the first mark (other processes' faults are
+ * skipped by the consumer, as libvmtrack does until it sees many). Both disable mm_watch_rearm after the setup epoch, as their
  * own re-arms tell them nothing: one event per dirty range.
  */
 #include <errno.h>
@@ -182,6 +183,7 @@ struct raw_type {
 	int		id;
 	struct raw_field a;	/* address or start */
 	struct raw_field b;	/* size or end */
+	struct raw_field tgid;
 	bool		b_is_end;
 };
 
@@ -218,6 +220,7 @@ struct raw_state {
 	struct raw_cpu		*c;
 	int			nr;
 	int			pidfd;
+	pid_t			pid;
 	bool			rearm_madvise;
 	uint8_t			*buf;
 	size_t			buflen;
@@ -254,6 +257,9 @@ static void raw_record(struct raw_state *s, const uint8_t *data)
 			break;
 	if (k == RAW_NR)
 		return;			/* mark and the others: nothing to record */
+	/* write_fault is not filtered in the instance (see raw_configure()) */
+	if ((pid_t)raw_load(data, &s->types[k].tgid) != s->pid)
+		return;
 	a = raw_load(data, &s->types[k].a);
 	end = raw_load(data, &s->types[k].b);
 	if (!s->types[k].b_is_end)
@@ -396,6 +402,10 @@ static int raw_types(struct raw_state *s)
 		if (!f)
 			return -EPROTO;
 		s->types[k].b = (struct raw_field){ f->offset, f->size };
+		f = tep_find_field(ev, "tgid");
+		if (!f || f->size != 4)
+			return -EPROTO;
+		s->types[k].tgid = (struct raw_field){ f->offset, f->size };
 		s->types[k].b_is_end = raw_desc[k].b_is_end;
 		s->types[k].id = ev->id;
 	}
@@ -428,8 +438,16 @@ static int raw_configure(struct raw_state *s, size_t kb, pid_t pid)
 		return -EIO;
 	/* wake pollers at a quarter full (the streaming consumer of bench loss) */
 	tracefs_instance_file_write(s->inst, "buffer_percent", "25");
+	/*
+	 * As libvmtrack: the filter on every event but write_fault, whose
+	 * filter would cost each first write about as much as the event
+	 * (raw_record() skips other processes' faults).
+	 */
+	s->pid = pid;
 	snprintf(filter, sizeof(filter), "tgid==%d", (int)pid);
 	if (tracefs_instance_file_write(s->inst, "events/" VMTRACK_SYSTEM "/filter", filter) < 0 ||
+	    tracefs_instance_file_write(s->inst, "events/" VMTRACK_SYSTEM
+					"/mm_watch_write_fault/filter", "0") < 0 ||
 	    tracefs_instance_file_write(s->inst, "events/" VMTRACK_SYSTEM "/enable", "1") < 0)
 		return -EIO;
 	s->subbuf_size = sysconf(_SC_PAGESIZE);

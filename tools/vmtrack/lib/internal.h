@@ -136,6 +136,7 @@ int vmtrack_dset_settle(struct vmtrack_dset *ds, const struct vmtrack_vmas *v,
  * @iov_alloc:	allocated entries of @iov
  * @early_events: events applied as they were decoded, for the next epoch
  * @early_stray: their pages outside every range, for the next epoch
+ * @early_foreign: events of other mms dropped as they were decoded
  * @stopped:	the target cannot emit events now (frozen, stopped, gone):
  *		the next collect counts every missing number as lost
  * @num:	the kernel's numbers of the mm's events (struct vmtrack_event
@@ -166,6 +167,7 @@ struct vmtrack_tracker {
 	size_t			iov_alloc;
 	uint64_t		early_events;
 	uint64_t		early_stray;
+	uint64_t		early_foreign;
 	bool			stopped;
 	bool			sweep_written;
 	bool			sweep_wide;

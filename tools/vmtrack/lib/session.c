@@ -5,7 +5,8 @@
  * A private tracefs instance (vmtrack-<pid of the consumer>) is configured
  * while tracing is off: overwrite off, buffer sized from the watched size,
  * only the mm_watch events enabled, with the filter tgid==<target> in place
- * before the first mark. After the first epoch mm_watch_rearm is disabled:
+ * before the first mark (on write_fault only once other processes' faults
+ * show up: see filter_faults()). After the first epoch mm_watch_rearm is disabled:
  * the session re-arms by itself and needs no echo of it, and re-arms take
  * no number, so the kernel's numbers of the events (checked by the
  * tracker) keep no gap.
@@ -69,6 +70,8 @@ struct vmtrack_session {
 	size_t				buffer_kb;
 	char				filter[64];
 	char				*filter_read[VMTRACK_EV_NR];
+	/* the filter is on the write_fault event too: see filter_faults() */
+	bool				faults_filtered;
 	char				*set_event_read;
 	bool				rearms_off;
 	/* write_fault off in the instance: the epochs are dense */
@@ -364,10 +367,17 @@ static int enable_events(struct vmtrack_session *s)
 	return inst_write(s, "events/" VMTRACK_SYSTEM "/enable", "1");
 }
 
-/* the session's filter on every event */
+#define FAULT_FILTER	"events/" VMTRACK_SYSTEM "/mm_watch_write_fault/filter"
+
+/* the session's filter on every event, write_fault once filter_faults() */
 static int write_filters(struct vmtrack_session *s)
 {
-	return inst_write(s, "events/" VMTRACK_SYSTEM "/filter", s->filter) ? -EINVAL : 0;
+	if (inst_write(s, "events/" VMTRACK_SYSTEM "/filter", s->filter))
+		return -EINVAL;
+	/* "0" clears an event's filter */
+	if (!s->faults_filtered && inst_write(s, FAULT_FILTER, "0"))
+		return -EINVAL;
+	return 0;
 }
 
 /* the initial pid namespace's inode number (PROC_PID_INIT_INO) */
@@ -384,13 +394,18 @@ static bool in_child_pidns(void)
 	return !stat("/proc/self/ns/pid", &st) && st.st_ino != PID_INIT_INO;
 }
 
-/* filter every event of the system; remember how the kernel shows it */
-static int set_filter(struct vmtrack_session *s, const char *filter, bool none_ok)
+/*
+ * Filter the events of the system; remember how the kernel shows it. The
+ * write_fault event stays unfiltered until filter_faults(): a filtered event
+ * is written to a per-CPU scratch buffer, tested and then copied into the
+ * ring buffer, which made a first write to a watched page cost about as much
+ * again as the event itself (TCG). The other events are few.
+ */
+static int apply_filter(struct vmtrack_session *s, bool none_ok)
 {
 	char file[128];
 	int kind;
 
-	snprintf(s->filter, sizeof(s->filter), "%s", filter);
 	if (write_filters(s))
 		return session_err(s, -EINVAL, "cannot set filter '%s' on %s events",
 				   s->filter, VMTRACK_SYSTEM);
@@ -401,11 +416,18 @@ static int set_filter(struct vmtrack_session *s, const char *filter, bool none_o
 		free(s->filter_read[kind]);
 		s->filter_read[kind] = inst_read(s, file);
 		if (!s->filter_read[kind] ||
-		    (!none_ok && !strcmp(s->filter_read[kind], "none")))
+		    (!none_ok && (kind != VMTRACK_EV_WRITE_FAULT || s->faults_filtered) &&
+		     !strcmp(s->filter_read[kind], "none")))
 			return session_err(s, -EINVAL, "filter on %s did not take",
 					   vmtrack_event_name(kind));
 	}
 	return 0;
+}
+
+static int set_filter(struct vmtrack_session *s, const char *filter, bool none_ok)
+{
+	snprintf(s->filter, sizeof(s->filter), "%s", filter);
+	return apply_filter(s, none_ok);
 }
 
 static int configure_instance(struct vmtrack_session *s)
@@ -1635,6 +1657,29 @@ static void rearm(struct vmtrack_session *s, struct vmtrack_epoch *ep)
 }
 
 /*
+ * More than FOREIGN_MIN write faults of other mms in an epoch, and more than
+ * one per FOREIGN_SHARE of the target's own events, turn the filter on for
+ * the write_fault event too, for the rest of the session: other watched
+ * processes (another consumer's target, a sibling under --follow) would
+ * otherwise fill the buffer sized for this target, and cost more reading than
+ * the filter costs the target's faults. Until then the tracker drops them as
+ * they are decoded.
+ */
+#define FOREIGN_MIN	64
+#define FOREIGN_SHARE	8
+
+static void filter_faults(struct vmtrack_session *s, const struct vmtrack_epoch *ep)
+{
+	if (s->faults_filtered || ep->foreign <= FOREIGN_MIN ||
+	    ep->foreign * FOREIGN_SHARE <= ep->events)
+		return;
+	s->faults_filtered = true;
+	/* on failure the events keep coming and are dropped: try next epoch */
+	if (apply_filter(s, !strcmp(s->filter, "0")))
+		s->faults_filtered = false;
+}
+
+/*
  * Dense epochs. A write_fault event costs the target about a third of its
  * fault again, and the consumer about half as much to read it; a sweep of
  * the soft-dirty bits (PAGEMAP_SCAN) costs a page-table walk, some 1/40 of
@@ -1811,6 +1856,7 @@ int vmtrack_session_epoch(struct vmtrack_session *s, unsigned int flags,
 		qsort(s->ev, s->nr_ev, sizeof(*s->ev), ev_cmp);
 	vmtrack_tracker_apply_all(&s->tr, s->ev, s->nr_ev, ep);
 	s->nr_ev = 0;
+	filter_faults(s, ep);
 	if (s->rescan && !s->tr.mm_gone)
 		rescan(s, ep);
 

@@ -158,6 +158,19 @@ static bool known_mm(const struct vmtrack_tracker *t, uint64_t mm_id, int32_t tg
 	return t->mm_known && !t->mm_gone && tgid == t->tgid && mm_id == t->mm_id;
 }
 
+/*
+ * An event of another mm, once the watched one is known: the instance's
+ * write_fault event may be unfiltered (see filter_faults() in session.c),
+ * and such an event is dropped as it is decoded instead of kept for the sort.
+ */
+static bool drop_foreign(struct vmtrack_tracker *t, uint64_t mm_id, int32_t tgid)
+{
+	if (!t->mm_known || (tgid == t->tgid && mm_id == t->mm_id))
+		return false;
+	t->early_foreign++;
+	return true;
+}
+
 /**
  * vmtrack_tracker_early() - apply an event as it is decoded, if it may be
  * @t:		the tracker
@@ -173,15 +186,16 @@ static bool known_mm(const struct vmtrack_tracker *t, uint64_t mm_id, int32_t tg
  * vmtrack_tracker_apply_all() sets the bits again after the unmaps and
  * moves of the epoch.
  *
- * Return: true if @ev was applied; false if the caller keeps it for
- * vmtrack_tracker_apply_all().
+ * Return: true if @ev was applied, or dropped as another mm's; false if the
+ * caller keeps it for vmtrack_tracker_apply_all().
  */
 bool vmtrack_tracker_early(struct vmtrack_tracker *t, const struct vmtrack_event *ev)
 {
 	uint64_t start, end, uncovered;
 
-	if (!known_mm(t, ev->mm_id, ev->tgid) ||
-	    !event_dirties(ev, &start, &end))
+	if (!known_mm(t, ev->mm_id, ev->tgid))
+		return drop_foreign(t, ev->mm_id, ev->tgid);
+	if (!event_dirties(ev, &start, &end))
 		return false;
 	uncovered = dirty_range(t, start, end);
 	/* outside explicit ranges: a move of this epoch may bring it in */
@@ -205,15 +219,17 @@ bool vmtrack_tracker_early(struct vmtrack_tracker *t, const struct vmtrack_event
  * of an epoch: the same as vmtrack_tracker_early() on a write_fault of
  * one tracked page.
  *
- * Return: true if applied; false if the event must be decoded in full.
+ * Return: true if applied, or dropped as another mm's; false if the event
+ * must be decoded in full.
  */
 bool vmtrack_tracker_early_page(void *tracker, uint64_t mm_id, int32_t tgid, uint64_t mm_seq,
 				uint64_t addr)
 {
 	struct vmtrack_tracker *t = tracker;
 
-	if (!known_mm(t, mm_id, tgid) ||
-	    !vmtrack_dset_set_page(t->ds, addr))
+	if (!known_mm(t, mm_id, tgid))
+		return drop_foreign(t, mm_id, tgid);
+	if (!vmtrack_dset_set_page(t->ds, addr))
 		return false;
 	count_seq(t, mm_seq);
 	t->early_events++;
@@ -270,6 +286,7 @@ void vmtrack_tracker_apply_all(struct vmtrack_tracker *t, const struct vmtrack_e
 
 	ep->events += t->early_events;
 	ep->stray_pages += t->early_stray;
+	ep->foreign += t->early_foreign;
 	if (t->early_events && events_unmap(t, ev, n)) {
 		early = vmtrack_dset_take_dirty(t->ds);
 		if (!early)
@@ -277,6 +294,7 @@ void vmtrack_tracker_apply_all(struct vmtrack_tracker *t, const struct vmtrack_e
 	}
 	t->early_events = 0;
 	t->early_stray = 0;
+	t->early_foreign = 0;
 	for (i = 0; i < n; i++)
 		vmtrack_tracker_apply(t, &ev[i], ep);
 	if (early) {

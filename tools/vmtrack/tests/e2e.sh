@@ -1049,6 +1049,61 @@ t20() {
 	stop_workload $wpid
 }
 
+# ---- 21: another watched process's faults in the consumer's epochs ----
+
+# Two targets, a consumer each. A's write_fault event is not filtered at
+# first (its filter would cost each of A's faults about as much as the
+# event); B's faults reach A's buffer, are ignored, and once an epoch
+# reads many of them A filters them out. Both dirty sets stay exact.
+t21() {
+	local oa=$tmp/o21a ob=$tmp/o21b ta=$tmp/t21a tb=$tmp/t21b
+	local apid va alo ahi bpid vb blo bhi ff mf p rc
+	watch_buffer "other mm: A" $oa $tmp/e21a "$ta" 64 2 || return
+	apid=$wpid va=$vpid alo=$lo ahi=$hi
+	ff=$T/instances/vmtrack-$va/events/mm_watch/mm_watch_write_fault/filter
+	mf=$T/instances/vmtrack-$va/events/mm_watch/mm_watch_mark/filter
+	check "other mm: A's write_fault unfiltered at first ($(cat $ff))" \
+		[ "$(cat $ff)" = none ]
+	check "other mm: A's other events filtered on A ($(cat $mf))" \
+		grep -qE "^tgid ?== ?$apid\$" $mf
+	watch_buffer "other mm: B" $ob $tmp/e21b "$tb" 4096 2 || return
+	bpid=$wpid vb=$vpid blo=$lo bhi=$hi
+	for p in 1 2; do
+		kill -USR1 $apid
+		kill -USR1 $bpid
+		wait_for "$ta" "^D $p\$" || break
+		wait_for "$tb" "^D $p\$" || break
+		sleep 1.2
+	done
+	check "other mm: A's write_fault filtered on A once B's faults came ($(cat $ff))" \
+		grep -qE "^tgid ?== ?$apid\$" $ff
+	stop_consumer $va
+	rc=$?
+	check "other mm: A's consumer exit status 0 (got $rc)" [ $rc = 0 ]
+	stop_consumer $vb
+	rc=$?
+	check "other mm: B's consumer exit status 0 (got $rc)" [ $rc = 0 ]
+	for p in a b; do
+		if [ $p = a ]; then
+			lo=$alo hi=$ahi
+		else
+			lo=$blo hi=$bhi
+		fi
+		truth_pages $tmp/t21$p > $tmp/w21
+		epoch_pages $tmp/o21$p all "$lo" "$hi" > $tmp/g21
+		if [ "$(loss_epochs $tmp/o21$p)" = 0 ]; then
+			check "other mm: $p's union of epochs equals its truth ($(wc -l < $tmp/w21) pages)" \
+				same $tmp/w21 $tmp/g21
+		else
+			info "$p: loss reported in $(loss_epochs $tmp/o21$p) epochs"
+			check "other mm: $p's union of epochs is a superset of its truth" \
+				subset $tmp/w21 $tmp/g21
+		fi
+	done
+	stop_workload $apid
+	stop_workload $bpid
+}
+
 # ---- 17: --follow past its 64 sets -------------------------------------
 
 # 66 processes alive at once under the shell that starts them: 64 sets, the
@@ -1122,7 +1177,7 @@ t17() {
 	[ $rc = 0 ] || sed 's/^/# /' $e | tail -5
 }
 
-for t in ${E2E_TESTS:-t1 t2 t3 t4 t5 t6 t7 t8 t9 t10 t11 t12 t13 t14 t15 t16 t17 t18 t19 t20}; do
+for t in ${E2E_TESTS:-t1 t2 t3 t4 t5 t6 t7 t8 t9 t10 t11 t12 t13 t14 t15 t16 t17 t18 t19 t20 t21}; do
 	$t
 done
 tap_end

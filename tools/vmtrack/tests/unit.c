@@ -1298,7 +1298,7 @@ static void test_tracker_early(void)
 	enum { NP = 256, NEV = 40 };
 	uint64_t base = 0x40000000;
 	unsigned int seed = 4242;
-	int round, bad = 0, unmapped_rounds = 0, kept_total = 0;
+	int round, bad = 0, unmapped_rounds = 0, kept_total = 0, foreign_total = 0;
 
 	for (round = 0; round < 400 && !bad; round++) {
 		struct vmtrack_dset *dr = vmtrack_dset_new(PAGE), *de = vmtrack_dset_new(PAGE);
@@ -1341,7 +1341,14 @@ static void test_tracker_early(void)
 				ev[i] = ev_of(VMTRACK_EV_UNMAP, 3, 9, pa, pe, 0, 0);
 			else
 				ev[i] = ev_of(VMTRACK_EV_MOVE, 3, 9, pa, base + d * PAGE, pe - pa, 0);
-			unmaps |= ev[i].kind == VMTRACK_EV_UNMAP || ev[i].kind == VMTRACK_EV_MOVE;
+			/* one in ten of another mm, of the same process or not */
+			if (rand_r(&seed) % 10 == 0) {
+				ev[i].mm_id = 4;
+				ev[i].tgid = rand_r(&seed) % 2 ? 9 : 10;
+				foreign_total++;
+			}
+			unmaps |= ev[i].mm_id == 3 &&
+				  (ev[i].kind == VMTRACK_EV_UNMAP || ev[i].kind == VMTRACK_EV_MOVE);
 			ev[i].ts = 1000 + i;
 			ev[i].cpu = rand_r(&seed) % 2;
 		}
@@ -1361,10 +1368,16 @@ static void test_tracker_early(void)
 				kept[k] = kept[k - 1];
 				kept[k - 1] = x;
 			}
+		/* other mms' events are dropped as decoded, not kept for the sort */
+		for (i = 0; i < nkept; i++)
+			if (kept[i].mm_id != 3 || kept[i].tgid != 9)
+				bad = printf("#   round %d: event %d of mm %llu kept\n", round, i,
+					     (unsigned long long)kept[i].mm_id);
 		vmtrack_tracker_apply_all(&te, kept, nkept, &ee);
 		kept_total += nkept;
 		unmapped_rounds += unmaps;
 		CHECK_EQ(er.events, ee.events);
+		CHECK_EQ(er.foreign, ee.foreign);
 		collect_pages(&tr, &er, base, NP, want);
 		collect_pages(&te, &ee, base, NP, got);
 		for (i = 0; i < NP && !bad; i++) {
@@ -1388,6 +1401,7 @@ static void test_tracker_early(void)
 	/* both kinds of epochs were drawn, and most events were applied early */
 	CHECK(unmapped_rounds > 100 && unmapped_rounds < 300);
 	CHECK(kept_total < 400 * NEV / 2);
+	CHECK(foreign_total > 400 * NEV / 20);
 }
 
 /* what the session's collect_event() does: apply early, or keep */
