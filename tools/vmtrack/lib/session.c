@@ -6,10 +6,10 @@
  * while tracing is off: overwrite off, buffer sized from the watched size,
  * only the mm_watch events enabled, with the filter tgid==<target> in place
  * before the first mark (on write_fault only once other processes' faults
- * show up: see filter_faults()). After the first epoch mm_watch_rearm is disabled:
- * the session re-arms by itself and needs no echo of it, and re-arms take
- * no number, so the kernel's numbers of the events (checked by the
- * tracker) keep no gap.
+ * show up: see filter_faults()). After the first epoch mm_watch_rearm is
+ * disabled: the session re-arms by itself and needs no echo of it, and
+ * re-arms take no number, so the kernel's numbers of the events (checked by
+ * the tracker) keep no gap.
  * One reader per CPU maps per_cpu/cpuN/trace_pipe_raw and decodes the
  * events in place (ringmap.c); where the kernel cannot map it (before 6.10)
  * or VMTRACK_F_NO_MAP asks, the reader splices whole sub-buffers into a
