@@ -1,0 +1,37 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Runs inside the test VM (see bench/micro/run.sh): the first write to a
+# tracked page under each tracking setup, and the re-arm of written pages,
+# each case ROUNDS times in rotation so that the host's drift hits all.
+set -eu
+dir=$(dirname "$0")
+bin=${MICRO_BIN:?}
+rounds=${MICRO_ROUNDS:-3}
+pages=${MICRO_PAGES:-262144}	# 1 GiB
+stride=${MICRO_STRIDE:-10}	# 10 % written, every page its own range
+T=/sys/kernel/tracing
+mount -t tracefs nodev $T 2>/dev/null || true
+I=$T/instances/vmtrack-micro
+mkdir -p $I
+trap 'rmdir $I 2>/dev/null || true' EXIT
+echo 8192 > $I/buffer_size_kb		# one repetition's events fit
+echo 0 > $I/options/overwrite
+ev=$I/events/mm_watch/mm_watch_write_fault
+
+fw() {	# LABEL MODE: one round of first writes, writer pinned to CPU 0
+	taskset -c 0 "$bin/first-write" "$2" "$pages" "$stride" 5 $I/trace "$1"
+}
+for ((r = 0; r < rounds; r++)); do
+	echo 0 > $ev/enable
+	fw soft-dirty soft-dirty
+	fw watch-event-off watch
+	echo 1 > $ev/enable
+	fw watch-event watch
+	echo "tgid != 0" > $ev/filter	# passes every event: the filter's own cost
+	fw watch-event-filtered watch
+	echo 0 > $ev/filter
+	echo 0 > $ev/enable
+	for s in 10 100 10000; do
+		"$bin/rearm" $((pages / 256)) $s 7
+	done
+done

@@ -1,0 +1,107 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * rearm: the cost of re-arming the pages written since the last arm, with
+ * process_madvise(MADV_WATCH) in calls of 1024 ranges as libvmtrack does.
+ *
+ *   rearm MIB STRIDE REPS
+ *
+ * Watches MIB MiB of its own anonymous memory, then per repetition writes
+ * every STRIDE-th page (each its own range) and times the re-arm of those
+ * pages. Prints the minimum, median and maximum in milliseconds.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef MADV_WATCH
+#define MADV_WATCH	26
+#endif
+#define MAX_IOV		1024
+
+static double now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e9 + ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int rearm(int pidfd, struct iovec *iov, size_t n)
+{
+	size_t i, k;
+
+	for (i = 0; i < n; i += k) {
+		k = n - i < MAX_IOV ? n - i : MAX_IOV;
+		if (syscall(SYS_process_madvise, pidfd, iov + i, k, MADV_WATCH, 0) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	size_t mib, stride, pages, i, n = 0;
+	long psz = sysconf(_SC_PAGESIZE);
+	struct iovec *iov, all;
+	int reps, r, pidfd;
+	double *ms;
+	char *p;
+
+	if (argc < 4) {
+		fprintf(stderr, "usage: rearm MIB STRIDE REPS\n");
+		return 2;
+	}
+	mib = strtoul(argv[1], NULL, 0);
+	stride = strtoul(argv[2], NULL, 0) ?: 1;
+	reps = atoi(argv[3]);
+	pages = (mib << 20) / psz;
+	p = mmap(NULL, pages * psz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	iov = calloc(pages / stride + 1, sizeof(*iov));
+	ms = calloc(reps ?: 1, sizeof(*ms));
+	if (p == MAP_FAILED || !iov || !ms || reps < 1) {
+		fprintf(stderr, "rearm: out of memory or bad arguments\n");
+		return 1;
+	}
+	madvise(p, pages * psz, MADV_NOHUGEPAGE);
+	memset(p, 1, pages * psz);
+	for (i = 0; i < pages; i += stride) {
+		iov[n].iov_base = p + i * psz;
+		iov[n].iov_len = psz;
+		n++;
+	}
+	pidfd = syscall(SYS_pidfd_open, getpid(), 0);
+	all.iov_base = p;
+	all.iov_len = pages * psz;
+	if (pidfd < 0 || syscall(SYS_process_madvise, pidfd, &all, 1, MADV_WATCH, 0) < 0) {
+		perror("rearm: watch");
+		return 1;
+	}
+	for (r = 0; r < reps; r++) {
+		double t0;
+
+		for (i = 0; i < n; i++)
+			((volatile char *)iov[i].iov_base)[0]++;
+		t0 = now_ns();
+		if (rearm(pidfd, iov, n)) {
+			perror("rearm: process_madvise");
+			return 1;
+		}
+		ms[r] = (now_ns() - t0) / 1e6;
+	}
+	qsort(ms, reps, sizeof(*ms), cmp_double);
+	printf("rearm %zu MiB, %zu ranges: ms min %.2f median %.2f max %.2f\n",
+	       mib, n, ms[0], ms[reps / 2], ms[reps - 1]);
+	return 0;
+}

@@ -1,0 +1,34 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# bench/micro/run.sh [BZIMAGE]: the micro-benchmarks behind the figures
+# "measured apart" in the README's Performance section, in one VM run on the
+# kernel under test (default: scripts/kernel-image.sh series). Prints every
+# repetition, then per case the minimum and the median (TCG on a shared
+# host: the minima are the steadier figure).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+kernel=${1:-$("$root/scripts/kernel-image.sh" series)}
+out=$here/.build
+mkdir -p "$out"
+for p in first-write rearm; do
+	${CC:-cc} -O2 -Wall -o "$out/$p" "$here/$p.c"
+done
+"$root/vm/run" -k "$kernel" -c 2 -m 2048 -t 1800 -o "$out/guest.out" -- \
+	env MICRO_BIN="$out" ${MICRO_ROUNDS:+MICRO_ROUNDS=$MICRO_ROUNDS} "$here/guest.sh" \
+	> "$out/console" 2>&1 || { tail -20 "$out/console"; exit 1; }
+grep -E '^(soft-dirty|watch|rearm)' "$out/guest.out"
+awk '
+/ns\/write:/ { for (i = 3; i <= NF; i++) v[$1] = v[$1] " " $i }
+/^rearm / { k = $2 " " $3 " " $4 " " $5; sub(/:$/, "", k); r[k] = r[k] " " $10 }
+function stats(s,   n, a, i, j, t) {
+	n = split(s, a, " ")
+	for (i = 1; i <= n; i++)
+		for (j = i + 1; j <= n; j++)
+			if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
+	return sprintf("min %s median %s (%d runs)", a[1], a[int((n + 1) / 2)], n)
+}
+END {
+	for (k in v) printf "first write, %s: ns %s\n", k, stats(v[k])
+	for (k in r) printf "re-arm %s: median ms of each run: %s\n", k, stats(r[k])
+}' "$out/guest.out" | sort
