@@ -15,8 +15,9 @@
  * Both watch the benchmark's own region through a pidfd of itself (no
  * privilege needed for self); the filter tgid==self is in place on every
  * event but write_fault before the first mark (other processes' faults are
- * skipped by the consumer, as libvmtrack does until it sees many). Both disable mm_watch_rearm after the setup epoch, as their
- * own re-arms tell them nothing: one event per dirty range.
+ * skipped by the consumer, as libvmtrack does until it sees many). Both
+ * disable mm_watch_rearm after the setup epoch, as their own re-arms tell
+ * them nothing: one event per dirty range.
  */
 #include <errno.h>
 #include <fcntl.h>
