@@ -359,15 +359,16 @@ static int create_instance(struct vmtrack_session *s)
 	return 0;
 }
 
-#define REARM_DIR	"events/" VMTRACK_SYSTEM "/mm_watch_rearm"
-#define REARM_ENABLE	REARM_DIR "/enable"
+#define REARM_DIR		"events/" VMTRACK_SYSTEM "/mm_watch_rearm"
+#define REARM_ENABLE		REARM_DIR "/enable"
+#define WRITE_FAULT_DIR		"events/" VMTRACK_SYSTEM "/mm_watch_write_fault"
+#define WRITE_FAULT_ENABLE	WRITE_FAULT_DIR "/enable"
+#define WRITE_FAULT_FILTER	WRITE_FAULT_DIR "/filter"
 
 static int enable_events(struct vmtrack_session *s)
 {
 	return inst_write(s, "events/" VMTRACK_SYSTEM "/enable", "1");
 }
-
-#define FAULT_FILTER	"events/" VMTRACK_SYSTEM "/mm_watch_write_fault/filter"
 
 /* the session's filter on every event, write_fault once filter_faults() */
 static int write_filters(struct vmtrack_session *s)
@@ -375,7 +376,7 @@ static int write_filters(struct vmtrack_session *s)
 	if (inst_write(s, "events/" VMTRACK_SYSTEM "/filter", s->filter))
 		return -EINVAL;
 	/* "0" clears an event's filter */
-	if (!s->faults_filtered && inst_write(s, FAULT_FILTER, "0"))
+	if (!s->faults_filtered && inst_write(s, WRITE_FAULT_FILTER, "0"))
 		return -EINVAL;
 	return 0;
 }
@@ -486,7 +487,6 @@ static void drop_rearms(struct vmtrack_session *s)
 	s->rearms_off = true;
 }
 
-#define WRITE_FAULT_ENABLE	"events/" VMTRACK_SYSTEM "/mm_watch_write_fault/enable"
 /*
  * auto: dense from 1/4 of the watched pages dirty in an epoch. At 10 % of
  * 1 GiB a dense epoch cost 1.4x a sparse one under TCG (the sweep's walk
