@@ -123,6 +123,18 @@ check_union() {
 	check "$1" subset $tmp/wun $tmp/gun
 }
 
+# check_exact DESC WANT GOT JSON: the page list GOT equals WANT if the
+# epochs of JSON report no loss, else holds it
+check_exact() {
+	if [ "$(loss_epochs "$4")" = 0 ]; then
+		check "$1: union of epochs equals the truth ($(wc -l < "$2") pages)" \
+			same "$2" "$3"
+	else
+		info "$1: loss reported in $(loss_epochs "$4") epochs"
+		check "$1: union of epochs is a superset of the truth" subset "$2" "$3"
+	fi
+}
+
 # epoch_field JSON EPOCH KEY
 epoch_field() { awk -v e="$2" -v k="$3" "$JV"' jv("epoch") == e { print jv(k) }' "$1"; }
 loss_epochs() { awk "$JV"' jv("epoch") != "" && jv("loss") != ""' "$1" | wc -l; }
@@ -240,13 +252,7 @@ t2() {
 		[ -z "$(epoch_field $o 1 loss)" ]
 	truth_pages "$truth" > $tmp/w2
 	epoch_pages $o all "$lo" "$hi" > $tmp/g2
-	if [ "$(loss_epochs $o)" = 0 ]; then
-		check "watch -r: union of epochs equals the truth ($(wc -l < $tmp/w2) pages)" \
-			same $tmp/w2 $tmp/g2
-	else
-		info "loss reported in $(loss_epochs $o) epochs"
-		check "watch -r: union of epochs is a superset of the truth" subset $tmp/w2 $tmp/g2
-	fi
+	check_exact "watch -r" $tmp/w2 $tmp/g2 $o
 	check "watch -r: ranges unwatched on exit" unwatched $wpid "$lo"
 	check "watch -r: no instance left" no_instances
 	stop_workload $wpid
@@ -1091,14 +1097,7 @@ t21() {
 		fi
 		truth_pages $tmp/t21$p > $tmp/w21
 		epoch_pages $tmp/o21$p all "$lo" "$hi" > $tmp/g21
-		if [ "$(loss_epochs $tmp/o21$p)" = 0 ]; then
-			check "other mm: $p's union of epochs equals its truth ($(wc -l < $tmp/w21) pages)" \
-				same $tmp/w21 $tmp/g21
-		else
-			info "$p: loss reported in $(loss_epochs $tmp/o21$p) epochs"
-			check "other mm: $p's union of epochs is a superset of its truth" \
-				subset $tmp/w21 $tmp/g21
-		fi
+		check_exact "other mm: $p" $tmp/w21 $tmp/g21 $tmp/o21$p
 	done
 	stop_workload $apid
 	stop_workload $bpid
