@@ -4,7 +4,6 @@
 # tracked page under each tracking setup, and the re-arm of written pages,
 # each case ROUNDS times in rotation so that the host's drift hits all.
 set -eu
-dir=$(dirname "$0")
 bin=${MICRO_BIN:?}
 rounds=${MICRO_ROUNDS:-3}
 pages=${MICRO_PAGES:-262144}	# 1 GiB
