@@ -20,6 +20,7 @@
 #include <linux/mmap_lock.h>
 #include <linux/preempt.h>
 #include <linux/sched.h>
+#include <linux/slab.h>
 #include <linux/swap.h>
 #include <linux/uaccess.h>
 #include <linux/uio.h>
@@ -241,7 +242,8 @@ void mm_watch_arm(struct vm_area_struct *vma, unsigned long start,
 struct mm_watch_rearm_batch {
 	struct vm_area_struct *vma;
 	unsigned int nr;
-	struct prot_range ranges[MM_WATCH_REARM_BATCH];
+	unsigned int max;
+	struct prot_range *ranges;
 };
 
 static void mm_watch_rearm_flush(struct mmu_gather *tlb,
@@ -261,7 +263,7 @@ static bool mm_watch_rearm_fits(struct mm_watch_rearm_batch *batch,
 	if (!batch->nr)
 		return true;
 	last_end = batch->ranges[batch->nr - 1].end;
-	return batch->vma == vma && batch->nr < ARRAY_SIZE(batch->ranges) &&
+	return batch->vma == vma && batch->nr < batch->max &&
 	       start >= last_end && start - last_end < PMD_SIZE;
 }
 
@@ -336,6 +338,113 @@ static bool mm_watch_rearm_range(struct mm_struct *mm, struct mmu_gather *tlb,
 	return true;
 }
 
+/*
+ * The re-arms of one PAGEMAP_SCAN walk, see mm_watch_scan_begin(). The
+ * walk stops at 512 regions (PAGEMAP_WALK_SIZE): as many ranges make one
+ * batch, one walk of the page tables and one TLB flush.
+ */
+#define MM_WATCH_SCAN_BATCH	512
+
+struct mm_watch_scan {
+	struct mm_struct *mm;
+	struct mmu_gather tlb;
+	struct mm_watch_rearm_batch batch;
+	struct prot_range ranges[MM_WATCH_SCAN_BATCH];
+};
+
+/*
+ * Write-protect the queued ranges, flush the TLB for them and only then
+ * report them, as mm_watch_rearm_vec() does for all of its ranges at once.
+ */
+static void mm_watch_scan_flush(struct mm_watch_scan *scan)
+{
+	struct mm_watch_rearm_batch *batch = &scan->batch;
+	unsigned int i;
+
+	if (!batch->nr)
+		return;
+	if (mm_watch_protect_ranges(&scan->tlb, batch->vma, batch->ranges,
+				    batch->nr, true)) {
+		tlb_flush_mmu(&scan->tlb);
+		for (i = 0; i < batch->nr; i++)
+			mm_watch_marked(scan->mm, batch->ranges[i].start,
+					batch->ranges[i].end, true);
+	}
+	batch->nr = 0;
+}
+
+/**
+ * mm_watch_scan_begin - prepare the re-arms of a PAGEMAP_SCAN walk
+ * @mm: the mm walked, with the mmap lock held for writing
+ *
+ * PAGEMAP_SCAN with PM_SCAN_WP_MATCHING re-arms the pages of watched VMAs
+ * that it reports written since armed: the consumer reads and re-arms a
+ * dense dirty set in one walk, as WP_ASYNC users do, instead of a walk and
+ * a vector of ranges. The entries are changed as by mm_watch_rearm_vec(),
+ * after the walk has dropped their page table lock.
+ *
+ * Return: the state for mm_watch_scan_rearm(), or NULL without memory.
+ */
+struct mm_watch_scan *mm_watch_scan_begin(struct mm_struct *mm)
+{
+	struct mm_watch_scan *scan;
+
+	mmap_assert_write_locked(mm);
+	scan = kmalloc(sizeof(*scan), GFP_KERNEL);
+	if (!scan)
+		return NULL;
+	scan->mm = mm;
+	scan->batch.nr = 0;
+	scan->batch.max = ARRAY_SIZE(scan->ranges);
+	scan->batch.ranges = scan->ranges;
+	tlb_gather_mmu(&scan->tlb, mm);
+	return scan;
+}
+
+/**
+ * mm_watch_scan_rearm - re-arm a range a PAGEMAP_SCAN walk found written
+ * @scan: from mm_watch_scan_begin()
+ * @vma: the watched VMA of the range
+ * @start: start of the range
+ * @end: end of the range, within @vma
+ *
+ * Context: the page table lock of the range is not held.
+ */
+void mm_watch_scan_rearm(struct mm_watch_scan *scan,
+			 struct vm_area_struct *vma, unsigned long start,
+			 unsigned long end)
+{
+	struct mm_watch_rearm_batch *batch = &scan->batch;
+
+	/* Written pages run across page tables: one range for the run. */
+	if (batch->nr && batch->vma == vma &&
+	    batch->ranges[batch->nr - 1].end == start) {
+		batch->ranges[batch->nr - 1].end = end;
+		return;
+	}
+	if (!mm_watch_rearm_fits(batch, vma, start))
+		mm_watch_scan_flush(scan);
+	batch->vma = vma;
+	batch->ranges[batch->nr].start = start;
+	batch->ranges[batch->nr].end = end;
+	batch->nr++;
+}
+
+/**
+ * mm_watch_scan_end - finish the re-arms of a PAGEMAP_SCAN walk
+ * @scan: from mm_watch_scan_begin(), freed here
+ *
+ * Call before the mmap lock is dropped: every range reported written is
+ * then armed again, and reported by mm_watch_rearm.
+ */
+void mm_watch_scan_end(struct mm_watch_scan *scan)
+{
+	mmap_assert_write_locked(scan->mm);
+	mm_watch_scan_flush(scan);
+	tlb_finish_mmu(&scan->tlb);
+	kfree(scan);
+}
+
 /**
  * mm_watch_rearm_vec - re-arm the leading watched ranges of a vector
  * @mm: the watched mm
@@ -352,7 +461,11 @@ static bool mm_watch_rearm_range(struct mm_struct *mm, struct mmu_gather *tlb,
  */
 bool mm_watch_rearm_vec(struct mm_struct *mm, struct iov_iter *iter)
 {
-	struct mm_watch_rearm_batch batch = { };
+	struct prot_range ranges[MM_WATCH_REARM_BATCH];
+	struct mm_watch_rearm_batch batch = {
+		.max = ARRAY_SIZE(ranges),
+		.ranges = ranges,
+	};
 	struct iov_iter armed = *iter;
 	struct mmu_gather tlb;
 	unsigned long start;

@@ -11,6 +11,7 @@
 #include <linux/pgtable.h>
 
 struct iov_iter;
+struct mm_watch_scan;
 struct task_struct;
 
 /* Reasons for mm_watch_zap */
@@ -67,6 +68,11 @@ int mm_watch_prepare(struct mm_struct *mm, struct task_struct *task,
 void mm_watch_arm(struct vm_area_struct *vma, unsigned long start,
 		  unsigned long end, bool rearm);
 bool mm_watch_rearm_vec(struct mm_struct *mm, struct iov_iter *iter);
+struct mm_watch_scan *mm_watch_scan_begin(struct mm_struct *mm);
+void mm_watch_scan_rearm(struct mm_watch_scan *scan,
+			 struct vm_area_struct *vma, unsigned long start,
+			 unsigned long end);
+void mm_watch_scan_end(struct mm_watch_scan *scan);
 void mm_watch_unmark(struct vm_area_struct *vma, unsigned long start,
 		     unsigned long end);
 void mm_watch_check_pinned_ptes(struct vm_area_struct *vma, pte_t *pte,
@@ -186,6 +192,21 @@ static inline bool mm_watch_rearm_vec(struct mm_struct *mm,
 				      struct iov_iter *iter)
 {
 	return false;
+}
+
+static inline struct mm_watch_scan *mm_watch_scan_begin(struct mm_struct *mm)
+{
+	return NULL;
+}
+
+static inline void mm_watch_scan_rearm(struct mm_watch_scan *scan,
+				       struct vm_area_struct *vma,
+				       unsigned long start, unsigned long end)
+{
+}
+
+static inline void mm_watch_scan_end(struct mm_watch_scan *scan)
+{
 }
 
 static inline void mm_watch_check_pinned_ptes(struct vm_area_struct *vma,

@@ -388,4 +388,143 @@ TEST_F(sweep, pagemap_scan_finds_lost_writes)
 	EXPECT_EQ(0x4211UL, found);
 }
 
+/*
+ * PAGEMAP_SCAN with PM_SCAN_WP_MATCHING: the pages of a watched VMA written
+ * since armed, found and armed again in one walk. @flags are added to it.
+ * Bit i of the result: page i of [p, p + n pages) was reported written.
+ */
+static long scan_rearm(int pagemap, char *p, size_t n, __u64 flags, unsigned long *found)
+{
+	struct page_region regions[NPAGES];
+	struct pm_scan_arg arg = {
+		.size = sizeof(arg),
+		.flags = PM_SCAN_WP_MATCHING | flags,
+		.start = (unsigned long)p,
+		.end = (unsigned long)p + n * ps,
+		.vec = (unsigned long)regions,
+		.vec_len = NPAGES,
+		.category_mask = PAGE_IS_WRITTEN,
+		.return_mask = PAGE_IS_WRITTEN,
+	};
+	unsigned long addr;
+	long nr, i;
+
+	*found = 0;
+	nr = ioctl(pagemap, PAGEMAP_SCAN, &arg);
+	for (i = 0; i < nr; i++)
+		for (addr = regions[i].start; addr < regions[i].end; addr += ps)
+			*found |= 1UL << ((addr - (unsigned long)p) / ps);
+	return nr < 0 ? -errno : nr;
+}
+
+/*
+ * The written pages are reported, armed again and reported re-armed; the
+ * others, empty ones included, are left alone: each later write faults
+ * once, wherever it lands.
+ */
+TEST_F(sweep, pagemap_scan_rearms_written)
+{
+	const struct mmw_event *e;
+	unsigned long found;
+	size_t i;
+
+	ASSERT_EQ(0, madvise(self->p, self->len, MADV_WATCH));
+	ASSERT_EQ(0, madvise(self->p + 15 * ps, ps, MADV_DONTNEED));
+	/* Only re-arms are marks from here on. */
+	MMW_READ_OWN_EVENTS();
+	ASSERT_EQ(0, mmw_trace_clear(&self->t));
+	write_pages(self->p, 0x4211);
+	EXPECT_EQ(4, scan_rearm(self->pagemap, self->p, NPAGES,
+				PM_SCAN_CHECK_WPASYNC, &found));
+	EXPECT_EQ(0x4211UL, found);
+	EXPECT_EQ(0UL, soft_dirty(self->pagemap, self->p, NPAGES));
+	EXPECT_EQ(0, scan_rearm(self->pagemap, self->p, NPAGES, 0, &found));
+	EXPECT_EQ(0UL, found);
+
+	write_pages(self->p, 0xffff);
+	EXPECT_EQ(0xffffUL, soft_dirty(self->pagemap, self->p, NPAGES));
+	MMW_READ_OWN_EVENTS();
+	for (i = 0; i < NPAGES; i++) {
+		unsigned long pg = mmw_pg(self->p, i);
+		bool rearmed = 0x4211UL & (1UL << i);
+
+		EXPECT_EQ(rearmed ? 2 : 1, MMW_WRITE_FAULTS(pg, pg + ps)) TH_LOG("page %zu", i);
+		e = mmw_find(&self->t, MMW_MARK, self->id, pg, pg + ps);
+		EXPECT_EQ(rearmed, e && e->rearm) TH_LOG("re-arm of page %zu", i);
+	}
+}
+
+/* A watched VMA is write-protectable; an unwatched one is not. */
+TEST_F(sweep, pagemap_scan_rearm_checks_vmas)
+{
+	unsigned long found;
+
+	ASSERT_EQ(0, madvise(self->p, NPAGES / 2 * ps, MADV_WATCH));
+	write_pages(self->p, 0x0101);
+	/* Without the check the unwatched VMA is skipped, and left alone. */
+	EXPECT_EQ(1, scan_rearm(self->pagemap, self->p, NPAGES, 0, &found));
+	EXPECT_EQ(0x0001UL, found);
+	EXPECT_EQ(0xff00UL, soft_dirty(self->pagemap, self->p, NPAGES));
+	EXPECT_EQ(-EPERM, scan_rearm(self->pagemap, self->p, NPAGES,
+				     PM_SCAN_CHECK_WPASYNC, &found));
+}
+
+/* A page the re-arm finds pinned stays written, and is reported again. */
+TEST_F(sweep, pagemap_scan_rearm_pinned)
+{
+	struct iovec iov = { .iov_base = self->p + 3 * ps, .iov_len = ps };
+	unsigned long found;
+	int pfd[2];
+
+	ASSERT_EQ(0, pipe(pfd));
+	ASSERT_EQ((ssize_t)ps, vmsplice(pfd[1], &iov, 1, 0));
+	ASSERT_EQ(0, madvise(self->p, self->len, MADV_WATCH));
+	write_pages(self->p, 0x0002);
+	EXPECT_EQ(2, scan_rearm(self->pagemap, self->p, NPAGES, 0, &found));
+	EXPECT_EQ(0x000aUL, found);
+	EXPECT_EQ(0x0008UL, soft_dirty(self->pagemap, self->p, NPAGES));
+	MMW_READ_OWN_EVENTS();
+	EXPECT_EQ(2, mmw_count(&self->t, MMW_PINNED, self->id, mmw_pg(self->p, 3),
+			       mmw_pg(self->p, 4))) mmw_trace_dump(&self->t, 20);
+	close(pfd[0]);
+	close(pfd[1]);
+}
+
+/* A written PMD-mapped THP is re-armed whole, without a split. */
+TEST_F(sweep, pagemap_scan_rearms_thp)
+{
+	struct page_region region;
+	struct pm_scan_arg arg = {
+		.size = sizeof(arg),
+		.flags = PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC,
+		.vec = (unsigned long)&region,
+		.vec_len = 1,
+		.category_mask = PAGE_IS_WRITTEN,
+		.return_mask = PAGE_IS_WRITTEN | PAGE_IS_HUGE,
+	};
+	const size_t n = PMD_SIZE_2M / ps;
+	const char *why;
+	char *p;
+
+	why = map_thp(&p);
+	if (why)
+		SKIP(return, "%s", why);
+	ASSERT_NE(MAP_FAILED, p);
+	ASSERT_EQ(0, madvise(p, PMD_SIZE_2M, MADV_WATCH));
+	p[5 * ps] = 2;
+	arg.start = (unsigned long)p;
+	arg.end = (unsigned long)p + PMD_SIZE_2M;
+	ASSERT_EQ(1, ioctl(self->pagemap, PAGEMAP_SCAN, &arg)) TH_LOG("%s", strerror(errno));
+	EXPECT_EQ((unsigned long)p, region.start);
+	EXPECT_EQ((unsigned long)p + PMD_SIZE_2M, region.end);
+	EXPECT_EQ(PAGE_IS_WRITTEN | PAGE_IS_HUGE, region.categories);
+	EXPECT_EQ(2048, mmw_vma_field_kb(0, (unsigned long)p, "AnonHugePages:"));
+	EXPECT_EQ(0, mmw_pagemap(self->pagemap, mmw_pg(p, 5)) & PM_SOFT_DIRTY);
+	p[n - 1] = 3;
+	MMW_READ_OWN_EVENTS();
+	EXPECT_EQ(2, MMW_WRITE_FAULTS((unsigned long)p, (unsigned long)p + PMD_SIZE_2M))
+		mmw_trace_dump(&self->t, 20);
+	munmap(p, PMD_SIZE_2M);
+}
+
 TEST_HARNESS_MAIN
