@@ -716,8 +716,8 @@ class Report:
               "(soft-dirty), uffd messages (uffd-wp, in the write phase), page_region entries "
               "(PAGEMAP_SCAN) or trace events (vmtrack: one write_fault per dirty page; both "
               "consumers disable mm_watch_rearm, the echo of their own re-arms, after setup; "
-              "libvmtrack's epochs are dense from 1/4 of the pages dirty on: the write_fault "
-              "event is off and one PAGEMAP_SCAN of the soft-dirty bits finds the pages, "
+              "libvmtrack's epochs are dense from 1/32 of the pages dirty on: the write_fault "
+              "event is off and one PAGEMAP_SCAN finds the written pages and re-arms them, "
               "see DENSE EPOCHS in vmtrack(1)). "
               "Re-arm ms: wall time of the process_madvise() part of the epoch, where the "
               "mechanism times it apart (vmtrack-raw).", ""]

@@ -161,6 +161,8 @@ uint64_t vmtrack_dset_watched_pages(const struct vmtrack_dset *ds);
 size_t vmtrack_dset_nr_ranges(const struct vmtrack_dset *ds);
 int vmtrack_dset_range(const struct vmtrack_dset *ds, size_t idx,
 		       struct vmtrack_range_info *info);
+ssize_t vmtrack_dset_dirty_iov(const struct vmtrack_dset *ds, struct iovec **iov,
+			       size_t *alloc);
 ssize_t vmtrack_dset_collect(struct vmtrack_dset *ds, struct iovec **iov, size_t *alloc);
 ssize_t vmtrack_dset_ranges_iov(const struct vmtrack_dset *ds, struct iovec **iov,
 				size_t *alloc);
@@ -307,6 +309,8 @@ struct vmtrack_params {
  *			or the instance was written to after a dense epoch and
  *			before the event numbers could check it again (see
  *			vmtrack_session_set_dense())
+ * @swept_rearmed:	the sweep of this dense epoch also armed the written
+ *			pages again (see "DENSE EPOCHS" in vmtrack(1))
  */
 struct vmtrack_epoch {
 	uint64_t		seq;
@@ -326,6 +330,7 @@ struct vmtrack_epoch {
 	bool			swept;
 	uint64_t		swept_pages;
 	bool			dense;
+	bool			swept_rearmed;
 };
 
 struct vmtrack_session;

@@ -822,19 +822,19 @@ static void range_clear(const struct vmtrack_dset *ds, struct dset_range *r)
 }
 
 /**
- * vmtrack_dset_collect() - take the dirty pages out of the set
+ * vmtrack_dset_dirty_iov() - the dirty pages of the set, left in it
  * @ds:		the set
  * @iov:	array to fill, grown with realloc() as needed (may start NULL)
  * @alloc:	allocated entries of *@iov, updated
  *
  * Adjacent dirty pages, also across adjacent ranges, are coalesced into one
- * iovec, ready for process_madvise(MADV_WATCH). The dirty bits are cleared and
- * each range's per-epoch counters (last, total) updated. Only ranges with dirty
- * pages are scanned.
+ * iovec, ready for process_madvise(MADV_WATCH). Only ranges with dirty pages
+ * are scanned.
  *
- * Return: the number of iovecs, or -ENOMEM (the set is unchanged then).
+ * Return: the number of iovecs, or -ENOMEM.
  */
-ssize_t vmtrack_dset_collect(struct vmtrack_dset *ds, struct iovec **iov, size_t *alloc)
+ssize_t vmtrack_dset_dirty_iov(const struct vmtrack_dset *ds, struct iovec **iov,
+			       size_t *alloc)
 {
 	size_t i, n = 0;
 
@@ -854,6 +854,27 @@ ssize_t vmtrack_dset_collect(struct vmtrack_dset *ds, struct iovec **iov, size_t
 			pos = e;
 		}
 	}
+	return n;
+}
+
+/**
+ * vmtrack_dset_collect() - take the dirty pages out of the set
+ * @ds:		the set
+ * @iov:	array to fill, as vmtrack_dset_dirty_iov()
+ * @alloc:	allocated entries of *@iov, updated
+ *
+ * The dirty pages as vmtrack_dset_dirty_iov() gives them; then the dirty bits
+ * are cleared and each range's per-epoch counters (last, total) updated.
+ *
+ * Return: the number of iovecs, or -ENOMEM (the set is unchanged then).
+ */
+ssize_t vmtrack_dset_collect(struct vmtrack_dset *ds, struct iovec **iov, size_t *alloc)
+{
+	ssize_t n = vmtrack_dset_dirty_iov(ds, iov, alloc);
+	size_t i;
+
+	if (n < 0)
+		return n;
 	for (i = 0; i < ds->nr; i++)
 		range_clear(ds, &ds->r[i]);
 	return n;

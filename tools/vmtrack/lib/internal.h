@@ -151,6 +151,11 @@ int vmtrack_dset_settle(struct vmtrack_dset *ds, const struct vmtrack_vmas *v,
  * @sweep_wide:	the instance was written to in or just after a dense epoch,
  *		which may have cost events the numbers do not show: the next
  *		collect sweeps as after a loss
+ * @sweep_rearm: the next collect may arm again the pages its sweep finds
+ *		written (set by the session: not before a last epoch)
+ * @rearm_iov:	after a collect whose sweep armed the written pages again
+ *		(@swept_rearmed), the dirty pages it did not arm: those of the
+ *		other events, for the session to re-arm; @nr_rearm of them
  */
 struct vmtrack_tracker {
 	struct vmtrack_dset	*ds;
@@ -173,6 +178,14 @@ struct vmtrack_tracker {
 	bool			sweep_wide;
 	/* pagemap of the target for vmtrack_sweep(), -1: every page on a loss */
 	int			sweep_fd;
+	bool			sweep_rearm;
+	/* whether the kernel arms again what PAGEMAP_SCAN finds: probed once */
+	bool			rearm_probed;
+	bool			rearm_ok;
+	bool			swept_rearmed;
+	struct iovec		*rearm_iov;
+	size_t			rearm_alloc;
+	size_t			nr_rearm;
 	struct {
 		bool		started;
 		uint64_t	floor;
@@ -195,9 +208,12 @@ bool vmtrack_tracker_early_page(void *tracker, uint64_t mm_id, int32_t tgid, uin
 void vmtrack_tracker_apply_all(struct vmtrack_tracker *t, const struct vmtrack_event *ev,
 			       size_t n, struct vmtrack_epoch *ep);
 int vmtrack_tracker_collect(struct vmtrack_tracker *t, struct vmtrack_epoch *ep);
+bool vmtrack_tracker_sweep_rearms(struct vmtrack_tracker *t);
 int vmtrack_sweep_open(pid_t pid);
 int vmtrack_sweep(int fd, struct vmtrack_dset *ds, uint64_t *pages);
 int vmtrack_sweep_written(int fd, struct vmtrack_dset *ds, uint64_t *pages);
+int vmtrack_sweep_can_rearm(int fd, const struct vmtrack_dset *ds);
+int vmtrack_sweep_rearm(int fd, struct vmtrack_dset *ds, uint64_t *pages);
 struct vmtrack_dset *vmtrack_dset_take_dirty(struct vmtrack_dset *ds);
 
 #endif /* _VMTRACK_INTERNAL_H */

@@ -488,11 +488,16 @@ static void drop_rearms(struct vmtrack_session *s)
 }
 
 /*
- * auto: dense from 1/4 of the watched pages dirty in an epoch. At 10 % of
- * 1 GiB a dense epoch cost 1.4x a sparse one under TCG (the sweep's walk
- * and its 26214 regions) for about the same total; at 100 % half.
+ * auto: dense from 1/32 of the watched pages dirty in an epoch. Where the
+ * sweep re-arms what it finds (vmtrack_sweep_can_rearm()), a dense epoch
+ * of 1 GiB under TCG costs one walk: 4-6 ms with 1 % of it written, 15-19
+ * ms with 10 %, against 3-4 and 30-40 ms for a sparse one, whose writes
+ * also pay an event each (about 1 us). Below some 2 % the walk of every
+ * watched page costs more than the events save. Where the sweep cannot
+ * re-arm, a dense epoch also re-arms every written range: from 1/4.
  */
-#define DENSE_SHARE		4
+#define DENSE_SHARE		32
+#define DENSE_SHARE_NO_REARM	4
 
 /* turn the write_fault event of the instance off (dense) or on again */
 static int set_dense(struct vmtrack_session *s, bool dense)
@@ -925,6 +930,7 @@ void vmtrack_session_close(struct vmtrack_session *s)
 	free(s->failed);
 	free(s->vmas.vma);
 	free(s->tr.iov);
+	free(s->tr.rearm_iov);
 	free(s);
 }
 
@@ -1629,17 +1635,24 @@ static void rescan(struct vmtrack_session *s, struct vmtrack_epoch *ep)
 }
 
 /*
- * Re-arm the pages just collected. A range that cannot be re-armed, in part
- * or whole, stays dirty where it is still mapped (settle()); after another
+ * Re-arm the pages just collected, but for those the sweep of a dense
+ * epoch armed again itself. A range that cannot be re-armed, in part or
+ * whole, stays dirty where it is still mapped (settle()); after another
  * error (EPERM: privileges dropped) everything from there on stays dirty.
  */
 static void rearm(struct vmtrack_session *s, struct vmtrack_epoch *ep)
 {
 	const struct iovec *iov = ep->dirty;
-	size_t bad, i;
+	size_t n = ep->nr_dirty, bad, i;
 	int ret;
 
-	ret = arm(s, iov, ep->nr_dirty, true, &bad);
+	if (s->tr.swept_rearmed) {
+		iov = s->tr.rearm_iov;
+		n = s->tr.nr_rearm;
+	}
+	if (!n)
+		return;
+	ret = arm(s, iov, n, true, &bad);
 	if (ret == -ESRCH) {
 		/* past exit_mm(): its pidfd may not poll readable yet */
 		s->exited = true;
@@ -1650,10 +1663,10 @@ static void rearm(struct vmtrack_session *s, struct vmtrack_epoch *ep)
 	settle(s, s->rescan);
 	if (!ret)
 		return;
-	for (i = bad; i < ep->nr_dirty; i++)
+	for (i = bad; i < n; i++)
 		vmtrack_dset_set_dirty(s->ds, (uintptr_t)iov[i].iov_base,
 				       (uintptr_t)iov[i].iov_base + iov[i].iov_len, NULL);
-	ep->rearm_failed += ep->nr_dirty - bad;
+	ep->rearm_failed += n - bad;
 }
 
 /*
@@ -1682,7 +1695,7 @@ static void filter_faults(struct vmtrack_session *s, const struct vmtrack_epoch 
 /*
  * Dense epochs. A write_fault event costs the target about a third of its
  * fault again, and the consumer about half as much to read it; a sweep of
- * the soft-dirty bits (PAGEMAP_SCAN) costs a page-table walk, some 1/40 of
+ * the soft-dirty bits (PAGEMAP_SCAN) costs a page-table walk, some 1/100 of
  * that per watched page (TCG, bench/results). So once an epoch reports at
  * least 1/DENSE_SHARE of the watched pages dirty (or the caller's
  * threshold), the next epochs turn the event off in the instance and take
@@ -1700,7 +1713,9 @@ static void choose_mode(struct vmtrack_session *s, const struct vmtrack_epoch *e
 	bool was = s->dense;
 
 	if (!enter)
-		enter = max(ep->watched_pages / DENSE_SHARE, (uint64_t)1);
+		enter = max(ep->watched_pages / (vmtrack_tracker_sweep_rearms(&s->tr) ?
+						 DENSE_SHARE : DENSE_SHARE_NO_REARM),
+			    (uint64_t)1);
 	if (s->tr.sweep_fd >= 0 && !ep->loss && !s->tr.mm_gone) {
 		if (!s->dense && written >= enter && enter != UINT64_MAX)
 			set_dense(s, true);
@@ -1715,7 +1730,8 @@ static void choose_mode(struct vmtrack_session *s, const struct vmtrack_epoch *e
  * @s:		the session
  * @pages:	an epoch that reports at least this many dirty pages makes the
  *		next ones dense, until one reports fewer than half as many;
- *		0: 1/4 of the watched pages (the default); UINT64_MAX: never
+ *		0: 1/32 of the watched pages (the default; 1/4 where the
+ *		sweep cannot re-arm); UINT64_MAX: never
  *
  * A dense epoch (struct vmtrack_epoch @dense) does not record the write
  * faults: the session turns mm_watch_write_fault off in its instance and
@@ -1861,6 +1877,7 @@ int vmtrack_session_epoch(struct vmtrack_session *s, unsigned int flags,
 		rescan(s, ep);
 
 	s->tr.stopped = s->frozen || (flags & VMTRACK_EPOCH_STOPPED) || target_exited(s);
+	s->tr.sweep_rearm = !(flags & VMTRACK_EPOCH_NO_REARM);
 	if (vmtrack_tracker_collect(&s->tr, ep))
 		return session_err(s, -ENOMEM, "out of memory");
 	s->resync_open = s->tr.num.resync;

@@ -21,6 +21,9 @@
 
 /* From the 6.7+ UAPI (linux/fs.h), for older installed headers. */
 #ifndef PAGEMAP_SCAN
+#define PM_SCAN_WP_MATCHING	(1 << 0)
+#define PAGE_IS_WPALLOWED	(1 << 0)
+#define PAGE_IS_WRITTEN		(1 << 1)
 #define PAGE_IS_FILE		(1 << 2)
 #define PAGE_IS_PRESENT		(1 << 3)
 #define PAGE_IS_SWAPPED		(1 << 4)
@@ -122,13 +125,21 @@ int vmtrack_sweep_open(pid_t pid)
 	return fd < 0 ? -errno : fd;
 }
 
+enum sweep_kind {
+	SWEEP_CHANGED,		/* every entry that may have changed */
+	SWEEP_WRITTEN,		/* the soft-dirty ones */
+	SWEEP_REARM,		/* the written ones, armed again by the kernel */
+};
+
 /*
- * Mark the regions of [@start, @end) that may have changed: with @written
- * only those whose soft-dirty bit is set, which the kernel selects itself,
- * else also those category_dirty() names.
+ * Mark the regions of [@start, @end) that may have changed: for
+ * SWEEP_WRITTEN only those whose soft-dirty bit is set, which the kernel
+ * selects itself; for SWEEP_REARM the same pages as PAGE_IS_WRITTEN, which
+ * the kernel write-protects in the same walk; else also those
+ * category_dirty() names.
  */
 static int sweep_range(int fd, struct vmtrack_dset *ds, uint64_t start, uint64_t end,
-		       bool written, uint64_t *pages)
+		       enum sweep_kind kind, uint64_t *pages)
 {
 	struct page_region regions[SWEEP_REGIONS];
 	struct pm_scan_arg arg;
@@ -146,14 +157,23 @@ static int sweep_range(int fd, struct vmtrack_dset *ds, uint64_t start, uint64_t
 		 * other category spares it a look at each page and merges
 		 * the regions.
 		 */
-		arg.return_mask = written ? PAGE_IS_SOFT_DIRTY : SWEEP_CATEGORIES;
-		if (written)
-			arg.category_mask = PAGE_IS_SOFT_DIRTY;
+		switch (kind) {
+		case SWEEP_CHANGED:
+			arg.return_mask = SWEEP_CATEGORIES;
+			break;
+		case SWEEP_WRITTEN:
+			arg.category_mask = arg.return_mask = PAGE_IS_SOFT_DIRTY;
+			break;
+		case SWEEP_REARM:
+			arg.flags = PM_SCAN_WP_MATCHING;
+			arg.category_mask = arg.return_mask = PAGE_IS_WRITTEN;
+			break;
+		}
 		nr = ioctl(fd, PAGEMAP_SCAN, &arg);
 		if (nr < 0)
 			return -errno;
 		for (i = 0; i < nr; i++)
-			if (category_dirty(regions[i].categories))
+			if (kind == SWEEP_REARM || category_dirty(regions[i].categories))
 				*pages += vmtrack_dset_set_dirty(ds, regions[i].start,
 								 regions[i].end, NULL);
 		/* Unmapped parts are skipped, and left to the rescan. */
@@ -164,7 +184,7 @@ static int sweep_range(int fd, struct vmtrack_dset *ds, uint64_t start, uint64_t
 	return 0;
 }
 
-static int sweep(int fd, struct vmtrack_dset *ds, bool written, uint64_t *pages)
+static int sweep(int fd, struct vmtrack_dset *ds, enum sweep_kind kind, uint64_t *pages)
 {
 	struct iovec *iov = NULL;
 	size_t alloc = 0;
@@ -177,7 +197,7 @@ static int sweep(int fd, struct vmtrack_dset *ds, bool written, uint64_t *pages)
 		return (int)n;
 	for (i = 0; i < n && !ret; i++)
 		ret = sweep_range(fd, ds, (uintptr_t)iov[i].iov_base,
-				  (uintptr_t)iov[i].iov_base + iov[i].iov_len, written, pages);
+				  (uintptr_t)iov[i].iov_base + iov[i].iov_len, kind, pages);
 	free(iov);
 	return ret;
 }
@@ -196,7 +216,7 @@ static int sweep(int fd, struct vmtrack_dset *ds, bool written, uint64_t *pages)
  */
 int vmtrack_sweep(int fd, struct vmtrack_dset *ds, uint64_t *pages)
 {
-	return sweep(fd, ds, false, pages);
+	return sweep(fd, ds, SWEEP_CHANGED, pages);
 }
 
 /**
@@ -213,5 +233,63 @@ int vmtrack_sweep(int fd, struct vmtrack_dset *ds, uint64_t *pages)
  */
 int vmtrack_sweep_written(int fd, struct vmtrack_dset *ds, uint64_t *pages)
 {
-	return sweep(fd, ds, true, pages);
+	return sweep(fd, ds, SWEEP_WRITTEN, pages);
+}
+
+/**
+ * vmtrack_sweep_can_rearm() - does PAGEMAP_SCAN arm watched pages again?
+ * @fd:		from vmtrack_sweep_open()
+ * @ds:		the tracked ranges
+ *
+ * A kernel that write-protects the written pages of watched VMAs under
+ * PM_SCAN_WP_MATCHING reports them PAGE_IS_WPALLOWED; an older one skips
+ * them, and its sweep would find nothing. Asks for one page of the first
+ * tracked range that has one, without changing anything.
+ *
+ * Return: 1 if it does, 0 if not, -1 if it cannot tell yet (no tracked
+ * range, an error).
+ */
+int vmtrack_sweep_can_rearm(int fd, const struct vmtrack_dset *ds)
+{
+	struct page_region region;
+	struct pm_scan_arg arg;
+	struct vmtrack_range_info info;
+	size_t i, n = vmtrack_dset_nr_ranges(ds);
+	long nr;
+
+	for (i = 0; i < n; i++) {
+		if (vmtrack_dset_range(ds, i, &info))
+			return -1;
+		memset(&arg, 0, sizeof(arg));
+		arg.size = sizeof(arg);
+		arg.start = info.start;
+		arg.end = info.end;
+		arg.vec = (uintptr_t)&region;
+		arg.vec_len = 1;
+		arg.max_pages = 1;
+		arg.category_mask = arg.return_mask = PAGE_IS_WPALLOWED;
+		nr = ioctl(fd, PAGEMAP_SCAN, &arg);
+		if (nr < 0)
+			return -1;
+		if (nr)
+			return 1;
+	}
+	return n ? 0 : -1;
+}
+
+/**
+ * vmtrack_sweep_rearm() - mark the pages written since their last arm, and arm them
+ * @fd:		from vmtrack_sweep_open(), on a kernel vmtrack_sweep_can_rearm()
+ * @ds:		the set: every tracked range is swept
+ * @pages:	set to the number of tracked pages it reports dirty
+ *
+ * vmtrack_sweep_written() and the re-arm of the pages it finds in one walk
+ * of the page tables. Unwatched VMAs in the tracked ranges are skipped.
+ *
+ * Return: 0, or -errno: then pages may have been armed again and not
+ * marked, and the caller takes every page as dirty.
+ */
+int vmtrack_sweep_rearm(int fd, struct vmtrack_dset *ds, uint64_t *pages)
+{
+	return sweep(fd, ds, SWEEP_REARM, pages);
 }

@@ -366,7 +366,8 @@ void vmtrack_tracker_apply(struct vmtrack_tracker *t, const struct vmtrack_event
  */
 static void recover(struct vmtrack_tracker *t, struct vmtrack_epoch *ep)
 {
-	if (t->sweep_fd >= 0 && !(t->loss & VMTRACK_LOSS_RESTART) &&
+	/* a failed sweep_rearm() may have cleared bits no sweep finds again */
+	if (t->sweep_fd >= 0 && !(t->loss & VMTRACK_LOSS_RESTART) && !t->swept_rearmed &&
 	    !vmtrack_sweep(t->sweep_fd, t->ds, &ep->swept_pages)) {
 		ep->swept = true;
 		return;
@@ -374,6 +375,51 @@ static void recover(struct vmtrack_tracker *t, struct vmtrack_epoch *ep)
 	ep->swept_pages = 0;
 	vmtrack_dset_all_dirty(t->ds);
 	ep->all_dirty = true;
+}
+
+/*
+ * The written pages of a dense epoch, armed again in the same walk: the
+ * session then re-arms only the pages the other events made dirty, kept
+ * in @t->rearm_iov. On a failure every page is dirty, and re-armed.
+ */
+static int sweep_rearm(struct vmtrack_tracker *t, uint64_t *pages)
+{
+	ssize_t n;
+
+	n = vmtrack_dset_dirty_iov(t->ds, &t->rearm_iov, &t->rearm_alloc);
+	if (n < 0)
+		return (int)n;
+	t->nr_rearm = n;
+	t->swept_rearmed = true;
+	return vmtrack_sweep_rearm(t->sweep_fd, t->ds, pages);
+}
+
+/**
+ * vmtrack_tracker_sweep_rearms() - can a sweep of this target re-arm?
+ * @t:		the tracker, with a sweep_fd
+ *
+ * Asks the kernel once (vmtrack_sweep_can_rearm()).
+ *
+ * Return: true if a sweep finds and re-arms the written pages in one walk.
+ */
+bool vmtrack_tracker_sweep_rearms(struct vmtrack_tracker *t)
+{
+	if (t->sweep_fd < 0)
+		return false;
+	if (!t->rearm_probed) {
+		int ret = vmtrack_sweep_can_rearm(t->sweep_fd, t->ds);
+
+		if (ret < 0)
+			return false;
+		t->rearm_ok = ret;
+		t->rearm_probed = true;
+	}
+	return t->rearm_ok;
+}
+
+static bool can_sweep_rearm(struct vmtrack_tracker *t)
+{
+	return t->sweep_rearm && !t->sweep_wide && vmtrack_tracker_sweep_rearms(t);
 }
 
 /*
@@ -385,12 +431,17 @@ static void recover(struct vmtrack_tracker *t, struct vmtrack_epoch *ep)
 static void sweep_dense(struct vmtrack_tracker *t, struct vmtrack_epoch *ep)
 {
 	uint64_t pages;
-	int ret = -EBADF;
+	int ret;
 
 	ep->dense = true;
-	if (t->sweep_fd >= 0)
-		ret = t->sweep_wide ? vmtrack_sweep(t->sweep_fd, t->ds, &pages) :
-				      vmtrack_sweep_written(t->sweep_fd, t->ds, &pages);
+	if (t->sweep_fd < 0)
+		ret = -EBADF;
+	else if (t->sweep_wide)
+		ret = vmtrack_sweep(t->sweep_fd, t->ds, &pages);
+	else if (can_sweep_rearm(t))
+		ret = sweep_rearm(t, &pages);
+	else
+		ret = vmtrack_sweep_written(t->sweep_fd, t->ds, &pages);
 	if (ret)
 		vmtrack_tracker_loss(t, VMTRACK_LOSS_EVENTS, 0);
 }
@@ -409,6 +460,7 @@ int vmtrack_tracker_collect(struct vmtrack_tracker *t, struct vmtrack_epoch *ep)
 	ssize_t n;
 
 	settle_numbers(t);
+	t->swept_rearmed = false;
 	if ((t->sweep_written || t->sweep_wide) && !t->loss)
 		sweep_dense(t, ep);
 	if (t->loss) {
@@ -421,6 +473,8 @@ int vmtrack_tracker_collect(struct vmtrack_tracker *t, struct vmtrack_epoch *ep)
 		 */
 		if (ep->all_dirty)
 			t->num.open = 0;
+		/* every page is dirty: the session re-arms them all */
+		t->swept_rearmed = false;
 		ep->loss = t->loss;
 		ep->lost_events = t->lost;
 		t->loss = 0;
@@ -433,6 +487,7 @@ int vmtrack_tracker_collect(struct vmtrack_tracker *t, struct vmtrack_epoch *ep)
 		return -ENOMEM;
 	ep->seq = ++t->seq;
 	ep->target_gone |= t->mm_gone;
+	ep->swept_rearmed = t->swept_rearmed;
 	ep->dirty = t->iov;
 	ep->nr_dirty = n;
 	return 0;

@@ -27,6 +27,8 @@
  *	choice, the default), never, always (from the second epoch on), or
  *	cycle (enter, leave, and an epoch with events only, in turn); never,
  *	always and cycle require that the epochs were what they ask
+ *   -R	the kernel re-arms in the sweep: with dense epochs, some must have
+ *	found and re-armed the written pages in one walk
  *
  * Prints TAP lines; exits 0 when every seed passed.
  *
@@ -579,6 +581,7 @@ struct opts {
 	int		targets;
 	bool		want_loss;
 	bool		splice;		/* VMTRACK_F_NO_MAP */
+	bool		want_rearm;
 	enum dense_mode	dense;
 	int		verbose;
 	const char	*self;
@@ -595,6 +598,8 @@ struct target {
 	int			loss_epochs;
 	int			epochs;
 	int			dense_epochs;
+	/* dense epochs whose sweep re-armed the written pages */
+	int			rearmed_epochs;
 	/* epochs with events only that follow a dense one */
 	int			left_dense;
 	bool			was_dense;
@@ -662,6 +667,7 @@ static int epoch(struct target *t, unsigned int flags)
 	t->rearm_failed += ep.rearm_failed;
 	t->loss_epochs += !!ep.loss;
 	t->dense_epochs += ep.dense;
+	t->rearmed_epochs += ep.swept_rearmed;
 	t->left_dense += t->was_dense && !ep.dense;
 	t->was_dense = ep.dense;
 	if (ep.loss)
@@ -888,16 +894,22 @@ static bool run_seed(const struct opts *o, uint64_t seed)
 		}
 		clock_gettime(CLOCK_MONOTONIC, &t1);
 		printf("# seed %llu target %d: %d epochs, %ld pages copied, %llu reported dirty "
-		       "(%llu new), %d loss epochs, %d dense (%d left), %llu re-arm failures, "
+		       "(%llu new), %d loss epochs, %d dense (%d left, %d re-armed in the sweep), "
+		       "%llu re-arm failures, "
 		       "%ld pages compared, %ld differ, %ld unknown, %.1f s\n",
 		       (unsigned long long)seed, i, tg[i].epochs, tg[i].copied,
 		       (unsigned long long)tg[i].dirty,
 		       (unsigned long long)tg[i].new_pages, tg[i].loss_epochs,
-		       tg[i].dense_epochs, tg[i].left_dense,
+		       tg[i].dense_epochs, tg[i].left_dense, tg[i].rearmed_epochs,
 		       (unsigned long long)tg[i].rearm_failed, c.pages, c.diff, c.unknown,
 		       t1.tv_sec - t0.tv_sec + (t1.tv_nsec - t0.tv_nsec) / 1e9);
 		if (c.diff || c.unknown || !c.pages)
 			ok = false;
+		if (o->want_rearm && tg[i].dense_epochs > 2 && !tg[i].rearmed_epochs) {
+			printf("# seed %llu target %d: no dense epoch re-armed in its sweep\n",
+			       (unsigned long long)seed, i);
+			ok = false;
+		}
 		if (!dense_as_asked(o, &tg[i])) {
 			printf("# seed %llu target %d: dense epochs not as asked\n",
 			       (unsigned long long)seed, i);
@@ -932,7 +944,7 @@ static int hold(pid_t pid)
 static void usage(void)
 {
 	fprintf(stderr, "usage: precopy [-s SEED] [-n SEEDS] [-e EPOCHS] [-i MS] [-b KB] "
-		"[-t TARGETS] [-L] [-S] [-d auto|never|always|cycle] [-v]\n");
+		"[-t TARGETS] [-L] [-S] [-d auto|never|always|cycle] [-R] [-v]\n");
 	exit(2);
 }
 
@@ -948,6 +960,7 @@ int main(int argc, char **argv)
 		{ "want-loss", no_argument, NULL, 'L' },
 		{ "splice", no_argument, NULL, 'S' },
 		{ "dense", required_argument, NULL, 'd' },
+		{ "want-rearm", no_argument, NULL, 'R' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -960,7 +973,7 @@ int main(int argc, char **argv)
 		return workload(strtoull(argv[2], NULL, 0), atoi(argv[3]));
 	if (argc == 3 && !strcmp(argv[1], "--hold"))
 		return hold(atoi(argv[2]));
-	while ((c = getopt_long(argc, argv, "s:n:e:i:b:t:LSd:v", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:n:e:i:b:t:LSd:Rv", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			o.seed = strtoull(optarg, NULL, 0);
@@ -992,6 +1005,9 @@ int main(int argc, char **argv)
 			if (i == 4)
 				usage();
 			o.dense = i;
+			break;
+		case 'R':
+			o.want_rearm = true;
 			break;
 		case 'v':
 			o.verbose++;
