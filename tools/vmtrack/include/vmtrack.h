@@ -309,8 +309,6 @@ struct vmtrack_params {
  *			or the instance was written to after a dense epoch and
  *			before the event numbers could check it again (see
  *			vmtrack_session_set_dense())
- * @swept_rearmed:	the sweep of this dense epoch also armed the written
- *			pages again (see "DENSE EPOCHS" in vmtrack(1))
  */
 struct vmtrack_epoch {
 	uint64_t		seq;
@@ -330,7 +328,6 @@ struct vmtrack_epoch {
 	bool			swept;
 	uint64_t		swept_pages;
 	bool			dense;
-	bool			swept_rearmed;
 };
 
 struct vmtrack_session;
@@ -350,6 +347,7 @@ const char *vmtrack_session_error(const struct vmtrack_session *s);
 const char *vmtrack_session_instance(const struct vmtrack_session *s);
 size_t vmtrack_session_buffer_kb(const struct vmtrack_session *s);
 void vmtrack_session_set_dense(struct vmtrack_session *s, uint64_t pages);
+bool vmtrack_session_swept_rearmed(const struct vmtrack_session *s);
 void vmtrack_session_close(struct vmtrack_session *s);
 int vmtrack_reap_instances(void);
 

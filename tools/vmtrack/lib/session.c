@@ -1726,6 +1726,19 @@ static void choose_mode(struct vmtrack_session *s, const struct vmtrack_epoch *e
 }
 
 /**
+ * vmtrack_session_swept_rearmed() - did the last epoch's sweep re-arm?
+ * @s:		the session
+ *
+ * Return: true if the last vmtrack_session_epoch() was dense and its sweep
+ * also armed the written pages again, in the same walk (see "DENSE EPOCHS"
+ * in vmtrack(1)).
+ */
+bool vmtrack_session_swept_rearmed(const struct vmtrack_session *s)
+{
+	return s->tr.swept_rearmed;
+}
+
+/**
  * vmtrack_session_set_dense() - when to collect written pages by a sweep
  * @s:		the session
  * @pages:	an epoch that reports at least this many dirty pages makes the

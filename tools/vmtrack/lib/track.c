@@ -487,7 +487,6 @@ int vmtrack_tracker_collect(struct vmtrack_tracker *t, struct vmtrack_epoch *ep)
 		return -ENOMEM;
 	ep->seq = ++t->seq;
 	ep->target_gone |= t->mm_gone;
-	ep->swept_rearmed = t->swept_rearmed;
 	ep->dirty = t->iov;
 	ep->nr_dirty = n;
 	return 0;

@@ -667,7 +667,7 @@ static int epoch(struct target *t, unsigned int flags)
 	t->rearm_failed += ep.rearm_failed;
 	t->loss_epochs += !!ep.loss;
 	t->dense_epochs += ep.dense;
-	t->rearmed_epochs += ep.swept_rearmed;
+	t->rearmed_epochs += vmtrack_session_swept_rearmed(t->s);
 	t->left_dense += t->was_dense && !ep.dense;
 	t->was_dense = ep.dense;
 	if (ep.loss)
