@@ -97,7 +97,9 @@ guest() { # ROLE LABEL KERNEL TIMEOUT [RUN NAME]
 	for v in $(compgen -e | grep '^BENCH_'); do
 		vars+=("$v=${!v}")
 	done
-	"$VMTRACK_ROOT/vm/run" -k "$kernel" -t "$limit" -m "$mem" \
+	# a thread per vCPU: the consumer and the writers run at once
+	VMTRACK_TCG=${VMTRACK_TCG:-multi} \
+		"$VMTRACK_ROOT/vm/run" -k "$kernel" -t "$limit" -m "$mem" \
 		-o "$RAW/$name.out" -- env "${vars[@]}" "$BENCH/guest.sh" "$role" "$label" \
 		> "$RAW/$name.console" 2>&1
 	rc=$?

@@ -8,7 +8,8 @@
  * between two epochs was written (or discarded) after the first re-arm and
  * before the copy after the second one, so a change event of that page
  * must lie between its mark of the first re-arm and its mark of the
- * re-arm after the second copy. Needs two CPUs.
+ * re-arm after the second copy. Also: the write fault event switched on
+ * and off while CPU 0 takes write faults. Needs two CPUs.
  *
  * MMW_SEED=<n> reproduces the choices of the threads (not their timing),
  * MMW_EPOCHS changes the number of epochs.
@@ -23,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 
 #include "../kselftest_harness.h"
@@ -247,6 +249,70 @@ TEST_F_TIMEOUT(race, rearm_copy_loop, 600)
 	free(cur);
 	free(changed);
 	free(mark);
+}
+
+/* CPU 0: re-arm the range and take a write fault on each page, again and again. */
+static void *fault_loop(void *arg)
+{
+	struct race *r = arg;
+	unsigned long n = 0;
+	size_t i;
+
+	if (pin(0))
+		return (void *)1;
+	while (!__atomic_load_n(&r->stop, __ATOMIC_RELAXED)) {
+		if (madvise(r->p, NPAGES * ps, MADV_WATCH))
+			return (void *)2;
+		for (i = 0; i < NPAGES; i++)
+			r->p[i * ps]++;
+		n++;
+	}
+	r->writes = n;
+	return NULL;
+}
+
+/*
+ * Switching an event on or off in one instance while another instance
+ * records it live-patches its call sites, here the one in the write fault
+ * path while CPU 0 runs through it. Afterwards every first write is
+ * reported. MMW_SWITCHES changes the number of on/off switches.
+ */
+TEST_F_TIMEOUT(race, switch_event_while_faulting, 600)
+{
+	struct race *r = &self->r;
+	unsigned long start = (unsigned long)r->p, end = start + NPAGES * ps;
+	const char *env = getenv("MMW_SWITCHES");
+	int k, K = env ? atoi(env) : 1000;
+	char dir[300], path[400];
+	pthread_t w;
+	void *ret;
+	size_t i;
+
+	snprintf(dir, sizeof(dir), "%s-switch", self->t.dir);
+	snprintf(path, sizeof(path), "%s/events/mm_watch/mm_watch_write_fault/enable", dir);
+	ASSERT_EQ(0, mkdir(dir, 0700) && errno != EEXIST ? -1 : 0);
+	ASSERT_EQ(0, pin(1));
+	memset(r->p, 1, NPAGES * ps);
+	ASSERT_EQ(0, pthread_create(&w, NULL, fault_loop, r));
+	for (k = 0; k < K; k++) {
+		if (mmw_write_file(path, "1") || mmw_write_file(path, "0"))
+			break;
+	}
+	__atomic_store_n(&r->stop, 1, __ATOMIC_RELAXED);
+	ASSERT_EQ(0, pthread_join(w, &ret));
+	ASSERT_EQ(NULL, ret);
+	mmw_write_file(path, "0");
+	rmdir(dir);
+	ASSERT_EQ(K, k) TH_LOG("switch %d failed: %s", k, strerror(errno));
+	TH_LOG("%d switches, %lu rounds of %d write faults", K, r->writes, NPAGES);
+	ASSERT_LT(0UL, r->writes);
+
+	ASSERT_EQ(0, madvise(r->p, NPAGES * ps, MADV_WATCH));
+	ASSERT_EQ(0, mmw_trace_clear(&self->t));
+	for (i = 0; i < NPAGES; i++)
+		r->p[i * ps]++;
+	MMW_READ_EVENTS(&self->t);
+	EXPECT_EQ((size_t)NPAGES, mmw_count(&self->t, MMW_WRITE_FAULT, 0, start, end));
 }
 
 TEST_HARNESS_MAIN
