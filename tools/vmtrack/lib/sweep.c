@@ -125,6 +125,17 @@ int vmtrack_sweep_open(pid_t pid)
 	return fd < 0 ? -errno : fd;
 }
 
+static void scan_arg_init(struct pm_scan_arg *arg, uint64_t start, uint64_t end,
+			  struct page_region *vec, size_t vec_len)
+{
+	memset(arg, 0, sizeof(*arg));
+	arg->size = sizeof(*arg);
+	arg->start = start;
+	arg->end = end;
+	arg->vec = (uintptr_t)vec;
+	arg->vec_len = vec_len;
+}
+
 enum sweep_kind {
 	SWEEP_CHANGED,		/* every entry that may have changed */
 	SWEEP_WRITTEN,		/* the soft-dirty ones */
@@ -146,12 +157,7 @@ static int sweep_range(int fd, struct vmtrack_dset *ds, uint64_t start, uint64_t
 	long nr, i;
 
 	while (start < end) {
-		memset(&arg, 0, sizeof(arg));
-		arg.size = sizeof(arg);
-		arg.start = start;
-		arg.end = end;
-		arg.vec = (uintptr_t)regions;
-		arg.vec_len = SWEEP_REGIONS;
+		scan_arg_init(&arg, start, end, regions, SWEEP_REGIONS);
 		/*
 		 * Written pages are selected by the kernel: asking for no
 		 * other category spares it a look at each page and merges
@@ -260,12 +266,7 @@ int vmtrack_sweep_can_rearm(int fd, const struct vmtrack_dset *ds)
 	for (i = 0; i < n; i++) {
 		if (vmtrack_dset_range(ds, i, &info))
 			return -1;
-		memset(&arg, 0, sizeof(arg));
-		arg.size = sizeof(arg);
-		arg.start = info.start;
-		arg.end = info.end;
-		arg.vec = (uintptr_t)&region;
-		arg.vec_len = 1;
+		scan_arg_init(&arg, info.start, info.end, &region, 1);
 		arg.max_pages = 1;
 		arg.category_mask = arg.return_mask = PAGE_IS_WPALLOWED;
 		nr = ioctl(fd, PAGEMAP_SCAN, &arg);
