@@ -719,8 +719,10 @@ class Report:
               "libvmtrack's epochs are dense from 1/32 of the pages dirty on: the write_fault "
               "event is off and one PAGEMAP_SCAN finds the written pages and re-arms them, "
               "see DENSE EPOCHS in vmtrack(1)). "
-              "Re-arm ms: wall time of the process_madvise() part of the epoch, where the "
-              "mechanism times it apart (vmtrack-raw).", ""]
+              "Re-arm ms: wall time of the epoch's process_madvise(MADV_WATCH) calls, "
+              "timed by the interposed wrapper alike for both vmtrack consumers (libvmtrack's "
+              "dense epochs re-arm inside their PAGEMAP_SCAN instead: '-'); the rest of "
+              "their epoch is reading, decoding and collecting.", ""]
         L += self.table_cost(fr + [r for r in sr if r not in fr],
                              lambda k: "MiB / dirty" if k is None else "%d / %s" % (k[0], k[1]),
                              "")

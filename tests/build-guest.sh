@@ -5,6 +5,8 @@
 #   mm_watch/  the series' selftests (tools/testing/selftests/mm_watch)
 #   mm/        the kernel's own mm selftests used for the regression check
 #   vmtrack    tools/vmtrack (built in place)
+#   bench/     vmbench and the micro-benchmarks (make bench runs them; built
+#              here so that a change that breaks them fails the tests)
 set -euo pipefail
 . "$(dirname "$0")/../scripts/lib.sh"
 
@@ -34,3 +36,11 @@ make -s -C "$tree/tools/testing/selftests/mm" OUTPUT="$out/mm" KHDR_INCLUDES="$h
 printf '%s\n' "${MM_TESTS[@]}" > "$out/mm/list"
 
 make -s -C "$VMTRACK_ROOT/tools/vmtrack" >/dev/null
+
+rm -rf "$out/bench"
+make -s -C "$VMTRACK_ROOT/bench/src" O="$out/bench" UAPI="$build/usr/include" \
+	VMTRACK_LIB="$VMTRACK_ROOT/tools/vmtrack/libvmtrack.a" \
+	"$out/bench/vmbench" precopy >/dev/null
+for p in first-write rearm; do
+	${CC:-cc} -O2 -Wall -Werror -o "$out/bench/$p" "$VMTRACK_ROOT/bench/micro/$p.c"
+done

@@ -35,11 +35,14 @@
  *		what ioctl() outputs the mechanisms report with sysc_add_bytes()
  * @spliced:	bytes moved by splice() (pages moved, not copied; the bytes
  *		reach user space by the read() from the pipe, counted in @bytes)
+ * @madvise_ns:	wall time in process_madvise() and madvise(): the re-arm of
+ *		the vmtrack consumers, timed alike for both
  */
 struct sysc_count {
 	uint64_t	calls;
 	uint64_t	bytes;
 	uint64_t	spliced;
+	uint64_t	madvise_ns;
 };
 
 void sysc_enable(bool on);
@@ -133,14 +136,11 @@ void pattern_verify(const struct region *r, const struct pattern *p,
  *		messages, page_region entries, trace events)
  * @lost:	events the mechanism knows it lost (vmtrack)
  * @all_dirty:	the mechanism reported every page dirty (loss recovery)
- * @rearm_ns:	wall time of the re-arm part, where the mechanism can tell it
- *		apart from the collect part (0 otherwise)
  */
 struct epoch_stats {
 	uint64_t	records;
 	uint64_t	lost;
 	bool		all_dirty;
-	uint64_t	rearm_ns;
 };
 
 struct mech;

@@ -130,7 +130,7 @@ static int run_epoch(struct cell *c, const char *spec, size_t count, int rep, bo
 	jout_u64(&j, "warmup", warm);
 	jout_u64(&j, "epoch_ns", t2 - t1);
 	jout_u64(&j, "epoch_cpu_ns", c2 - c1);
-	jout_u64(&j, "rearm_ns", st.rearm_ns);
+	jout_u64(&j, "rearm_ns", de.madvise_ns);
 	jout_u64(&j, "syscalls", de.calls);
 	jout_u64(&j, "bytes", de.bytes);
 	jout_u64(&j, "spliced", de.spliced);

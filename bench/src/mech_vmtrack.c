@@ -587,16 +587,12 @@ static int raw_collect(struct raw_state *s, struct rangeset *out, struct epoch_s
 static int raw_epoch(struct mech *m, struct rangeset *out, struct epoch_stats *st)
 {
 	struct raw_state *s = m->priv;
-	uint64_t t0;
 	int ret;
 
 	ret = raw_collect(s, out, st);
 	if (ret)
 		return ret;
-	t0 = now_ns();
-	ret = raw_rearm(s, out);
-	st->rearm_ns = now_ns() - t0;
-	return ret;
+	return raw_rearm(s, out);
 }
 
 static int64_t raw_kernel_kb(struct mech *m)

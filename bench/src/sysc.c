@@ -9,8 +9,9 @@
  * internally (fopen/getline) are not seen; no measured phase uses them.
  *
  * Counted while enabled: every interposed call; bytes returned by read() and
- * pread(); bytes moved by splice() separately. Mechanisms add the output of
- * their ioctl()s (PAGEMAP_SCAN regions) with sysc_add_bytes().
+ * pread(); bytes moved by splice() separately; the wall time of
+ * process_madvise() and madvise(). Mechanisms add the output of their
+ * ioctl()s (PAGEMAP_SCAN regions) with sysc_add_bytes().
  */
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -21,12 +22,13 @@
 #include <stdlib.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "bench.h"
 
 static bool enabled;
-static uint64_t nr_calls, nr_bytes, nr_spliced;
+static uint64_t nr_calls, nr_bytes, nr_spliced, madvise_ns;
 
 #define REAL(name) ({							\
 	static typeof(&name) real_fn;					\
@@ -61,6 +63,7 @@ void sysc_snapshot(struct sysc_count *c)
 	c->calls = __atomic_load_n(&nr_calls, __ATOMIC_SEQ_CST);
 	c->bytes = __atomic_load_n(&nr_bytes, __ATOMIC_SEQ_CST);
 	c->spliced = __atomic_load_n(&nr_spliced, __ATOMIC_SEQ_CST);
+	c->madvise_ns = __atomic_load_n(&madvise_ns, __ATOMIC_SEQ_CST);
 }
 
 void sysc_diff(const struct sysc_count *a, const struct sysc_count *b, struct sysc_count *d)
@@ -68,6 +71,19 @@ void sysc_diff(const struct sysc_count *a, const struct sysc_count *b, struct sy
 	d->calls = b->calls - a->calls;
 	d->bytes = b->bytes - a->bytes;
 	d->spliced = b->spliced - a->spliced;
+	d->madvise_ns = b->madvise_ns - a->madvise_ns;
+}
+
+/* the clock is read only while counting: the other phases pay nothing */
+static uint64_t madvise_start(void)
+{
+	return __atomic_load_n(&enabled, __ATOMIC_RELAXED) ? now_ns() : 0;
+}
+
+static void madvise_end(uint64_t t0)
+{
+	if (t0)
+		__atomic_fetch_add(&madvise_ns, now_ns() - t0, __ATOMIC_RELAXED);
 }
 
 ssize_t read(int fd, void *buf, size_t n)
@@ -209,13 +225,20 @@ int fcntl64(int fd, int cmd, ...)
 
 int madvise(void *addr, size_t len, int advice)
 {
+	uint64_t t0;
+	int ret;
+
 	count(0);
-	return REAL(madvise)(addr, len, advice);
+	t0 = madvise_start();
+	ret = REAL(madvise)(addr, len, advice);
+	madvise_end(t0);
+	return ret;
 }
 
 long syscall(long nr, ...)
 {
-	long a[6];
+	uint64_t t0;
+	long a[6], ret;
 	va_list ap;
 	int i;
 
@@ -224,5 +247,10 @@ long syscall(long nr, ...)
 		a[i] = va_arg(ap, long);
 	va_end(ap);
 	count(0);
-	return REAL(syscall)(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+	if (nr != SYS_process_madvise)
+		return REAL(syscall)(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+	t0 = madvise_start();
+	ret = REAL(syscall)(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+	madvise_end(t0);
+	return ret;
 }

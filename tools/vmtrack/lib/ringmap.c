@@ -169,5 +169,8 @@ ssize_t vmtrack_ringmap_drain(struct vmtrack_ringmap *m, struct vmtrack_decoder 
 			*decode_err = ret;
 		bytes += end - m->pos;
 		m->pos = end;
+		/* every event committed at the ioctl is read: asking again finds none */
+		if (meta->entries - meta->overrun == meta->read)
+			return bytes;
 	}
 }

@@ -617,8 +617,9 @@ fail:
 /*
  * Did anything write to the instance since the last call? Also true
  * without inotify, on a full queue, or once a watch is gone (then for good).
+ * @queued: poll() found the inotify queue readable (else it is not read)
  */
-static bool instance_touched(struct vmtrack_session *s)
+static bool instance_touched(struct vmtrack_session *s, bool queued)
 {
 	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
 	bool touched = s->notified;
@@ -627,6 +628,8 @@ static bool instance_touched(struct vmtrack_session *s)
 	s->notified = false;
 	if (s->notify_fd < 0)
 		return true;
+	if (!queued)
+		return touched;
 	for (;;) {
 		n = read(s->notify_fd, buf, sizeof(buf));
 		if (n < 0 && errno == EINTR)
@@ -1767,6 +1770,26 @@ static bool target_exited(const struct vmtrack_session *s)
 	return s->tr.mm_gone || s->exited || (s->pidfd >= 0 && poll(&p, 1, 0) == 1);
 }
 
+/*
+ * What an epoch asks after the drain, in one poll(): did anything write to
+ * the instance (*@touched), did the target exit (*@exited)? A poll() that
+ * fails reads the inotify queue anyway and takes the target as running.
+ */
+static void epoch_poll(struct vmtrack_session *s, bool *touched, bool *exited)
+{
+	struct pollfd p[2] = {
+		{ .fd = s->notify_fd, .events = POLLIN },
+		{ .fd = s->pidfd, .events = POLLIN },
+	};
+	int ret;
+
+	do
+		ret = poll(p, 2, 0);
+	while (ret < 0 && errno == EINTR);
+	*touched = instance_touched(s, ret < 0 || p[0].revents);
+	*exited = s->tr.mm_gone || s->exited || (ret > 0 && (p[1].revents & POLLIN));
+}
+
 /**
  * vmtrack_session_freeze() - stop the target for the final epoch
  * @s:	the session
@@ -1854,7 +1877,7 @@ int vmtrack_session_thaw(struct vmtrack_session *s)
 int vmtrack_session_epoch(struct vmtrack_session *s, unsigned int flags,
 			  struct vmtrack_epoch *ep)
 {
-	bool touched;
+	bool touched, exited;
 	size_t i;
 
 	memset(ep, 0, sizeof(*ep));
@@ -1867,7 +1890,7 @@ int vmtrack_session_epoch(struct vmtrack_session *s, unsigned int flags,
 	for (i = 0; i < (size_t)s->nr_rd; i++)
 		if (reader_drain(s, &s->rd[i], true))
 			vmtrack_tracker_loss(&s->tr, VMTRACK_LOSS_EVENTS, 0);
-	touched = instance_touched(s);
+	epoch_poll(s, &touched, &exited);
 	/*
 	 * In a dense epoch the numbers cannot tell an event disabled and
 	 * enabled again between two checks, nor can they in the epoch after
@@ -1889,7 +1912,7 @@ int vmtrack_session_epoch(struct vmtrack_session *s, unsigned int flags,
 	if (s->rescan && !s->tr.mm_gone)
 		rescan(s, ep);
 
-	s->tr.stopped = s->frozen || (flags & VMTRACK_EPOCH_STOPPED) || target_exited(s);
+	s->tr.stopped = s->frozen || (flags & VMTRACK_EPOCH_STOPPED) || exited;
 	s->tr.sweep_rearm = !(flags & VMTRACK_EPOCH_NO_REARM);
 	if (vmtrack_tracker_collect(&s->tr, ep))
 		return session_err(s, -ENOMEM, "out of memory");
