@@ -1,8 +1,9 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # Runs inside the test VM (see bench/micro/run.sh): the first write to a
-# tracked page under each tracking setup, and the re-arm of written pages,
-# each case ROUNDS times in rotation so that the host's drift hits all.
+# tracked page under each tracking setup, and the re-arm of written pages
+# (MADV_WATCH against uffd-wp's re-protect), each case ROUNDS times in
+# rotation so that the host's drift hits all.
 set -eu
 bin=${MICRO_BIN:?}
 rounds=${MICRO_ROUNDS:-3}
@@ -30,7 +31,8 @@ for ((r = 0; r < rounds; r++)); do
 	fw watch-event-filtered watch
 	echo 0 > $ev/filter
 	echo 0 > $ev/enable
-	for s in 10 100 10000; do
-		"$bin/rearm" $((pages / 256)) $s 7
+	for s in 10 100 10000 $pages; do
+		"$bin/rearm" $((pages / 256)) $s 7 watch
+		"$bin/rearm" $((pages / 256)) $s 7 uffd-wp
 	done
 done

@@ -1,17 +1,24 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * rearm: the cost of re-arming the pages written since the last arm, with
- * process_madvise(MADV_WATCH) in calls of 1024 ranges as libvmtrack does.
+ * process_madvise(MADV_WATCH) in calls of 1024 ranges as libvmtrack does,
+ * or (uffd-wp) with one UFFDIO_WRITEPROTECT per range as a uffd-wp monitor
+ * re-protects.
  *
- *   rearm MIB STRIDE REPS
+ *   rearm MIB STRIDE REPS [watch|uffd-wp]
  *
- * Watches MIB MiB of its own anonymous memory, then per repetition writes
- * every STRIDE-th page (each its own range) and times the re-arm of those
- * pages. Prints the minimum, median and maximum in milliseconds.
+ * Watches (or registers for write-protection, WP_ASYNC so that the writes
+ * need no handler) MIB MiB of its own anonymous memory, then per repetition
+ * writes every STRIDE-th page (each its own range) and times the re-arm of
+ * those pages. Prints the minimum, median and maximum in milliseconds.
  */
+#include <fcntl.h>
+#include <linux/userfaultfd.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -20,6 +27,9 @@
 
 #ifndef MADV_WATCH
 #define MADV_WATCH	26
+#endif
+#ifndef UFFD_FEATURE_WP_ASYNC
+#define UFFD_FEATURE_WP_ASYNC	(1 << 15)
 #endif
 #define MAX_IOV		1024
 
@@ -50,19 +60,59 @@ static int rearm(int pidfd, struct iovec *iov, size_t n)
 	return 0;
 }
 
+static int uffd_protect(int uffd, void *addr, size_t len)
+{
+	struct uffdio_writeprotect wp = {
+		.range = { .start = (unsigned long)addr, .len = len },
+		.mode = UFFDIO_WRITEPROTECT_MODE_WP,
+	};
+
+	return ioctl(uffd, UFFDIO_WRITEPROTECT, &wp);
+}
+
+static int uffd_open(void *addr, size_t len)
+{
+	struct uffdio_api api = {
+		.api = UFFD_API,
+		.features = UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_PAGEFAULT_FLAG_WP,
+	};
+	struct uffdio_register reg = {
+		.range = { .start = (unsigned long)addr, .len = len },
+		.mode = UFFDIO_REGISTER_MODE_WP,
+	};
+	int uffd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+
+	if (uffd < 0 || ioctl(uffd, UFFDIO_API, &api) ||
+	    ioctl(uffd, UFFDIO_REGISTER, &reg) || uffd_protect(uffd, addr, len))
+		return -1;
+	return uffd;
+}
+
+static int uffd_rearm(int uffd, struct iovec *iov, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (uffd_protect(uffd, iov[i].iov_base, iov[i].iov_len))
+			return -1;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	size_t mib, stride, pages, i, n = 0;
 	long psz = sysconf(_SC_PAGESIZE);
 	struct iovec *iov, all;
-	int reps, r, pidfd;
+	int reps, r, fd;
+	bool uffd;
 	double *ms;
 	char *p;
 
 	if (argc < 4) {
-		fprintf(stderr, "usage: rearm MIB STRIDE REPS\n");
+		fprintf(stderr, "usage: rearm MIB STRIDE REPS [watch|uffd-wp]\n");
 		return 2;
 	}
+	uffd = argc > 4 && !strcmp(argv[4], "uffd-wp");
 	mib = strtoul(argv[1], NULL, 0);
 	stride = strtoul(argv[2], NULL, 0) ?: 1;
 	reps = atoi(argv[3]);
@@ -81,12 +131,20 @@ int main(int argc, char **argv)
 		iov[n].iov_len = psz;
 		n++;
 	}
-	pidfd = syscall(SYS_pidfd_open, getpid(), 0);
-	all.iov_base = p;
-	all.iov_len = pages * psz;
-	if (pidfd < 0 || syscall(SYS_process_madvise, pidfd, &all, 1, MADV_WATCH, 0) < 0) {
-		perror("rearm: watch");
-		return 1;
+	if (uffd) {
+		fd = uffd_open(p, pages * psz);
+		if (fd < 0) {
+			perror("rearm: userfaultfd write-protect");
+			return 1;
+		}
+	} else {
+		fd = syscall(SYS_pidfd_open, getpid(), 0);
+		all.iov_base = p;
+		all.iov_len = pages * psz;
+		if (fd < 0 || syscall(SYS_process_madvise, fd, &all, 1, MADV_WATCH, 0) < 0) {
+			perror("rearm: watch");
+			return 1;
+		}
 	}
 	for (r = 0; r < reps; r++) {
 		double t0;
@@ -94,14 +152,14 @@ int main(int argc, char **argv)
 		for (i = 0; i < n; i++)
 			((volatile char *)iov[i].iov_base)[0]++;
 		t0 = now_ns();
-		if (rearm(pidfd, iov, n)) {
-			perror("rearm: process_madvise");
+		if (uffd ? uffd_rearm(fd, iov, n) : rearm(fd, iov, n)) {
+			perror(uffd ? "rearm: UFFDIO_WRITEPROTECT" : "rearm: process_madvise");
 			return 1;
 		}
 		ms[r] = (now_ns() - t0) / 1e6;
 	}
 	qsort(ms, reps, sizeof(*ms), cmp_double);
-	printf("rearm %zu MiB, %zu ranges: ms min %.2f median %.2f max %.2f\n",
-	       mib, n, ms[0], ms[reps / 2], ms[reps - 1]);
+	printf("rearm %zu MiB, %zu ranges, %s: ms min %.3f median %.3f max %.3f\n",
+	       mib, n, uffd ? "uffd-wp" : "watch", ms[0], ms[reps / 2], ms[reps - 1]);
 	return 0;
 }

@@ -20,7 +20,7 @@ done
 grep -E '^(soft-dirty|watch|rearm)' "$out/guest.out"
 awk '
 /ns\/write:/ { for (i = 3; i <= NF; i++) v[$1] = v[$1] " " $i }
-/^rearm / { k = $2 " " $3 " " $4 " " $5; sub(/:$/, "", k); r[k] = r[k] " " $10 }
+/^rearm / { k = substr($0, 7, index($0, ": ms") - 7); r[k] = r[k] " " $(NF - 2) }
 function stats(s,   n, a, i, j, t) {
 	n = split(s, a, " ")
 	for (i = 1; i <= n; i++)
