@@ -124,6 +124,22 @@ int mm_watch_prepare(struct mm_struct *mm, struct task_struct *task,
 	return 0;
 }
 
+/*
+ * Arming clears the soft-dirty bit of every entry it write-protects, and
+ * the write fault sets it again: in a watched VMA it means "written since
+ * armed". The VMA-wide flag would make every entry read as written. It is
+ * dropped for the whole VMA, not only the range armed: an entry never
+ * armed is empty, or became present through a path that sets the bit
+ * (write fault, mremap(), THP collapse) or maps the zero page or the page
+ * cache, which a sweep cannot tell from an older copy and reports anyway.
+ */
+static void mm_watch_clear_vma_soft_dirty(struct vm_area_struct *vma)
+{
+	vma_assert_write_locked(vma);
+	if (vma->vm_flags & VM_SOFTDIRTY)
+		vm_flags_clear(vma, VM_SOFTDIRTY);
+}
+
 /**
  * mm_watch_protect_ranges - write-protect parts of a watched VMA
  * @tlb: the gather that collects the TLB flush
@@ -154,20 +170,7 @@ static bool mm_watch_protect_ranges(struct mmu_gather *tlb,
 	 * lock races with the write-protection.
 	 */
 	vma_start_write(vma);
-	vma_assert_write_locked(vma);
-
-	/*
-	 * change_protection() clears the soft-dirty bit of every entry it
-	 * arms, and the write fault sets it again: in a watched VMA it means
-	 * "written since armed". The VMA-wide flag would make every entry
-	 * read as written. It is dropped for the whole VMA, not only the
-	 * range: an entry never armed is empty, or became present through a
-	 * path that sets the bit (write fault, mremap(), THP collapse) or
-	 * maps the zero page or the page cache, which a sweep cannot tell
-	 * from an older copy and reports anyway.
-	 */
-	if (vma->vm_flags & VM_SOFTDIRTY)
-		vm_flags_clear(vma, VM_SOFTDIRTY);
+	mm_watch_clear_vma_soft_dirty(vma);
 	change_protection_ranges(tlb, vma, ranges, nr,
 				 MM_CP_WATCH | (rearm ? MM_CP_WATCH_REARM : 0));
 	return true;
@@ -348,9 +351,29 @@ static bool mm_watch_rearm_range(struct mm_struct *mm, struct mmu_gather *tlb,
 struct mm_watch_scan {
 	struct mm_struct *mm;
 	struct mmu_gather tlb;
+	/* not present: to be armed by change_protection_ranges() */
 	struct mm_watch_rearm_batch batch;
+	/* armed in the walk: to be flushed from the TLB and reported */
+	struct mm_watch_rearm_batch armed;
 	struct prot_range ranges[MM_WATCH_SCAN_BATCH];
+	struct prot_range armed_ranges[MM_WATCH_SCAN_BATCH];
 };
+
+/* Report the ranges armed in the walk, once no writable TLB entry is left. */
+static void mm_watch_scan_report(struct mm_watch_scan *scan)
+{
+	struct mm_watch_rearm_batch *armed = &scan->armed;
+	unsigned int i;
+
+	if (!armed->nr)
+		return;
+	flush_tlb_range(armed->vma, armed->ranges[0].start,
+			armed->ranges[armed->nr - 1].end);
+	for (i = 0; i < armed->nr; i++)
+		mm_watch_marked(scan->mm, armed->ranges[i].start,
+				armed->ranges[i].end, true);
+	armed->nr = 0;
+}
 
 /*
  * Write-protect the queued ranges, flush the TLB for them and only then
@@ -380,10 +403,11 @@ static void mm_watch_scan_flush(struct mm_watch_scan *scan)
  * PAGEMAP_SCAN with PM_SCAN_WP_MATCHING re-arms the pages of watched VMAs
  * that it reports written since armed: the consumer reads and re-arms a
  * dense dirty set in one walk, as WP_ASYNC users do, instead of a walk and
- * a vector of ranges. The entries are changed as by mm_watch_rearm_vec(),
- * after the walk has dropped their page table lock.
+ * a vector of ranges. Present entries are armed in the walk, under their
+ * page table lock (mm_watch_scan_arm_ptes()); the others, and huge
+ * entries, as by mm_watch_rearm_vec(), after the walk has dropped it.
  *
- * Return: the state for mm_watch_scan_rearm(), or NULL without memory.
+ * Return: the state for the walk, or NULL without memory.
  */
 struct mm_watch_scan *mm_watch_scan_begin(struct mm_struct *mm)
 {
@@ -397,8 +421,31 @@ struct mm_watch_scan *mm_watch_scan_begin(struct mm_struct *mm)
 	scan->batch.nr = 0;
 	scan->batch.max = ARRAY_SIZE(scan->ranges);
 	scan->batch.ranges = scan->ranges;
+	scan->armed.nr = 0;
+	scan->armed.max = ARRAY_SIZE(scan->armed_ranges);
+	scan->armed.ranges = scan->armed_ranges;
 	tlb_gather_mmu(&scan->tlb, mm);
 	return scan;
+}
+
+/* Append [start, end) to @batch, as one range with the last if they touch. */
+static bool mm_watch_scan_append(struct mm_watch_rearm_batch *batch,
+				 struct vm_area_struct *vma,
+				 unsigned long start, unsigned long end)
+{
+	/* Written pages run across page tables: one range for the run. */
+	if (batch->nr && batch->vma == vma &&
+	    batch->ranges[batch->nr - 1].end == start) {
+		batch->ranges[batch->nr - 1].end = end;
+		return true;
+	}
+	if (!mm_watch_rearm_fits(batch, vma, start))
+		return false;
+	batch->vma = vma;
+	batch->ranges[batch->nr].start = start;
+	batch->ranges[batch->nr].end = end;
+	batch->nr++;
+	return true;
 }
 
 /**
@@ -414,20 +461,78 @@ void mm_watch_scan_rearm(struct mm_watch_scan *scan,
 			 struct vm_area_struct *vma, unsigned long start,
 			 unsigned long end)
 {
-	struct mm_watch_rearm_batch *batch = &scan->batch;
-
-	/* Written pages run across page tables: one range for the run. */
-	if (batch->nr && batch->vma == vma &&
-	    batch->ranges[batch->nr - 1].end == start) {
-		batch->ranges[batch->nr - 1].end = end;
+	if (mm_watch_scan_append(&scan->batch, vma, start, end))
 		return;
+	mm_watch_scan_flush(scan);
+	mm_watch_scan_append(&scan->batch, vma, start, end);
+}
+
+/**
+ * mm_watch_scan_arm_ptes - arm the written entries of a page table again
+ * @scan: from mm_watch_scan_begin()
+ * @vma: the watched VMA
+ * @pte: the entry of @addr
+ * @addr: start of the entries
+ * @written: the entries from @pte on that the walk found written
+ * @armed: set to those of them armed here
+ * @nr: number of entries @written covers
+ *
+ * Write-protect the present entries of @written as change_protection()
+ * with MM_CP_WATCH does, in the walk that found them, and move them from
+ * @written to @armed; pass the ranges of @armed to mm_watch_scan_armed()
+ * and those left in @written to mm_watch_scan_rearm().
+ *
+ * Context: the page table lock of the entries is held.
+ */
+void mm_watch_scan_arm_ptes(struct mm_watch_scan *scan,
+			    struct vm_area_struct *vma, pte_t *pte,
+			    unsigned long addr, unsigned long *written,
+			    unsigned long *armed, unsigned int nr)
+{
+	pte_t oldpte, ptent;
+	unsigned long entry_addr;
+	unsigned int i;
+
+	bitmap_zero(armed, nr);
+	if (WARN_ON_ONCE(!vma_watched(vma)))
+		return;
+	/* See change_pte_range(): a reclaim may not have flushed yet. */
+	flush_tlb_batched_pending(vma->vm_mm);
+	for_each_set_bit(i, written, nr) {
+		if (!pte_present(ptep_get(pte + i)))
+			continue;
+		entry_addr = addr + i * PAGE_SIZE;
+		oldpte = ptep_modify_prot_start(vma, entry_addr, pte + i);
+		ptent = pte_modify(oldpte, vma->vm_page_prot);
+		ptep_modify_prot_commit(vma, entry_addr, pte + i, oldpte,
+					pte_clear_soft_dirty(ptent));
+		__set_bit(i, armed);
 	}
-	if (!mm_watch_rearm_fits(batch, vma, start))
-		mm_watch_scan_flush(scan);
-	batch->vma = vma;
-	batch->ranges[batch->nr].start = start;
-	batch->ranges[batch->nr].end = end;
-	batch->nr++;
+	bitmap_andnot(written, written, armed, nr);
+	mm_watch_check_pinned_ptes(vma, pte, addr, armed, nr, true);
+}
+
+/**
+ * mm_watch_scan_armed - report a range mm_watch_scan_arm_ptes() armed
+ * @scan: from mm_watch_scan_begin()
+ * @vma: the watched VMA of the range
+ * @start: start of the range
+ * @end: end of the range, within @vma
+ *
+ * The range is reported once the TLB is flushed for it, at the latest by
+ * mm_watch_scan_end().
+ *
+ * Context: the page table lock of the range is not held.
+ */
+void mm_watch_scan_armed(struct mm_watch_scan *scan,
+			 struct vm_area_struct *vma, unsigned long start,
+			 unsigned long end)
+{
+	mm_watch_clear_vma_soft_dirty(vma);
+	if (mm_watch_scan_append(&scan->armed, vma, start, end))
+		return;
+	mm_watch_scan_report(scan);
+	mm_watch_scan_append(&scan->armed, vma, start, end);
 }
 
 /**
@@ -440,6 +545,7 @@ void mm_watch_scan_rearm(struct mm_watch_scan *scan,
 void mm_watch_scan_end(struct mm_watch_scan *scan)
 {
 	mmap_assert_write_locked(scan->mm);
+	mm_watch_scan_report(scan);
 	mm_watch_scan_flush(scan);
 	tlb_finish_mmu(&scan->tlb);
 	kfree(scan);

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 # Runs inside the test VM (see bench/micro/run.sh): the first write to a
 # tracked page under each tracking setup, and the re-arm of written pages
-# (MADV_WATCH against uffd-wp's re-protect), each case ROUNDS times in
+# (MADV_WATCH against uffd-wp's re-protect, and PAGEMAP_SCAN's re-arming
+# walk in watched VMAs against WP_ASYNC's), each case ROUNDS times in
 # rotation so that the host's drift hits all.
 set -eu
 bin=${MICRO_BIN:?}
@@ -34,5 +35,9 @@ for ((r = 0; r < rounds; r++)); do
 	for s in 10 100 10000 $pages; do
 		"$bin/rearm" $((pages / 256)) $s 7 watch
 		"$bin/rearm" $((pages / 256)) $s 7 uffd-wp
+	done
+	for s in 1 10 100; do
+		"$bin/rearm" $((pages / 256)) $s 7 scan-watch
+		"$bin/rearm" $((pages / 256)) $s 7 scan-uffd
 	done
 done

@@ -72,6 +72,13 @@ struct mm_watch_scan *mm_watch_scan_begin(struct mm_struct *mm);
 void mm_watch_scan_rearm(struct mm_watch_scan *scan,
 			 struct vm_area_struct *vma, unsigned long start,
 			 unsigned long end);
+void mm_watch_scan_arm_ptes(struct mm_watch_scan *scan,
+			    struct vm_area_struct *vma, pte_t *pte,
+			    unsigned long addr, unsigned long *written,
+			    unsigned long *armed, unsigned int nr);
+void mm_watch_scan_armed(struct mm_watch_scan *scan,
+			 struct vm_area_struct *vma, unsigned long start,
+			 unsigned long end);
 void mm_watch_scan_end(struct mm_watch_scan *scan);
 void mm_watch_unmark(struct vm_area_struct *vma, unsigned long start,
 		     unsigned long end);
@@ -200,6 +207,20 @@ static inline struct mm_watch_scan *mm_watch_scan_begin(struct mm_struct *mm)
 }
 
 static inline void mm_watch_scan_rearm(struct mm_watch_scan *scan,
+				       struct vm_area_struct *vma,
+				       unsigned long start, unsigned long end)
+{
+}
+
+static inline void mm_watch_scan_arm_ptes(struct mm_watch_scan *scan,
+					  struct vm_area_struct *vma,
+					  pte_t *pte, unsigned long addr,
+					  unsigned long *written,
+					  unsigned long *armed, unsigned int nr)
+{
+}
+
+static inline void mm_watch_scan_armed(struct mm_watch_scan *scan,
 				       struct vm_area_struct *vma,
 				       unsigned long start, unsigned long end)
 {

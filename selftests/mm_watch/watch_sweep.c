@@ -390,10 +390,12 @@ TEST_F(sweep, pagemap_scan_finds_lost_writes)
 
 /*
  * PAGEMAP_SCAN with PM_SCAN_WP_MATCHING: the pages of a watched VMA written
- * since armed, found and armed again in one walk. @flags are added to it.
- * Bit i of the result: page i of [p, p + n pages) was reported written.
+ * since armed, found and armed again in one walk, returning @return_mask
+ * in at most @vec_len regions. @flags are added to it. Bit i of the result:
+ * page i of [p, p + n pages) was reported written.
  */
-static long scan_rearm(int pagemap, char *p, size_t n, __u64 flags, unsigned long *found)
+static long scan_rearm_vec(int pagemap, char *p, size_t n, __u64 flags,
+			   __u64 return_mask, size_t vec_len, unsigned long *found)
 {
 	struct page_region regions[NPAGES];
 	struct pm_scan_arg arg = {
@@ -402,9 +404,9 @@ static long scan_rearm(int pagemap, char *p, size_t n, __u64 flags, unsigned lon
 		.start = (unsigned long)p,
 		.end = (unsigned long)p + n * ps,
 		.vec = (unsigned long)regions,
-		.vec_len = NPAGES,
+		.vec_len = vec_len,
 		.category_mask = PAGE_IS_WRITTEN,
-		.return_mask = PAGE_IS_WRITTEN,
+		.return_mask = return_mask,
 	};
 	unsigned long addr;
 	long nr, i;
@@ -415,6 +417,12 @@ static long scan_rearm(int pagemap, char *p, size_t n, __u64 flags, unsigned lon
 		for (addr = regions[i].start; addr < regions[i].end; addr += ps)
 			*found |= 1UL << ((addr - (unsigned long)p) / ps);
 	return nr < 0 ? -errno : nr;
+}
+
+/* As scan_rearm_vec(), returning PAGE_IS_WRITTEN, the fast path. */
+static long scan_rearm(int pagemap, char *p, size_t n, __u64 flags, unsigned long *found)
+{
+	return scan_rearm_vec(pagemap, p, n, flags, PAGE_IS_WRITTEN, NPAGES, found);
 }
 
 /*
@@ -452,6 +460,116 @@ TEST_F(sweep, pagemap_scan_rearms_written)
 		e = mmw_find(&self->t, MMW_MARK, self->id, pg, pg + ps);
 		EXPECT_EQ(rearmed, e && e->rearm) TH_LOG("re-arm of page %zu", i);
 	}
+}
+
+/*
+ * Write every page of the fixture: a page written since the trace was
+ * cleared (@written) faults again only if it was armed again (@rearmed),
+ * any other page faults once, and only @rearmed pages saw a re-arm.
+ */
+static void check_rearmed(struct __test_metadata *_metadata,
+			  struct _test_data_sweep *self, unsigned long written,
+			  unsigned long rearmed)
+{
+	const struct mmw_event *e;
+	size_t i;
+
+	write_pages(self->p, 0xffff);
+	EXPECT_EQ(0xffffUL, soft_dirty(self->pagemap, self->p, NPAGES));
+	MMW_READ_OWN_EVENTS();
+	for (i = 0; i < NPAGES; i++) {
+		unsigned long pg = mmw_pg(self->p, i);
+		bool was_written = written & (1UL << i);
+		bool again = rearmed & (1UL << i);
+
+		EXPECT_EQ(was_written + (!was_written || again),
+			  MMW_WRITE_FAULTS(pg, pg + ps)) TH_LOG("page %zu", i);
+		e = mmw_find(&self->t, MMW_MARK, self->id, pg, pg + ps);
+		EXPECT_EQ(again, e && e->rearm) TH_LOG("re-arm of page %zu", i);
+	}
+}
+
+/*
+ * Without the PAGE_IS_WRITTEN fast path (another category returned), and
+ * across page tables: the same pages, armed again in the walk.
+ */
+TEST_F(sweep, pagemap_scan_rearm_any_categories)
+{
+	const size_t n = PMD_SIZE_2M / ps + NPAGES;
+	unsigned long found;
+	char *p;
+
+	p = mmw_map_aligned(2 * PMD_SIZE_2M, PMD_SIZE_2M, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS);
+	ASSERT_NE(MAP_FAILED, p);
+	/* the fixture's 16 pages straddle a page table boundary */
+	munmap(self->p, self->len);
+	self->p = p + PMD_SIZE_2M - NPAGES / 2 * ps;
+	self->len = NPAGES * ps;
+	ASSERT_EQ(0, madvise(p, 2 * PMD_SIZE_2M, MADV_NOHUGEPAGE));
+	memset(p, 1, n * ps);
+	ASSERT_EQ(0, madvise(p, 2 * PMD_SIZE_2M, MADV_WATCH));
+	MMW_READ_OWN_EVENTS();
+	ASSERT_EQ(0, mmw_trace_clear(&self->t));
+	write_pages(self->p, 0x01f1);
+	EXPECT_EQ(2, scan_rearm_vec(self->pagemap, self->p, NPAGES, 0,
+				    PAGE_IS_WRITTEN | PAGE_IS_PRESENT, NPAGES, &found));
+	EXPECT_EQ(0x01f1UL, found);
+	EXPECT_EQ(0UL, soft_dirty(self->pagemap, self->p, NPAGES));
+	check_rearmed(_metadata, self, 0x01f1, 0x01f1);
+	munmap(p, self->p - p);
+	munmap(self->p + self->len, p + 2 * PMD_SIZE_2M - (self->p + self->len));
+}
+
+/* A walk stopped by a full output vector arms only what it returned. */
+TEST_F(sweep, pagemap_scan_rearm_stops_with_vec)
+{
+	unsigned long found;
+
+	ASSERT_EQ(0, madvise(self->p, self->len, MADV_WATCH));
+	MMW_READ_OWN_EVENTS();
+	ASSERT_EQ(0, mmw_trace_clear(&self->t));
+	write_pages(self->p, 0x4211);
+	EXPECT_EQ(2, scan_rearm_vec(self->pagemap, self->p, NPAGES, 0,
+				    PAGE_IS_WRITTEN, 2, &found));
+	EXPECT_EQ(0x0011UL, found);
+	EXPECT_EQ(0x4200UL, soft_dirty(self->pagemap, self->p, NPAGES));
+	check_rearmed(_metadata, self, 0x4211, 0x0011);
+}
+
+/*
+ * Swapped-out written pages are armed again too, next to present ones in
+ * the same page table: their swap entries lose the bit.
+ */
+TEST_F(sweep, pagemap_scan_rearms_swapped)
+{
+	unsigned long found;
+	char why[128];
+	size_t i, swapped;
+	int ret, tries;
+
+	ret = mmw_swap_setup(why, sizeof(why));
+	if (ret == KSFT_SKIP)
+		SKIP(return, "%s", why);
+	ASSERT_EQ(0, ret);
+	ASSERT_EQ(0, madvise(self->p, self->len, MADV_WATCH));
+	write_pages(self->p, 0x8004);
+	for (tries = 0, swapped = 0; tries < 5 && swapped < NPAGES; tries++) {
+		madvise(self->p, self->len, MADV_PAGEOUT);
+		for (i = 0, swapped = 0; i < NPAGES; i++)
+			swapped += !!(mmw_pagemap(self->pagemap, mmw_pg(self->p, i)) & PM_SWAP);
+	}
+	if (swapped < NPAGES)
+		SKIP(return, "MADV_PAGEOUT swapped out only %zu of %d pages", swapped, NPAGES);
+	MMW_READ_OWN_EVENTS();
+	ASSERT_EQ(0, mmw_trace_clear(&self->t));
+	/* page 8 is present again, and written */
+	write_pages(self->p, 0x0100);
+	ASSERT_EQ(0, mmw_pagemap(self->pagemap, mmw_pg(self->p, 8)) & PM_SWAP);
+	EXPECT_EQ(3, scan_rearm(self->pagemap, self->p, NPAGES, 0, &found));
+	EXPECT_EQ(0x8104UL, found);
+	EXPECT_EQ(0UL, soft_dirty(self->pagemap, self->p, NPAGES));
+	check_rearmed(_metadata, self, 0x0100, 0x8104);
 }
 
 /* A watched VMA is write-protectable; an unwatched one is not. */
