@@ -270,18 +270,36 @@ static bool mm_watch_rearm_fits(struct mm_watch_rearm_batch *batch,
 	       start >= last_end && start - last_end < PMD_SIZE;
 }
 
+/* Append [start, end) to @batch, as one range with the last if they touch. */
+static bool mm_watch_batch_append(struct mm_watch_rearm_batch *batch,
+				  struct vm_area_struct *vma,
+				  unsigned long start, unsigned long end)
+{
+	/* Written pages run across page tables: one range for a run. */
+	if (batch->nr && batch->vma == vma &&
+	    batch->ranges[batch->nr - 1].end == start) {
+		batch->ranges[batch->nr - 1].end = end;
+		return true;
+	}
+	if (!mm_watch_rearm_fits(batch, vma, start))
+		return false;
+	batch->vma = vma;
+	batch->ranges[batch->nr].start = start;
+	batch->ranges[batch->nr].end = end;
+	batch->nr++;
+	return true;
+}
+
 /* Queue [start, end) in @vma, after the ranges queued so far if it fits. */
 static void mm_watch_rearm_queue(struct mmu_gather *tlb,
 				 struct mm_watch_rearm_batch *batch,
 				 struct vm_area_struct *vma,
 				 unsigned long start, unsigned long end)
 {
-	if (!mm_watch_rearm_fits(batch, vma, start))
-		mm_watch_rearm_flush(tlb, batch);
-	batch->vma = vma;
-	batch->ranges[batch->nr].start = start;
-	batch->ranges[batch->nr].end = end;
-	batch->nr++;
+	if (mm_watch_batch_append(batch, vma, start, end))
+		return;
+	mm_watch_rearm_flush(tlb, batch);
+	mm_watch_batch_append(batch, vma, start, end);
 }
 
 /*
@@ -428,26 +446,6 @@ struct mm_watch_scan *mm_watch_scan_begin(struct mm_struct *mm)
 	return scan;
 }
 
-/* Append [start, end) to @batch, as one range with the last if they touch. */
-static bool mm_watch_scan_append(struct mm_watch_rearm_batch *batch,
-				 struct vm_area_struct *vma,
-				 unsigned long start, unsigned long end)
-{
-	/* Written pages run across page tables: one range for the run. */
-	if (batch->nr && batch->vma == vma &&
-	    batch->ranges[batch->nr - 1].end == start) {
-		batch->ranges[batch->nr - 1].end = end;
-		return true;
-	}
-	if (!mm_watch_rearm_fits(batch, vma, start))
-		return false;
-	batch->vma = vma;
-	batch->ranges[batch->nr].start = start;
-	batch->ranges[batch->nr].end = end;
-	batch->nr++;
-	return true;
-}
-
 /**
  * mm_watch_scan_rearm - re-arm a range a PAGEMAP_SCAN walk found written
  * @scan: from mm_watch_scan_begin()
@@ -461,10 +459,10 @@ void mm_watch_scan_rearm(struct mm_watch_scan *scan,
 			 struct vm_area_struct *vma, unsigned long start,
 			 unsigned long end)
 {
-	if (mm_watch_scan_append(&scan->batch, vma, start, end))
+	if (mm_watch_batch_append(&scan->batch, vma, start, end))
 		return;
 	mm_watch_scan_flush(scan);
-	mm_watch_scan_append(&scan->batch, vma, start, end);
+	mm_watch_batch_append(&scan->batch, vma, start, end);
 }
 
 /**
@@ -529,10 +527,10 @@ void mm_watch_scan_armed(struct mm_watch_scan *scan,
 			 unsigned long end)
 {
 	mm_watch_clear_vma_soft_dirty(vma);
-	if (mm_watch_scan_append(&scan->armed, vma, start, end))
+	if (mm_watch_batch_append(&scan->armed, vma, start, end))
 		return;
 	mm_watch_scan_report(scan);
-	mm_watch_scan_append(&scan->armed, vma, start, end);
+	mm_watch_batch_append(&scan->armed, vma, start, end);
 }
 
 /**
