@@ -565,17 +565,20 @@ void mm_watch_scan_end(struct mm_watch_scan *scan)
  */
 bool mm_watch_rearm_vec(struct mm_struct *mm, struct iov_iter *iter)
 {
-	struct prot_range ranges[MM_WATCH_REARM_BATCH];
 	struct mm_watch_rearm_batch batch = {
-		.max = ARRAY_SIZE(ranges),
-		.ranges = ranges,
+		.max = MM_WATCH_REARM_BATCH,
 	};
 	struct iov_iter armed = *iter;
 	struct mmu_gather tlb;
 	unsigned long start;
 	size_t len, nr = 0;
-	bool advanced;
+	bool advanced = false;
 
+	/* Not on the stack: a KASAN build would pass the frame size limit. */
+	batch.ranges = kmalloc_array(batch.max, sizeof(*batch.ranges),
+				     GFP_KERNEL);
+	if (!batch.ranges)
+		return false;
 	/*
 	 * See __do_madvise(): no page waits in a per-CPU LRU batch, whose
 	 * reference mm_watch_page_referenced() would count. Only a re-arm
@@ -586,7 +589,7 @@ bool mm_watch_rearm_vec(struct mm_struct *mm, struct iov_iter *iter)
 	if (READ_ONCE(mm->watch_gup_write))
 		lru_add_drain_all();
 	if (mmap_write_lock_killable(mm))
-		return false;
+		goto out_free;
 
 	tlb_gather_mmu(&tlb, mm);
 	while (iov_iter_count(iter)) {
@@ -612,6 +615,8 @@ bool mm_watch_rearm_vec(struct mm_struct *mm, struct iov_iter *iter)
 		iov_iter_advance(&armed, len);
 	}
 	mmap_write_unlock(mm);
+out_free:
+	kfree(batch.ranges);
 	return advanced;
 }
 

@@ -133,26 +133,53 @@ TEST_F(sweep, fork_keeps_written)
 	EXPECT_EQ(0x0aUL, soft_dirty(self->pagemap, self->p, NPAGES));
 }
 
-/* A swapped-out page keeps the bit in its swap entry, and after swap-in. */
-TEST_F(sweep, swap_keeps_written)
+/*
+ * Watch the fixture's pages, write @bits of them, then swap every page out.
+ * Return: 0, KSFT_SKIP (no swap, or pages left in memory) or an error,
+ * with @why set.
+ */
+static int watch_write_swap_out(struct _test_data_sweep *self,
+				unsigned long bits, char *why, size_t len)
 {
-	char why[128];
-	size_t i, swapped;
+	size_t i, swapped = 0;
 	int ret, tries;
 
-	ret = mmw_swap_setup(why, sizeof(why));
-	if (ret == KSFT_SKIP)
-		SKIP(return, "%s", why);
-	ASSERT_EQ(0, ret);
-	ASSERT_EQ(0, madvise(self->p, self->len, MADV_WATCH));
-	write_pages(self->p, 0x8004);
-	for (tries = 0, swapped = 0; tries < 5 && swapped < NPAGES; tries++) {
+	ret = mmw_swap_setup(why, len);
+	if (ret)
+		return ret;
+	if (madvise(self->p, self->len, MADV_WATCH)) {
+		snprintf(why, len, "MADV_WATCH: %s", strerror(errno));
+		return -1;
+	}
+	write_pages(self->p, bits);
+	for (tries = 0; tries < 5 && swapped < NPAGES; tries++) {
 		madvise(self->p, self->len, MADV_PAGEOUT);
 		for (i = 0, swapped = 0; i < NPAGES; i++)
 			swapped += !!(mmw_pagemap(self->pagemap, mmw_pg(self->p, i)) & PM_SWAP);
 	}
-	if (swapped < NPAGES)
-		SKIP(return, "MADV_PAGEOUT swapped out only %zu of %d pages", swapped, NPAGES);
+	if (swapped < NPAGES) {
+		snprintf(why, len, "MADV_PAGEOUT swapped out only %zu of %d pages",
+			 swapped, NPAGES);
+		return KSFT_SKIP;
+	}
+	return 0;
+}
+
+/* watch_write_swap_out() in a test: skip (then @statement) or fail */
+#define WATCH_WRITE_SWAP_OUT(bits, statement) do {			\
+	char __why[128];						\
+	int __ret;							\
+									\
+	__ret = watch_write_swap_out(self, (bits), __why, sizeof(__why));\
+	if (__ret == KSFT_SKIP)						\
+		SKIP(statement, "%s", __why);				\
+	ASSERT_EQ(0, __ret) TH_LOG("%s", __why);			\
+} while (0)
+
+/* A swapped-out page keeps the bit in its swap entry, and after swap-in. */
+TEST_F(sweep, swap_keeps_written)
+{
+	WATCH_WRITE_SWAP_OUT(0x8004, return);
 	EXPECT_EQ(0x8004UL, soft_dirty(self->pagemap, self->p, NPAGES));
 	mmw_read_pages(self->p, NPAGES);
 	EXPECT_EQ(0x8004UL, soft_dirty(self->pagemap, self->p, NPAGES));
@@ -544,23 +571,8 @@ TEST_F(sweep, pagemap_scan_rearm_stops_with_vec)
 TEST_F(sweep, pagemap_scan_rearms_swapped)
 {
 	unsigned long found;
-	char why[128];
-	size_t i, swapped;
-	int ret, tries;
 
-	ret = mmw_swap_setup(why, sizeof(why));
-	if (ret == KSFT_SKIP)
-		SKIP(return, "%s", why);
-	ASSERT_EQ(0, ret);
-	ASSERT_EQ(0, madvise(self->p, self->len, MADV_WATCH));
-	write_pages(self->p, 0x8004);
-	for (tries = 0, swapped = 0; tries < 5 && swapped < NPAGES; tries++) {
-		madvise(self->p, self->len, MADV_PAGEOUT);
-		for (i = 0, swapped = 0; i < NPAGES; i++)
-			swapped += !!(mmw_pagemap(self->pagemap, mmw_pg(self->p, i)) & PM_SWAP);
-	}
-	if (swapped < NPAGES)
-		SKIP(return, "MADV_PAGEOUT swapped out only %zu of %d pages", swapped, NPAGES);
+	WATCH_WRITE_SWAP_OUT(0x8004, return);
 	MMW_READ_OWN_EVENTS();
 	ASSERT_EQ(0, mmw_trace_clear(&self->t));
 	/* page 8 is present again, and written */
