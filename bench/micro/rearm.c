@@ -129,6 +129,10 @@ static int scan_rearm(int pagemap, char *addr, size_t len, size_t expect)
 			return -1;
 		for (i = 0; i < n; i++)
 			found += vec[i].end - vec[i].start;
+		if (arg.walk_end <= arg.start) {
+			fprintf(stderr, "rearm: PAGEMAP_SCAN made no progress\n");
+			return -1;
+		}
 		arg.start = arg.walk_end;
 	}
 	if (found / sysconf(_SC_PAGESIZE) != expect) {
@@ -154,9 +158,15 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: rearm MIB STRIDE REPS [watch|uffd-wp|scan-watch|scan-uffd]\n");
 		return 2;
 	}
-	for (r = 0; argc > 4 && r < 4; r++)
-		if (!strcmp(argv[4], mode_names[r]))
-			mode = r;
+	if (argc > 4) {
+		for (r = 0; r < 4 && strcmp(argv[4], mode_names[r]); r++)
+			;
+		if (r == 4) {
+			fprintf(stderr, "rearm: unknown mode '%s'\n", argv[4]);
+			return 2;
+		}
+		mode = r;
+	}
 	uffd = mode == UFFD_WP || mode == SCAN_UFFD;
 	mib = strtoul(argv[1], NULL, 0);
 	stride = strtoul(argv[2], NULL, 0) ?: 1;
