@@ -467,12 +467,11 @@ void mm_watch_scan_rearm(struct mm_watch_scan *scan,
 
 /**
  * mm_watch_scan_arm_ptes - arm the written entries of a page table again
- * @scan: from mm_watch_scan_begin()
  * @vma: the watched VMA
  * @pte: the entry of @addr
  * @addr: start of the entries
  * @written: the entries from @pte on that the walk found written
- * @armed: set to those of them armed here
+ * @armed: clear; those of them armed here are set in it
  * @nr: number of entries @written covers
  *
  * Write-protect the present entries of @written as change_protection()
@@ -482,8 +481,7 @@ void mm_watch_scan_rearm(struct mm_watch_scan *scan,
  *
  * Context: the page table lock of the entries is held.
  */
-void mm_watch_scan_arm_ptes(struct mm_watch_scan *scan,
-			    struct vm_area_struct *vma, pte_t *pte,
+void mm_watch_scan_arm_ptes(struct vm_area_struct *vma, pte_t *pte,
 			    unsigned long addr, unsigned long *written,
 			    unsigned long *armed, unsigned int nr)
 {
@@ -491,7 +489,6 @@ void mm_watch_scan_arm_ptes(struct mm_watch_scan *scan,
 	unsigned long entry_addr;
 	unsigned int i;
 
-	bitmap_zero(armed, nr);
 	if (WARN_ON_ONCE(!vma_watched(vma)))
 		return;
 	/* See change_pte_range(): a reclaim may not have flushed yet. */

@@ -72,8 +72,7 @@ struct mm_watch_scan *mm_watch_scan_begin(struct mm_struct *mm);
 void mm_watch_scan_rearm(struct mm_watch_scan *scan,
 			 struct vm_area_struct *vma, unsigned long start,
 			 unsigned long end);
-void mm_watch_scan_arm_ptes(struct mm_watch_scan *scan,
-			    struct vm_area_struct *vma, pte_t *pte,
+void mm_watch_scan_arm_ptes(struct vm_area_struct *vma, pte_t *pte,
 			    unsigned long addr, unsigned long *written,
 			    unsigned long *armed, unsigned int nr);
 void mm_watch_scan_armed(struct mm_watch_scan *scan,
@@ -212,8 +211,7 @@ static inline void mm_watch_scan_rearm(struct mm_watch_scan *scan,
 {
 }
 
-static inline void mm_watch_scan_arm_ptes(struct mm_watch_scan *scan,
-					  struct vm_area_struct *vma,
+static inline void mm_watch_scan_arm_ptes(struct vm_area_struct *vma,
 					  pte_t *pte, unsigned long addr,
 					  unsigned long *written,
 					  unsigned long *armed, unsigned int nr)
