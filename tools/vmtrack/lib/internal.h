@@ -156,6 +156,9 @@ int vmtrack_dset_settle(struct vmtrack_dset *ds, const struct vmtrack_vmas *v,
  * @rearm_iov:	after a collect whose sweep armed the written pages again
  *		(@swept_rearmed), the dirty pages it did not arm: those of the
  *		other events, for the session to re-arm; @nr_rearm of them
+ * @swept_extents: that sweep found the whole dirty set (no other event made
+ *		a page dirty) and left it in @iov as @nr_extents extents, for
+ *		the collect to take as they are
  */
 struct vmtrack_tracker {
 	struct vmtrack_dset	*ds;
@@ -186,6 +189,8 @@ struct vmtrack_tracker {
 	struct iovec		*rearm_iov;
 	size_t			rearm_alloc;
 	size_t			nr_rearm;
+	bool			swept_extents;
+	size_t			nr_extents;
 	struct {
 		bool		started;
 		uint64_t	floor;
@@ -214,6 +219,10 @@ int vmtrack_sweep(int fd, struct vmtrack_dset *ds, uint64_t *pages);
 int vmtrack_sweep_written(int fd, struct vmtrack_dset *ds, uint64_t *pages);
 int vmtrack_sweep_can_rearm(int fd, const struct vmtrack_dset *ds);
 int vmtrack_sweep_rearm(int fd, struct vmtrack_dset *ds, uint64_t *pages);
+int vmtrack_sweep_rearm_extents(int fd, struct vmtrack_dset *ds, struct iovec **iov,
+				size_t *alloc, size_t *nr, uint64_t *pages);
 struct vmtrack_dset *vmtrack_dset_take_dirty(struct vmtrack_dset *ds);
+int64_t vmtrack_dset_collect_extents(struct vmtrack_dset *ds, const struct iovec *ext, size_t n);
+int vmtrack_iov_push(struct iovec **iov, size_t *alloc, size_t *n, uint64_t start, uint64_t end);
 
 #endif /* _VMTRACK_INTERNAL_H */

@@ -143,18 +143,41 @@ enum sweep_kind {
 };
 
 /*
- * Mark the regions of [@start, @end) that may have changed: for
+ * Where a sweep puts what it finds: marked in @ds, or, with @iov set,
+ * appended to *@iov as extents (the set is only read).
+ */
+struct sweep_out {
+	struct vmtrack_dset	*ds;
+	struct iovec		**iov;
+	size_t			*alloc;
+	size_t			*nr;
+	uint64_t		pages;
+};
+
+static int sweep_put(struct sweep_out *out, const struct page_region *region)
+{
+	if (!out->iov) {
+		out->pages += vmtrack_dset_set_dirty(out->ds, region->start, region->end, NULL);
+		return 0;
+	}
+	out->pages += (region->end - region->start) / vmtrack_dset_page_size(out->ds);
+	return vmtrack_iov_push(out->iov, out->alloc, out->nr, region->start, region->end);
+}
+
+/*
+ * Put out the regions of [@start, @end) that may have changed: for
  * SWEEP_WRITTEN only those whose soft-dirty bit is set, which the kernel
  * selects itself; for SWEEP_REARM the same pages as PAGE_IS_WRITTEN, which
  * the kernel write-protects in the same walk; else also those
  * category_dirty() names.
  */
-static int sweep_range(int fd, struct vmtrack_dset *ds, uint64_t start, uint64_t end,
-		       enum sweep_kind kind, uint64_t *pages)
+static int sweep_range(int fd, uint64_t start, uint64_t end, enum sweep_kind kind,
+		       struct sweep_out *out)
 {
 	struct page_region regions[SWEEP_REGIONS];
 	struct pm_scan_arg arg;
 	long nr, i;
+	int ret;
 
 	while (start < end) {
 		scan_arg_init(&arg, start, end, regions, SWEEP_REGIONS);
@@ -178,10 +201,13 @@ static int sweep_range(int fd, struct vmtrack_dset *ds, uint64_t start, uint64_t
 		nr = ioctl(fd, PAGEMAP_SCAN, &arg);
 		if (nr < 0)
 			return -errno;
-		for (i = 0; i < nr; i++)
-			if (kind == SWEEP_REARM || category_dirty(regions[i].categories))
-				*pages += vmtrack_dset_set_dirty(ds, regions[i].start,
-								 regions[i].end, NULL);
+		for (i = 0; i < nr; i++) {
+			if (kind != SWEEP_REARM && !category_dirty(regions[i].categories))
+				continue;
+			ret = sweep_put(out, &regions[i]);
+			if (ret)
+				return ret;
+		}
 		/* Unmapped parts are skipped, and left to the rescan. */
 		if (arg.walk_end <= start)
 			return -EIO;
@@ -190,21 +216,30 @@ static int sweep_range(int fd, struct vmtrack_dset *ds, uint64_t start, uint64_t
 	return 0;
 }
 
-static int sweep(int fd, struct vmtrack_dset *ds, enum sweep_kind kind, uint64_t *pages)
+static int sweep(int fd, enum sweep_kind kind, struct sweep_out *out)
 {
 	struct iovec *iov = NULL;
 	size_t alloc = 0;
 	ssize_t n, i;
 	int ret = 0;
 
-	*pages = 0;
-	n = vmtrack_dset_ranges_iov(ds, &iov, &alloc);
+	n = vmtrack_dset_ranges_iov(out->ds, &iov, &alloc);
 	if (n < 0)
 		return (int)n;
 	for (i = 0; i < n && !ret; i++)
-		ret = sweep_range(fd, ds, (uintptr_t)iov[i].iov_base,
-				  (uintptr_t)iov[i].iov_base + iov[i].iov_len, kind, pages);
+		ret = sweep_range(fd, (uintptr_t)iov[i].iov_base,
+				  (uintptr_t)iov[i].iov_base + iov[i].iov_len, kind, out);
 	free(iov);
+	return ret;
+}
+
+/* a sweep that marks what it finds in @ds */
+static int sweep_mark(int fd, struct vmtrack_dset *ds, enum sweep_kind kind, uint64_t *pages)
+{
+	struct sweep_out out = { .ds = ds };
+	int ret = sweep(fd, kind, &out);
+
+	*pages = out.pages;
 	return ret;
 }
 
@@ -222,7 +257,7 @@ static int sweep(int fd, struct vmtrack_dset *ds, enum sweep_kind kind, uint64_t
  */
 int vmtrack_sweep(int fd, struct vmtrack_dset *ds, uint64_t *pages)
 {
-	return sweep(fd, ds, SWEEP_CHANGED, pages);
+	return sweep_mark(fd, ds, SWEEP_CHANGED, pages);
 }
 
 /**
@@ -239,7 +274,7 @@ int vmtrack_sweep(int fd, struct vmtrack_dset *ds, uint64_t *pages)
  */
 int vmtrack_sweep_written(int fd, struct vmtrack_dset *ds, uint64_t *pages)
 {
-	return sweep(fd, ds, SWEEP_WRITTEN, pages);
+	return sweep_mark(fd, ds, SWEEP_WRITTEN, pages);
 }
 
 /**
@@ -292,5 +327,27 @@ int vmtrack_sweep_can_rearm(int fd, const struct vmtrack_dset *ds)
  */
 int vmtrack_sweep_rearm(int fd, struct vmtrack_dset *ds, uint64_t *pages)
 {
-	return sweep(fd, ds, SWEEP_REARM, pages);
+	return sweep_mark(fd, ds, SWEEP_REARM, pages);
+}
+
+/**
+ * vmtrack_sweep_rearm_extents() - vmtrack_sweep_rearm(), the pages kept as found
+ * @fd:		from vmtrack_sweep_open(), on a kernel vmtrack_sweep_can_rearm()
+ * @ds:		the tracked ranges, all swept; not changed
+ * @iov:	the written pages, appended as sorted extents (coalesced), for
+ *		vmtrack_dset_collect_extents(); grown with realloc() as needed
+ * @alloc:	allocated entries of *@iov, updated
+ * @nr:		entries of *@iov in use, updated
+ * @pages:	set to the number of pages appended
+ *
+ * Return: 0, or -errno, as vmtrack_sweep_rearm().
+ */
+int vmtrack_sweep_rearm_extents(int fd, struct vmtrack_dset *ds, struct iovec **iov,
+				size_t *alloc, size_t *nr, uint64_t *pages)
+{
+	struct sweep_out out = { .ds = ds, .iov = iov, .alloc = alloc, .nr = nr };
+	int ret = sweep(fd, SWEEP_REARM, &out);
+
+	*pages = out.pages;
+	return ret;
 }

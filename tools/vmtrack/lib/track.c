@@ -380,7 +380,10 @@ static void recover(struct vmtrack_tracker *t, struct vmtrack_epoch *ep)
 /*
  * The written pages of a dense epoch, armed again in the same walk: the
  * session then re-arms only the pages the other events made dirty, kept
- * in @t->rearm_iov. On a failure every page is dirty, and re-armed.
+ * in @t->rearm_iov. On a failure every page is dirty, and re-armed. When
+ * no other event made a page dirty (the common case), the sweep's extents
+ * are the epoch's dirty set as they are: collected without the bitmap
+ * (@t->nr_extents of them in @t->iov).
  */
 static int sweep_rearm(struct vmtrack_tracker *t, uint64_t *pages)
 {
@@ -391,7 +394,31 @@ static int sweep_rearm(struct vmtrack_tracker *t, uint64_t *pages)
 		return (int)n;
 	t->nr_rearm = n;
 	t->swept_rearmed = true;
-	return vmtrack_sweep_rearm(t->sweep_fd, t->ds, pages);
+	if (n)
+		return vmtrack_sweep_rearm(t->sweep_fd, t->ds, pages);
+	t->swept_extents = true;
+	return vmtrack_sweep_rearm_extents(t->sweep_fd, t->ds, &t->iov, &t->iov_alloc,
+					   &t->nr_extents, pages);
+}
+
+/*
+ * The dirty set of an epoch whose sweep kept its extents: collected as
+ * they are, or, should the set disagree, marked and collected as usual.
+ */
+static ssize_t collect_extents(struct vmtrack_tracker *t, struct vmtrack_epoch *ep)
+{
+	int64_t pages = vmtrack_dset_collect_extents(t->ds, t->iov, t->nr_extents);
+	size_t i;
+
+	if (pages >= 0) {
+		ep->dirty_pages = pages;
+		return t->nr_extents;
+	}
+	for (i = 0; i < t->nr_extents; i++)
+		vmtrack_dset_set_dirty(t->ds, (uintptr_t)t->iov[i].iov_base,
+				       (uintptr_t)t->iov[i].iov_base + t->iov[i].iov_len, NULL);
+	ep->dirty_pages = vmtrack_dset_dirty_pages(t->ds);
+	return vmtrack_dset_collect(t->ds, &t->iov, &t->iov_alloc);
 }
 
 /**
@@ -461,6 +488,8 @@ int vmtrack_tracker_collect(struct vmtrack_tracker *t, struct vmtrack_epoch *ep)
 
 	settle_numbers(t);
 	t->swept_rearmed = false;
+	t->swept_extents = false;
+	t->nr_extents = 0;
 	if ((t->sweep_written || t->sweep_wide) && !t->loss)
 		sweep_dense(t, ep);
 	if (t->loss) {
@@ -475,14 +504,19 @@ int vmtrack_tracker_collect(struct vmtrack_tracker *t, struct vmtrack_epoch *ep)
 			t->num.open = 0;
 		/* every page is dirty: the session re-arms them all */
 		t->swept_rearmed = false;
+		t->swept_extents = false;
 		ep->loss = t->loss;
 		ep->lost_events = t->lost;
 		t->loss = 0;
 		t->lost = 0;
 	}
 	ep->watched_pages = vmtrack_dset_watched_pages(t->ds);
-	ep->dirty_pages = vmtrack_dset_dirty_pages(t->ds);
-	n = vmtrack_dset_collect(t->ds, &t->iov, &t->iov_alloc);
+	if (t->swept_extents) {
+		n = collect_extents(t, ep);
+	} else {
+		ep->dirty_pages = vmtrack_dset_dirty_pages(t->ds);
+		n = vmtrack_dset_collect(t->ds, &t->iov, &t->iov_alloc);
+	}
 	if (n < 0)
 		return -ENOMEM;
 	ep->seq = ++t->seq;

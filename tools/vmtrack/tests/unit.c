@@ -919,6 +919,103 @@ static void test_dset_model(void)
 	vmtrack_dset_free(ds);
 }
 
+/* the per-range counters of two sets with the same ranges agree */
+static bool dset_counters_equal(const struct vmtrack_dset *a, const struct vmtrack_dset *b)
+{
+	struct vmtrack_range_info ra, rb;
+	size_t i;
+
+	if (vmtrack_dset_nr_ranges(a) != vmtrack_dset_nr_ranges(b))
+		return false;
+	for (i = 0; i < vmtrack_dset_nr_ranges(a); i++) {
+		vmtrack_dset_range(a, i, &ra);
+		vmtrack_dset_range(b, i, &rb);
+		if (ra.start != rb.start || ra.end != rb.end || ra.dirty || rb.dirty ||
+		    ra.last != rb.last || ra.total != rb.total)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Extents found in address order, collected as they are, give what marking
+ * them and collecting gives: the same iovecs and counters, over ranges that
+ * touch, have gaps, and extents that span ranges.
+ */
+static void test_dset_collect_extents(void)
+{
+	enum { NP = 2048 };
+	uint64_t base = 0x40000000;
+	struct vmtrack_dset *fast = vmtrack_dset_new(PAGE), *ref = vmtrack_dset_new(PAGE);
+	struct iovec *ext = NULL, *iov = NULL;
+	size_t ext_alloc = 0, alloc = 0, next;
+	unsigned int seed = 777;
+	int round, bad = 0;
+
+	/* ranges of 1-200 pages, each touching the last or after a gap */
+	for (next = 0; next < NP;) {
+		size_t len = 1 + rand_r(&seed) % 200;
+
+		len = min(len, NP - next);
+		vmtrack_dset_add(fast, base + next * PAGE, base + (next + len) * PAGE, false, NULL);
+		vmtrack_dset_add(ref, base + next * PAGE, base + (next + len) * PAGE, false, NULL);
+		next += len + (rand_r(&seed) % 3 ? 0 : 1 + rand_r(&seed) % 50);
+	}
+	for (round = 0; round < 200 && !bad; round++) {
+		size_t nr = 0, page;
+		ssize_t n, k;
+		int64_t pages;
+
+		for (page = rand_r(&seed) % 64; page < NP; page += 1 + rand_r(&seed) % 64) {
+			size_t end = min(page + 1 + rand_r(&seed) % (round % 2 ? 300 : 2),
+					 (size_t)NP);
+
+			/* as the sweep finds them: only tracked pages */
+			for (; page < end; page++)
+				if (vmtrack_dset_covers(fast, base + page * PAGE))
+					vmtrack_iov_push(&ext, &ext_alloc, &nr, base + page * PAGE,
+							 base + (page + 1) * PAGE);
+		}
+		for (k = 0; k < (ssize_t)nr; k++)
+			vmtrack_dset_set_dirty(ref, (uintptr_t)ext[k].iov_base,
+					       (uintptr_t)ext[k].iov_base + ext[k].iov_len, NULL);
+		pages = vmtrack_dset_dirty_pages(ref);
+		n = vmtrack_dset_collect(ref, &iov, &alloc);
+		if (vmtrack_dset_collect_extents(fast, ext, nr) != pages || n != (ssize_t)nr)
+			bad = 1;
+		for (k = 0; !bad && k < n; k++)
+			if (iov[k].iov_base != ext[k].iov_base || iov[k].iov_len != ext[k].iov_len)
+				bad = 1;
+		if (!dset_counters_equal(fast, ref))
+			bad = 1;
+		if (bad)
+			printf("#   round %d: %zu extents, %zd collected\n", round, nr, n);
+	}
+	CHECK(!bad);
+
+	/* a dirty page: refused, nothing counted */
+	vmtrack_dset_set_dirty(fast, base, base + PAGE, NULL);
+	ext[0].iov_base = (void *)(uintptr_t)base;
+	ext[0].iov_len = PAGE;
+	CHECK_EQ(vmtrack_dset_collect_extents(fast, ext, 1), -EBUSY);
+	CHECK_EQ(vmtrack_dset_dirty_pages(fast), 1);
+	collect_iov(fast, &iov, &alloc);
+	collect_iov(ref, &iov, &alloc);
+	/* an extent past the ranges: refused, the counters are those of before */
+	ext[0].iov_base = (void *)(uintptr_t)(base + NP * PAGE);
+	CHECK_EQ(vmtrack_dset_collect_extents(fast, ext, 1), -EINVAL);
+	ext[0].iov_base = (void *)(uintptr_t)(base - PAGE);
+	ext[0].iov_len = 2 * PAGE;
+	CHECK_EQ(vmtrack_dset_collect_extents(fast, ext, 1), -EINVAL);
+	vmtrack_dset_set_dirty(ref, base, base + PAGE, NULL);
+	collect_iov(ref, &iov, &alloc);
+	CHECK(dset_counters_equal(fast, ref));
+	free(ext);
+	free(iov);
+	vmtrack_dset_free(fast);
+	vmtrack_dset_free(ref);
+}
+
 /* ------------------------------------------------------------------ */
 /* tracker: event semantics and loss -> all dirty                       */
 
@@ -2075,6 +2172,8 @@ int main(void)
 	run_test("dirty set: stray pages grow, rescans adopt mappings", test_dset_adopt);
 	run_test("dirty set: 64 GiB range, THP-sized fault, overflowing size", test_dset_huge);
 	run_test("dirty set: random operations against a naive model", test_dset_model);
+	run_test("dirty set: a sweep's extents collected as they are, as if marked",
+		 test_dset_collect_extents);
 	run_test("tracker: event semantics, foreign mms, move, unmap, exit",
 		 test_tracker_events);
 	run_test("tracker: lost events make the epoch all dirty, then precise again",
