@@ -22,6 +22,7 @@ struct dset_range {
 	uint64_t	ndirty;
 	uint64_t	last;
 	uint64_t	total;
+	uint64_t	found;		/* bytes, scratch of vmtrack_dset_collect_extents() */
 	char		*label;
 };
 
@@ -890,26 +891,6 @@ ssize_t vmtrack_dset_collect(struct vmtrack_dset *ds, struct iovec **iov, size_t
 	return n;
 }
 
-/* pages of @r in the extents from *@j on; moves *@j past those that end in @r */
-static uint64_t range_extent_pages(const struct vmtrack_dset *ds, const struct dset_range *r,
-				   const struct iovec *ext, size_t n, size_t *j)
-{
-	uint64_t pages = 0;
-
-	for (; *j < n; ++*j) {
-		uint64_t start = (uintptr_t)ext[*j].iov_base;
-		uint64_t end = start + ext[*j].iov_len;
-
-		if (start >= r->end)
-			break;
-		if (end > r->start)
-			pages += (min(end, r->end) - max(start, r->start)) >> ds->shift;
-		if (end > r->end)
-			break;		/* its rest is in the next ranges */
-	}
-	return pages;
-}
-
 /**
  * vmtrack_dset_collect_extents() - collect a clean set with these pages dirty
  * @ds:		the set, with no dirty page
@@ -929,25 +910,39 @@ static uint64_t range_extent_pages(const struct vmtrack_dset *ds, const struct d
  */
 int64_t vmtrack_dset_collect_extents(struct vmtrack_dset *ds, const struct iovec *ext, size_t n)
 {
-	uint64_t pages = 0, covered = 0;
-	size_t i, j;
+	const struct iovec *e, *ext_end = ext + n;
+	struct dset_range *r = ds->r, *r_end = ds->r + ds->nr;
+	uint64_t pages = 0, start, end, to;
 
-	for (j = 0; j < n; j++)
-		pages += ext[j].iov_len >> ds->shift;
-	for (i = 0, j = 0; i < ds->nr; i++) {
-		if (ds->r[i].ndirty)
+	for (; r < r_end; r++) {
+		if (r->ndirty)
 			return -EBUSY;
-		covered += range_extent_pages(ds, &ds->r[i], ext, n, &j);
+		r->found = 0;
 	}
-	if (covered != pages)
-		return -EINVAL;
-	for (i = 0, j = 0; i < ds->nr; i++) {
-		struct dset_range *r = &ds->r[i];
-
-		r->last = range_extent_pages(ds, r, ext, n, &j);
+	/*
+	 * One pass, both sorted. Runs once per written range of a dense
+	 * epoch: the range in hand is kept in locals.
+	 */
+	r = ds->r;
+	for (e = ext; e < ext_end; e++) {
+		start = (uintptr_t)e->iov_base;
+		end = start + e->iov_len;
+		while (start < end) {
+			while (r < r_end && r->end <= start)
+				r++;
+			if (r == r_end || start < r->start)
+				return -EINVAL;
+			to = min(end, r->end);
+			r->found += to - start;
+			start = to;
+		}
+		pages += e->iov_len;
+	}
+	for (r = ds->r; r < r_end; r++) {
+		r->last = r->found >> ds->shift;
 		r->total += r->last;
 	}
-	return pages;
+	return pages >> ds->shift;
 }
 
 /**

@@ -154,14 +154,48 @@ struct sweep_out {
 	uint64_t		pages;
 };
 
-static int sweep_put(struct sweep_out *out, const struct page_region *region)
+static void sweep_mark_regions(struct sweep_out *out, const struct page_region *regions,
+			       long nr, enum sweep_kind kind)
 {
-	if (!out->iov) {
-		out->pages += vmtrack_dset_set_dirty(out->ds, region->start, region->end, NULL);
+	long i;
+
+	for (i = 0; i < nr; i++)
+		if (kind == SWEEP_REARM || category_dirty(regions[i].categories))
+			out->pages += vmtrack_dset_set_dirty(out->ds, regions[i].start,
+							     regions[i].end, NULL);
+}
+
+/*
+ * Append the regions of one call as extents. A call merges the regions
+ * that touch; only its first may touch the last of the call before.
+ */
+static int sweep_append_regions(struct sweep_out *out, const struct page_region *regions,
+				long nr)
+{
+	size_t n = *out->nr;
+	uint64_t bytes = 0;
+	struct iovec *iov;
+	long i = 0;
+
+	if (!nr)
 		return 0;
+	while (n + nr > *out->alloc)
+		if (GROW_ARRAY(*out->iov, *out->alloc, n + nr - 1, SWEEP_REGIONS))
+			return -ENOMEM;
+	iov = *out->iov;
+	if (n && (uintptr_t)iov[n - 1].iov_base + iov[n - 1].iov_len == regions[0].start) {
+		iov[n - 1].iov_len += regions[0].end - regions[0].start;
+		bytes += regions[0].end - regions[0].start;
+		i = 1;
 	}
-	out->pages += (region->end - region->start) / vmtrack_dset_page_size(out->ds);
-	return vmtrack_iov_push(out->iov, out->alloc, out->nr, region->start, region->end);
+	for (; i < nr; i++, n++) {
+		iov[n].iov_base = (void *)(uintptr_t)regions[i].start;
+		iov[n].iov_len = regions[i].end - regions[i].start;
+		bytes += iov[n].iov_len;
+	}
+	*out->nr = n;
+	out->pages += bytes / vmtrack_dset_page_size(out->ds);
+	return 0;
 }
 
 /*
@@ -176,8 +210,7 @@ static int sweep_range(int fd, uint64_t start, uint64_t end, enum sweep_kind kin
 {
 	struct page_region regions[SWEEP_REGIONS];
 	struct pm_scan_arg arg;
-	long nr, i;
-	int ret;
+	long nr;
 
 	while (start < end) {
 		scan_arg_init(&arg, start, end, regions, SWEEP_REGIONS);
@@ -201,13 +234,11 @@ static int sweep_range(int fd, uint64_t start, uint64_t end, enum sweep_kind kin
 		nr = ioctl(fd, PAGEMAP_SCAN, &arg);
 		if (nr < 0)
 			return -errno;
-		for (i = 0; i < nr; i++) {
-			if (kind != SWEEP_REARM && !category_dirty(regions[i].categories))
-				continue;
-			ret = sweep_put(out, &regions[i]);
-			if (ret)
-				return ret;
-		}
+		/* only SWEEP_REARM keeps extents: every region is written */
+		if (!out->iov)
+			sweep_mark_regions(out, regions, nr, kind);
+		else if (sweep_append_regions(out, regions, nr))
+			return -ENOMEM;
 		/* Unmapped parts are skipped, and left to the rescan. */
 		if (arg.walk_end <= start)
 			return -EIO;
