@@ -11,7 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-static int passed, failed, test_failed;
+static int passed, failed, skipped, test_failed;
+static const char *test_skipped;
 
 #define CHECK(cond) do {							\
 	if (!(cond)) {								\
@@ -30,21 +31,36 @@ static int passed, failed, test_failed;
 	}									\
 } while (0)
 
+/* in a test: it cannot run here (@why, a literal), and checked nothing */
+#define SKIP_TEST(why) do {							\
+	test_skipped = (why);							\
+	return;									\
+} while (0)
+
 static void run_test(const char *name, void (*fn)(void))
 {
 	test_failed = 0;
+	test_skipped = NULL;
 	fn();
 	if (test_failed)
 		failed++;
+	else if (test_skipped)
+		skipped++;
 	else
 		passed++;
-	printf("%s %d - %s\n", test_failed ? "not ok" : "ok", passed + failed, name);
+	printf("%s %d - %s", test_failed ? "not ok" : "ok", passed + failed + skipped, name);
+	if (test_skipped && !test_failed)
+		printf(" # SKIP %s", test_skipped);
+	printf("\n");
 	fflush(stdout);
 }
 
 static int test_summary(void)
 {
-	printf("%d passed, %d failed\n", passed, failed);
+	if (skipped)
+		printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
+	else
+		printf("%d passed, %d failed\n", passed, failed);
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }
 

@@ -46,11 +46,14 @@ precopy() {
 }
 
 # The host unit tests again, on this kernel: the tracker's dense epochs then
-# sweep real soft-dirty bits (the host may lack them or PAGEMAP_SCAN).
+# sweep real soft-dirty bits (the host may lack them or PAGEMAP_SCAN), and
+# the sweep re-arms watched pages (the host lacks MADV_WATCH).
 (cd $tmp && "$UNIT") > $tmp/unit 2>&1
 grep '^not ok' -B4 $tmp/unit | sed 's/^/# /'
 check "unit tests on this kernel, the soft-dirty sweep live ($(tail -1 $tmp/unit))" \
-	sh -c "grep -q '^# host soft-dirty sweep: yes' $tmp/unit && tail -1 $tmp/unit | grep -q ' 0 failed'"
+	sh -c "grep -q '^# host soft-dirty sweep: yes' $tmp/unit &&
+	       grep -q '^# kernel re-arms in the sweep: yes' $tmp/unit &&
+	       tail -1 $tmp/unit | grep -q ' 0 failed'"
 
 # under TCG an epoch of this workload takes seconds: few epochs per seed
 precopy "precopy: running target, exact against snapshots" -n "$SEEDS" -s 1 -e 8

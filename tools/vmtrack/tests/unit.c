@@ -1316,6 +1316,116 @@ static void test_tracker_dense(void)
 	vmtrack_dset_free(ds);
 }
 
+/* the collected ranges are exactly the pages of @want, coalesced */
+static bool dirty_is(const struct vmtrack_epoch *ep, uint64_t base, const bool *want, size_t np)
+{
+	size_t i, k, page = 0;
+
+	for (k = 0; k < ep->nr_dirty; k++) {
+		uint64_t start = (uintptr_t)ep->dirty[k].iov_base;
+		uint64_t end = start + ep->dirty[k].iov_len;
+
+		if (k && (uintptr_t)ep->dirty[k - 1].iov_base + ep->dirty[k - 1].iov_len >= start)
+			return false;
+		for (; page < np && base + page * PAGE < start; page++)
+			if (want[page])
+				return false;
+		for (i = page; i < np && base + i * PAGE < end; i++)
+			if (!want[i])
+				return false;
+		if (base + i * PAGE != end)
+			return false;
+		page = i;
+	}
+	for (; page < np; page++)
+		if (want[page])
+			return false;
+	return true;
+}
+
+/*
+ * Dense epochs on memory of this process watched by a kernel whose sweep
+ * re-arms: without other events the sweep's regions are the dirty set as
+ * found; with a zap beside them the bitmap takes them in. Either way the
+ * written pages are reported and armed again (found again once written
+ * again), and the range's counters are those of the pages reported.
+ */
+static void test_tracker_sweep_extents(void)
+{
+	enum { NP = 1536 };
+	struct vmtrack_dset *ds;
+	struct vmtrack_range_info ri;
+	struct vmtrack_tracker t;
+	struct vmtrack_epoch ep;
+	struct vmtrack_event ev;
+	bool want[NP];
+	uint64_t base, total = 0;
+	size_t i, round, n;
+	char *p;
+
+	p = mmap(NULL, NP * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHECK(p != MAP_FAILED);
+	if (p == MAP_FAILED)
+		return;
+	memset(p, 1, NP * PAGE);
+	if (madvise(p, NP * PAGE, MADV_WATCH)) {
+		munmap(p, NP * PAGE);
+		printf("# kernel re-arms in the sweep: no (no MADV_WATCH)\n");
+		SKIP_TEST("no MADV_WATCH");
+	}
+	base = (uintptr_t)p;
+	ds = vmtrack_dset_new(PAGE);
+	vmtrack_tracker_init(&t, ds, getpid());
+	vmtrack_dset_add(ds, base, base + NP * PAGE, false, NULL);
+	t.sweep_fd = vmtrack_sweep_open(getpid());
+	t.sweep_written = true;
+	t.sweep_rearm = true;
+	printf("# kernel re-arms in the sweep: %s\n",
+	       vmtrack_tracker_sweep_rearms(&t) ? "yes" : "no");
+	CHECK(vmtrack_tracker_sweep_rearms(&t));
+	/* written only before MADV_WATCH armed them */
+	ep = (struct vmtrack_epoch){ 0 };
+	CHECK_EQ(vmtrack_tracker_collect(&t, &ep), 0);
+	CHECK_EQ(ep.dirty_pages, 0);
+	for (round = 0; round < 4; round++) {
+		memset(want, 0, sizeof(want));
+		/* single pages, and a run across a page table's end (page 1024) */
+		for (i = round; i < NP; i += 7 + round)
+			want[i] = true;
+		for (i = 1000 + round; i < 1050; i++)
+			want[i] = true;
+		for (i = 0; i < NP; i++)
+			if (want[i])
+				p[i * PAGE]++;
+		ep = (struct vmtrack_epoch){ 0 };
+		if (round == 3) {	/* a zap: the bitmap path */
+			ev = ev_of(VMTRACK_EV_ZAP, 5, t.tgid, base + 2 * PAGE, base + 3 * PAGE, 0, 0);
+			ev.mm_seq = 1;
+			vmtrack_tracker_apply(&t, &ev, &ep);
+			want[2] = true;
+		}
+		CHECK_EQ(vmtrack_tracker_collect(&t, &ep), 0);
+		CHECK_EQ(ep.loss, 0);
+		CHECK(t.swept_rearmed);
+		CHECK_EQ(t.swept_extents, round != 3);
+		for (i = 0, n = 0; i < NP; i++)
+			n += want[i];
+		CHECK_EQ(ep.dirty_pages, n);
+		CHECK(dirty_is(&ep, base, want, NP));
+		total += n;
+		CHECK_EQ(vmtrack_dset_range(ds, 0, &ri), 0);
+		CHECK_EQ(ri.last, n);
+		CHECK_EQ(ri.total, total);
+		/* the zapped page is the session's to re-arm */
+		CHECK_EQ(t.nr_rearm, round == 3);
+	}
+	close(t.sweep_fd);
+	free(t.iov);
+	free(t.rearm_iov);
+	vmtrack_dset_free(ds);
+	munmap(p, NP * PAGE);
+}
+
 static void test_tracker_restart(void)
 {
 	struct vmtrack_dset *ds = vmtrack_dset_new(PAGE);
@@ -2182,6 +2292,8 @@ int main(void)
 		 test_tracker_numbers);
 	run_test("tracker: dense epochs sweep the soft-dirty bits, their gaps are no loss",
 		 test_tracker_dense);
+	run_test("tracker: a re-arming sweep's regions are the dirty set, or go through the bitmap",
+		 test_tracker_sweep_extents);
 	run_test("tracker: restart (mark with rearm=1 before the first epoch)",
 		 test_tracker_restart);
 	run_test("tracker: events outside the ranges (stray, watch-all fill)", test_tracker_stray);
