@@ -860,7 +860,7 @@ ssize_t vmtrack_dset_dirty_iov(const struct vmtrack_dset *ds, struct iovec **iov
 				break;
 			e = bits_next(r->bits, s, np, false);
 			if (vmtrack_iov_push(iov, alloc, &n, r->start + (s << ds->shift),
-				     r->start + (e << ds->shift)))
+					     r->start + (e << ds->shift)))
 				return -ENOMEM;
 			pos = e;
 		}
