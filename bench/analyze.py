@@ -438,6 +438,32 @@ class Report:
                 fmt_ratio(ratio(vr, bp[1] if bp else None))))
         return lines
 
+    def warmup_lines(self, rows):
+        """The warm-up epochs of the strided sweep, kept out of the medians."""
+        warm = {}
+        for r in self.recs:
+            if r.get("kind") == "epoch" and r.get("warmup") and \
+               r.get("bench", "epoch") == "epoch":
+                warm.setdefault((r["mech"], r["size_mib"], r["dirty_spec"]), []).append(r)
+        if not warm:
+            return []
+        mechs = present_mechs(self.ep, rows)
+        L = ["Warm-up epochs (in order, milliseconds; not in the medians above): each "
+             "mechanism is measured in its steady state. vmtrack changes mode with the "
+             "fraction: an epoch that reports 1/32 of the pages dirty turns the next ones "
+             "dense, and the epoch that switches sweeps without re-arming, then re-arms "
+             "every written range with process_madvise() (DENSE EPOCHS in vmtrack(1)); "
+             "with two warm-up epochs that switch is the second of them.", "",
+             "| dirty | " + " | ".join(LABELS[m] for m in mechs) + " |",
+             "|" + "---|" * (len(mechs) + 1)]
+        for sz, sp in rows:
+            cells = []
+            for m in mechs:
+                w = sorted(warm.get((m, sz, sp), []), key=lambda r: r["rep"])
+                cells.append(", ".join(fmt_ms(r["epoch_ns"]) for r in w) or "-")
+            L.append("| %s | %s |" % (sp, " | ".join(cells)))
+        return L + [""]
+
     def workload_lines(self):
         """The strided sweep beside the sequential and THP-backed ones."""
         if not self.workloads:
@@ -682,6 +708,7 @@ class Report:
                                   "milliseconds, median [min–max]. Plot: "
                                   "`epoch-vs-dirty.svg`.")
             L.append("")
+            L += self.warmup_lines(fr)
             L += self.workload_lines()
             L += ["## 1c. Total cost of tracking against the dirty fraction", ""]
             L += self.table_total(fr, lab, "What tracking costs the user per epoch: the "

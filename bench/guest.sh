@@ -18,7 +18,8 @@ bin=$(dirname "$0")/.build/vmbench
 : "${BENCH_FRACTION_MIB:=1024}"
 : "${BENCH_WORKLOAD_FRACTIONS:=1%,10%}"
 : "${BENCH_SIZES_MIB:=64,256,1024,2048}"
-: "${BENCH_EPOCHS:=5}"
+: "${BENCH_EPOCHS:=7}"
+: "${BENCH_WARMUP:=2}"
 : "${BENCH_WCOST_PAGES:=1024}"
 : "${BENCH_WCOST_REPS:=7}"
 : "${BENCH_SYNC_MAX_DIRTY:=3000}"
@@ -54,23 +55,23 @@ run "$bin" wcost --no-unwatched --pages "$BENCH_WCOST_PAGES" \
 # the 1 GiB cells run the dirty fractions and the fixed count: one populate
 step "epoch cost: dirty fraction at $BENCH_FRACTION_MIB MiB"
 run "$bin" epoch --tag epoch --size "$BENCH_FRACTION_MIB" \
-	--dirty "$BENCH_FRACTIONS,$BENCH_FIXED_DIRTY" --epochs "$BENCH_EPOCHS" \
+	--dirty "$BENCH_FRACTIONS,$BENCH_FIXED_DIRTY" --epochs "$BENCH_EPOCHS" --warmup "$BENCH_WARMUP" \
 	--sync-max-dirty "$BENCH_SYNC_MAX_DIRTY" --lockstep-max-mib "$BENCH_LOCKSTEP_MAX_MIB"
 
 # the same with the dirty pages in one run, then in a THP-backed region
 step "epoch cost: sequential writes at $BENCH_FRACTION_MIB MiB, 4 KiB and THP"
 run "$bin" epoch --tag epoch-seq --seq --size "$BENCH_FRACTION_MIB" \
-	--dirty "$BENCH_WORKLOAD_FRACTIONS" --epochs "$BENCH_EPOCHS" \
+	--dirty "$BENCH_WORKLOAD_FRACTIONS" --epochs "$BENCH_EPOCHS" --warmup "$BENCH_WARMUP" \
 	--sync-max-dirty "$BENCH_SYNC_MAX_DIRTY" --lockstep-max-mib "$BENCH_LOCKSTEP_MAX_MIB"
 run "$bin" epoch --tag epoch-thp --seq --thp --size "$BENCH_FRACTION_MIB" \
-	--dirty "$BENCH_WORKLOAD_FRACTIONS" --epochs "$BENCH_EPOCHS" \
+	--dirty "$BENCH_WORKLOAD_FRACTIONS" --epochs "$BENCH_EPOCHS" --warmup "$BENCH_WARMUP" \
 	--sync-max-dirty "$BENCH_SYNC_MAX_DIRTY" --lockstep-max-mib "$BENCH_LOCKSTEP_MAX_MIB"
 
 others=$(echo "$BENCH_SIZES_MIB" | tr , '\n' | grep -vx "$BENCH_FRACTION_MIB" | paste -sd,)
 if [ -n "$others" ]; then
 	step "epoch cost: mapped size $others MiB, $BENCH_FIXED_DIRTY dirty pages"
 	run "$bin" epoch --tag epoch --size "$others" --dirty "$BENCH_FIXED_DIRTY" \
-		--epochs "$BENCH_EPOCHS" --sync-max-dirty "$BENCH_SYNC_MAX_DIRTY" \
+		--epochs "$BENCH_EPOCHS" --warmup "$BENCH_WARMUP" --sync-max-dirty "$BENCH_SYNC_MAX_DIRTY" \
 		--lockstep-max-mib "$BENCH_LOCKSTEP_MAX_MIB"
 fi
 

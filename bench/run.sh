@@ -8,7 +8,8 @@
 #   BENCH_KERNEL        bzImage under test (default: scripts/kernel-image.sh series)
 #   BENCH_BASE_KERNEL   unpatched bzImage (default: scripts/kernel-image.sh base)
 #   BENCH_SIZES_MIB     mapped sizes (default 64,256,1024,2048; the VM's RAM follows)
-#   BENCH_EPOCHS        measured epochs per point (default 5)
+#   BENCH_EPOCHS        measured epochs per point (default 7)
+#   BENCH_WARMUP        warm-up epochs per point, not measured (default 2)
 #   BENCH_QUICK=1       small sizes and few repetitions (a smoke test, minutes)
 #   BENCH_SKIP_BASE=1   no run on the unpatched kernel
 #   BENCH_ANALYZE_ONLY=1  re-run the analysis on bench/results/raw/

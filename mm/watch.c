@@ -489,7 +489,7 @@ void mm_watch_scan_arm_ptes(struct vm_area_struct *vma, pte_t *pte,
 	unsigned long entry_addr;
 	unsigned int i;
 
-	if (WARN_ON_ONCE(!vma_watched(vma)))
+	if (WARN_ON_ONCE(!vma_watched(vma)) || bitmap_empty(written, nr))
 		return;
 	/* See change_pte_range(): a reclaim may not have flushed yet. */
 	flush_tlb_batched_pending(vma->vm_mm);
