@@ -156,9 +156,9 @@ int vmtrack_dset_settle(struct vmtrack_dset *ds, const struct vmtrack_vmas *v,
  * @rearm_iov:	after a collect whose sweep armed the written pages again
  *		(@swept_rearmed), the dirty pages it did not arm: those of the
  *		other events, for the session to re-arm; @nr_rearm of them
- * @swept_extents: that sweep found the whole dirty set (no other event made
- *		a page dirty) and left it in @iov as @nr_extents extents, for
- *		the collect to take as they are
+ * @nr_extents: that sweep found the whole dirty set (no other event made
+ *		a page dirty) and left it in @iov as this many extents, for the
+ *		collect to take as they are; 0: the collect takes the set's bits
  */
 struct vmtrack_tracker {
 	struct vmtrack_dset	*ds;
@@ -189,7 +189,6 @@ struct vmtrack_tracker {
 	struct iovec		*rearm_iov;
 	size_t			rearm_alloc;
 	size_t			nr_rearm;
-	bool			swept_extents;
 	size_t			nr_extents;
 	struct {
 		bool		started;

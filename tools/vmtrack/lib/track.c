@@ -396,7 +396,6 @@ static int sweep_rearm(struct vmtrack_tracker *t, uint64_t *pages)
 	t->swept_rearmed = true;
 	if (n)
 		return vmtrack_sweep_rearm(t->sweep_fd, t->ds, pages);
-	t->swept_extents = true;
 	return vmtrack_sweep_rearm_extents(t->sweep_fd, t->ds, &t->iov, &t->iov_alloc,
 					   &t->nr_extents, pages);
 }
@@ -488,7 +487,6 @@ int vmtrack_tracker_collect(struct vmtrack_tracker *t, struct vmtrack_epoch *ep)
 
 	settle_numbers(t);
 	t->swept_rearmed = false;
-	t->swept_extents = false;
 	t->nr_extents = 0;
 	if ((t->sweep_written || t->sweep_wide) && !t->loss)
 		sweep_dense(t, ep);
@@ -504,14 +502,14 @@ int vmtrack_tracker_collect(struct vmtrack_tracker *t, struct vmtrack_epoch *ep)
 			t->num.open = 0;
 		/* every page is dirty: the session re-arms them all */
 		t->swept_rearmed = false;
-		t->swept_extents = false;
+		t->nr_extents = 0;
 		ep->loss = t->loss;
 		ep->lost_events = t->lost;
 		t->loss = 0;
 		t->lost = 0;
 	}
 	ep->watched_pages = vmtrack_dset_watched_pages(t->ds);
-	if (t->swept_extents) {
+	if (t->nr_extents) {
 		n = collect_extents(t, ep);
 	} else {
 		ep->dirty_pages = vmtrack_dset_dirty_pages(t->ds);
