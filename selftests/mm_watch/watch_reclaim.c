@@ -174,24 +174,11 @@ TEST_F(reclaim, swap_rearm_while_swapped)
 	swap_test(_metadata, self, true, true);
 }
 
-static long ksm_merged(void)
-{
-	char buf[256], *s;
-
-	if (!mmw_read_file("/proc/self/ksm_stat", buf, sizeof(buf))) {
-		s = strstr(buf, "ksm_merging_pages");
-		if (s)
-			return strtol(s + strlen("ksm_merging_pages"), NULL, 10);
-	}
-	return mmw_read_num("/proc/self/ksm_merging_pages");
-}
-
 TEST_F_TIMEOUT(reclaim, ksm_merge_unmerge, 180)
 {
 	const size_t n = 32;
-	struct timespec t0, t1;
 	char *p, *snap;
-	long merged = 0;
+	long merged;
 	size_t i;
 
 	if (access("/sys/kernel/mm/ksm/run", W_OK))
@@ -205,24 +192,11 @@ TEST_F_TIMEOUT(reclaim, ksm_merge_unmerge, 180)
 	snap = mmw_snapshot(p, n * ps);
 	ASSERT_NE(NULL, snap);
 	ASSERT_EQ(0, madvise(p, n * ps, MADV_MERGEABLE));
-	ASSERT_EQ(0, mmw_set_setting("/sys/kernel/mm/ksm/sleep_millisecs", "10"));
-	ASSERT_EQ(0, mmw_set_setting("/sys/kernel/mm/ksm/pages_to_scan", "1000"));
-	ASSERT_EQ(0, mmw_set_setting("/sys/kernel/mm/ksm/run", "1"));
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	do {
-		usleep(100000);
-		merged = ksm_merged();
-		clock_gettime(CLOCK_MONOTONIC, &t1);
-	} while (merged < (long)n && t1.tv_sec - t0.tv_sec < 60);
-	if (merged <= 0)
+	merged = mmw_ksm_merge(n, 60);
+	ASSERT_LE(0, merged);
+	if (!merged)
 		SKIP(return, "KSM merged no page within 60 s");
 	TH_LOG("%ld of %zu pages merged", merged, n);
-	/*
-	 * Stop ksmd, pages stay merged: a COW copy still equal to the KSM
-	 * page could be merged again before the store retires, and fault
-	 * (and be reported) twice.
-	 */
-	ASSERT_EQ(0, mmw_set_setting("/sys/kernel/mm/ksm/run", "0"));
 	EXPECT_EQ(0, memcmp(p, snap, n * ps));
 
 	/* Merging is not a write. */

@@ -747,29 +747,6 @@ TEST_F(pin, gup_test_longterm)
 	munmap(p, NPIN * ps);
 }
 
-#define UPROBE_EVENTS	MMW_TRACEFS "/uprobe_events"
-#define UPROBE_ENABLE	MMW_TRACEFS "/events/mmw_test/bp/enable"
-
-static int uprobe_set(const char *path, unsigned long offset, bool on)
-{
-	char def[128];
-	int fd, ret = 0;
-
-	if (!on && mmw_write_file(UPROBE_ENABLE, "0"))
-		ret = -1;
-	snprintf(def, sizeof(def), on ? "p:mmw_test/bp %s:0x%lx\n" : "-:mmw_test/bp\n",
-		 path, offset);
-	/* append: other probes stay */
-	fd = open(UPROBE_EVENTS, O_WRONLY | O_APPEND);
-	if (fd < 0 || write(fd, def, strlen(def)) != (ssize_t)strlen(def))
-		ret = -1;
-	if (fd >= 0)
-		close(fd);
-	if (on && !ret && mmw_write_file(UPROBE_ENABLE, "1"))
-		ret = -1;
-	return ret;
-}
-
 /*
  * A uprobe replaces the page of a private text mapping with a copy that
  * holds a breakpoint, and restores it on removal: no fault in this mm.
@@ -777,30 +754,21 @@ static int uprobe_set(const char *path, unsigned long offset, bool on)
 TEST_F(pin, uprobe_breakpoint)
 {
 	const unsigned long off = 16;
-	char path[64], *p, *snap, *buf;
+	char path[64], *p, *snap;
 	int fd;
 
-	if (access(UPROBE_EVENTS, W_OK))
-		SKIP(return, "no %s (CONFIG_UPROBE_EVENTS)", UPROBE_EVENTS);
-	/* a memfd: text that no other test or process maps */
-	fd = memfd_create("mmw-uprobe", 0);
-	ASSERT_LE(0, fd);
-	buf = malloc(2 * ps);
-	ASSERT_NE(NULL, buf);
-	memset(buf, 0x90, 2 * ps);	/* nop */
-	ASSERT_EQ(2 * ps, write(fd, buf, 2 * ps));
-	free(buf);
-	p = mmap(NULL, 2 * ps, PROT_READ | PROT_EXEC, MAP_PRIVATE, fd, 0);
+	if (access(MMW_UPROBE_EVENTS, W_OK))
+		SKIP(return, "no %s (CONFIG_UPROBE_EVENTS)", MMW_UPROBE_EVENTS);
+	p = mmw_map_nop_text(2, &fd);
 	ASSERT_NE(MAP_FAILED, p);
-	mmw_read_pages(p, 2);
 	ASSERT_EQ((char)0x90, p[off]);
 	ASSERT_EQ(0, madvise(p, 2 * ps, MADV_WATCH));
 	snap = mmw_snapshot(p, 2 * ps);
 	ASSERT_NE(NULL, snap);
 
 	snprintf(path, sizeof(path), "/proc/%d/fd/%d", getpid(), fd);
-	uprobe_set(path, off, false);	/* left over by an aborted run */
-	ASSERT_EQ(0, uprobe_set(path, off, true));
+	mmw_uprobe_set(path, off, false);	/* left over by an aborted run */
+	ASSERT_EQ(0, mmw_uprobe_set(path, off, true));
 	EXPECT_EQ((char)0xcc, p[off]);	/* int3 */
 	MMW_READ_EVENTS(&self->t);
 	self->id = mmw_mm_id_of(&self->t, getpid());
@@ -814,7 +782,7 @@ TEST_F(pin, uprobe_breakpoint)
 	ASSERT_EQ(0, mmw_trace_clear(&self->t));
 	ASSERT_EQ(0, madvise(p, 2 * ps, MADV_WATCH));
 	memcpy(snap, p, 2 * ps);
-	ASSERT_EQ(0, uprobe_set(path, off, false));
+	ASSERT_EQ(0, mmw_uprobe_set(path, off, false));
 	EXPECT_EQ((char)0x90, p[off]);
 	MMW_READ_EVENTS(&self->t);
 	EXPECT_EQ(0, mmw_unreported_changes(&self->t, self->id, snap, p, 2 * ps,

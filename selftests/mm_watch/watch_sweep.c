@@ -2,9 +2,9 @@
 /*
  * The soft-dirty bit of a watched entry means "written since armed": an arm
  * clears it, a write sets it, and it survives what makes an entry read-only
- * without a write (fork(), swap-out) and clear_refs; an entry mremap()
- * moves reads as written. A consumer that lost events recovers the written
- * pages by a sweep of it (PAGEMAP_SCAN).
+ * without a write (fork(), swap-out, a KSM merge) and clear_refs; an entry
+ * mremap() moves, or a uprobe replaces, reads as written. A consumer that
+ * lost events recovers the written pages by a sweep of it (PAGEMAP_SCAN).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -23,6 +23,8 @@
 #include "watch_util.h"
 
 #define PM_SOFT_DIRTY		BIT_ULL(55)
+#define PM_FILE			BIT_ULL(61)
+#define PM_PRESENT		BIT_ULL(63)
 #define NPAGES			16
 #define PMD_SIZE_2M		(2UL << 20)
 
@@ -189,6 +191,79 @@ TEST_F(sweep, swap_keeps_written)
 	madvise(self->p, self->len, MADV_PAGEOUT);
 	ASSERT_EQ(0, madvise(self->p, self->len, MADV_WATCH));
 	EXPECT_EQ(0UL, soft_dirty(self->pagemap, self->p, NPAGES));
+}
+
+/*
+ * KSM replaces a watched entry by one of its shared page, read-only: the
+ * entry keeps its bit, so a page written before the merge is still found.
+ */
+TEST_F_TIMEOUT(sweep, ksm_keeps_written, 180)
+{
+	long merged;
+	size_t i;
+
+	if (access("/sys/kernel/mm/ksm/run", W_OK))
+		SKIP(return, "no KSM");
+	/* The odd pages differ until written after the arm: a change to find. */
+	for (i = 1; i < NPAGES; i += 2)
+		self->p[i * ps] = 2;
+	ASSERT_EQ(0, madvise(self->p, self->len, MADV_WATCH));
+	for (i = 1; i < NPAGES; i += 2)
+		self->p[i * ps] = 1;
+	EXPECT_EQ(0xaaaaUL, soft_dirty(self->pagemap, self->p, NPAGES));
+
+	ASSERT_EQ(0, madvise(self->p, self->len, MADV_MERGEABLE));
+	merged = mmw_ksm_merge(NPAGES, 60);
+	ASSERT_LE(0, merged);
+	if (!merged)
+		SKIP(return, "KSM merged no page within 60 s");
+	ASSERT_EQ(NPAGES, merged) TH_LOG("KSM merged %ld of %d pages", merged, NPAGES);
+	EXPECT_EQ(0xaaaaUL, soft_dirty(self->pagemap, self->p, NPAGES));
+
+	/* A write copies the page out of KSM, and sets the bit as ever. */
+	write_pages(self->p, 0x0001);
+	EXPECT_EQ(0xaaabUL, soft_dirty(self->pagemap, self->p, NPAGES));
+	ASSERT_EQ(0, madvise(self->p, self->len, MADV_WATCH));
+	EXPECT_EQ(0UL, soft_dirty(self->pagemap, self->p, NPAGES));
+}
+
+/*
+ * A uprobe replaces a page of private text by an anonymous copy with a
+ * breakpoint, without a write fault: the new entry reads as written. Its
+ * removal empties the entry, which a sweep takes as changed anyway.
+ */
+TEST_F(sweep, uprobe_text_reads_written)
+{
+	const unsigned long off = 16;
+	char path[64], *text;
+	__u64 pm;
+	int fd;
+
+	if (access(MMW_UPROBE_EVENTS, W_OK))
+		SKIP(return, "no %s (CONFIG_UPROBE_EVENTS)", MMW_UPROBE_EVENTS);
+	text = mmw_map_nop_text(2, &fd);
+	ASSERT_NE(MAP_FAILED, text);
+	ASSERT_EQ(0, madvise(text, 2 * ps, MADV_WATCH));
+	EXPECT_EQ(0UL, soft_dirty(self->pagemap, text, 2));
+
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", getpid(), fd);
+	mmw_uprobe_set(path, off, false);	/* left over by an aborted run */
+	ASSERT_EQ(0, mmw_uprobe_set(path, off, true));
+	EXPECT_EQ((char)0xcc, text[off]);	/* int3 */
+	pm = mmw_pagemap(self->pagemap, (unsigned long)text);
+	EXPECT_EQ(PM_PRESENT | PM_SOFT_DIRTY, pm & (PM_PRESENT | PM_SOFT_DIRTY | PM_FILE));
+	EXPECT_EQ(0x1UL, soft_dirty(self->pagemap, text, 2));
+
+	ASSERT_EQ(0, madvise(text, 2 * ps, MADV_WATCH));
+	EXPECT_EQ(0UL, soft_dirty(self->pagemap, text, 2));
+	ASSERT_EQ(0, mmw_uprobe_set(path, off, false));
+	pm = mmw_pagemap(self->pagemap, (unsigned long)text);
+	EXPECT_FALSE((pm & PM_PRESENT) && !(pm & (PM_SOFT_DIRTY | PM_FILE)))
+		TH_LOG("pagemap entry %#llx after the removal", (unsigned long long)pm);
+	EXPECT_EQ((char)0x90, text[off]);
+
+	munmap(text, 2 * ps);
+	close(fd);
 }
 
 /* clear_refs ("4") leaves watched VMAs alone, and clears the others. */

@@ -8,6 +8,7 @@
  * are detected from per_cpu/cpuN/stats: a test must not pass when events
  * were dropped.
  */
+#define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -16,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -832,6 +834,85 @@ void mmw_swap_teardown(void)
 	swapoff("/dev/zram0");
 	mmw_write_file("/sys/block/zram0/reset", "1");
 	mmw_zram_swap = false;
+}
+
+long mmw_ksm_merged(void)
+{
+	char buf[256], *s;
+
+	if (!mmw_read_file("/proc/self/ksm_stat", buf, sizeof(buf))) {
+		s = strstr(buf, "ksm_merging_pages");
+		if (s)
+			return strtol(s + strlen("ksm_merging_pages"), NULL, 10);
+	}
+	return mmw_read_num("/proc/self/ksm_merging_pages");
+}
+
+long mmw_ksm_merge(long want, int timeout_s)
+{
+	struct timespec t0, t1;
+	long merged;
+
+	if (mmw_set_setting("/sys/kernel/mm/ksm/sleep_millisecs", "10") ||
+	    mmw_set_setting("/sys/kernel/mm/ksm/pages_to_scan", "1000") ||
+	    mmw_set_setting("/sys/kernel/mm/ksm/run", "1"))
+		return -1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		usleep(100000);
+		merged = mmw_ksm_merged();
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+	} while (merged < want && t1.tv_sec - t0.tv_sec < timeout_s);
+	/*
+	 * Stopped, ksmd leaves the pages merged, and a COW copy still equal
+	 * to its KSM page is not merged again before the store retires (it
+	 * would fault, and be reported, twice).
+	 */
+	if (mmw_write_file("/sys/kernel/mm/ksm/run", "0"))
+		return -1;
+	return merged;
+}
+
+#define MMW_UPROBE_ENABLE	MMW_TRACEFS "/events/mmw_test/bp/enable"
+
+char *mmw_map_nop_text(size_t n, int *fd)
+{
+	size_t len = n * mmw_page_size;
+	char *buf, *p = MAP_FAILED;
+
+	*fd = memfd_create("mmw-text", 0);
+	buf = malloc(len);
+	if (*fd < 0 || !buf)
+		goto out;
+	memset(buf, 0x90, len);		/* nop */
+	if (write(*fd, buf, len) != (ssize_t)len)
+		goto out;
+	p = mmap(NULL, len, PROT_READ | PROT_EXEC, MAP_PRIVATE, *fd, 0);
+	if (p != MAP_FAILED)
+		mmw_read_pages(p, n);
+out:
+	free(buf);
+	return p;
+}
+
+int mmw_uprobe_set(const char *path, unsigned long offset, bool on)
+{
+	char def[128];
+	int fd, ret = 0;
+
+	if (!on && mmw_write_file(MMW_UPROBE_ENABLE, "0"))
+		ret = -1;
+	snprintf(def, sizeof(def), on ? "p:mmw_test/bp %s:0x%lx\n" : "-:mmw_test/bp\n",
+		 path, offset);
+	/* append: other probes stay */
+	fd = open(MMW_UPROBE_EVENTS, O_WRONLY | O_APPEND);
+	if (fd < 0 || write(fd, def, strlen(def)) != (ssize_t)strlen(def))
+		ret = -1;
+	if (fd >= 0)
+		close(fd);
+	if (on && !ret && mmw_write_file(MMW_UPROBE_ENABLE, "1"))
+		ret = -1;
+	return ret;
 }
 
 int mmw_pidfd_open(pid_t pid)

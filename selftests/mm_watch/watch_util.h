@@ -198,6 +198,24 @@ void mmw_restore_settings(void);
 int mmw_swap_setup(char *why, size_t len);
 void mmw_swap_teardown(void);
 
+/* Pages of this process that share a KSM page; -1 if not known. */
+long mmw_ksm_merged(void);
+/*
+ * Run ksmd (settings restored by mmw_restore_settings()) until @want pages
+ * of this process are merged or @timeout_s passed, then stop it: the
+ * merged pages stay merged. Return: the pages merged, or -1.
+ */
+long mmw_ksm_merge(long want, int timeout_s);
+
+#define MMW_UPROBE_EVENTS	MMW_TRACEFS "/uprobe_events"
+/*
+ * @n pages of nop instructions in a new memfd (*@fd), mapped private and
+ * executable, and read in: text that no other test or process maps.
+ */
+char *mmw_map_nop_text(size_t n, int *fd);
+/* Add or remove the uprobe mmw_test/bp at @offset of the file @path. */
+int mmw_uprobe_set(const char *path, unsigned long offset, bool on);
+
 int mmw_pidfd_open(pid_t pid);
 ssize_t mmw_process_madvise(int pidfd, const struct iovec *iov, size_t n, int advice);
 
