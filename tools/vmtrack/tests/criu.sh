@@ -22,8 +22,10 @@
 #     and goes on writing;
 # once more with shared anonymous memory in the target (CRIU's to dump);
 # with tests/dump-target, whose threads mremap, munmap, map and DONTNEED
-# all the time (steps 1-5); with targets that run on after vmtrack's last
-# copy, whose changes since must be in criu's own pages (soft-dirty);
+# all the time (steps 1-5); with CPython (tests/py-target.py), a real
+# program whose heap changes as it runs; with targets that run on after
+# vmtrack's last copy, whose changes since must be in criu's own pages
+# (soft-dirty);
 # and a chain that lacks a page the target has makes criu dump fail rather
 # than restore stale memory.
 #
@@ -114,8 +116,9 @@ pid_state() {
 # start KIND SEED MIB [ARGS]: a running target in a session of its own
 # (criu dumps and restores it with the files it has open), $tpid once it is
 # set up. KIND "self": tests/criu-target, which checks its own pages on
-# SIGUSR1; "churn": tests/dump-target (threads, mremap, munmap, new mappings,
-# DONTNEED, THP, all the time).
+# SIGUSR1; "python": tests/py-target.py, CPython writing a buffer and its
+# own heap, which checks the buffer on SIGUSR1; "churn": tests/dump-target
+# (threads, mremap, munmap, new mappings, DONTNEED, THP, all the time).
 start() {
 	local kind=$1 seed=$2 mib=$3 dir=$work/s$2
 
@@ -123,6 +126,9 @@ start() {
 	mkdir -p "$dir"
 	if [ "$kind" = self ]; then
 		setsid "$target" -s "$seed" -m "$mib" -f "$work/file" -o "$dir/verify" "$@" \
+			< /dev/null > "$dir/target.out" 2>&1 &
+	elif [ "$kind" = python ]; then
+		setsid /usr/bin/python3 "$here/py-target.py" "$seed" "$mib" "$dir/verify" \
 			< /dev/null > "$dir/target.out" 2>&1 &
 	else
 		setsid "$dump_target" -s "$seed" -m "$mib" -f "$work/file" "$@" \
@@ -208,7 +214,7 @@ one_seed() {
 	check "$t: the restored memory is the frozen memory: $(cat "$dir/check-restored")" \
 		[ $? = 0 ]
 	kill -CONT "$tpid"
-	if [ "$kind" = self ]; then
+	if [ "$kind" != churn ]; then
 		# 6. the target checks itself and goes on
 		kill -USR1 "$tpid"
 		wait_for "$dir/verify" "verified\|MISMATCH" 120
@@ -272,9 +278,12 @@ one_seed stopped self 50 -S
 for s in $churn_seeds; do
 	one_seed stopped churn "$s" -T 3 -u 300
 done
+# a real program: the interpreter's heap and arenas change under the copy
+one_seed stopped python 80
 # the target runs on after vmtrack's last copy
 one_seed running self 60
 one_seed running churn 61 -T 2 -u 300
+one_seed running python 81
 uncovered_page
 echo "1..$n"
 tap_end
