@@ -209,11 +209,12 @@ static int read_stat(pid_t pid, char *state, unsigned long *flags, char *comm, s
 	return 0;
 }
 
-/* Tgid of /proc/PID/status (a thread id has a directory there too) */
-static pid_t read_tgid(pid_t pid)
+/* A number field ("Tgid:", "Threads:") of /proc/PID/status; -1 if none */
+static long read_status_num(pid_t pid, const char *field)
 {
 	char path[64], line[256];
-	pid_t tgid = -1;
+	size_t len = strlen(field);
+	long val = -1;
 	FILE *f;
 
 	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
@@ -221,10 +222,10 @@ static pid_t read_tgid(pid_t pid)
 	if (!f)
 		return -1;
 	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "Tgid: %d", &tgid) == 1)
+		if (!strncmp(line, field, len) && sscanf(line + len, "%ld", &val) == 1)
 			break;
 	fclose(f);
-	return tgid;
+	return val;
 }
 
 /**
@@ -236,15 +237,18 @@ static pid_t read_tgid(pid_t pid)
  * Tells apart the targets that have no user memory of their own to watch,
  * each with its own message: a pid that does not exist, a kernel thread, a
  * thread id that is not the id of its process (the thread group leader), a
- * zombie. Privileges are not checked here (the kernel does, at the mark).
+ * zombie, a process whose main thread exited while others run on (the
+ * pidfd, /proc/PID and process_vm_readv() of its pid reach no memory).
+ * Privileges are not checked here (the kernel does, at the mark).
  *
- * Return: 0, -ESRCH (no such process, zombie) or -EINVAL (kernel thread,
- * thread id, invalid pid).
+ * Return: 0, -ESRCH (no such process, zombie, main thread gone) or -EINVAL
+ * (kernel thread, thread id, invalid pid).
  */
 int vmtrack_target_check(pid_t pid, char *err, size_t errlen)
 {
 	char state, comm[64];
 	unsigned long flags;
+	long threads;
 	pid_t tgid;
 	int ret;
 
@@ -267,7 +271,8 @@ int vmtrack_target_check(pid_t pid, char *err, size_t errlen)
 			"to watch", (int)pid, comm);
 		return -EINVAL;
 	}
-	tgid = read_tgid(pid);
+	/* a thread id has a directory there too */
+	tgid = read_status_num(pid, "Tgid:");
 	if (tgid > 0 && tgid != pid) {
 		set_err(err, errlen, "pid %d (%s) is a thread of process %d: watch the process, "
 			"pid %d, which watches all its threads", (int)pid, comm, (int)tgid,
@@ -275,8 +280,15 @@ int vmtrack_target_check(pid_t pid, char *err, size_t errlen)
 		return -EINVAL;
 	}
 	if (state == 'Z' || state == 'X') {
-		set_err(err, errlen, "pid %d (%s) is a zombie: it has exited and has no memory "
-			"left to watch", (int)pid, comm);
+		threads = read_status_num(pid, "Threads:");
+		if (threads > 1)
+			set_err(err, errlen, "pid %d (%s): its main thread has exited while %ld "
+				"other thread%s run%s on, and vmtrack reaches a process's "
+				"memory through its main thread: not supported", (int)pid, comm,
+				threads - 1, threads > 2 ? "s" : "", threads > 2 ? "" : "s");
+		else
+			set_err(err, errlen, "pid %d (%s) is a zombie: it has exited and has no "
+				"memory left to watch", (int)pid, comm);
 		return -ESRCH;
 	}
 	return 0;

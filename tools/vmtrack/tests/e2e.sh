@@ -385,7 +385,7 @@ t7() {
 
 # targets without user memory of their own: each has its own message
 t7_targets() {
-	local zpid tpid tid
+	local zpid mpid tpid tid
 	bad "kernel thread" "pid 2 \(kthreadd\) is a kernel thread" "$VMTRACK" watch -p 2
 	# a zombie: its parent never reaps it (SIGCHLD set to its default: an
 	# ignored SIGCHLD, which a parent may pass on, reaps children at once)
@@ -401,6 +401,23 @@ time.sleep(60)' $tmp/zpid &
 	zpid=$(cat $tmp/zpid)
 	wait_for "/proc/$zpid/stat" '\) Z ' 10
 	bad "zombie" "pid $zpid \(.*\) is a zombie" "$VMTRACK" watch -p "$zpid"
+	# a process whose main thread has exited while another thread runs on
+	printf '%s\n' '#include <pthread.h>' '#include <unistd.h>' \
+		'static void *run(void *arg) { sleep(60); return arg; }' \
+		'int main(void) { pthread_t t; pthread_create(&t, NULL, run, NULL);' \
+		'pthread_exit(NULL); }' > $tmp/mainexit.c
+	if gcc -pthread -o $tmp/mainexit $tmp/mainexit.c; then
+		$tmp/mainexit &
+		mpid=$!
+		pids+=("$mpid")
+		wait_for "/proc/$mpid/stat" '\) Z ' 10
+		bad "main thread exited" \
+			"pid $mpid \(.*\): its main thread has exited while 1 other thread runs on" \
+			"$VMTRACK" watch -p "$mpid"
+		kill -KILL "$mpid"
+	else
+		nok "bad input: main thread exited: the target builds"
+	fi
 	python3 -c 'import sys, threading, time
 def f():
 	open(sys.argv[1], "w").write("%d\n" % threading.get_native_id())
