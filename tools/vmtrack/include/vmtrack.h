@@ -271,12 +271,7 @@ enum vmtrack_epoch_flags {
  * struct vmtrack_params - how to open a session
  * @pid:		target process
  * @flags:		enum vmtrack_session_flags
- * @buffer_kb:		per-CPU ring buffer in KiB, 0: from @expected_pages, for
- *			the write faults of an eighth of them (of each of them
- *			where a loss cannot be swept: no soft-dirty bits,
- *			VMTRACK_F_NO_SWEEP, VMTRACK_F_EVENTS_ONLY); an epoch that
- *			writes more on one CPU before it is drained is a loss
- *			the sweep recovers (see "BUFFER SIZE" in vmtrack(1))
+ * @buffer_kb:		per-CPU ring buffer in KiB, 0: from @expected_pages
  * @expected_pages:	pages expected to be watched (auto buffer size)
  */
 struct vmtrack_params {

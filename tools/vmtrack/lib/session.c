@@ -786,27 +786,6 @@ static int open_target(struct vmtrack_session *s)
 	return 0;
 }
 
-/*
- * The auto-sized per-CPU buffer holds the write faults of an epoch that
- * writes 1/BUFFER_SHARE of the expected pages, four times as many as make
- * the next epochs dense (which record none). An epoch that writes more on
- * one CPU before the reader drains it overflows the buffer: a loss, which
- * the sweep recovers exactly, at about the cost of a dense epoch, and
- * which turns the next epochs dense as well. Without a sweep, or with
- * dense epochs turned off, a loss would make every watched page dirty:
- * the buffer then holds the worst case, a fault per watched page.
- */
-#define BUFFER_SHARE	8
-
-static size_t auto_buffer_kb(const struct vmtrack_session *s)
-{
-	uint64_t pages = s->p.expected_pages;
-
-	if (s->tr.sweep_fd >= 0 && s->dense_pages != UINT64_MAX)
-		pages /= BUFFER_SHARE;
-	return vmtrack_buffer_kb_for(pages, sysconf(_SC_PAGESIZE));
-}
-
 /**
  * vmtrack_session_open() - set up a consumer for one target process
  * @sp:		receives the session
@@ -841,6 +820,8 @@ int vmtrack_session_open(struct vmtrack_session **sp, const struct vmtrack_param
 	s->notify_fd = -1;
 	for (ret = 0; ret < NR_PROBES; ret++)
 		s->probe_fd[ret] = -1;
+	s->buffer_kb = s->p.buffer_kb ?: vmtrack_buffer_kb_for(s->p.expected_pages,
+							       sysconf(_SC_PAGESIZE));
 	s->ds = vmtrack_dset_new(sysconf(_SC_PAGESIZE));
 	if (!s->ds) {
 		ret = session_err(s, -ENOMEM, "out of memory");
@@ -850,7 +831,6 @@ int vmtrack_session_open(struct vmtrack_session **sp, const struct vmtrack_param
 	ret = open_target(s);
 	if (ret)
 		goto fail;
-	s->buffer_kb = s->p.buffer_kb ?: auto_buffer_kb(s);
 	ret = check_kernel(s);
 	if (ret)
 		goto fail;
@@ -1725,9 +1705,8 @@ static void filter_faults(struct vmtrack_session *s, const struct vmtrack_epoch 
  * the written pages from a sweep; the zaps, unmaps, moves and marks are
  * still read. Below half the threshold the event comes back, and the
  * epoch after that still sweeps: the writes between the last sweep and
- * the event's return were not recorded. An epoch whose loss made every
- * page dirty decides nothing; one whose loss a sweep recovered decides as
- * any other (an overflow of the auto-sized buffer, auto_buffer_kb()).
+ * the event's return were not recorded. An epoch with a loss decides
+ * nothing (every page may be dirty).
  */
 static void choose_mode(struct vmtrack_session *s, const struct vmtrack_epoch *ep)
 {
@@ -1740,7 +1719,7 @@ static void choose_mode(struct vmtrack_session *s, const struct vmtrack_epoch *e
 		enter = max(ep->watched_pages / (vmtrack_tracker_sweep_rearms(&s->tr) ?
 						 DENSE_SHARE : DENSE_SHARE_NO_REARM),
 			    (uint64_t)1);
-	if (s->tr.sweep_fd >= 0 && (!ep->loss || ep->swept) && !s->tr.mm_gone) {
+	if (s->tr.sweep_fd >= 0 && !ep->loss && !s->tr.mm_gone) {
 		if (!s->dense && written >= enter && enter != UINT64_MAX)
 			set_dense(s, true);
 		else if (s->dense && (written < enter / 2 || enter == UINT64_MAX))
@@ -1776,10 +1755,7 @@ bool vmtrack_session_swept_rearmed(const struct vmtrack_session *s)
  * which costs a page-table walk of every watched page instead of an event
  * per page written. It needs a kernel with CONFIG_MEM_SOFT_DIRTY, and a
  * session without VMTRACK_F_NO_SWEEP. Takes effect at the end of the next
- * epoch. The auto-sized buffer counts on dense epochs: a caller that turns
- * them off (UINT64_MAX) and wants the writes of a heavy epoch recorded
- * rather than swept after a loss opens the session with @buffer_kb from
- * vmtrack_buffer_kb_for(), or with VMTRACK_F_EVENTS_ONLY.
+ * epoch.
  */
 void vmtrack_session_set_dense(struct vmtrack_session *s, uint64_t pages)
 {

@@ -105,8 +105,6 @@ uint64_t vmtrack_stats_lost(const struct vmtrack_cpu_stats *before,
  * on one CPU, if the reader stalls for the whole epoch. Plus 256 KiB for the
  * other events. Clamped to [512 KiB, 256 MiB]; beyond that (about 16 GiB
  * written on one CPU in one epoch) loss becomes possible, and is detected.
- * A session sizes its buffer with this for an eighth of its pages where it
- * can sweep after a loss (auto_buffer_kb() in session.c).
  *
  * Return: size in KiB.
  */
