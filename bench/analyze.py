@@ -1142,12 +1142,13 @@ class Report:
         return out
 
     def auto_kb_text(self):
-        v = [(sz, r["kernel_kb"]) for (m, sz), r in self.setup.items()
+        v = [(sz, m, r["kernel_kb"]) for (m, sz), r in self.setup.items()
              if m in VMT and r["kernel_kb"] > 0]
         if not v:
             return ""
         return " (measured: %s)" % ", ".join(
-            "%d KiB of ring buffer in all for %d MiB watched" % (kb, sz) for sz, kb in sorted(set(v)))
+            "%s %d KiB of ring buffer in all for %d MiB watched" % (m, kb, sz)
+            for sz, m, kb in sorted(set(v)))
 
     def cover_reliability(self):
         out = []
@@ -1158,10 +1159,14 @@ class Report:
             "that buffer. The consumer detects every loss from per_cpu/cpuN/stats (dropped "
             "events + overrun + commit overrun, read every epoch and after the final drain; "
             "the sub-buffer header's missed flag is never set in this mode), and recovers "
-            "by reporting every watched page of that mm dirty for the epoch and re-arming "
-            "it, so the dirty set stays a superset. libvmtrack sizes the buffer from the "
-            "watched size (vmtrack_buffer_kb_for()) so that one epoch in which every watched "
-            "page is written on one CPU fits%s." % self.auto_kb_text()))
+            "by a sweep of the soft-dirty bits of the watched pages (PAGEMAP_SCAN), which "
+            "finds the pages written exactly, or where the kernel has none, by reporting "
+            "every watched page of that mm dirty for the epoch and re-arming it. Up to 256 "
+            "MiB watched, libvmtrack sizes the buffer (vmtrack_buffer_kb_for()) so that one "
+            "epoch in which every watched page is written on one CPU fits; beyond, where a "
+            "sweep is possible, for one page in 8 more, up to 16.3 MiB per CPU; the "
+            "benchmark's lean consumer, which has no sweep, for every watched page%s."
+            % self.auto_kb_text()))
         out.append("")
         if not self.loss:
             out.append(wrap("Loss thresholds: not measured in this run (%s)." %

@@ -271,7 +271,12 @@ enum vmtrack_epoch_flags {
  * struct vmtrack_params - how to open a session
  * @pid:		target process
  * @flags:		enum vmtrack_session_flags
- * @buffer_kb:		per-CPU ring buffer in KiB, 0: from @expected_pages
+ * @buffer_kb:		per-CPU ring buffer in KiB, 0: from @expected_pages,
+ *			for a write fault per page up to 256 MiB and per 8
+ *			pages beyond, up to 16.3 MiB, where a sweep recovers a
+ *			loss (of every page, up to 256 MiB, where none can:
+ *			no soft-dirty bits, VMTRACK_F_NO_SWEEP,
+ *			VMTRACK_F_EVENTS_ONLY); see "BUFFER SIZE" in vmtrack(1)
  * @expected_pages:	pages expected to be watched (auto buffer size)
  */
 struct vmtrack_params {

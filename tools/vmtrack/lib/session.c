@@ -786,6 +786,34 @@ static int open_target(struct vmtrack_session *s)
 	return 0;
 }
 
+/*
+ * The auto-sized per-CPU buffer. Up to AUTO_WORST_CASE_BYTES watched it
+ * holds a write fault per watched page (at most 4.3 MiB), and no epoch
+ * overflows it. Beyond that, where a loss can be swept, it grows by a
+ * record per BUFFER_SHARE pages, four times the writes after which the
+ * next epochs are dense and record none, up to AUTO_SWEPT_MAX_PAGES
+ * records (16.3 MiB): an epoch that writes more on one CPU than the reader
+ * drains overflows it, and the sweep recovers the written pages exactly,
+ * at about the cost of a dense epoch. Without a sweep, or with dense
+ * epochs off, a loss makes every watched page dirty: the buffer then holds
+ * the worst case.
+ */
+#define AUTO_WORST_CASE_BYTES	(256ULL << 20)
+#define AUTO_SWEPT_MAX_PAGES	(1ULL << 18)
+#define BUFFER_SHARE		(DENSE_SHARE / 4)
+
+static size_t auto_buffer_kb(const struct vmtrack_session *s)
+{
+	unsigned long page_size = sysconf(_SC_PAGESIZE);
+	uint64_t pages = s->p.expected_pages;
+	uint64_t full = AUTO_WORST_CASE_BYTES / page_size;
+
+	if (s->tr.sweep_fd >= 0 && s->dense_pages != UINT64_MAX && pages > full)
+		pages = min(full + (pages - full) / BUFFER_SHARE,
+			    max(AUTO_SWEPT_MAX_PAGES, full));
+	return vmtrack_buffer_kb_for(pages, page_size);
+}
+
 /**
  * vmtrack_session_open() - set up a consumer for one target process
  * @sp:		receives the session
@@ -820,8 +848,6 @@ int vmtrack_session_open(struct vmtrack_session **sp, const struct vmtrack_param
 	s->notify_fd = -1;
 	for (ret = 0; ret < NR_PROBES; ret++)
 		s->probe_fd[ret] = -1;
-	s->buffer_kb = s->p.buffer_kb ?: vmtrack_buffer_kb_for(s->p.expected_pages,
-							       sysconf(_SC_PAGESIZE));
 	s->ds = vmtrack_dset_new(sysconf(_SC_PAGESIZE));
 	if (!s->ds) {
 		ret = session_err(s, -ENOMEM, "out of memory");
@@ -831,6 +857,7 @@ int vmtrack_session_open(struct vmtrack_session **sp, const struct vmtrack_param
 	ret = open_target(s);
 	if (ret)
 		goto fail;
+	s->buffer_kb = s->p.buffer_kb ?: auto_buffer_kb(s);
 	ret = check_kernel(s);
 	if (ret)
 		goto fail;
@@ -1705,8 +1732,9 @@ static void filter_faults(struct vmtrack_session *s, const struct vmtrack_epoch 
  * the written pages from a sweep; the zaps, unmaps, moves and marks are
  * still read. Below half the threshold the event comes back, and the
  * epoch after that still sweeps: the writes between the last sweep and
- * the event's return were not recorded. An epoch with a loss decides
- * nothing (every page may be dirty).
+ * the event's return were not recorded. An epoch whose loss made every
+ * page dirty decides nothing; one whose loss a sweep recovered decides
+ * like any other (an overflow of the auto-sized buffer, auto_buffer_kb()).
  */
 static void choose_mode(struct vmtrack_session *s, const struct vmtrack_epoch *ep)
 {
@@ -1719,7 +1747,7 @@ static void choose_mode(struct vmtrack_session *s, const struct vmtrack_epoch *e
 		enter = max(ep->watched_pages / (vmtrack_tracker_sweep_rearms(&s->tr) ?
 						 DENSE_SHARE : DENSE_SHARE_NO_REARM),
 			    (uint64_t)1);
-	if (s->tr.sweep_fd >= 0 && !ep->loss && !s->tr.mm_gone) {
+	if (s->tr.sweep_fd >= 0 && (!ep->loss || ep->swept) && !s->tr.mm_gone) {
 		if (!s->dense && written >= enter && enter != UINT64_MAX)
 			set_dense(s, true);
 		else if (s->dense && (written < enter / 2 || enter == UINT64_MAX))
@@ -1755,7 +1783,10 @@ bool vmtrack_session_swept_rearmed(const struct vmtrack_session *s)
  * which costs a page-table walk of every watched page instead of an event
  * per page written. It needs a kernel with CONFIG_MEM_SOFT_DIRTY, and a
  * session without VMTRACK_F_NO_SWEEP. Takes effect at the end of the next
- * epoch.
+ * epoch. The auto-sized buffer of a session over 256 MiB counts on dense
+ * epochs: a caller that turns them off here and wants every write of a
+ * heavy epoch recorded rather than swept after a loss sizes @buffer_kb
+ * with vmtrack_buffer_kb_for(), or opens with VMTRACK_F_EVENTS_ONLY.
  */
 void vmtrack_session_set_dense(struct vmtrack_session *s, uint64_t pages)
 {

@@ -105,6 +105,8 @@ uint64_t vmtrack_stats_lost(const struct vmtrack_cpu_stats *before,
  * on one CPU, if the reader stalls for the whole epoch. Plus 256 KiB for the
  * other events. Clamped to [512 KiB, 256 MiB]; beyond that (about 16 GiB
  * written on one CPU in one epoch) loss becomes possible, and is detected.
+ * A session that can sweep after a loss sizes for fewer pages beyond 256 MiB
+ * watched (auto_buffer_kb() in session.c).
  *
  * Return: size in KiB.
  */

@@ -643,7 +643,8 @@ void dump_print_iter(FILE *f, bool json, const char *dest, long page_size,
 		it->pages * page_size / 1048576.0, it->holes, it->gone, it->seconds,
 		it->bandwidth / 1048576.0);
 	if (it->loss)
-		fprintf(f, "  LOSS(%s)", loss);
+		fprintf(f, "  LOSS(%s): %s", loss,
+			it->all_dirty ? "all watched pages copied" : "recovered by a sweep");
 	fprintf(f, "\n");
 }
 
