@@ -286,9 +286,10 @@ t3() {
 # ---- 3b: the auto-sized buffer of a large target, consumer stopped ------
 # Over 256 MiB watched, the auto-sized buffer holds a record for 65536
 # pages plus one for every 8 more (BUFFER SIZE in vmtrack(1)). Two phases
-# of a 1.25 GiB buffer, written while the consumer is stopped, fault 5/9
-# of its pages, more than it holds: the loss is recovered by a sweep, and
-# the epochs report the pages written, no more, no fewer.
+# of a 1.25 GiB buffer, written on one CPU while the consumer is stopped,
+# fault 5/9 of its pages, 182k, where the CPU's buffer holds some 125k
+# records of 52 bytes: the loss is recovered by a sweep, and the epochs
+# report the pages written, no more, no fewer.
 
 t3b() {
 	local o=$tmp/o3b truth=$tmp/t3b lo hi vpid le p=327680 kb
@@ -296,6 +297,7 @@ t3b() {
 	kb=$(( (65536 + (p - 65536) / 8) * 64 / 1024 + 256 ))
 	check "auto overflow: $kb KiB per CPU for $p pages ($(grep -o 'buffer [0-9]* KiB' $tmp/e3b))" \
 		grep -q "buffer $kb KiB/CPU" $tmp/e3b
+	taskset -p -c 0 $wpid > /dev/null
 	kill -STOP $vpid
 	kill -USR1 $wpid
 	wait_for "$truth" '^D 1$'
