@@ -258,10 +258,22 @@ t2() {
 	stop_workload $wpid
 }
 
+# check_event_loss NAME JSON TRUTH: an epoch of JSON lost events, and a
+# sweep recovered the pages of phase 1 with only pages TRUTH lists
+check_event_loss() {
+	local le
+
+	le=$(first_event_loss "$2")
+	check "$1: lost events detected and reported" [ -n "$le" ]
+	[ -n "$le" ] || return
+	check_swept "$1: loss epoch" "$2" "$le" "$3" 1
+	info "epoch $le lost $(epoch_field "$2" "$le" lost_events) events"
+}
+
 # ---- 3: forced overflow: 4 KiB buffers, consumer stopped --------------
 
 t3() {
-	local o=$tmp/o3 truth=$tmp/t3 lo hi vpid le
+	local o=$tmp/o3 truth=$tmp/t3 lo hi vpid
 	watch_buffer overflow $o $tmp/e3 "$truth" 2048 2 -b 4 || return
 	kill -STOP $vpid		# cannot read: the 4 KiB buffers overflow
 	kill -USR1 $wpid
@@ -272,12 +284,7 @@ t3() {
 	wait_for "$truth" '^D 2$'
 	sleep 1
 	stop_consumer $vpid
-	le=$(first_event_loss $o)
-	check "overflow: lost events detected and reported" [ -n "$le" ]
-	if [ -n "$le" ]; then
-		check_swept "overflow: loss epoch" $o "$le" "$truth" 1
-		info "epoch $le lost $(epoch_field $o "$le" lost_events) events"
-	fi
+	check_event_loss "overflow" $o "$truth"
 	check_union "overflow: union of epochs is a superset of the truth" $o "$truth"
 	check "overflow: no instance left" no_instances
 	stop_workload $wpid
@@ -292,7 +299,7 @@ t3() {
 # report the pages written, no more, no fewer.
 
 t3b() {
-	local o=$tmp/o3b truth=$tmp/t3b lo hi vpid le p=327680 kb
+	local o=$tmp/o3b truth=$tmp/t3b lo hi vpid p=327680 kb
 	watch_buffer "auto overflow" $o $tmp/e3b "$truth" $p 3 || return
 	kb=$(( (65536 + (p - 65536) / 8) * 64 / 1024 + 256 ))
 	check "auto overflow: $kb KiB per CPU for $p pages ($(grep -o 'buffer [0-9]* KiB' $tmp/e3b))" \
@@ -309,12 +316,7 @@ t3b() {
 	wait_for "$truth" '^D 3$'
 	sleep 1.5
 	stop_consumer $vpid
-	le=$(first_event_loss $o)
-	check "auto overflow: lost events detected and reported" [ -n "$le" ]
-	if [ -n "$le" ]; then
-		check_swept "auto overflow: loss epoch" $o "$le" "$truth" 1
-		info "epoch $le lost $(epoch_field $o "$le" lost_events) events"
-	fi
+	check_event_loss "auto overflow" $o "$truth"
 	truth_pages "$truth" > $tmp/w3b
 	epoch_pages $o all "$lo" "$hi" > $tmp/g3b
 	check "auto overflow: union of epochs equals the truth ($(wc -l < $tmp/w3b) pages)" \
