@@ -809,8 +809,7 @@ static size_t auto_buffer_kb(const struct vmtrack_session *s)
 	uint64_t full = AUTO_WORST_CASE_BYTES / page_size;
 
 	if (s->tr.sweep_fd >= 0 && s->dense_pages != UINT64_MAX && pages > full)
-		pages = min(full + (pages - full) / BUFFER_SHARE,
-			    max(AUTO_SWEPT_MAX_PAGES, full));
+		pages = min(full + (pages - full) / BUFFER_SHARE, AUTO_SWEPT_MAX_PAGES);
 	return vmtrack_buffer_kb_for(pages, page_size);
 }
 
