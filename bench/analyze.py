@@ -208,6 +208,19 @@ def ratio(a, b):
     return a / b
 
 
+def vs_best(ep, size, spec, field="epoch_ns"):
+    """vmtrack / best peer, marked where their [min-max] ranges overlap."""
+    best = best_peer(ep, size, spec, field=field)
+    v = ep.get(("vmtrack", size, spec))
+    if not best or not v or not v.get(field):
+        return "-"
+    a, b = v[field], ep[(best[0], size, spec)][field]
+    text = fmt_ratio(ratio(a["median"], b["median"]))
+    if a["min"] <= b["max"] and b["min"] <= a["max"]:
+        text += " (ranges overlap)"
+    return text
+
+
 def med_of(ep, mech, size, spec, field="epoch_ns"):
     s = ep.get((mech, size, spec))
     if not s or not s.get(field):
@@ -433,7 +446,7 @@ class Report:
             lines.append("| %s | %s | %s | %s | %s | %s |" % (
                 label_fn((sz, sp)), " | ".join(cells),
                 "%s (%s ms)" % (bp[0], fmt_ms(bp[1])) if bp else "-",
-                fmt_ratio(ratio(v, bp[1] if bp else None)),
+                vs_best(self.ep, sz, sp),
                 fmt_ratio(ratio(v, sc)),
                 fmt_ratio(ratio(vr, bp[1] if bp else None))))
         return lines
@@ -494,7 +507,7 @@ class Report:
             L.append("| %s | %s of %d MiB (%d pages) | %s | %s | %s | %s | %s | %d |" % (
                 name, sp, sz, dirty, " | ".join(cells),
                 "%s (%s ms)" % (bp[0], fmt_ms(bp[1])) if bp else "-",
-                fmt_ratio(ratio(med_of(ep, "vmtrack", sz, sp), bp[1] if bp else None)),
+                vs_best(ep, sz, sp),
                 fmt_num(v["records"]) if v else "-",
                 fmt_num(v["dirty"] + v["extra"] / max(v["epochs"], 1)) if v else "-",
                 sum(ep[(m, sz, sp)]["missed"] for m in mechs if (m, sz, sp) in ep)))
@@ -521,11 +534,10 @@ class Report:
             cells = [spread_ms(self.ep[(m, sz, sp)]["total_ns"]) if (m, sz, sp) in self.ep
                      else "-" for m in mechs]
             best = best_peer(self.ep, sz, sp, field="total_ns")
-            v = med_of(self.ep, "vmtrack", sz, sp, "total_ns")
             lines.append("| %s | %s | %s | %s |" % (
                 label_fn((sz, sp)), " | ".join(cells),
                 "%s (%s ms)" % (best[0], fmt_ms(best[1])) if best else "-",
-                fmt_ratio(ratio(v, best[1] if best else None))))
+                vs_best(self.ep, sz, sp, "total_ns")))
         return lines
 
     def table_cost(self, rows, label_fn, caption):

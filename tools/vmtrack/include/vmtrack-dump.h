@@ -186,7 +186,9 @@ enum vmtrack_stop {
 	VMTRACK_STOP_MAX_ITER,		/* iteration limit reached */
 	VMTRACK_STOP_THRESHOLD,		/* what is left is at most the page threshold */
 	VMTRACK_STOP_NOT_SHRINKING,	/* not smaller than the last increment */
-	VMTRACK_STOP_DOWNTIME,		/* fits in the downtime at the measured bandwidth */
+	VMTRACK_STOP_DOWNTIME,		/* fits in the downtime at the measured
+					 * bandwidth, and the last copy did not
+					 * halve it */
 };
 
 struct vmtrack_converge {

@@ -10,7 +10,12 @@
  *   threshold		pending <= min_pages (P.Haul stops at 64 pages)
  *   downtime		pending pages copy within downtime_ms at the bandwidth
  *			measured over the copies so far (QEMU's rule: what is
- *			left fits bandwidth x downtime limit)
+ *			left fits bandwidth x downtime limit), and the last
+ *			copy no longer halved them. An iteration costs the
+ *			running target nothing but the copy, and while each
+ *			one halves what is left, the copies to come add up to
+ *			less than this one: so the loop goes on as long as
+ *			that shortens the freeze by half each time
  *   not shrinking	pending >= the last increment: the writer dirties as
  *			fast as we copy, more rounds only add work (P.Haul
  *			stops when an iteration grew)
@@ -23,7 +28,8 @@
  * @c:			the state
  * @max_iter:		iterations in all, the frozen one included (>= 1)
  * @min_pages:		stop when at most this many pages are pending
- * @downtime_ms:	stop when the pending pages copy in this time, 0: off
+ * @downtime_ms:	stop when the pending pages copy in this time and the last
+ *			copy did not halve them, 0: off
  * @page_size:		page size in bytes
  */
 void vmtrack_converge_init(struct vmtrack_converge *c, unsigned int max_iter,
@@ -94,7 +100,8 @@ enum vmtrack_stop vmtrack_converge_check(const struct vmtrack_converge *c, uint6
 	if (pending <= c->min_pages)
 		return VMTRACK_STOP_THRESHOLD;
 	ms = vmtrack_converge_estimate_ms(c, pending);
-	if (c->downtime_ms && ms >= 0 && ms <= c->downtime_ms)
+	if (c->downtime_ms && ms >= 0 && ms <= c->downtime_ms &&
+	    pending * 2 > c->last_pages)
 		return VMTRACK_STOP_DOWNTIME;
 	if (pending >= c->last_pages)
 		return VMTRACK_STOP_NOT_SHRINKING;

@@ -706,13 +706,17 @@ static void test_converge(void)
 	vmtrack_converge_copied(&c, 300, 0.3);
 	CHECK_EQ(vmtrack_converge_check(&c, 299), VMTRACK_STOP_NO);
 	CHECK_EQ(vmtrack_converge_check(&c, 301), VMTRACK_STOP_NOT_SHRINKING);
-	/* downtime: 1300 pages in 1.3 s = 1000 pages/s: 100 ms holds 100 pages */
-	vmtrack_converge_init(&c, 8, 10, 100, PG);
+	/* downtime: 1300 pages in 1.3 s = 1000 pages/s: 200 ms holds 200 pages */
+	vmtrack_converge_init(&c, 8, 10, 200, PG);
 	vmtrack_converge_copied(&c, 1000, 1.0);
 	vmtrack_converge_copied(&c, 300, 0.3);
 	CHECK(vmtrack_converge_bandwidth(&c) > 999 * PG && vmtrack_converge_bandwidth(&c) < 1001 * PG);
-	CHECK_EQ(vmtrack_converge_check(&c, 101), VMTRACK_STOP_NO);
-	CHECK_EQ(vmtrack_converge_check(&c, 99), VMTRACK_STOP_DOWNTIME);
+	CHECK_EQ(vmtrack_converge_check(&c, 201), VMTRACK_STOP_NO);
+	CHECK_EQ(vmtrack_converge_check(&c, 199), VMTRACK_STOP_DOWNTIME);
+	CHECK_EQ(vmtrack_converge_check(&c, 151), VMTRACK_STOP_DOWNTIME);
+	/* it fits, but the last copy halved what is left: one more iteration */
+	CHECK_EQ(vmtrack_converge_check(&c, 150), VMTRACK_STOP_NO);
+	CHECK_EQ(vmtrack_converge_check(&c, 11), VMTRACK_STOP_NO);
 	/* no bandwidth known: the rule does not fire */
 	vmtrack_converge_init(&c, 8, 0, 100, PG);
 	vmtrack_converge_copied(&c, 0, 0);
