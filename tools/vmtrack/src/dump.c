@@ -515,16 +515,17 @@ static void out_abort(struct dump *d)
  * worth copying, by the pagemap) and the rest of the chain as holes.
  * Iteration 1 has no parent: @dirty is everything tracked.
  */
-static int write_iteration(struct dump *d, const struct vmtrack_pset *dirty,
-			   struct iter_result *r)
+/*
+ * d->t1: the pages of @dirty an iteration copies, those of the tracked
+ * ranges that CRIU dumps (vmtrack_pagemap_select()); d->t2: the tracked
+ * ranges and the vDSO. A dirty page may be none of those: a sweep after
+ * the session switched its write_fault event reports the page cache of
+ * private file mappings as well (see DENSE EPOCHS in vmtrack(1)).
+ */
+static int select_copy(struct dump *d, const struct vmtrack_pset *dirty)
 {
-	struct vmtrack_copy_stats st = { 0 };
-	char name[16], parent[16], err[256];
-	uint64_t up = vmtrack_img_uptime_us();
-	double t0 = now();
 	int ret;
 
-	/* t1: what to copy; t3: the new chain */
 	ret = tracked(d, &d->t3);
 	if (!ret)
 		ret = vmtrack_pset_or(&d->t2, &d->t3, &d->vdso);
@@ -543,6 +544,22 @@ static int write_iteration(struct dump *d, const struct vmtrack_pset *dirty,
 		return fail(d, ret, "pid %d exited during the dump", (int)d->pid);
 	if (ret)
 		return fail(d, ret, "pid %d: reading pagemap: %s", (int)d->pid, strerror(-ret));
+	return 0;
+}
+
+static int write_iteration(struct dump *d, const struct vmtrack_pset *dirty,
+			   struct iter_result *r)
+{
+	struct vmtrack_copy_stats st = { 0 };
+	char name[16], parent[16], err[256];
+	uint64_t up = vmtrack_img_uptime_us();
+	double t0 = now();
+	int ret;
+
+	/* t1: what to copy; t3: the new chain */
+	ret = select_copy(d, dirty);
+	if (ret)
+		return ret;
 	ret = vmtrack_pset_and(&d->t3, &d->chain, &d->t2);	/* chain, still mapped */
 	if (!ret)
 		ret = vmtrack_pset_sub(&d->t2, &d->t3, dirty);	/* unchanged: holes */
@@ -677,13 +694,13 @@ static void report(struct dump *d, const struct iter_result *r, bool frozen,
 /**
  * dump_print_pending() - the line after an epoch: what is left to copy
  * @f:			where to print
- * @pending:		pages dirty, not copied yet
+ * @pending:		pages the next iteration would copy
  * @estimate_ms:	their estimated copy time, < 0 if unknown
  * @stop:		the rule that stops the loop, NULL or "" if none
  */
 void dump_print_pending(FILE *f, uint64_t pending, double estimate_ms, const char *stop)
 {
-	fprintf(f, "         %9" PRIu64 " pages dirty, est. copy %.1f ms", pending,
+	fprintf(f, "         %9" PRIu64 " pages to copy, est. copy %.1f ms", pending,
 		estimate_ms < 0 ? 0 : estimate_ms);
 	if (stop && *stop)
 		fprintf(f, ": freeze (%s)", stop);
@@ -766,6 +783,7 @@ static int copy_pending(struct dump *d, struct iter_result *r)
 static int precopy(struct dump *d, enum vmtrack_stop *stop)
 {
 	struct iter_result r = { 0 };
+	uint64_t to_copy;
 	int ret;
 
 	/* everything the marks cover; new mappings come with the epochs */
@@ -787,9 +805,13 @@ static int precopy(struct dump *d, enum vmtrack_stop *stop)
 		ret = epoch(d, 0, &r);
 		if (ret)
 			return ret;
-		/* r.dirty: the pending pages */
-		*stop = vmtrack_converge_check(&d->cv, r.dirty);
-		report_pending(d, r.dirty, *stop);
+		/* the rule weighs what the next copy would copy */
+		ret = select_copy(d, &d->pending);
+		if (ret)
+			return ret;
+		to_copy = vmtrack_pset_bytes(&d->t1) / d->page_size;
+		*stop = vmtrack_converge_check(&d->cv, to_copy);
+		report_pending(d, to_copy, *stop);
 		if (*stop)
 			return 0;
 		ret = copy_pending(d, &r);

@@ -146,7 +146,7 @@ const struct journal_format journal_formats[] = {
 	{ JR_DUMP_ITER, "dump_iter",
 	  "iteration %u (frozen %u): %u pages dirty, %u copied, %u holes, %u gone, %f s, "
 	  "%f bytes/s, all dirty %u, loss %x, stop %s", FIELDS(dump_iter_fields) },
-	{ JR_DUMP_PENDING, "dump_pending", "%u pages dirty, copy estimated %f ms, stop %s",
+	{ JR_DUMP_PENDING, "dump_pending", "%u pages to copy, copy estimated %f ms, stop %s",
 	  FIELDS(dump_pending_fields) },
 	{ JR_DUMP_SUMMARY, "dump_summary",
 	  "dump of pid %u: %u iterations, %u pages, stop %s, frozen %f ms, %f s, %f bytes/s, "
@@ -871,7 +871,7 @@ void journal_dump_iter(struct journal *j, const struct dump_iter_info *it)
 /**
  * journal_dump_pending() - record the convergence check after an epoch
  * @j:			the journal, or NULL
- * @pending:		pages dirty, not copied yet
+ * @pending:		pages the next iteration would copy
  * @estimate_ms:	their estimated copy time
  * @stop:		the rule that stops the loop, "no" if none
  */
