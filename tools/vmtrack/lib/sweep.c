@@ -13,46 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
-#include <linux/types.h>
 
 #include "internal.h"
-
-/* From the 6.7+ UAPI (linux/fs.h), for older installed headers. */
-#ifndef PAGEMAP_SCAN
-#define PM_SCAN_WP_MATCHING	(1 << 0)
-#define PAGE_IS_WPALLOWED	(1 << 0)
-#define PAGE_IS_WRITTEN		(1 << 1)
-#define PAGE_IS_FILE		(1 << 2)
-#define PAGE_IS_PRESENT		(1 << 3)
-#define PAGE_IS_SWAPPED		(1 << 4)
-#define PAGE_IS_PFNZERO		(1 << 5)
-#define PAGE_IS_SOFT_DIRTY	(1 << 7)
-
-struct page_region {
-	__u64 start;
-	__u64 end;
-	__u64 categories;
-};
-
-struct pm_scan_arg {
-	__u64 size;
-	__u64 flags;
-	__u64 start;
-	__u64 end;
-	__u64 walk_end;
-	__u64 vec;
-	__u64 vec_len;
-	__u64 max_pages;
-	__u64 category_inverted;
-	__u64 category_mask;
-	__u64 category_anyof_mask;
-	__u64 return_mask;
-};
-
-#define PAGEMAP_SCAN		_IOWR('f', 16, struct pm_scan_arg)
-#endif
+#include "pagemap-scan.h"
 
 #define PM_SOFT_DIRTY		(1ULL << 55)
 #define SWEEP_CATEGORIES	(PAGE_IS_FILE | PAGE_IS_PRESENT | PAGE_IS_SWAPPED | \

@@ -28,6 +28,7 @@
 #include <traceevent/kbuffer.h>
 
 #include "internal.h"
+#include "pagemap-scan.h"
 #include "vmtrack-cmd.h"
 #include "harness.h"
 #include "threads.h"
@@ -1232,9 +1233,9 @@ static struct vmtrack_epoch dense_epoch(struct vmtrack_tracker *t, uint64_t base
 /* does the host answer PAGEMAP_SCAN? (6.7+) */
 static bool have_pagemap_scan(int fd)
 {
-	uint64_t arg[12] = { sizeof(arg) };
+	struct pm_scan_arg arg = { .size = sizeof(arg) };
 
-	return ioctl(fd, _IOWR('f', 16, uint64_t[12]), arg) == 0;
+	return ioctl(fd, PAGEMAP_SCAN, &arg) == 0;
 }
 
 /*
