@@ -511,11 +511,6 @@ static void out_abort(struct dump *d)
 }
 
 /*
- * Write iteration d->iter + 1 with the pages of @dirty copied (those still
- * worth copying, by the pagemap) and the rest of the chain as holes.
- * Iteration 1 has no parent: @dirty is everything tracked.
- */
-/*
  * d->t1: the pages of @dirty an iteration copies, those of the tracked
  * ranges that CRIU dumps (vmtrack_pagemap_select()); d->t2: the tracked
  * ranges and the vDSO. A dirty page may be none of those: a sweep after
@@ -547,6 +542,11 @@ static int select_copy(struct dump *d, const struct vmtrack_pset *dirty)
 	return 0;
 }
 
+/*
+ * Write iteration d->iter + 1 with the pages of @dirty copied (those still
+ * worth copying, by the pagemap) and the rest of the chain as holes.
+ * Iteration 1 has no parent: @dirty is everything tracked.
+ */
 static int write_iteration(struct dump *d, const struct vmtrack_pset *dirty,
 			   struct iter_result *r)
 {
