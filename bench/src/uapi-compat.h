@@ -29,7 +29,7 @@
 #define UFFD_FEATURE_WP_ASYNC		(1 << 15)
 #endif
 
-/* PAGEMAP_SCAN: libvmtrack's fallback, the same for both */
-#include "pagemap-scan.h"
+/* PAGEMAP_SCAN: libvmtrack's fallback (also for bench/micro, built alone) */
+#include "../../tools/vmtrack/lib/pagemap-scan.h"
 
 #endif /* _VMBENCH_UAPI_COMPAT_H */
