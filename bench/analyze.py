@@ -208,6 +208,11 @@ def ratio(a, b):
     return a / b
 
 
+def ranges_overlap(a, b):
+    """Do two spreads (dicts with min and max) overlap?"""
+    return a["min"] <= b["max"] and b["min"] <= a["max"]
+
+
 def vs_best(ep, size, spec, field="epoch_ns"):
     """vmtrack / best peer, marked where their [min-max] ranges overlap."""
     best = best_peer(ep, size, spec, field=field)
@@ -216,7 +221,7 @@ def vs_best(ep, size, spec, field="epoch_ns"):
         return "-"
     a, b = v[field], ep[(best[0], size, spec)][field]
     text = fmt_ratio(ratio(a["median"], b["median"]))
-    if a["min"] <= b["max"] and b["min"] <= a["max"]:
+    if ranges_overlap(a, b):
         text += " (ranges overlap)"
     return text
 
@@ -636,7 +641,7 @@ class Report:
                 sa, sb = a["ns_per_write"], b["ns_per_write"]
                 row.update({"test_ns": sa, "base_ns": sb,
                             "ratio": ratio(sa["median"], sb["median"]),
-                            "overlap": not (sa["min"] > sb["max"] or sb["min"] > sa["max"])})
+                            "overlap": ranges_overlap(sa, sb)})
             if e and b:
                 row["elsewhere_ns"] = e["ns_per_write"]
                 row["elsewhere_ratio"] = ratio(e["ns_per_write"]["median"], b["ns_per_write"]["median"])

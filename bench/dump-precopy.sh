@@ -49,7 +49,7 @@ out=$here/results/dump-precopy.md
 
 analyze() {
 	python3 - "$raw" "$out" <<'PY'
-import json, sys
+import json, statistics, sys
 
 raw, out = sys.argv[1], sys.argv[2]
 runs, meta = {}, {}
@@ -69,8 +69,7 @@ def freezes(rs):
     return sorted(r["summary"]["freeze_ms"] for r in done(rs))
 
 def median(v):
-    n = len(v)
-    return (v[n // 2] + v[(n - 1) // 2]) / 2 if n else None
+    return statistics.median(v) if v else None
 
 def cell(rs):
     v = freezes(rs)
@@ -91,9 +90,13 @@ def overlap(a, b):
 # the time the writer stood still in all: the final freeze, and for the
 # soft-dirty loop its freezes to collect as well
 def still(rs):
-    v = sorted(r["summary"]["freeze_ms"] + r["summary"].get("collect_freeze_ms", 0)
-               for r in done(rs))
+    v = [r["summary"]["freeze_ms"] + r["summary"].get("collect_freeze_ms", 0)
+         for r in done(rs)]
     return "%.1f ms" % median(v) if v else "-"
+
+def achieved(rs):
+    v = [r["achieved"] for r in done(rs) if r.get("achieved") is not None]
+    return "%.0f" % median(v) if v else "?"
 
 reps = max((len(v) for v in runs.values()), default=0)
 
@@ -133,9 +136,7 @@ for rate in rates:
     r1, r2 = ratio(vm, sc), ratio(vm, sd)
     met = r1 is not None and r2 is not None and r1 <= 0.1 and r2 <= 1.0
     met_all &= met
-    ach = " / ".join("%.0f" % median(sorted(x["achieved"] for x in done(rs)
-                                            if x.get("achieved") is not None) or [0])
-                     if done(rs) else "?" for rs in (vm, sd))
+    ach = "%s / %s" % (achieved(vm), achieved(sd))
     o.append("| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s / %s |" % (
         rate, ach, cell(sc), cell(sd), cell(vm),
         "%.3fx" % r1 if r1 is not None else "-", "%.2fx" % r2 if r2 is not None else "-",
