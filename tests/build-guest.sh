@@ -41,6 +41,6 @@ rm -rf "$out/bench"
 make -s -C "$VMTRACK_ROOT/bench/src" O="$out/bench" UAPI="$build/usr/include" \
 	VMTRACK_LIB="$VMTRACK_ROOT/tools/vmtrack/libvmtrack.a" \
 	"$out/bench/vmbench" precopy >/dev/null
-for p in first-write rearm; do
-	${CC:-cc} -O2 -Wall -Werror -o "$out/bench/$p" "$VMTRACK_ROOT/bench/micro/$p.c"
+for p in first-write rearm stall; do
+	${CC:-cc} -O2 -Wall -Werror -o "$out/bench/$p" "$VMTRACK_ROOT/bench/micro/$p.c" -lpthread
 done

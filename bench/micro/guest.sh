@@ -3,8 +3,9 @@
 # Runs inside the test VM (see bench/micro/run.sh): the first write to a
 # tracked page under each tracking setup, and the re-arm of written pages
 # (MADV_WATCH against uffd-wp's re-protect, and PAGEMAP_SCAN's re-arming
-# walk in watched VMAs against WP_ASYNC's), each case ROUNDS times in
-# rotation so that the host's drift hits all.
+# walk in watched VMAs against WP_ASYNC's), and how long each re-arm holds
+# up a thread of the target that writes meanwhile, each case ROUNDS times
+# in rotation so that the host's drift hits all.
 set -eu
 bin=${MICRO_BIN:?}
 rounds=${MICRO_ROUNDS:-3}
@@ -39,5 +40,11 @@ for ((r = 0; r < rounds; r++)); do
 	for s in 1 10 100; do
 		"$bin/rearm" $((pages / 256)) $s 7 scan-watch
 		"$bin/rearm" $((pages / 256)) $s 7 scan-uffd
+	done
+	for m in scan-watch scan-uffd watch uffd-wp; do
+		"$bin/stall" $((pages / 256)) 10 5 $m
+	done
+	for m in scan-watch scan-uffd watch; do	# uffd-wp: 229376 ioctls
+		"$bin/stall" $((pages / 256)) 1 5 $m
 	done
 done

@@ -11,16 +11,20 @@ root=$(cd "$here/../.." && pwd)
 kernel=${1:-$("$root/scripts/kernel-image.sh" series)}
 out=$here/.build
 mkdir -p "$out"
-for p in first-write rearm; do
-	${CC:-cc} -O2 -Wall -o "$out/$p" "$here/$p.c"
+for p in first-write rearm stall; do
+	${CC:-cc} -O2 -Wall -o "$out/$p" "$here/$p.c" -lpthread
 done
 "$root/vm/run" -k "$kernel" -c 2 -m 2048 -t 1800 -o "$out/guest.out" -- \
 	env MICRO_BIN="$out" ${MICRO_ROUNDS:+MICRO_ROUNDS=$MICRO_ROUNDS} "$here/guest.sh" \
 	> "$out/console" 2>&1 || { tail -20 "$out/console"; exit 1; }
-grep -E '^(soft-dirty|watch|rearm)' "$out/guest.out"
+grep -E '^(soft-dirty|watch|rearm|stall)' "$out/guest.out"
 awk '
 /ns\/write:/ { for (i = 3; i <= NF; i++) v[$1] = v[$1] " " $i }
 /^rearm / { k = substr($0, 7, index($0, ": ms") - 7); r[k] = r[k] " " $(NF - 2) }
+/^stall .*: re-arm ms median / {
+	k = $4 " ranges, " $6; sub(/:$/, "", k)
+	sr[k] = sr[k] " " ($10 + 0); sw[k] = sw[k] " " $15
+}
 function stats(s,   n, a, i, j, t) {
 	n = split(s, a, " ")
 	for (i = 1; i <= n; i++)
@@ -31,4 +35,6 @@ function stats(s,   n, a, i, j, t) {
 END {
 	for (k in v) printf "first write, %s: ns %s\n", k, stats(v[k])
 	for (k in r) printf "re-arm %s: median ms of each run: %s\n", k, stats(r[k])
+	for (k in sr) printf "stall %s: re-arm ms %s; the writer'"'"'s longest write ms %s\n",
+		k, stats(sr[k]), stats(sw[k])
 }' "$out/guest.out" | sort

@@ -9,6 +9,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -717,6 +718,155 @@ TEST_F(sweep, pagemap_scan_rearms_thp)
 	EXPECT_EQ(2, MMW_WRITE_FAULTS((unsigned long)p, (unsigned long)p + PMD_SIZE_2M))
 		mmw_trace_dump(&self->t, 20);
 	munmap(p, PMD_SIZE_2M);
+}
+
+/* Every other page of @n written: @n / 2 regions of one page. */
+static void write_every_other(char *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i += 2)
+		p[i * ps] += 1;
+}
+
+/*
+ * More regions than one walk buffers (512): the ioctl walks again after
+ * the first has filled its buffer, and reports walk_end at the end of the
+ * range once the second one has reached it.
+ */
+TEST_F(sweep, pagemap_scan_walk_end_after_full_buffer)
+{
+	const size_t n = 4096;
+	struct page_region *regions;
+	struct pm_scan_arg arg = {
+		.size = sizeof(arg),
+		.flags = PM_SCAN_WP_MATCHING,
+		.vec_len = n,
+		.category_mask = PAGE_IS_WRITTEN,
+		.return_mask = PAGE_IS_WRITTEN,
+	};
+	char *p;
+	size_t i;
+
+	p = mmap(NULL, n * ps, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	regions = calloc(n, sizeof(*regions));
+	ASSERT_NE(NULL, regions);
+	ASSERT_EQ(0, madvise(p, n * ps, MADV_NOHUGEPAGE));
+	memset(p, 1, n * ps);
+	ASSERT_EQ(0, madvise(p, n * ps, MADV_WATCH));
+	write_every_other(p, n);
+	arg.start = (unsigned long)p;
+	arg.end = (unsigned long)p + n * ps;
+	arg.vec = (unsigned long)regions;
+	ASSERT_EQ(n / 2, ioctl(self->pagemap, PAGEMAP_SCAN, &arg)) TH_LOG("%s", strerror(errno));
+	EXPECT_EQ(arg.end, arg.walk_end);
+	for (i = 0; i < n / 2; i++) {
+		EXPECT_EQ(mmw_pg(p, 2 * i), regions[i].start);
+		EXPECT_EQ(mmw_pg(p, 2 * i + 1), regions[i].end);
+	}
+	/* all armed again */
+	EXPECT_EQ(0, ioctl(self->pagemap, PAGEMAP_SCAN, &arg));
+	EXPECT_EQ(arg.end, arg.walk_end);
+	free(regions);
+	munmap(p, n * ps);
+}
+
+#define WAIT_MIB	64
+
+struct faulter {
+	char *p;
+	size_t n;
+	int stop;
+	unsigned long writes;
+};
+
+/* Write the pages of [p, p + n pages) in turn: each first write faults. */
+static void *fault_pages(void *arg)
+{
+	struct faulter *f = arg;
+	unsigned long i;
+
+	for (i = 0; !__atomic_load_n(&f->stop, __ATOMIC_RELAXED); i++) {
+		__atomic_store_n(f->p + (i % f->n) * ps, (char)i, __ATOMIC_RELAXED);
+		__atomic_store_n(&f->writes, i + 1, __ATOMIC_RELAXED);
+	}
+	return NULL;
+}
+
+/*
+ * The target faults in the range while the walk arms it: a walk that finds
+ * a fault waiting for the mmap lock lets it in, and goes on. A run written
+ * whole is still reported as one region, across the walks; a page written
+ * during the scan is either reported or found written after it.
+ */
+TEST_F_TIMEOUT(sweep, pagemap_scan_rearm_lets_faults_in, 120)
+{
+	const size_t n = (WAIT_MIB << 20) / ps, half = n / 2;
+	struct faulter f = { .n = half };
+	struct page_region regions[64];
+	struct pm_scan_arg arg = {
+		.size = sizeof(arg),
+		.flags = PM_SCAN_WP_MATCHING,
+		.vec = (unsigned long)regions,
+		.vec_len = ARRAY_SIZE(regions),
+		.category_mask = PAGE_IS_WRITTEN,
+		.return_mask = PAGE_IS_WRITTEN,
+	};
+	unsigned long before, during = 0;
+	char *p, *reported;
+	pthread_t thread;
+	size_t i, pg;
+	int round;
+	long nr;
+
+	p = mmw_map_aligned(WAIT_MIB << 20, PMD_SIZE_2M, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS);
+	ASSERT_NE(MAP_FAILED, p);
+	reported = calloc(half, 1);
+	ASSERT_NE(NULL, reported);
+	ASSERT_EQ(0, madvise(p, n * ps, MADV_NOHUGEPAGE));
+	memset(p, 1, n * ps);
+	ASSERT_EQ(0, madvise(p, n * ps, MADV_WATCH));
+	arg.start = (unsigned long)p;
+	arg.end = (unsigned long)p + n * ps;
+	f.p = p + half * ps;
+	ASSERT_EQ(0, pthread_create(&thread, NULL, fault_pages, &f));
+	for (round = 0; round < 4; round++) {
+		memset(p, round, half * ps);
+		before = __atomic_load_n(&f.writes, __ATOMIC_RELAXED);
+		nr = ioctl(self->pagemap, PAGEMAP_SCAN, &arg);
+		ASSERT_LE(1, nr) TH_LOG("%s", strerror(errno));
+		EXPECT_EQ(arg.end, arg.walk_end);
+		/* the lower half, with what the thread wrote next to it */
+		EXPECT_EQ(arg.start, regions[0].start);
+		ASSERT_LE((unsigned long)f.p, regions[0].end);
+		for (i = 0; i < nr; i++) {
+			ASSERT_LT(regions[i].start, regions[i].end);
+			ASSERT_GE(arg.end, regions[i].end);
+			if (i)
+				ASSERT_LT(regions[i - 1].end, regions[i].start);
+			pg = regions[i].start < (unsigned long)f.p ? 0 :
+			     (regions[i].start - (unsigned long)f.p) / ps;
+			for (; pg < (regions[i].end - (unsigned long)f.p) / ps; pg++)
+				reported[pg] = 1;
+		}
+		during += __atomic_load_n(&f.writes, __ATOMIC_RELAXED) - before;
+	}
+	__atomic_store_n(&f.stop, 1, __ATOMIC_RELAXED);
+	ASSERT_EQ(0, pthread_join(thread, NULL));
+	ASSERT_LT(0, f.writes);
+	/* nothing in the lower half since the last scan */
+	for (i = 0; i < half; i++)
+		ASSERT_EQ(0, mmw_pagemap(self->pagemap, mmw_pg(p, i)) & PM_SOFT_DIRTY)
+			TH_LOG("page %zu", i);
+	for (i = 0; i < half && i < f.writes; i++)
+		ASSERT_TRUE(reported[i] ||
+			    (mmw_pagemap(self->pagemap, mmw_pg(f.p, i)) & PM_SOFT_DIRTY))
+			TH_LOG("page %zu of %lu written", i, f.writes);
+	TH_LOG("%lu writes, %lu of them during the scans", f.writes, during);
+	free(reported);
+	munmap(p, n * ps);
 }
 
 TEST_HARNESS_MAIN
