@@ -14,32 +14,15 @@
  * writes every STRIDE-th page (each its own range) and times the re-arm of
  * those pages. Prints the minimum, median and maximum in milliseconds.
  */
-#include <fcntl.h>
-#include <linux/userfaultfd.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
-#include <sys/syscall.h>
-#include <sys/uio.h>
 #include <time.h>
-#include <unistd.h>
 
-#include "../src/uapi-compat.h"
+#include "micro.h"
 
-#ifndef MADV_WATCH
-#define MADV_WATCH	26
-#endif
-#ifndef UFFD_FEATURE_WP_ASYNC
-#define UFFD_FEATURE_WP_ASYNC	(1 << 15)
-#endif
-#define MAX_IOV		1024
 #define SCAN_VEC	4096
-
-enum mode { WATCH, UFFD_WP, SCAN_WATCH, SCAN_UFFD };
-static const char *const mode_names[] = { "watch", "uffd-wp", "scan-watch", "scan-uffd" };
 
 static double now_ns(void)
 {
@@ -47,63 +30,6 @@ static double now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec * 1e9 + ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static int rearm(int pidfd, struct iovec *iov, size_t n)
-{
-	size_t i, k;
-
-	for (i = 0; i < n; i += k) {
-		k = n - i < MAX_IOV ? n - i : MAX_IOV;
-		if (syscall(SYS_process_madvise, pidfd, iov + i, k, MADV_WATCH, 0) < 0)
-			return -1;
-	}
-	return 0;
-}
-
-static int uffd_protect(int uffd, void *addr, size_t len)
-{
-	struct uffdio_writeprotect wp = {
-		.range = { .start = (unsigned long)addr, .len = len },
-		.mode = UFFDIO_WRITEPROTECT_MODE_WP,
-	};
-
-	return ioctl(uffd, UFFDIO_WRITEPROTECT, &wp);
-}
-
-static int uffd_open(void *addr, size_t len)
-{
-	struct uffdio_api api = {
-		.api = UFFD_API,
-		.features = UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_PAGEFAULT_FLAG_WP,
-	};
-	struct uffdio_register reg = {
-		.range = { .start = (unsigned long)addr, .len = len },
-		.mode = UFFDIO_REGISTER_MODE_WP,
-	};
-	int uffd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
-
-	if (uffd < 0 || ioctl(uffd, UFFDIO_API, &api) ||
-	    ioctl(uffd, UFFDIO_REGISTER, &reg) || uffd_protect(uffd, addr, len))
-		return -1;
-	return uffd;
-}
-
-static int uffd_rearm(int uffd, struct iovec *iov, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (uffd_protect(uffd, iov[i].iov_base, iov[i].iov_len))
-			return -1;
-	return 0;
 }
 
 /* Find the written pages of [addr, addr + len) and re-arm them; count them. */
@@ -149,7 +75,7 @@ int main(int argc, char **argv)
 	long psz = sysconf(_SC_PAGESIZE);
 	struct iovec *iov, all;
 	int reps, r, fd, pagemap = -1;
-	enum mode mode = WATCH;
+	enum mode mode;
 	bool uffd;
 	double *ms;
 	char *p;
@@ -158,15 +84,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: rearm MIB STRIDE REPS [watch|uffd-wp|scan-watch|scan-uffd]\n");
 		return 2;
 	}
-	if (argc > 4) {
-		for (r = 0; r < 4 && strcmp(argv[4], mode_names[r]); r++)
-			;
-		if (r == 4) {
-			fprintf(stderr, "rearm: unknown mode '%s'\n", argv[4]);
-			return 2;
-		}
-		mode = r;
-	}
+	if (parse_mode("rearm", argc, argv, &mode))
+		return 2;
 	uffd = mode == UFFD_WP || mode == SCAN_UFFD;
 	mib = strtoul(argv[1], NULL, 0);
 	stride = strtoul(argv[2], NULL, 0) ?: 1;
@@ -220,7 +139,7 @@ int main(int argc, char **argv)
 		t0 = now_ns();
 		switch (mode) {
 		case WATCH:
-			err = rearm(fd, iov, n);
+			err = madvise_rearm(fd, iov, n);
 			break;
 		case UFFD_WP:
 			err = uffd_rearm(fd, iov, n);

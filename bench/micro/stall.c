@@ -22,31 +22,17 @@
  * the medians.
  */
 #define _GNU_SOURCE
-#include <fcntl.h>
-#include <linux/userfaultfd.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
-#include <sys/syscall.h>
-#include <sys/uio.h>
 #include <time.h>
-#include <unistd.h>
 
-#include "../src/uapi-compat.h"
+#include "micro.h"
 
-#ifndef MADV_WATCH
-#define MADV_WATCH	26
-#endif
-#define MAX_IOV		1024
 #define SCAN_VEC	512
-
-enum mode { WATCH, UFFD_WP, SCAN_WATCH, SCAN_UFFD };
-static const char *const mode_names[] = { "watch", "uffd-wp", "scan-watch", "scan-uffd" };
 
 struct target {
 	char		*base;
@@ -78,13 +64,6 @@ static double now_ms(void)
 	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 static void pin(int cpu)
 {
 	cpu_set_t set;
@@ -94,33 +73,13 @@ static void pin(int cpu)
 	sched_setaffinity(0, sizeof(set), &set);
 }
 
-static int uffd_protect(int uffd, void *addr, size_t len)
-{
-	struct uffdio_writeprotect wp = {
-		.range = { .start = (unsigned long)addr, .len = len },
-		.mode = UFFDIO_WRITEPROTECT_MODE_WP,
-	};
-
-	return ioctl(uffd, UFFDIO_WRITEPROTECT, &wp);
-}
-
 static int arm_all(struct target *t)
 {
-	struct uffdio_api api = {
-		.api = UFFD_API,
-		.features = UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_PAGEFAULT_FLAG_WP,
-	};
-	struct uffdio_register reg = {
-		.range = { .start = (unsigned long)t->base, .len = t->len },
-		.mode = UFFDIO_REGISTER_MODE_WP,
-	};
 	struct iovec all = { .iov_base = t->base, .iov_len = t->len };
 
 	if (t->mode == UFFD_WP || t->mode == SCAN_UFFD) {
-		t->fd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
-		return t->fd < 0 || ioctl(t->fd, UFFDIO_API, &api) ||
-		       ioctl(t->fd, UFFDIO_REGISTER, &reg) ||
-		       uffd_protect(t->fd, t->base, t->len);
+		t->fd = uffd_open(t->base, t->len);
+		return t->fd < 0;
 	}
 	t->fd = syscall(SYS_pidfd_open, getpid(), 0);
 	return t->fd < 0 ||
@@ -150,30 +109,13 @@ static int scan_rearm(struct target *t)
 	return 0;
 }
 
-static int madvise_rearm(int pidfd, const struct iovec *iov, size_t n)
-{
-	size_t i, k;
-
-	for (i = 0; i < n; i += k) {
-		k = n - i < MAX_IOV ? n - i : MAX_IOV;
-		if (syscall(SYS_process_madvise, pidfd, iov + i, k, MADV_WATCH, 0) < 0)
-			return -1;
-	}
-	return 0;
-}
-
 static int rearm(struct target *t)
 {
-	size_t i;
-
 	switch (t->mode) {
 	case WATCH:
 		return madvise_rearm(t->fd, t->iov, t->nr_iov);
 	case UFFD_WP:
-		for (i = 0; i < t->nr_iov; i++)
-			if (uffd_protect(t->fd, t->iov[i].iov_base, t->iov[i].iov_len))
-				return -1;
-		return 0;
+		return uffd_rearm(t->fd, t->iov, t->nr_iov);
 	default:
 		return scan_rearm(t);
 	}
@@ -280,15 +222,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: stall MIB STRIDE REPS [watch|uffd-wp|scan-watch|scan-uffd]\n");
 		return 2;
 	}
-	if (argc > 4) {
-		for (r = 0; r < 4 && strcmp(argv[4], mode_names[r]); r++)
-			;
-		if (r == 4) {
-			fprintf(stderr, "stall: unknown mode '%s'\n", argv[4]);
-			return 2;
-		}
-		t.mode = r;
-	}
+	if (parse_mode("stall", argc, argv, &t.mode))
+		return 2;
 	mib = strtoul(argv[1], NULL, 0);
 	stride = strtoul(argv[2], NULL, 0) ?: 1;
 	reps = atoi(argv[3]);
