@@ -34,24 +34,38 @@ if [ $feature = 1 ]; then
 	fragments+=("$out/.vmtrack-feature.config")
 fi
 cfg_id=$(cat "${fragments[@]}" | sha1sum | cut -c1-16)
-if [ "$(cat "$out/.vmtrack-config" 2>/dev/null)" != "$cfg_id" ] || [ ! -f "$out/.config" ]; then
+
+# Does $out/.config hold every line of the fragments? (verbose: say which not)
+config_applied() { # [-v]
+	local f line sym ret=0
+	for f in "${fragments[@]}"; do
+		while IFS= read -r line; do
+			case $line in
+			CONFIG_*=n) sym=${line%%=*}
+				grep -q "^$sym=" "$out/.config" || continue
+				[ "${1-}" = -v ] && msg "$sym is set"
+				ret=1 ;;
+			CONFIG_*) grep -qx "$line" "$out/.config" && continue
+				[ "${1-}" = -v ] && msg "$line not set"
+				ret=1 ;;
+			esac
+		done < "$f"
+	done
+	return $ret
+}
+
+# Checked before every build, not only when the fragments change: a tree
+# that does not declare an option (a patch before the one adding it) drops
+# it from .config when built, and the next tree would silently go without.
+if [ "$(cat "$out/.vmtrack-config" 2>/dev/null)" != "$cfg_id" ] || [ ! -f "$out/.config" ] ||
+   ! config_applied; then
 	make -s -C "$src" O="$out" tinyconfig >/dev/null
 	(cd "$out" && "$src/scripts/kconfig/merge_config.sh" -m -O "$out" \
 		"$out/.config" "${fragments[@]}" >/dev/null)
 	make -s -C "$src" O="$out" olddefconfig >/dev/null
 	# merge_config only warns when a symbol cannot be set; a silently
 	# missing option would turn a test into a skip, so fail instead.
-	missing=0
-	for f in "${fragments[@]}"; do
-		while IFS= read -r line; do
-			case $line in
-			CONFIG_*=n) sym=${line%%=*}
-				grep -q "^$sym=" "$out/.config" && { msg "$sym is set"; missing=1; } ;;
-			CONFIG_*) grep -qx "$line" "$out/.config" || { msg "$line not set"; missing=1; } ;;
-			esac
-		done < "$f"
-	done
-	[ $missing = 0 ] || die "config fragment could not be applied in $out"
+	config_applied -v || die "config fragment could not be applied in $out"
 	echo "$cfg_id" > "$out/.vmtrack-config"
 fi
 

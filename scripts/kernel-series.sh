@@ -97,6 +97,15 @@ no_kernel_input_changed() {
 		grep -qvE '^(Documentation/|tools/|MAINTAINERS$)'
 }
 
+# Does the tree declare the options of Kconfig.snippet? Not before the
+# patch that adds them: such a patch is built without them.
+feature_declared() { # TREE
+	local sym
+	for sym in $(sed -n 's/^config //p' "$VMTRACK_ROOT/Kconfig.snippet"); do
+		grep -rqx --include='Kconfig*' "config $sym" "$1" || return 1
+	done
+}
+
 cmd_check() {
 	local tip out=$VMTRACK_CACHE/build cfg fails=0 c n=0 subject tree prev_built=0
 	tip=$(cmd_apply)
@@ -130,7 +139,8 @@ cmd_check() {
 		fi
 		prev_built=0
 		checkout_series_tree "$c"
-		if "$VMTRACK_ROOT/scripts/kernel-build.sh" "$SERIES_TREE" "$out" --feature \
+		if "$VMTRACK_ROOT/scripts/kernel-build.sh" "$SERIES_TREE" "$out" \
+			$(feature_declared "$SERIES_TREE" && echo --feature) \
 			> "$STAMPS/build.log" 2>&1; then
 			touch "$STAMPS/built-$tree-$cfg"
 			prev_built=1

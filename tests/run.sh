@@ -192,6 +192,10 @@ expect_vm_status "vm: a hung guest is killed at its limit" 124 -t 15 -- sleep 60
 banner=$(strings -n 20 "$KERNEL_BUILD/vmlinux" | grep -m1 '^Linux version .* #[0-9]')
 expect_vm_status "vm: the guest runs the kernel just built" 0 -t 120 -- \
 	sh -c 'test "$(cat /proc/version)" = "$1"' sh "$banner"
+# A kernel built without the feature would turn the selftests into skips.
+expect_vm_status "vm: the patched kernel has the mm_watch events" 0 -t 120 -- \
+	sh -c 'mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null
+		test -d /sys/kernel/tracing/events/mm_watch'
 expect_vm_status "vm: the guest boots the 2 CPUs it is given" 0 -t 120 -c 2 -- \
 	sh -c 'test "$(nproc)" = 2'
 expect_vm_status "vm: the guest boots the 3 CPUs it is given" 0 -t 120 -c 3 -- \
