@@ -83,6 +83,31 @@ checkout_series_tree() {
 	git -C "$SERIES_TREE" checkout -q -f --detach "$1"
 }
 
+# Start the per-patch builds from the unpatched kernel's objects when the
+# build tree is empty (a cold cache): both have the same config until a
+# patch declares the feature, so the first patch compiles only the files
+# it changes instead of the whole kernel. The copy's command lines and
+# dependencies name $KSRC, the tree the unpatched kernel was built from:
+# they are made to name $SERIES_TREE, which is put at the baseline with
+# every file dated before the copied objects, so that kbuild finds them
+# up to date and rebuilds what a checkout changes, as for any other tree.
+seed_build_from_base() { # OUT
+	local out=$1 base=$VMTRACK_CACHE/build-base when
+	[ ! -f "$out/.config" ] && [ -f "$base/arch/x86/boot/bzImage" ] || return 0
+	when=$(git -C "$KSRC" log -1 --format=%ct baseline)
+	checkout_series_tree baseline
+	git -C "$SERIES_TREE" ls-files -z |
+		(cd "$SERIES_TREE" && xargs -0 touch -h -d "@$when")
+	# The index must know the new dates, or checkout rewrites every file.
+	git -C "$SERIES_TREE" update-index -q --refresh || true
+	rm -rf "$out"
+	cp -a "$base" "$out"
+	grep -rlIZ -F "$KSRC" "$out" |
+		xargs -0r sed -i -E "s#$KSRC([^-_A-Za-z0-9.]|\$)#$SERIES_TREE\1#g"
+	ln -sfn "$SERIES_TREE" "$out/source"
+	echo "# build tree seeded from the unpatched kernel's ($base)"
+}
+
 cmd_tree() {
 	local tip
 	tip=$(cmd_apply)
@@ -110,6 +135,7 @@ cmd_check() {
 	local tip out=$VMTRACK_CACHE/build cfg fails=0 c n=0 subject tree prev_built=0
 	tip=$(cmd_apply)
 	cfg=$(cat "$VMTRACK_ROOT"/vm/kernel.config "$VMTRACK_ROOT/Kconfig.snippet" | sha1sum | cut -c1-12)
+	seed_build_from_base "$out"
 	# The baseline is a source release: no history for checkpatch to find
 	# the commits that Fixes: tags name (UNKNOWN_COMMIT_ID).
 	for c in $(git -C "$KSRC" rev-list --reverse baseline.."$tip"); do

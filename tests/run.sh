@@ -150,6 +150,13 @@ tap_step "unit" make -s -C "$VMTRACK_ROOT/tools/vmtrack" check
 section "kernel series: sync with the top-level files"
 tap_step "series-sync" "$VMTRACK_ROOT/scripts/kernel-series.sh" sync
 
+if [ "$DEBUG" != 1 ]; then
+	# First: with an empty cache the per-patch builds start from its
+	# objects (scripts/kernel-series.sh, seed_build_from_base).
+	section "kernel builds: the unpatched kernel"
+	one_step "build: unpatched kernel" "$VMTRACK_ROOT/scripts/kernel-image.sh" base
+fi
+
 section "kernel series: git am, checkpatch --strict and a build of every patch"
 tap_step "series-check" "$VMTRACK_ROOT/scripts/kernel-series.sh" check
 
@@ -166,7 +173,6 @@ if [ "$DEBUG" = 1 ]; then
 else
 	one_step "build: patched kernel" "$VMTRACK_ROOT/scripts/kernel-image.sh" series
 	KERNEL_BUILD=$VMTRACK_CACHE/build
-	one_step "build: unpatched kernel" "$VMTRACK_ROOT/scripts/kernel-image.sh" base
 	BASE_BUILD=$VMTRACK_CACHE/build-base
 fi
 KERNEL=$KERNEL_BUILD/arch/x86/boot/bzImage
