@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # bench/micro/run.sh [BZIMAGE]: the micro-benchmarks behind the figures
-# "measured apart" in the README's Performance section, in one VM run on the
+# "measured apart" in bench/README.md (Findings), in one VM run on the
 # kernel under test (default: scripts/kernel-image.sh series). Prints every
 # repetition, then per case the minimum and the median (TCG on a shared
 # host: the minima are the steadier figure).
