@@ -699,7 +699,7 @@ class Report:
         return fmt_ratio(g["value"]), "%.2fx" % g["bound"]
 
     def goal_lines(self):
-        goals = self.goals()
+        goals = self.headline["goals"]
         if not goals:
             return []
         L = ["Each goal with this run's value (vmtrack's median over the reference's); "
@@ -1214,7 +1214,7 @@ class Report:
                 self.per("soft-dirty", "bytes", "pages"), self.per(SCAN, "bytes", "records"),
                 self.per("uffd-wp", "write_syscalls", "dirty"), self.vmtrack_events_text())))
         out.append("")
-        goals = self.goals()
+        goals = self.headline["goals"]
         if goals:
             out.append("Goals (vmtrack / reference, medians; '~': the [min-max] ranges overlap):")
             out.append("")
