@@ -642,16 +642,21 @@ class Report:
 
     # -------- goals
 
+    @staticmethod
+    def goal(what, value, bound, overlap=None, percent=False):
+        """A goal: its measured @value (None: not measured) against @bound."""
+        verdict = "not measured" if value is None else \
+            "met" if value <= bound else "not met"
+        return {"goal": what, "bound": bound, "value": value, "verdict": verdict,
+                "overlap": overlap, "percent": percent}
+
     def goal_ratio(self, what, sz, sp, ref, field, bound):
         """vmtrack / @ref at one point, against @bound."""
         v, r = self.ep.get(("vmtrack", sz, sp)), self.ep.get((ref, sz, sp))
-        g = {"goal": what, "bound": bound, "value": None, "verdict": "not measured",
-             "overlap": None}
-        if v and r and v.get(field) and r.get(field):
-            g["value"] = ratio(v[field]["median"], r[field]["median"])
-            g["verdict"] = "met" if g["value"] <= bound else "not met"
-            g["overlap"] = ranges_overlap(v[field], r[field])
-        return g
+        if not (v and r and v.get(field) and r.get(field)):
+            return self.goal(what, None, bound)
+        return self.goal(what, ratio(v[field]["median"], r[field]["median"]), bound,
+                         ranges_overlap(v[field], r[field]))
 
     def goals(self):
         """Every performance goal with its measured value and verdict."""
@@ -674,27 +679,23 @@ class Report:
                 best[0] if best else None, "total_ns", GOAL_TOTAL))
         gr = self.growth("vmtrack")
         if gr is not None:
-            out.append({"goal": "epoch growth from %d to %d MiB at %s dirty pages" % (
-                self.sizes[0], self.sizes[-1], self.fixed_spec), "bound": GOAL_GROWTH,
-                "value": gr, "verdict": "met" if gr <= GOAL_GROWTH else "not met",
-                "overlap": None})
+            out.append(self.goal("epoch growth from %d to %d MiB at %s dirty pages" % (
+                self.sizes[0], self.sizes[-1], self.fixed_spec), gr, GOAL_GROWTH))
         for b in self.loss:
             if not b["auto"]:
                 continue
             for p in b["points"]:
                 if p["rate_target"] == 100000 and p.get("consumer_cpu_share") is not None:
-                    c = p["consumer_cpu_share"]
-                    out.append({"goal": "consumer CPU at 100k faults/s (placement %s, "
-                                "auto-sized buffers), share of one CPU" % b["placement"],
-                                "bound": GOAL_CPU, "value": c, "percent": True,
-                                "verdict": "met" if c <= GOAL_CPU else "not met",
-                                "overlap": None})
+                    out.append(self.goal("consumer CPU at 100k faults/s (placement %s, "
+                                         "auto-sized buffers), share of one CPU" %
+                                         b["placement"], p["consumer_cpu_share"], GOAL_CPU,
+                                         percent=True))
         return out
 
     def goal_text(self, g):
         if g["value"] is None:
             return "-", "-"
-        if g.get("percent"):
+        if g["percent"]:
             return "%.1f%%" % (100 * g["value"]), "%.0f%%" % (100 * g["bound"])
         return fmt_ratio(g["value"]), "%.2fx" % g["bound"]
 
