@@ -84,6 +84,7 @@ int region_map_huge(struct region *r, size_t len);
 void region_unmap(struct region *r);
 void rangeset_reset(struct rangeset *rs);
 int rangeset_add(struct rangeset *rs, uint64_t start, uint64_t end);
+int rangeset_reserve(struct rangeset *rs, size_t n);
 void rangeset_free(struct rangeset *rs);
 uint64_t rangeset_pages(const struct rangeset *rs, size_t psz);
 
@@ -187,6 +188,7 @@ extern const struct mech_ops mech_softdirty;
 extern const struct mech_ops mech_uffd_sync;
 extern const struct mech_ops mech_uffd_async;
 extern const struct mech_ops mech_vmtrack;
+extern const struct mech_ops mech_vmtrack_batch;
 extern const struct mech_ops mech_vmtrack_raw;
 
 struct raw_state;

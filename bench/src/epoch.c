@@ -171,6 +171,9 @@ static int cell_open(struct cell_state *cs, const struct epoch_opts *o,
 	ret = o->thp ? region_map_huge(&c->r, mib * MIB) : region_map(&c->r, mib * MIB, true);
 	if (ret)
 		die("mmap %zu MiB: %s", mib, strerror(-ret));
+	/* reported ranges coalesce: at most every other page starts one */
+	if (rangeset_reserve(&c->rs, c->r.pages / 2 + 1))
+		die("out of memory");
 	c->rss0 = rss_kb();
 	cs->t1 = now_ns();
 	ret = ops->setup(&c->m, &c->r);
@@ -311,12 +314,12 @@ static bool lock_send(const char *tag, struct lock_child *ch, struct lock_cmd *c
  * Two consumers of the mm_watch events in one kernel see each other's
  * faults: an event reaches every instance that enables it (a filtered one
  * is still built and tested there), so each would pay for the other's
- * writes. vmtrack-raw takes its turns in a lockstep of its own, after the
- * others.
+ * writes. vmtrack-raw and vmtrack-batch take their turns in a lockstep
+ * each, after the others.
  */
 static bool lock_group_has(const struct mech_ops *ops, int group)
 {
-	return (ops == &mech_vmtrack_raw) == (group == 1);
+	return group == (ops == &mech_vmtrack_raw ? 1 : ops == &mech_vmtrack_batch ? 2 : 0);
 }
 
 static void run_lockstep(const struct epoch_opts *o, size_t mib, int group)
@@ -501,6 +504,7 @@ int cmd_epoch(int argc, char **argv)
 		o.mechs[o.nr_mechs++] = &mech_uffd_sync;
 		o.mechs[o.nr_mechs++] = &mech_uffd_async;
 		o.mechs[o.nr_mechs++] = &mech_vmtrack;
+		o.mechs[o.nr_mechs++] = &mech_vmtrack_batch;
 		o.mechs[o.nr_mechs++] = &mech_vmtrack_raw;
 	}
 	/* sizes outer, mechanisms inner: the mechanisms of a point run back to back */
@@ -508,6 +512,7 @@ int cmd_epoch(int argc, char **argv)
 		if (o.sizes_mib[i] <= o.lockstep_max_mib) {
 			run_lockstep(&o, o.sizes_mib[i], 0);
 			run_lockstep(&o, o.sizes_mib[i], 1);
+			run_lockstep(&o, o.sizes_mib[i], 2);
 			continue;
 		}
 		for (k = 0; k < o.nr_mechs; k++)

@@ -7,6 +7,9 @@
  *                (per_cpu/cpuN/stats), checks that the instance was not
  *                changed, applies the events and re-arms exactly the dirty
  *                ranges with process_madvise(MADV_WATCH).
+ * "vmtrack-batch" libvmtrack with the dirty ranges of an epoch handed out in
+ *                batches (vmtrack_session_set_batch()), for a consumer
+ *                whose memory must not grow with the ranges of an epoch.
  * "vmtrack-raw"  the same steps with libtracefs directly and libvmtrack's
  *                decoder, without the per-epoch instance check and with the
  *                stats files kept open (pread): the floor of the mechanism,
@@ -83,11 +86,34 @@ static int instance_total_kb(const char *name)
 
 /* ---- libvmtrack ---- */
 
+/* vmtrack-batch: as many ranges as one process_madvise() call re-arms */
+#define VT_BATCH	VMTRACK_MAX_IOV
+
 struct vt_state {
 	struct vmtrack_session	*s;
 };
 
-static int vt_setup(struct mech *m, struct region *r)
+/* the ranges of an epoch, every batch of it; -errno, or 0 */
+static int vt_collect(struct vmtrack_session *s, int ret, struct vmtrack_epoch *ep,
+		      struct rangeset *out)
+{
+	size_t i;
+
+	if (out)
+		rangeset_reset(out);
+	while (ret >= 0) {
+		for (i = 0; out && i < ep->nr_dirty; i++)
+			if (rangeset_add(out, (uintptr_t)ep->dirty[i].iov_base,
+					 (uintptr_t)ep->dirty[i].iov_base + ep->dirty[i].iov_len))
+				return -ENOMEM;
+		if (!ret)
+			return 0;
+		ret = vmtrack_session_epoch_next(s, ep);
+	}
+	return ret;
+}
+
+static int vt_open(struct mech *m, struct region *r, size_t batch)
 {
 	struct vmtrack_params p = {
 		.pid = getpid(),
@@ -114,25 +140,30 @@ static int vt_setup(struct mech *m, struct region *r)
 		note("vmtrack_session_watch_ranges: %s", vmtrack_session_error(v->s));
 		return ret;
 	}
+	vmtrack_session_set_batch(v->s, batch);
 	/* consume the mark events: epoch 1 */
-	return vmtrack_session_epoch(v->s, 0, &ep);
+	return vt_collect(v->s, vmtrack_session_epoch(v->s, 0, &ep), &ep, NULL);
+}
+
+static int vt_setup(struct mech *m, struct region *r)
+{
+	return vt_open(m, r, 0);
+}
+
+static int vt_setup_batch(struct mech *m, struct region *r)
+{
+	return vt_open(m, r, VT_BATCH);
 }
 
 static int vt_epoch(struct mech *m, struct rangeset *out, struct epoch_stats *st)
 {
 	struct vt_state *v = m->priv;
 	struct vmtrack_epoch ep;
-	size_t i;
 	int ret;
 
-	ret = vmtrack_session_epoch(v->s, 0, &ep);
+	ret = vt_collect(v->s, vmtrack_session_epoch(v->s, 0, &ep), &ep, out);
 	if (ret)
 		return ret;
-	rangeset_reset(out);
-	for (i = 0; i < ep.nr_dirty; i++)
-		if (rangeset_add(out, (uintptr_t)ep.dirty[i].iov_base,
-				 (uintptr_t)ep.dirty[i].iov_base + ep.dirty[i].iov_len))
-			return -ENOMEM;
 	st->records = ep.events;
 	st->lost = ep.lost_events;
 	st->all_dirty = ep.all_dirty;
@@ -162,6 +193,16 @@ const struct mech_ops mech_vmtrack = {
 	.desc		= "MADV_WATCH + mm_watch events via libvmtrack (drain, re-arm dirty ranges)",
 	.probe		= vmtrack_kernel_probe,
 	.setup		= vt_setup,
+	.epoch		= vt_epoch,
+	.kernel_kb	= vt_kernel_kb,
+	.teardown	= vt_teardown,
+};
+
+const struct mech_ops mech_vmtrack_batch = {
+	.name		= "vmtrack-batch",
+	.desc		= "libvmtrack, the dirty ranges of an epoch in batches of 1024",
+	.probe		= vmtrack_kernel_probe,
+	.setup		= vt_setup_batch,
 	.epoch		= vt_epoch,
 	.kernel_kb	= vt_kernel_kb,
 	.teardown	= vt_teardown,
@@ -720,7 +761,8 @@ void raw_consumer_close(struct raw_state *s)
 /* ---- registry ---- */
 
 static const struct mech_ops * const mechs[] = {
-	&mech_softdirty, &mech_uffd_sync, &mech_uffd_async, &mech_vmtrack, &mech_vmtrack_raw,
+	&mech_softdirty, &mech_uffd_sync, &mech_uffd_async, &mech_vmtrack, &mech_vmtrack_batch,
+	&mech_vmtrack_raw,
 };
 
 const struct mech_ops *mech_find(const char *name)

@@ -352,6 +352,8 @@ const char *vmtrack_session_error(const struct vmtrack_session *s);
 const char *vmtrack_session_instance(const struct vmtrack_session *s);
 size_t vmtrack_session_buffer_kb(const struct vmtrack_session *s);
 void vmtrack_session_set_dense(struct vmtrack_session *s, uint64_t pages);
+void vmtrack_session_set_batch(struct vmtrack_session *s, size_t max_ranges);
+int vmtrack_session_epoch_next(struct vmtrack_session *s, struct vmtrack_epoch *ep);
 bool vmtrack_session_swept_rearmed(const struct vmtrack_session *s);
 void vmtrack_session_close(struct vmtrack_session *s);
 int vmtrack_reap_instances(void);

@@ -33,6 +33,9 @@ struct vmtrack_dset {
 	unsigned int		shift;
 	uint64_t		page_size;
 	size_t			hint;	/* range of the last vmtrack_dset_set_page() */
+	/* where vmtrack_dset_collect_batch() goes on: range, page in it */
+	size_t			batch_range;
+	uint64_t		batch_page;
 };
 
 static uint64_t range_pages(const struct vmtrack_dset *ds, const struct dset_range *r)
@@ -62,6 +65,22 @@ static void bits_set(unsigned long *bits, uint64_t from, uint64_t to)
 	}
 	while (from < to) {
 		bits[from / BITS_PER_LONG] |= 1UL << (from % BITS_PER_LONG);
+		from++;
+	}
+}
+
+static void bits_clear(unsigned long *bits, uint64_t from, uint64_t to)
+{
+	while (from < to && (from % BITS_PER_LONG)) {
+		bits[from / BITS_PER_LONG] &= ~(1UL << (from % BITS_PER_LONG));
+		from++;
+	}
+	while (from + BITS_PER_LONG <= to) {
+		bits[from / BITS_PER_LONG] = 0;
+		from += BITS_PER_LONG;
+	}
+	while (from < to) {
+		bits[from / BITS_PER_LONG] &= ~(1UL << (from % BITS_PER_LONG));
 		from++;
 	}
 }
@@ -993,6 +1012,116 @@ struct vmtrack_dset *vmtrack_dset_take_dirty(struct vmtrack_dset *ds)
 nomem:
 	vmtrack_dset_free(out);
 	return NULL;
+}
+
+/**
+ * vmtrack_dset_take_epoch() - end an epoch: move its dirty pages into a set of their own
+ * @ds:	the set; keeps its ranges, all pages clean, each range's counters
+ *	(last, total) updated as vmtrack_dset_collect() does
+ *
+ * For an epoch handed out in batches (vmtrack_dset_collect_batch()): the
+ * pages written meanwhile are set in @ds again, apart from those still to
+ * be handed out.
+ *
+ * Return: the set of the epoch's dirty pages, or NULL (out of memory; @ds
+ * is unchanged then).
+ */
+struct vmtrack_dset *vmtrack_dset_take_epoch(struct vmtrack_dset *ds)
+{
+	struct vmtrack_dset *out = vmtrack_dset_take_dirty(ds);
+	size_t i, k = 0;
+
+	if (!out)
+		return NULL;
+	for (i = 0; i < ds->nr; i++) {
+		struct dset_range *r = &ds->r[i];
+
+		r->last = 0;
+		if (k < out->nr && out->r[k].start == r->start)
+			r->last = out->r[k++].ndirty;
+		r->total += r->last;
+	}
+	return out;
+}
+
+/* clear the page bits of a run [@from, @to), all set, and the summary bits of emptied words */
+static void range_clear_run(struct dset_range *r, uint64_t from, uint64_t to)
+{
+	uint64_t w;
+
+	bits_clear(r->bits, from, to);
+	for (w = from / BITS_PER_LONG; w <= (to - 1) / BITS_PER_LONG; w++)
+		if (!r->bits[w])
+			r->sum[w / BITS_PER_LONG] &= ~(1UL << (w % BITS_PER_LONG));
+	r->ndirty -= to - from;
+}
+
+/**
+ * vmtrack_dset_collect_batch() - take the next dirty pages out of the set, up to @max ranges
+ * @ds:		the set, from vmtrack_dset_take_epoch(): nothing else changes it
+ * @iov:	array to fill, as vmtrack_dset_dirty_iov()
+ * @alloc:	allocated entries of *@iov, updated; at most @max are used
+ * @max:	most iovecs to return, at least 1
+ *
+ * The dirty pages in address order, coalesced as vmtrack_dset_dirty_iov()
+ * does, from where the last call stopped; their bits are cleared.
+ *
+ * Return: the number of iovecs (0: none left), or -ENOMEM (the set is
+ * unchanged then).
+ */
+ssize_t vmtrack_dset_collect_batch(struct vmtrack_dset *ds, struct iovec **iov, size_t *alloc,
+				   size_t max)
+{
+	size_t n = 0;
+
+	/* room first: a bit once cleared must reach the caller */
+	while (*alloc < max)
+		if (GROW_ARRAY(*iov, *alloc, *alloc, 64))
+			return -ENOMEM;
+
+	for (; ds->batch_range < ds->nr; ds->batch_range++, ds->batch_page = 0) {
+		struct dset_range *r = &ds->r[ds->batch_range];
+		uint64_t np = range_pages(ds, r), s, e, start;
+
+		while (r->ndirty) {
+			s = range_next_dirty(r, ds->batch_page, np);
+			if (s >= np)
+				break;
+			e = bits_next(r->bits, s, np, false);
+			start = r->start + (s << ds->shift);
+			/* full, unless the run extends the last iovec */
+			if (n == max && (uintptr_t)(*iov)[n - 1].iov_base +
+			    (*iov)[n - 1].iov_len != start)
+				return n;
+			vmtrack_iov_push(iov, alloc, &n, start, r->start + (e << ds->shift));
+			range_clear_run(r, s, e);
+			ds->batch_page = e;
+		}
+	}
+	return n;
+}
+
+/**
+ * vmtrack_dset_merge_dirty() - set the dirty pages of one set in another
+ * @ds:		the set to mark
+ * @from:	the set whose dirty pages are marked in @ds, not changed
+ *
+ * Pages outside every range of @ds are left out. Allocates nothing.
+ */
+void vmtrack_dset_merge_dirty(struct vmtrack_dset *ds, const struct vmtrack_dset *from)
+{
+	size_t i;
+
+	for (i = 0; i < from->nr; i++) {
+		const struct dset_range *r = &from->r[i];
+		uint64_t np = range_pages(from, r), s, e = 0;
+
+		while (r->ndirty && (s = range_next_dirty(r, e, np)) < np) {
+			e = bits_next(r->bits, s, np, false);
+			vmtrack_dset_set_dirty(ds, r->start + (s << from->shift),
+					       r->start + (e << from->shift), NULL);
+		}
+	}
 }
 
 /**

@@ -190,6 +190,12 @@ struct vmtrack_tracker {
 	size_t			rearm_alloc;
 	size_t			nr_rearm;
 	size_t			nr_extents;
+	/*
+	 * epochs handed out in batches: the collect moves the dirty pages
+	 * into @batch, the session takes them out from there
+	 */
+	bool			batched;
+	struct vmtrack_dset	*batch;
 	struct {
 		bool		started;
 		uint64_t	floor;
@@ -221,6 +227,10 @@ int vmtrack_sweep_rearm(int fd, struct vmtrack_dset *ds, uint64_t *pages);
 int vmtrack_sweep_rearm_extents(int fd, struct vmtrack_dset *ds, struct iovec **iov,
 				size_t *alloc, size_t *nr, uint64_t *pages);
 struct vmtrack_dset *vmtrack_dset_take_dirty(struct vmtrack_dset *ds);
+struct vmtrack_dset *vmtrack_dset_take_epoch(struct vmtrack_dset *ds);
+void vmtrack_dset_merge_dirty(struct vmtrack_dset *ds, const struct vmtrack_dset *from);
+ssize_t vmtrack_dset_collect_batch(struct vmtrack_dset *ds, struct iovec **iov, size_t *alloc,
+				   size_t max);
 int64_t vmtrack_dset_collect_extents(struct vmtrack_dset *ds, const struct iovec *ext, size_t n);
 int vmtrack_iov_push(struct iovec **iov, size_t *alloc, size_t *n, uint64_t start, uint64_t end);
 

@@ -126,6 +126,10 @@ struct vmtrack_session {
 
 	struct iovec			*iov;
 	size_t				iov_alloc;
+	/* most dirty ranges an epoch hands out at once; 0: all */
+	size_t				batch_max;
+	/* re-arm each batch before handing it out */
+	bool				batch_rearm;
 	/* ranges whose last mark or re-arm failed, and the VMAs to check them */
 	struct iovec			*failed;
 	size_t				nr_failed;
@@ -960,6 +964,7 @@ void vmtrack_session_close(struct vmtrack_session *s)
 	free(s->vmas.vma);
 	free(s->tr.iov);
 	free(s->tr.rearm_iov);
+	vmtrack_dset_free(s->tr.batch);
 	free(s);
 }
 
@@ -1688,7 +1693,7 @@ static void rearm(struct vmtrack_session *s, struct vmtrack_epoch *ep)
 		ep->target_gone = true;
 		return;
 	}
-	ep->rearm_failed = s->nr_failed;
+	ep->rearm_failed += s->nr_failed;
 	settle(s, s->rescan);
 	if (!ret)
 		return;
@@ -1790,6 +1795,87 @@ bool vmtrack_session_swept_rearmed(const struct vmtrack_session *s)
 void vmtrack_session_set_dense(struct vmtrack_session *s, uint64_t pages)
 {
 	s->dense_pages = pages;
+}
+
+/**
+ * vmtrack_session_set_batch() - hand out the dirty ranges of an epoch in batches
+ * @s:		the session
+ * @max_ranges:	most ranges in struct vmtrack_epoch @dirty at once; 0: all
+ *		of them (the default)
+ *
+ * The result of an epoch is 16 bytes per dirty range, as many as the pages
+ * written where each is a range of its own. With batches the memory of a
+ * session stays about two bits per watched page (the dirty set, and the
+ * epoch's pages still to be handed out) whatever the target writes:
+ * vmtrack_session_epoch() returns 1 with the first @max_ranges ranges, and
+ * vmtrack_session_epoch_next() the next ones, each batch re-armed before it
+ * is handed out, so that it can be copied at once. Dense epochs then take
+ * the written pages through the bitmap too, one more pass per page.
+ * Takes effect at the next epoch.
+ */
+void vmtrack_session_set_batch(struct vmtrack_session *s, size_t max_ranges)
+{
+	s->batch_max = max_ranges;
+}
+
+/* hand out the next batch of the epoch's dirty ranges, re-armed: 1 if more follow */
+static int batch_next(struct vmtrack_session *s, struct vmtrack_epoch *ep)
+{
+	struct vmtrack_dset *batch = s->tr.batch;
+	ssize_t n;
+
+	n = vmtrack_dset_collect_batch(batch, &s->tr.iov, &s->tr.iov_alloc, s->batch_max);
+	if (n < 0) {
+		/* not handed out, not re-armed: dirty in the next epoch */
+		vmtrack_dset_merge_dirty(s->ds, batch);
+		vmtrack_dset_free(batch);
+		s->tr.batch = NULL;
+		return session_err(s, -ENOMEM, "out of memory");
+	}
+	ep->dirty = s->tr.iov;
+	ep->nr_dirty = n;
+	if (s->batch_rearm && n)
+		rearm(s, ep);
+	if (ep->target_gone)
+		s->batch_rearm = false;
+	if (vmtrack_dset_dirty_pages(batch))
+		return 1;
+	vmtrack_dset_free(batch);
+	s->tr.batch = NULL;
+	return 0;
+}
+
+/*
+ * The first batch of an epoch. After a sweep that re-armed the written
+ * pages, only the pages other events made dirty need it: all at once.
+ */
+static int batch_first(struct vmtrack_session *s, unsigned int flags, struct vmtrack_epoch *ep)
+{
+	s->batch_rearm = !(flags & VMTRACK_EPOCH_NO_REARM) && !s->tr.mm_gone;
+	if (s->batch_rearm && s->tr.swept_rearmed) {
+		rearm(s, ep);
+		s->batch_rearm = false;
+	}
+	return batch_next(s, ep);
+}
+
+/**
+ * vmtrack_session_epoch_next() - the next batch of an epoch's dirty ranges
+ * @s:		the session, whose last vmtrack_session_epoch() or
+ *		vmtrack_session_epoch_next() returned 1
+ * @ep:		the epoch: @dirty and @nr_dirty are set to the next ranges
+ *		(re-armed, valid until the next call), @rearm_failed and
+ *		@target_gone updated; the rest is left as it is
+ *
+ * Return: 1 if more ranges follow, 0 with the last of them, -EINVAL if none
+ * are pending, or -ENOMEM (the ranges not handed out are dirty in the next
+ * epoch).
+ */
+int vmtrack_session_epoch_next(struct vmtrack_session *s, struct vmtrack_epoch *ep)
+{
+	if (!s->tr.batch)
+		return session_err(s, -EINVAL, "no dirty ranges pending");
+	return batch_next(s, ep);
 }
 
 /* the target exited (its pidfd polls readable) */
@@ -1901,8 +1987,13 @@ int vmtrack_session_thaw(struct vmtrack_session *s)
  * on a running target, the writes to pages collected and not re-armed would
  * never be reported.
  *
- * Return: 0, -EINVAL (VMTRACK_EPOCH_NO_REARM on a running target, unknown
- * flag; nothing is collected then) or -ENOMEM.
+ * With batches (vmtrack_session_set_batch()), @ep->dirty holds the first
+ * of them, re-armed, and the return value says whether more follow.
+ *
+ * Return: 0, 1 (batches: more follow, vmtrack_session_epoch_next()), -EINVAL
+ * (VMTRACK_EPOCH_NO_REARM on a running target, unknown flag; nothing is
+ * collected then), -EBUSY (the batches of the last epoch are not all taken)
+ * or -ENOMEM.
  */
 int vmtrack_session_epoch(struct vmtrack_session *s, unsigned int flags,
 			  struct vmtrack_epoch *ep)
@@ -1913,6 +2004,8 @@ int vmtrack_session_epoch(struct vmtrack_session *s, unsigned int flags,
 	memset(ep, 0, sizeof(*ep));
 	if (flags & ~(VMTRACK_EPOCH_NO_REARM | VMTRACK_EPOCH_STOPPED))
 		return session_err(s, -EINVAL, "unknown epoch flags %#x", flags);
+	if (s->tr.batch)
+		return session_err(s, -EBUSY, "last epoch's dirty ranges still pending");
 	if ((flags & VMTRACK_EPOCH_NO_REARM) && !s->frozen &&
 	    !(flags & VMTRACK_EPOCH_STOPPED) && !target_exited(s))
 		return session_err(s, -EINVAL, "VMTRACK_EPOCH_NO_REARM on a running target: "
@@ -1944,6 +2037,7 @@ int vmtrack_session_epoch(struct vmtrack_session *s, unsigned int flags,
 
 	s->tr.stopped = s->frozen || (flags & VMTRACK_EPOCH_STOPPED) || exited;
 	s->tr.sweep_rearm = !(flags & VMTRACK_EPOCH_NO_REARM);
+	s->tr.batched = s->batch_max;
 	if (vmtrack_tracker_collect(&s->tr, ep))
 		return session_err(s, -ENOMEM, "out of memory");
 	s->resync_open = s->tr.num.resync;
@@ -1952,6 +2046,8 @@ int vmtrack_session_epoch(struct vmtrack_session *s, unsigned int flags,
 	s->swept_last = s->tr.sweep_written;
 	if (!(flags & VMTRACK_EPOCH_NO_REARM))
 		choose_mode(s, ep);
+	if (s->tr.batched)
+		return batch_first(s, flags, ep);
 	if (!(flags & VMTRACK_EPOCH_NO_REARM) && !s->tr.mm_gone && ep->nr_dirty)
 		rearm(s, ep);
 	return 0;

@@ -394,7 +394,8 @@ static int sweep_rearm(struct vmtrack_tracker *t, uint64_t *pages)
 		return (int)n;
 	t->nr_rearm = n;
 	t->swept_rearmed = true;
-	if (n)
+	/* batches are taken from the bitmap: extents would cost a range each */
+	if (n || t->batched)
 		return vmtrack_sweep_rearm(t->sweep_fd, t->ds, pages);
 	return vmtrack_sweep_rearm_extents(t->sweep_fd, t->ds, &t->iov, &t->iov_alloc,
 					   &t->nr_extents, pages);
@@ -476,8 +477,9 @@ static void sweep_dense(struct vmtrack_tracker *t, struct vmtrack_epoch *ep)
  * vmtrack_tracker_collect() - end an epoch: take the dirty set out
  * @t:		the tracker
  * @ep:		completed: seq, loss, all_dirty, lost_events, dirty pages and
- *		ranges (pointing into the tracker, valid until the next collect),
- *		watched_pages, target_gone, dense
+ *		ranges (pointing into the tracker, valid until the next collect;
+ *		none when @t->batched: they are in @t->batch), watched_pages,
+ *		target_gone, dense
  *
  * Return: 0, or -ENOMEM.
  */
@@ -509,7 +511,11 @@ int vmtrack_tracker_collect(struct vmtrack_tracker *t, struct vmtrack_epoch *ep)
 		t->lost = 0;
 	}
 	ep->watched_pages = vmtrack_dset_watched_pages(t->ds);
-	if (t->nr_extents) {
+	if (t->batched) {
+		ep->dirty_pages = vmtrack_dset_dirty_pages(t->ds);
+		t->batch = vmtrack_dset_take_epoch(t->ds);
+		n = t->batch ? 0 : -ENOMEM;
+	} else if (t->nr_extents) {
 		n = collect_extents(t, ep);
 	} else {
 		ep->dirty_pages = vmtrack_dset_dirty_pages(t->ds);

@@ -29,6 +29,9 @@
  *	always and cycle require that the epochs were what they ask
  *   -R	the kernel re-arms in the sweep: with dense epochs, some must have
  *	found and re-armed the written pages in one walk
+ *   -B	hand out each epoch's dirty ranges in batches of at most N
+ *	(vmtrack_session_set_batch()), each copied as it comes while the
+ *	target runs; some epochs must have come in more than one
  *
  * Prints TAP lines; exits 0 when every seed passed.
  *
@@ -582,6 +585,7 @@ struct opts {
 	bool		want_loss;
 	bool		splice;		/* VMTRACK_F_NO_MAP */
 	bool		want_rearm;
+	size_t		batch;
 	enum dense_mode	dense;
 	int		verbose;
 	const char	*self;
@@ -603,6 +607,8 @@ struct target {
 	/* epochs with events only that follow a dense one */
 	int			left_dense;
 	bool			was_dense;
+	/* epochs handed out in more than one batch */
+	int			batched_epochs;
 };
 
 static pid_t spawn(const char *self, uint64_t seed)
@@ -651,16 +657,45 @@ static int copy_dirty(struct target *t, const struct vmtrack_epoch *ep)
 	return 0;
 }
 
+/*
+ * The batches after the first, each copied as it comes. The first time,
+ * also: a new epoch is refused while ranges are pending.
+ */
+static int copy_batches(struct target *t, struct vmtrack_epoch *ep)
+{
+	struct vmtrack_epoch busy;
+	int ret;
+
+	t->batched_epochs++;
+	if (t->batched_epochs == 1 && vmtrack_session_epoch(t->s, 0, &busy) != -EBUSY) {
+		printf("# a new epoch was not refused while ranges were pending\n");
+		return -1;
+	}
+	do {
+		ret = vmtrack_session_epoch_next(t->s, ep);
+		if (ret < 0) {
+			printf("# epoch batch: %s\n", vmtrack_session_error(t->s));
+			return ret;
+		}
+		if (copy_dirty(t, ep))
+			return -1;
+	} while (ret);
+	return 0;
+}
+
 static int epoch(struct target *t, unsigned int flags)
 {
 	struct vmtrack_epoch ep;
 	int ret;
 
 	ret = vmtrack_session_epoch(t->s, flags, &ep);
-	if (ret) {
+	if (ret < 0) {
 		printf("# epoch: %s\n", vmtrack_session_error(t->s));
 		return ret;
 	}
+	/* copied first: its ranges are re-armed, and the next batch's are not yet */
+	if (ret && (copy_dirty(t, &ep) || copy_batches(t, &ep)))
+		return -1;
 	t->epochs++;
 	t->dirty += ep.dirty_pages;
 	t->new_pages += ep.new_pages;
@@ -678,7 +713,7 @@ static int epoch(struct target *t, unsigned int flags)
 		printf("# target %d gone\n", (int)t->pid);
 		return -ESRCH;
 	}
-	return copy_dirty(t, &ep);
+	return ret ? 0 : copy_dirty(t, &ep);
 }
 
 /* per-CPU ring buffers this process maps (trace_pipe_raw) */
@@ -738,6 +773,7 @@ static int start_target(const struct opts *o, struct target *t, uint64_t seed)
 		printf("# watch: %s\n", vmtrack_session_error(t->s));
 		return -1;
 	}
+	vmtrack_session_set_batch(t->s, o->batch);
 	/* the first full copy: after the mark, so later writes are events */
 	fc.pid = t->pid;
 	if (vmtrack_maps_walk(t->pid, full_cb, &fc)) {
@@ -910,6 +946,11 @@ static bool run_seed(const struct opts *o, uint64_t seed)
 			       (unsigned long long)seed, i);
 			ok = false;
 		}
+		if (o->batch && !tg[i].batched_epochs) {
+			printf("# seed %llu target %d: no epoch came in batches\n",
+			       (unsigned long long)seed, i);
+			ok = false;
+		}
 		if (!dense_as_asked(o, &tg[i])) {
 			printf("# seed %llu target %d: dense epochs not as asked\n",
 			       (unsigned long long)seed, i);
@@ -944,7 +985,7 @@ static int hold(pid_t pid)
 static void usage(void)
 {
 	fprintf(stderr, "usage: precopy [-s SEED] [-n SEEDS] [-e EPOCHS] [-i MS] [-b KB] "
-		"[-t TARGETS] [-L] [-S] [-d auto|never|always|cycle] [-R] [-v]\n");
+		"[-t TARGETS] [-L] [-S] [-d auto|never|always|cycle] [-R] [-B N] [-v]\n");
 	exit(2);
 }
 
@@ -961,6 +1002,7 @@ int main(int argc, char **argv)
 		{ "splice", no_argument, NULL, 'S' },
 		{ "dense", required_argument, NULL, 'd' },
 		{ "want-rearm", no_argument, NULL, 'R' },
+		{ "batch", required_argument, NULL, 'B' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -973,7 +1015,7 @@ int main(int argc, char **argv)
 		return workload(strtoull(argv[2], NULL, 0), atoi(argv[3]));
 	if (argc == 3 && !strcmp(argv[1], "--hold"))
 		return hold(atoi(argv[2]));
-	while ((c = getopt_long(argc, argv, "s:n:e:i:b:t:LSd:Rv", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:n:e:i:b:t:LSd:RB:v", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			o.seed = strtoull(optarg, NULL, 0);
@@ -1009,6 +1051,11 @@ int main(int argc, char **argv)
 		case 'R':
 			o.want_rearm = true;
 			break;
+		case 'B':
+			o.batch = strtoul(optarg, NULL, 0);
+			if (!o.batch)
+				usage();
+			break;
 		case 'v':
 			o.verbose++;
 			break;
@@ -1025,9 +1072,9 @@ int main(int argc, char **argv)
 		bool ok = run_seed(&o, seed);
 
 		printf("%s %d - precopy seed %llu, %d target(s), %d epochs every %d ms%s, "
-		       "dense %s\n", ok ? "ok" : "not ok", i + 1, (unsigned long long)seed,
+		       "dense %s%s\n", ok ? "ok" : "not ok", i + 1, (unsigned long long)seed,
 		       o.targets, o.epochs, o.interval_ms, o.buffer_kb ? ", small buffer" : "",
-		       dense_names[o.dense]);
+		       dense_names[o.dense], o.batch ? ", in batches" : "");
 		failed += !ok;
 	}
 	printf("# %d of %d seeds failed\n", failed, o.seeds);

@@ -9,8 +9,9 @@
 # - tests/unit on this kernel (the dense epochs' soft-dirty sweep for real)
 # - tests/precopy: pre-copy rounds against a ground truth, many seeds; with
 #   the write faults read from events, from soft-dirty sweeps (dense
-#   epochs), and both in turn; with a tiny ring buffer (loss must be reported, the result still exact);
-#   with the ring buffers mapped (the default) and spliced; two
+#   epochs), and both in turn; with a tiny ring buffer (loss must be
+#   reported, the result still exact); with the dirty ranges handed out in
+#   batches; with the ring buffers mapped (the default) and spliced; two
 #   and three sessions on different targets in one process; consumer and
 #   target in a child pid namespace
 # - vmtrack run exits with the command's status
@@ -67,6 +68,13 @@ precopy "precopy: dense epochs only (soft-dirty sweeps), exact" -n $(( (SEEDS + 
 precopy "precopy: dense epochs in and out in turn, exact" -n $(( (SEEDS + 1) / 2 )) -s 701 -e 9 -d cycle
 # every epoch all dirty copies everything: fewer epochs
 precopy "precopy: 4 KiB buffers, loss reported, still exact" -n $(( (SEEDS + 1) / 2 )) -s 1001 -b 4 -L -e 4
+# the dirty ranges handed out a few at a time, each batch re-armed and
+# copied while the target runs (vmtrack_session_set_batch()): after events,
+# after sweeps that re-armed, and after a loss
+precopy "precopy: dirty ranges in batches of 3, dense in and out in turn, exact" \
+	-n $(( (SEEDS + 1) / 2 )) -s 1101 -e 9 -d cycle -B 3
+precopy "precopy: batches of 5, 4 KiB buffers, loss reported, still exact" \
+	-n $(( (SEEDS + 2) / 3 )) -s 1201 -b 4 -L -e 4 -B 5
 # the buffers read by splice() and read() (kernels before 6.10, or
 # VMTRACK_F_NO_MAP) rather than in place through their mapping
 precopy "precopy: buffers spliced, not mapped, exact" -n $(( (SEEDS + 2) / 3 )) -s 801 -e 8 -S

@@ -1017,6 +1017,113 @@ static void test_dset_collect_extents(void)
 	vmtrack_dset_free(ref);
 }
 
+/*
+ * An epoch handed out in batches of 1-9 ranges gives what one collect
+ * gives: the same pages, in order, coalesced within a batch (a run that
+ * spans two batches is split between them), and the same counters; what
+ * is written meanwhile stays in the set for the next epoch; pages not
+ * handed out merge back.
+ */
+static void test_dset_batches(void)
+{
+	enum { NP = 2048 };
+	uint64_t base = 0x40000000;
+	struct vmtrack_dset *live = vmtrack_dset_new(PAGE), *ref = vmtrack_dset_new(PAGE), *ep;
+	struct iovec *iov = NULL, *want = NULL;
+	size_t alloc = 0, want_alloc = 0, next;
+	unsigned int seed = 4242;
+	int round, bad = 0;
+
+	for (next = 0; next < NP;) {
+		size_t len = 1 + rand_r(&seed) % 300;
+
+		len = min(len, NP - next);
+		vmtrack_dset_add(live, base + next * PAGE, base + (next + len) * PAGE, false, NULL);
+		vmtrack_dset_add(ref, base + next * PAGE, base + (next + len) * PAGE, false, NULL);
+		next += len + (rand_r(&seed) % 3 ? 0 : 1 + rand_r(&seed) % 50);
+	}
+	for (round = 0; round < 200 && !bad; round++) {
+		size_t max = 1 + rand_r(&seed) % 9, page, got = 0, k, nw;
+		uint64_t pages = 0, last_end = 0;
+		ssize_t n;
+
+		for (page = rand_r(&seed) % 16; page < NP; page += 1 + rand_r(&seed) % 40) {
+			uint64_t a = base + page * PAGE, b = a + (1 + rand_r(&seed) % 5) * PAGE;
+
+			vmtrack_dset_set_dirty(live, a, b, NULL);
+			vmtrack_dset_set_dirty(ref, a, b, NULL);
+		}
+		nw = vmtrack_dset_collect(ref, &want, &want_alloc);
+		ep = vmtrack_dset_take_epoch(live);
+		CHECK(ep && !vmtrack_dset_dirty_pages(live));
+		if (!ep)
+			break;
+		/* written while the batches are handed out: the next epoch's */
+		vmtrack_dset_set_dirty(live, base, base + PAGE, NULL);
+		vmtrack_dset_set_dirty(ref, base, base + PAGE, NULL);
+		while ((n = vmtrack_dset_collect_batch(ep, &iov, &alloc, max)) > 0) {
+			if ((size_t)n > max)
+				bad = 1;
+			for (k = 0; k < (size_t)n; k++) {
+				uint64_t a = (uintptr_t)iov[k].iov_base, b = a + iov[k].iov_len;
+
+				if (a < last_end || (k && a == last_end))
+					bad = 1;	/* out of order, or not coalesced */
+				/* the pages of @want, in order */
+				while (a < b && got < nw) {
+					uint64_t wa = (uintptr_t)want[got].iov_base;
+					uint64_t wb = wa + want[got].iov_len;
+
+					if (a < wa || a >= wb) {
+						bad = 1;
+						break;
+					}
+					pages += (min(b, wb) - a) / PAGE;
+					a = min(b, wb);
+					if (a == wb)
+						got++;
+				}
+				if (a < b)
+					bad = 1;
+				last_end = (uintptr_t)iov[k].iov_base + iov[k].iov_len;
+			}
+		}
+		if (n < 0 || got != nw)
+			bad = 1;
+		vmtrack_dset_free(ep);
+		/* the page written meanwhile, and the counters of both epochs */
+		if (collect_iov(live, &iov, &alloc) != 1 || (uintptr_t)iov[0].iov_base != base ||
+		    iov[0].iov_len != PAGE)
+			bad = 1;
+		collect_iov(ref, &want, &want_alloc);
+		if (!dset_counters_equal(live, ref))
+			bad = 1;
+		if (bad)
+			printf("#   round %d: batches of %zu: %llu pages, %zu of %zu ranges\n",
+			       round, max, (unsigned long long)pages, got, nw);
+	}
+	CHECK(!bad);
+
+	/* the pages not handed out merge back, nothing else */
+	vmtrack_dset_set_dirty(live, base + 10 * PAGE, base + 13 * PAGE, NULL);
+	vmtrack_dset_set_dirty(live, base + 40 * PAGE, base + 41 * PAGE, NULL);
+	ep = vmtrack_dset_take_epoch(live);
+	CHECK(ep);
+	if (ep) {
+		CHECK_EQ(vmtrack_dset_collect_batch(ep, &iov, &alloc, 1), 1);
+		CHECK_EQ((uintptr_t)iov[0].iov_base, base + 10 * PAGE);
+		CHECK_EQ(iov[0].iov_len, 3 * PAGE);
+		vmtrack_dset_merge_dirty(live, ep);
+		CHECK_EQ(vmtrack_dset_dirty_pages(live), 1);
+		CHECK(vmtrack_dset_test(live, base + 40 * PAGE));
+		vmtrack_dset_free(ep);
+	}
+	free(iov);
+	free(want);
+	vmtrack_dset_free(live);
+	vmtrack_dset_free(ref);
+}
+
 /* ------------------------------------------------------------------ */
 /* tracker: event semantics and loss -> all dirty                       */
 
@@ -2285,6 +2392,8 @@ int main(void)
 	run_test("dirty set: random operations against a naive model", test_dset_model);
 	run_test("dirty set: a sweep's extents collected as they are, as if marked",
 		 test_dset_collect_extents);
+	run_test("dirty set: an epoch handed out in batches, as if collected at once",
+		 test_dset_batches);
 	run_test("tracker: event semantics, foreign mms, move, unmap, exit",
 		 test_tracker_events);
 	run_test("tracker: lost events make the epoch all dirty, then precise again",
