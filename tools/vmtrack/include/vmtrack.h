@@ -235,7 +235,8 @@ int vmtrack_thaw(pid_t pid);
  *	copy ep.dirty; vmtrack_session_close(s);		(close thaws)
  *
  * A write before the re-arm is in the copy, a write after it faults and is
- * in the next epoch. VMTRACK_EPOCH_NO_REARM is refused (-EINVAL) unless the
+ * in the next epoch. With batches (vmtrack_session_set_batch()), copy each
+ * batch before vmtrack_session_epoch_next() hands out the next. VMTRACK_EPOCH_NO_REARM is refused (-EINVAL) unless the
  * session froze the target or the target exited: collected pages that are
  * not re-armed on a running target would lose their next writes.
  */
@@ -299,10 +300,13 @@ struct vmtrack_params {
  * @foreign:		events of other mms (ignored)
  * @stray_pages:	pages reported outside every tracked range
  * @new_pages:		pages of mappings found by the rescan (reported dirty)
- * @dirty_pages:	pages in @dirty
+ * @dirty_pages:	pages in @dirty (with batches: in all of them, or, while
+ *			the sweep of a dense epoch hands them out, in those so far)
  * @watched_pages:	pages watched at the end of the epoch
  * @rearm_failed:	dirty ranges that could not be re-armed (stay dirty)
  * @dirty:		dirty ranges, coalesced, sorted; valid until the next epoch
+ *			(with batches, vmtrack_session_set_batch(): the ranges
+ *			of this batch, valid until the next call)
  * @nr_dirty:		number of entries in @dirty
  * @swept:		a loss was recovered by a sweep of the page tables: the
  *			pages written since their last arm, and those whose

@@ -910,34 +910,15 @@ ssize_t vmtrack_dset_collect(struct vmtrack_dset *ds, struct iovec **iov, size_t
 	return n;
 }
 
-/**
- * vmtrack_dset_collect_extents() - collect a clean set with these pages dirty
- * @ds:		the set, with no dirty page
- * @ext:	the dirty pages: sorted, disjoint, page aligned extents inside
- *		the tracked ranges (as vmtrack_iov_push() builds them)
- * @n:		number of extents
- *
- * What marking the extents dirty and vmtrack_dset_collect() would do, with
- * @ext as the collected iovecs, but without a bit set and cleared: a dense
- * epoch's sweep finds its thousands of written pages in address order, and
- * handing them on as found costs a fraction of the bitmap's round trip.
- * Each range's counters (last, total) are updated.
- *
- * Return: the number of pages in @ext; -EBUSY if a page of the set is
- * dirty, -EINVAL if an extent leaves the tracked ranges (the set is
- * unchanged then: mark the extents and collect).
- */
-int64_t vmtrack_dset_collect_extents(struct vmtrack_dset *ds, const struct iovec *ext, size_t n)
+/* the bytes of @ext in each range, in @found; the pages of @ext, or -EINVAL */
+static int64_t extents_found(struct vmtrack_dset *ds, const struct iovec *ext, size_t n)
 {
 	const struct iovec *e, *ext_end = ext + n;
-	struct dset_range *r = ds->r, *r_end = ds->r + ds->nr;
+	struct dset_range *r, *r_end = ds->r + ds->nr;
 	uint64_t pages = 0, start, end, to;
 
-	for (; r < r_end; r++) {
-		if (r->ndirty)
-			return -EBUSY;
+	for (r = ds->r; r < r_end; r++)
 		r->found = 0;
-	}
 	/*
 	 * One pass, both sorted. Runs once per written range of a dense
 	 * epoch: the range in hand is kept in locals.
@@ -957,11 +938,69 @@ int64_t vmtrack_dset_collect_extents(struct vmtrack_dset *ds, const struct iovec
 		}
 		pages += e->iov_len;
 	}
+	return pages >> ds->shift;
+}
+
+/**
+ * vmtrack_dset_collect_extents() - collect a clean set with these pages dirty
+ * @ds:		the set, with no dirty page
+ * @ext:	the dirty pages: sorted, disjoint, page aligned extents inside
+ *		the tracked ranges (as vmtrack_iov_push() builds them)
+ * @n:		number of extents
+ *
+ * What marking the extents dirty and vmtrack_dset_collect() would do, with
+ * @ext as the collected iovecs, but without a bit set and cleared: a dense
+ * epoch's sweep finds its thousands of written pages in address order, and
+ * handing them on as found costs a fraction of the bitmap's round trip.
+ * Each range's counters (last, total) are updated.
+ *
+ * Return: the number of pages in @ext; -EBUSY if a page of the set is
+ * dirty, -EINVAL if an extent leaves the tracked ranges (the set is
+ * unchanged then: mark the extents and collect).
+ */
+int64_t vmtrack_dset_collect_extents(struct vmtrack_dset *ds, const struct iovec *ext, size_t n)
+{
+	struct dset_range *r, *r_end = ds->r + ds->nr;
+	int64_t pages;
+
+	for (r = ds->r; r < r_end; r++)
+		if (r->ndirty)
+			return -EBUSY;
+	pages = extents_found(ds, ext, n);
+	if (pages < 0)
+		return pages;
 	for (r = ds->r; r < r_end; r++) {
 		r->last = r->found >> ds->shift;
 		r->total += r->last;
 	}
-	return pages >> ds->shift;
+	return pages;
+}
+
+/**
+ * vmtrack_dset_count_extents() - count more dirty pages of an epoch in the ranges' counters
+ * @ds:		the set
+ * @ext:	dirty pages, as for vmtrack_dset_collect_extents()
+ * @n:		number of extents
+ *
+ * For an epoch whose pages are handed out in batches as a sweep finds
+ * them: its first call is vmtrack_dset_collect_extents() with none, then
+ * each batch adds its pages to each range's counters (last, total).
+ *
+ * Return: the number of pages in @ext, or -EINVAL if an extent leaves the
+ * tracked ranges (nothing is counted then).
+ */
+int64_t vmtrack_dset_count_extents(struct vmtrack_dset *ds, const struct iovec *ext, size_t n)
+{
+	struct dset_range *r, *r_end = ds->r + ds->nr;
+	int64_t pages = extents_found(ds, ext, n);
+
+	if (pages < 0)
+		return pages;
+	for (r = ds->r; r < r_end; r++) {
+		r->last += r->found >> ds->shift;
+		r->total += r->found >> ds->shift;
+	}
+	return pages;
 }
 
 /**

@@ -196,6 +196,13 @@ struct vmtrack_tracker {
 	 */
 	bool			batched;
 	struct vmtrack_dset	*batch;
+	/*
+	 * or, in a dense epoch with no other dirty page, the sweep that finds
+	 * and re-arms the written pages goes on from @sweep_from, a batch at
+	 * a time (UINT64_MAX: done)
+	 */
+	bool			sweep_batched;
+	uint64_t		sweep_from;
 	struct {
 		bool		started;
 		uint64_t	floor;
@@ -224,6 +231,8 @@ int vmtrack_sweep(int fd, struct vmtrack_dset *ds, uint64_t *pages);
 int vmtrack_sweep_written(int fd, struct vmtrack_dset *ds, uint64_t *pages);
 int vmtrack_sweep_can_rearm(int fd, const struct vmtrack_dset *ds);
 int vmtrack_sweep_rearm(int fd, struct vmtrack_dset *ds, uint64_t *pages);
+int vmtrack_sweep_rearm_next(int fd, const struct vmtrack_dset *ds, uint64_t *from, size_t max,
+			     struct iovec **iov, size_t *alloc, size_t *nr, uint64_t *pages);
 int vmtrack_sweep_rearm_extents(int fd, struct vmtrack_dset *ds, struct iovec **iov,
 				size_t *alloc, size_t *nr, uint64_t *pages);
 struct vmtrack_dset *vmtrack_dset_take_dirty(struct vmtrack_dset *ds);
@@ -232,6 +241,7 @@ void vmtrack_dset_merge_dirty(struct vmtrack_dset *ds, const struct vmtrack_dset
 ssize_t vmtrack_dset_collect_batch(struct vmtrack_dset *ds, struct iovec **iov, size_t *alloc,
 				   size_t max);
 int64_t vmtrack_dset_collect_extents(struct vmtrack_dset *ds, const struct iovec *ext, size_t n);
+int64_t vmtrack_dset_count_extents(struct vmtrack_dset *ds, const struct iovec *ext, size_t n);
 int vmtrack_iov_push(struct iovec **iov, size_t *alloc, size_t *n, uint64_t start, uint64_t end);
 
 #endif /* _VMTRACK_INTERNAL_H */

@@ -1809,13 +1809,55 @@ void vmtrack_session_set_dense(struct vmtrack_session *s, uint64_t pages)
  * epoch's pages still to be handed out) whatever the target writes:
  * vmtrack_session_epoch() returns 1 with the first @max_ranges ranges, and
  * vmtrack_session_epoch_next() the next ones, each batch re-armed before it
- * is handed out, so that it can be copied at once. Dense epochs then take
- * the written pages through the bitmap too, one more pass per page.
- * Takes effect at the next epoch.
+ * is handed out, so that it can be copied at once. The sweep of a dense
+ * epoch that re-arms (vmtrack_session_swept_rearmed()) goes on batch by
+ * batch: each call finds and re-arms the next written pages, and adds them
+ * to @dirty_pages. Takes effect at the next epoch.
  */
 void vmtrack_session_set_batch(struct vmtrack_session *s, size_t max_ranges)
 {
 	s->batch_max = max_ranges;
+}
+
+static bool batches_pending(const struct vmtrack_session *s)
+{
+	return s->tr.batch || s->tr.sweep_batched;
+}
+
+/*
+ * The next written pages of a dense epoch, found and re-armed by the sweep
+ * as they are handed out. The epoch's mode is chosen after the last, once
+ * its pages are counted. A sweep that fails may have armed pages it did not
+ * return: the next epoch has every page dirty.
+ */
+static int batch_sweep(struct vmtrack_session *s, struct vmtrack_epoch *ep)
+{
+	struct vmtrack_tracker *t = &s->tr;
+	uint64_t pages = 0;
+	size_t n = 0;
+	int ret;
+
+	ret = vmtrack_sweep_rearm_next(t->sweep_fd, s->ds, &t->sweep_from, s->batch_max,
+				       &t->iov, &t->iov_alloc, &n, &pages);
+	if (ret) {
+		vmtrack_dset_all_dirty(s->ds);
+		vmtrack_tracker_loss(t, VMTRACK_LOSS_EVENTS, 0);
+		t->sweep_from = UINT64_MAX;
+		n = 0;
+	} else {
+		vmtrack_dset_count_extents(s->ds, t->iov, n);
+		ep->dirty_pages += pages;
+	}
+	ep->dirty = t->iov;
+	ep->nr_dirty = n;
+	if (t->sweep_from != UINT64_MAX)
+		return 1;
+	t->sweep_batched = false;
+	choose_mode(s, ep);
+	if (ret)
+		return session_err(s, ret, "sweep of a dense epoch: %s (every page dirty next)",
+				   strerror(-ret));
+	return 0;
 }
 
 /* hand out the next batch of the epoch's dirty ranges, re-armed: 1 if more follow */
@@ -1824,6 +1866,8 @@ static int batch_next(struct vmtrack_session *s, struct vmtrack_epoch *ep)
 	struct vmtrack_dset *batch = s->tr.batch;
 	ssize_t n;
 
+	if (s->tr.sweep_batched)
+		return batch_sweep(s, ep);
 	n = vmtrack_dset_collect_batch(batch, &s->tr.iov, &s->tr.iov_alloc, s->batch_max);
 	if (n < 0) {
 		/* not handed out, not re-armed: dirty in the next epoch */
@@ -1864,16 +1908,18 @@ static int batch_first(struct vmtrack_session *s, unsigned int flags, struct vmt
  * @s:		the session, whose last vmtrack_session_epoch() or
  *		vmtrack_session_epoch_next() returned 1
  * @ep:		the epoch: @dirty and @nr_dirty are set to the next ranges
- *		(re-armed, valid until the next call), @rearm_failed and
- *		@target_gone updated; the rest is left as it is
+ *		(re-armed, valid until the next call), @rearm_failed,
+ *		@target_gone and, in a dense epoch's sweep, @dirty_pages
+ *		updated; the rest is left as it is
  *
  * Return: 1 if more ranges follow, 0 with the last of them, -EINVAL if none
- * are pending, or -ENOMEM (the ranges not handed out are dirty in the next
- * epoch).
+ * are pending, -ENOMEM (the ranges not handed out are dirty in the next
+ * epoch), or the error of a dense epoch's sweep (it may have armed pages it
+ * did not hand out: every page is dirty in the next epoch).
  */
 int vmtrack_session_epoch_next(struct vmtrack_session *s, struct vmtrack_epoch *ep)
 {
-	if (!s->tr.batch)
+	if (!batches_pending(s))
 		return session_err(s, -EINVAL, "no dirty ranges pending");
 	return batch_next(s, ep);
 }
@@ -2004,7 +2050,7 @@ int vmtrack_session_epoch(struct vmtrack_session *s, unsigned int flags,
 	memset(ep, 0, sizeof(*ep));
 	if (flags & ~(VMTRACK_EPOCH_NO_REARM | VMTRACK_EPOCH_STOPPED))
 		return session_err(s, -EINVAL, "unknown epoch flags %#x", flags);
-	if (s->tr.batch)
+	if (batches_pending(s))
 		return session_err(s, -EBUSY, "last epoch's dirty ranges still pending");
 	if ((flags & VMTRACK_EPOCH_NO_REARM) && !s->frozen &&
 	    !(flags & VMTRACK_EPOCH_STOPPED) && !target_exited(s))
@@ -2044,7 +2090,8 @@ int vmtrack_session_epoch(struct vmtrack_session *s, unsigned int flags,
 	if (!s->rearms_off)
 		drop_rearms(s);
 	s->swept_last = s->tr.sweep_written;
-	if (!(flags & VMTRACK_EPOCH_NO_REARM))
+	/* a sweep that goes on with the batches chooses after the last */
+	if (!(flags & VMTRACK_EPOCH_NO_REARM) && !s->tr.sweep_batched)
 		choose_mode(s, ep);
 	if (s->tr.batched)
 		return batch_first(s, flags, ep);

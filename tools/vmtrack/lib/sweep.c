@@ -346,3 +346,71 @@ int vmtrack_sweep_rearm_extents(int fd, struct vmtrack_dset *ds, struct iovec **
 	*pages = out.pages;
 	return ret;
 }
+
+/* the first tracked page at or after @from, or UINT64_MAX; @end: the end of its range */
+static uint64_t next_tracked(const struct vmtrack_dset *ds, uint64_t from, uint64_t *end)
+{
+	struct vmtrack_range_info info;
+	size_t i, n = vmtrack_dset_nr_ranges(ds);
+
+	for (i = 0; i < n; i++) {
+		if (vmtrack_dset_range(ds, i, &info))
+			break;
+		if (info.end > from) {
+			*end = info.end;
+			return max(from, info.start);
+		}
+	}
+	return UINT64_MAX;
+}
+
+/**
+ * vmtrack_sweep_rearm_next() - the next written pages of a set, armed again, up to @max extents
+ * @fd:		from vmtrack_sweep_open(), on a kernel vmtrack_sweep_can_rearm()
+ * @ds:		the tracked ranges; not changed
+ * @from:	where to go on: the first call of an epoch passes 0; updated,
+ *		UINT64_MAX once every tracked range was swept
+ * @max:	most extents in *@iov, at least 1
+ * @iov:	the written pages found, as sorted extents from the first entry
+ *		on; grown with realloc() as needed
+ * @alloc:	allocated entries of *@iov, updated
+ * @nr:		set to the entries of *@iov in use
+ * @pages:	set to the number of pages in them
+ *
+ * vmtrack_sweep_rearm_extents() a part at a time, for an epoch handed out
+ * in batches: the kernel arms only the pages it returns, so the pages
+ * after *@from are still written and unarmed, and found by the next call.
+ *
+ * Return: 0, or -errno: then pages may have been armed again and not
+ * returned.
+ */
+int vmtrack_sweep_rearm_next(int fd, const struct vmtrack_dset *ds, uint64_t *from, size_t max,
+			     struct iovec **iov, size_t *alloc, size_t *nr, uint64_t *pages)
+{
+	struct sweep_out out = { .iov = iov, .alloc = alloc, .nr = nr };
+	struct page_region regions[SWEEP_REGIONS];
+	struct pm_scan_arg arg;
+	uint64_t start, end;
+	long got;
+
+	out.ds = (struct vmtrack_dset *)ds;
+	*nr = 0;
+	while (*nr < max && (start = next_tracked(ds, *from, &end)) != UINT64_MAX) {
+		scan_arg_init(&arg, start, end, regions, min(max - *nr, (size_t)SWEEP_REGIONS));
+		arg.flags = PM_SCAN_WP_MATCHING;
+		arg.category_mask = PAGE_IS_WRITTEN;
+		arg.return_mask = PAGE_IS_WRITTEN;
+		got = ioctl(fd, PAGEMAP_SCAN, &arg);
+		if (got < 0)
+			return -errno;
+		if (sweep_append_regions(&out, regions, got))
+			return -ENOMEM;
+		if (arg.walk_end <= start)
+			return -EIO;
+		*from = arg.walk_end;
+	}
+	if (*nr < max)
+		*from = UINT64_MAX;
+	*pages = out.pages;
+	return 0;
+}

@@ -394,9 +394,15 @@ static int sweep_rearm(struct vmtrack_tracker *t, uint64_t *pages)
 		return (int)n;
 	t->nr_rearm = n;
 	t->swept_rearmed = true;
-	/* batches are taken from the bitmap: extents would cost a range each */
-	if (n || t->batched)
+	if (n)
 		return vmtrack_sweep_rearm(t->sweep_fd, t->ds, pages);
+	if (t->batched) {
+		/* swept as the batches are taken: vmtrack_sweep_rearm_next() */
+		t->sweep_batched = true;
+		t->sweep_from = 0;
+		*pages = 0;
+		return 0;
+	}
 	return vmtrack_sweep_rearm_extents(t->sweep_fd, t->ds, &t->iov, &t->iov_alloc,
 					   &t->nr_extents, pages);
 }
@@ -489,6 +495,7 @@ int vmtrack_tracker_collect(struct vmtrack_tracker *t, struct vmtrack_epoch *ep)
 
 	settle_numbers(t);
 	t->swept_rearmed = false;
+	t->sweep_batched = false;
 	t->nr_extents = 0;
 	if ((t->sweep_written || t->sweep_wide) && !t->loss)
 		sweep_dense(t, ep);
@@ -511,7 +518,10 @@ int vmtrack_tracker_collect(struct vmtrack_tracker *t, struct vmtrack_epoch *ep)
 		t->lost = 0;
 	}
 	ep->watched_pages = vmtrack_dset_watched_pages(t->ds);
-	if (t->batched) {
+	if (t->sweep_batched) {
+		/* the set has no dirty page: the counters start from none */
+		n = vmtrack_dset_collect_extents(t->ds, NULL, 0);
+	} else if (t->batched) {
 		ep->dirty_pages = vmtrack_dset_dirty_pages(t->ds);
 		t->batch = vmtrack_dset_take_epoch(t->ds);
 		n = t->batch ? 0 : -ENOMEM;

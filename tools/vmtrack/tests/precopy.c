@@ -12,10 +12,11 @@
  * not, is a page the dirty sets missed. The target is this program run with
  * --workload: a seeded random mix of writes from several threads, malloc and
  * free churn, mmap/munmap/MAP_FIXED/mremap at the same addresses again and
- * again, MADV_DONTNEED, THP-sized regions and short-lived threads.
+ * again, MADV_DONTNEED, THP-sized regions and short-lived threads; or, with
+ * -W, writes only.
  *
  *   precopy [-s SEED] [-n SEEDS] [-e EPOCHS] [-i MS] [-b KB] [-t TARGETS] [-L]
- *	     [-d MODE] [-v]
+ *	     [-d MODE] [-R] [-B N] [-W] [-v]
  *
  *   -s	first seed (default 1)		-n  number of seeds (default 10)
  *   -e	epochs before the final one (12)	-i  interval between epochs in ms (50)
@@ -29,6 +30,9 @@
  *	always and cycle require that the epochs were what they ask
  *   -R	the kernel re-arms in the sweep: with dense epochs, some must have
  *	found and re-armed the written pages in one walk
+ *   -W	the workload only writes (no mapping changes, no zaps, no threads
+ *	come or go): a dense epoch's re-arming sweep then finds every dirty
+ *	page itself, and with -B hands them out batch by batch
  *   -B	hand out each epoch's dirty ranges in batches of at most N
  *	(vmtrack_session_set_batch()), each copied as it comes while the
  *	target runs; some epochs must have come in more than one
@@ -68,6 +72,7 @@
 #define W_ALLOCS	48
 #define W_THP		(4UL << 20)
 #define W_GLOBAL_PAGES	256
+#define W_STREAM	(16UL << 20)	/* per thread, -W */
 
 static char w_global[W_GLOBAL_PAGES * PAGE] __attribute__((aligned(4096)));
 
@@ -83,6 +88,9 @@ struct wthread {
 	void		*alloc[W_ALLOCS];
 	size_t		alloc_len[W_ALLOCS];
 	char		*thp;
+	/* -W: written a page after the other, most pages only once */
+	char		*stream;
+	size_t		stream_next;
 };
 
 static uint64_t rnd(uint64_t *s)
@@ -282,6 +290,23 @@ static void *short_thread(void *arg)
 	return NULL;
 }
 
+/* -W: writes to the global array, the slots (all mapped) and the THPs */
+static bool w_writes_only;
+
+static void write_op(struct wthread *t, uint64_t op)
+{
+	struct slot *s = &t->slot[rnd(&t->rng) % W_SLOTS];
+
+	if (op < 20 && s->addr)
+		scribble(&t->rng, s->addr, s->len);
+	else if (op < 30 && t->thp)
+		t->thp[rnd(&t->rng) % W_THP] = (char)op;
+	else if (op < 80 && t->stream)
+		t->stream[t->stream_next++ * PAGE % W_STREAM] = (char)op;
+	else
+		w_global[rnd(&t->rng) % sizeof(w_global)] = (char)op;
+}
+
 static void *worker(void *arg)
 {
 	struct wthread *t = arg;
@@ -290,7 +315,9 @@ static void *worker(void *arg)
 	for (n = 0;; n++) {
 		uint64_t op = rnd(&t->rng) % 100;
 
-		if (op < 40) {
+		if (w_writes_only) {
+			write_op(t, op);
+		} else if (op < 40) {
 			slot_op(t);
 		} else if (op < 65) {
 			alloc_op(t);
@@ -311,7 +338,7 @@ static void *worker(void *arg)
 	return NULL;
 }
 
-static int workload(uint64_t seed, int ready_fd)
+static int workload(uint64_t seed, int ready_fd, bool writes_only)
 {
 	static struct wthread wt[W_THREADS];
 	size_t span = W_THREADS * W_SLOTS * W_SLOT_PAGES * PAGE * 2;
@@ -330,7 +357,15 @@ static int workload(uint64_t seed, int ready_fd)
 			wt[i].slot[j].home = base + ((size_t)i * W_SLOTS + j) * 2 *
 					     W_SLOT_PAGES * PAGE;
 		wt[i].thp = thp_map(NULL);
+		for (j = 0; writes_only && j < W_SLOTS; j++)
+			slot_map(&wt[i], &wt[i].slot[j]);
+		if (writes_only)
+			wt[i].stream = mmap(NULL, W_STREAM, PROT_READ | PROT_WRITE,
+					    MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+		if (wt[i].stream == MAP_FAILED)
+			return 2;
 	}
+	w_writes_only = writes_only;
 	for (i = 0; i < W_THREADS; i++)
 		if (pthread_create(&th, NULL, worker, &wt[i]))
 			return 2;
@@ -585,6 +620,7 @@ struct opts {
 	bool		want_loss;
 	bool		splice;		/* VMTRACK_F_NO_MAP */
 	bool		want_rearm;
+	bool		writes_only;
 	size_t		batch;
 	enum dense_mode	dense;
 	int		verbose;
@@ -611,7 +647,7 @@ struct target {
 	int			batched_epochs;
 };
 
-static pid_t spawn(const char *self, uint64_t seed)
+static pid_t spawn(const char *self, uint64_t seed, bool writes_only)
 {
 	char s[32], f[16];
 	int fds[2];
@@ -627,7 +663,8 @@ static pid_t spawn(const char *self, uint64_t seed)
 		close(fds[0]);
 		snprintf(s, sizeof(s), "%llu", (unsigned long long)seed);
 		snprintf(f, sizeof(f), "%d", fds[1]);
-		execl(self, self, "--workload", s, f, (char *)NULL);
+		execl(self, self, "--workload", s, f, writes_only ? "writes" : (char *)NULL,
+		      (char *)NULL);
 		_exit(127);
 	}
 	close(fds[1]);
@@ -756,7 +793,7 @@ static int start_target(const struct opts *o, struct target *t, uint64_t seed)
 	int before = mapped_buffers();
 	char err[256];
 
-	t->pid = spawn(o->self, seed);
+	t->pid = spawn(o->self, seed, o->writes_only);
 	if (t->pid < 0) {
 		printf("# cannot start the workload\n");
 		return -1;
@@ -985,7 +1022,7 @@ static int hold(pid_t pid)
 static void usage(void)
 {
 	fprintf(stderr, "usage: precopy [-s SEED] [-n SEEDS] [-e EPOCHS] [-i MS] [-b KB] "
-		"[-t TARGETS] [-L] [-S] [-d auto|never|always|cycle] [-R] [-B N] [-v]\n");
+		"[-t TARGETS] [-L] [-S] [-d auto|never|always|cycle] [-R] [-B N] [-W] [-v]\n");
 	exit(2);
 }
 
@@ -1003,6 +1040,7 @@ int main(int argc, char **argv)
 		{ "dense", required_argument, NULL, 'd' },
 		{ "want-rearm", no_argument, NULL, 'R' },
 		{ "batch", required_argument, NULL, 'B' },
+		{ "writes-only", no_argument, NULL, 'W' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -1011,11 +1049,11 @@ int main(int argc, char **argv)
 	static const char * const dense_names[] = { "auto", "never", "always", "cycle" };
 	int c, i, failed = 0;
 
-	if (argc == 4 && !strcmp(argv[1], "--workload"))
-		return workload(strtoull(argv[2], NULL, 0), atoi(argv[3]));
+	if ((argc == 4 || argc == 5) && !strcmp(argv[1], "--workload"))
+		return workload(strtoull(argv[2], NULL, 0), atoi(argv[3]), argc == 5);
 	if (argc == 3 && !strcmp(argv[1], "--hold"))
 		return hold(atoi(argv[2]));
-	while ((c = getopt_long(argc, argv, "s:n:e:i:b:t:LSd:RB:v", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:n:e:i:b:t:LSd:RB:Wv", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			o.seed = strtoull(optarg, NULL, 0);
@@ -1051,6 +1089,9 @@ int main(int argc, char **argv)
 		case 'R':
 			o.want_rearm = true;
 			break;
+		case 'W':
+			o.writes_only = true;
+			break;
 		case 'B':
 			o.batch = strtoul(optarg, NULL, 0);
 			if (!o.batch)
@@ -1072,9 +1113,10 @@ int main(int argc, char **argv)
 		bool ok = run_seed(&o, seed);
 
 		printf("%s %d - precopy seed %llu, %d target(s), %d epochs every %d ms%s, "
-		       "dense %s%s\n", ok ? "ok" : "not ok", i + 1, (unsigned long long)seed,
+		       "dense %s%s%s\n", ok ? "ok" : "not ok", i + 1, (unsigned long long)seed,
 		       o.targets, o.epochs, o.interval_ms, o.buffer_kb ? ", small buffer" : "",
-		       dense_names[o.dense], o.batch ? ", in batches" : "");
+		       dense_names[o.dense], o.batch ? ", in batches" : "",
+		       o.writes_only ? ", writes only" : "");
 		failed += !ok;
 	}
 	printf("# %d of %d seeds failed\n", failed, o.seeds);

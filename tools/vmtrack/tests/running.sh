@@ -11,7 +11,8 @@
 #   the write faults read from events, from soft-dirty sweeps (dense
 #   epochs), and both in turn; with a tiny ring buffer (loss must be
 #   reported, the result still exact); with the dirty ranges handed out in
-#   batches; with the ring buffers mapped (the default) and spliced; two
+#   batches; a target that only writes (dense epochs' sweeps give the dirty
+#   set as found); with the ring buffers mapped (the default) and spliced; two
 #   and three sessions on different targets in one process; consumer and
 #   target in a child pid namespace
 # - vmtrack run exits with the command's status
@@ -75,6 +76,13 @@ precopy "precopy: dirty ranges in batches of 3, dense in and out in turn, exact"
 	-n $(( (SEEDS + 1) / 2 )) -s 1101 -e 9 -d cycle -B 3
 precopy "precopy: batches of 5, 4 KiB buffers, loss reported, still exact" \
 	-n $(( (SEEDS + 2) / 3 )) -s 1201 -b 4 -L -e 4 -B 5
+# a target that only writes: no other event makes a page dirty, so a dense
+# epoch's re-arming sweep hands its regions on as the dirty ranges, at once
+# or batch by batch as it goes
+precopy "precopy: writes only, dense, the sweep's regions as the dirty set, exact" \
+	-n $(( (SEEDS + 2) / 3 )) -s 1801 -e 8 -d always -R -W
+precopy "precopy: writes only, dense, swept batch by batch (3 ranges), exact" \
+	-n $(( (SEEDS + 2) / 3 )) -s 1701 -e 8 -d always -R -W -B 3
 # the buffers read by splice() and read() (kernels before 6.10, or
 # VMTRACK_F_NO_MAP) rather than in place through their mapping
 precopy "precopy: buffers spliced, not mapped, exact" -n $(( (SEEDS + 2) / 3 )) -s 801 -e 8 -S

@@ -938,6 +938,20 @@ static bool dset_counters_equal(const struct vmtrack_dset *a, const struct vmtra
 	return true;
 }
 
+/* the same ranges in @a and @b: 1-@max_len pages each, touching the last or after a gap */
+static void add_test_ranges(struct vmtrack_dset *a, struct vmtrack_dset *b, uint64_t base,
+			    size_t np, size_t max_len, unsigned int *seed)
+{
+	size_t next, len;
+
+	for (next = 0; next < np;) {
+		len = min(1 + rand_r(seed) % max_len, np - next);
+		vmtrack_dset_add(a, base + next * PAGE, base + (next + len) * PAGE, false, NULL);
+		vmtrack_dset_add(b, base + next * PAGE, base + (next + len) * PAGE, false, NULL);
+		next += len + (rand_r(seed) % 3 ? 0 : 1 + rand_r(seed) % 50);
+	}
+}
+
 /*
  * Extents found in address order, collected as they are, give what marking
  * them and collecting gives: the same iovecs and counters, over ranges that
@@ -949,19 +963,11 @@ static void test_dset_collect_extents(void)
 	uint64_t base = 0x40000000;
 	struct vmtrack_dset *fast = vmtrack_dset_new(PAGE), *ref = vmtrack_dset_new(PAGE);
 	struct iovec *ext = NULL, *iov = NULL;
-	size_t ext_alloc = 0, alloc = 0, next;
+	size_t ext_alloc = 0, alloc = 0;
 	unsigned int seed = 777;
 	int round, bad = 0;
 
-	/* ranges of 1-200 pages, each touching the last or after a gap */
-	for (next = 0; next < NP;) {
-		size_t len = 1 + rand_r(&seed) % 200;
-
-		len = min(len, NP - next);
-		vmtrack_dset_add(fast, base + next * PAGE, base + (next + len) * PAGE, false, NULL);
-		vmtrack_dset_add(ref, base + next * PAGE, base + (next + len) * PAGE, false, NULL);
-		next += len + (rand_r(&seed) % 3 ? 0 : 1 + rand_r(&seed) % 50);
-	}
+	add_test_ranges(fast, ref, base, NP, 200, &seed);
 	for (round = 0; round < 200 && !bad; round++) {
 		size_t nr = 0, page;
 		ssize_t n, k;
@@ -982,7 +988,18 @@ static void test_dset_collect_extents(void)
 					       (uintptr_t)ext[k].iov_base + ext[k].iov_len, NULL);
 		pages = vmtrack_dset_dirty_pages(ref);
 		n = vmtrack_dset_collect(ref, &iov, &alloc);
-		if (vmtrack_dset_collect_extents(fast, ext, nr) != pages || n != (ssize_t)nr)
+		if (round % 3 == 2) {
+			/* found in two parts, as a sweep handed out in batches counts them */
+			size_t half = nr / 2;
+
+			if (vmtrack_dset_collect_extents(fast, NULL, 0) ||
+			    vmtrack_dset_count_extents(fast, ext, half) +
+			    vmtrack_dset_count_extents(fast, ext + half, nr - half) != pages)
+				bad = 1;
+		} else if (vmtrack_dset_collect_extents(fast, ext, nr) != pages) {
+			bad = 1;
+		}
+		if (n != (ssize_t)nr)
 			bad = 1;
 		for (k = 0; !bad && k < n; k++)
 			if (iov[k].iov_base != ext[k].iov_base || iov[k].iov_len != ext[k].iov_len)
@@ -1030,18 +1047,11 @@ static void test_dset_batches(void)
 	uint64_t base = 0x40000000;
 	struct vmtrack_dset *live = vmtrack_dset_new(PAGE), *ref = vmtrack_dset_new(PAGE), *ep;
 	struct iovec *iov = NULL, *want = NULL;
-	size_t alloc = 0, want_alloc = 0, next;
+	size_t alloc = 0, want_alloc = 0;
 	unsigned int seed = 4242;
 	int round, bad = 0;
 
-	for (next = 0; next < NP;) {
-		size_t len = 1 + rand_r(&seed) % 300;
-
-		len = min(len, NP - next);
-		vmtrack_dset_add(live, base + next * PAGE, base + (next + len) * PAGE, false, NULL);
-		vmtrack_dset_add(ref, base + next * PAGE, base + (next + len) * PAGE, false, NULL);
-		next += len + (rand_r(&seed) % 3 ? 0 : 1 + rand_r(&seed) % 50);
-	}
+	add_test_ranges(live, ref, base, NP, 300, &seed);
 	for (round = 0; round < 200 && !bad; round++) {
 		size_t max = 1 + rand_r(&seed) % 9, page, got = 0, k, nw;
 		uint64_t pages = 0, last_end = 0;
@@ -2390,7 +2400,7 @@ int main(void)
 	run_test("dirty set: stray pages grow, rescans adopt mappings", test_dset_adopt);
 	run_test("dirty set: 64 GiB range, THP-sized fault, overflowing size", test_dset_huge);
 	run_test("dirty set: random operations against a naive model", test_dset_model);
-	run_test("dirty set: a sweep's extents collected as they are, as if marked",
+	run_test("dirty set: a sweep's extents collected as they are (or in parts), as if marked",
 		 test_dset_collect_extents);
 	run_test("dirty set: an epoch handed out in batches, as if collected at once",
 		 test_dset_batches);
