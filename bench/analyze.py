@@ -1129,7 +1129,11 @@ class Report:
               "with an epoch is its result, the dirty ranges (struct vmtrack_epoch.dirty): "
               "16 bytes per range, in an array that doubles and is kept for the next epochs. "
               "It grows with the written pages only where each is its own range (strided); "
-              "runs of pages and THPs are one range each (section 1d, the goals above)."]
+              "runs of pages and THPs are one range each (section 1d, the goals above). "
+              "vmtrack-batch takes the same epochs in batches of 1024 ranges "
+              "(vmtrack_session_set_batch()): the pages still to be handed out wait in a "
+              "second bitmap (in a dense epoch, in the page tables, for the sweep that "
+              "hands them out), so its result stays at 16 KiB whatever the ranges."]
         return L
 
     # -------- plots
