@@ -169,6 +169,27 @@ static int sweep_append_regions(struct sweep_out *out, const struct page_region 
  * the kernel write-protects in the same walk; else also those
  * category_dirty() names.
  */
+/*
+ * What a sweep of @kind asks. Written pages are selected by the kernel:
+ * asking for no other category spares it a look at each page and merges
+ * the regions.
+ */
+static void scan_arg_kind(struct pm_scan_arg *arg, enum sweep_kind kind)
+{
+	switch (kind) {
+	case SWEEP_CHANGED:
+		arg->return_mask = SWEEP_CATEGORIES;
+		break;
+	case SWEEP_WRITTEN:
+		arg->category_mask = arg->return_mask = PAGE_IS_SOFT_DIRTY;
+		break;
+	case SWEEP_REARM:
+		arg->flags = PM_SCAN_WP_MATCHING;
+		arg->category_mask = arg->return_mask = PAGE_IS_WRITTEN;
+		break;
+	}
+}
+
 static int sweep_range(int fd, uint64_t start, uint64_t end, enum sweep_kind kind,
 		       struct sweep_out *out)
 {
@@ -178,23 +199,7 @@ static int sweep_range(int fd, uint64_t start, uint64_t end, enum sweep_kind kin
 
 	while (start < end) {
 		scan_arg_init(&arg, start, end, regions, SWEEP_REGIONS);
-		/*
-		 * Written pages are selected by the kernel: asking for no
-		 * other category spares it a look at each page and merges
-		 * the regions.
-		 */
-		switch (kind) {
-		case SWEEP_CHANGED:
-			arg.return_mask = SWEEP_CATEGORIES;
-			break;
-		case SWEEP_WRITTEN:
-			arg.category_mask = arg.return_mask = PAGE_IS_SOFT_DIRTY;
-			break;
-		case SWEEP_REARM:
-			arg.flags = PM_SCAN_WP_MATCHING;
-			arg.category_mask = arg.return_mask = PAGE_IS_WRITTEN;
-			break;
-		}
+		scan_arg_kind(&arg, kind);
 		nr = ioctl(fd, PAGEMAP_SCAN, &arg);
 		if (nr < 0)
 			return -errno;
@@ -397,9 +402,7 @@ int vmtrack_sweep_rearm_next(int fd, const struct vmtrack_dset *ds, uint64_t *fr
 	*nr = 0;
 	while (*nr < max && (start = next_tracked(ds, *from, &end)) != UINT64_MAX) {
 		scan_arg_init(&arg, start, end, regions, min(max - *nr, (size_t)SWEEP_REGIONS));
-		arg.flags = PM_SCAN_WP_MATCHING;
-		arg.category_mask = PAGE_IS_WRITTEN;
-		arg.return_mask = PAGE_IS_WRITTEN;
+		scan_arg_kind(&arg, SWEEP_REARM);
 		got = ioctl(fd, PAGEMAP_SCAN, &arg);
 		if (got < 0)
 			return -errno;
