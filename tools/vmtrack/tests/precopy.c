@@ -290,7 +290,7 @@ static void *short_thread(void *arg)
 	return NULL;
 }
 
-/* -W: writes to the global array, the slots (all mapped) and the THPs */
+/* -W: writes to the slots (all mapped), the THPs, the stream and the global array */
 static bool w_writes_only;
 
 static void write_op(struct wthread *t, uint64_t op)
