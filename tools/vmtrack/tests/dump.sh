@@ -291,7 +291,11 @@ page_server() {
 		ok "page server: $last iterations received by criu page-server restore the" \
 			"frozen target exactly ($out)"
 	else
-		not_ok "page server: $out"
+		not_ok "page server: $last iterations: $out"
+		# what a failure needs to be explained: the missing pages and where
+		"$check" -p "$tpid" -D "$dir/$last" -v 2>&1 | head -20 | sed 's/^/# /'
+		sed 's/^/# /' "$dir.json"
+		head -60 "/proc/$tpid/maps" | sed 's/^/# /'
 	fi
 	kill -9 "$tpid"
 }
