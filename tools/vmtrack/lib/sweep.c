@@ -163,13 +163,6 @@ static int sweep_append_regions(struct sweep_out *out, const struct page_region 
 }
 
 /*
- * Put out the regions of [@start, @end) that may have changed: for
- * SWEEP_WRITTEN only those whose soft-dirty bit is set, which the kernel
- * selects itself; for SWEEP_REARM the same pages as PAGE_IS_WRITTEN, which
- * the kernel write-protects in the same walk; else also those
- * category_dirty() names.
- */
-/*
  * What a sweep of @kind asks. Written pages are selected by the kernel:
  * asking for no other category spares it a look at each page and merges
  * the regions.
@@ -190,6 +183,13 @@ static void scan_arg_kind(struct pm_scan_arg *arg, enum sweep_kind kind)
 	}
 }
 
+/*
+ * Put out the regions of [@start, @end) that may have changed: for
+ * SWEEP_WRITTEN only those whose soft-dirty bit is set, which the kernel
+ * selects itself; for SWEEP_REARM the same pages as PAGE_IS_WRITTEN, which
+ * the kernel write-protects in the same walk; else also those
+ * category_dirty() names.
+ */
 static int sweep_range(int fd, uint64_t start, uint64_t end, enum sweep_kind kind,
 		       struct sweep_out *out)
 {
