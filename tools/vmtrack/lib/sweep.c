@@ -22,6 +22,13 @@
 #define SWEEP_CATEGORIES	(PAGE_IS_FILE | PAGE_IS_PRESENT | PAGE_IS_SWAPPED | \
 				 PAGE_IS_PFNZERO | PAGE_IS_SOFT_DIRTY)
 #define SWEEP_REGIONS		512
+/*
+ * Most regions one call returns when they are kept as extents. The kernel
+ * walks in steps of 512 regions either way, but each call has its own
+ * setup: at 26214 written ranges, calls of 4096 regions took 11.5-12 ms
+ * against 14-21 ms for calls of 512 (1 GiB, two vCPUs under TCG).
+ */
+#define SWEEP_VEC_MAX		4096
 
 /*
  * Can a page of this category have changed since its last arm? Yes if it
@@ -130,36 +137,52 @@ static void sweep_mark_regions(struct sweep_out *out, const struct page_region *
 }
 
 /*
- * Append the regions of one call as extents. A call merges the regions
- * that touch; only its first may touch the last of the call before.
+ * Room for up to @want regions in the unused tail of the extent array,
+ * where the kernel writes them and sweep_append_regions() turns them into
+ * extents in place: the array, which holds the result anyway, is the only
+ * buffer, so a large vector costs no memory of its own.
  */
-static int sweep_append_regions(struct sweep_out *out, const struct page_region *regions,
-				long nr)
+static struct page_region *tail_regions(struct sweep_out *out, size_t want)
 {
 	size_t n = *out->nr;
-	uint64_t bytes = 0;
-	struct iovec *iov;
-	long i = 0;
+	size_t need = (want * sizeof(struct page_region) + sizeof(struct iovec) - 1) /
+		      sizeof(struct iovec);
 
-	if (!nr)
-		return 0;
-	while (n + nr > *out->alloc)
-		if (GROW_ARRAY(*out->iov, *out->alloc, n + nr - 1, SWEEP_REGIONS))
-			return -ENOMEM;
-	iov = *out->iov;
-	if (n && (uintptr_t)iov[n - 1].iov_base + iov[n - 1].iov_len == regions[0].start) {
-		iov[n - 1].iov_len += regions[0].end - regions[0].start;
-		bytes += regions[0].end - regions[0].start;
-		i = 1;
-	}
-	for (; i < nr; i++, n++) {
-		iov[n].iov_base = (void *)(uintptr_t)regions[i].start;
-		iov[n].iov_len = regions[i].end - regions[i].start;
-		bytes += iov[n].iov_len;
+	while (*out->alloc - n < need)
+		if (GROW_ARRAY(*out->iov, *out->alloc, *out->alloc, SWEEP_REGIONS))
+			return NULL;
+	return (struct page_region *)(*out->iov + n);
+}
+
+/*
+ * Append the regions of one call, found in the array's tail, as extents.
+ * An extent (16 bytes) is smaller than a region (24), so extent i never
+ * reaches region i + 1; region i is read whole before it may be written
+ * over. A call merges the regions that touch; only its first may touch
+ * the last of the call before.
+ */
+static void sweep_append_regions(struct sweep_out *out, const struct page_region *regions,
+				 long nr)
+{
+	struct iovec *iov = *out->iov;
+	size_t n = *out->nr;
+	struct page_region r;
+	uint64_t bytes = 0;
+	long i;
+
+	for (i = 0; i < nr; i++) {
+		memcpy(&r, &regions[i], sizeof(r));
+		bytes += r.end - r.start;
+		if (n && (uintptr_t)iov[n - 1].iov_base + iov[n - 1].iov_len == r.start) {
+			iov[n - 1].iov_len += r.end - r.start;
+			continue;
+		}
+		iov[n].iov_base = (void *)(uintptr_t)r.start;
+		iov[n].iov_len = r.end - r.start;
+		n++;
 	}
 	*out->nr = n;
 	out->pages += bytes / vmtrack_dset_page_size(out->ds);
-	return 0;
 }
 
 /*
@@ -193,21 +216,28 @@ static void scan_arg_kind(struct pm_scan_arg *arg, enum sweep_kind kind)
 static int sweep_range(int fd, uint64_t start, uint64_t end, enum sweep_kind kind,
 		       struct sweep_out *out)
 {
-	struct page_region regions[SWEEP_REGIONS];
+	struct page_region stack[SWEEP_REGIONS], *regions = stack;
+	size_t vec_len = SWEEP_REGIONS;
 	struct pm_scan_arg arg;
 	long nr;
 
 	while (start < end) {
-		scan_arg_init(&arg, start, end, regions, SWEEP_REGIONS);
+		/* only SWEEP_REARM keeps extents: every region is written */
+		if (out->iov) {
+			vec_len = SWEEP_VEC_MAX;
+			regions = tail_regions(out, vec_len);
+			if (!regions)
+				return -ENOMEM;
+		}
+		scan_arg_init(&arg, start, end, regions, vec_len);
 		scan_arg_kind(&arg, kind);
 		nr = ioctl(fd, PAGEMAP_SCAN, &arg);
 		if (nr < 0)
 			return -errno;
-		/* only SWEEP_REARM keeps extents: every region is written */
-		if (!out->iov)
+		if (out->iov)
+			sweep_append_regions(out, regions, nr);
+		else
 			sweep_mark_regions(out, regions, nr, kind);
-		else if (sweep_append_regions(out, regions, nr))
-			return -ENOMEM;
 		/* Unmapped parts are skipped, and left to the rescan. */
 		if (arg.walk_end <= start)
 			return -EIO;
@@ -393,21 +423,25 @@ int vmtrack_sweep_rearm_next(int fd, const struct vmtrack_dset *ds, uint64_t *fr
 			     struct iovec **iov, size_t *alloc, size_t *nr, uint64_t *pages)
 {
 	struct sweep_out out = { .iov = iov, .alloc = alloc, .nr = nr };
-	struct page_region regions[SWEEP_REGIONS];
+	struct page_region *regions;
 	struct pm_scan_arg arg;
 	uint64_t start, end;
+	size_t vec_len;
 	long got;
 
 	out.ds = (struct vmtrack_dset *)ds;
 	*nr = 0;
 	while (*nr < max && (start = next_tracked(ds, *from, &end)) != UINT64_MAX) {
-		scan_arg_init(&arg, start, end, regions, min(max - *nr, (size_t)SWEEP_REGIONS));
+		vec_len = min(max - *nr, (size_t)SWEEP_VEC_MAX);
+		regions = tail_regions(&out, vec_len);
+		if (!regions)
+			return -ENOMEM;
+		scan_arg_init(&arg, start, end, regions, vec_len);
 		scan_arg_kind(&arg, SWEEP_REARM);
 		got = ioctl(fd, PAGEMAP_SCAN, &arg);
 		if (got < 0)
 			return -errno;
-		if (sweep_append_regions(&out, regions, got))
-			return -ENOMEM;
+		sweep_append_regions(&out, regions, got);
 		if (arg.walk_end <= start)
 			return -EIO;
 		*from = arg.walk_end;

@@ -1467,10 +1467,11 @@ static bool dirty_is(const struct vmtrack_epoch *ep, uint64_t base, const bool *
  * found; with a zap beside them the bitmap takes them in. Either way the
  * written pages are reported and armed again (found again once written
  * again), and the range's counters are those of the pages reported.
+ * The first rounds have more regions than one PAGEMAP_SCAN call returns.
  */
 static void test_tracker_sweep_extents(void)
 {
-	enum { NP = 1536 };
+	enum { NP = 9216 };
 	struct vmtrack_dset *ds;
 	struct vmtrack_range_info ri;
 	struct vmtrack_tracker t;
@@ -1508,7 +1509,7 @@ static void test_tracker_sweep_extents(void)
 	for (round = 0; round < 4; round++) {
 		memset(want, 0, sizeof(want));
 		/* single pages, and a run across a page table's end (page 1024) */
-		for (i = round; i < NP; i += 7 + round)
+		for (i = round; i < NP; i += 2 + round)
 			want[i] = true;
 		for (i = 1000 + round; i < 1050; i++)
 			want[i] = true;
