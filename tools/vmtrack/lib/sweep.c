@@ -140,17 +140,29 @@ static void sweep_mark_regions(struct sweep_out *out, const struct page_region *
  * Room for up to @want regions in the unused tail of the extent array,
  * where the kernel writes them and sweep_append_regions() turns them into
  * extents in place: the array, which holds the result anyway, is the only
- * buffer, so a large vector costs no memory of its own.
+ * buffer. It grows by copying the entries in use only, not with realloc(),
+ * which copies the whole old allocation: the tail stays untouched until the
+ * kernel writes regions there, so a large vector costs no memory of its own.
  */
 static struct page_region *tail_regions(struct sweep_out *out, size_t want)
 {
-	size_t n = *out->nr;
+	size_t n = *out->nr, alloc = *out->alloc ? *out->alloc : SWEEP_REGIONS;
 	size_t need = (want * sizeof(struct page_region) + sizeof(struct iovec) - 1) /
 		      sizeof(struct iovec);
+	struct iovec *iov;
 
-	while (*out->alloc - n < need)
-		if (GROW_ARRAY(*out->iov, *out->alloc, *out->alloc, SWEEP_REGIONS))
+	while (alloc - n < need)
+		alloc *= 2;
+	if (alloc != *out->alloc) {
+		iov = malloc(alloc * sizeof(*iov));
+		if (!iov)
 			return NULL;
+		if (n)
+			memcpy(iov, *out->iov, n * sizeof(*iov));
+		free(*out->iov);
+		*out->iov = iov;
+		*out->alloc = alloc;
+	}
 	return (struct page_region *)(*out->iov + n);
 }
 
