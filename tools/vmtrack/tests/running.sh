@@ -87,7 +87,7 @@ precopy "precopy: writes only, dense, swept batch by batch (3 ranges), exact" \
 # VMTRACK_F_NO_MAP) rather than in place through their mapping
 precopy "precopy: buffers spliced, not mapped, exact" -n $(( (SEEDS + 2) / 3 )) -s 801 -e 8 -S
 precopy "precopy: buffers spliced, 4 KiB, loss reported, still exact" \
-	-n $(( (SEEDS + 3) / 4 )) -s 1101 -b 4 -L -e 4 -S
+	-n $(( (SEEDS + 3) / 4 )) -s 1301 -b 4 -L -e 4 -S
 precopy "precopy: two sessions on two targets in one process, exact" -n $(( (SEEDS + 2) / 3 )) -s 2001 -t 2 -e 4
 precopy "precopy: three sessions in one process, exact" -n $(( (SEEDS + 5) / 6 )) -s 3001 -t 3 -e 3
 if command -v unshare > /dev/null; then
