@@ -25,8 +25,9 @@
 /*
  * Most regions one call returns when they are kept as extents. The kernel
  * walks in steps of 512 regions either way, but each call has its own
- * setup: at 26214 written ranges, calls of 4096 regions took 11.5-12 ms
- * against 14-21 ms for calls of 512 (1 GiB, two vCPUs under TCG).
+ * setup: at 26215 written ranges of 1 GiB, calls of 4096 regions took
+ * medians of 11.3-17.8 ms against 14.1-21.2 ms for calls of 512 (six
+ * rounds, two vCPUs under TCG; bench/README.md, Findings).
  */
 #define SWEEP_VEC_MAX		4096
 
