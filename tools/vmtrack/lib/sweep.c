@@ -220,6 +220,33 @@ static void scan_arg_kind(struct pm_scan_arg *arg, enum sweep_kind kind)
 }
 
 /*
+ * One call that keeps extents: up to @want regions from *@start on, written
+ * by the kernel into the array's tail and appended as extents. Moves
+ * *@start to where the walk stopped.
+ */
+static int scan_extents(int fd, uint64_t *start, uint64_t end, enum sweep_kind kind,
+			size_t want, struct sweep_out *out)
+{
+	struct page_region *regions = tail_regions(out, want);
+	struct pm_scan_arg arg;
+	long nr;
+
+	if (!regions)
+		return -ENOMEM;
+	scan_arg_init(&arg, *start, end, regions, want);
+	scan_arg_kind(&arg, kind);
+	nr = ioctl(fd, PAGEMAP_SCAN, &arg);
+	if (nr < 0)
+		return -errno;
+	sweep_append_regions(out, regions, nr);
+	/* Unmapped parts are skipped, and left to the rescan. */
+	if (arg.walk_end <= *start)
+		return -EIO;
+	*start = arg.walk_end;
+	return 0;
+}
+
+/*
  * Put out the regions of [@start, @end) that may have changed: for
  * SWEEP_WRITTEN only those whose soft-dirty bit is set, which the kernel
  * selects itself; for SWEEP_REARM the same pages as PAGE_IS_WRITTEN, which
@@ -229,28 +256,25 @@ static void scan_arg_kind(struct pm_scan_arg *arg, enum sweep_kind kind)
 static int sweep_range(int fd, uint64_t start, uint64_t end, enum sweep_kind kind,
 		       struct sweep_out *out)
 {
-	struct page_region stack[SWEEP_REGIONS], *regions = stack;
-	size_t vec_len = SWEEP_REGIONS;
+	struct page_region regions[SWEEP_REGIONS];
 	struct pm_scan_arg arg;
 	long nr;
+	int ret;
 
 	while (start < end) {
 		/* only SWEEP_REARM keeps extents: every region is written */
 		if (out->iov) {
-			vec_len = SWEEP_VEC_MAX;
-			regions = tail_regions(out, vec_len);
-			if (!regions)
-				return -ENOMEM;
+			ret = scan_extents(fd, &start, end, kind, SWEEP_VEC_MAX, out);
+			if (ret)
+				return ret;
+			continue;
 		}
-		scan_arg_init(&arg, start, end, regions, vec_len);
+		scan_arg_init(&arg, start, end, regions, SWEEP_REGIONS);
 		scan_arg_kind(&arg, kind);
 		nr = ioctl(fd, PAGEMAP_SCAN, &arg);
 		if (nr < 0)
 			return -errno;
-		if (out->iov)
-			sweep_append_regions(out, regions, nr);
-		else
-			sweep_mark_regions(out, regions, nr, kind);
+		sweep_mark_regions(out, regions, nr, kind);
 		/* Unmapped parts are skipped, and left to the rescan. */
 		if (arg.walk_end <= start)
 			return -EIO;
@@ -436,28 +460,17 @@ int vmtrack_sweep_rearm_next(int fd, const struct vmtrack_dset *ds, uint64_t *fr
 			     struct iovec **iov, size_t *alloc, size_t *nr, uint64_t *pages)
 {
 	struct sweep_out out = { .iov = iov, .alloc = alloc, .nr = nr };
-	struct page_region *regions;
-	struct pm_scan_arg arg;
 	uint64_t start, end;
-	size_t vec_len;
-	long got;
+	int ret;
 
 	out.ds = (struct vmtrack_dset *)ds;
 	*nr = 0;
 	while (*nr < max && (start = next_tracked(ds, *from, &end)) != UINT64_MAX) {
-		vec_len = min(max - *nr, (size_t)SWEEP_VEC_MAX);
-		regions = tail_regions(&out, vec_len);
-		if (!regions)
-			return -ENOMEM;
-		scan_arg_init(&arg, start, end, regions, vec_len);
-		scan_arg_kind(&arg, SWEEP_REARM);
-		got = ioctl(fd, PAGEMAP_SCAN, &arg);
-		if (got < 0)
-			return -errno;
-		sweep_append_regions(&out, regions, got);
-		if (arg.walk_end <= start)
-			return -EIO;
-		*from = arg.walk_end;
+		ret = scan_extents(fd, &start, end, SWEEP_REARM,
+				   min(max - *nr, (size_t)SWEEP_VEC_MAX), &out);
+		if (ret)
+			return ret;
+		*from = start;
 	}
 	if (*nr < max)
 		*from = UINT64_MAX;

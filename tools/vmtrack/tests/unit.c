@@ -1467,7 +1467,7 @@ static bool dirty_is(const struct vmtrack_epoch *ep, uint64_t base, const bool *
  * found; with a zap beside them the bitmap takes them in. Either way the
  * written pages are reported and armed again (found again once written
  * again), and the range's counters are those of the pages reported.
- * The first rounds have more regions than one PAGEMAP_SCAN call returns.
+ * The first round has more regions than one PAGEMAP_SCAN call returns.
  */
 static void test_tracker_sweep_extents(void)
 {
