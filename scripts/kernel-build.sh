@@ -74,7 +74,7 @@ fi
 # older file (piggy.S differs only in the sizes, which may repeat).
 INCBINS=(
 	"arch/x86/realmode/rmpiggy.o .init.data arch/x86/realmode/rm/realmode.bin"
-	"arch/x86/boot/compressed/piggy.o .rodata..compressed arch/x86/boot/compressed/vmlinux.bin.xz"
+	"arch/x86/boot/compressed/piggy.o .rodata..compressed arch/x86/boot/compressed/vmlinux.bin.gz"
 )
 
 # Does OBJ's SECTION not start with the bytes of FILE?
