@@ -71,7 +71,8 @@ fi
 
 # Objects that .incbin a file the build made: ccache hashes the assembler
 # source, not the file it includes, so it can hand back an object holding an
-# older file (piggy.S differs only in the sizes, which may repeat).
+# older file (piggy.S differs only in the sizes, which may repeat). The
+# compressed kernel's suffix follows CONFIG_KERNEL_GZIP in vm/kernel.config.
 INCBINS=(
 	"arch/x86/realmode/rmpiggy.o .init.data arch/x86/realmode/rm/realmode.bin"
 	"arch/x86/boot/compressed/piggy.o .rodata..compressed arch/x86/boot/compressed/vmlinux.bin.gz"
