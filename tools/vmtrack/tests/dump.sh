@@ -11,7 +11,9 @@
 # exactly the frozen target's memory (tests/dumpcheck, page by page against
 # process_vm_readv), crit must decode every pagemap image with the entries
 # vmtrack reported, and the same with tiny ring buffers (events lost: the
-# epochs recover by a sweep of the soft-dirty bits). A target killed
+# epochs recover by a sweep of the soft-dirty bits). A THP collapse of a
+# range while the target is frozen (tests/thp-target) leaves the images
+# exact. A target killed
 # mid-dump must leave no image behind and a non-zero exit. Bad input gets
 # one-line errors.
 # --journal: vmtrack report prints the dump's own lines from the journal,
@@ -20,7 +22,8 @@
 # before it starts leaves none.
 #
 # Binaries: VMTRACK_BUILD (default: the source tree, "make -C tools/vmtrack
-# all"), holding vmtrack, tests/dump-target and tests/dumpcheck.
+# all"), holding vmtrack, tests/dump-target, tests/dumpcheck and
+# tests/thp-target.
 # DUMP_SEEDS, DUMP_LOSS_SEEDS: the seeds of the random targets (empty: none).
 set -u
 
@@ -29,6 +32,7 @@ build=${VMTRACK_BUILD:-$here/..}
 vmtrack=$build/vmtrack
 target=$build/tests/dump-target
 check=$build/tests/dumpcheck
+thp=$build/tests/thp-target
 seeds=${DUMP_SEEDS-"1 2 3 4 5"}
 loss_seeds=${DUMP_LOSS_SEEDS-"6 7"}
 work=$(mktemp -d /tmp/vmtrack-dump.XXXXXX)
@@ -57,7 +61,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-for b in "$vmtrack" "$target" "$check"; do
+for b in "$vmtrack" "$target" "$check" "$thp"; do
 	if [ ! -x "$b" ]; then
 		echo "Bail out! $b not built (make -C tools/vmtrack all)"
 		exit 1
@@ -94,7 +98,7 @@ start_target() {
 
 # crit's view of each iteration against vmtrack's JSON lines
 crit_matches() {
-	local dir=$1 json=$2 id=$3 it line
+	local dir=$1 json=$2 id=$3 it
 
 	for it in "$dir"/[0-9]*; do
 		[ -e "$it/pagemap-$id.img" ] || continue	# a page server still waiting
@@ -300,6 +304,51 @@ page_server() {
 	kill -9 "$tpid"
 }
 page_server
+
+# khugepaged collapses ranges of a frozen process too. The collapse's event
+# then comes after the dump's last look at them, and the pages it fills in
+# are in no image: they hold zeroes, which a restore gives as well
+# (dumpcheck's "zero"). The collapse comes while the frozen iteration copies
+# the busy mapping: process_madvise(MADV_COLLAPSE), as khugepaged would.
+collapse_frozen() {
+	local dir=$work/thp out=$work/thp.out tp addr dpid res got check_out
+
+	"$thp" > "$out" 2>&1 &
+	tp=$!
+	pids+=("$tp")
+	for _ in $(seq 200); do
+		grep -q ready "$out" && break
+		sleep 0.05
+	done
+	addr=$(awk '/^ready/ { print $2 }' "$out")
+	if [ -z "$addr" ]; then
+		not_ok "collapse while frozen: the target did not start: $(cat "$out")"
+		return
+	fi
+	"$vmtrack" dump -p "$tp" -D "$dir" -n 2 -t 0 -T 0 -j -S > "$dir.json" 2> "$dir.err" &
+	dpid=$!
+	until grep -q '"iteration":1' "$dir.json" &&
+	      grep -q '^State:.*tracing stop' "/proc/$tp/status"; do
+		kill -0 "$dpid" 2>/dev/null || break
+		sleep 0.01
+	done
+	sleep 0.2
+	got=$("$thp" -c "$tp" "$addr")
+	wait "$dpid"
+	res=$?
+	if [ $res -ne 0 ]; then
+		not_ok "collapse while frozen: vmtrack dump exited $res: $(cat "$dir.err")"
+	elif [ "$got" != collapsed ]; then
+		not_ok "collapse while frozen: the range was not collapsed in the frozen" \
+			"iteration ($got)"
+	elif check_out=$("$check" -p "$tp" -D "$dir/last" 2>&1); then
+		ok "collapse while frozen: the images restore the target exactly ($check_out)"
+	else
+		not_ok "collapse while frozen: $check_out"
+	fi
+	kill -9 "$tp"
+}
+collapse_frozen
 
 # one-line errors, nothing written
 # A stopped target dumped twice, once into a directory and once to a criu

@@ -10,7 +10,12 @@
  *   - the chain holds the page: its bytes must be the process's;
  *   - the chain does not hold it: a restore leaves it to the mapping (zero
  *     or the file), so the process must not have a page a checkpoint keeps
- *     (present or swapped anonymous, not the zero page; by the pagemap);
+ *     (present or swapped anonymous, not the zero page; by the pagemap),
+ *     unless it is an anonymous page of zeroes: a restore gives the same.
+ *     The kernel makes such pages without a write of the process: a THP
+ *     collapse fills a range's empty entries with zeroes, and khugepaged
+ *     does that to a frozen process too, after the dump's last look at its
+ *     events ("zero" counts them);
  * and no entry of the chain may lie outside the private mappings.
  * Prints the counts and exits 1 on any difference, 2 on an error.
  */
@@ -34,7 +39,7 @@ struct check {
 	int			pm_fd;
 	uint64_t		zero_pfn;
 	bool			verbose;
-	uint64_t		pages, held, same, differ, missing, unreadable;
+	uint64_t		pages, held, same, differ, missing, zero, unreadable;
 	struct vmtrack_pset	maps;
 	char			*mine, *theirs;
 };
@@ -69,6 +74,11 @@ static uint64_t zero_pfn(struct check *c)
 	}
 	munmap((void *)p, c->page_size);
 	return (pme & VMTRACK_PME_PRESENT) ? pme & VMTRACK_PME_PFN_MASK : 0;
+}
+
+static bool all_zero(const char *p, size_t len)
+{
+	return !p[0] && !memcmp(p, p + 1, len - 1);
 }
 
 static int check_map(const struct vmtrack_mapping *map, void *ctx)
@@ -109,9 +119,15 @@ static int check_map(const struct vmtrack_mapping *map, void *ctx)
 				c->same++;
 			}
 		} else if (vdso || vmtrack_pme_dumpable(pme_of(c, a), fp, c->zero_pfn)) {
-			c->missing++;
+			bool restored = !vdso && !fp && all_zero(c->theirs, c->page_size);
+
+			if (restored)
+				c->zero++;
+			else
+				c->missing++;
 			if (c->verbose)
-				printf("missing %#" PRIx64 " %s\n", a, map->name);
+				printf("%s %#" PRIx64 " %s\n", restored ? "zero   " : "missing",
+				       a, map->name);
 		}
 	}
 	return 0;
@@ -189,8 +205,8 @@ int main(int argc, char **argv)
 	}
 	out = outside(&c);
 	printf("pages %" PRIu64 " held %" PRIu64 " same %" PRIu64 " differ %" PRIu64
-	       " missing %" PRIu64 " outside %" PRIu64 " unreadable %" PRIu64 "\n",
-	       c.pages, c.held, c.same, c.differ, c.missing, out, c.unreadable);
+	       " missing %" PRIu64 " zero %" PRIu64 " outside %" PRIu64 " unreadable %" PRIu64 "\n",
+	       c.pages, c.held, c.same, c.differ, c.missing, c.zero, out, c.unreadable);
 	vmtrack_img_free(c.img);
 	return c.differ || c.missing || out ? 1 : 0;
 }
