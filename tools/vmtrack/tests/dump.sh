@@ -81,6 +81,15 @@ head -c 1048576 "$vmtrack" > "$work/file" 2>/dev/null ||
 	dd if=/dev/urandom of="$work/file" bs=64k count=16 2>/dev/null
 
 # start_target SEED ARGS...: sets $tpid once it is ready
+# wait up to 10 s for a target's "ready" line in FILE
+wait_ready() {
+	for _ in $(seq 200); do
+		grep -q ready "$1" && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
 start_target() {
 	local seed=$1 out=$work/target-$1.out
 
@@ -88,10 +97,7 @@ start_target() {
 	"$target" -s "$seed" -f "$work/file" "$@" > "$out" 2>&1 &
 	tpid=$!
 	pids+=("$tpid")
-	for _ in $(seq 200); do
-		grep -q ready "$out" && return 0
-		sleep 0.05
-	done
+	wait_ready "$out" && return 0
 	echo "# target seed $seed did not start: $(cat "$out")"
 	return 1
 }
@@ -316,10 +322,7 @@ collapse_frozen() {
 	"$thp" > "$out" 2>&1 &
 	tp=$!
 	pids+=("$tp")
-	for _ in $(seq 200); do
-		grep -q ready "$out" && break
-		sleep 0.05
-	done
+	wait_ready "$out"
 	addr=$(awk '/^ready/ { print $2 }' "$out")
 	if [ -z "$addr" ]; then
 		not_ok "collapse while frozen: the target did not start: $(cat "$out")"
@@ -461,10 +464,7 @@ page_server_local() {
 		> "$work/target-13.out" 2>&1 &
 	tpid=$!
 	pids+=("$tpid")
-	for _ in $(seq 200); do
-		grep -q ready "$work/target-13.out" && break
-		sleep 0.05
-	done
+	wait_ready "$work/target-13.out"
 	(
 		for k in 1 2 3 4; do
 			mkdir -p "$dir/remote/$k"
