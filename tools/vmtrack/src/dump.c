@@ -40,6 +40,11 @@
 #define DEF_COPY_KB		4096
 #define PUMP_EVERY_PAGES	4096
 #define MAX_ITERS		1000
+/* --throttle: as QEMU's auto-converge (cpu-throttle-initial, -increment) */
+#define THROTTLE_FIRST		20
+#define THROTTLE_STEP		10
+#define DEF_THROTTLE_MAX	90
+#define THROTTLE_PERIOD_S	0.2
 
 struct dump_opts {
 	pid_t		pid;
@@ -59,6 +64,7 @@ struct dump_opts {
 	const char	*journal;
 	bool		journal_ranges;
 	bool		events_only;
+	unsigned long	throttle_max;	/* percent; 0: no throttle */
 };
 
 struct dump {
@@ -89,6 +95,12 @@ struct dump {
 	bool				frozen;
 	struct journal			*j;
 	double				prev_epoch;	/* time of the last epoch */
+	/* --throttle */
+	unsigned int			throttle;	/* percent of each period held */
+	bool				held;		/* frozen by the throttle now */
+	double				phase;		/* start of the current phase */
+	double				held_s;		/* held in this copy */
+	bool				throttle_off;	/* a freeze for it failed */
 	char				err[512];
 };
 
@@ -127,6 +139,7 @@ static const char * const usage_msg[] = {
 	"  usage: vmtrack dump (-D DIR | -P HOST:PORT [-H 24|32] [-D DIR]) (-p PID | -- COMMAND [ARGS...])",
 	"                      [-n ITER] [-t PAGES] [-T MS] [-c KB] [-b KB] [-S] [-j] [-q]",
 	"                      [--journal FILE [--journal-ranges]] [--events-only]",
+	"                      [--throttle[=MAX_PERCENT]]",
 	"",
 	"  Copy a process's private memory into CRIU images while it runs: everything",
 	"  once, then only the pages it changed, then freeze it for the last increment.",
@@ -148,6 +161,9 @@ static const char * const usage_msg[] = {
 	"	  -c/--copy-buffer-kb KB: process_vm_readv buffer (default 4096)",
 	"	  -b/--buffer-kb KB: ring buffer per CPU (default: sized from the watched size)",
 	"	  -S/--leave-stopped: leave the process stopped after the last copy",
+	"	  --throttle[=MAX]: when a copy did not halve what is left, stop the process",
+	"			for part of the next copies: 20 %, then 10 % more each time, up",
+	"			to MAX % (default 90)",
 	"	  -M/--track-mem: hand over to 'criu dump --track-mem --prev-images-dir",
 	"			DIR/last': clear the soft-dirty bits while frozen, after",
 	"			the last copy (needs CONFIG_MEM_SOFT_DIRTY and -D)",
@@ -181,6 +197,7 @@ static int parse(int argc, char **argv, struct dump_opts *o, char *err, size_t l
 		{ "journal",		required_argument,	NULL, OPT_JOURNAL },
 		{ "journal-ranges",	no_argument,		NULL, OPT_JOURNAL_RANGES },
 		{ "events-only",	no_argument,		NULL, OPT_EVENTS_ONLY },
+		{ "throttle",		optional_argument,	NULL, OPT_THROTTLE },
 		{ "help",		no_argument,		NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -258,6 +275,15 @@ static int parse(int argc, char **argv, struct dump_opts *o, char *err, size_t l
 			break;
 		case OPT_EVENTS_ONLY:
 			o->events_only = true;
+			break;
+		case OPT_THROTTLE:
+			o->throttle_max = DEF_THROTTLE_MAX;
+			if (optarg && vmtrack_parse_ulong(optarg, THROTTLE_FIRST, 99,
+							  &o->throttle_max)) {
+				snprintf(err, len, "invalid value '%s' for --throttle (%d to 99)",
+					 optarg, THROTTLE_FIRST);
+				return -EINVAL;
+			}
 			break;
 		case 'h':
 			return VMTRACK_PARSE_HELP;
@@ -451,6 +477,74 @@ static int start_session(struct dump *d)
 
 /* ---- one iteration ---- */
 
+/*
+ * --throttle: while a running iteration copies, the target is frozen for
+ * d->throttle percent of every period, as QEMU's auto-converge throttles a
+ * guest's CPUs. The copy goes on meanwhile; only the writer slows down.
+ * Phases change between two batches of the copier, so a phase lasts at
+ * least one batch: the time really held is measured and reported. The
+ * freeze is vmtrack_freeze()'s, so a dump that dies lets the target go on.
+ */
+static void throttle_release(struct dump *d)
+{
+	double t = now();
+
+	if (!d->held)
+		return;
+	vmtrack_thaw(d->pid);
+	d->held = false;
+	d->held_s += t - d->phase;
+	d->phase = t;
+}
+
+static void throttle_tick(struct dump *d)
+{
+	double t = now(), held_for = THROTTLE_PERIOD_S * d->throttle / 100;
+	bool was_stopped;
+	int ret;
+
+	if (!d->throttle)
+		return;
+	if (d->held) {
+		if (t - d->phase >= held_for)
+			throttle_release(d);
+		return;
+	}
+	if (t - d->phase < THROTTLE_PERIOD_S - held_for)
+		return;
+	ret = vmtrack_freeze(d->pid, &was_stopped);
+	if (!ret) {
+		d->held = true;
+		d->phase = now();
+	} else if (ret != -ESRCH) {
+		/* the copy does not need it; the final freeze reports the cause */
+		fprintf(stderr, "vmtrack dump: pid %d: cannot freeze it to throttle it: %s;"
+			" throttle off\n", (int)d->pid, strerror(-ret));
+		d->throttle = 0;
+		d->throttle_off = true;
+	}
+}
+
+/*
+ * A running iteration that did not halve what is left to copy raises the
+ * throttle, first to 20 %, then by 10 % up to the maximum; until it is
+ * reached, the loop goes on where it would freeze the target only because
+ * the dirty pages did not shrink.
+ */
+static void throttle_adjust(struct dump *d, uint64_t to_copy, enum vmtrack_stop *stop)
+{
+	unsigned int max = d->o->throttle_max;
+
+	if (!max || d->throttle_off || d->throttle >= max || to_copy * 2 <= d->cv.last_pages ||
+	    (*stop && *stop != VMTRACK_STOP_NOT_SHRINKING))
+		return;
+	d->throttle = d->throttle ? d->throttle + THROTTLE_STEP : THROTTLE_FIRST;
+	if (d->throttle > max)
+		d->throttle = max;
+	if (*stop == VMTRACK_STOP_NOT_SHRINKING)
+		*stop = VMTRACK_STOP_NO;
+}
+
 static int sink(void *ctx, uint64_t vaddr, uint64_t nr_pages, const void *data)
 {
 	struct dump *d = ctx;
@@ -467,6 +561,8 @@ static int sink(void *ctx, uint64_t vaddr, uint64_t nr_pages, const void *data)
 		d->since_pump = 0;
 		vmtrack_session_pump(d->s, -1, 0);
 	}
+	if (!ret && !d->frozen)
+		throttle_tick(d);
 	return ret;
 }
 
@@ -478,6 +574,8 @@ struct iter_result {
 	double		seconds;
 	unsigned int	loss;
 	bool		all_dirty;
+	unsigned int	throttle;
+	double		held_s;
 };
 
 static int tracked(struct dump *d, struct vmtrack_pset *out)
@@ -649,10 +747,10 @@ void dump_print_iter(FILE *f, bool json, const char *dest, long page_size,
 		fprintf(f, "{\"iteration\":%u,\"dir\":\"%s/%u\",\"frozen\":%s,\"dirty_pages\":%"
 			PRIu64 ",\"pages\":%" PRIu64 ",\"holes\":%" PRIu64 ",\"gone\":%" PRIu64
 			",\"seconds\":%.6f,\"bandwidth\":%.0f,\"all_dirty\":%s,\"loss\":\"%s\""
-			",\"stop\":\"%s\"}\n",
+			",\"stop\":\"%s\",\"throttle\":%u,\"held_s\":%.6f}\n",
 			it->iter, dest, it->iter, it->frozen ? "true" : "false", it->dirty,
 			it->pages, it->holes, it->gone, it->seconds, it->bandwidth,
-			it->all_dirty ? "true" : "false", loss, it->stop);
+			it->all_dirty ? "true" : "false", loss, it->stop, it->throttle, it->held_s);
 		return;
 	}
 	fprintf(f, "iter %3u%s %9" PRIu64 " pages copied (%8.1f MiB) %9" PRIu64
@@ -660,6 +758,8 @@ void dump_print_iter(FILE *f, bool json, const char *dest, long page_size,
 		it->iter, it->frozen ? "*" : " ", it->pages,
 		it->pages * page_size / 1048576.0, it->holes, it->gone, it->seconds,
 		it->bandwidth / 1048576.0);
+	if (it->throttle)
+		fprintf(f, "  throttle %u%%: held %.3f s", it->throttle, it->held_s);
 	if (it->loss)
 		fprintf(f, "  LOSS(%s): %s", loss,
 			it->all_dirty ? "all watched pages copied" : "recovered by a sweep");
@@ -681,6 +781,8 @@ static void report(struct dump *d, const struct iter_result *r, bool frozen,
 		.all_dirty = r->all_dirty,
 		.loss = r->loss,
 		.stop = vmtrack_stop_name(stop),
+		.throttle = r->throttle,
+		.held_s = r->held_s,
 	};
 
 	d->all_dirty = false;
@@ -771,7 +873,12 @@ static int copy_pending(struct dump *d, struct iter_result *r)
 {
 	int ret;
 
+	d->held_s = 0;
+	d->phase = now();
 	ret = write_iteration(d, &d->pending, r);
+	throttle_release(d);
+	r->throttle = d->throttle;
+	r->held_s = d->held_s;
 	if (ret)
 		return ret;
 	vmtrack_pset_clear(&d->pending);
@@ -811,6 +918,7 @@ static int precopy(struct dump *d, enum vmtrack_stop *stop)
 			return ret;
 		to_copy = vmtrack_pset_bytes(&d->t1) / d->page_size;
 		*stop = vmtrack_converge_check(&d->cv, to_copy);
+		throttle_adjust(d, to_copy, stop);
 		report_pending(d, to_copy, *stop);
 		if (*stop)
 			return 0;

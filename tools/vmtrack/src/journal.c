@@ -92,6 +92,7 @@ static const struct journal_field dump_iter_fields[] = {
 	{ JT_U32, "iteration" }, { JT_U8, "frozen" }, { JT_U64, "dirty_pages" },
 	{ JT_U64, "pages" }, { JT_U64, "holes" }, { JT_U64, "gone" }, { JT_F64, "seconds" },
 	{ JT_F64, "bandwidth" }, { JT_U8, "all_dirty" }, { JT_U32, "loss" }, { JT_STR, "stop" },
+	{ JT_U32, "throttle" }, { JT_F64, "held_s" },
 };
 
 static const struct journal_field dump_pending_fields[] = {
@@ -145,7 +146,8 @@ const struct journal_format journal_formats[] = {
 	  FIELDS(summary_range_fields) },
 	{ JR_DUMP_ITER, "dump_iter",
 	  "iteration %u (frozen %u): %u pages dirty, %u copied, %u holes, %u gone, %f s, "
-	  "%f bytes/s, all dirty %u, loss %x, stop %s", FIELDS(dump_iter_fields) },
+	  "%f bytes/s, all dirty %u, loss %x, stop %s, throttle %u %%, held %f s",
+	  FIELDS(dump_iter_fields) },
 	{ JR_DUMP_PENDING, "dump_pending", "%u pages to copy, copy estimated %f ms, stop %s",
 	  FIELDS(dump_pending_fields) },
 	{ JR_DUMP_SUMMARY, "dump_summary",
@@ -851,7 +853,7 @@ void journal_dump_iter(struct journal *j, const struct dump_iter_info *it)
 	if (!j)
 		return;
 	stop = intern(j, it->stop);
-	if (!rec_begin(j, &r, 70))
+	if (!rec_begin(j, &r, 82))
 		return;
 	put_u32(&r, it->iter);
 	put_u8(&r, it->frozen);
@@ -864,6 +866,8 @@ void journal_dump_iter(struct journal *j, const struct dump_iter_info *it)
 	put_u8(&r, it->all_dirty);
 	put_u32(&r, it->loss);
 	put_u32(&r, stop);
+	put_u32(&r, it->throttle);
+	put_f64(&r, it->held_s);
 	rec_end(j, &r, JR_DUMP_ITER);
 	journal_flush(j);
 }

@@ -93,10 +93,10 @@ enum { R_START, R_END, R_PAGES, R_LAST, R_TOTAL, R_LABEL };
 static const char * const range_names[] = { "start", "end", "pages", "last", "total", "label" };
 
 enum { I_ITER, I_FROZEN, I_DIRTY, I_PAGES, I_HOLES, I_GONE, I_SECONDS, I_BW, I_ALL_DIRTY,
-       I_LOSS, I_STOP };
+       I_LOSS, I_STOP, I_THROTTLE, I_HELD };
 static const char * const iter_names[] = {
 	"iteration", "frozen", "dirty_pages", "pages", "holes", "gone", "seconds", "bandwidth",
-	"all_dirty", "loss", "stop",
+	"all_dirty", "loss", "stop", "throttle", "held_s",
 };
 
 enum { P_PENDING, P_ESTIMATE, P_STOP };
@@ -489,6 +489,8 @@ static void on_dump_iter(struct report *rp, const struct jr_record *rec)
 		.all_dirty = jr_u64(rec, f[I_ALL_DIRTY]),
 		.loss = jr_u64(rec, f[I_LOSS]),
 		.stop = jr_str(rp->r, rec, f[I_STOP]),
+		.throttle = jr_u64(rec, f[I_THROTTLE]),
+		.held_s = jr_f64(rec, f[I_HELD]),
 	};
 
 	end_epoch(rp);

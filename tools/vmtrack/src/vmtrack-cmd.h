@@ -86,6 +86,7 @@ enum {
 	OPT_JOURNAL = 256,
 	OPT_JOURNAL_RANGES,
 	OPT_EVENTS_ONLY,
+	OPT_THROTTLE,
 };
 
 /* target.c */
@@ -245,6 +246,8 @@ int out_tree_end(const struct vmtrack_cmd_params *p, const struct out_tree_stats
  * @all_dirty:	an epoch since the previous iteration reported loss
  * @loss:	enum vmtrack_loss bits of those epochs
  * @stop:	the rule that ended the loop (frozen iteration), "no" else
+ * @throttle:	percent of the copy the throttle meant to hold the target
+ * @held_s:	seconds the throttle held it during the copy
  */
 struct dump_iter_info {
 	unsigned int	iter;
@@ -258,6 +261,8 @@ struct dump_iter_info {
 	bool		all_dirty;
 	unsigned int	loss;
 	const char	*stop;
+	unsigned int	throttle;
+	double		held_s;
 };
 
 /**

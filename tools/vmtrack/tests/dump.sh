@@ -13,7 +13,8 @@
 # vmtrack reported, and the same with tiny ring buffers (events lost: the
 # epochs recover by a sweep of the soft-dirty bits). A THP collapse of a
 # range while the target is frozen (tests/thp-target) leaves the images
-# exact. A target killed
+# exact; so does --throttle, and a dump killed while it throttles leaves the
+# target running. A target killed
 # mid-dump must leave no image behind and a non-zero exit. Bad input gets
 # one-line errors.
 # --journal: vmtrack report prints the dump's own lines from the journal,
@@ -353,6 +354,78 @@ collapse_frozen() {
 }
 collapse_frozen
 
+# --throttle against a writer that rewrites its 32 MiB all the time: every
+# copy leaves everything dirty, so the throttle rises from 20 % after each
+# running iteration and holds the target for part of the next copy; the frozen
+# iteration has none, and the images stay exact. A dump killed while it
+# throttles leaves the target running and untraced.
+throttle() {
+	local dir=$work/throttle out=$work/throttle.out tp dpid res check_out bad
+	local utime0
+
+	"$thp" -m 32 > "$out" 2>&1 &
+	tp=$!
+	pids+=("$tp")
+	if ! wait_ready "$out"; then
+		not_ok "throttle: the target did not start: $(cat "$out")"
+		return
+	fi
+	"$vmtrack" dump -p "$tp" -D "$dir" -n 4 --throttle -j -S > "$dir.json" 2> "$dir.err"
+	res=$?
+	bad=$(python3 - "$dir.json" <<'PY'
+import json, sys
+its = [o for o in map(json.loads, open(sys.argv[1])) if "iteration" in o]
+run, frozen = its[1:-1], its[-1]
+if len(its) != 4 or not frozen["frozen"]:
+    print("not 4 iterations, the last frozen:", len(its))
+elif [o["throttle"] for o in run] != [20, 30]:
+    print("throttle of the running copies:", [o["throttle"] for o in run])
+elif not all(0 < o["held_s"] < o["seconds"] for o in run):
+    print("held:", [(o["held_s"], o["seconds"]) for o in run])
+elif frozen["throttle"] or frozen["held_s"]:
+    print("the frozen iteration throttled")
+PY
+)
+	if [ $res -ne 0 ]; then
+		not_ok "throttle: vmtrack dump exited $res: $(cat "$dir.err")"
+	elif [ -n "$bad" ]; then
+		not_ok "throttle: $bad"
+	elif check_out=$("$check" -p "$tp" -D "$dir/last" 2>&1); then
+		ok "throttle: 20 and 30 % in the running copies after the first, the images restore the" \
+			"target exactly ($check_out)"
+	else
+		not_ok "throttle: $check_out"
+	fi
+	kill -CONT "$tp"
+
+	"$vmtrack" dump -p "$tp" -D "$dir-killed" -n 50 --throttle -j > "$dir-killed.json" \
+		2> /dev/null &
+	dpid=$!
+	# killed at 50 %: as likely as not while it holds the target
+	until grep -q '"throttle":[5-9]' "$dir-killed.json"; do
+		kill -0 "$dpid" 2>/dev/null || break
+		sleep 0.01
+	done
+	kill -9 "$dpid"
+	wait "$dpid" 2>/dev/null
+	sleep 0.2
+	utime0=$(awk '{ print $14 }' "/proc/$tp/stat")
+	sleep 1
+	if ! grep -q '"throttle":[5-9]' "$dir-killed.json"; then
+		not_ok "throttle, killed: the dump ended before it throttled"
+	elif grep -q '^TracerPid:[[:space:]]*[1-9]' "/proc/$tp/status" ||
+	     grep -q '^State:[[:space:]]*[tT]' "/proc/$tp/status"; then
+		not_ok "throttle, killed: the target is left $(grep -h '^State\|^TracerPid' \
+			"/proc/$tp/status" | tr '\n\t' '  ')"
+	elif [ "$(awk '{ print $14 }' "/proc/$tp/stat")" -le "$utime0" ]; then
+		not_ok "throttle, killed: the target does not run on"
+	else
+		ok "throttle, killed: a dump killed while it throttles leaves the target running"
+	fi
+	kill -9 "$tp"
+}
+throttle
+
 # one-line errors, nothing written
 # A stopped target dumped twice, once into a directory and once to a criu
 # page-server: the server must hold the same pages, byte for byte, under the
@@ -577,6 +650,13 @@ errors() {
 		ok "errors: no such pid, --journal: an existing file is left as it was"
 	else
 		not_ok "errors: no such pid, --journal: the existing file changed: $out"
+	fi
+	out=$("$vmtrack" dump -p 1 -D "$work/e1" --throttle=10 2>&1)
+	if [ $? -ne 0 ] && [ "$(echo "$out" | wc -l)" = 1 ] && [[ $out == *"--throttle"* ]] &&
+	   [ ! -e "$work/e1" ]; then
+		ok "errors: --throttle below 20 % ($out)"
+	else
+		not_ok "errors: --throttle=10: $out"
 	fi
 	mkdir -p "$work/e2" && touch "$work/e2/x"
 	start_target 5 -m 1 -T 1 -u 1000 || return

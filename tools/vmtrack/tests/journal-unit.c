@@ -134,9 +134,10 @@ static int write_run(const char *path, unsigned int flags)
 }
 
 static const struct dump_iter_info synth_iters[] = {
-	{ 1, false, 0, 4590, 0, 92, 2.71, 6.9e6, false, 0, "no" },
-	{ 2, false, 4281, 1375, 3468, 61, 0.174, 3.2e7, true, VMTRACK_LOSS_EVENTS, "no" },
-	{ 3, true, 336, 173, 4731, 0, 0.012, 5.8e7, false, 0, "downtime" },
+	{ 1, false, 0, 4590, 0, 92, 2.71, 6.9e6, false, 0, "no", 0, 0 },
+	{ 2, false, 4281, 1375, 3468, 61, 0.174, 3.2e7, true, VMTRACK_LOSS_EVENTS, "no", 30,
+	  0.061 },
+	{ 3, true, 336, 173, 4731, 0, 0.012, 5.8e7, false, 0, "downtime", 0, 0 },
 };
 
 static const struct dump_summary_info synth_dump_summary = {
