@@ -119,7 +119,7 @@ o.append("Writer: `rate-writer -m %s`: %s MiB of anonymous memory written whole,
          "Total: the whole dump, setup included." % (
              meta.get("mib", "?"), meta.get("mib", "?"),
              "One dump per cell." if reps <= 1 else
-             "Stop-and-copy once per rate, the two pre-copy loops %d times each, "
+             "Stop-and-copy once per rate, each pre-copy loop %d times, "
              "every dump with a fresh writer." % reps))
 o.append("")
 o.append("Host: %s CPUs, load average (1, 5, 15 min) %s at the start and %s at the end; "
