@@ -81,7 +81,6 @@ fi
 head -c 1048576 "$vmtrack" > "$work/file" 2>/dev/null ||
 	dd if=/dev/urandom of="$work/file" bs=64k count=16 2>/dev/null
 
-# start_target SEED ARGS...: sets $tpid once it is ready
 # wait up to 10 s for a target's "ready" line in FILE
 wait_ready() {
 	for _ in $(seq 200); do
@@ -91,6 +90,7 @@ wait_ready() {
 	return 1
 }
 
+# start_target SEED ARGS...: sets $tpid once it is ready
 start_target() {
 	local seed=$1 out=$work/target-$1.out
 
