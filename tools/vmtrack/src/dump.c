@@ -93,6 +93,7 @@ struct dump {
 	unsigned int			loss;		/* since the last report */
 	bool				all_dirty;
 	bool				frozen;
+	bool				selected;	/* t1-t3 hold select_copy()'s */
 	struct journal			*j;
 	double				prev_epoch;	/* time of the last epoch */
 	/* --throttle */
@@ -655,7 +656,8 @@ static int write_iteration(struct dump *d, const struct vmtrack_pset *dirty,
 	int ret;
 
 	/* t1: what to copy; t3: the new chain */
-	ret = select_copy(d, dirty);
+	ret = d->selected ? 0 : select_copy(d, dirty);
+	d->selected = false;
 	if (ret)
 		return ret;
 	ret = vmtrack_pset_and(&d->t3, &d->chain, &d->t2);	/* chain, still mapped */
@@ -912,7 +914,7 @@ static int precopy(struct dump *d, enum vmtrack_stop *stop)
 		ret = epoch(d, 0, &r);
 		if (ret)
 			return ret;
-		/* the rule weighs what the next copy would copy */
+		/* the rule weighs what the next copy would copy, and it copies that */
 		ret = select_copy(d, &d->pending);
 		if (ret)
 			return ret;
@@ -922,6 +924,7 @@ static int precopy(struct dump *d, enum vmtrack_stop *stop)
 		report_pending(d, to_copy, *stop);
 		if (*stop)
 			return 0;
+		d->selected = true;
 		ret = copy_pending(d, &r);
 		if (ret)
 			return ret;
