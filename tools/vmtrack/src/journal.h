@@ -14,7 +14,8 @@
 
 #define JOURNAL_MAGIC		"VMTRACKJ"
 #define JOURNAL_MAJOR		1
-#define JOURNAL_MINOR		3	/* 1: the dirty sets of --follow; 2: swept; 3: dense */
+#define JOURNAL_MINOR		4	/* 1: the dirty sets of --follow; 2: swept; 3: dense;
+					 * 4: the throttle of dump iterations */
 #define JOURNAL_FILE_HDR	16	/* magic, major, minor, flags */
 #define JOURNAL_REC_HDR		12	/* length, id, reserved, checksum */
 /* the largest record a writer produces, and a reader accepts */
