@@ -93,7 +93,6 @@ struct dump {
 	unsigned int			loss;		/* since the last report */
 	bool				all_dirty;
 	bool				frozen;
-	bool				selected;	/* t1-t3 hold select_copy()'s */
 	struct journal			*j;
 	double				prev_epoch;	/* time of the last epoch */
 	/* --throttle */
@@ -644,10 +643,11 @@ static int select_copy(struct dump *d, const struct vmtrack_pset *dirty)
 /*
  * Write iteration d->iter + 1 with the pages of @dirty copied (those still
  * worth copying, by the pagemap) and the rest of the chain as holes.
- * Iteration 1 has no parent: @dirty is everything tracked.
+ * Iteration 1 has no parent: @dirty is everything tracked. @selected:
+ * select_copy() of @dirty was just done, d->t1-t3 hold it.
  */
 static int write_iteration(struct dump *d, const struct vmtrack_pset *dirty,
-			   struct iter_result *r)
+			   bool selected, struct iter_result *r)
 {
 	struct vmtrack_copy_stats st = { 0 };
 	char name[16], parent[16], err[256];
@@ -656,8 +656,7 @@ static int write_iteration(struct dump *d, const struct vmtrack_pset *dirty,
 	int ret;
 
 	/* t1: what to copy; t3: the new chain */
-	ret = d->selected ? 0 : select_copy(d, dirty);
-	d->selected = false;
+	ret = selected ? 0 : select_copy(d, dirty);
 	if (ret)
 		return ret;
 	ret = vmtrack_pset_and(&d->t3, &d->chain, &d->t2);	/* chain, still mapped */
@@ -871,13 +870,13 @@ static int epoch(struct dump *d, unsigned int flags, struct iter_result *r)
 }
 
 /* a running iteration: the pending pages, then the rule learns the bandwidth */
-static int copy_pending(struct dump *d, struct iter_result *r)
+static int copy_pending(struct dump *d, bool selected, struct iter_result *r)
 {
 	int ret;
 
 	d->held_s = 0;
 	d->phase = now();
-	ret = write_iteration(d, &d->pending, r);
+	ret = write_iteration(d, &d->pending, selected, r);
 	throttle_release(d);
 	r->throttle = d->throttle;
 	r->held_s = d->held_s;
@@ -904,7 +903,7 @@ static int precopy(struct dump *d, enum vmtrack_stop *stop)
 		*stop = VMTRACK_STOP_MAX_ITER;
 		return 0;
 	}
-	ret = copy_pending(d, &r);
+	ret = copy_pending(d, false, &r);
 	if (ret)
 		return ret;
 	for (;;) {
@@ -924,8 +923,7 @@ static int precopy(struct dump *d, enum vmtrack_stop *stop)
 		report_pending(d, to_copy, *stop);
 		if (*stop)
 			return 0;
-		d->selected = true;
-		ret = copy_pending(d, &r);
+		ret = copy_pending(d, true, &r);
 		if (ret)
 			return ret;
 	}
@@ -978,7 +976,7 @@ static int final_copy(struct dump *d, enum vmtrack_stop stop, double *freeze_ms,
 	d->frozen = true;
 	ret = epoch(d, 0, &r);
 	if (!ret)
-		ret = write_iteration(d, &d->pending, &r);
+		ret = write_iteration(d, &d->pending, false, &r);
 	if (!ret && d->o->track_mem)
 		ret = hand_over_soft_dirty(d);
 	if (!ret)
