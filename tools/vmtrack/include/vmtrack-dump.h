@@ -123,6 +123,7 @@ struct vmtrack_ps;
 
 size_t vmtrack_ps_header(uint8_t *buf, int hdr, uint32_t cmd, uint64_t nr_pages,
 			 uint64_t vaddr, uint64_t dst_id);
+int vmtrack_ps_check_addr(const char *addr, char *err, size_t errlen);
 int vmtrack_ps_begin(struct vmtrack_ps **psp, const char *addr, int hdr, pid_t id,
 		     bool parent, char *err, size_t errlen);
 int vmtrack_ps_present(struct vmtrack_ps *ps, uint64_t vaddr, uint64_t nr_pages,

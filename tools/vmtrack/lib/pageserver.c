@@ -24,6 +24,7 @@
  * starts one per iteration (criu page-server -D DIR/K --prev-images-dir
  * ../K-1 --port P), and the client retries the connection while it starts.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -166,10 +167,71 @@ static int connect_to(const char *host, const char *port)
 	return fd;
 }
 
+/*
+ * Split "HOST:PORT" ("[V6ADDR]:PORT" for an IPv6 address) into @host and
+ * @port. The port is a number: criu page-server takes nothing else, and
+ * getaddrinfo() would wrap one above 65535 to another port.
+ */
+static int split_addr(const char *addr, char *host, size_t hostlen, char *port,
+		      size_t portlen)
+{
+	const char *colon = strrchr(addr, ':');
+	size_t n = colon ? colon - addr : 0;
+	unsigned long v;
+	char *end;
+
+	if (!colon || !n || n >= hostlen || !colon[1] || strlen(colon + 1) >= portlen)
+		return -EINVAL;
+	errno = 0;
+	v = strtoul(colon + 1, &end, 10);
+	if (*end || errno || v < 1 || v > 65535 || !isdigit((unsigned char)colon[1]))
+		return -EINVAL;
+	if (addr[0] == '[' && addr[n - 1] == ']') {
+		addr++;
+		n -= 2;
+	}
+	if (!n)
+		return -EINVAL;
+	memcpy(host, addr, n);
+	host[n] = '\0';
+	memcpy(port, colon + 1, strlen(colon + 1) + 1);
+	return 0;
+}
+
+/**
+ * vmtrack_ps_check_addr() - check a page server's address before a dump
+ * @addr:	"HOST:PORT" or "[V6ADDR]:PORT"
+ * @err:	buffer for a one-line reason, may be NULL
+ * @errlen:	size of @err
+ *
+ * For a caller that wants to refuse a bad address before it touches the
+ * process: the port must be a number from 1 to 65535 and the host must
+ * resolve. Nothing is connected.
+ *
+ * Return: 0, -EINVAL (not HOST:PORT) or -EHOSTUNREACH (unknown host).
+ */
+int vmtrack_ps_check_addr(const char *addr, char *err, size_t errlen)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res;
+	char host[256], port[8];
+
+	if (split_addr(addr, host, sizeof(host), port, sizeof(port))) {
+		set_err(err, errlen, "page server '%s': expected HOST:PORT, PORT from 1 to 65535",
+			addr);
+		return -EINVAL;
+	}
+	if (getaddrinfo(host, port, &hints, &res)) {
+		set_err(err, errlen, "page server %s: unknown host", addr);
+		return -EHOSTUNREACH;
+	}
+	freeaddrinfo(res);
+	return 0;
+}
+
 /**
  * vmtrack_ps_begin() - connect and open a task's pagemap on the server
  * @psp:	receives the connection
- * @addr:	"HOST:PORT"
+ * @addr:	"HOST:PORT" or "[V6ADDR]:PORT"
  * @hdr:	24 (CRIU <= 4.1) or 32 (CRIU >= 4.2)
  * @id:		the task's pid as it sees it
  * @parent:	this iteration has a parent: the server must have one too
@@ -186,17 +248,16 @@ int vmtrack_ps_begin(struct vmtrack_ps **psp, const char *addr, int hdr, pid_t i
 {
 	struct timespec step = { 0, 50 * 1000 * 1000 };
 	struct vmtrack_ps *ps;
-	char host[256], *port;
+	char host[256], port[8];
 	uint8_t has_parent;
 	int i, ret;
 
-	snprintf(host, sizeof(host), "%s", addr);
-	port = strrchr(host, ':');
-	if (!port || port == host || !port[1] || (hdr != 24 && hdr != 32)) {
-		set_err(err, errlen, "page server '%s': expected HOST:PORT", addr);
+	if (split_addr(addr, host, sizeof(host), port, sizeof(port)) ||
+	    (hdr != 24 && hdr != 32)) {
+		set_err(err, errlen, "page server '%s': expected HOST:PORT, PORT from 1 to 65535",
+			addr);
 		return -EINVAL;
 	}
-	*port++ = '\0';
 	ps = calloc(1, sizeof(*ps));
 	if (!ps)
 		return -ENOMEM;

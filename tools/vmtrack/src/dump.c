@@ -307,6 +307,8 @@ static int parse(int argc, char **argv, struct dump_opts *o, char *err, size_t l
 		snprintf(err, len, "--journal-ranges needs --journal FILE");
 		return -EINVAL;
 	}
+	if (o->page_server && vmtrack_ps_check_addr(o->page_server, err, len))
+		return -EINVAL;
 	if (o->track_mem && !o->dir) {
 		snprintf(err, len, "--track-mem hands DIR/last to criu dump: it needs -D DIR");
 		return -EINVAL;
@@ -678,7 +680,7 @@ static int write_iteration(struct dump *d, const struct vmtrack_pset *dirty,
 		ret = vmtrack_img_begin(&d->w, d->o->dir, name, d->iter ? parent : NULL, d->id,
 					err, sizeof(err));
 	if (ret)
-		return fail(d, ret, "%s", err);
+		return fail(d, ret, "iteration %s: %s", name, err);
 	ret = vmtrack_copier_run(d->cp, d->segs.v, d->segs.n, sink, d, &st);
 	if (ret) {
 		if (ret == -ESRCH)

@@ -170,6 +170,28 @@ static void test_ps_header(void)
 	CHECK(!memcmp(buf, v32, sizeof(v32)));
 }
 
+/* addresses as criu page-server takes them; no name lookups (no network) */
+static void test_ps_addr(void)
+{
+	static const char * const bad[] = {
+		"", "127.0.0.1", "127.0.0.1:", ":27027", "127.0.0.1:0", "127.0.0.1:65536",
+		"127.0.0.1:99999", "127.0.0.1:27027x", "127.0.0.1:+80", "127.0.0.1: 80",
+		"[]:27027", "127.0.0.1:184467440737095516160",
+	};
+	char err[128];
+	size_t i;
+
+	CHECK_EQ(vmtrack_ps_check_addr("127.0.0.1:27027", err, sizeof(err)), 0);
+	CHECK_EQ(vmtrack_ps_check_addr("127.0.0.1:1", err, sizeof(err)), 0);
+	CHECK_EQ(vmtrack_ps_check_addr("127.0.0.1:65535", err, sizeof(err)), 0);
+	CHECK_EQ(vmtrack_ps_check_addr("[::1]:27027", err, sizeof(err)), 0);
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
+		err[0] = '\0';
+		CHECK_EQ(vmtrack_ps_check_addr(bad[i], err, sizeof(err)), -EINVAL);
+		CHECK(strstr(err, "expected HOST:PORT"));
+	}
+}
+
 /* ---- images ---- */
 
 /* fill @page with a pattern from (iteration, address) */
@@ -791,8 +813,8 @@ static void test_segs(void)
 	vmtrack_pset_append(&copy, BASE + 2 * PG, BASE + 4 * PG);
 	vmtrack_pset_append(&copy, BASE + 9 * PG, BASE + 21 * PG);
 	CHECK_EQ(vmtrack_segs_build(&segs, &all, &copy), 0);
-	CHECK_EQ(segs.n, (sizeof(want) / sizeof(want[0])));
-	for (i = 0; i < segs.n && i < (sizeof(want) / sizeof(want[0])); i++) {
+	CHECK_EQ(segs.n, ARRAY_SIZE(want));
+	for (i = 0; i < segs.n && i < ARRAY_SIZE(want); i++) {
 		CHECK_EQ(segs.v[i].start, BASE + want[i].start * PG);
 		CHECK_EQ(segs.v[i].end, BASE + want[i].end * PG);
 		CHECK_EQ(segs.v[i].kind, want[i].kind);
@@ -818,6 +840,7 @@ int main(void)
 	run_test("page sets: and, sub, or against a bitmap model", test_pset_model);
 	run_test("protobuf: pagemap_entry and inventory_entry bytes", test_pb_encoding);
 	run_test("page server: request header of CRIU <= 4.1 and >= 4.2", test_ps_header);
+	run_test("page server: addresses, ports from 1 to 65535", test_ps_addr);
 	run_test("images: six iterations with holes, drops and new pages rebuild the model",
 		 test_image_chain);
 	run_test("images: writer merges, refuses overlap and misalignment, commit/abort/remove",

@@ -15,7 +15,8 @@
 # range while the target is frozen (tests/thp-target) leaves the images
 # exact; so does --throttle, and a dump killed while it throttles leaves the
 # target running. A target killed
-# mid-dump must leave no image behind and a non-zero exit. Bad input gets
+# mid-dump must leave no image behind and a non-zero exit; so must a full
+# disk or a page server gone, and they let the target go. Bad input gets
 # one-line errors.
 # --journal: vmtrack report prints the dump's own lines from the journal,
 # as JSON and as a plot with the freeze; a dump killed with SIGKILL leaves
@@ -687,6 +688,88 @@ errors() {
 	kill -9 "$tpid"
 }
 
+# how a target is left that a failed dump must let go: "" when it runs on,
+# untraced, with no watched mapping (VmFlags "wt")
+left_as() {
+	local st
+
+	st=$(awk '/^(State|TracerPid):/ { printf "%s %s ", $1, $2 }' "/proc/$1/status")
+	[[ $st == *"State: "[tT]* ]] || [[ $st != *"TracerPid: 0 "* ]] && echo "$st"
+	awk '/^VmFlags:/ { for (i = 2; i <= NF; i++) if ($i == "wt") w++ }
+		END { if (w) printf "%d mappings watched", w }' "/proc/$1/smaps"
+}
+
+# A dump that fails on the way (the disk full, the page server gone) exits
+# 1 with one line, leaves no image and lets the target go, --leave-stopped
+# or not; so does one interrupted by SIGINT. A bad page-server address is
+# refused before the target is touched.
+failures() {
+	local small=$work/small port=27031 spid out res left
+
+	start_target 31 -m 16 -T 2 -u 300 || { not_ok "failures: target did not start"; return; }
+	mkdir -p "$small" && mount -t tmpfs -o size=2m none "$small" ||
+		{ not_ok "failures: no tmpfs"; kill -9 "$tpid"; return; }
+	out=$("$vmtrack" dump -p "$tpid" -D "$small/d" --leave-stopped 2>&1)
+	res=$?
+	left=$(left_as "$tpid")
+	if [ $res = 1 ] && [ "$(echo "$out" | wc -l)" = 1 ] && [[ $out == *"No space"* ]] &&
+	   [ -z "$(ls -A "$small")" ] && [ -z "$left" ]; then
+		ok "failures: disk full: nothing left, the target runs on ($out)"
+	else
+		not_ok "failures: disk full: exit $res, $out; left: $(ls -A "$small") $left"
+	fi
+	umount "$small"
+
+	# one server for the first iteration only: the second cannot connect
+	criu page-server -D "$work" --address 127.0.0.1 --port $port \
+		-o "$work/ps-gone.log" > /dev/null 2>&1 &
+	spid=$!
+	out=$("$vmtrack" dump -p "$tpid" -P 127.0.0.1:$port -D "$work/gone" -n 4 -t 0 -T 0 \
+		-q 2>&1)
+	res=$?
+	wait "$spid"
+	left=$(left_as "$tpid")
+	if [ $res = 1 ] && [ "$(echo "$out" | wc -l)" = 1 ] && [[ $out == *refused* ]] &&
+	   [ ! -e "$work/gone" ] && [ -z "$left" ]; then
+		ok "failures: page server gone after iteration 1: nothing left, the target" \
+			"runs on ($out)"
+	else
+		not_ok "failures: page server gone: exit $res, $out;" \
+			"left: $(ls -A "$work/gone" 2>&1) $left"
+	fi
+	rm -f "$work"/pagemap-*.img "$work"/pages-*.img
+
+	# Ctrl-C after the first iteration, --leave-stopped
+	"$vmtrack" dump -p "$tpid" -D "$work/int" -n 1000 -t 0 -T 0 -q --leave-stopped \
+		> /dev/null 2> "$work/int.err" &
+	local dpid=$!
+	for _ in $(seq 400); do
+		[ -e "$work/int/1" ] && break
+		sleep 0.05
+	done
+	kill -INT "$dpid"
+	wait "$dpid"
+	res=$?
+	out=$(cat "$work/int.err")
+	left=$(left_as "$tpid")
+	if [ $res = 1 ] && [ "$(echo "$out" | wc -l)" = 1 ] && [[ $out == *interrupted* ]] &&
+	   [ ! -e "$work/int" ] && [ -z "$left" ]; then
+		ok "failures: SIGINT after iteration 1: nothing left, the target runs on ($out)"
+	else
+		not_ok "failures: SIGINT: exit $res, $out; left: $(ls -A "$work/int" 2>&1) $left"
+	fi
+
+	out=$("$vmtrack" dump -p "$tpid" -P 127.0.0.1:99999 -D "$work/port" 2>&1)
+	res=$?
+	if [ $res = 1 ] && [ "$(echo "$out" | wc -l)" = 1 ] && [[ $out == *HOST:PORT* ]] &&
+	   [ ! -e "$work/port" ]; then
+		ok "failures: port 99999 refused before the dump starts ($out)"
+	else
+		not_ok "failures: port 99999: exit $res, $out"
+	fi
+	kill -9 "$tpid"
+}
+
 # --journal: the report prints the lines the dump printed, its iterations
 # and freeze are recorded, --json parses, --plot draws the freeze
 journal_dump() {
@@ -802,6 +885,7 @@ journal_killed() {
 page_server_same_bytes
 page_server_local
 errors
+failures
 journal_dump
 journal_killed
 
