@@ -668,7 +668,7 @@ t10() {
 json_epochs() { grep '^{"epoch":' "$1" | sed 's/,"mappings":\[.*$/}/'; }
 
 t11() {
-	local j=$tmp/j11 o=$tmp/o11 x=$tmp/x11 r=$tmp/r11 truth=$tmp/t11 rc vpid cpid ne
+	local j=$tmp/j11 o=$tmp/o11 x=$tmp/x11 r=$tmp/r11 truth=$tmp/t11 rc vpid cpid ne i
 	$TIMEOUT "$VMTRACK" run -s -o $x --journal $j -- "$WORKLOAD" -s -p 128 -n 3 \
 		-t "$truth" > $o 2> $tmp/e11
 	rc=$?
@@ -707,10 +707,18 @@ t11() {
 	vpid=$!
 	pids+=("$vpid")
 	wait_for $tmp/e11 'watching|vmtrack' || { nok "journal: killed run: start"; return; }
-	sleep 2.5
+	# killed once three epochs are in the journal, while the demo (5.5 s)
+	# still runs, however long the start took
+	for ((i = 0; i < 100; i++)); do
+		[ "$("$VMTRACK" report $j 2> /dev/null | grep -c '^epoch ')" -ge 3 ] && break
+		sleep 0.05
+	done
 	cpid=$(pgrep -P $vpid)
 	pids+=($cpid)
-	kill -KILL $vpid $cpid
+	if [ -z "$cpid" ] || ! kill -KILL $vpid $cpid; then
+		nok "journal: killed run: the run ended before it was killed"
+		return
+	fi
 	wait $vpid 2>/dev/null
 	"$VMTRACK" report $j > $r 2> $tmp/je11
 	rc=$?
