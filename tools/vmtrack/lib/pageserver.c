@@ -198,6 +198,15 @@ static int split_addr(const char *addr, char *host, size_t hostlen, char *port,
 	return 0;
 }
 
+static int parse_addr(const char *addr, char *host, size_t hostlen, char *port,
+		      size_t portlen, char *err, size_t errlen)
+{
+	if (!split_addr(addr, host, hostlen, port, portlen))
+		return 0;
+	set_err(err, errlen, "page server '%s': expected HOST:PORT, PORT from 1 to 65535", addr);
+	return -EINVAL;
+}
+
 /**
  * vmtrack_ps_check_addr() - check a page server's address before a dump
  * @addr:	"HOST:PORT" or "[V6ADDR]:PORT"
@@ -215,11 +224,8 @@ int vmtrack_ps_check_addr(const char *addr, char *err, size_t errlen)
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res;
 	char host[256], port[8];
 
-	if (split_addr(addr, host, sizeof(host), port, sizeof(port))) {
-		set_err(err, errlen, "page server '%s': expected HOST:PORT, PORT from 1 to 65535",
-			addr);
+	if (parse_addr(addr, host, sizeof(host), port, sizeof(port), err, errlen))
 		return -EINVAL;
-	}
 	if (getaddrinfo(host, port, &hints, &res)) {
 		set_err(err, errlen, "page server %s: unknown host", addr);
 		return -EHOSTUNREACH;
@@ -252,10 +258,10 @@ int vmtrack_ps_begin(struct vmtrack_ps **psp, const char *addr, int hdr, pid_t i
 	uint8_t has_parent;
 	int i, ret;
 
-	if (split_addr(addr, host, sizeof(host), port, sizeof(port)) ||
-	    (hdr != 24 && hdr != 32)) {
-		set_err(err, errlen, "page server '%s': expected HOST:PORT, PORT from 1 to 65535",
-			addr);
+	if (parse_addr(addr, host, sizeof(host), port, sizeof(port), err, errlen))
+		return -EINVAL;
+	if (hdr != 24 && hdr != 32) {
+		set_err(err, errlen, "page server %s: header size %d, not 24 or 32", addr, hdr);
 		return -EINVAL;
 	}
 	ps = calloc(1, sizeof(*ps));
