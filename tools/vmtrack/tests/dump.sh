@@ -355,6 +355,17 @@ collapse_frozen() {
 }
 collapse_frozen
 
+# how a target is held: "" when it runs on, untraced; else its State and
+# TracerPid
+held_as() {
+	local st
+
+	st=$(awk '/^(State|TracerPid):/ { printf "%s %s ", $1, $2 }' "/proc/$1/status" \
+		2> /dev/null)
+	[ -n "$st" ] || { echo "gone"; return; }
+	[[ $st == *"State: "[tT]* ]] || [[ $st != *"TracerPid: 0 "* ]] && echo "$st"
+}
+
 # --throttle against a writer that rewrites its 32 MiB all the time: every
 # copy leaves everything dirty, so the throttle rises from 20 % after each
 # running iteration and holds the target for part of the next copy; the frozen
@@ -414,10 +425,8 @@ PY
 	sleep 1
 	if ! grep -q '"throttle":[5-9]' "$dir-killed.json"; then
 		not_ok "throttle, killed: the dump ended before it throttled"
-	elif grep -q '^TracerPid:[[:space:]]*[1-9]' "/proc/$tp/status" ||
-	     grep -q '^State:[[:space:]]*[tT]' "/proc/$tp/status"; then
-		not_ok "throttle, killed: the target is left $(grep -h '^State\|^TracerPid' \
-			"/proc/$tp/status" | tr '\n\t' '  ')"
+	elif [ -n "$(held_as "$tp")" ]; then
+		not_ok "throttle, killed: the target is left $(held_as "$tp")"
 	elif [ "$(awk '{ print $14 }' "/proc/$tp/stat")" -le "$utime0" ]; then
 		not_ok "throttle, killed: the target does not run on"
 	else
@@ -689,14 +698,12 @@ errors() {
 }
 
 # how a target is left that a failed dump must let go: "" when it runs on,
-# untraced, with no watched mapping (VmFlags "wt")
+# untraced, with no watched mapping (VmFlags "wt"). A dump killed with
+# SIGKILL cannot unwatch: held_as() is the first half.
 left_as() {
-	local st
-
-	st=$(awk '/^(State|TracerPid):/ { printf "%s %s ", $1, $2 }' "/proc/$1/status")
-	[[ $st == *"State: "[tT]* ]] || [[ $st != *"TracerPid: 0 "* ]] && echo "$st"
+	held_as "$1"
 	awk '/^VmFlags:/ { for (i = 2; i <= NF; i++) if ($i == "wt") w++ }
-		END { if (w) printf "%d mappings watched", w }' "/proc/$1/smaps"
+		END { if (w) printf "%d mappings watched", w }' "/proc/$1/smaps" 2> /dev/null
 }
 
 # A dump that fails on the way (the disk full, the page server gone) exits
