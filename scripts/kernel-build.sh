@@ -3,9 +3,11 @@
 # Build a test kernel: tinyconfig + vm/kernel.config [+ vm/debug.config]
 # [+ Kconfig.snippet options], out of tree, through ccache.
 #
-#   kernel-build.sh SRC OUT [--debug] [--feature] [--w1]
+#   kernel-build.sh SRC OUT [--debug] [--feature] [--w1] [--vmlinux]
 #
-# Prints nothing but errors and the path of bzImage on success.
+# Prints nothing but errors and the path of bzImage (with --vmlinux, of
+# vmlinux: no boot image, for a build that only has to show it links) on
+# success.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -14,11 +16,13 @@ shift 2
 fragments=("$VMTRACK_ROOT/vm/kernel.config")
 make_args=()
 feature=0
+target=bzImage
 for arg; do
 	case $arg in
 	--debug)   fragments+=("$VMTRACK_ROOT/vm/debug.config") ;;
 	--feature) feature=1 ;;
 	--w1)      make_args+=(W=1) ;;
+	--vmlinux) target=vmlinux ;;
 	*) die "unknown option $arg" ;;
 	esac
 done
@@ -77,6 +81,8 @@ INCBINS=(
 	"arch/x86/realmode/rmpiggy.o .init.data arch/x86/realmode/rm/realmode.bin"
 	"arch/x86/boot/compressed/piggy.o .rodata..compressed arch/x86/boot/compressed/vmlinux.bin.gz"
 )
+# vmlinux holds only the first; the boot image is not rebuilt.
+[ $target = vmlinux ] && INCBINS=("${INCBINS[0]}")
 
 # Does OBJ's SECTION not start with the bytes of FILE?
 incbin_stale() { # OBJ SECTION FILE
@@ -89,7 +95,7 @@ incbin_stale() { # OBJ SECTION FILE
 build() { # [ENV=VALUE...]
 	env "$@" make -s -C "$src" O="$out" -j"$(nproc)" CC="$ccache_cc" "${make_args[@]}" \
 		KBUILD_BUILD_TIMESTAMP="vmtrack" KBUILD_BUILD_USER=vmtrack \
-		KBUILD_BUILD_HOST=vmtrack bzImage
+		KBUILD_BUILD_HOST=vmtrack $target
 }
 
 ccache_cc="ccache gcc"
@@ -111,4 +117,8 @@ if [ $stale = 1 ]; then
 		! incbin_stale "$obj" "$section" "$file" || die "$out/$obj does not hold $file"
 	done
 fi
-echo "$out/arch/x86/boot/bzImage"
+if [ $target = vmlinux ]; then
+	echo "$out/vmlinux"
+else
+	echo "$out/arch/x86/boot/bzImage"
+fi
