@@ -307,12 +307,13 @@ static int parse(int argc, char **argv, struct dump_opts *o, char *err, size_t l
 		snprintf(err, len, "--journal-ranges needs --journal FILE");
 		return -EINVAL;
 	}
-	if (o->page_server && vmtrack_ps_check_addr(o->page_server, err, len))
-		return -EINVAL;
 	if (o->track_mem && !o->dir) {
 		snprintf(err, len, "--track-mem hands DIR/last to criu dump: it needs -D DIR");
 		return -EINVAL;
 	}
+	/* last: the host is resolved, which can take a while */
+	if (o->page_server)
+		return vmtrack_ps_check_addr(o->page_server, err, len);
 	return 0;
 bad:
 	snprintf(err, len, "invalid value '%s' for -%c", optarg, c);
@@ -1129,7 +1130,9 @@ int cmd_dump(int argc, char **argv)
 		return EXIT_SUCCESS;
 	}
 	if (ret) {
-		fprintf(stderr, "vmtrack dump: %s (see 'vmtrack dump --help')\n", err);
+		/* a usage error points at --help, a host that does not resolve not */
+		fprintf(stderr, "vmtrack dump: %s%s\n", err,
+			ret == -EHOSTUNREACH ? "" : " (see 'vmtrack dump --help')");
 		return EXIT_FAILURE;
 	}
 	if (o.journal) {

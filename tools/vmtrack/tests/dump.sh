@@ -776,6 +776,18 @@ failures() {
 	else
 		not_ok "failures: port 99999: exit $res, $out"
 	fi
+
+	# not a usage error: no pointer to --help
+	out=$("$vmtrack" dump -p "$tpid" -P no-such-host.invalid:3000 -D "$work/host" 2>&1)
+	res=$?
+	left=$(left_as "$tpid")
+	if [ $res = 1 ] && [ "$(echo "$out" | wc -l)" = 1 ] &&
+	   [[ $out == *"unknown host"* && $out != *--help* ]] && [ ! -e "$work/host" ] &&
+	   [ -z "$left" ]; then
+		ok "failures: an unknown host refused before the dump starts ($out)"
+	else
+		not_ok "failures: unknown host: exit $res, $out; left: $left"
+	fi
 	kill -9 "$tpid"
 }
 
