@@ -165,7 +165,7 @@ cmd_check() {
 		fi
 		prev_built=0
 		checkout_series_tree "$c"
-		# vmlinux: a boot image adds about 10 s a patch and nothing a
+		# vmlinux: a boot image adds up to 10 s a patch and nothing a
 		# patch changes; the test kernel's is made from the tip.
 		if "$VMTRACK_ROOT/scripts/kernel-build.sh" "$SERIES_TREE" "$out" --vmlinux \
 			$(feature_declared "$SERIES_TREE" && echo --feature) \

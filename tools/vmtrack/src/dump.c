@@ -1130,7 +1130,7 @@ int cmd_dump(int argc, char **argv)
 		return EXIT_SUCCESS;
 	}
 	if (ret) {
-		/* a usage error points at --help, a host that does not resolve not */
+		/* only a usage error points at --help: an unknown host is none */
 		fprintf(stderr, "vmtrack dump: %s%s\n", err,
 			ret == -EHOSTUNREACH ? "" : " (see 'vmtrack dump --help')");
 		return EXIT_FAILURE;
