@@ -768,27 +768,27 @@ failures() {
 		not_ok "failures: SIGINT: exit $res, $out; left: $(ls -A "$work/int" 2>&1) $left"
 	fi
 
-	out=$("$vmtrack" dump -p "$tpid" -P 127.0.0.1:99999 -D "$work/port" 2>&1)
-	res=$?
-	if [ $res = 1 ] && [ "$(echo "$out" | wc -l)" = 1 ] && [[ $out == *HOST:PORT* ]] &&
-	   [ ! -e "$work/port" ]; then
-		ok "failures: port 99999 refused before the dump starts ($out)"
-	else
-		not_ok "failures: port 99999: exit $res, $out"
-	fi
-
+	refused "port 99999" 127.0.0.1:99999 "*HOST:PORT*"
 	# not a usage error: no pointer to --help
-	out=$("$vmtrack" dump -p "$tpid" -P no-such-host.invalid:3000 -D "$work/host" 2>&1)
+	refused "an unknown host" no-such-host.invalid:3000 "*unknown host*" "*--help*"
+	kill -9 "$tpid"
+}
+
+# A page server's address refused while the options are parsed: exit 1, one
+# line that matches GLOB (and not NOT-GLOB), no image, the target untouched.
+refused() { # NAME ADDR GLOB [NOT-GLOB]
+	local out res left
+
+	out=$("$vmtrack" dump -p "$tpid" -P "$2" -D "$work/refused" 2>&1)
 	res=$?
 	left=$(left_as "$tpid")
-	if [ $res = 1 ] && [ "$(echo "$out" | wc -l)" = 1 ] &&
-	   [[ $out == *"unknown host"* && $out != *--help* ]] && [ ! -e "$work/host" ] &&
-	   [ -z "$left" ]; then
-		ok "failures: an unknown host refused before the dump starts ($out)"
+	# shellcheck disable=SC2053 # GLOB and NOT-GLOB are patterns
+	if [ $res = 1 ] && [ "$(echo "$out" | wc -l)" = 1 ] && [[ $out == $3 ]] &&
+	   { [ -z "${4-}" ] || [[ $out != $4 ]]; } && [ ! -e "$work/refused" ] && [ -z "$left" ]; then
+		ok "failures: $1 refused before the dump starts ($out)"
 	else
-		not_ok "failures: unknown host: exit $res, $out; left: $left"
+		not_ok "failures: $1: exit $res, $out; left: $left"
 	fi
-	kill -9 "$tpid"
 }
 
 # --journal: the report prints the lines the dump printed, its iterations
