@@ -250,12 +250,21 @@ enum vmtrack_loss {
 	VMTRACK_LOSS_SEQ	= 1 << 4,	/* the mm's event numbers have a gap */
 };
 
+/*
+ * Every private mapping is watched, read-only ones included, so that one
+ * written and then made read-only (a JIT's code, relro) is never missed.
+ * VMTRACK_F_WRITABLE_ONLY leaves read-only ones out unless already tracked:
+ * fewer, mostly clean pages, but a mapping made writable, written and made
+ * read-only again between two rescans can be missed (see NEW MAPPINGS in
+ * vmtrack(1)). VMTRACK_F_ALL_PRIVATE, the default, is kept for callers.
+ */
 enum vmtrack_session_flags {
-	VMTRACK_F_ALL_PRIVATE	= 1 << 0,	/* rescan: include read-only private maps */
+	VMTRACK_F_ALL_PRIVATE	= 1 << 0,	/* the default: read-only private maps too */
 	VMTRACK_F_KEEP		= 1 << 1,	/* do not unwatch on close */
 	VMTRACK_F_NO_SWEEP	= 1 << 2,	/* a loss: every page dirty, no sweep */
 	VMTRACK_F_EVENTS_ONLY	= 1 << 3,	/* no dense epochs: every write an event */
 	VMTRACK_F_NO_MAP	= 1 << 4,	/* read the buffers by splice(), not mapped */
+	VMTRACK_F_WRITABLE_ONLY	= 1 << 5,	/* leave read-only private maps out */
 };
 
 enum vmtrack_epoch_flags {

@@ -978,6 +978,12 @@ struct watch_ctx {
 	int			err;
 };
 
+/* read-only private mappings are watched too, unless asked otherwise */
+static bool all_private(const struct vmtrack_session *s)
+{
+	return !(s->p.flags & VMTRACK_F_WRITABLE_ONLY);
+}
+
 static int watch_map_cb(const struct vmtrack_mapping *map, void *data)
 {
 	struct watch_ctx *c = data;
@@ -989,7 +995,7 @@ static int watch_map_cb(const struct vmtrack_mapping *map, void *data)
 	if (!c->all && map->shared)
 		return session_err(c->s, -EINVAL, "range %#llx-%#llx overlaps a shared mapping",
 				   (unsigned long long)c->start, (unsigned long long)c->end);
-	if (c->all && !vmtrack_mapping_watchable(map, c->s->p.flags & VMTRACK_F_ALL_PRIVATE))
+	if (c->all && !vmtrack_mapping_watchable(map, all_private(c->s)))
 		return 0;
 	if (vmtrack_dset_fill_clean(c->s->ds, start, end, label) < 0)
 		return session_err(c->s, -ENOMEM, "out of memory");
@@ -1577,6 +1583,11 @@ static bool events_sorted(const struct vmtrack_session *s)
 	return true;
 }
 
+/*
+ * Every private mapping the kernel can watch; @labels[i] is NULL for those
+ * found read-only without VMTRACK_F_ALL_PRIVATE, which are kept where they
+ * are already tracked but not adopted.
+ */
 struct rescan_ctx {
 	struct vmtrack_session	*s;
 	struct iovec		*maps;
@@ -1590,22 +1601,32 @@ struct rescan_ctx {
 static int rescan_cb(const struct vmtrack_mapping *map, void *data)
 {
 	struct rescan_ctx *c = data;
+	bool adopt = vmtrack_mapping_watchable(map, all_private(c->s));
 
-	if (!vmtrack_mapping_watchable(map, c->s->p.flags & VMTRACK_F_ALL_PRIVATE))
+	if (!vmtrack_mapping_watchable(map, true))
 		return 0;
 	if (GROW_ARRAY(c->maps, c->maps_alloc, c->n, 64) ||
 	    GROW_ARRAY(c->labels, c->labels_alloc, c->n, 64))
 		return -ENOMEM;
 	c->maps[c->n].iov_base = (void *)(uintptr_t)map->start;
 	c->maps[c->n].iov_len = map->end - map->start;
-	c->labels[c->n] = strdup(map->name[0] ? map->name : "[anon]");
-	if (!c->labels[c->n])
-		return -ENOMEM;
+	c->labels[c->n] = NULL;
+	if (adopt) {
+		c->labels[c->n] = strdup(map->name[0] ? map->name : "[anon]");
+		if (!c->labels[c->n])
+			return -ENOMEM;
+	}
 	c->n++;
 	return 0;
 }
 
-/* drop tracked parts that are no longer watchable mappings */
+/*
+ * Drop tracked parts that are no longer private mappings. A tracked mapping
+ * made read-only by mprotect() stays tracked with its dirty bits: the
+ * kernel keeps it watched, a FOLL_FORCE write to it is an event, and so is
+ * a write after it is made writable again, before the rescan that would
+ * adopt it anew.
+ */
 static int rescan_prune(struct vmtrack_session *s, const struct rescan_ctx *c)
 {
 	struct iovec *have = NULL;
@@ -1653,6 +1674,8 @@ static void rescan(struct vmtrack_session *s, struct vmtrack_epoch *ep)
 		vmtrack_tracker_loss(&s->tr, VMTRACK_LOSS_EVENTS, 0);
 	} else {
 		for (i = 0; i < c.n; i++) {
+			if (!c.labels[i])
+				continue;
 			added = vmtrack_dset_adopt(s->ds, (uintptr_t)c.maps[i].iov_base,
 						   (uintptr_t)c.maps[i].iov_base +
 						   c.maps[i].iov_len, c.labels[i]);

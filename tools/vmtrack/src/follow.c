@@ -265,7 +265,7 @@ static int set_open(struct tree *tr, struct proc *pr, const char *origin)
 		.pid = pr->pid,
 		.buffer_kb = p->buffer_kb,
 		.flags = (p->keep ? VMTRACK_F_KEEP : 0) |
-			 (p->all_private ? VMTRACK_F_ALL_PRIVATE : 0) |
+			 (p->all_private ? 0 : VMTRACK_F_WRITABLE_ONLY) |
 			 (p->events_only ? VMTRACK_F_EVENTS_ONLY : 0),
 	};
 	char err[256];

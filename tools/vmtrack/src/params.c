@@ -22,14 +22,15 @@
 static const char * const watch_msg[] = {
 	"",
 	"  usage: vmtrack watch -p PID [-r START-END ...] [-f] [-i SECONDS] [-n EPOCHS] [-b KB]",
-	"                       [-j] [-o FILE] [-k] [-q] [-d] [-a] [--journal FILE] [--events-only]",
+	"                       [-j] [-o FILE] [-k] [-q] [-d] [--writable-only] [--journal FILE] [--events-only]",
 	"",
 	"  Watch a running process and report, every epoch, the pages it changed.",
 	"",
 	"	  -p/--pid PID: the process to watch",
 	"	  -r/--range START-END: watch only this range (hex, page aligned; repeatable);",
-	"			default: all private writable mappings, rescanned every epoch",
-	"	  -a/--all-private: also watch read-only private mappings",
+	"			default: all private mappings, rescanned every epoch",
+	"	  --writable-only: watch only the writable private mappings (a write after",
+"			an mprotect() to writable may be missed; see NEW MAPPINGS)",
 	"	  -f/--follow: also watch the descendants of PID, those running now and those",
 	"			it starts, and what they execute: one dirty set per process",
 	"	  -i/--interval SECONDS: epoch period (default 1, fractions allowed)",
@@ -53,7 +54,7 @@ static const char * const watch_msg[] = {
 static const char * const run_msg[] = {
 	"",
 	"  usage: vmtrack run [-f] [-i SECONDS] [-n EPOCHS] [-b KB] [-j] [-o FILE] [-k] [-q]",
-	"                     [-d] [-a] [-s] [--journal FILE] [--events-only] -- COMMAND [ARGS...]",
+	"                     [-d] [--writable-only] [-s] [--journal FILE] [--events-only] -- COMMAND [ARGS...]",
 	"",
 	"  Start COMMAND watched from its first instruction and report the pages it changes.",
 	"",
@@ -61,7 +62,8 @@ static const char * const run_msg[] = {
 	"			then continue it; no periodic epochs",
 	"	  -f/--follow: also watch the processes COMMAND starts, and what they execute:",
 	"			one dirty set per process; ends when the last one exits",
-	"	  -a/--all-private: also watch read-only private mappings",
+	"	  --writable-only: watch only the writable private mappings (a write after",
+"			an mprotect() to writable may be missed; see NEW MAPPINGS)",
 	"	  -i/--interval SECONDS: epoch period (default 1, fractions allowed)",
 	"	  -n/--epochs N: stop after N epochs (default: until COMMAND exits or ^C)",
 	"	  -b/--buffer-kb KB: ring buffer per CPU (default: sized from the watched size)",
@@ -241,6 +243,7 @@ int vmtrack_parse_args(enum vmtrack_mode mode, int argc, char **argv,
 		{ "journal",	 required_argument, 0, OPT_JOURNAL },
 		{ "journal-ranges", no_argument,    0, OPT_JOURNAL_RANGES },
 		{ "events-only", no_argument,	    0, OPT_EVENTS_ONLY },
+		{ "writable-only", no_argument,  0, OPT_WRITABLE_ONLY },
 		{ "help",	 no_argument,	    0, 'h' },
 		{ 0, 0, 0, 0 }
 	};
@@ -251,6 +254,7 @@ int vmtrack_parse_args(enum vmtrack_mode mode, int argc, char **argv,
 	memset(p, 0, sizeof(*p));
 	p->mode = mode;
 	p->interval_ms = 1000;
+	p->all_private = true;
 	err[0] = '\0';
 	optind = 0;
 	opterr = 0;
@@ -332,6 +336,9 @@ int vmtrack_parse_args(enum vmtrack_mode mode, int argc, char **argv,
 			break;
 		case OPT_JOURNAL_RANGES:
 			p->journal_ranges = true;
+			break;
+		case OPT_WRITABLE_ONLY:
+			p->all_private = false;
 			break;
 		case OPT_EVENTS_ONLY:
 			p->events_only = true;

@@ -88,7 +88,8 @@ static int count_cb(const struct vmtrack_mapping *map, void *ctx)
 /**
  * target_count_pages() - pages of the mappings a session would watch
  * @pid:	the target
- * @all_private: read-only private mappings count too (VMTRACK_F_ALL_PRIVATE)
+ * @all_private: read-only private mappings count too (the default; not with
+ *		 VMTRACK_F_WRITABLE_ONLY)
  * @pages:	receives the count (of what was read, on error)
  *
  * Return: 0, or the error of vmtrack_maps_walk().

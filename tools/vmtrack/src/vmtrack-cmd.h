@@ -30,7 +30,8 @@ enum vmtrack_mode {
  * @keep:		leave the ranges watched on exit
  * @quiet:		no per-epoch lines, only the summary
  * @list_dirty:		print the dirty ranges of each epoch (text mode)
- * @all_private:	also watch read-only private mappings
+ * @all_private:	watch read-only private mappings too (the default;
+ *			--writable-only clears it)
  * @sync_stop:		run: take an epoch whenever the command stops itself
  * @follow:		also watch the processes the target starts (follow.c)
  * @journal:		write a binary journal of the run to this file
@@ -86,6 +87,7 @@ enum {
 	OPT_JOURNAL = 256,
 	OPT_JOURNAL_RANGES,
 	OPT_EVENTS_ONLY,
+	OPT_WRITABLE_ONLY,
 	OPT_THROTTLE,
 };
 

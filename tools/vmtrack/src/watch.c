@@ -228,7 +228,7 @@ static int start_session(struct loop *l, const char *cmd)
 		.buffer_kb = l->p->buffer_kb,
 		.expected_pages = expected_pages(l->p, l->pid),
 		.flags = (l->p->keep ? VMTRACK_F_KEEP : 0) |
-			 (l->p->all_private ? VMTRACK_F_ALL_PRIVATE : 0) |
+			 (l->p->all_private ? 0 : VMTRACK_F_WRITABLE_ONLY) |
 			 (l->p->events_only ? VMTRACK_F_EVENTS_ONLY : 0),
 	};
 	char err[256];

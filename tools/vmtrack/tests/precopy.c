@@ -9,11 +9,15 @@
  *   compare the shadow with a snapshot of the frozen target, page by page.
  *
  * Any page that differs, or that the frozen target has and the shadow does
- * not, is a page the dirty sets missed. The target is this program run with
+ * not (but for anonymous pages of zeroes, which a restore gives alike), is a
+ * page the dirty sets missed. The target is this program run with
  * --workload: a seeded random mix of writes from several threads, malloc and
  * free churn, mmap/munmap/MAP_FIXED/mremap at the same addresses again and
- * again, MADV_DONTNEED, THP-sized regions and short-lived threads; or, with
- * -W, writes only.
+ * again, MADV_DONTNEED, MADV_FREE with MADV_PAGEOUT, mprotect() to read-only
+ * and back, pages written by the kernel (read() from a pipe,
+ * process_vm_writev(), /proc/self/mem into a read-only mapping), children
+ * that write their copy-on-write copies, THP-sized regions and short-lived
+ * threads; or, with -W, writes only.
  *
  *   precopy [-s SEED] [-n SEEDS] [-e EPOCHS] [-i MS] [-b KB] [-t TARGETS] [-L]
  *	     [-d MODE] [-R] [-B N] [-W] [-v]
@@ -91,6 +95,7 @@ struct wthread {
 	/* -W: written a page after the other, most pages only once */
 	char		*stream;
 	size_t		stream_next;
+	int		pipe[2];
 };
 
 static uint64_t rnd(uint64_t *s)
@@ -154,10 +159,54 @@ static void slot_move(struct wthread *t, struct slot *s, struct slot *d)
 	scribble(&t->rng, p, d->len);
 }
 
+static int w_self_mem = -1;	/* /proc/self/mem: writes with FOLL_FORCE */
+
+/* a page of the slot changed by the kernel, not by a store of the target */
+static void slot_kernel_write(struct wthread *t, struct slot *s, uint64_t how)
+{
+	char *page = s->addr + (rnd(&t->rng) % (s->len / PAGE)) * PAGE;
+	uint64_t v = rnd(&t->rng);
+	struct iovec local = { &v, sizeof(v) };
+	struct iovec remote = { page + (v >> 40) % (PAGE / 8) * 8, sizeof(v) };
+
+	switch (how) {
+	case 0:		/* copy_to_user() */
+		if (write(t->pipe[1], &v, sizeof(v)) == sizeof(v) &&
+		    read(t->pipe[0], remote.iov_base, sizeof(v)) != sizeof(v))
+			abort();
+		break;
+	case 1:		/* a remote write through GUP */
+		process_vm_writev(getpid(), &local, 1, &remote, 1, 0);
+		break;
+	default:	/* FOLL_FORCE into a read-only mapping, as ptrace does */
+		if (mprotect(s->addr, s->len, PROT_READ))
+			break;
+		if (w_self_mem >= 0)
+			pwrite(w_self_mem, &v, sizeof(v), (off_t)(uintptr_t)remote.iov_base);
+		mprotect(s->addr, s->len, PROT_READ | PROT_WRITE);
+		break;
+	}
+}
+
+/* a child that writes its copies of the slot and the globals, then exits */
+static void slot_fork(struct wthread *t, struct slot *s)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		scribble(&t->rng, s->addr, s->len);
+		w_global[rnd(&t->rng) % sizeof(w_global)] = 3;
+		_exit(0);
+	}
+	if (pid > 0)
+		waitpid(pid, NULL, 0);
+	scribble(&t->rng, s->addr, s->len);
+}
+
 static void slot_op(struct wthread *t)
 {
 	struct slot *s = &t->slot[rnd(&t->rng) % W_SLOTS], *d;
-	uint64_t op = rnd(&t->rng) % 10;
+	uint64_t op = rnd(&t->rng) % 16;
 	size_t pg;
 
 	if (!s->addr) {
@@ -195,6 +244,27 @@ static void slot_op(struct wthread *t)
 			s->len += PAGE;
 			scribble(&t->rng, s->addr, s->len);
 		}
+		break;
+	case 6:				/* read-only for a moment, then written */
+		if (!mprotect(s->addr, s->len, PROT_READ))
+			mprotect(s->addr, s->len, PROT_READ | PROT_WRITE);
+		scribble(&t->rng, s->addr, s->len);
+		break;
+	case 7:				/* freed lazily, discarded, maybe written */
+		pg = rnd(&t->rng) % (s->len / PAGE);
+		madvise(s->addr + pg * PAGE, PAGE, MADV_FREE);
+		madvise(s->addr + pg * PAGE, PAGE, MADV_PAGEOUT);
+		if (rnd(&t->rng) & 1)
+			scribble(&t->rng, s->addr, s->len);
+		break;
+	case 8:
+	case 9:
+	case 10:
+		slot_kernel_write(t, s, op - 8);
+		break;
+	case 11:
+		if (!(rnd(&t->rng) % 4))
+			slot_fork(t, s);
 		break;
 	default:
 		scribble(&t->rng, s->addr, s->len);
@@ -357,6 +427,8 @@ static int workload(uint64_t seed, int ready_fd, bool writes_only)
 			wt[i].slot[j].home = base + ((size_t)i * W_SLOTS + j) * 2 *
 					     W_SLOT_PAGES * PAGE;
 		wt[i].thp = thp_map(NULL);
+		if (pipe(wt[i].pipe))
+			return 2;
 		for (j = 0; writes_only && j < W_SLOTS; j++)
 			slot_map(&wt[i], &wt[i].slot[j]);
 		if (writes_only)
@@ -366,6 +438,7 @@ static int workload(uint64_t seed, int ready_fd, bool writes_only)
 			return 2;
 	}
 	w_writes_only = writes_only;
+	w_self_mem = open("/proc/self/mem", O_RDWR);
 	for (i = 0; i < W_THREADS; i++)
 		if (pthread_create(&th, NULL, worker, &wt[i]))
 			return 2;
@@ -554,6 +627,7 @@ struct cmp_ctx {
 	long		pages;
 	long		diff;
 	long		unknown;
+	long		zeroes;
 	int		verbose;
 };
 
@@ -566,13 +640,30 @@ static void cmp_report(struct cmp_ctx *c, const char *what, uint64_t a,
 		       m->name[0] ? m->name : "[anon]");
 }
 
+static bool all_zero(const char *p)
+{
+	size_t i;
+
+	for (i = 0; i < PAGE; i++)
+		if (p[i])
+			return false;
+	return true;
+}
+
+/*
+ * A page never copied is unknown, unless it is an anonymous page of zeroes:
+ * a restore gives the same (as in dumpcheck). A mapping found read-only or
+ * PROT_NONE, tracked clean, and made readable later has such pages.
+ */
 static void cmp_page(struct cmp_ctx *c, uint64_t a, const char *page,
 		     const struct vmtrack_mapping *m)
 {
 	char **d = sh_slot(c->sh, a, false);
 
 	c->pages++;
-	if (!d || !*d) {
+	if ((!d || !*d) && m->name[0] != '/' && all_zero(page)) {
+		c->zeroes++;
+	} else if (!d || !*d) {
 		c->unknown++;
 		cmp_report(c, "unknown", a, m);
 	} else if (memcmp(*d, page, PAGE)) {
@@ -969,12 +1060,13 @@ static bool run_seed(const struct opts *o, uint64_t seed)
 		printf("# seed %llu target %d: %d epochs, %ld pages copied, %llu reported dirty "
 		       "(%llu new), %d loss epochs, %d dense (%d left, %d re-armed in the sweep), "
 		       "%llu re-arm failures, "
-		       "%ld pages compared, %ld differ, %ld unknown, %.1f s\n",
+		       "%ld pages compared, %ld differ, %ld unknown, %ld never copied and zero, "
+		       "%.1f s\n",
 		       (unsigned long long)seed, i, tg[i].epochs, tg[i].copied,
 		       (unsigned long long)tg[i].dirty,
 		       (unsigned long long)tg[i].new_pages, tg[i].loss_epochs,
 		       tg[i].dense_epochs, tg[i].left_dense, tg[i].rearmed_epochs,
-		       (unsigned long long)tg[i].rearm_failed, c.pages, c.diff, c.unknown,
+		       (unsigned long long)tg[i].rearm_failed, c.pages, c.diff, c.unknown, c.zeroes,
 		       t1.tv_sec - t0.tv_sec + (t1.tv_nsec - t0.tv_nsec) / 1e9);
 		if (c.diff || c.unknown || !c.pages)
 			ok = false;

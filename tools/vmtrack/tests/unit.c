@@ -2250,6 +2250,9 @@ static void test_options_valid(void)
 	CHECK_EQ(p.interval_ms, 1000);
 	CHECK_EQ(p.epochs, 0);
 	CHECK_EQ(p.nr_ranges, 0);
+	CHECK(p.all_private);
+	CHECK_EQ(parse(VMTRACK_MODE_WATCH, "-p 42 --writable-only", &p, err), 0);
+	CHECK(!p.all_private);
 	CHECK_EQ(parse(VMTRACK_MODE_WATCH, "--pid 42 -r 0x7f0000001000-7f0000003000 -r 1000-2000 "
 		       "--interval 0.25 -n 5 -j -k -b 64 -q -d -a", &p, err), 0);
 	CHECK_EQ(p.nr_ranges, 2);
