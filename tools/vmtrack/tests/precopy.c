@@ -263,7 +263,12 @@ static void slot_op(struct wthread *t)
 		slot_kernel_write(t, s, op - 8);
 		break;
 	case 11:
-		if (!(rnd(&t->rng) % 4))
+		/*
+		 * Rare, as in real programs: a fork write-protects every page,
+		 * so each page written again after it faults again, and the
+		 * buffers, sized for one fault per page and epoch, overflow.
+		 */
+		if (!(rnd(&t->rng) % 64))
 			slot_fork(t, s);
 		break;
 	default:
