@@ -20,7 +20,7 @@
  * threads; or, with -W, writes only.
  *
  *   precopy [-s SEED] [-n SEEDS] [-e EPOCHS] [-i MS] [-b KB] [-t TARGETS] [-L]
- *	     [-d MODE] [-R] [-B N] [-W] [-v]
+ *	     [-d MODE] [-R] [-B N] [-W] [-w] [-v]
  *
  *   -s	first seed (default 1)		-n  number of seeds (default 10)
  *   -e	epochs before the final one (12)	-i  interval between epochs in ms (50)
@@ -40,6 +40,9 @@
  *   -B	hand out each epoch's dirty ranges in batches of at most N
  *	(vmtrack_session_set_batch()), each copied as it comes while the
  *	target runs; some epochs must have come in more than one
+ *   -w	watch only the writable mappings (VMTRACK_F_WRITABLE_ONLY): with
+ *	events only (-d never) the kernel's events still reach the pages of
+ *	mappings made read-only, which stay tracked
  *
  * Prints TAP lines; exits 0 when every seed passed.
  *
@@ -715,6 +718,7 @@ struct opts {
 	int		targets;
 	bool		want_loss;
 	bool		splice;		/* VMTRACK_F_NO_MAP */
+	bool		writable_only;	/* VMTRACK_F_WRITABLE_ONLY */
 	bool		want_rearm;
 	bool		writes_only;
 	size_t		batch;
@@ -895,7 +899,8 @@ static int start_target(const struct opts *o, struct target *t, uint64_t seed)
 		return -1;
 	}
 	vp.pid = t->pid;
-	vp.flags = o->splice ? VMTRACK_F_NO_MAP : 0;
+	vp.flags = (o->splice ? VMTRACK_F_NO_MAP : 0) |
+		   (o->writable_only ? VMTRACK_F_WRITABLE_ONLY : 0);
 	if (vmtrack_session_open(&t->s, &vp, err, sizeof(err))) {
 		printf("# session: %s\n", err);
 		return -1;
@@ -1119,7 +1124,7 @@ static int hold(pid_t pid)
 static void usage(void)
 {
 	fprintf(stderr, "usage: precopy [-s SEED] [-n SEEDS] [-e EPOCHS] [-i MS] [-b KB] "
-		"[-t TARGETS] [-L] [-S] [-d auto|never|always|cycle] [-R] [-B N] [-W] [-v]\n");
+		"[-t TARGETS] [-L] [-S] [-d auto|never|always|cycle] [-R] [-B N] [-W] [-w] [-v]\n");
 	exit(2);
 }
 
@@ -1138,6 +1143,7 @@ int main(int argc, char **argv)
 		{ "want-rearm", no_argument, NULL, 'R' },
 		{ "batch", required_argument, NULL, 'B' },
 		{ "writes-only", no_argument, NULL, 'W' },
+		{ "writable-only", no_argument, NULL, 'w' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -1150,7 +1156,7 @@ int main(int argc, char **argv)
 		return workload(strtoull(argv[2], NULL, 0), atoi(argv[3]), argc == 5);
 	if (argc == 3 && !strcmp(argv[1], "--hold"))
 		return hold(atoi(argv[2]));
-	while ((c = getopt_long(argc, argv, "s:n:e:i:b:t:LSd:RB:Wv", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:n:e:i:b:t:LSd:RB:Wwv", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			o.seed = strtoull(optarg, NULL, 0);
@@ -1188,6 +1194,9 @@ int main(int argc, char **argv)
 			break;
 		case 'W':
 			o.writes_only = true;
+			break;
+		case 'w':
+			o.writable_only = true;
 			break;
 		case 'B':
 			o.batch = strtoul(optarg, NULL, 0);

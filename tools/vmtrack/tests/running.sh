@@ -12,9 +12,10 @@
 #   epochs), and both in turn; with a tiny ring buffer (loss must be
 #   reported, the result still exact); with the dirty ranges handed out in
 #   batches; a target that only writes (dense epochs' sweeps give the dirty
-#   set as found); with the ring buffers mapped (the default) and spliced; two
-#   and three sessions on different targets in one process; consumer and
-#   target in a child pid namespace
+#   set as found); with the ring buffers mapped (the default) and spliced;
+#   with only the writable mappings watched; two and three sessions on
+#   different targets in one process; consumer and target in a child pid
+#   namespace
 # - vmtrack run exits with the command's status
 # - vmtrack watch: the final epoch is taken with the target frozen; a target
 #   that cannot be frozen (another tracer) is an error, not a final epoch
@@ -67,6 +68,11 @@ precopy "precopy: events only (dense never), exact" -n $(( (SEEDS + 1) / 2 )) -s
 # in turn, every dense epoch follows a switch of the event, and sweeps wide)
 precopy "precopy: dense epochs only (soft-dirty sweeps), exact" -n $(( (SEEDS + 1) / 2 )) -s 601 -e 8 -d always -R
 precopy "precopy: dense epochs in and out in turn, exact" -n $(( (SEEDS + 1) / 2 )) -s 701 -e 9 -d cycle
+# only the writable mappings (VMTRACK_F_WRITABLE_ONLY), the write faults
+# from events: a tracked mapping made read-only keeps its dirty pages, and
+# the events of one written through /proc/PID/mem or made writable again
+# reach it
+precopy "precopy: writable mappings only, events only, exact" -n $(( (SEEDS + 1) / 2 )) -s 5001 -e 8 -d never -w
 # every epoch all dirty copies everything: fewer epochs
 precopy "precopy: 4 KiB buffers, loss reported, still exact" -n $(( (SEEDS + 1) / 2 )) -s 1001 -b 4 -L -e 4
 # the dirty ranges handed out a few at a time, each batch re-armed and
