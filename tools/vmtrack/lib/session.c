@@ -1585,7 +1585,7 @@ static bool events_sorted(const struct vmtrack_session *s)
 
 /*
  * Every private mapping the kernel can watch; @labels[i] is NULL for those
- * found read-only without VMTRACK_F_ALL_PRIVATE, which are kept where they
+ * found read-only with VMTRACK_F_WRITABLE_ONLY, which are kept where they
  * are already tracked but not adopted.
  */
 struct rescan_ctx {

@@ -72,7 +72,8 @@ precopy "precopy: dense epochs in and out in turn, exact" -n $(( (SEEDS + 1) / 2
 # from events: a tracked mapping made read-only keeps its dirty pages, and
 # the events of one written through /proc/PID/mem or made writable again
 # reach it
-precopy "precopy: writable mappings only, events only, exact" -n $(( (SEEDS + 1) / 2 )) -s 5001 -e 8 -d never -w
+precopy "precopy: writable mappings only, events only, exact" \
+	-n $(( (SEEDS + 1) / 2 )) -s 5001 -e 8 -d never -w
 # every epoch all dirty copies everything: fewer epochs
 precopy "precopy: 4 KiB buffers, loss reported, still exact" -n $(( (SEEDS + 1) / 2 )) -s 1001 -b 4 -L -e 4
 # the dirty ranges handed out a few at a time, each batch re-armed and
