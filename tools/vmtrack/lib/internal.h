@@ -151,6 +151,9 @@ int vmtrack_dset_settle(struct vmtrack_dset *ds, const struct vmtrack_vmas *v,
  * @sweep_wide:	the instance was written to in or just after a dense epoch,
  *		which may have cost events the numbers do not show: the next
  *		collect sweeps as after a loss
+ * @swept_unwritten: of the pages the last collect's sweep marked (after a
+ *		loss, or wide), those not written but that may have changed
+ *		otherwise: the session chooses the next epoch's mode by writes
  * @sweep_rearm: the next collect may arm again the pages its sweep finds
  *		written (set by the session: not before a last epoch)
  * @rearm_iov:	after a collect whose sweep armed the written pages again
@@ -179,6 +182,7 @@ struct vmtrack_tracker {
 	bool			stopped;
 	bool			sweep_written;
 	bool			sweep_wide;
+	uint64_t		swept_unwritten;
 	/* pagemap of the target for vmtrack_sweep(), -1: every page on a loss */
 	int			sweep_fd;
 	bool			sweep_rearm;
@@ -227,7 +231,7 @@ void vmtrack_tracker_apply_all(struct vmtrack_tracker *t, const struct vmtrack_e
 int vmtrack_tracker_collect(struct vmtrack_tracker *t, struct vmtrack_epoch *ep);
 bool vmtrack_tracker_sweep_rearms(struct vmtrack_tracker *t);
 int vmtrack_sweep_open(pid_t pid);
-int vmtrack_sweep(int fd, struct vmtrack_dset *ds, uint64_t *pages);
+int vmtrack_sweep(int fd, struct vmtrack_dset *ds, uint64_t *pages, uint64_t *unwritten);
 int vmtrack_sweep_written(int fd, struct vmtrack_dset *ds, uint64_t *pages);
 int vmtrack_sweep_can_rearm(int fd, const struct vmtrack_dset *ds);
 int vmtrack_sweep_rearm(int fd, struct vmtrack_dset *ds, uint64_t *pages);

@@ -100,6 +100,9 @@ struct vmtrack_session {
 	 */
 	int				notify_fd;
 	bool				notified;
+	/* the directories of the enable files the session switches itself */
+	int				wd_write_fault;
+	int				wd_rearm;
 	char				*buffer_kb_read;
 	/* read a CPU's stats once this much was read from it; 0: always */
 	uint64_t			stats_gate;
@@ -470,28 +473,6 @@ static int configure_instance(struct vmtrack_session *s)
 }
 
 /*
- * The session's own re-arms carry nothing it does not know, yet they are
- * half of the events of an epoch: once the first epoch has looked for
- * re-arms of an earlier consumer (restart), disable mm_watch_rearm, which
- * costs the kernel nothing, where a filter would test every event. The
- * marks of new ranges still come. If that fails the re-arms keep coming,
- * are ignored, and the next epoch tries again.
- */
-static void drop_rearms(struct vmtrack_session *s)
-{
-	char *text;
-
-	if (inst_write(s, REARM_ENABLE, "0"))
-		return;
-	text = inst_read(s, "set_event");
-	if (!text)
-		return;
-	free(s->set_event_read);
-	s->set_event_read = text;
-	s->rearms_off = true;
-}
-
-/*
  * auto: dense from 1/32 of the watched pages dirty in an epoch. Where the
  * sweep re-arms what it finds (vmtrack_sweep_can_rearm()), a dense epoch
  * of 1 GiB under TCG costs one walk: 4-6 ms with 1 % of it written, 15-19
@@ -502,22 +483,6 @@ static void drop_rearms(struct vmtrack_session *s)
  */
 #define DENSE_SHARE		32
 #define DENSE_SHARE_NO_REARM	4
-
-/* turn the write_fault event of the instance off (dense) or on again */
-static int set_dense(struct vmtrack_session *s, bool dense)
-{
-	char *text;
-
-	if (inst_write(s, WRITE_FAULT_ENABLE, dense ? "0" : "1"))
-		return -EIO;
-	s->dense = dense;
-	text = inst_read(s, "set_event");
-	if (!text)
-		return -EIO;	/* the next check takes it for a change: a loss */
-	free(s->set_event_read);
-	s->set_event_read = text;
-	return 0;
-}
 
 static int open_probes(struct vmtrack_session *s)
 {
@@ -568,7 +533,7 @@ static int notify_watch(struct vmtrack_session *s, const char *dir)
 	wd = inotify_add_watch(s->notify_fd, path, IN_MODIFY | IN_ATTRIB | IN_CREATE |
 			       IN_DELETE | IN_MOVE | IN_DELETE_SELF | IN_ONLYDIR);
 	tracefs_put_tracing_file(path);
-	return wd < 0 ? -1 : 0;
+	return wd < 0 ? -1 : wd;
 }
 
 /*
@@ -581,27 +546,31 @@ static int notify_watch(struct vmtrack_session *s, const char *dir)
 static void open_notify(struct vmtrack_session *s)
 {
 	char dir[128];
-	int kind, i;
+	int kind, i, wd;
 
 	s->notified = true;	/* the first epoch checks everything */
 	s->notify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (s->notify_fd < 0)
 		return;
-	if (notify_watch(s, NULL) || notify_watch(s, "options") ||
-	    notify_watch(s, "events") || notify_watch(s, "events/" VMTRACK_SYSTEM))
+	if (notify_watch(s, NULL) < 0 || notify_watch(s, "options") < 0 ||
+	    notify_watch(s, "events") < 0 || notify_watch(s, "events/" VMTRACK_SYSTEM) < 0)
 		goto fail;
 	for (kind = 0; kind < VMTRACK_EV_NR; kind++) {
 		snprintf(dir, sizeof(dir), "events/%s/%s", VMTRACK_SYSTEM,
 			 vmtrack_event_name(kind));
-		if (notify_watch(s, dir))
+		wd = notify_watch(s, dir);
+		if (wd < 0)
 			goto fail;
+		if (kind == VMTRACK_EV_WRITE_FAULT)
+			s->wd_write_fault = wd;
 	}
 	/* disabled after the first epoch, see drop_rearms() */
-	if (notify_watch(s, REARM_DIR))
+	s->wd_rearm = notify_watch(s, REARM_DIR);
+	if (s->wd_rearm < 0)
 		goto fail;
 	for (i = 0; i < s->nr_rd; i++) {
 		snprintf(dir, sizeof(dir), "per_cpu/cpu%d", s->rd[i].cpu);
-		if (notify_watch(s, dir))
+		if (notify_watch(s, dir) < 0)
 			goto fail;
 	}
 	s->buffer_kb_read = inst_read(s, "buffer_size_kb");
@@ -619,21 +588,17 @@ fail:
 }
 
 /*
- * Did anything write to the instance since the last call? Also true
- * without inotify, on a full queue, or once a watch is gone (then for good).
- * @queued: poll() found the inotify queue readable (else it is not read)
+ * Read the inotify queue: was anything written to the instance, other than
+ * @own (a file name in the directory watched as @own_wd, -1: none), which
+ * the session wrote itself? True also on a full queue, or once a watch is
+ * gone (then for good).
  */
-static bool instance_touched(struct vmtrack_session *s, bool queued)
+static bool notify_read(struct vmtrack_session *s, int own_wd, const char *own)
 {
 	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
-	bool touched = s->notified;
+	bool touched = false;
 	ssize_t n, off;
 
-	s->notified = false;
-	if (s->notify_fd < 0)
-		return true;
-	if (!queued)
-		return touched;
 	for (;;) {
 		n = read(s->notify_fd, buf, sizeof(buf));
 		if (n < 0 && errno == EINTR)
@@ -644,17 +609,107 @@ static bool instance_touched(struct vmtrack_session *s, bool queued)
 			close_notify(s);
 			return true;
 		}
-		touched = true;
 		for (off = 0; off < n; ) {
 			const struct inotify_event *ev = (const void *)(buf + off);
 
 			if (ev->mask & (IN_IGNORED | IN_DELETE_SELF))
 				close_notify(s);
+			if (ev->wd != own_wd || ev->mask != IN_MODIFY || !ev->len ||
+			    strcmp(ev->name, own))
+				touched = true;
 			off += sizeof(*ev) + ev->len;
 		}
 		if (s->notify_fd < 0)
 			return true;
 	}
+}
+
+/*
+ * Did anything write to the instance since the last call? Also true
+ * without inotify. @queued: poll() found the inotify queue readable (else
+ * it is not read)
+ */
+static bool instance_touched(struct vmtrack_session *s, bool queued)
+{
+	bool touched = s->notified;
+
+	s->notified = false;
+	if (s->notify_fd < 0)
+		return true;
+	if (queued && notify_read(s, -1, NULL))
+		touched = true;
+	return touched;
+}
+
+/*
+ * Write @val to @name in the directory @dir of the instance, which inotify
+ * watches as @wd, and take out of the queue the event the write itself
+ * queues: the session's own switch of an event is not a change behind its
+ * back, and does not make the next epoch check (and sweep) as after one.
+ * What was queued before, or besides, still counts. inotify merges an
+ * identical event queued right after the write with it: another write to
+ * the same file, which the caller's read of set_event tells.
+ */
+static int own_write(struct vmtrack_session *s, const char *dir, int wd, const char *name,
+		     const char *val)
+{
+	char file[128];
+
+	snprintf(file, sizeof(file), "%s/%s", dir, name);
+	if (s->notify_fd >= 0 && notify_read(s, -1, NULL))
+		s->notified = true;
+	if (inst_write(s, file, val))
+		return -EIO;
+	if (s->notify_fd >= 0 && notify_read(s, wd, name))
+		s->notified = true;
+	return 0;
+}
+
+/*
+ * The session's own re-arms carry nothing it does not know, yet they are
+ * half of the events of an epoch: once the first epoch has looked for
+ * re-arms of an earlier consumer (restart), disable mm_watch_rearm, which
+ * costs the kernel nothing, where a filter would test every event. The
+ * marks of new ranges still come. If that fails the re-arms keep coming,
+ * are ignored, and the next epoch tries again.
+ */
+static void drop_rearms(struct vmtrack_session *s)
+{
+	char *text;
+
+	if (own_write(s, REARM_DIR, s->wd_rearm, "enable", "0"))
+		return;
+	text = inst_read(s, "set_event");
+	if (!text)
+		return;
+	free(s->set_event_read);
+	s->set_event_read = text;
+	s->rearms_off = true;
+}
+
+/*
+ * Turn the write_fault event of the instance off (dense) or on again. The
+ * list of enabled events read after the switch is the one the next check
+ * expects; if it does not show the switch, another write came between.
+ */
+static int set_dense(struct vmtrack_session *s, bool dense)
+{
+	bool listed;
+	char *text;
+
+	if (own_write(s, WRITE_FAULT_DIR, s->wd_write_fault, "enable", dense ? "0" : "1"))
+		return -EIO;
+	s->dense = dense;
+	text = inst_read(s, "set_event");
+	listed = text && strstr(text, VMTRACK_SYSTEM ":mm_watch_write_fault\n");
+	if (!text || listed == dense) {
+		free(text);
+		s->notified = true;
+		return -EIO;	/* the next check takes it for a change: a loss */
+	}
+	free(s->set_event_read);
+	s->set_event_read = text;
+	return 0;
 }
 
 static int read_stats(struct reader *r, struct vmtrack_cpu_stats *st)
@@ -1765,8 +1820,13 @@ static void filter_faults(struct vmtrack_session *s, const struct vmtrack_epoch 
  */
 static void choose_mode(struct vmtrack_session *s, const struct vmtrack_epoch *ep)
 {
-	/* mappings found by the rescan are dirty whole, not written */
-	uint64_t written = ep->dirty_pages - min(ep->new_pages, ep->dirty_pages);
+	/*
+	 * Mappings found by the rescan are dirty whole, not written; so are
+	 * the pages a sweep as after a loss takes for changed without a write
+	 * (empty entries, page cache: all of a program's text).
+	 */
+	uint64_t unwritten = ep->new_pages + s->tr.swept_unwritten;
+	uint64_t written = ep->dirty_pages - min(unwritten, ep->dirty_pages);
 	uint64_t enter = s->dense_pages;
 	bool was = s->dense;
 

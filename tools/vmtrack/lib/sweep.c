@@ -124,17 +124,25 @@ struct sweep_out {
 	size_t			*alloc;
 	size_t			*nr;
 	uint64_t		pages;
+	/* of them, those not written: may have changed without a write */
+	uint64_t		unwritten;
 };
 
 static void sweep_mark_regions(struct sweep_out *out, const struct page_region *regions,
 			       long nr, enum sweep_kind kind)
 {
+	uint64_t cat, n;
 	long i;
 
-	for (i = 0; i < nr; i++)
-		if (kind == SWEEP_REARM || category_dirty(regions[i].categories))
-			out->pages += vmtrack_dset_set_dirty(out->ds, regions[i].start,
-							     regions[i].end, NULL);
+	for (i = 0; i < nr; i++) {
+		cat = regions[i].categories;
+		if (kind != SWEEP_REARM && !category_dirty(cat))
+			continue;
+		n = vmtrack_dset_set_dirty(out->ds, regions[i].start, regions[i].end, NULL);
+		out->pages += n;
+		if (kind == SWEEP_CHANGED && !(cat & PAGE_IS_SOFT_DIRTY))
+			out->unwritten += n;
+	}
 }
 
 /*
@@ -300,13 +308,16 @@ static int sweep(int fd, enum sweep_kind kind, struct sweep_out *out)
 	return ret;
 }
 
-/* a sweep that marks what it finds in @ds */
-static int sweep_mark(int fd, struct vmtrack_dset *ds, enum sweep_kind kind, uint64_t *pages)
+/* a sweep that marks what it finds in @ds; @unwritten may be NULL */
+static int sweep_mark(int fd, struct vmtrack_dset *ds, enum sweep_kind kind, uint64_t *pages,
+		      uint64_t *unwritten)
 {
 	struct sweep_out out = { .ds = ds };
 	int ret = sweep(fd, kind, &out);
 
 	*pages = out.pages;
+	if (unwritten)
+		*unwritten = out.unwritten;
 	return ret;
 }
 
@@ -315,6 +326,8 @@ static int sweep_mark(int fd, struct vmtrack_dset *ds, enum sweep_kind kind, uin
  * @fd:		from vmtrack_sweep_open()
  * @ds:		the set: every tracked range is swept
  * @pages:	set to the number of tracked pages it reports dirty
+ * @unwritten:	set to how many of them are not written (soft-dirty) but may
+ *		have changed otherwise: empty entries, the zero page, page cache
  *
  * For an epoch that lost events: the pages written since their last arm,
  * and those a lost zap, unmap or move may have changed.
@@ -322,9 +335,9 @@ static int sweep_mark(int fd, struct vmtrack_dset *ds, enum sweep_kind kind, uin
  * Return: 0, or -errno (the set may be marked in part: the caller then
  * takes every page as dirty).
  */
-int vmtrack_sweep(int fd, struct vmtrack_dset *ds, uint64_t *pages)
+int vmtrack_sweep(int fd, struct vmtrack_dset *ds, uint64_t *pages, uint64_t *unwritten)
 {
-	return sweep_mark(fd, ds, SWEEP_CHANGED, pages);
+	return sweep_mark(fd, ds, SWEEP_CHANGED, pages, unwritten);
 }
 
 /**
@@ -341,7 +354,7 @@ int vmtrack_sweep(int fd, struct vmtrack_dset *ds, uint64_t *pages)
  */
 int vmtrack_sweep_written(int fd, struct vmtrack_dset *ds, uint64_t *pages)
 {
-	return sweep_mark(fd, ds, SWEEP_WRITTEN, pages);
+	return sweep_mark(fd, ds, SWEEP_WRITTEN, pages, NULL);
 }
 
 /**
@@ -394,7 +407,7 @@ int vmtrack_sweep_can_rearm(int fd, const struct vmtrack_dset *ds)
  */
 int vmtrack_sweep_rearm(int fd, struct vmtrack_dset *ds, uint64_t *pages)
 {
-	return sweep_mark(fd, ds, SWEEP_REARM, pages);
+	return sweep_mark(fd, ds, SWEEP_REARM, pages, NULL);
 }
 
 /**

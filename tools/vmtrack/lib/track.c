@@ -368,7 +368,7 @@ static void recover(struct vmtrack_tracker *t, struct vmtrack_epoch *ep)
 {
 	/* a failed sweep_rearm() may have cleared bits no sweep finds again */
 	if (t->sweep_fd >= 0 && !(t->loss & VMTRACK_LOSS_RESTART) && !t->swept_rearmed &&
-	    !vmtrack_sweep(t->sweep_fd, t->ds, &ep->swept_pages)) {
+	    !vmtrack_sweep(t->sweep_fd, t->ds, &ep->swept_pages, &t->swept_unwritten)) {
 		ep->swept = true;
 		return;
 	}
@@ -470,7 +470,7 @@ static void sweep_dense(struct vmtrack_tracker *t, struct vmtrack_epoch *ep)
 	if (t->sweep_fd < 0)
 		ret = -EBADF;
 	else if (t->sweep_wide)
-		ret = vmtrack_sweep(t->sweep_fd, t->ds, &pages);
+		ret = vmtrack_sweep(t->sweep_fd, t->ds, &pages, &t->swept_unwritten);
 	else if (can_sweep_rearm(t))
 		ret = sweep_rearm(t, &pages);
 	else
@@ -494,6 +494,7 @@ int vmtrack_tracker_collect(struct vmtrack_tracker *t, struct vmtrack_epoch *ep)
 	ssize_t n;
 
 	settle_numbers(t);
+	t->swept_unwritten = 0;
 	t->swept_rearmed = false;
 	t->sweep_batched = false;
 	t->nr_extents = 0;

@@ -65,7 +65,8 @@ precopy "precopy: running target, exact against snapshots" -n "$SEEDS" -s 1 -e 8
 # library choose, which for this workload is mostly dense
 precopy "precopy: events only (dense never), exact" -n $(( (SEEDS + 1) / 2 )) -s 501 -e 8 -d never
 # (-R: this kernel's sweeps re-arm what they find, and must have done so;
-# in turn, every dense epoch follows a switch of the event, and sweeps wide)
+# in turn, every dense epoch follows vmtrack's own switch of the event,
+# which does not make its sweep wide)
 precopy "precopy: dense epochs only (soft-dirty sweeps), exact" -n $(( (SEEDS + 1) / 2 )) -s 601 -e 8 -d always -R
 precopy "precopy: dense epochs in and out in turn, exact" -n $(( (SEEDS + 1) / 2 )) -s 701 -e 9 -d cycle
 # only the writable mappings (VMTRACK_F_WRITABLE_ONLY), the write faults
