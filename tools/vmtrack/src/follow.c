@@ -19,9 +19,10 @@
  * events of that mm. It is traced all the same, to see what it starts and
  * executes.
  *
- * A set ends with a final epoch when its process exited or replaced its
- * mm (exec: the old mm's events all came before the exec stop), or, at
- * the end of the run, with every task of the tree stopped by
+ * A set ends with a final epoch when its process exits (in the exit stop
+ * of its last thread, PTRACE_O_TRACEEXIT, its mm still whole) or replaced
+ * its mm (exec: the old mm's events all came before the exec stop), or,
+ * at the end of the run, with every task of the tree stopped by
  * PTRACE_INTERRUPT. The cost is that of a tracer: vmtrack holds every
  * fork, exec and signal of the tree for a round trip, and no other
  * tracer (gdb, strace) can attach meanwhile.
@@ -55,7 +56,8 @@
 #define SLICE_MS		50
 #define STOP_TIMEOUT_MS		10000
 #define TRACE_OPTIONS		(PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | \
-				 PTRACE_O_TRACECLONE | PTRACE_O_TRACEEXEC)
+				 PTRACE_O_TRACECLONE | PTRACE_O_TRACEEXEC | \
+				 PTRACE_O_TRACEEXIT)
 
 enum task_state {
 	TASK_RUNNING,
@@ -410,6 +412,23 @@ static void exec_stop(struct tree *tr, pid_t tid)
 			 "run" : "exec");
 }
 
+/*
+ * A task is about to exit, its mm still whole. If it is the last thread
+ * of a process with a set, the final epoch is taken now, the process held:
+ * a dense epoch can still sweep the pages written since the last one
+ * (after the exit they are gone, and the epoch would take every page for
+ * dirty). Threads that exit together (exit_group()) each see the others:
+ * their set ends after the exit, as does that of a process killed by
+ * SIGKILL, which makes no such stop.
+ */
+static void exit_stop(struct tree *tr, pid_t tid)
+{
+	struct proc *pr = proc_find(tr, status_field(tid, "Tgid"));
+
+	if (!tr->stopping && pr && pr->s && status_field(tid, "Threads") == 1)
+		set_epoch(tr, pr, true, true);
+}
+
 static bool group_stop_sig(int sig)
 {
 	return sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;
@@ -437,6 +456,10 @@ static void task_stopped(struct tree *tr, pid_t tid, int status)
 		t = task_find(tr, tid);
 		if (t)
 			task_resume(tr, t, 0);
+		return;
+	case PTRACE_EVENT_EXIT:
+		exit_stop(tr, tid);
+		task_resume(tr, t, 0);
 		return;
 	case PTRACE_EVENT_STOP:
 		if (group_stop_sig(sig)) {
