@@ -287,7 +287,9 @@ enum vmtrack_epoch_flags {
  *			loss (of every page, up to 256 MiB, where none can:
  *			no soft-dirty bits, VMTRACK_F_NO_SWEEP,
  *			VMTRACK_F_EVENTS_ONLY); see "BUFFER SIZE" in vmtrack(1)
- * @expected_pages:	pages expected to be watched (auto buffer size)
+ * @expected_pages:	pages the target may write in an epoch (auto buffer
+ *			size); vmtrack counts those of its writable private
+ *			mappings
  */
 struct vmtrack_params {
 	pid_t		pid;

@@ -1224,11 +1224,11 @@ int vmtrack_session_watch_ranges(struct vmtrack_session *s, const struct iovec *
 }
 
 /**
- * vmtrack_session_watch_all() - watch every private writable mapping
+ * vmtrack_session_watch_all() - watch every private mapping
  * @s:	the session
  *
- * Mappings are read from /proc/PID/maps (with VMTRACK_F_ALL_PRIVATE also the
- * read-only private ones). Each epoch rescans the maps: new mappings, and
+ * Mappings are read from /proc/PID/maps: every private one, or with
+ * VMTRACK_F_WRITABLE_ONLY the writable ones. Each epoch rescans the maps: new mappings, and
  * growth of old ones (brk, stack), are tracked from then on and reported dirty
  * in that epoch; tracked parts that disappeared are dropped. A mapping the
  * kernel refuses to watch (hugetlb, VM_IO, ...) stays tracked and is reported

@@ -453,7 +453,7 @@ static int start_session(struct dump *d)
 	char err[256];
 	int ret;
 
-	ret = target_count_pages(d->pid, true, &pages);
+	ret = target_count_pages(d->pid, &pages);
 	if (ret == -ESRCH)
 		return fail(d, ret, "pid %d: no such process", (int)d->pid);
 	if (ret == -EACCES || ret == -EPERM)

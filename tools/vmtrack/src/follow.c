@@ -277,7 +277,7 @@ static int set_open(struct tree *tr, struct proc *pr, const char *origin)
 		set_unwatched(tr, pr, "too many processes watched at once");
 		return -EMFILE;
 	}
-	target_count_pages(pr->pid, p->all_private, &vp.expected_pages);
+	target_count_pages(pr->pid, &vp.expected_pages);
 	/* a new program grows: leave room (ld.so maps the libraries later) */
 	if (vp.expected_pages < 16384)
 		vp.expected_pages = 16384;

@@ -71,7 +71,6 @@ pid_t target_spawn(char **argv, const sigset_t *mask, char *err, size_t errlen)
 }
 
 struct count {
-	bool		all_private;
 	long		page_size;
 	uint64_t	pages;
 };
@@ -80,24 +79,27 @@ static int count_cb(const struct vmtrack_mapping *map, void *ctx)
 {
 	struct count *c = ctx;
 
-	if (vmtrack_mapping_watchable(map, c->all_private))
+	if (vmtrack_mapping_watchable(map, false))
 		c->pages += (map->end - map->start) / c->page_size;
 	return 0;
 }
 
 /**
- * target_count_pages() - pages of the mappings a session would watch
+ * target_count_pages() - pages a session's buffer is sized for
  * @pid:	the target
- * @all_private: read-only private mappings count too (the default; not with
- *		 VMTRACK_F_WRITABLE_ONLY)
- * @pages:	receives the count (of what was read, on error)
+ * @pages:	receives the pages of its writable private mappings (of what
+ *		was read, on error)
+ *
+ * Read-only and PROT_NONE pages are watched too, but fault only after an
+ * mprotect(): counting the reservations of malloc arenas or of a Java heap
+ * would give every followed process the largest buffer ("BUFFER SIZE" in
+ * vmtrack(1)).
  *
  * Return: 0, or the error of vmtrack_maps_walk().
  */
-int target_count_pages(pid_t pid, bool all_private, uint64_t *pages)
+int target_count_pages(pid_t pid, uint64_t *pages)
 {
 	struct count c = {
-		.all_private = all_private,
 		.page_size = sysconf(_SC_PAGESIZE),
 	};
 	int ret;

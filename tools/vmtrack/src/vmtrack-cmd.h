@@ -95,7 +95,7 @@ enum {
 pid_t target_spawn(char **argv, const sigset_t *mask, char *err, size_t errlen);
 pid_t target_spawn_traced(char **argv, const sigset_t *mask, unsigned long options,
 			  char *err, size_t errlen);
-int target_count_pages(pid_t pid, bool all_private, uint64_t *pages);
+int target_count_pages(pid_t pid, uint64_t *pages);
 
 /* output.c */
 struct vmtrack_run_stats {

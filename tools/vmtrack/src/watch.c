@@ -217,7 +217,7 @@ static uint64_t expected_pages(const struct vmtrack_cmd_params *p, pid_t pid)
 			n += p->ranges[i].iov_len / sysconf(_SC_PAGESIZE);
 		return n;
 	}
-	target_count_pages(pid, p->all_private, &n);
+	target_count_pages(pid, &n);
 	return n;
 }
 
