@@ -70,6 +70,7 @@ struct task {
 	pid_t		tid;
 	enum task_state	state;
 	int		sig;		/* to deliver when it goes on */
+	pid_t		exit_tgid;	/* held in its exit stop for this process */
 };
 
 /* a followed process: a thread group */
@@ -80,6 +81,7 @@ struct proc {
 	struct vmtrack_session	*s;		/* NULL: no set now */
 	struct out_set		set;
 	struct vmtrack_run_stats rs;
+	double			exit_held;	/* since when threads are held at exit */
 };
 
 struct tree {
@@ -136,6 +138,52 @@ static long status_field(pid_t pid, const char *key)
 		}
 	fclose(f);
 	return v;
+}
+
+#define PF_EXITING	0x00000004	/* include/linux/sched.h */
+
+/* SIGKILL is pending for a thread: it exits without returning to user space */
+static bool thread_killed(pid_t tgid, pid_t tid)
+{
+	char path[96], line[256];
+	unsigned long long pending = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/status", (int)tgid, (int)tid);
+	f = fopen(path, "re");
+	if (!f)
+		return true;		/* gone */
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, "SigPnd:", 7)) {
+			pending = strtoull(line + 7, NULL, 16);
+			break;
+		}
+	fclose(f);
+	return pending & (1ULL << (SIGKILL - 1));
+}
+
+/*
+ * The state letter of a thread (/proc/TGID/task/TID/stat), 0 if it is
+ * gone, and whether it is past its exit stop (PF_EXITING in its flags,
+ * the 9th field, is set after it)
+ */
+static char thread_state(pid_t tgid, pid_t tid, bool *exiting)
+{
+	char path[96], line[512], *p;
+	unsigned long flags = 0;
+	char state = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)tgid, (int)tid);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	p = fgets(line, sizeof(line), f) ? strrchr(line, ')') : NULL;
+	fclose(f);
+	if (p && sscanf(p + 1, " %c %*d %*d %*d %*d %*d %lu", &state, &flags) != 2)
+		state = 0;
+	*exiting = flags & PF_EXITING;
+	return state;
 }
 
 static void read_comm(pid_t pid, char *buf, size_t len)
@@ -412,21 +460,109 @@ static void exec_stop(struct tree *tr, pid_t tid)
 			 "run" : "exec");
 }
 
-/*
- * A task is about to exit, its mm still whole. If it is the last thread
- * of a process with a set, the final epoch is taken now, the process held:
- * a dense epoch can still sweep the pages written since the last one
- * (after the exit they are gone, and the epoch would take every page for
- * dirty). Threads that exit together (exit_group()) each see the others:
- * their set ends after the exit, as does that of a process killed by
- * SIGKILL, which makes no such stop.
- */
-static void exit_stop(struct tree *tr, pid_t tid)
-{
-	struct proc *pr = proc_find(tr, status_field(tid, "Tgid"));
+enum others {
+	OTHERS_LIVE,		/* a thread of the process lives on */
+	OTHERS_DYING,		/* killed, exiting or stopped, not all held */
+	OTHERS_DONE,		/* dead, or held in their exit stop */
+};
 
-	if (!tr->stopping && pr && pr->s && status_field(tid, "Threads") == 1)
+/* the threads of @tgid, as a group exit ends them */
+static enum others exit_progress(struct tree *tr, pid_t tgid)
+{
+	enum others ret = OTHERS_DONE;
+	struct dirent *de;
+	char path[64];
+	DIR *dir;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)tgid);
+	dir = opendir(path);
+	if (!dir)
+		return OTHERS_LIVE;
+	while (ret != OTHERS_LIVE && (de = readdir(dir))) {
+		pid_t tid = atoi(de->d_name);
+		struct task *t = task_find(tr, tid);
+		bool exiting = false;
+		char state;
+
+		if (tid <= 0 || (t && t->exit_tgid == tgid))
+			continue;
+		state = thread_state(tgid, tid, &exiting);
+		if (!state || state == 'Z' || state == 'X')
+			continue;
+		/* a stop not collected yet, maybe its exit stop */
+		if (exiting || state == 't' || thread_killed(tgid, tid))
+			ret = OTHERS_DYING;
+		else
+			ret = OTHERS_LIVE;
+	}
+	closedir(dir);
+	return ret;
+}
+
+/* let the threads of @pr held at exit go on */
+static void exit_release(struct tree *tr, struct proc *pr)
+{
+	size_t i;
+
+	pr->exit_held = 0;
+	for (i = 0; i < tr->nr_task; i++) {
+		struct task *t = &tr->task[i];
+
+		if (t->exit_tgid != pr->pid)
+			continue;
+		t->exit_tgid = 0;
+		t->state = TASK_RUNNING;
+		ptrace(PTRACE_CONT, t->tid, NULL, NULL);
+	}
+}
+
+/* a process whose threads are held at exit: all there, or too long */
+static void exit_check(struct tree *tr, struct proc *pr)
+{
+	enum others others = exit_progress(tr, pr->pid);
+
+	if (others == OTHERS_DONE && pr->s)
 		set_epoch(tr, pr, true, true);
+	if (others != OTHERS_DYING || now() - pr->exit_held > STOP_TIMEOUT_MS / 10000.0)
+		exit_release(tr, pr);
+}
+
+/*
+ * A thread @t stopped before its exit, its mm still whole. Once every
+ * thread of a process with a set is dead or held in such a stop (the last
+ * thread that exits, or all of those exit_group() kills), the final epoch
+ * is taken, no thread of it running: a dense epoch can still sweep the
+ * pages written since the last one (after the exit they are gone, and the
+ * epoch would take every page for dirty). So in a group exit, the threads
+ * that stop first are held for the others, up to a second. All the epoch
+ * misses is what the kernel writes as the held threads go on to exit:
+ * each clears its thread id for pthread_join() (CLONE_CHILD_CLEARTID)
+ * while another still uses the mm. The set of a process killed by SIGKILL,
+ * which makes no such stop, ends after the exit. Returns whether it took
+ * @t over (held, or let go with the others): else the caller resumes it.
+ */
+static bool exit_stop(struct tree *tr, struct task *t)
+{
+	pid_t tgid = status_field(t->tid, "Tgid");
+	struct proc *pr = proc_find(tr, tgid);
+
+	if (tr->stopping || !pr || !pr->s)
+		return false;
+	t->exit_tgid = tgid;
+	if (!pr->exit_held)
+		pr->exit_held = now();
+	exit_check(tr, pr);
+	return true;
+}
+
+/* processes held at exit in a group exit: all there, or too long */
+static void check_exit_held(struct tree *tr)
+{
+	size_t i;
+
+	for (i = 0; i < tr->nr_proc; i++)
+		if (tr->proc[i]->exit_held)
+			exit_check(tr, tr->proc[i]);
 }
 
 static bool group_stop_sig(int sig)
@@ -458,8 +594,8 @@ static void task_stopped(struct tree *tr, pid_t tid, int status)
 			task_resume(tr, t, 0);
 		return;
 	case PTRACE_EVENT_EXIT:
-		exit_stop(tr, tid);
-		task_resume(tr, t, 0);
+		if (!exit_stop(tr, t))
+			task_resume(tr, t, 0);
 		return;
 	case PTRACE_EVENT_STOP:
 		if (group_stop_sig(sig)) {
@@ -620,6 +756,7 @@ static void main_loop(struct tree *tr)
 		ms = ms < 0 ? 0 : ms > SLICE_MS ? SLICE_MS : ms;
 		pump(tr, ms);
 		reap(tr);
+		check_exit_held(tr);
 		check_exited(tr);
 		if (tr->stop_sig || tree_done(tr))
 			break;

@@ -1212,6 +1212,51 @@ t22() {
 	stop_workload $wpid
 }
 
+# A process whose threads write while it exits: its set ends in its exit
+# stop, its memory still there, so even a dense epoch, which sweeps the
+# pages written, is exact. By the last thread's exit (joined), and by
+# exit_group() with the other threads still writing (killed by it).
+t23() {
+	local o=$tmp/o23 how rc
+	if ! command -v python3 > /dev/null; then
+		ok "exit stop # SKIP no python3"
+		return
+	fi
+	cat > $tmp/mt.py <<-'PY'
+	import threading, time, os, sys
+	b = bytearray(32 << 20)
+	stop = False
+	def w(k):
+	    i = k * 4096
+	    while not stop:
+	        b[i % len(b)] = 1
+	        i += 4096 * 7
+	ts = [threading.Thread(target=w, args=(k,), daemon=True) for k in range(3)]
+	for t in ts:
+	    t.start()
+	time.sleep(2)
+	if sys.argv[1] == "group":
+	    os._exit(0)
+	stop = True
+	for t in ts:
+	    t.join()
+	PY
+	for how in join group; do
+		$TIMEOUT "$VMTRACK" run --follow -i 0.3 -j -- python3 $tmp/mt.py $how \
+			> $o 2> $tmp/e23
+		rc=$?
+		awk -v how=$how "$JV"' jv("epoch") != "" {
+			printf "# %s epoch %s: %s dirty, dense %s, loss \"%s\", final %s\n", how,
+				jv("epoch"), jv("dirty_pages"), jv("dense"), jv("loss"), jv("final") }' $o |
+			tail -3
+		check "exit stop, $how: exit status 0 (got $rc)" [ $rc = 0 ]
+		check "exit stop, $how: the epochs were dense" grep -q '"dense":true' $o
+		check "exit stop, $how: the final epoch is exact (no loss)" \
+			[ "$(final_field $o loss)" = "" -a "$(final_field $o final)" = true ]
+	done
+	check "exit stop: no instance left" no_instances
+}
+
 # 66 processes alive at once under the shell that starts them: 64 sets, the
 # 3 processes beyond them followed but reported as not watched
 # Back on events after dense epochs, the count of the kernel's numbers
@@ -1285,7 +1330,8 @@ t17() {
 	[ $rc = 0 ] || sed 's/^/# /' $e | tail -5
 }
 
-ALL_TESTS="t1 t2 t3 t3b t4 t5 t6 t7 t8 t9 t10 t11 t12 t13 t14 t15 t16 t17 t18 t19 t20 t21 t22"
+ALL_TESTS="t1 t2 t3 t3b t4 t5 t6 t7 t8 t9 t10 t11 t12 t13 t14 t15 t16 t17 t18 t19 t20 t21 t22
+	t23"
 for t in ${E2E_TESTS:-$ALL_TESTS}; do
 	$t
 done
