@@ -1246,9 +1246,9 @@ t23() {
 			> $o 2> $tmp/e23
 		rc=$?
 		awk -v how=$how "$JV"' jv("epoch") != "" {
-			printf "# %s epoch %s: %s dirty, dense %s, loss \"%s\", final %s\n", how,
-				jv("epoch"), jv("dirty_pages"), jv("dense"), jv("loss"), jv("final") }' $o |
-			tail -3
+			printf "# %s epoch %s: %s dirty, dense %s, loss \"%s\", final %s\n",
+				how, jv("epoch"), jv("dirty_pages"), jv("dense"),
+				jv("loss"), jv("final") }' $o | tail -3
 		check "exit stop, $how: exit status 0 (got $rc)" [ $rc = 0 ]
 		check "exit stop, $how: the epochs were dense" grep -q '"dense":true' $o
 		check "exit stop, $how: the final epoch is exact (no loss)" \
