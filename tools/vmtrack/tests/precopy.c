@@ -465,9 +465,10 @@ static int workload(uint64_t seed, int ready_fd, bool writes_only)
  */
 struct shadow {
 	uint64_t	*key;		/* address + 1, 0: empty slot */
-	char		**data;
+	char		**data;		/* a page, then the epoch it was copied after */
 	size_t		cap;
 	size_t		used;
+	uint64_t	epoch;		/* the epoch copies are taken after now */
 };
 
 static size_t sh_hash(uint64_t a, size_t cap)
@@ -479,7 +480,7 @@ static char **sh_slot(struct shadow *sh, uint64_t addr, bool add);
 
 static void sh_grow(struct shadow *sh)
 {
-	struct shadow n = { .cap = sh->cap ? sh->cap * 2 : 1 << 16 };
+	struct shadow n = { .cap = sh->cap ? sh->cap * 2 : 1 << 16, .epoch = sh->epoch };
 	size_t i;
 
 	n.key = calloc(n.cap, sizeof(*n.key));
@@ -522,13 +523,14 @@ static void sh_store(struct shadow *sh, uint64_t addr, const char *page)
 	char **d = sh_slot(sh, addr, true);
 
 	if (!*d) {
-		*d = malloc(PAGE);
+		*d = malloc(PAGE + sizeof(sh->epoch));
 		if (!*d) {
 			perror("shadow");
 			exit(2);
 		}
 	}
 	memcpy(*d, page, PAGE);
+	memcpy(*d + PAGE, &sh->epoch, sizeof(sh->epoch));
 }
 
 static void sh_forget(struct shadow *sh, uint64_t addr)
@@ -648,6 +650,43 @@ static void cmp_report(struct cmp_ctx *c, const char *what, uint64_t a,
 		       m->name[0] ? m->name : "[anon]");
 }
 
+/* the frozen target's pagemap entry of @a: bit 63 present, 55 soft-dirty */
+static uint64_t pagemap_entry(pid_t pid, uint64_t a)
+{
+	char path[64];
+	uint64_t e = 0;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	if (pread(fd, &e, sizeof(e), a / PAGE * sizeof(e)) != sizeof(e))
+		e = 0;
+	close(fd);
+	return e;
+}
+
+/* for a page that differs, what may tell how its change was missed */
+static void cmp_detail(struct cmp_ctx *c, uint64_t a, const char *copy, const char *page)
+{
+	uint64_t epoch, e = pagemap_entry(c->pid, a), was, now;
+	size_t off = 0;
+
+	if (c->diff > 8)
+		return;
+	while (off < PAGE && copy[off] == page[off])
+		off++;
+	off &= ~(size_t)7;
+	memcpy(&epoch, copy + PAGE, sizeof(epoch));
+	memcpy(&was, copy + off, sizeof(was));
+	memcpy(&now, page + off, sizeof(now));
+	printf("#     copied after epoch %llu; first difference at +%#zx: %#llx, now %#llx; "
+	       "present %d, soft-dirty %d\n", (unsigned long long)epoch, off,
+	       (unsigned long long)was, (unsigned long long)now, (int)(e >> 63),
+	       (int)(e >> 55 & 1));
+}
+
 static bool all_zero(const char *p)
 {
 	size_t i;
@@ -677,6 +716,7 @@ static void cmp_page(struct cmp_ctx *c, uint64_t a, const char *page,
 	} else if (memcmp(*d, page, PAGE)) {
 		c->diff++;
 		cmp_report(c, "differs", a, m);
+		cmp_detail(c, a, *d, page);
 	}
 }
 
@@ -830,6 +870,7 @@ static int epoch(struct target *t, unsigned int flags)
 		printf("# epoch: %s\n", vmtrack_session_error(t->s));
 		return ret;
 	}
+	t->sh.epoch = ep.seq;
 	/* copied first: its ranges are re-armed, and the next batch's are not yet */
 	if (ret && (copy_dirty(t, &ep) || copy_batches(t, &ep)))
 		return -1;
