@@ -55,6 +55,8 @@
 #define FOLLOW_MAX_SETS		64
 #define SLICE_MS		50
 #define STOP_TIMEOUT_MS		10000
+/* threads held in their exit stops, waiting for the others of a group exit */
+#define EXIT_HOLD_MS		1000
 #define TRACE_OPTIONS		(PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | \
 				 PTRACE_O_TRACECLONE | PTRACE_O_TRACEEXEC | \
 				 PTRACE_O_TRACEEXIT)
@@ -523,7 +525,7 @@ static void exit_check(struct tree *tr, struct proc *pr)
 
 	if (others == OTHERS_DONE && pr->s)
 		set_epoch(tr, pr, true, true);
-	if (others != OTHERS_DYING || now() - pr->exit_held > STOP_TIMEOUT_MS / 10000.0)
+	if (others != OTHERS_DYING || now() - pr->exit_held > EXIT_HOLD_MS / 1000.0)
 		exit_release(tr, pr);
 }
 
