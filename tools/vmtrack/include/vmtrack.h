@@ -253,10 +253,12 @@ enum vmtrack_loss {
 /*
  * Every private mapping is watched, read-only ones included, so that one
  * written and then made read-only (a JIT's code, relro) is never missed.
- * VMTRACK_F_WRITABLE_ONLY leaves read-only ones out unless already tracked:
- * fewer, mostly clean pages, but a mapping made writable, written and made
- * read-only again between two rescans can be missed (see NEW MAPPINGS in
- * vmtrack(1)). VMTRACK_F_ALL_PRIVATE, the default, is kept for callers.
+ * VMTRACK_F_WRITABLE_ONLY leaves out the read-only ones that stay as a
+ * rescan found them (new, moved, replaced or written ones are tracked):
+ * fewer, mostly clean pages, but one made writable, written and made
+ * read-only again between two rescans can be missed in dense epochs (see
+ * NEW MAPPINGS in vmtrack(1)). VMTRACK_F_ALL_PRIVATE, the default, is kept
+ * for callers.
  */
 enum vmtrack_session_flags {
 	VMTRACK_F_ALL_PRIVATE	= 1 << 0,	/* the default: read-only private maps too */

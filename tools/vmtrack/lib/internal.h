@@ -167,6 +167,14 @@ struct vmtrack_tracker {
 	struct vmtrack_dset	*ds;
 	pid_t			tgid;
 	bool			fill_stray;
+	/*
+	 * with @note_gone, the places unmapped or moved away from (or to)
+	 * since the last rescan, tracked or not, in @gone
+	 */
+	bool			note_gone;
+	struct iovec		*gone;
+	size_t			nr_gone;
+	size_t			gone_alloc;
 	bool			restart_known;
 	bool			mm_known;
 	bool			mm_gone;
@@ -220,6 +228,8 @@ struct vmtrack_tracker {
 };
 
 void vmtrack_tracker_init(struct vmtrack_tracker *t, struct vmtrack_dset *ds, pid_t tgid);
+void vmtrack_tracker_gone_sort(struct vmtrack_tracker *t);
+bool vmtrack_tracker_gone(const struct vmtrack_tracker *t, uint64_t start, uint64_t end);
 void vmtrack_tracker_loss(struct vmtrack_tracker *t, unsigned int reason, uint64_t lost);
 void vmtrack_tracker_apply(struct vmtrack_tracker *t, const struct vmtrack_event *ev,
 			   struct vmtrack_epoch *ep);

@@ -120,6 +120,10 @@ struct vmtrack_session {
 	struct vmtrack_dset		*ds;
 	struct vmtrack_tracker		tr;
 	bool				rescan;
+	/* VMTRACK_F_WRITABLE_ONLY: read-only mappings the last rescan left out */
+	struct iovec			*left_out;
+	size_t				nr_left_out;
+	size_t				left_out_alloc;
 	bool				frozen;
 	/* its mm is gone: process_madvise() found no mm (ESRCH) */
 	bool				exited;
@@ -1019,6 +1023,8 @@ void vmtrack_session_close(struct vmtrack_session *s)
 	free(s->vmas.vma);
 	free(s->tr.iov);
 	free(s->tr.rearm_iov);
+	free(s->tr.gone);
+	free(s->left_out);
 	vmtrack_dset_free(s->tr.batch);
 	free(s);
 }
@@ -1039,6 +1045,17 @@ static bool all_private(const struct vmtrack_session *s)
 	return !(s->p.flags & VMTRACK_F_WRITABLE_ONLY);
 }
 
+static int add_mapping(struct iovec **arr, size_t *alloc, size_t *nr,
+		       const struct vmtrack_mapping *map)
+{
+	if (GROW_ARRAY(*arr, *alloc, *nr, 64))
+		return -ENOMEM;
+	(*arr)[*nr].iov_base = (void *)(uintptr_t)map->start;
+	(*arr)[*nr].iov_len = map->end - map->start;
+	(*nr)++;
+	return 0;
+}
+
 static int watch_map_cb(const struct vmtrack_mapping *map, void *data)
 {
 	struct watch_ctx *c = data;
@@ -1050,8 +1067,12 @@ static int watch_map_cb(const struct vmtrack_mapping *map, void *data)
 	if (!c->all && map->shared)
 		return session_err(c->s, -EINVAL, "range %#llx-%#llx overlaps a shared mapping",
 				   (unsigned long long)c->start, (unsigned long long)c->end);
-	if (c->all && !vmtrack_mapping_watchable(map, all_private(c->s)))
+	if (c->all && !vmtrack_mapping_watchable(map, all_private(c->s))) {
+		if (vmtrack_mapping_watchable(map, true) &&
+		    add_mapping(&c->s->left_out, &c->s->left_out_alloc, &c->s->nr_left_out, map))
+			return session_err(c->s, -ENOMEM, "out of memory");
 		return 0;
+	}
 	if (vmtrack_dset_fill_clean(c->s->ds, start, end, label) < 0)
 		return session_err(c->s, -ENOMEM, "out of memory");
 	return 0;
@@ -1288,6 +1309,7 @@ int vmtrack_session_watch_all(struct vmtrack_session *s)
 	settle(s, true);
 	s->rescan = true;
 	s->tr.fill_stray = true;
+	s->tr.note_gone = !all_private(s);
 	return 0;
 }
 
@@ -1640,8 +1662,8 @@ static bool events_sorted(const struct vmtrack_session *s)
 
 /*
  * Every private mapping the kernel can watch; @labels[i] is NULL for those
- * found read-only with VMTRACK_F_WRITABLE_ONLY, which are kept where they
- * are already tracked but not adopted.
+ * left out (@left), read-only with VMTRACK_F_WRITABLE_ONLY, which are kept
+ * where they are already tracked but not adopted.
  */
 struct rescan_ctx {
 	struct vmtrack_session	*s;
@@ -1650,16 +1672,63 @@ struct rescan_ctx {
 	size_t			n;
 	size_t			maps_alloc;
 	size_t			labels_alloc;
+	struct iovec		*left;
+	size_t			nr_left;
+	size_t			left_alloc;
 	int			err;
 };
+
+/* [@start, @end) inside the read-only mappings the last rescan left out */
+static bool was_left_out(const struct vmtrack_session *s, uint64_t start, uint64_t end)
+{
+	const struct iovec *v = s->left_out;
+	size_t lo = 0, hi = s->nr_left_out;
+
+	/* the first that ends after @start: the rest follow in order */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if ((uintptr_t)v[mid].iov_base + v[mid].iov_len <= start)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (; lo < s->nr_left_out && start < end; lo++) {
+		if ((uintptr_t)v[lo].iov_base > start)
+			return false;
+		start = (uintptr_t)v[lo].iov_base + v[lo].iov_len;
+	}
+	return start >= end;
+}
+
+/*
+ * With VMTRACK_F_WRITABLE_ONLY a read-only mapping stays out only inside
+ * what the last rescan (or the first marks) left out, untouched since. One
+ * that is new or reaches further (moved, grown, merged with a new one), at
+ * a place unmapped since (the consumer may hold copies of what was there),
+ * or that has tracked pages (written, as events told, or tracked before it
+ * was made read-only) holds contents the consumer has not copied: it is
+ * adopted like a writable one. One that shrank (a PROT_NONE reservation
+ * that malloc makes writable piece by piece) stays out.
+ */
+static bool left_out_still(const struct vmtrack_session *s, const struct vmtrack_mapping *map)
+{
+	return !vmtrack_dset_overlaps(s->ds, map->start, map->end) &&
+	       !vmtrack_tracker_gone(&s->tr, map->start, map->end) &&
+	       was_left_out(s, map->start, map->end);
+}
 
 static int rescan_cb(const struct vmtrack_mapping *map, void *data)
 {
 	struct rescan_ctx *c = data;
-	bool adopt = vmtrack_mapping_watchable(map, all_private(c->s));
+	bool adopt;
 
 	if (!vmtrack_mapping_watchable(map, true))
 		return 0;
+	adopt = vmtrack_mapping_watchable(map, all_private(c->s)) ||
+		!left_out_still(c->s, map);
+	if (!adopt && add_mapping(&c->left, &c->left_alloc, &c->nr_left, map))
+		return -ENOMEM;
 	if (GROW_ARRAY(c->maps, c->maps_alloc, c->n, 64) ||
 	    GROW_ARRAY(c->labels, c->labels_alloc, c->n, 64))
 		return -ENOMEM;
@@ -1720,6 +1789,7 @@ static void rescan(struct vmtrack_session *s, struct vmtrack_epoch *ep)
 	size_t i;
 	int ret;
 
+	vmtrack_tracker_gone_sort(&s->tr);
 	ret = vmtrack_maps_walk(s->p.pid, rescan_cb, &c);
 	if (ret == -ESRCH) {
 		/* gone: the exit event tells; keep what we have */
@@ -1739,7 +1809,15 @@ static void rescan(struct vmtrack_session *s, struct vmtrack_epoch *ep)
 			else
 				ep->new_pages += added;
 		}
+		/* what is left out now is what the next rescan compares with */
+		free(s->left_out);
+		s->left_out = c.left;
+		s->left_out_alloc = c.left_alloc;
+		s->nr_left_out = c.nr_left;
+		c.left = NULL;
+		s->tr.nr_gone = 0;
 	}
+	free(c.left);
 	for (i = 0; i < c.n; i++)
 		free(c.labels[i]);
 	free(c.labels);

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "grow.h"
 #include "internal.h"
 
 /**
@@ -303,6 +304,85 @@ void vmtrack_tracker_apply_all(struct vmtrack_tracker *t, const struct vmtrack_e
 	}
 }
 
+/* with @t->note_gone, remember [@start, @end) until the next rescan */
+static void note_gone(struct vmtrack_tracker *t, uint64_t start, uint64_t end)
+{
+	struct iovec *last = t->nr_gone ? &t->gone[t->nr_gone - 1] : NULL;
+
+	if (!t->note_gone || start >= end)
+		return;
+	if (last && (uintptr_t)last->iov_base + last->iov_len == start) {
+		last->iov_len += end - start;
+		return;
+	}
+	if (GROW_ARRAY(t->gone, t->gone_alloc, t->nr_gone, 16)) {
+		/* a rescan that cannot tell new from old takes all for new */
+		vmtrack_tracker_loss(t, VMTRACK_LOSS_EVENTS, 0);
+		return;
+	}
+	t->gone[t->nr_gone].iov_base = (void *)(uintptr_t)start;
+	t->gone[t->nr_gone].iov_len = end - start;
+	t->nr_gone++;
+}
+
+static int gone_cmp(const void *a, const void *b)
+{
+	const struct iovec *x = a, *y = b;
+
+	return x->iov_base < y->iov_base ? -1 : x->iov_base > y->iov_base;
+}
+
+/**
+ * vmtrack_tracker_gone_sort() - prepare the places gone for lookups
+ * @t:		the tracker
+ *
+ * Sorts and merges them, for vmtrack_tracker_gone().
+ */
+void vmtrack_tracker_gone_sort(struct vmtrack_tracker *t)
+{
+	size_t i, n = 0;
+
+	if (t->nr_gone < 2)
+		return;
+	qsort(t->gone, t->nr_gone, sizeof(*t->gone), gone_cmp);
+	for (i = 1; i < t->nr_gone; i++) {
+		struct iovec *last = &t->gone[n];
+		uint64_t end = (uintptr_t)last->iov_base + last->iov_len;
+		uint64_t start = (uintptr_t)t->gone[i].iov_base, to = start + t->gone[i].iov_len;
+
+		if (start <= end)
+			last->iov_len = max(end, to) - (uintptr_t)last->iov_base;
+		else
+			t->gone[++n] = t->gone[i];
+	}
+	t->nr_gone = n + 1;
+}
+
+/**
+ * vmtrack_tracker_gone() - was part of [@start, @end) unmapped or moved
+ * @t:		the tracker, its places gone sorted (vmtrack_tracker_gone_sort())
+ * @start:	first address
+ * @end:	end address, exclusive
+ *
+ * Return: true if an unmap or move event since the last rescan touched
+ * the range (with @t->note_gone; else false).
+ */
+bool vmtrack_tracker_gone(const struct vmtrack_tracker *t, uint64_t start, uint64_t end)
+{
+	size_t lo = 0, hi = t->nr_gone;
+
+	/* the first place that ends after @start */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if ((uintptr_t)t->gone[mid].iov_base + t->gone[mid].iov_len <= start)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < t->nr_gone && (uintptr_t)t->gone[lo].iov_base < end;
+}
+
 /**
  * vmtrack_tracker_apply() - apply one event, in timestamp order
  * @t:		the tracker
@@ -345,11 +425,14 @@ void vmtrack_tracker_apply(struct vmtrack_tracker *t, const struct vmtrack_event
 		mark_dirty(t, ev->a, ev->a + ev->b, ep);
 		break;
 	case VMTRACK_EV_MOVE:
+		note_gone(t, ev->a, ev->a + ev->c);
+		note_gone(t, ev->b, ev->b + ev->c);
 		if (t->fill_stray || vmtrack_dset_overlaps(t->ds, ev->a, ev->a + ev->c))
 			if (vmtrack_dset_move(t->ds, ev->a, ev->b, ev->c) == -ENOMEM)
 				vmtrack_tracker_loss(t, VMTRACK_LOSS_EVENTS, 0);
 		break;
 	case VMTRACK_EV_UNMAP:
+		note_gone(t, ev->a, ev->b);
 		if (vmtrack_dset_remove(t->ds, ev->a, ev->b))
 			vmtrack_tracker_loss(t, VMTRACK_LOSS_EVENTS, 0);
 		break;

@@ -20,7 +20,7 @@
  * threads; or, with -W, writes only.
  *
  *   precopy [-s SEED] [-n SEEDS] [-e EPOCHS] [-i MS] [-b KB] [-t TARGETS] [-L]
- *	     [-d MODE] [-R] [-B N] [-W] [-w] [-v]
+ *	     [-d MODE] [-R] [-B N] [-W] [-w] [-X] [-v]
  *
  *   -s	first seed (default 1)		-n  number of seeds (default 10)
  *   -e	epochs before the final one (12)	-i  interval between epochs in ms (50)
@@ -43,6 +43,12 @@
  *   -w	watch only the writable mappings (VMTRACK_F_WRITABLE_ONLY): with
  *	events only (-d never) the kernel's events still reach the pages of
  *	mappings made read-only, which stay tracked
+ *   -X	a scripted target instead (one thread, no seed): one change of its
+ *	mappings per step, each followed by an epoch and a comparison of
+ *	its mappings, then the final epoch; the changes a random mix
+ *	reaches only when an epoch falls inside a window of a few
+ *	instructions: mappings replaced, created or written and made
+ *	read-only, a read-only one replaced in place (-e is ignored)
  *
  * Prints TAP lines; exits 0 when every seed passed.
  *
@@ -69,6 +75,7 @@
 #include "threads.h"
 
 #define MAX_TARGETS	8
+#define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
 #define PAGE		4096UL
 
 /* ---- the workload ------------------------------------------------------ */
@@ -457,6 +464,130 @@ static int workload(uint64_t seed, int ready_fd, bool writes_only)
 		pause();
 }
 
+/* ---- the scripted target (-X) -------------------------------------------- */
+
+/*
+ * One thread, one change of the mappings per step, each followed by an
+ * epoch: what the random mix reaches only when an epoch or the freeze
+ * falls inside a short window (a mapping read-only for a moment), made to
+ * last. Mappings in one area, apart so that none merges with another:
+ * A written whole, R and Q written and made read-only before the watch, P
+ * a PROT_NONE reservation.
+ */
+#define X_PAGES		64
+#define X_A		0		/* page offsets in the area */
+#define X_N		16
+#define X_R		32
+#define X_Q		48
+#define X_P		56
+
+static const char * const x_steps[] = {
+	"a mapping replaced, written in part, made read-only",
+	"a mapping created, written, made read-only",
+	"a read-only mapping written through /proc/self/mem",
+	"a read-only mapping made writable, written, made read-only",
+	"a read-only mapping replaced by a read-only one of the same size",
+	"the first made writable again and written",
+	"a PROT_NONE reservation made writable in part, written",
+};
+
+
+/*
+ * Steps the kernel has no event for in a dense epoch: a write to a mapping
+ * left out, with the write_fault event off (a gap of writable-only, see
+ * NEW MAPPINGS in vmtrack(1)).
+ */
+static bool x_needs_events(unsigned int step)
+{
+	return step == 2 || step == 3;
+}
+
+static char *x_map(char *base, size_t page, size_t pages, int prot)
+{
+	char *p = mmap(base + page * PAGE, pages * PAGE, prot,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+/* every page a different non-zero pattern, then @prot */
+static char *x_map_filled(char *base, size_t page, size_t pages, int prot)
+{
+	char *p = x_map(base, page, pages, PROT_READ | PROT_WRITE);
+	size_t i;
+
+	if (!p)
+		return NULL;
+	for (i = 0; i < pages; i++)
+		memset(p + i * PAGE, (int)(page + i) | 0x80, PAGE);
+	if (prot != (PROT_READ | PROT_WRITE) && mprotect(p, pages * PAGE, prot))
+		return NULL;
+	return p;
+}
+
+static int x_step(char *base, int self_mem, unsigned int step)
+{
+	char *a = base + X_A * PAGE, *r = base + X_R * PAGE;
+	uint64_t v = 0x5eed0000 + step;
+
+	switch (step) {
+	case 0:
+		if (munmap(a, 6 * PAGE) || !x_map(base, X_A, 6, PROT_READ | PROT_WRITE))
+			return -1;
+		a[0] = 1;
+		return mprotect(a, 6 * PAGE, PROT_READ);
+	case 1:
+		return x_map_filled(base, X_N, 3, PROT_READ) ? 0 : -1;
+	case 2:
+		return pwrite(self_mem, &v, sizeof(v), (off_t)(uintptr_t)(r + PAGE + 8)) ==
+		       sizeof(v) ? 0 : -1;
+	case 3:
+		if (mprotect(r, 4 * PAGE, PROT_READ | PROT_WRITE))
+			return -1;
+		r[2 * PAGE + 16] = 2;
+		return mprotect(r, 4 * PAGE, PROT_READ);
+	case 4:
+		if (munmap(base + X_Q * PAGE, 4 * PAGE))
+			return -1;
+		return x_map(base, X_Q, 4, PROT_READ) ? 0 : -1;
+	case 5:
+		if (mprotect(a, 6 * PAGE, PROT_READ | PROT_WRITE))
+			return -1;
+		a[3 * PAGE] = 3;
+		return 0;
+	case 6:
+		if (mprotect(base + X_P * PAGE, PAGE, PROT_READ | PROT_WRITE))
+			return -1;
+		base[X_P * PAGE + 24] = 4;
+		return 0;
+	}
+	return -1;
+}
+
+/* the target of -X: reports its area, then runs each step it is sent */
+static int script_target(int cmd_fd, int ack_fd)
+{
+	char *base = mmap(NULL, X_PAGES * PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	uint64_t addr = (uintptr_t)base;
+	int self_mem = open("/proc/self/mem", O_RDWR | O_CLOEXEC);
+	unsigned char step, ack;
+
+	if (base == MAP_FAILED || munmap(base, X_PAGES * PAGE) || self_mem < 0 ||
+	    !x_map_filled(base, X_A, 6, PROT_READ | PROT_WRITE) ||
+	    !x_map_filled(base, X_R, 4, PROT_READ) || !x_map_filled(base, X_Q, 4, PROT_READ) ||
+	    !x_map(base, X_P, 4, PROT_NONE))
+		return 2;
+	if (write(ack_fd, &addr, sizeof(addr)) != sizeof(addr))
+		return 2;
+	while (read(cmd_fd, &step, 1) == 1) {
+		ack = x_step(base, self_mem, step) ? 0xff : step;
+		if (write(ack_fd, &ack, 1) != 1)
+			return 2;
+	}
+	for (;;)
+		pause();
+}
+
 /* ---- the shadow image ------------------------------------------------- */
 
 /*
@@ -639,6 +770,9 @@ struct cmp_ctx {
 	long		unknown;
 	long		zeroes;
 	int		verbose;
+	/* the part of the address space compared */
+	uint64_t	lo;
+	uint64_t	hi;
 };
 
 static void cmp_report(struct cmp_ctx *c, const char *what, uint64_t a,
@@ -723,12 +857,13 @@ static void cmp_page(struct cmp_ctx *c, uint64_t a, const char *page,
 static int cmp_cb(const struct vmtrack_mapping *m, void *data)
 {
 	struct cmp_ctx *c = data;
-	uint64_t a = m->start;
+	uint64_t a = m->start > c->lo ? m->start : c->lo;
+	uint64_t end = m->end < c->hi ? m->end : c->hi;
 
 	if (!copyable(m))
 		return 0;
-	while (a < m->end) {
-		size_t len = m->end - a < CHUNK ? m->end - a : CHUNK, i;
+	while (a < end) {
+		size_t len = end - a < CHUNK ? end - a : CHUNK, i;
 		ssize_t n = peek(c->pid, a, len);
 
 		if (n < 0)
@@ -745,6 +880,19 @@ static int cmp_cb(const struct vmtrack_mapping *m, void *data)
 	return 0;
 }
 
+/* compare [@lo, @hi) of the target @pid with the shadow */
+static int compare(struct cmp_ctx *c, struct shadow *sh, pid_t pid, uint64_t lo, uint64_t hi,
+		   int verbose)
+{
+	memset(c, 0, sizeof(*c));
+	c->sh = sh;
+	c->pid = pid;
+	c->verbose = verbose;
+	c->lo = lo;
+	c->hi = hi;
+	return vmtrack_maps_walk(pid, cmp_cb, c);
+}
+
 /* ---- the consumer ------------------------------------------------------ */
 
 enum dense_mode { DENSE_AUTO, DENSE_NEVER, DENSE_ALWAYS, DENSE_CYCLE };
@@ -759,6 +907,7 @@ struct opts {
 	bool		want_loss;
 	bool		splice;		/* VMTRACK_F_NO_MAP */
 	bool		writable_only;	/* VMTRACK_F_WRITABLE_ONLY */
+	bool		scripted;	/* -X */
 	bool		want_rearm;
 	bool		writes_only;
 	size_t		batch;
@@ -769,6 +918,10 @@ struct opts {
 
 struct target {
 	pid_t			pid;
+	/* -X: steps sent, acknowledged; the target's area */
+	int			cmd_fd;
+	int			ack_fd;
+	uint64_t		area;
 	struct vmtrack_session	*s;
 	struct shadow		sh;
 	long			copied;
@@ -787,7 +940,7 @@ struct target {
 	int			batched_epochs;
 };
 
-static pid_t spawn(const char *self, uint64_t seed, bool writes_only)
+static pid_t spawn_random(const char *self, uint64_t seed, bool writes_only)
 {
 	char s[32], f[16];
 	int fds[2];
@@ -816,6 +969,40 @@ static pid_t spawn(const char *self, uint64_t seed, bool writes_only)
 	}
 	close(fds[0]);
 	return pid;
+}
+
+/* the scripted target: its pipes stay open, its area is its first word */
+static pid_t spawn_script(const char *self, struct target *t)
+{
+	int cmd[2], ack[2];
+	char c[16], a[16];
+	pid_t pid;
+
+	if (pipe2(cmd, O_CLOEXEC))
+		return -1;
+	if (pipe2(ack, O_CLOEXEC)) {
+		close(cmd[0]);
+		close(cmd[1]);
+		return -1;
+	}
+	pid = fork();
+	if (!pid) {
+		snprintf(c, sizeof(c), "%d", dup(cmd[0]));
+		snprintf(a, sizeof(a), "%d", dup(ack[1]));
+		execl(self, self, "--script", c, a, (char *)NULL);
+		_exit(127);
+	}
+	close(cmd[0]);
+	close(ack[1]);
+	t->cmd_fd = cmd[1];
+	t->ack_fd = ack[0];
+	if (pid > 0 && read(t->ack_fd, &t->area, sizeof(t->area)) == sizeof(t->area))
+		return pid;
+	if (pid > 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+	}
+	return -1;
 }
 
 static int copy_dirty(struct target *t, const struct vmtrack_epoch *ep)
@@ -934,7 +1121,10 @@ static int start_target(const struct opts *o, struct target *t, uint64_t seed)
 	int before = mapped_buffers();
 	char err[256];
 
-	t->pid = spawn(o->self, seed, o->writes_only);
+	t->cmd_fd = -1;
+	t->ack_fd = -1;
+	t->pid = o->scripted ? spawn_script(o->self, t) :
+		 spawn_random(o->self, seed, o->writes_only);
 	if (t->pid < 0) {
 		printf("# cannot start the workload\n");
 		return -1;
@@ -971,6 +1161,10 @@ static void stop_target(struct target *t)
 		kill(t->pid, SIGKILL);
 		waitpid(t->pid, NULL, 0);
 	}
+	if (t->cmd_fd > 0)
+		close(t->cmd_fd);
+	if (t->ack_fd > 0)
+		close(t->ack_fd);
 	sh_free(&t->sh);
 	memset(t, 0, sizeof(*t));
 }
@@ -1073,11 +1267,38 @@ static int finish_target(const struct opts *o, struct target *t, struct cmp_ctx 
 	ret = epoch(t, VMTRACK_EPOCH_NO_REARM);
 	if (ret)
 		return ret;
-	memset(c, 0, sizeof(*c));
-	c->sh = &t->sh;
-	c->pid = t->pid;
-	c->verbose = o->verbose;
-	return vmtrack_maps_walk(t->pid, cmp_cb, c);
+	return compare(c, &t->sh, t->pid, 0, UINT64_MAX, o->verbose);
+}
+
+/* -X: each step, then an epoch, after which the area must equal the copies */
+static bool run_steps(const struct opts *o, struct target *t)
+{
+	unsigned char step, ack;
+	struct cmp_ctx c;
+	bool ok = true;
+
+	for (step = 0; step < ARRAY_SIZE(x_steps); step++) {
+		if (o->writable_only && o->dense != DENSE_NEVER && x_needs_events(step)) {
+			printf("# step %u not run: %s, with no event in a dense epoch\n", step,
+			       x_steps[step]);
+			continue;
+		}
+		if (write(t->cmd_fd, &step, 1) != 1 || read(t->ack_fd, &ack, 1) != 1 ||
+		    ack != step) {
+			printf("# step %u (%s) failed in the target\n", step, x_steps[step]);
+			return false;
+		}
+		set_dense(o, t, step);
+		if (epoch(t, 0) ||
+		    compare(&c, &t->sh, t->pid, t->area, t->area + X_PAGES * PAGE, o->verbose))
+			return false;
+		if (c.diff || c.unknown) {
+			printf("# after step %u (%s): %ld pages differ, %ld unknown\n", step,
+			       x_steps[step], c.diff, c.unknown);
+			ok = false;
+		}
+	}
+	return ok;
 }
 
 static bool run_seed(const struct opts *o, uint64_t seed)
@@ -1093,7 +1314,9 @@ static bool run_seed(const struct opts *o, uint64_t seed)
 			ok = false;
 			goto out;
 		}
-	for (e = 0; e < o->epochs && ok; e++) {
+	if (o->scripted)
+		ok = run_steps(o, &tg[0]);
+	for (e = 0; e < o->epochs && ok && !o->scripted; e++) {
 		pump_all(tg, o->targets, o->interval_ms);
 		for (i = 0; i < o->targets && ok; i++) {
 			set_dense(o, &tg[i], e);
@@ -1165,7 +1388,8 @@ static int hold(pid_t pid)
 static void usage(void)
 {
 	fprintf(stderr, "usage: precopy [-s SEED] [-n SEEDS] [-e EPOCHS] [-i MS] [-b KB] "
-		"[-t TARGETS] [-L] [-S] [-d auto|never|always|cycle] [-R] [-B N] [-W] [-w] [-v]\n");
+		"[-t TARGETS] [-L] [-S] [-d auto|never|always|cycle] [-R] [-B N] [-W] [-w] [-X] "
+		"[-v]\n");
 	exit(2);
 }
 
@@ -1185,6 +1409,7 @@ int main(int argc, char **argv)
 		{ "batch", required_argument, NULL, 'B' },
 		{ "writes-only", no_argument, NULL, 'W' },
 		{ "writable-only", no_argument, NULL, 'w' },
+		{ "scripted", no_argument, NULL, 'X' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -1195,9 +1420,11 @@ int main(int argc, char **argv)
 
 	if ((argc == 4 || argc == 5) && !strcmp(argv[1], "--workload"))
 		return workload(strtoull(argv[2], NULL, 0), atoi(argv[3]), argc == 5);
+	if (argc == 4 && !strcmp(argv[1], "--script"))
+		return script_target(atoi(argv[2]), atoi(argv[3]));
 	if (argc == 3 && !strcmp(argv[1], "--hold"))
 		return hold(atoi(argv[2]));
-	while ((c = getopt_long(argc, argv, "s:n:e:i:b:t:LSd:RB:Wwv", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:n:e:i:b:t:LSd:RB:WwXv", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			o.seed = strtoull(optarg, NULL, 0);
@@ -1239,6 +1466,9 @@ int main(int argc, char **argv)
 		case 'w':
 			o.writable_only = true;
 			break;
+		case 'X':
+			o.scripted = true;
+			break;
 		case 'B':
 			o.batch = strtoul(optarg, NULL, 0);
 			if (!o.batch)
@@ -1251,7 +1481,8 @@ int main(int argc, char **argv)
 			usage();
 		}
 	}
-	if (o.targets < 1 || o.targets > MAX_TARGETS || o.seeds < 1 || o.epochs < 0)
+	if (o.targets < 1 || o.targets > MAX_TARGETS || o.seeds < 1 || o.epochs < 0 ||
+	    (o.scripted && (o.targets > 1 || o.batch || o.writes_only)))
 		usage();
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	printf("1..%d\n", o.seeds);
@@ -1259,11 +1490,16 @@ int main(int argc, char **argv)
 		uint64_t seed = o.seed + i;
 		bool ok = run_seed(&o, seed);
 
-		printf("%s %d - precopy seed %llu, %d target(s), %d epochs every %d ms%s, "
-		       "dense %s%s%s\n", ok ? "ok" : "not ok", i + 1, (unsigned long long)seed,
-		       o.targets, o.epochs, o.interval_ms, o.buffer_kb ? ", small buffer" : "",
-		       dense_names[o.dense], o.batch ? ", in batches" : "",
-		       o.writes_only ? ", writes only" : "");
+		if (o.scripted)
+			printf("%s %d - precopy run %d, scripted steps, dense %s%s\n",
+			       ok ? "ok" : "not ok", i + 1, i + 1, dense_names[o.dense],
+			       o.writable_only ? ", writable only" : "");
+		else
+			printf("%s %d - precopy seed %llu, %d target(s), %d epochs every %d ms%s, "
+			       "dense %s%s%s\n", ok ? "ok" : "not ok", i + 1,
+			       (unsigned long long)seed, o.targets, o.epochs, o.interval_ms,
+			       o.buffer_kb ? ", small buffer" : "", dense_names[o.dense],
+			       o.batch ? ", in batches" : "", o.writes_only ? ", writes only" : "");
 		failed += !ok;
 	}
 	printf("# %d of %d seeds failed\n", failed, o.seeds);

@@ -13,9 +13,10 @@
 #   reported, the result still exact); with the dirty ranges handed out in
 #   batches; a target that only writes (dense epochs' sweeps give the dirty
 #   set as found); with the ring buffers mapped (the default) and spliced;
-#   with only the writable mappings watched; two and three sessions on
-#   different targets in one process; consumer and target in a child pid
-#   namespace
+#   with only the writable mappings watched; a scripted target whose
+#   mappings are replaced, created or written and made read-only, one step
+#   per epoch; two and three sessions on different targets in one process;
+#   consumer and target in a child pid namespace
 # - vmtrack run exits with the command's status
 # - vmtrack watch: the final epoch is taken with the target frozen; a target
 #   that cannot be frozen (another tracer) is an error, not a final epoch
@@ -75,6 +76,16 @@ precopy "precopy: dense epochs in and out in turn, exact" -n $(( (SEEDS + 1) / 2
 # reach it
 precopy "precopy: writable mappings only, events only, exact" \
 	-n $(( (SEEDS + 1) / 2 )) -s 5001 -e 8 -d never -w
+# the same edges made to last, one step and epoch at a time: mappings
+# replaced, created or written and then made read-only, a read-only one
+# replaced in place (a random mix reaches them only when an epoch falls
+# inside an mprotect() window)
+for mode in never always cycle; do
+	precopy "precopy: scripted mapping changes, every private mapping, dense $mode" \
+		-X -d $mode
+	precopy "precopy: scripted mapping changes, writable mappings only, dense $mode" \
+		-X -w -d $mode
+done
 # every epoch all dirty copies everything: fewer epochs
 precopy "precopy: 4 KiB buffers, loss reported, still exact" -n $(( (SEEDS + 1) / 2 )) -s 1001 -b 4 -L -e 4
 # the dirty ranges handed out a few at a time, each batch re-armed and

@@ -1208,6 +1208,57 @@ static void test_tracker_events(void)
 	vmtrack_dset_free(ds);
 }
 
+/* writable-only rescans: the places unmapped or moved since the last one */
+static void test_tracker_gone(void)
+{
+	struct vmtrack_dset *ds = vmtrack_dset_new(PAGE);
+	struct vmtrack_tracker t;
+	struct vmtrack_epoch ep = { 0 };
+	struct vmtrack_event ev;
+
+	vmtrack_tracker_init(&t, ds, 100);
+	vmtrack_dset_add(ds, 0x10000, 0x20000, false, NULL);
+	/* not noted unless asked */
+	ev = ev_of(VMTRACK_EV_UNMAP, 5, 100, 0x10000, 0x11000, 0, 0);
+	vmtrack_tracker_apply(&t, &ev, &ep);
+	CHECK_EQ(t.nr_gone, 0);
+	t.note_gone = true;
+	/* tracked or not, in any order, touching and overlapping */
+	ev = ev_of(VMTRACK_EV_UNMAP, 5, 100, 0x80000, 0x82000, 0, 0);
+	vmtrack_tracker_apply(&t, &ev, &ep);
+	ev = ev_of(VMTRACK_EV_UNMAP, 5, 100, 0x12000, 0x13000, 0, 0);
+	vmtrack_tracker_apply(&t, &ev, &ep);
+	ev = ev_of(VMTRACK_EV_UNMAP, 5, 100, 0x13000, 0x14000, 0, 0);
+	vmtrack_tracker_apply(&t, &ev, &ep);
+	ev = ev_of(VMTRACK_EV_UNMAP, 5, 100, 0x81000, 0x84000, 0, 0);
+	vmtrack_tracker_apply(&t, &ev, &ep);
+	/* a move: both places */
+	ev = ev_of(VMTRACK_EV_MOVE, 5, 100, 0x50000, 0x60000, 0x2000, 0);
+	vmtrack_tracker_apply(&t, &ev, &ep);
+	/* another mm's: not */
+	ev = ev_of(VMTRACK_EV_UNMAP, 6, 100, 0x30000, 0x31000, 0, 0);
+	vmtrack_tracker_apply(&t, &ev, &ep);
+	vmtrack_tracker_gone_sort(&t);
+	CHECK_EQ(t.nr_gone, 4);
+	CHECK(vmtrack_tracker_gone(&t, 0x12000, 0x12001));
+	CHECK(vmtrack_tracker_gone(&t, 0x11000, 0x14000));
+	CHECK(vmtrack_tracker_gone(&t, 0x13fff, 0x20000));
+	CHECK(!vmtrack_tracker_gone(&t, 0x14000, 0x50000));
+	CHECK(!vmtrack_tracker_gone(&t, 0x10000, 0x12000));
+	CHECK(vmtrack_tracker_gone(&t, 0x51000, 0x52000));
+	CHECK(vmtrack_tracker_gone(&t, 0x5f000, 0x61000));
+	CHECK(!vmtrack_tracker_gone(&t, 0x30000, 0x31000));
+	CHECK(vmtrack_tracker_gone(&t, 0x83000, 0x90000));
+	CHECK(!vmtrack_tracker_gone(&t, 0x84000, 0x90000));
+	CHECK(!vmtrack_tracker_gone(&t, 0, 0x10000));
+	CHECK(!vmtrack_tracker_gone(&t, 0x90000, UINT64_MAX));
+	/* the tracked place unmapped is dropped as before */
+	CHECK(!vmtrack_dset_covers(ds, 0x12000));
+	free(t.gone);
+	free(t.iov);
+	vmtrack_dset_free(ds);
+}
+
 static void test_tracker_loss(void)
 {
 	struct vmtrack_dset *ds = vmtrack_dset_new(PAGE);
@@ -2410,6 +2461,8 @@ int main(void)
 		 test_dset_batches);
 	run_test("tracker: event semantics, foreign mms, move, unmap, exit",
 		 test_tracker_events);
+	run_test("tracker: places unmapped or moved since the last rescan (writable-only)",
+		 test_tracker_gone);
 	run_test("tracker: lost events make the epoch all dirty, then precise again",
 		 test_tracker_loss);
 	run_test("tracker: gaps in the kernel's numbers are lost once still open a collect later",
