@@ -491,7 +491,6 @@ static const char * const x_steps[] = {
 	"a PROT_NONE reservation made writable in part, written",
 };
 
-
 /*
  * Steps the kernel has no event for in a dense epoch: a write to a mapping
  * left out, with the write_fault event off (a gap of writable-only, see
