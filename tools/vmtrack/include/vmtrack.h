@@ -255,10 +255,10 @@ enum vmtrack_loss {
  * written and then made read-only (a JIT's code, relro) is never missed.
  * VMTRACK_F_WRITABLE_ONLY leaves out the read-only ones that stay as a
  * rescan found them (new, moved, replaced or written ones are tracked):
- * fewer, mostly clean pages, but one made writable, written and made
- * read-only again between two rescans can be missed in dense epochs (see
- * NEW MAPPINGS in vmtrack(1)). VMTRACK_F_ALL_PRIVATE, the default, is kept
- * for callers.
+ * fewer, mostly clean pages, but on a kernel without MADV_WATCH_ALL one
+ * made writable, written and made read-only again between two rescans can
+ * be missed (see NEW MAPPINGS in vmtrack(1)). VMTRACK_F_ALL_PRIVATE, the
+ * default, is kept for callers.
  */
 enum vmtrack_session_flags {
 	VMTRACK_F_ALL_PRIVATE	= 1 << 0,	/* the default: read-only private maps too */

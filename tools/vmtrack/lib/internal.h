@@ -243,6 +243,7 @@ bool vmtrack_tracker_sweep_rearms(struct vmtrack_tracker *t);
 int vmtrack_sweep_open(pid_t pid);
 int vmtrack_sweep(int fd, struct vmtrack_dset *ds, uint64_t *pages, uint64_t *unwritten);
 int vmtrack_sweep_written(int fd, struct vmtrack_dset *ds, uint64_t *pages);
+int vmtrack_sweep_any_written(int fd, uint64_t start, uint64_t end);
 int vmtrack_sweep_can_rearm(int fd, const struct vmtrack_dset *ds);
 int vmtrack_sweep_rearm(int fd, struct vmtrack_dset *ds, uint64_t *pages);
 int vmtrack_sweep_rearm_next(int fd, const struct vmtrack_dset *ds, uint64_t *from, size_t max,

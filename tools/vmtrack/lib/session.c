@@ -1702,20 +1702,33 @@ static bool was_left_out(const struct vmtrack_session *s, uint64_t start, uint64
 }
 
 /*
+ * In an epoch with the write_fault event off for a while, a write to a
+ * mapping left out is no event: its page tables tell (a mapping made
+ * writable, written and made read-only again). Where they cannot be read,
+ * it was.
+ */
+static bool written_unseen(const struct vmtrack_session *s, const struct vmtrack_mapping *map)
+{
+	return s->tr.sweep_written && s->tr.sweep_fd >= 0 &&
+	       vmtrack_sweep_any_written(s->tr.sweep_fd, map->start, map->end) != 0;
+}
+
+/*
  * With VMTRACK_F_WRITABLE_ONLY a read-only mapping stays out only inside
  * what the last rescan (or the first marks) left out, untouched since. One
  * that is new or reaches further (moved, grown, merged with a new one), at
  * a place unmapped since (the consumer may hold copies of what was there),
  * or that has tracked pages (written, as events told, or tracked before it
- * was made read-only) holds contents the consumer has not copied: it is
- * adopted like a writable one. One that shrank (a PROT_NONE reservation
- * that malloc makes writable piece by piece) stays out.
+ * was made read-only) or written ones no event told holds contents the
+ * consumer has not copied: it is adopted like a writable one. One that
+ * shrank (a PROT_NONE reservation that malloc makes writable piece by
+ * piece) stays out.
  */
 static bool left_out_still(const struct vmtrack_session *s, const struct vmtrack_mapping *map)
 {
 	return !vmtrack_dset_overlaps(s->ds, map->start, map->end) &&
 	       !vmtrack_tracker_gone(&s->tr, map->start, map->end) &&
-	       was_left_out(s, map->start, map->end);
+	       was_left_out(s, map->start, map->end) && !written_unseen(s, map);
 }
 
 static int rescan_cb(const struct vmtrack_mapping *map, void *data)

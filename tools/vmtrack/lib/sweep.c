@@ -358,6 +358,34 @@ int vmtrack_sweep_written(int fd, struct vmtrack_dset *ds, uint64_t *pages)
 }
 
 /**
+ * vmtrack_sweep_any_written() - was a page of a range written since its arm?
+ * @fd:		from vmtrack_sweep_open()
+ * @start:	first address
+ * @end:	end address, exclusive
+ *
+ * For the mappings a session leaves out, which no epoch sweeps: the walk
+ * stops at the first soft-dirty page. Outside a watched VMA the bit says
+ * written since the process began (or since clear_refs).
+ *
+ * Return: 1 if one was, 0 if none, or -errno.
+ */
+int vmtrack_sweep_any_written(int fd, uint64_t start, uint64_t end)
+{
+	struct page_region region;
+	struct pm_scan_arg arg;
+	long nr;
+
+	scan_arg_init(&arg, start, end, &region, 1);
+	arg.max_pages = 1;
+	arg.category_mask = PAGE_IS_SOFT_DIRTY;
+	arg.return_mask = PAGE_IS_SOFT_DIRTY;
+	nr = ioctl(fd, PAGEMAP_SCAN, &arg);
+	if (nr < 0)
+		return -errno;
+	return nr > 0;
+}
+
+/**
  * vmtrack_sweep_can_rearm() - does PAGEMAP_SCAN arm watched pages again?
  * @fd:		from vmtrack_sweep_open()
  * @ds:		the tracked ranges
