@@ -415,6 +415,20 @@ static void mm_watch_scan_flush(struct mm_watch_scan *scan)
 }
 
 /**
+ * mm_watch_scan_prepare - empty the LRU batches before a re-arming walk
+ * @mm: the mm about to be walked, its mmap lock not held
+ *
+ * As before the re-arms of mm_watch_rearm_vec(): once they look for
+ * references, a folio waiting in a per-CPU LRU batch would be reported as
+ * pinned.
+ */
+void mm_watch_scan_prepare(struct mm_struct *mm)
+{
+	if (READ_ONCE(mm->watch_gup_write))
+		lru_add_drain_all();
+}
+
+/**
  * mm_watch_scan_begin - prepare the re-arms of a PAGEMAP_SCAN walk
  * @mm: the mm walked, with the mmap lock held for writing
  *

@@ -512,4 +512,32 @@ TEST_F(all, empty_range_and_self)
 	EXPECT_EQ(0, mmw_vma_has_flag(0, (unsigned long)self->pre, "wt"));
 }
 
+/*
+ * A page just faulted in waits in a CPU's LRU batch, whose reference is
+ * no pin: MADV_WATCH_ALL, like MADV_WATCH, reports none of them pinned.
+ */
+TEST_F(all, fresh_pages_not_pinned)
+{
+	char *p = map_private(NULL, NPAGES * ps, 0);
+	unsigned long start = (unsigned long)p, end = start + NPAGES * ps;
+	char filter[64];
+	__u64 id;
+
+	ASSERT_NE(MAP_FAILED, p);
+	snprintf(filter, sizeof(filter), "tgid==%d", getpid());
+	ASSERT_EQ(0, mmw_trace_set_filter(&self->t, filter));
+	/* Empty this CPU's batch, so that it holds every page written next. */
+	ASSERT_EQ(0, madvise(self->pre, ps, MADV_COLD));
+	write_pages(start, end);
+	ASSERT_EQ(0, madvise(NULL, 0, MADV_WATCH_ALL));
+	ASSERT_EQ(0, madvise(NULL, 0, MADV_UNWATCH_ALL));
+	MMW_READ_EVENTS(&self->t);
+	id = mmw_mm_id_of(&self->t, getpid());
+	ASSERT_NE(0, id) mmw_trace_dump(&self->t, 20);
+	EXPECT_NE(NULL, new_mark(&self->t, id, start, end)) mmw_trace_dump(&self->t, 20);
+	EXPECT_EQ(0, mmw_count(&self->t, MMW_PINNED, id, start, end))
+		mmw_trace_dump(&self->t, 20);
+	munmap(p, NPAGES * ps);
+}
+
 TEST_HARNESS_MAIN

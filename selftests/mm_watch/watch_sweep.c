@@ -683,6 +683,32 @@ TEST_F(sweep, pagemap_scan_rearm_pinned)
 	close(pfd[1]);
 }
 
+/*
+ * A page just faulted in waits in a CPU's LRU batch, whose reference is no
+ * pin: a re-arm that looks for pins (after a GUP for writing) empties the
+ * batches first, as a process_madvise() re-arm does.
+ */
+TEST_F(sweep, pagemap_scan_rearm_fresh_not_pinned)
+{
+	char c = 1;
+	struct iovec local = { .iov_base = &c, .iov_len = 1 };
+	struct iovec remote = { .iov_base = self->p, .iov_len = 1 };
+	unsigned long found;
+
+	ASSERT_EQ(0, madvise(self->p, self->len, MADV_WATCH));
+	/* A GUP for writing: from now on the re-arms look for pins. */
+	ASSERT_EQ(1, process_vm_writev(getpid(), &local, 1, &remote, 1, 0));
+	/* Pages 1 and 2 faulted in again by their writes. */
+	ASSERT_EQ(0, madvise(self->p + ps, 2 * ps, MADV_DONTNEED));
+	write_pages(self->p, 0x0006);
+	EXPECT_EQ(1, scan_rearm(self->pagemap, self->p, NPAGES, 0, &found));
+	EXPECT_EQ(0x0007UL, found);
+	EXPECT_EQ(0UL, soft_dirty(self->pagemap, self->p, NPAGES));
+	MMW_READ_OWN_EVENTS();
+	EXPECT_EQ(0, mmw_count(&self->t, MMW_PINNED, self->id, mmw_pg(self->p, 0),
+			       mmw_pg(self->p, NPAGES))) mmw_trace_dump(&self->t, 20);
+}
+
 /* A written PMD-mapped THP is re-armed whole, without a split. */
 TEST_F(sweep, pagemap_scan_rearms_thp)
 {

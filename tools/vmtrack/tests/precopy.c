@@ -568,12 +568,6 @@ static int script_target(int cmd_fd, int ack_fd)
 	    !x_map_filled(base, X_Q, 4, PROT_READ) ||
 	    !x_map(base, X_P, 4, PROT_NONE))
 		return 2;
-	/*
-	 * Pages just faulted in are held by the CPU's LRU batch, which the
-	 * first marks take for a pin (a pinned event, and the page tracked
-	 * from the start): drain it, so that R and S are left out.
-	 */
-	madvise(base, X_PAGES * PAGE, MADV_COLD);
 	if (write(ack_fd, &addr, sizeof(addr)) != sizeof(addr))
 		return 2;
 	while (read(cmd_fd, &step, 1) == 1) {
