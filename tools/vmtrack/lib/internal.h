@@ -169,9 +169,11 @@ struct vmtrack_tracker {
 	bool			fill_stray;
 	/*
 	 * with @note_gone, the places unmapped or moved away from (or to)
-	 * since the last rescan, tracked or not, in @gone
+	 * since the last rescan, tracked or not, in @gone; @gone_unknown
+	 * if one could not be noted
 	 */
 	bool			note_gone;
+	bool			gone_unknown;
 	struct iovec		*gone;
 	size_t			nr_gone;
 	size_t			gone_alloc;

@@ -1829,6 +1829,7 @@ static void rescan(struct vmtrack_session *s, struct vmtrack_epoch *ep)
 		s->nr_left_out = c.nr_left;
 		c.left = NULL;
 		s->tr.nr_gone = 0;
+		s->tr.gone_unknown = false;
 	}
 	free(c.left);
 	for (i = 0; i < c.n; i++)

@@ -317,7 +317,7 @@ static void note_gone(struct vmtrack_tracker *t, uint64_t start, uint64_t end)
 	}
 	if (GROW_ARRAY(t->gone, t->gone_alloc, t->nr_gone, 16)) {
 		/* a rescan that cannot tell new from old takes all for new */
-		vmtrack_tracker_loss(t, VMTRACK_LOSS_EVENTS, 0);
+		t->gone_unknown = true;
 		return;
 	}
 	t->gone[t->nr_gone].iov_base = (void *)(uintptr_t)start;
@@ -365,11 +365,14 @@ void vmtrack_tracker_gone_sort(struct vmtrack_tracker *t)
  * @end:	end address, exclusive
  *
  * Return: true if an unmap or move event since the last rescan touched
- * the range (with @t->note_gone; else false).
+ * the range, or one could not be noted (with @t->note_gone; else false).
  */
 bool vmtrack_tracker_gone(const struct vmtrack_tracker *t, uint64_t start, uint64_t end)
 {
 	size_t lo = 0, hi = t->nr_gone;
+
+	if (t->gone_unknown)
+		return true;
 
 	/* the first place that ends after @start */
 	while (lo < hi) {

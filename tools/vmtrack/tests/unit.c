@@ -1254,6 +1254,9 @@ static void test_tracker_gone(void)
 	CHECK(!vmtrack_tracker_gone(&t, 0x90000, UINT64_MAX));
 	/* the tracked place unmapped is dropped as before */
 	CHECK(!vmtrack_dset_covers(ds, 0x12000));
+	/* a place that could not be noted: every place may be new */
+	t.gone_unknown = true;
+	CHECK(vmtrack_tracker_gone(&t, 0x90000, UINT64_MAX));
 	free(t.gone);
 	free(t.iov);
 	vmtrack_dset_free(ds);
