@@ -230,6 +230,7 @@ struct vmtrack_tracker {
 };
 
 void vmtrack_tracker_init(struct vmtrack_tracker *t, struct vmtrack_dset *ds, pid_t tgid);
+bool vmtrack_iov_overlaps(const struct iovec *v, size_t n, uint64_t start, uint64_t end);
 void vmtrack_tracker_gone_sort(struct vmtrack_tracker *t);
 bool vmtrack_tracker_gone(const struct vmtrack_tracker *t, uint64_t start, uint64_t end);
 void vmtrack_tracker_loss(struct vmtrack_tracker *t, unsigned int reason, uint64_t lost);
@@ -245,7 +246,8 @@ bool vmtrack_tracker_sweep_rearms(struct vmtrack_tracker *t);
 int vmtrack_sweep_open(pid_t pid);
 int vmtrack_sweep(int fd, struct vmtrack_dset *ds, uint64_t *pages, uint64_t *unwritten);
 int vmtrack_sweep_written(int fd, struct vmtrack_dset *ds, uint64_t *pages);
-int vmtrack_sweep_any_written(int fd, uint64_t start, uint64_t end);
+int vmtrack_sweep_written_extents(int fd, const struct vmtrack_dset *ds, uint64_t start,
+				  uint64_t end, struct iovec **iov, size_t *alloc, size_t *nr);
 int vmtrack_sweep_can_rearm(int fd, const struct vmtrack_dset *ds);
 int vmtrack_sweep_rearm(int fd, struct vmtrack_dset *ds, uint64_t *pages);
 int vmtrack_sweep_rearm_next(int fd, const struct vmtrack_dset *ds, uint64_t *from, size_t max,

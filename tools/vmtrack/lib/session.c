@@ -1675,6 +1675,11 @@ struct rescan_ctx {
 	struct iovec		*left;
 	size_t			nr_left;
 	size_t			left_alloc;
+	/* pages of the mappings left out that no event told were written */
+	struct iovec		*written;
+	size_t			nr_written;
+	size_t			written_alloc;
+	int			written_err;
 	int			err;
 };
 
@@ -1703,14 +1708,34 @@ static bool was_left_out(const struct vmtrack_session *s, uint64_t start, uint64
 
 /*
  * In an epoch with the write_fault event off for a while, a write to a
- * mapping left out is no event: its page tables tell (a mapping made
- * writable, written and made read-only again). Where they cannot be read,
- * it was.
+ * mapping left out is no event (one made writable, written and made
+ * read-only again): the soft-dirty bits of what the last rescan left out
+ * tell, read before the maps, adjacent mappings in one call. Where they
+ * cannot be read, every mapping was written.
  */
-static bool written_unseen(const struct vmtrack_session *s, const struct vmtrack_mapping *map)
+static void find_written_left_out(struct vmtrack_session *s, struct rescan_ctx *c)
 {
-	return s->tr.sweep_written && s->tr.sweep_fd >= 0 &&
-	       vmtrack_sweep_any_written(s->tr.sweep_fd, map->start, map->end) != 0;
+	const struct iovec *v = s->left_out;
+	size_t i = 0, j;
+
+	if (!s->tr.sweep_written || s->tr.sweep_fd < 0)
+		return;
+	while (i < s->nr_left_out && !c->written_err) {
+		uint64_t start = (uintptr_t)v[i].iov_base, end = start + v[i].iov_len;
+
+		for (j = i + 1; j < s->nr_left_out && (uintptr_t)v[j].iov_base == end; j++)
+			end += v[j].iov_len;
+		c->written_err = vmtrack_sweep_written_extents(s->tr.sweep_fd, s->ds, start, end,
+							       &c->written, &c->written_alloc,
+							       &c->nr_written);
+		i = j;
+	}
+}
+
+static bool written_unseen(const struct rescan_ctx *c, const struct vmtrack_mapping *map)
+{
+	return c->written_err ||
+	       vmtrack_iov_overlaps(c->written, c->nr_written, map->start, map->end);
 }
 
 /*
@@ -1724,11 +1749,13 @@ static bool written_unseen(const struct vmtrack_session *s, const struct vmtrack
  * shrank (a PROT_NONE reservation that malloc makes writable piece by
  * piece) stays out.
  */
-static bool left_out_still(const struct vmtrack_session *s, const struct vmtrack_mapping *map)
+static bool left_out_still(const struct rescan_ctx *c, const struct vmtrack_mapping *map)
 {
+	const struct vmtrack_session *s = c->s;
+
 	return !vmtrack_dset_overlaps(s->ds, map->start, map->end) &&
 	       !vmtrack_tracker_gone(&s->tr, map->start, map->end) &&
-	       was_left_out(s, map->start, map->end) && !written_unseen(s, map);
+	       was_left_out(s, map->start, map->end) && !written_unseen(c, map);
 }
 
 static int rescan_cb(const struct vmtrack_mapping *map, void *data)
@@ -1739,7 +1766,7 @@ static int rescan_cb(const struct vmtrack_mapping *map, void *data)
 	if (!vmtrack_mapping_watchable(map, true))
 		return 0;
 	adopt = vmtrack_mapping_watchable(map, all_private(c->s)) ||
-		!left_out_still(c->s, map);
+		!left_out_still(c, map);
 	if (!adopt && add_mapping(&c->left, &c->left_alloc, &c->nr_left, map))
 		return -ENOMEM;
 	if (GROW_ARRAY(c->maps, c->maps_alloc, c->n, 64) ||
@@ -1803,6 +1830,7 @@ static void rescan(struct vmtrack_session *s, struct vmtrack_epoch *ep)
 	int ret;
 
 	vmtrack_tracker_gone_sort(&s->tr);
+	find_written_left_out(s, &c);
 	ret = vmtrack_maps_walk(s->p.pid, rescan_cb, &c);
 	if (ret == -ESRCH) {
 		/* gone: the exit event tells; keep what we have */
@@ -1832,6 +1860,7 @@ static void rescan(struct vmtrack_session *s, struct vmtrack_epoch *ep)
 		s->tr.gone_unknown = false;
 	}
 	free(c.left);
+	free(c.written);
 	for (i = 0; i < c.n; i++)
 		free(c.labels[i]);
 	free(c.labels);

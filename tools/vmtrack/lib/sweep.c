@@ -358,31 +358,35 @@ int vmtrack_sweep_written(int fd, struct vmtrack_dset *ds, uint64_t *pages)
 }
 
 /**
- * vmtrack_sweep_any_written() - was a page of a range written since its arm?
+ * vmtrack_sweep_written_extents() - the soft-dirty extents of a range
  * @fd:		from vmtrack_sweep_open()
+ * @ds:		the set, for its page size (not changed)
  * @start:	first address
  * @end:	end address, exclusive
+ * @iov:	extents, appended to
+ * @alloc:	allocated size of *@iov
+ * @nr:		entries in use
  *
- * For the mappings a session leaves out, which no epoch sweeps: the walk
- * stops at the first soft-dirty page. Outside a watched VMA the bit says
- * written since the process began (or since clear_refs).
+ * For the mappings a session leaves out, which no epoch sweeps. Outside a
+ * watched VMA the bit says written since the process began (or since
+ * clear_refs).
  *
- * Return: 1 if one was, 0 if none, or -errno.
+ * Return: 0, or -errno.
  */
-int vmtrack_sweep_any_written(int fd, uint64_t start, uint64_t end)
+int vmtrack_sweep_written_extents(int fd, const struct vmtrack_dset *ds, uint64_t start,
+				  uint64_t end, struct iovec **iov, size_t *alloc, size_t *nr)
 {
-	struct page_region region;
-	struct pm_scan_arg arg;
-	long nr;
+	struct sweep_out out = {
+		.ds = (struct vmtrack_dset *)ds, .iov = iov, .alloc = alloc, .nr = nr,
+	};
+	int ret;
 
-	scan_arg_init(&arg, start, end, &region, 1);
-	arg.max_pages = 1;
-	arg.category_mask = PAGE_IS_SOFT_DIRTY;
-	arg.return_mask = PAGE_IS_SOFT_DIRTY;
-	nr = ioctl(fd, PAGEMAP_SCAN, &arg);
-	if (nr < 0)
-		return -errno;
-	return nr > 0;
+	while (start < end) {
+		ret = scan_extents(fd, &start, end, SWEEP_WRITTEN, SWEEP_REGIONS, &out);
+		if (ret)
+			return ret;
+	}
+	return 0;
 }
 
 /**

@@ -359,6 +359,31 @@ void vmtrack_tracker_gone_sort(struct vmtrack_tracker *t)
 }
 
 /**
+ * vmtrack_iov_overlaps() - does a sorted list of extents meet a range
+ * @v:		extents, sorted, apart
+ * @n:		their number
+ * @start:	first address
+ * @end:	end address, exclusive
+ *
+ * Return: true if one of them overlaps [@start, @end).
+ */
+bool vmtrack_iov_overlaps(const struct iovec *v, size_t n, uint64_t start, uint64_t end)
+{
+	size_t lo = 0, hi = n;
+
+	/* the first that ends after @start */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if ((uintptr_t)v[mid].iov_base + v[mid].iov_len <= start)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < n && (uintptr_t)v[lo].iov_base < end;
+}
+
+/**
  * vmtrack_tracker_gone() - was part of [@start, @end) unmapped or moved
  * @t:		the tracker, its places gone sorted (vmtrack_tracker_gone_sort())
  * @start:	first address
@@ -369,21 +394,7 @@ void vmtrack_tracker_gone_sort(struct vmtrack_tracker *t)
  */
 bool vmtrack_tracker_gone(const struct vmtrack_tracker *t, uint64_t start, uint64_t end)
 {
-	size_t lo = 0, hi = t->nr_gone;
-
-	if (t->gone_unknown)
-		return true;
-
-	/* the first place that ends after @start */
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if ((uintptr_t)t->gone[mid].iov_base + t->gone[mid].iov_len <= start)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo < t->nr_gone && (uintptr_t)t->gone[lo].iov_base < end;
+	return t->gone_unknown || vmtrack_iov_overlaps(t->gone, t->nr_gone, start, end);
 }
 
 /**
