@@ -230,6 +230,7 @@ struct vmtrack_tracker {
 };
 
 void vmtrack_tracker_init(struct vmtrack_tracker *t, struct vmtrack_dset *ds, pid_t tgid);
+size_t vmtrack_iov_after(const struct iovec *v, size_t n, uint64_t addr);
 bool vmtrack_iov_overlaps(const struct iovec *v, size_t n, uint64_t start, uint64_t end);
 void vmtrack_tracker_gone_sort(struct vmtrack_tracker *t);
 bool vmtrack_tracker_gone(const struct vmtrack_tracker *t, uint64_t start, uint64_t end);

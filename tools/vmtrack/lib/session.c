@@ -1687,21 +1687,14 @@ struct rescan_ctx {
 static bool was_left_out(const struct vmtrack_session *s, uint64_t start, uint64_t end)
 {
 	const struct iovec *v = s->left_out;
-	size_t lo = 0, hi = s->nr_left_out;
+	size_t i;
 
-	/* the first that ends after @start: the rest follow in order */
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if ((uintptr_t)v[mid].iov_base + v[mid].iov_len <= start)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	for (; lo < s->nr_left_out && start < end; lo++) {
-		if ((uintptr_t)v[lo].iov_base > start)
+	/* from the first that ends after @start, without a gap */
+	for (i = vmtrack_iov_after(v, s->nr_left_out, start);
+	     i < s->nr_left_out && start < end; i++) {
+		if ((uintptr_t)v[i].iov_base > start)
 			return false;
-		start = (uintptr_t)v[lo].iov_base + v[lo].iov_len;
+		start = (uintptr_t)v[i].iov_base + v[i].iov_len;
 	}
 	return start >= end;
 }

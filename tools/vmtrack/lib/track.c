@@ -359,6 +359,29 @@ void vmtrack_tracker_gone_sort(struct vmtrack_tracker *t)
 }
 
 /**
+ * vmtrack_iov_after() - the first of a sorted list of extents past an address
+ * @v:		extents, sorted, apart
+ * @n:		their number
+ * @addr:	the address
+ *
+ * Return: the index of the first extent that ends after @addr, or @n.
+ */
+size_t vmtrack_iov_after(const struct iovec *v, size_t n, uint64_t addr)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if ((uintptr_t)v[mid].iov_base + v[mid].iov_len <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/**
  * vmtrack_iov_overlaps() - does a sorted list of extents meet a range
  * @v:		extents, sorted, apart
  * @n:		their number
@@ -369,18 +392,9 @@ void vmtrack_tracker_gone_sort(struct vmtrack_tracker *t)
  */
 bool vmtrack_iov_overlaps(const struct iovec *v, size_t n, uint64_t start, uint64_t end)
 {
-	size_t lo = 0, hi = n;
+	size_t i = vmtrack_iov_after(v, n, start);
 
-	/* the first that ends after @start */
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if ((uintptr_t)v[mid].iov_base + v[mid].iov_len <= start)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo < n && (uintptr_t)v[lo].iov_base < end;
+	return i < n && (uintptr_t)v[i].iov_base < end;
 }
 
 /**
