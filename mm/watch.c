@@ -415,20 +415,6 @@ static void mm_watch_scan_flush(struct mm_watch_scan *scan)
 }
 
 /**
- * mm_watch_scan_prepare - empty the LRU batches before a re-arming walk
- * @mm: the mm about to be walked, its mmap lock not held
- *
- * As before the re-arms of mm_watch_rearm_vec(): once they look for
- * references, a folio waiting in a per-CPU LRU batch would be reported as
- * pinned.
- */
-void mm_watch_scan_prepare(struct mm_struct *mm)
-{
-	if (READ_ONCE(mm->watch_gup_write))
-		lru_add_drain_all();
-}
-
-/**
  * mm_watch_scan_begin - prepare the re-arms of a PAGEMAP_SCAN walk
  * @mm: the mm walked, with the mmap lock held for writing
  *
@@ -561,6 +547,24 @@ void mm_watch_scan_end(struct mm_watch_scan *scan)
 }
 
 /**
+ * mm_watch_rearm_prepare - empty the LRU batches before re-arms that look
+ * @mm: the mm about to be re-armed, its mmap lock not held
+ *
+ * Called before mm_watch_rearm_vec() and before a PAGEMAP_SCAN that re-arms.
+ *
+ * See __do_madvise(): a folio waiting in a per-CPU LRU batch holds a
+ * reference, which mm_watch_page_referenced() would count. Only a re-arm
+ * that looks for references needs the batches empty
+ * (mm_watch_must_check_pins()); one that starts to look meanwhile may
+ * report a batched folio, which costs a copy.
+ */
+void mm_watch_rearm_prepare(struct mm_struct *mm)
+{
+	if (READ_ONCE(mm->watch_gup_write))
+		lru_add_drain_all();
+}
+
+/**
  * mm_watch_rearm_vec - re-arm the leading watched ranges of a vector
  * @mm: the watched mm
  * @iter: the ranges of one process_madvise(MADV_WATCH) call
@@ -590,15 +594,7 @@ bool mm_watch_rearm_vec(struct mm_struct *mm, struct iov_iter *iter)
 				     GFP_KERNEL);
 	if (!batch.ranges)
 		return false;
-	/*
-	 * See __do_madvise(): no page waits in a per-CPU LRU batch, whose
-	 * reference mm_watch_page_referenced() would count. Only a re-arm
-	 * that looks for references needs that (mm_watch_must_check_pins());
-	 * one that starts to look meanwhile may report a batched folio,
-	 * which costs a copy.
-	 */
-	if (READ_ONCE(mm->watch_gup_write))
-		lru_add_drain_all();
+	mm_watch_rearm_prepare(mm);
 	if (mmap_write_lock_killable(mm))
 		goto out_free;
 

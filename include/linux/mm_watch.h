@@ -67,8 +67,8 @@ int mm_watch_prepare(struct mm_struct *mm, struct task_struct *task,
 		     unsigned long start, unsigned long end);
 void mm_watch_arm(struct vm_area_struct *vma, unsigned long start,
 		  unsigned long end, bool rearm);
+void mm_watch_rearm_prepare(struct mm_struct *mm);
 bool mm_watch_rearm_vec(struct mm_struct *mm, struct iov_iter *iter);
-void mm_watch_scan_prepare(struct mm_struct *mm);
 struct mm_watch_scan *mm_watch_scan_begin(struct mm_struct *mm);
 void mm_watch_scan_rearm(struct mm_watch_scan *scan,
 			 struct vm_area_struct *vma, unsigned long start,
@@ -195,14 +195,14 @@ static inline int mm_watch_prepare(struct mm_struct *mm,
 	return -EINVAL;
 }
 
+static inline void mm_watch_rearm_prepare(struct mm_struct *mm)
+{
+}
+
 static inline bool mm_watch_rearm_vec(struct mm_struct *mm,
 				      struct iov_iter *iter)
 {
 	return false;
-}
-
-static inline void mm_watch_scan_prepare(struct mm_struct *mm)
-{
 }
 
 static inline struct mm_watch_scan *mm_watch_scan_begin(struct mm_struct *mm)
