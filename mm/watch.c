@@ -58,9 +58,9 @@ static u64 mm_watch_seq(struct mm_struct *mm)
  * are this mm's anonymous copies). Everything else is refused:
  * - shared mappings change through other mappings, write(2) and the page
  *   cache with no fault in this VMA;
- * - device and special mappings (VM_PFNMAP, VM_IO, VM_MIXEDMAP, a driver's
- *   own vm_ops or a file that is not regular) may be written by the
- *   device or the driver with no fault at all;
+ * - device and special mappings (VM_PFNMAP, VM_IO, VM_MIXEDMAP, or a file
+ *   that is not regular) may be written by the device or the driver with
+ *   no fault at all;
  * - hugetlb and DAX have no per-entry write tracking we could rely on, and
  *   VM_DROPPABLE pages can vanish at any time without an event;
  * - shadow stacks: change_protection() leaves shadow-stack entries as they
@@ -731,9 +731,9 @@ static bool mm_watch_report_pinned(struct vm_area_struct *vma,
  * @nr: number of entries @armed covers
  * @rearm: whether the entries were already watched
  *
- * Called by change_protection(MM_CP_WATCH) under the page table lock,
- * once per page table. A reported entry is made soft-dirty again: it is
- * "written since armed", as it may change without a fault.
+ * Called by change_protection(MM_CP_WATCH) under the page table lock, for
+ * up to a word of entries at a time. A reported entry is made soft-dirty
+ * again: it is "written since armed", as it may change without a fault.
  */
 void mm_watch_check_pinned_ptes(struct vm_area_struct *vma, pte_t *pte,
 				unsigned long addr, const unsigned long *armed,
@@ -743,6 +743,8 @@ void mm_watch_check_pinned_ptes(struct vm_area_struct *vma, pte_t *pte,
 	pte_t ptent, oldpte;
 	unsigned int i;
 
+	/* Lazy MMU mode may still hold the write-protections back. */
+	arch_flush_lazy_mmu_mode();
 	if (!mm_watch_must_check_pins(vma->vm_mm, rearm))
 		return;
 	for_each_set_bit(i, armed, nr) {
@@ -871,7 +873,8 @@ void __mm_watch_move(struct vm_area_struct *vma, unsigned long old_start,
  * __mm_watch_exit - report that a watched mm is torn down
  * @mm: the mm, which has no users left
  *
- * Context: exit_mmap(); nothing else can reach @mm, no lock is needed.
+ * Context: exit_mmap(), before the VMAs are torn down: an rmap walk of
+ * reclaim or truncation may still report a zap of @mm after this event.
  */
 void __mm_watch_exit(struct mm_struct *mm)
 {

@@ -29,12 +29,12 @@ static inline bool vma_watched(struct vm_area_struct *vma)
 /*
  * The identity @mm's events carry, 0 if it was never watched. Also read
  * without the mmap lock, by the rmap walks of truncation and reclaim;
- * pairs with the release in mm_watch_prepare(), so that the tgid is set
+ * pairs with the release in mm_watch_set_id(), so that the tgid is set
  * when the identity is seen.
  */
 static inline u64 mm_watch_id(struct mm_struct *mm)
 {
-	/* Pairs with smp_store_release() in mm_watch_prepare(). */
+	/* Pairs with smp_store_release() in mm_watch_set_id(). */
 	return smp_load_acquire(&mm->watch_id);
 }
 
@@ -61,6 +61,19 @@ static inline void mm_watch_gup_write(struct mm_struct *mm)
 		WRITE_ONCE(mm->watch_gup_write, true);
 	/* Pairs with smp_mb() in mm_watch_must_check_pins(). */
 	smp_mb();
+}
+
+/*
+ * A first arm met an entry whose folio it cannot look at, swapped out or
+ * under migration: a reference taken before the watch may remain on the
+ * folio, to be written through once the entry is present again. So the
+ * re-arms of @mm look for pins from now on. Called under the mmap write
+ * lock, which every arm takes.
+ */
+static inline void mm_watch_pins_unseen(struct mm_struct *mm)
+{
+	if (!READ_ONCE(mm->watch_gup_write))
+		WRITE_ONCE(mm->watch_gup_write, true);
 }
 
 int mm_watch_prepare(struct mm_struct *mm, struct task_struct *task,
@@ -185,6 +198,10 @@ static inline void mm_watch_init(struct mm_struct *mm)
 }
 
 static inline void mm_watch_gup_write(struct mm_struct *mm)
+{
+}
+
+static inline void mm_watch_pins_unseen(struct mm_struct *mm)
 {
 }
 

@@ -174,6 +174,49 @@ TEST_F(reclaim, swap_rearm_while_swapped)
 	swap_test(_metadata, self, true, true);
 }
 
+/*
+ * A first arm cannot look at the folio of a swapped-out entry, which may
+ * hold a reference taken before the watch: from then on the re-arms of the
+ * mm look for references, so a page vmsplice()d after the mark is reported
+ * at the next re-arm (with no swapped entry at the mark it is not, see
+ * pin.read_reference_after_mark).
+ */
+TEST_F(reclaim, swapped_at_mark_rearms_look)
+{
+	const size_t n = 4;
+	struct iovec iov;
+	char why[128], *p;
+	int pfd[2], ret;
+
+	ret = mmw_swap_setup(why, sizeof(why));
+	if (ret == KSFT_SKIP)
+		SKIP(return, "%s", why);
+	ASSERT_EQ(0, ret);
+	self->p = map_small(n * ps);
+	p = self->p;
+	self->len = n * ps;
+	ASSERT_NE(MAP_FAILED, p);
+	fill(p, n, 3);
+	if (!page_out(p, 1))
+		SKIP(return, "MADV_PAGEOUT did not swap the page out");
+	ASSERT_EQ(0, madvise(p, n * ps, MADV_WATCH));
+	MMW_READ_OWN_EVENTS();
+	EXPECT_EQ(0, mmw_count(&self->t, MMW_PINNED, self->id, 0, ~0UL));
+
+	fill(p + ps, n - 1, 5);
+	ASSERT_EQ(0, pipe(pfd));
+	iov.iov_base = p + ps;
+	iov.iov_len = ps;
+	ASSERT_EQ(ps, vmsplice(pfd[1], &iov, 1, 0));
+	ASSERT_EQ(0, mmw_trace_clear(&self->t));
+	ASSERT_EQ(0, madvise(p, n * ps, MADV_WATCH));
+	MMW_READ_OWN_EVENTS();
+	EXPECT_EQ(1, mmw_count(&self->t, MMW_PINNED, self->id, mmw_pg(p, 1),
+			       mmw_pg(p, 2))) mmw_trace_dump(&self->t, 20);
+	close(pfd[0]);
+	close(pfd[1]);
+}
+
 TEST_F_TIMEOUT(reclaim, ksm_merge_unmerge, 180)
 {
 	const size_t n = 32;
