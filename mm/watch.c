@@ -432,7 +432,8 @@ struct mm_watch_scan *mm_watch_scan_begin(struct mm_struct *mm)
 	struct mm_watch_scan *scan;
 
 	mmap_assert_write_locked(mm);
-	scan = kmalloc(sizeof(*scan), GFP_KERNEL);
+	/* About 16 KiB, at each take of the lock: no costly order required. */
+	scan = kvmalloc(sizeof(*scan), GFP_KERNEL);
 	if (!scan)
 		return NULL;
 	scan->mm = mm;
@@ -543,7 +544,7 @@ void mm_watch_scan_end(struct mm_watch_scan *scan)
 	mm_watch_scan_report(scan);
 	mm_watch_scan_flush(scan);
 	tlb_finish_mmu(&scan->tlb);
-	kfree(scan);
+	kvfree(scan);
 }
 
 /**
