@@ -116,23 +116,37 @@ static size_t page_out(char *p, size_t n)
 	return swapped;
 }
 
-static void swap_test(struct __test_metadata *_metadata, struct _test_data_reclaim *self,
-		      bool rearm_while_swapped, bool read_first)
+/*
+ * Swap on, and @n pages mapped and filled (@seed); NULL when the test is
+ * skipped.
+ */
+static char *swap_map(struct __test_metadata *_metadata,
+		      struct _test_data_reclaim *self, size_t n, int seed)
 {
-	const size_t n = 32;
-	char why[128], *p, *snap;
-	size_t swapped;
+	char why[128];
 	int ret;
 
 	ret = mmw_swap_setup(why, sizeof(why));
 	if (ret == KSFT_SKIP)
-		SKIP(return, "%s", why);
+		SKIP(return NULL, "%s", why);
 	ASSERT_EQ(0, ret);
 	self->p = map_small(n * ps);
-	p = self->p;
 	self->len = n * ps;
-	ASSERT_NE(MAP_FAILED, p);
-	fill(p, n, 7);
+	ASSERT_NE(MAP_FAILED, self->p);
+	fill(self->p, n, seed);
+	return self->p;
+}
+
+static void swap_test(struct __test_metadata *_metadata, struct _test_data_reclaim *self,
+		      bool rearm_while_swapped, bool read_first)
+{
+	const size_t n = 32;
+	char *p, *snap;
+	size_t swapped;
+
+	p = swap_map(_metadata, self, n, 7);
+	if (!p)
+		return;
 	ASSERT_EQ(0, madvise(p, n * ps, MADV_WATCH));
 	if (rearm_while_swapped)
 		fill(p, n, 9);	/* writable and dirty in this epoch */
@@ -185,18 +199,12 @@ TEST_F(reclaim, swapped_at_mark_rearms_look)
 {
 	const size_t n = 4;
 	struct iovec iov;
-	char why[128], *p;
-	int pfd[2], ret;
+	int pfd[2];
+	char *p;
 
-	ret = mmw_swap_setup(why, sizeof(why));
-	if (ret == KSFT_SKIP)
-		SKIP(return, "%s", why);
-	ASSERT_EQ(0, ret);
-	self->p = map_small(n * ps);
-	p = self->p;
-	self->len = n * ps;
-	ASSERT_NE(MAP_FAILED, p);
-	fill(p, n, 3);
+	p = swap_map(_metadata, self, n, 3);
+	if (!p)
+		return;
 	if (!page_out(p, 1))
 		SKIP(return, "MADV_PAGEOUT did not swap the page out");
 	ASSERT_EQ(0, madvise(p, n * ps, MADV_WATCH));
