@@ -288,6 +288,11 @@ done
 tap_step "mm-regress" "$VMTRACK_ROOT/tests/compare-tap.sh" \
 	"$LOGDIR/mm-regress-unpatched.tap" "$LOGDIR/mm-regress-patched.tap"
 
+# criu dump on top of vmtrack's pre-copy, criu restore, memory compared.
+# Started once the mm selftests are done: the suites still running mostly
+# wait, and the CRIU suite, alone at the end, left a CPU idle.
+vm_suite_start "criu" $((900 * SLOW)) "$VMTRACK_ROOT/tools/vmtrack/tests/criu.sh"
+
 section "guest: vmtrack end-to-end (started with the selftests)"
 vm_suite_wait "e2e"
 
@@ -300,10 +305,8 @@ vm_suite_wait "running"
 section "guest: vmtrack dump, the image chain against the frozen target"
 vm_suite_wait "dump"
 
-# criu dump on top of vmtrack's pre-copy, criu restore, memory compared.
-# After the others: the guests above keep both CPUs busy.
 section "guest: CRIU checkpoint and restore on vmtrack's pre-copy"
-vm_suite "criu" $((900 * SLOW)) "$VMTRACK_ROOT/tools/vmtrack/tests/criu.sh"
+vm_suite_wait "criu"
 
 section "summary"
 for f in "${failures[@]}"; do echo "failed: $f"; done
