@@ -25,6 +25,7 @@ if [ "${1:-}" != --guest ]; then
 	. "$root/scripts/lib.sh"
 	kernel=${1:-$VMTRACK_CACHE/build/arch/x86/boot/bzImage}
 	out=$here/results/criu-freeze.md
+	make -s -C "$root/tools/vmtrack" > /dev/null || die "cannot build tools/vmtrack"
 	raw=$(mktemp)
 	"$root/vm/run" -k "$kernel" -t 1800 -o "$raw" -- "$here/criu-freeze.sh" --guest \
 		> "$raw.console" 2>&1 || { cat "$raw" "$raw.console" | tail -20; exit 1; }
@@ -43,6 +44,9 @@ fi
 
 vmtrack=$root/tools/vmtrack/vmtrack
 target=$root/tools/vmtrack/tests/criu-target
+for b in "$vmtrack" "$target"; do
+	[ -x "$b" ] || { echo "criu-freeze: $b not built" >&2; exit 1; }
+done
 work=$(mktemp -d /tmp/criu-freeze.XXXXXX)
 head -c 2097152 "$vmtrack" > "$work/file"
 truncate -s 2M "$work/file"
@@ -53,7 +57,13 @@ start() {
 	setsid "$target" -s "$1" -m 64 -u 20 -f "$work/file" -o "$work/verify" \
 		< /dev/null > "$work/t.out" 2>&1 &
 	tpid=$!
-	until grep -q ready "$work/t.out" 2>/dev/null; do sleep 0.1; done
+	until grep -q ready "$work/t.out" 2>/dev/null; do
+		kill -0 "$tpid" 2>/dev/null || {
+			echo "criu-freeze: criu-target died: $(head -c 300 "$work/t.out")" >&2
+			exit 1
+		}
+		sleep 0.1
+	done
 	sleep 2
 }
 

@@ -43,7 +43,10 @@ if [ -x "$vmtrack" ] && [ -x "$dump_target" ] && [ -x "$check" ]; then
 	head -c 1048576 "$vmtrack" > file
 	"$dump_target" -s 1 -m 16 -T 3 -u 300 -f file > target.out 2>&1 &
 	tpid=$!
-	until grep -q ready target.out; do sleep 0.1; done
+	until grep -q ready target.out; do
+		kill -0 $tpid 2>/dev/null || { echo "dump-target died: $(cat target.out)"; exit 1; }
+		sleep 0.1
+	done
 	sleep 1
 	echo "# vmtrack dump -p $tpid -D /tmp/dump --leave-stopped"
 	"$vmtrack" dump -p $tpid -D /tmp/dump --leave-stopped
