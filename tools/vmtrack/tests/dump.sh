@@ -14,7 +14,8 @@
 # epochs recover by a sweep of the soft-dirty bits). A THP collapse of a
 # range while the target is frozen (tests/thp-target) leaves the images
 # exact; so does --throttle, and a dump killed while it throttles leaves the
-# target running. A target killed
+# target running. So does a real program, Node.js compiling new code and
+# churning its heap (tests/js-target.js). A target killed
 # mid-dump must leave no image behind and a non-zero exit; so must a full
 # disk or a page server gone, and they let the target go. Bad input gets
 # one-line errors.
@@ -76,6 +77,10 @@ if [ ! -d /sys/kernel/tracing/events/mm_watch ] &&
 fi
 if ! command -v crit >/dev/null; then
 	echo "Bail out! crit not installed (Debian package criu)"
+	exit 1
+fi
+if ! command -v node >/dev/null; then
+	echo "Bail out! node not installed (Debian package nodejs)"
 	exit 1
 fi
 # a file for a private file mapping (COW pages are dumped, the rest is not)
@@ -232,6 +237,45 @@ done
 for s in $loss_seeds; do
 	loss_seed "$s"
 done
+
+# a real program: Node.js compiling new code and churning its heap
+node_target() {
+	local dir=$work/node out=$work/node.out iters res
+
+	node "$here/js-target.js" > "$out" 2>&1 &
+	tpid=$!
+	pids+=("$tpid")
+	# node starts in seconds under TCG, longer beside other guests
+	until grep -q ready "$out"; do
+		if ! kill -0 "$tpid" 2>/dev/null; then
+			not_ok "node: the target did not start: $(head -c 300 "$out")"
+			return
+		fi
+		sleep 0.1
+	done
+	sleep 2
+	"$vmtrack" dump -p "$tpid" -D "$dir" --leave-stopped --json -n 5 -t 0 -T 0 \
+		> "$dir.json" 2> "$dir.err"
+	res=$?
+	if [ $res -ne 0 ] || [ ! -L "$dir/last" ]; then
+		not_ok "node: vmtrack dump exited $res: $(cat "$dir.err")"
+		return
+	fi
+	iters=$(grep -c '"iteration"' "$dir.json")
+	out=$("$check" -p "$tpid" -D "$dir/last" 2>&1)
+	res=$?
+	echo "# node: $iters iterations; $out"
+	if [ $res -eq 0 ]; then
+		ok "node: the chain restores the frozen Node.js process exactly ($iters iterations)"
+	else
+		not_ok "node: chain differs from the frozen Node.js process: $out"
+		"$check" -p "$tpid" -D "$dir/last" -v | head -20 | sed 's/^/# /'
+	fi
+	kill -9 "$tpid"
+	wait "$tpid" 2>/dev/null
+	rm -rf "$dir"
+}
+node_target
 
 # a target killed mid-dump: non-zero exit, no iteration left behind
 kill_mid_dump() {
