@@ -259,6 +259,7 @@ node_target() {
 	res=$?
 	if [ $res -ne 0 ] || [ ! -L "$dir/last" ]; then
 		not_ok "node: vmtrack dump exited $res: $(cat "$dir.err")"
+		kill -9 "$tpid"
 		return
 	fi
 	iters=$(grep -c '"iteration"' "$dir.json")

@@ -1,10 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * A real program for vmtrack dump (dump.sh): Node.js compiling new code and
- * churning its heap while it is dumped. V8 makes its code pages writable to
- * install compiled code and read-only or executable again, its garbage
- * collector threads move objects and hand memory back, its heap grows and
- * shrinks: every way a mapping's contents change in a real program.
+ * churning its heap while it is dumped: V8 writes new machine code into its
+ * code space, its garbage collector threads move objects and give memory
+ * back, its heap grows and shrinks, as no seeded test target does.
  *
  *   node js-target.js   prints "ready", then runs until killed
  */
