@@ -156,9 +156,25 @@ stop_servers() {
 	wait "$1" 2> /dev/null
 }
 
+# chain_exact LABEL WHAT DIR: DIR/last against the stopped $tpid, page by page
+chain_exact() {
+	local label=$1 what=$2 dir=$3 iters out res
+
+	iters=$(grep -c '"iteration"' "$dir.json")
+	out=$("$check" -p "$tpid" -D "$dir/last" 2>&1)
+	res=$?
+	echo "# $label: $iters iterations; $out; $(tail -1 "$dir.json")"
+	if [ $res -eq 0 ]; then
+		ok "$label: the chain restores the frozen $what exactly ($iters iterations)"
+	else
+		not_ok "$label: chain differs from the frozen $what: $out"
+		"$check" -p "$tpid" -D "$dir/last" -v | head -20 | sed 's/^/# /'
+	fi
+}
+
 # dump_seed SEED NAME [vmtrack dump options]: dump, compare, decode
 dump_seed() {
-	local seed=$1 name=$2 dir out res iters
+	local seed=$1 name=$2 dir res
 
 	shift 2
 	dir=$work/dump-$name-$seed
@@ -178,16 +194,7 @@ dump_seed() {
 		kill -9 "$tpid"
 		return
 	fi
-	iters=$(grep -c '"iteration"' "$dir.json")
-	out=$("$check" -p "$tpid" -D "$dir/last" 2>&1)
-	res=$?
-	echo "# seed $seed: $iters iterations; $out; $(tail -1 "$dir.json")"
-	if [ $res -eq 0 ]; then
-		ok "$name seed $seed: the chain restores the frozen target exactly ($iters iterations)"
-	else
-		not_ok "$name seed $seed: chain differs from the frozen target: $out"
-		"$check" -p "$tpid" -D "$dir/last" -v | head -20 | sed 's/^/# /'
-	fi
+	chain_exact "$name seed $seed" target "$dir"
 	if crit_matches "$dir" "$dir.json" "$tpid"; then
 		ok "$name seed $seed: crit decodes every pagemap image, entries as vmtrack reported"
 	else
@@ -240,7 +247,7 @@ done
 
 # a real program: Node.js compiling new code and churning its heap
 node_target() {
-	local dir=$work/node out=$work/node.out iters res
+	local dir=$work/node out=$work/node.out res
 
 	node "$here/js-target.js" > "$out" 2>&1 &
 	tpid=$!
@@ -262,16 +269,7 @@ node_target() {
 		kill -9 "$tpid"
 		return
 	fi
-	iters=$(grep -c '"iteration"' "$dir.json")
-	out=$("$check" -p "$tpid" -D "$dir/last" 2>&1)
-	res=$?
-	echo "# node: $iters iterations; $out"
-	if [ $res -eq 0 ]; then
-		ok "node: the chain restores the frozen Node.js process exactly ($iters iterations)"
-	else
-		not_ok "node: chain differs from the frozen Node.js process: $out"
-		"$check" -p "$tpid" -D "$dir/last" -v | head -20 | sed 's/^/# /'
-	fi
+	chain_exact node "Node.js process" "$dir"
 	kill -9 "$tpid"
 	wait "$tpid" 2>/dev/null
 	rm -rf "$dir"
