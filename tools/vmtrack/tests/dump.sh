@@ -156,6 +156,20 @@ stop_servers() {
 	wait "$1" 2> /dev/null
 }
 
+# dump_stopped LABEL DIR [options]: vmtrack dump of $tpid, left stopped
+dump_stopped() {
+	local label=$1 dir=$2 res
+
+	shift 2
+	"$vmtrack" dump -p "$tpid" -D "$dir" --leave-stopped --json "$@" \
+		> "$dir.json" 2> "$dir.err"
+	res=$?
+	[ $res -eq 0 ] && [ -L "$dir/last" ] && return 0
+	not_ok "$label: vmtrack dump exited $res: $(cat "$dir.err")"
+	kill -9 "$tpid"
+	return 1
+}
+
 # chain_exact LABEL WHAT DIR: DIR/last against the stopped $tpid, page by page
 chain_exact() {
 	local label=$1 what=$2 dir=$3 iters out res
@@ -174,7 +188,7 @@ chain_exact() {
 
 # dump_seed SEED NAME [vmtrack dump options]: dump, compare, decode
 dump_seed() {
-	local seed=$1 name=$2 dir res
+	local seed=$1 name=$2 dir
 
 	shift 2
 	dir=$work/dump-$name-$seed
@@ -186,14 +200,7 @@ dump_seed() {
 		not_ok "$name seed $seed: target did not start"
 		return
 	fi
-	"$vmtrack" dump -p "$tpid" -D "$dir" --leave-stopped --json -n 6 "$@" \
-		> "$dir.json" 2> "$dir.err"
-	res=$?
-	if [ $res -ne 0 ] || [ ! -L "$dir/last" ]; then
-		not_ok "$name seed $seed: vmtrack dump exited $res: $(cat "$dir.err")"
-		kill -9 "$tpid"
-		return
-	fi
+	dump_stopped "$name seed $seed" "$dir" -n 6 "$@" || return
 	chain_exact "$name seed $seed" target "$dir"
 	if crit_matches "$dir" "$dir.json" "$tpid"; then
 		ok "$name seed $seed: crit decodes every pagemap image, entries as vmtrack reported"
@@ -247,7 +254,7 @@ done
 
 # a real program: Node.js compiling new code and churning its heap
 node_target() {
-	local dir=$work/node out=$work/node.out res
+	local dir=$work/node out=$work/node.out
 
 	node "$here/js-target.js" > "$out" 2>&1 &
 	tpid=$!
@@ -261,14 +268,7 @@ node_target() {
 		sleep 0.1
 	done
 	sleep 2
-	"$vmtrack" dump -p "$tpid" -D "$dir" --leave-stopped --json -n 5 -t 0 -T 0 \
-		> "$dir.json" 2> "$dir.err"
-	res=$?
-	if [ $res -ne 0 ] || [ ! -L "$dir/last" ]; then
-		not_ok "node: vmtrack dump exited $res: $(cat "$dir.err")"
-		kill -9 "$tpid"
-		return
-	fi
+	dump_stopped node "$dir" -n 5 -t 0 -T 0 || return
 	chain_exact node "Node.js process" "$dir"
 	kill -9 "$tpid"
 	wait "$tpid" 2>/dev/null
