@@ -214,7 +214,8 @@ esac
 
 # vmtrack end to end mostly waits (epoch intervals, phases of the workload):
 # it runs in a guest of its own beside the selftests and the mm selftests.
-vm_suite_start "e2e" $((1200 * SLOW)) "$VMTRACK_ROOT/tools/vmtrack/tests/e2e.sh"
+vm_suite_start "e2e" $((1200 * SLOW)) env E2E_TIMEOUT=$((120 * SLOW)) \
+	"$VMTRACK_ROOT/tools/vmtrack/tests/e2e.sh"
 # trace-cmd, perf and bpftrace on the events, as the README shows them.
 vm_suite_start "tracers" $((600 * SLOW)) "$VMTRACK_ROOT/demo/tracers.sh" "$VMTRACK_CACHE/demo"
 
@@ -230,7 +231,7 @@ KERNEL=$BASE_KERNEL vm_suite "selftests-unpatched" $((600 * SLOW)) \
 # Pre-copy loops on running targets, each checked against a snapshot of
 # the frozen target's memory: libvmtrack's epochs (running.sh) and vmtrack
 # dump's chain of CRIU images (dump.sh). They run beside the mm selftests.
-vm_suite_start "running" $((1500 * SLOW)) env PRECOPY_SEEDS=3 \
+vm_suite_start "running" $((1500 * SLOW)) env PRECOPY_SEEDS=3 PRECOPY_TIMEOUT=$((600 * SLOW)) \
 	"$VMTRACK_ROOT/tools/vmtrack/tests/running.sh"
 vm_suite_start "dump" $((1200 * SLOW)) "$VMTRACK_ROOT/tools/vmtrack/tests/dump.sh"
 

@@ -21,7 +21,8 @@
 # - vmtrack watch: the final epoch is taken with the target frozen; a target
 #   that cannot be frozen (another tracer) is an error, not a final epoch
 #
-# PRECOPY_SEEDS (default 8) sets the number of seeds per precopy case.
+# PRECOPY_SEEDS (default 8) sets the number of seeds per precopy case,
+# PRECOPY_TIMEOUT (default 600) the seconds one case may take.
 # Prints TAP lines and "N passed, N failed"; exits 4 (skip) on a kernel
 # without the feature, 1 on failure.
 
@@ -31,6 +32,7 @@ VMTRACK=${VMTRACK:-$here/../vmtrack}
 PRECOPY=${PRECOPY:-$here/precopy}
 UNIT=${UNIT:-$here/unit}
 SEEDS=${PRECOPY_SEEDS:-8}
+CASE_TIMEOUT=${PRECOPY_TIMEOUT:-600}
 
 . "$here/tap.sh"
 tap_begin running "$VMTRACK" "$PRECOPY" "$UNIT"
@@ -42,7 +44,7 @@ precopy() {
 	shift
 	[[ $name == *namespace* ]] && ns=(unshare -p -f --mount-proc)
 	t0=$(date +%s)
-	timeout -k 10 600 "${ns[@]}" "$PRECOPY" "$@" > $tmp/pc 2>&1
+	timeout -k 10 "$CASE_TIMEOUT" "${ns[@]}" "$PRECOPY" "$@" > $tmp/pc 2>&1
 	rc=$?
 	grep -E '^(not ok|# )' $tmp/pc | grep -v '^# seed .* 0 differ, 0 unknown' | head -40
 	grep -c '^ok' $tmp/pc | sed 's/^/# seeds passed: /'
