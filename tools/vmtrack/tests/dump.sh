@@ -87,10 +87,12 @@ fi
 head -c 1048576 "$vmtrack" > "$work/file" 2>/dev/null ||
 	dd if=/dev/urandom of="$work/file" bs=64k count=16 2>/dev/null
 
-# wait up to 10 s for a target's "ready" line in FILE
+# wait_ready FILE [PID [SECONDS]]: wait up to SECONDS (10) for a target's
+# "ready" line in FILE; fail at once if PID is given and has exited
 wait_ready() {
-	for _ in $(seq 200); do
+	for _ in $(seq $((${3:-10} * 20))); do
 		grep -q ready "$1" && return 0
+		[ -n "${2:-}" ] && ! kill -0 "$2" 2>/dev/null && return 1
 		sleep 0.05
 	done
 	return 1
@@ -260,13 +262,11 @@ node_target() {
 	tpid=$!
 	pids+=("$tpid")
 	# node starts in seconds under TCG, longer beside other guests
-	until grep -q ready "$out"; do
-		if ! kill -0 "$tpid" 2>/dev/null; then
-			not_ok "node: the target did not start: $(head -c 300 "$out")"
-			return
-		fi
-		sleep 0.1
-	done
+	if ! wait_ready "$out" "$tpid" 300; then
+		not_ok "node: the target did not start: $(head -c 300 "$out")"
+		kill -9 "$tpid" 2>/dev/null
+		return
+	fi
 	sleep 2
 	dump_stopped node "$dir" -n 5 -t 0 -T 0 || return
 	chain_exact node "Node.js process" "$dir"
