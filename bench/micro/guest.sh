@@ -41,6 +41,11 @@ for ((r = 0; r < rounds; r++)); do
 		"$bin/rearm" $((pages / 256)) $s 7 scan-watch
 		"$bin/rearm" $((pages / 256)) $s 7 scan-uffd
 	done
+	# calls of 1024 regions against 4096, long enough for TCG's steady state
+	for v in 1024 4096; do
+		"$bin/rearm" $((pages / 256)) $stride 24 scan-watch $v
+		"$bin/rearm" $((pages / 256)) $stride 24 scan-uffd $v
+	done
 	for m in scan-watch scan-uffd watch uffd-wp; do
 		"$bin/stall" $((pages / 256)) 10 5 $m
 	done
