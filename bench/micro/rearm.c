@@ -95,7 +95,8 @@ int main(int argc, char **argv)
 	char *p;
 
 	if (argc < 4) {
-		fprintf(stderr, "usage: rearm MIB STRIDE REPS [watch|uffd-wp|scan-watch|scan-uffd [VEC]]\n");
+		fprintf(stderr, "usage: rearm MIB STRIDE REPS [MODE [VEC]]\n"
+			"  MODE: watch (default), uffd-wp, scan-watch, scan-uffd\n");
 		return 2;
 	}
 	if (parse_mode("rearm", argc, argv, &mode))
