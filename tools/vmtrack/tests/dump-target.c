@@ -6,10 +6,14 @@
  *   dump-target [-s SEED] [-m MIB] [-T THREADS] [-u USEC] [-f FILE]
  *
  * Writes to a stable heap-like region without a lock (all threads at once),
- * and under a lock: writes to dynamic regions, MADV_DONTNEED, mremap (grow
- * and move), munmap, new anonymous mappings (some with MADV_HUGEPAGE),
- * COW writes to a private file mapping of FILE. -u is the pause between
- * operations of each thread. Prints "ready" on stdout once set up.
+ * and under a lock: writes to dynamic regions, MADV_DONTNEED, MADV_FREE
+ * (then discarded by MADV_PAGEOUT, or written again), mprotect() read-only
+ * or inaccessible and back, read() of FILE into a region (the kernel
+ * writes), mremap (grow and move), munmap, a new mapping over a part
+ * (MAP_FIXED), fork (the child writes its copy and exits), new anonymous
+ * mappings (some with MADV_HUGEPAGE), COW writes to a private file mapping
+ * of FILE. -u is the pause between operations of each thread. Prints
+ * "ready" on stdout once set up.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -20,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -30,6 +35,7 @@ struct region {
 	char	*p;
 	size_t	len;
 	bool	file;
+	bool	mixed;	/* more than one mapping: mremap() would fail */
 };
 
 static struct region regions[MAX_REGIONS];
@@ -38,6 +44,7 @@ static char *stable;
 static size_t stable_len;
 static unsigned long pause_us = 200;
 static const char *file_path;
+static int file_fd = -1;
 
 static uint64_t next(uint64_t *s)
 {
@@ -96,53 +103,146 @@ static void *map_file(size_t *len)
 	return p;
 }
 
+/* a random part of @r: at most @max_pages pages from a page boundary */
+static size_t pick(const struct region *r, size_t max_pages, size_t *len, uint64_t *s)
+{
+	size_t off = next(s) % (r->len / PG) * PG;
+
+	*len = (1 + next(s) % max_pages) * PG;
+	if (*len > r->len - off)
+		*len = r->len - off;
+	return off;
+}
+
+/* lazily freed pages: discarded at once (they read as zero), or kept by a write */
+static void lazy_free(struct region *r, uint64_t *s)
+{
+	size_t len, off = pick(r, 16, &len, s);
+
+	if (madvise(r->p + off, len, MADV_FREE))
+		die("madvise(MADV_FREE)");
+	if (next(s) % 2)
+		madvise(r->p + off, len, MADV_PAGEOUT);
+	else
+		scribble(r->p + off, PG, s);
+}
+
+/* a part made read-only or inaccessible and writable again: split, merged */
+static void protect_toggle(struct region *r, uint64_t *s)
+{
+	size_t len, off = pick(r, 32, &len, s);
+	int prot = next(s) % 2 ? PROT_READ : PROT_NONE;
+
+	if (mprotect(r->p + off, len, prot))
+		die("mprotect");
+	if (mprotect(r->p + off, len, PROT_READ | PROT_WRITE))
+		die("mprotect");
+	scribble(r->p + off, len, s);
+}
+
+/* the kernel writes the pages: read() of the file into the region */
+static void read_into(struct region *r, uint64_t *s)
+{
+	size_t len, off = pick(r, 8, &len, s);
+
+	if (pread(file_fd, r->p + off, len, (off_t)(next(s) % 64) * PG) < 0)
+		die("pread");
+}
+
+/* a new zero-filled mapping over a part of the region */
+static void map_over(struct region *r, uint64_t *s)
+{
+	size_t len, off = pick(r, 16, &len, s);
+
+	if (mmap(r->p + off, len, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED)
+		die("mmap(MAP_FIXED)");
+	r->mixed = true;
+	if (next(s) % 2)
+		scribble(r->p + off, len, s);
+}
+
+/* the child writes its copy of the region and exits; the parent's stays */
+static void fork_write(struct region *r, uint64_t *s)
+{
+	int status;
+	pid_t pid;
+
+	pid = fork();
+	if (pid < 0)
+		die("fork");
+	if (!pid) {
+		memset(r->p, 0x5a, r->len);
+		_exit(0);
+	}
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status))
+		die("fork child");
+	scribble(r->p, r->len, s);
+}
+
+static void grow(struct region *r, uint64_t *s)
+{
+	size_t len = r->len + (1 + next(s) % 64) * PG;
+	void *np;
+
+	np = mremap(r->p, r->len, len, MREMAP_MAYMOVE);
+	if (np == MAP_FAILED && errno == EFAULT) {
+		/*
+		 * The region is no longer one mapping: something split
+		 * it. Say so (the test reports it) and go on.
+		 */
+		printf("mremap EFAULT: %p-%p split\n", r->p, r->p + r->len);
+		fflush(stdout);
+		return;
+	}
+	if (np == MAP_FAILED)
+		die("mremap");
+	r->p = np;
+	r->len = len;
+	scribble(r->p + len - PG, PG, s);
+}
+
+static void create(struct region *r, uint64_t *s)
+{
+	r->mixed = false;
+	if (file_path && next(s) % 5 == 0) {
+		r->p = map_file(&r->len);
+		r->file = true;
+	} else {
+		r->len = (1 + next(s) % 512) * PG;
+		r->p = map_anon(r->len, s);
+		r->file = false;
+	}
+	scribble(r->p, r->len, s);
+}
+
 /* one operation on the dynamic regions, under the lock */
 static void dynamic_op(uint64_t *s)
 {
 	struct region *r = &regions[next(s) % MAX_REGIONS];
 	unsigned int op = next(s) % 100;
 	size_t len, off;
-	void *np;
 
 	if (!r->p) {
-		if (file_path && next(s) % 5 == 0) {
-			r->p = map_file(&r->len);
-			r->file = true;
-		} else {
-			r->len = (1 + next(s) % 512) * PG;
-			r->p = map_anon(r->len, s);
-			r->file = false;
-		}
-		scribble(r->p, r->len, s);
+		create(r, s);
 		return;
 	}
-	if (op < 70) {
+	if (op < 60) {
 		/* a burst of writes to a few pages */
-		len = (1 + next(s) % 8) * PG;
-		off = next(s) % (r->len / PG) * PG;
-		scribble(r->p + off, len < r->len - off ? len : r->len - off, s);
-	} else if (op < 80) {
-		off = next(s) % (r->len / PG) * PG;
-		len = (1 + next(s) % 16) * PG;
-		madvise(r->p + off, len < r->len - off ? len : r->len - off, MADV_DONTNEED);
-	} else if (op < 88 && !r->file) {
-		len = r->len + (1 + next(s) % 64) * PG;
-		np = mremap(r->p, r->len, len, MREMAP_MAYMOVE);
-		if (np == MAP_FAILED && errno == EFAULT) {
-			/*
-			 * The region is no longer one mapping: something split
-			 * it. Say so (the test reports it) and go on.
-			 */
-			printf("mremap EFAULT: %p-%p split\n", r->p, r->p + r->len);
-			fflush(stdout);
-			return;
-		}
-		if (np == MAP_FAILED)
-			die("mremap");
-		r->p = np;
-		r->len = len;
-		scribble(r->p + len - PG, PG, s);
-	} else if (op < 94) {
+		off = pick(r, 8, &len, s);
+		scribble(r->p + off, len, s);
+	} else if (op < 68) {
+		off = pick(r, 16, &len, s);
+		madvise(r->p + off, len, MADV_DONTNEED);
+	} else if (op < 72 && !r->file) {
+		lazy_free(r, s);
+	} else if (op < 76) {
+		protect_toggle(r, s);
+	} else if (op < 79 && file_path) {
+		read_into(r, s);
+	} else if (op < 86 && !r->file && !r->mixed) {
+		grow(r, s);
+	} else if (op < 91) {
 		/* unmap a part or the whole */
 		if (r->len > 2 * PG && next(s) % 2) {
 			munmap(r->p + r->len / PG / 2 * PG, r->len - r->len / PG / 2 * PG);
@@ -151,12 +251,17 @@ static void dynamic_op(uint64_t *s)
 			munmap(r->p, r->len);
 			r->p = NULL;
 		}
+	} else if (op < 94) {
+		map_over(r, s);
+	} else if (op < 95) {
+		fork_write(r, s);
 	} else {
 		/* replace: unmap and map anew (often at the same address) */
 		munmap(r->p, r->len);
 		r->len = (1 + next(s) % 256) * PG;
 		r->p = map_anon(r->len, s);
 		r->file = false;
+		r->mixed = false;
 		scribble(r->p, r->len, s);
 	}
 }
@@ -211,6 +316,11 @@ int main(int argc, char **argv)
 				argv[0]);
 			return 2;
 		}
+	}
+	if (file_path) {
+		file_fd = open(file_path, O_RDONLY);
+		if (file_fd < 0)
+			die(file_path);
 	}
 	s = seed * 0x9e3779b97f4a7c15ULL + 1;
 	stable_len = mib << 20;

@@ -6,7 +6,9 @@
 #   vm/run -k BZIMAGE -c 2 -t 900 -- tools/vmtrack/tests/dump.sh
 #
 # For seeded random targets (tests/dump-target: threads, writes, DONTNEED,
-# mremap, munmap, new mappings, THP, COW of a private file mapping):
+# MADV_FREE then discarded, mprotect() and back, read() into memory, mremap,
+# munmap, MAP_FIXED over a part, fork, new mappings, THP, COW of a private
+# file mapping):
 # vmtrack dump --leave-stopped, then the chain of images must restore
 # exactly the frozen target's memory (tests/dumpcheck, page by page against
 # process_vm_readv), crit must decode every pagemap image with the entries
