@@ -219,7 +219,8 @@ int main(int argc, char **argv)
 	int reps, r;
 
 	if (argc < 4) {
-		fprintf(stderr, "usage: stall MIB STRIDE REPS [watch|uffd-wp|scan-watch|scan-uffd]\n");
+		fprintf(stderr,
+			"usage: stall MIB STRIDE REPS [watch|uffd-wp|scan-watch|scan-uffd]\n");
 		return 2;
 	}
 	if (parse_mode("stall", argc, argv, &t.mode))

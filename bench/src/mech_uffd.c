@@ -375,7 +375,8 @@ const struct mech_ops mech_uffd_sync = {
 
 const struct mech_ops mech_uffd_async = {
 	.name		= "wp-async+scan",
-	.desc		= "UFFD_FEATURE_WP_ASYNC + PAGEMAP_SCAN (get + write-protect in one call)",
+	.desc		=
+		"UFFD_FEATURE_WP_ASYNC + PAGEMAP_SCAN (get + write-protect in one call)",
 	.probe		= uf_probe_async,
 	.setup		= uf_setup_async,
 	.epoch		= uf_epoch_async,

@@ -190,7 +190,8 @@ static void vt_teardown(struct mech *m)
 
 const struct mech_ops mech_vmtrack = {
 	.name		= "vmtrack",
-	.desc		= "MADV_WATCH + mm_watch events via libvmtrack (drain, re-arm dirty ranges)",
+	.desc		=
+		"MADV_WATCH + mm_watch events via libvmtrack (drain, re-arm dirty ranges)",
 	.probe		= vmtrack_kernel_probe,
 	.setup		= vt_setup,
 	.epoch		= vt_epoch,
@@ -573,8 +574,8 @@ static int raw_rearm(struct raw_state *s, const struct rangeset *rs)
 			     "madvise() per range");
 			jout_begin(&j, "caveat");
 			jout_str(&j, "mech", "vmtrack-raw");
-			jout_str(&j, "what", "process_madvise(MADV_WATCH) refused (EINVAL): re-armed "
-				 "with one madvise() per dirty range");
+			jout_str(&j, "what",
+				 "process_madvise(MADV_WATCH) refused (EINVAL): re-armed with one madvise() per dirty range");
 			jout_end(&j);
 			n = 0;
 		}

@@ -236,9 +236,10 @@ int vmtrack_thaw(pid_t pid);
  *
  * A write before the re-arm is in the copy, a write after it faults and is
  * in the next epoch. With batches (vmtrack_session_set_batch()), copy each
- * batch before vmtrack_session_epoch_next() hands out the next. VMTRACK_EPOCH_NO_REARM is refused (-EINVAL) unless the
- * session froze the target or the target exited: collected pages that are
- * not re-armed on a running target would lose their next writes.
+ * batch before vmtrack_session_epoch_next() hands out the next.
+ * VMTRACK_EPOCH_NO_REARM is refused (-EINVAL) unless the session froze the
+ * target or the target exited: collected pages that are not re-armed on a
+ * running target would lose their next writes.
  */
 
 /* reasons why an epoch reports every watched page as dirty */

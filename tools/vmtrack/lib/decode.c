@@ -70,7 +70,7 @@ static const struct {
 	[VMTRACK_EV_UNMARK]	 = { "mm_watch_unmark",	    { "start", "end" }, 2 },
 	[VMTRACK_EV_WRITE_FAULT] = { "mm_watch_write_fault", { "address", "size" }, 2 },
 	[VMTRACK_EV_ZAP]	 = { "mm_watch_zap",	    { "start", "end", "reason" }, 3 },
-	[VMTRACK_EV_MOVE]	 = { "mm_watch_move",	    { "old_start", "new_start", "len" }, 3 },
+	[VMTRACK_EV_MOVE]	 = { "mm_watch_move", { "old_start", "new_start", "len" }, 3 },
 	[VMTRACK_EV_UNMAP]	 = { "mm_watch_unmap",	    { "start", "end" }, 2 },
 	[VMTRACK_EV_EXIT]	 = { "mm_watch_exit",	    { NULL }, 0 },
 	[VMTRACK_EV_PINNED]	 = { "mm_watch_pinned",	    { "address", "size" }, 2 },

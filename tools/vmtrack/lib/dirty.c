@@ -514,8 +514,9 @@ int64_t vmtrack_dset_fill_clean(struct vmtrack_dset *ds, uint64_t start, uint64_
  * dirty bits and history are kept, the pages between them are added dirty
  * (nothing is known about them), and the parts of ranges that reach outside
  * stay where they are. A range that already holds all of [@start, @end) is
- * left alone, unless it was found through events ("[found]"). Used by rescans: the pages found one by one while the mapping
- * was unknown become the mapping again.
+ * left alone, unless it was found through events ("[found]"). Used by
+ * rescans: the pages found one by one while the mapping was unknown become
+ * the mapping again.
  *
  * Return: the number of pages added, or -ENOMEM (the set is unchanged then).
  */

@@ -58,7 +58,8 @@ int vmtrack_stats_parse(const char *text, struct vmtrack_cpu_stats *st)
 				continue;
 			errno = 0;
 			v = strtoull(line + klen, &endp, 10);
-			if (errno || endp == line + klen || (*endp && *endp != '\n' && *endp != ' '))
+			if (errno || endp == line + klen ||
+			    (*endp && *endp != '\n' && *endp != ' '))
 				return -EINVAL;
 			*(uint64_t *)((char *)st + stats_keys[i].offset) = v;
 			seen |= 1U << i;

@@ -294,7 +294,8 @@ int vmtrack_parse_args(enum vmtrack_mode mode, int argc, char **argv,
 			break;
 		case 'b':
 			if (vmtrack_parse_ulong(optarg, MIN_BUFFER_KB, MAX_BUFFER_KB, &v)) {
-				snprintf(err, errlen, "invalid buffer size '%s' (want %lu to %lu KiB)",
+				snprintf(err, errlen,
+					 "invalid buffer size '%s' (want %lu to %lu KiB)",
 					 optarg, MIN_BUFFER_KB, MAX_BUFFER_KB);
 				return -1;
 			}
@@ -353,7 +354,8 @@ int vmtrack_parse_args(enum vmtrack_mode mode, int argc, char **argv,
 			if (optopt && optopt < OPT_JOURNAL)
 				snprintf(err, errlen, "option '-%c' needs a value", optopt);
 			else
-				snprintf(err, errlen, "option '%s' needs a value", argv[optind - 1]);
+				snprintf(err, errlen, "option '%s' needs a value",
+					 argv[optind - 1]);
 			return -1;
 		default:
 			if (optopt)

@@ -52,9 +52,11 @@ static const int *fields(struct field_cache *c, const struct jr_record *rec,
 
 #define FIELDS_OF(cache, rec, names) fields(cache, rec, names, ARRAY_SIZE(names))
 
-enum { E_SEQ, E_TIME, E_DURATION, E_FINAL, E_GONE, E_ALL_DIRTY, E_LOSS, E_WATCHED, E_DIRTY,
-       E_NR_DIRTY, E_LOST, E_EVENTS, E_NEW, E_STRAY, E_REARM, E_TRACKED, E_BSTART, E_BDIRTY,
-       E_BLABEL, E_SET, E_SWEPT, E_SWEPT_PAGES, E_DENSE };
+enum {
+	E_SEQ, E_TIME, E_DURATION, E_FINAL, E_GONE, E_ALL_DIRTY, E_LOSS, E_WATCHED, E_DIRTY,
+	E_NR_DIRTY, E_LOST, E_EVENTS, E_NEW, E_STRAY, E_REARM, E_TRACKED, E_BSTART, E_BDIRTY,
+	E_BLABEL, E_SET, E_SWEPT, E_SWEPT_PAGES, E_DENSE
+};
 static const char * const epoch_names[] = {
 	"seq", "time", "duration", "final", "target_gone", "all_dirty", "loss", "watched_pages",
 	"dirty_pages", "nr_dirty", "lost_events", "events", "new_pages", "stray_pages",
@@ -92,8 +94,10 @@ static const char * const follow_names[] = {
 enum { R_START, R_END, R_PAGES, R_LAST, R_TOTAL, R_LABEL };
 static const char * const range_names[] = { "start", "end", "pages", "last", "total", "label" };
 
-enum { I_ITER, I_FROZEN, I_DIRTY, I_PAGES, I_HOLES, I_GONE, I_SECONDS, I_BW, I_ALL_DIRTY,
-       I_LOSS, I_STOP, I_THROTTLE, I_HELD };
+enum {
+	I_ITER, I_FROZEN, I_DIRTY, I_PAGES, I_HOLES, I_GONE, I_SECONDS, I_BW, I_ALL_DIRTY,
+	I_LOSS, I_STOP, I_THROTTLE, I_HELD
+};
 static const char * const iter_names[] = {
 	"iteration", "frozen", "dirty_pages", "pages", "holes", "gone", "seconds", "bandwidth",
 	"all_dirty", "loss", "stop", "throttle", "held_s",

@@ -23,7 +23,7 @@ static const struct command commands[] = {
 	{ "watch",	cmd_watch,	"watch a running process" },
 	{ "run",	cmd_run,	"start a command watched from its first instruction" },
 	{ "dump",	cmd_dump,	"copy a process's memory into CRIU images while it runs" },
-	{ "report",	cmd_report,	"decode a journal that watch, run or dump wrote (report FILE)" },
+	{ "report",	cmd_report,	"decode the journal of watch, run or dump (report FILE)" },
 	{ "help",	cmd_help,	"print this menu" },
 };
 

@@ -62,9 +62,10 @@ static void die(const char *what)
 /* the contents of page @pg of @area at @version (0: the original) */
 static void pattern(unsigned char *buf, int area, size_t pg, uint32_t version)
 {
-	uint64_t s = ((uint64_t)area << 56) ^ ((uint64_t)pg << 24) ^ version ^ 0x9e3779b97f4a7c15ULL;
+	uint64_t s = 0x9e3779b97f4a7c15ULL ^ version;
 	size_t i;
 
+	s ^= ((uint64_t)area << 56) ^ ((uint64_t)pg << 24);
 	for (i = 0; i < PG; i += sizeof(s)) {
 		next(&s);
 		memcpy(buf + i, &s, sizeof(s));
@@ -113,7 +114,8 @@ static void check_all(FILE *out, unsigned long steps)
 		for (pg = 0; pg < r->pages; pg++, n++) {
 			expected(want, area, pg, r->version[pg]);
 			if (memcmp(want, r->p + pg * PG, PG)) {
-				fprintf(out, "MISMATCH area %d page %zu version %u after %lu steps\n",
+				fprintf(out,
+					"MISMATCH area %d page %zu version %u after %lu steps\n",
 					area, pg, r->version[pg], steps);
 				fflush(out);
 				return;
@@ -200,7 +202,8 @@ int main(int argc, char **argv)
 		}
 	}
 	if (!out_path || !mib) {
-		fprintf(stderr, "usage: criu-target [-m MIB] [-f FILE] [-u USEC] [-s SEED] [-S] -o OUT\n");
+		fprintf(stderr,
+			"usage: criu-target [-m MIB] [-f FILE] [-u USEC] [-s SEED] [-S] -o OUT\n");
 		return 2;
 	}
 	out = fopen(out_path, "a");

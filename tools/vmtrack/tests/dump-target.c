@@ -312,7 +312,8 @@ int main(int argc, char **argv)
 			file_path = optarg;
 			break;
 		default:
-			fprintf(stderr, "usage: %s [-s SEED] [-m MIB] [-T THREADS] [-u USEC] [-f FILE]\n",
+			fprintf(stderr,
+				"usage: %s [-s SEED] [-m MIB] [-T THREADS] [-u USEC] [-f FILE]\n",
 				argv[0]);
 			return 2;
 		}

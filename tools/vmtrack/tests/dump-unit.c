@@ -516,7 +516,9 @@ static void test_image_nr_pages_fields(void)
 	n += 6;
 	/* 4.2: vaddr 0x1000, compat 0, flags 4, nr_pages 1 */
 	{
-		static const uint8_t e42[] = { 0x08, 0x80, 0x20, 0x10, 0x00, 0x20, 0x04, 0x28, 0x01 };
+		static const uint8_t e42[] = {
+			0x08, 0x80, 0x20, 0x10, 0x00, 0x20, 0x04, 0x28, 0x01
+		};
 		/* 3.17: vaddr 0x2000, nr_pages 1 in field 2, flags 4 */
 		static const uint8_t e317[] = { 0x08, 0x80, 0x40, 0x10, 0x01, 0x20, 0x04 };
 
@@ -600,7 +602,8 @@ static void test_copier(void)
 	/* pages 10 and 11 go away, 30 becomes unreadable */
 	munmap(src + 10 * PG, 2 * PG);
 	mprotect(src + 30 * PG, PG, PROT_NONE);
-	segs[0] = (struct vmtrack_seg){ (uintptr_t)src, (uintptr_t)src + 20 * PG, VMTRACK_SEG_COPY };
+	segs[0] = (struct vmtrack_seg){ (uintptr_t)src, (uintptr_t)src + 20 * PG,
+					VMTRACK_SEG_COPY };
 	segs[1] = (struct vmtrack_seg){ (uintptr_t)src + 20 * PG, (uintptr_t)src + 25 * PG,
 					VMTRACK_SEG_HOLE };
 	segs[2] = (struct vmtrack_seg){ (uintptr_t)src + 25 * PG, (uintptr_t)src + npages * PG,
@@ -732,7 +735,8 @@ static void test_converge(void)
 	vmtrack_converge_init(&c, 8, 10, 200, PG);
 	vmtrack_converge_copied(&c, 1000, 1.0);
 	vmtrack_converge_copied(&c, 300, 0.3);
-	CHECK(vmtrack_converge_bandwidth(&c) > 999 * PG && vmtrack_converge_bandwidth(&c) < 1001 * PG);
+	CHECK(vmtrack_converge_bandwidth(&c) > 999 * PG &&
+	      vmtrack_converge_bandwidth(&c) < 1001 * PG);
 	CHECK_EQ(vmtrack_converge_check(&c, 201), VMTRACK_STOP_NO);
 	CHECK_EQ(vmtrack_converge_check(&c, 199), VMTRACK_STOP_DOWNTIME);
 	CHECK_EQ(vmtrack_converge_check(&c, 151), VMTRACK_STOP_DOWNTIME);

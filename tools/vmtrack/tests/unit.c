@@ -64,8 +64,10 @@ static const char header_page_32[] =
 #define F_INT(name, off) "\tfield:int " name ";\toffset:" #off ";\tsize:4;\tsigned:1;\n"
 
 /* ids deliberately not consecutive and not in kind order */
-enum { ID_MARK = 1601, ID_UNMARK = 1602, ID_WF = 1599, ID_ZAP = 1640, ID_MOVE = 1605,
-       ID_UNMAP = 1606, ID_EXIT = 1607, ID_PINNED = 1700, ID_REARM = 1603, ID_OTHER = 1234 };
+enum {
+	ID_MARK = 1601, ID_UNMARK = 1602, ID_WF = 1599, ID_ZAP = 1640, ID_MOVE = 1605,
+	ID_UNMAP = 1606, ID_EXIT = 1607, ID_PINNED = 1700, ID_REARM = 1603, ID_OTHER = 1234
+};
 
 static const char fmt_mark[] =
 	"name: mm_watch_mark\nID: 1601\n" COMMON_FIELDS F_UL("start", 24) F_UL("end", 32)
@@ -88,7 +90,8 @@ static const char fmt_wf_nosize[] =
 	"\nprint fmt: \"mm_id=%llu tgid=%d address=0x%lx\", REC->mm_id, REC->tgid, "
 	"REC->address\n";
 static const char fmt_zap[] =
-	"name: mm_watch_zap\nID: 1640\n" COMMON_FIELDS F_UL("start", 24) F_UL("end", 32) F_INT("reason", 40)
+	"name: mm_watch_zap\nID: 1640\n" COMMON_FIELDS
+	F_UL("start", 24) F_UL("end", 32) F_INT("reason", 40)
 	"\nprint fmt: \"mm_id=%llu tgid=%d start=0x%lx end=0x%lx reason=%s\", REC->mm_id, "
 	"REC->tgid, REC->start, REC->end, __print_symbolic(REC->reason, { 0, \"dontneed\" }, "
 	"{ 1, \"free\" }, { 2, \"other\" })\n";
@@ -909,7 +912,8 @@ static void test_dset_model(void)
 			    vmtrack_dset_test(ds, base + i * PAGE) != dirty[i]) {
 				printf("#   round %d op %d page %d: tracked %d/%d dirty %d/%d\n",
 				       round, op, i, vmtrack_dset_covers(ds, base + i * PAGE),
-				       tracked[i], vmtrack_dset_test(ds, base + i * PAGE), dirty[i]);
+				       tracked[i], vmtrack_dset_test(ds, base + i * PAGE),
+				       dirty[i]);
 				bad = 1;
 				break;
 			}
@@ -1308,7 +1312,8 @@ static unsigned int numbered_epoch(struct vmtrack_tracker *t, const uint64_t *nu
 	int i;
 
 	for (i = 0; i < n; i++) {
-		ev = ev_of(VMTRACK_EV_WRITE_FAULT, 5, 7, 0x10000 + (nums[i] % 16) * PAGE, PAGE, 0, 0);
+		ev = ev_of(VMTRACK_EV_WRITE_FAULT, 5, 7, 0x10000 + (nums[i] % 16) * PAGE, PAGE,
+			   0, 0);
 		ev.mm_seq = nums[i];
 		/* the even ones as decoded, the odd ones at the end of the epoch */
 		if (!(nums[i] & 1) && vmtrack_tracker_early(t, &ev))
@@ -1572,7 +1577,8 @@ static void test_tracker_sweep_extents(void)
 				p[i * PAGE]++;
 		ep = (struct vmtrack_epoch){ 0 };
 		if (round == 3) {	/* a zap: the bitmap path */
-			ev = ev_of(VMTRACK_EV_ZAP, 5, t.tgid, base + 2 * PAGE, base + 3 * PAGE, 0, 0);
+			ev = ev_of(VMTRACK_EV_ZAP, 5, t.tgid, base + 2 * PAGE, base + 3 * PAGE,
+				   0, 0);
 			ev.mm_seq = 1;
 			vmtrack_tracker_apply(&t, &ev, &ep);
 			want[2] = true;
@@ -1708,7 +1714,8 @@ static void test_tracker_early(void)
 		for (i = 0; i < NEV; i++) {
 			int op = rand_r(&seed) % 100, a = rand_r(&seed) % NP;
 			int len = 1 + rand_r(&seed) % 16, d = rand_r(&seed) % NP;
-			uint64_t pa = base + a * PAGE, pe = base + (a + len > NP ? NP : a + len) * PAGE;
+			uint64_t pa = base + a * PAGE;
+			uint64_t pe = base + (a + len > NP ? NP : a + len) * PAGE;
 
 			/* about one epoch in two has an unmap or a move */
 			if (op < 80)
@@ -1720,7 +1727,8 @@ static void test_tracker_early(void)
 			else if (op == 98 || d + (pe - pa) / PAGE > NP)
 				ev[i] = ev_of(VMTRACK_EV_UNMAP, 3, 9, pa, pe, 0, 0);
 			else
-				ev[i] = ev_of(VMTRACK_EV_MOVE, 3, 9, pa, base + d * PAGE, pe - pa, 0);
+				ev[i] = ev_of(VMTRACK_EV_MOVE, 3, 9, pa, base + d * PAGE,
+					      pe - pa, 0);
 			/* one in ten of another mm, of the same process or not */
 			if (rand_r(&seed) % 10 == 0) {
 				ev[i].mm_id = 4;
@@ -2442,7 +2450,8 @@ int main(void)
 	run_test("event formats: offsets resolved by name, ids dispatched", test_decoder_resolve);
 	run_test("event formats: missing field rejected with a clear message",
 		 test_decoder_missing_field);
-	run_test("sub-buffer: every event kind, type_len 0/1-28, padding 29, extend 30", test_decode_page);
+	run_test("sub-buffer: every event kind, type_len 0/1-28, padding 29, extend 30",
+		 test_decode_page);
 	run_test("sub-buffer: walker agrees with libtraceevent kbuffer", test_decode_vs_kbuffer);
 	run_test("sub-buffer: absolute time stamp (31) and null padding end",
 		 test_decode_timestamp_and_end);
