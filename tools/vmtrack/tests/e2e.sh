@@ -703,15 +703,17 @@ t11() {
 	check "journal: report --plot draws the epochs" grep -q '<polyline' $tmp/p11.svg
 
 	# a consumer killed mid-run: the journal decodes up to where it was written
-	"$VMTRACK" run -i 0.2 --journal $j -- "$WORKLOAD" --demo > /dev/null 2> $tmp/e11 &
+	"$VMTRACK" run -i 0.2 --journal $j -- "$WORKLOAD" -d 0.2 -n 100000 -p 64 \
+		-t $tmp/truth11k > /dev/null 2> $tmp/e11 &
 	vpid=$!
 	pids+=("$vpid")
 	wait_for $tmp/e11 'watching|vmtrack' || { nok "journal: killed run: start"; return; }
-	# killed once three epochs are in the journal, while the demo (5.5 s)
-	# still runs, however long the start took
-	for ((i = 0; i < 100; i++)); do
+	# killed once three epochs are in the journal, while the workload (a
+	# phase every 0.2 s until killed) runs, however slow the kernel
+	deadline=$((SECONDS + TMO))
+	while [ $SECONDS -lt $deadline ]; do
 		[ "$("$VMTRACK" report $j 2> /dev/null | grep -c '^epoch ')" -ge 3 ] && break
-		sleep 0.05
+		sleep 0.1
 	done
 	cpid=$(pgrep -P $vpid)
 	pids+=($cpid)
