@@ -8,10 +8,12 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <linux/kcmp.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ptrace.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -195,6 +197,44 @@ static bool job_stopped(pid_t pid)
 }
 
 /**
+ * vmtrack_mm_sharer() - another process that shares the memory of @pid
+ * @pid:	the process
+ *
+ * A process created by clone(CLONE_VM) without CLONE_THREAD writes the
+ * memory of @pid without being one of its threads, so a freeze of @pid does
+ * not stop it. Every process of /proc is compared with @pid by kcmp(2);
+ * those the caller may not compare (-EPERM) are skipped.
+ *
+ * Return: the pid of such a process, 0 if there is none, or a negative
+ * errno: -ENOSYS without kcmp(2) (CONFIG_KCMP), -ESRCH if @pid is gone.
+ */
+pid_t vmtrack_mm_sharer(pid_t pid)
+{
+	struct dirent *de;
+	pid_t other, found = 0;
+	DIR *dir;
+	long ret;
+
+	dir = opendir("/proc");
+	if (!dir)
+		return -errno;
+	while (!found && (de = readdir(dir))) {
+		other = atoi(de->d_name);
+		if (other <= 0 || other == pid)
+			continue;
+		ret = syscall(SYS_kcmp, pid, other, KCMP_VM, 0, 0);
+		if (!ret)
+			found = other;
+		else if (ret < 0 && errno == ENOSYS)
+			found = -ENOSYS;
+	}
+	closedir(dir);
+	if (!found && !thread_state(pid, pid, NULL))
+		return -ESRCH;
+	return found;
+}
+
+/**
  * vmtrack_freeze() - stop every thread of a process, as a tracer
  * @pid:		the process
  * @was_stopped:	receives whether it was stopped by job control already
@@ -213,7 +253,9 @@ static bool job_stopped(pid_t pid)
  * -ETIMEDOUT if a thread did not stop (one in uninterruptible sleep): the
  * others are let go, and that thread stops when it wakes up, until
  * vmtrack_thaw() or the exit of the caller (a thread can only be detached
- * while it is stopped).
+ * while it is stopped); -EUSERS if another process shares its memory
+ * (vmtrack_mm_sharer()), which the freeze would not stop: the threads are
+ * let go. Without kcmp(2) that last check is not made.
  */
 int vmtrack_freeze(pid_t pid, bool *was_stopped)
 {
@@ -244,6 +286,12 @@ int vmtrack_freeze(pid_t pid, bool *was_stopped)
 		ret = -ETIMEDOUT;
 	if (!ret && !thread_state(pid, pid, NULL))
 		ret = -ESRCH;
+	/*
+	 * Checked once every thread is stopped: a sharer found none before
+	 * can only be created by the process or by another sharer.
+	 */
+	if (!ret && vmtrack_mm_sharer(pid) > 0)
+		ret = -EUSERS;
 	if (ret)
 		detach_all(&t);
 	free(t.t);

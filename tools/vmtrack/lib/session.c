@@ -2160,7 +2160,8 @@ static void epoch_poll(struct vmtrack_session *s, bool *touched, bool *exited)
  * the thread that attached them).
  *
  * Return: 0; -ESRCH if the target exited; -EBUSY (another tracer), -EPERM,
- * -ETIMEDOUT: not frozen (message in vmtrack_session_error()).
+ * -ETIMEDOUT, -EUSERS (another process shares its memory): not frozen
+ * (message in vmtrack_session_error()).
  */
 int vmtrack_session_freeze(struct vmtrack_session *s)
 {
@@ -2182,6 +2183,9 @@ int vmtrack_session_freeze(struct vmtrack_session *s)
 	case -ETIMEDOUT:
 		return session_err(s, ret, "cannot freeze pid %d: a thread did not stop within "
 				   "10 s", (int)s->p.pid);
+	case -EUSERS:
+		return session_err(s, ret, "cannot freeze pid %d: another process shares its "
+				   "memory (clone(CLONE_VM) without CLONE_THREAD)", (int)s->p.pid);
 	default:
 		return session_err(s, ret, "cannot freeze pid %d: %s (needs ptrace access)",
 				   (int)s->p.pid, strerror(-ret));

@@ -441,6 +441,27 @@ static int find_vdso(const struct vmtrack_mapping *map, void *ctx)
 	return vmtrack_pset_append(&d->vdso, map->start, map->end);
 }
 
+/*
+ * The last freeze would not stop a process that shares the memory: say so
+ * first. A vfork() child shares it too until its exec (posix_spawn() makes
+ * one): it is given half a second.
+ */
+static int fail_shared_mm(struct dump *d)
+{
+	pid_t other;
+	int i;
+
+	for (i = 0; i < 10; i++) {
+		other = vmtrack_mm_sharer(d->pid);
+		if (other <= 0)
+			return 0;
+		usleep(50 * 1000);
+	}
+	return fail(d, -EUSERS, "pid %d shares its memory with pid %d (clone(CLONE_VM) without "
+		    "CLONE_THREAD), which a freeze cannot stop: not dumped", (int)d->pid,
+		    (int)other);
+}
+
 static int start_session(struct dump *d)
 {
 	struct vmtrack_params vp = {
@@ -459,6 +480,9 @@ static int start_session(struct dump *d)
 	if (ret == -EACCES || ret == -EPERM)
 		return fail(d, ret, "pid %d: not permitted to read its maps", (int)d->pid);
 	vp.expected_pages = pages < 16384 ? 16384 : pages;
+	ret = fail_shared_mm(d);
+	if (ret)
+		return ret;
 	ret = vmtrack_session_open(&d->s, &vp, err, sizeof(err));
 	if (ret)
 		return fail(d, ret, "%s", err);
@@ -969,6 +993,8 @@ static int final_copy(struct dump *d, enum vmtrack_stop stop, double *freeze_ms,
 	t0 = now();
 	if (ret == -ESRCH)
 		return fail(d, ret, "pid %d exited during the dump", (int)d->pid);
+	if (ret == -EUSERS && fail_shared_mm(d))
+		return ret;
 	if (ret)
 		return fail(d, ret, "pid %d: cannot freeze: %s", (int)d->pid, strerror(-ret));
 	/*

@@ -3,7 +3,7 @@
  * A seeded random target for the vmtrack dump test: threads that keep
  * changing their memory in every way the dump must follow, until killed.
  *
- *   dump-target [-s SEED] [-m MIB] [-T THREADS] [-u USEC] [-f FILE]
+ *   dump-target [-s SEED] [-m MIB] [-T THREADS] [-u USEC] [-f FILE] [-V]
  *
  * Writes to a stable heap-like region without a lock (all threads at once),
  * and under a lock: writes to dynamic regions, MADV_DONTNEED, MADV_FREE
@@ -13,11 +13,15 @@
  * (MAP_FIXED), fork (the child writes its copy and exits), new anonymous
  * mappings (some with MADV_HUGEPAGE), COW writes to a private file mapping
  * of FILE. -u is the pause between operations of each thread. Prints
- * "ready" on stdout once set up.
+ * "ready" on stdout once set up. With -V, SIGUSR1 starts a process that
+ * shares the memory (clone(CLONE_VM) without CLONE_THREAD) and writes it,
+ * and prints "sharer PID".
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -266,6 +270,38 @@ static void dynamic_op(uint64_t *s)
 	}
 }
 
+static char sharer_stack[64 * 1024] __attribute__((aligned(16)));
+
+/* a process that writes the stable region from outside the thread group */
+static int sharer(void *arg)
+{
+	uint64_t s = (uintptr_t)arg;
+
+	for (;;) {
+		scribble(stable + next(&s) % (stable_len / PG) * PG, PG, &s);
+		usleep(pause_us);
+	}
+	return 0;
+}
+
+/* -V: SIGUSR1 (blocked in every thread) starts the sharer */
+static void *share_on_signal(void *arg)
+{
+	sigset_t *set = arg;
+	pid_t pid;
+	int sig;
+
+	if (sigwait(set, &sig))
+		die("sigwait");
+	pid = clone(sharer, sharer_stack + sizeof(sharer_stack), CLONE_VM | SIGCHLD,
+		    (void *)(uintptr_t)0x5eed);
+	if (pid < 0)
+		die("clone");
+	printf("sharer %d\n", (int)pid);
+	fflush(stdout);
+	return NULL;
+}
+
 static void *worker(void *arg)
 {
 	uint64_t s = (uintptr_t)arg;
@@ -290,11 +326,13 @@ static void *worker(void *arg)
 int main(int argc, char **argv)
 {
 	unsigned long seed = 1, mib = 32, threads = 2, i;
+	static sigset_t usr1;
+	bool share = false;
 	pthread_t tid;
 	uint64_t s;
 	int c;
 
-	while ((c = getopt(argc, argv, "s:m:T:u:f:")) != -1) {
+	while ((c = getopt(argc, argv, "s:m:T:u:f:V")) != -1) {
 		switch (c) {
 		case 's':
 			seed = strtoul(optarg, NULL, 0);
@@ -311,9 +349,12 @@ int main(int argc, char **argv)
 		case 'f':
 			file_path = optarg;
 			break;
+		case 'V':
+			share = true;
+			break;
 		default:
 			fprintf(stderr,
-				"usage: %s [-s SEED] [-m MIB] [-T THREADS] [-u USEC] [-f FILE]\n",
+				"usage: %s [-s SEED] [-m MIB] [-T THREADS] [-u USEC] [-f FILE] [-V]\n",
 				argv[0]);
 			return 2;
 		}
@@ -334,6 +375,13 @@ int main(int argc, char **argv)
 	for (i = 0; i < MAX_REGIONS / 2; i++)
 		dynamic_op(&s);
 	pthread_mutex_unlock(&lock);
+	if (share) {
+		sigemptyset(&usr1);
+		sigaddset(&usr1, SIGUSR1);
+		if (pthread_sigmask(SIG_BLOCK, &usr1, NULL) ||
+		    pthread_create(&tid, NULL, share_on_signal, &usr1))
+			die("sharer thread");
+	}
 	for (i = 1; i < threads; i++)
 		if (pthread_create(&tid, NULL, worker, (void *)(uintptr_t)(next(&s) | 1)))
 			die("pthread_create");

@@ -19,8 +19,9 @@
 # target running. So does a real program, Node.js compiling new code and
 # churning its heap (tests/js-target.js). A target killed
 # mid-dump must leave no image behind and a non-zero exit; so must a full
-# disk or a page server gone, and they let the target go. Bad input gets
-# one-line errors.
+# disk or a page server gone, and they let the target go; so must a process
+# that shares the target's memory (clone(CLONE_VM)), found before the dump
+# starts or at its final freeze. Bad input gets one-line errors.
 # --journal: vmtrack report prints the dump's own lines from the journal,
 # as JSON and as a plot with the freeze; a dump killed with SIGKILL leaves
 # a journal that decodes up to where it was written; a dump that fails
@@ -836,6 +837,63 @@ refused() { # NAME ADDR GLOB [NOT-GLOB]
 	fi
 }
 
+# start_sharer: SIGUSR1 to $tpid (dump-target -V) starts a process that
+# shares its memory; sets $sharer
+start_sharer() {
+	local i
+
+	kill -USR1 "$tpid"
+	for i in $(seq 200); do
+		sharer=$(awk '$1 == "sharer" { print $2 }' "$work/target-$1.out")
+		[ -n "$sharer" ] && pids+=("$sharer") && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+# shared_mm_refused LABEL DIR OUT RES: one line naming the sharer, no image,
+# the target let go
+shared_mm_refused() {
+	local left
+
+	left=$(left_as "$tpid")
+	if [ "$4" = 1 ] && [ "$(echo "$3" | wc -l)" = 1 ] &&
+	   [[ $3 == *"shares its memory with pid $sharer"* ]] && [ ! -e "$2" ] &&
+	   [ -z "$left" ]; then
+		ok "shared memory: $1: refused, nothing left, the target runs on ($3)"
+	else
+		not_ok "shared memory: $1: exit $4, $3; left: $(ls -A "$2" 2>&1) $left"
+	fi
+}
+
+# A process that shares the target's memory without being one of its threads
+# (clone(CLONE_VM)) writes on while the target is frozen, so the last copy
+# would not be a snapshot: the dump is refused before it starts, or at the
+# final freeze when the process appears during the dump.
+shared_mm() {
+	local out res dpid sharer
+
+	start_target 41 -m 4 -T 2 -u 300 -V || { not_ok "shared memory: target"; return; }
+	start_sharer 41 || { not_ok "shared memory: no sharer"; kill -9 "$tpid"; return; }
+	out=$("$vmtrack" dump -p "$tpid" -D "$work/sh1" --leave-stopped 2>&1)
+	shared_mm_refused "at the start" "$work/sh1" "$out" $?
+	kill -9 "$sharer" "$tpid"
+
+	start_target 42 -m 4 -T 2 -u 300 -V || { not_ok "shared memory: target"; return; }
+	"$vmtrack" dump -p "$tpid" -D "$work/sh2" -n 5 -t 0 -T 0 -q --leave-stopped \
+		> /dev/null 2> "$work/sh2.err" &
+	dpid=$!
+	for _ in $(seq 400); do
+		[ -e "$work/sh2/1" ] && break
+		sleep 0.05
+	done
+	start_sharer 42 || { not_ok "shared memory: no sharer"; kill -9 "$dpid" "$tpid"; return; }
+	wait "$dpid"
+	res=$?
+	shared_mm_refused "appeared after iteration 1" "$work/sh2" "$(cat "$work/sh2.err")" $res
+	kill -9 "$sharer" "$tpid"
+}
+
 # --journal: the report prints the lines the dump printed, its iterations
 # and freeze are recorded, --json parses, --plot draws the freeze
 journal_dump() {
@@ -952,6 +1010,7 @@ page_server_same_bytes
 page_server_local
 errors
 failures
+shared_mm
 journal_dump
 journal_killed
 

@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -2283,6 +2284,59 @@ static void test_freeze_fails(void)
 	spinner_end(pid, c);
 }
 
+static int spin_clone(void *arg)
+{
+	spin(arg);
+	return 0;
+}
+
+/*
+ * A process that shares the memory of the target without being one of its
+ * threads (clone(CLONE_VM)) is found, and the freeze, which would not stop
+ * it, fails and lets the target go.
+ */
+static void test_freeze_shared_mm(void)
+{
+	volatile unsigned long *c;
+	int fds[2];
+	pid_t pid, sharer = 0, found;
+	bool was;
+
+	c = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	CHECK(c != MAP_FAILED && !pipe(fds));
+	if (c == MAP_FAILED)
+		return;
+	pid = fork();
+	if (!pid) {
+		static char stack[64 * 1024] __attribute__((aligned(16)));
+
+		sharer = clone(spin_clone, stack + sizeof(stack), CLONE_VM | SIGCHLD,
+			       (void *)&c[1]);
+		if (write(fds[1], &sharer, sizeof(sharer)) != sizeof(sharer))
+			_exit(1);
+		spin((void *)&c[0]);
+	}
+	CHECK_EQ(read(fds[0], &sharer, sizeof(sharer)), (ssize_t)sizeof(sharer));
+	found = vmtrack_mm_sharer(pid);
+	if (found != -ENOSYS) {
+		CHECK(sharer > 0);
+		CHECK_EQ(found, sharer);
+		CHECK_EQ(vmtrack_freeze(pid, &was), -EUSERS);
+		CHECK(threads_in(pid, 't', false));
+		CHECK(counting(c));
+	}
+	kill(sharer, SIGKILL);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	close(fds[0]);
+	close(fds[1]);
+	munmap((void *)c, PAGE);
+	if (found == -ENOSYS)
+		SKIP_TEST("no kcmp(2) in this kernel");
+	/* nothing else shares the memory of this process */
+	CHECK_EQ(vmtrack_mm_sharer(getpid()), 0);
+}
+
 /* ------------------------------------------------------------------ */
 /* option parsing                                                       */
 
@@ -2502,6 +2556,8 @@ int main(void)
 		 test_freeze_consumer_dies);
 	run_test("freeze: a target traced by another process is an error",
 		 test_freeze_fails);
+	run_test("freeze: a process sharing the memory (clone(CLONE_VM)) is found, no freeze",
+		 test_freeze_shared_mm);
 	run_test("options: valid watch and run command lines", test_options_valid);
 	run_test("options: bad values rejected with a reason", test_options_invalid);
 	run_test("options: number, duration and range parsers", test_number_parsers);
