@@ -287,8 +287,8 @@ int vmtrack_freeze(pid_t pid, bool *was_stopped)
 	if (!ret && !thread_state(pid, pid, NULL))
 		ret = -ESRCH;
 	/*
-	 * Checked once every thread is stopped: a sharer found none before
-	 * can only be created by the process or by another sharer.
+	 * Checked once every thread is stopped: only the process or another
+	 * sharer can create a sharer, so if none is found, none appears.
 	 */
 	if (!ret && vmtrack_mm_sharer(pid) > 0)
 		ret = -EUSERS;
