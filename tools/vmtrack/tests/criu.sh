@@ -22,8 +22,8 @@
 #     and goes on writing;
 # once more with shared anonymous memory in the target (CRIU's to dump);
 # with tests/dump-target, whose threads mremap, munmap, map, DONTNEED,
-# free, mprotect() and fork all the time (steps 1-5); with CPython (tests/py-target.py), a real
-# program whose heap changes as it runs; with targets that run on after
+# free, mprotect() and fork all the time (steps 1-5); with CPython
+# (tests/py-target.py), a real program whose heap changes as it runs; with targets that run on after
 # vmtrack's last copy, whose changes since must be in criu's own pages
 # (soft-dirty);
 # and a chain that lacks a page the target has makes criu dump fail rather

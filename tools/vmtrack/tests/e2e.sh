@@ -668,7 +668,7 @@ t10() {
 json_epochs() { grep '^{"epoch":' "$1" | sed 's/,"mappings":\[.*$/}/'; }
 
 t11() {
-	local j=$tmp/j11 o=$tmp/o11 x=$tmp/x11 r=$tmp/r11 truth=$tmp/t11 rc vpid cpid ne i
+	local j=$tmp/j11 o=$tmp/o11 x=$tmp/x11 r=$tmp/r11 truth=$tmp/t11 rc vpid cpid ne deadline
 	$TIMEOUT "$VMTRACK" run -s -o $x --journal $j -- "$WORKLOAD" -s -p 128 -n 3 \
 		-t "$truth" > $o 2> $tmp/e11
 	rc=$?
