@@ -441,6 +441,13 @@ static int find_vdso(const struct vmtrack_mapping *map, void *ctx)
 	return vmtrack_pset_append(&d->vdso, map->start, map->end);
 }
 
+static int fail_sharer(struct dump *d, pid_t other)
+{
+	return fail(d, -EUSERS, "pid %d shares its memory with pid %d (clone(CLONE_VM) without "
+		    "CLONE_THREAD), which a freeze cannot stop: not dumped", (int)d->pid,
+		    (int)other);
+}
+
 /*
  * The last freeze would not stop a process that shares the memory: say so
  * first. A vfork() child shares it too until its exec (posix_spawn() makes
@@ -457,9 +464,7 @@ static int fail_shared_mm(struct dump *d)
 			return 0;
 		usleep(50 * 1000);
 	}
-	return fail(d, -EUSERS, "pid %d shares its memory with pid %d (clone(CLONE_VM) without "
-		    "CLONE_THREAD), which a freeze cannot stop: not dumped", (int)d->pid,
-		    (int)other);
+	return fail_sharer(d, other);
 }
 
 static int start_session(struct dump *d)
@@ -986,6 +991,7 @@ static int final_copy(struct dump *d, enum vmtrack_stop stop, double *freeze_ms,
 		      bool *was_stopped)
 {
 	struct iter_result r = { 0 };
+	pid_t sharer;
 	double t0;
 	int ret;
 
@@ -993,8 +999,10 @@ static int final_copy(struct dump *d, enum vmtrack_stop stop, double *freeze_ms,
 	t0 = now();
 	if (ret == -ESRCH)
 		return fail(d, ret, "pid %d exited during the dump", (int)d->pid);
-	if (ret == -EUSERS && fail_shared_mm(d))
-		return ret;
+	/* no vfork() child is left once every thread is stopped: name the sharer */
+	sharer = ret == -EUSERS ? vmtrack_mm_sharer(d->pid) : 0;
+	if (sharer > 0)
+		return fail_sharer(d, sharer);
 	if (ret)
 		return fail(d, ret, "pid %d: cannot freeze: %s", (int)d->pid, strerror(-ret));
 	/*
