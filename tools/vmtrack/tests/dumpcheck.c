@@ -37,6 +37,9 @@ struct check {
 	struct vmtrack_img	*img;
 	long			page_size;
 	int			pm_fd;
+	uint64_t		pm[512];
+	uint64_t		pm_first;
+	size_t			pm_n;
 	uint64_t		zero_pfn;
 	bool			verbose;
 	uint64_t		pages, held, same, differ, missing, zero, unreadable;
@@ -44,14 +47,20 @@ struct check {
 	char			*mine, *theirs;
 };
 
+/* pagemap entries are read a window at a time: a big heap is mostly holes */
 static uint64_t pme_of(struct check *c, uint64_t addr)
 {
-	uint64_t pme = 0;
+	uint64_t idx = addr / c->page_size;
+	ssize_t n;
 
-	if (pread(c->pm_fd, &pme, sizeof(pme), addr / c->page_size * sizeof(pme)) !=
-	    sizeof(pme))
-		return 0;
-	return pme;
+	if (idx < c->pm_first || idx >= c->pm_first + c->pm_n) {
+		n = pread(c->pm_fd, c->pm, sizeof(c->pm), idx * sizeof(c->pm[0]));
+		c->pm_first = idx;
+		c->pm_n = n > 0 ? n / sizeof(c->pm[0]) : 0;
+		if (!c->pm_n)
+			return 0;
+	}
+	return c->pm[idx - c->pm_first];
 }
 
 /* the zero page's PFN, from a read fault of our own (0 if none) */
@@ -81,6 +90,32 @@ static bool all_zero(const char *p, size_t len)
 	return !p[0] && !memcmp(p, p + 1, len - 1);
 }
 
+static long count_nonzero(const char *p, long len)
+{
+	long n = 0;
+
+	while (len--)
+		n += !!*p++;
+	return n;
+}
+
+/* where the chain's page and the process's part: for a reader of the log */
+static void print_differ(const struct check *c, uint64_t a, const char *name)
+{
+	long i, first = -1, bytes = 0;
+
+	for (i = 0; i < c->page_size; i++) {
+		if (c->mine[i] == c->theirs[i])
+			continue;
+		if (first < 0)
+			first = i;
+		bytes++;
+	}
+	printf("differ  %#" PRIx64 " %s: %ld bytes from +%#lx; non-zero: chain %ld, process %ld\n",
+	       a, name, bytes, first, count_nonzero(c->mine, c->page_size),
+	       count_nonzero(c->theirs, c->page_size));
+}
+
 static int check_map(const struct vmtrack_mapping *map, void *ctx)
 {
 	struct check *c = ctx;
@@ -104,6 +139,9 @@ static int check_map(const struct vmtrack_mapping *map, void *ctx)
 				strerror(-held));
 			return held;
 		}
+		/* a page the chain does not hold matters only if a checkpoint keeps it */
+		if (!held && !vdso && !vmtrack_pme_dumpable(pme_of(c, a), fp, c->zero_pfn))
+			continue;
 		n = process_vm_readv(c->pid, &l, 1, &r, 1, 0);
 		if (n != c->page_size) {
 			c->unreadable++;	/* PROT_NONE and the like */
@@ -114,11 +152,11 @@ static int check_map(const struct vmtrack_mapping *map, void *ctx)
 			if (memcmp(c->mine, c->theirs, c->page_size)) {
 				c->differ++;
 				if (c->verbose)
-					printf("differ  %#" PRIx64 " %s\n", a, map->name);
+					print_differ(c, a, map->name);
 			} else {
 				c->same++;
 			}
-		} else if (vdso || vmtrack_pme_dumpable(pme_of(c, a), fp, c->zero_pfn)) {
+		} else {
 			bool restored = !vdso && !fp && all_zero(c->theirs, c->page_size);
 
 			if (restored)
