@@ -1059,18 +1059,23 @@ t16() {
 # turned back on behind vmtrack's back is a change of the instance (loss
 # tamper). Every page of every phase is still reported.
 t18() {
-	local o=$tmp/o18 truth=$tmp/t18 lo hi vpid ev i
+	local o=$tmp/o18 truth=$tmp/t18 lo hi vpid ev i state idle
 	watch_buffer dense $o $tmp/e18 "$truth" 256 3 || return
 	ev=$T/instances/vmtrack-$vpid/events/mm_watch/mm_watch_write_fault/enable
 	kill -USR1 $wpid
 	wait_for "$truth" '^D 1$'
 	# dense from the end of the epoch that reports the phase, for one
-	# quiet epoch (-i 0.5): stopped then, the event is off
-	for ((i = 0; i < 1000; i++)); do
-		[ "$(cat $ev 2>/dev/null)" = 0 ] && break
-		sleep 0.02
+	# quiet epoch (-i 0.5): stopped then, the event is off. Polled with
+	# builtins only (a read that times out on a FIFO for the sleep): under
+	# load, a cat and a sleep per look can miss the window.
+	mkfifo $tmp/idle18
+	exec {idle}<>$tmp/idle18
+	for ((i = 0; i < 2000; i++)); do
+		{ read -r state < $ev; } 2>/dev/null && [ "$state" = 0 ] && break
+		read -r -t 0.01 -u $idle
 	done
 	kill -STOP $vpid
+	exec {idle}>&-
 	check "dense: the phase made the epochs dense (write_fault off when stopped)" \
 		[ "$(cat $ev)" = 0 ]
 	echo 0 > $ev
