@@ -12,10 +12,11 @@
  * writes), mremap (grow and move), munmap, a new mapping over a part
  * (MAP_FIXED), fork (the child writes its copy and exits), new anonymous
  * mappings (some with MADV_HUGEPAGE), COW writes to a private file mapping
- * of FILE. -u is the pause between operations of each thread. Prints
- * "ready" on stdout once set up. With -V, SIGUSR1 starts a process that
- * shares the memory (clone(CLONE_VM) without CLONE_THREAD) and writes it,
- * and prints "sharer PID".
+ * of FILE, and the program break moved as malloc() moves it (grown with a
+ * header written on its first new page, written, trimmed). -u is the pause
+ * between operations of each thread. Prints "ready" on stdout once set up.
+ * With -V, SIGUSR1 starts a process that shares the memory (clone(CLONE_VM)
+ * without CLONE_THREAD) and writes it, and prints "sharer PID".
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -221,6 +222,50 @@ static void create(struct region *r, uint64_t *s)
 }
 
 /* one operation on the dynamic regions, under the lock */
+/*
+ * The program break, moved the way malloc() moves it: grown with only a chunk
+ * header written (calloc() relies on the rest reading as zero), written,
+ * trimmed, grown again over the same addresses. Left alone once the C library
+ * has moved it (its own heap would be above ours).
+ */
+#define BRK_MAX_PAGES	512
+
+static char *brk_base;
+static size_t brk_len;
+
+static void brk_init(void)
+{
+	/* the C library's heap first: its small allocations stay below ours */
+	void *libc_heap = malloc(1);
+	char *cur = sbrk(0);
+	size_t pad = -(uintptr_t)cur & (PG - 1);
+
+	if (!libc_heap || cur == (void *)-1 || sbrk(pad) == (void *)-1)
+		return;
+	brk_base = cur + pad;
+}
+
+static void brk_op(uint64_t *s)
+{
+	size_t n;
+
+	if (!brk_base || sbrk(0) != brk_base + brk_len)
+		return;
+	if (brk_len && next(s) % 3 == 0) {
+		n = 1 + next(s) % (brk_len / PG);
+		if (sbrk(-(intptr_t)(n * PG)) != (void *)-1)
+			brk_len -= n * PG;
+	} else if (brk_len < BRK_MAX_PAGES * PG && next(s) % 2) {
+		n = 1 + next(s) % 64;
+		if (sbrk(n * PG) == (void *)-1)
+			return;
+		brk_base[brk_len] = (char)(next(s) | 1);
+		brk_len += n * PG;
+	} else if (brk_len) {
+		scribble(brk_base + next(s) % (brk_len / PG) * PG, PG, s);
+	}
+}
+
 static void dynamic_op(uint64_t *s)
 {
 	struct region *r = &regions[next(s) % MAX_REGIONS];
@@ -231,7 +276,9 @@ static void dynamic_op(uint64_t *s)
 		create(r, s);
 		return;
 	}
-	if (op < 60) {
+	if (op < 6) {
+		brk_op(s);
+	} else if (op < 60) {
 		/* a burst of writes to a few pages */
 		off = pick(r, 8, &len, s);
 		scribble(r->p + off, len, s);
@@ -365,6 +412,7 @@ int main(int argc, char **argv)
 			die(file_path);
 	}
 	s = seed * 0x9e3779b97f4a7c15ULL + 1;
+	brk_init();
 	stable_len = mib << 20;
 	stable = map_anon(stable_len, &s);
 	/* touch most of it, leave some never written */
