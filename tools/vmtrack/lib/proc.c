@@ -125,6 +125,44 @@ static int madvise_one(int pidfd, const struct iovec *v, size_t skip, int advice
 	return 0;
 }
 
+/*
+ * One process_madvise() call advises at most MAX_RW_COUNT bytes (2 GiB less
+ * a page): import_iovec() cuts the vector there and the call succeeds with
+ * what is left. A call here carries at most this much, a larger range in
+ * pieces.
+ */
+#define MADVISE_CALL_BYTES	(1024UL * 1024 * 1024)
+
+/* where the next call starts: a range, and the bytes of it already advised */
+struct madvise_pos {
+	size_t	range;
+	size_t	off;
+};
+
+/* the pieces of the next call into @piece, the range of each into @owner */
+static size_t madvise_pieces(const struct iovec *iov, size_t n, struct madvise_pos *next,
+			     struct iovec *piece, size_t *owner, size_t *total)
+{
+	size_t np = 0, left, len;
+
+	*total = 0;
+	while (next->range < n && np < VMTRACK_MAX_IOV && *total < MADVISE_CALL_BYTES) {
+		left = iov[next->range].iov_len - next->off;
+		len = min(left, MADVISE_CALL_BYTES - *total);
+		piece[np].iov_base = (char *)iov[next->range].iov_base + next->off;
+		piece[np].iov_len = len;
+		owner[np++] = next->range;
+		*total += len;
+		if (len == left) {
+			next->range++;
+			next->off = 0;
+		} else {
+			next->off += len;
+		}
+	}
+	return np;
+}
+
 /**
  * vmtrack_madvise() - process_madvise() over any number of ranges
  * @pidfd:	pidfd of the target
@@ -133,46 +171,52 @@ static int madvise_one(int pidfd, const struct iovec *v, size_t skip, int advice
  * @advice:	MADV_WATCH or MADV_UNWATCH
  * @done:	receives the index of the first range that failed, or @n
  *
- * Calls process_madvise() with up to VMTRACK_MAX_IOV ranges at a time. On an
- * error, the caller may skip range *@done and call again with the rest.
+ * Calls process_madvise() with up to VMTRACK_MAX_IOV ranges and 1 GiB at a
+ * time, a larger range in pieces. On an error, the caller may skip range
+ * *@done and call again with the rest.
  *
  * Return: 0, or the negative errno of range *@done (-ENOMEM: the range has
- * holes, unmapped meanwhile, its mapped parts were processed; -EINVAL:
- * unsupported mapping or kernel without MADV_WATCH; -EPERM; -ESRCH: target
- * gone).
+ * holes, unmapped meanwhile, its mapped parts were processed, up to the
+ * piece that failed; -EINVAL: unsupported mapping or kernel without
+ * MADV_WATCH; -EPERM; -ESRCH: target gone).
  */
 int vmtrack_madvise(int pidfd, const struct iovec *iov, size_t n, int advice, size_t *done)
 {
-	size_t i = 0;
+	struct iovec piece[VMTRACK_MAX_IOV];
+	size_t owner[VMTRACK_MAX_IOV];
+	struct madvise_pos at = { 0, 0 }, next = { 0, 0 };
+	size_t np, k, total, skip;
+	ssize_t ret;
+	int err;
 
-	while (i < n) {
-		size_t batch = min(n - i, (size_t)VMTRACK_MAX_IOV), k, want = 0;
-		ssize_t ret;
-		int err;
-
-		for (k = 0; k < batch; k++)
-			want += iov[i + k].iov_len;
-		ret = sys_process_madvise(pidfd, iov + i, batch, advice);
-		if (ret >= 0 && (size_t)ret == want) {
-			i += batch;
+	while (at.range < n) {
+		np = madvise_pieces(iov, n, &next, piece, owner, &total);
+		ret = sys_process_madvise(pidfd, piece, np, advice);
+		if (ret >= 0 && (size_t)ret == total) {
+			at = next;
 			continue;
 		}
 		if (ret < 0)
 			ret = 0;
-		/* find the range the kernel stopped at and learn why */
-		for (k = 0; k < batch && (size_t)ret >= iov[i + k].iov_len; k++)
-			ret -= iov[i + k].iov_len;
-		if (k == batch) {
-			i += batch;
-			continue;
-		}
-		err = madvise_one(pidfd, &iov[i + k], ret, advice);
+		/* find the piece the kernel stopped at and learn why */
+		for (k = 0; k < np - 1 && (size_t)ret >= piece[k].iov_len; k++)
+			ret -= piece[k].iov_len;
+		skip = (size_t)ret < piece[k].iov_len ? (size_t)ret : piece[k].iov_len;
+		err = madvise_one(pidfd, &piece[k], skip, advice);
 		if (err) {
 			if (done)
-				*done = i + k;
+				*done = owner[k];
 			return err;
 		}
-		i += k + 1;
+		/* advised when asked alone: go on after it */
+		at.range = owner[k];
+		at.off = (char *)piece[k].iov_base + piece[k].iov_len -
+			 (char *)iov[at.range].iov_base;
+		if (at.off == iov[at.range].iov_len) {
+			at.range++;
+			at.off = 0;
+		}
+		next = at;
 	}
 	if (done)
 		*done = n;

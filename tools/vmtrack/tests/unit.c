@@ -1994,6 +1994,97 @@ static void test_maps_parse(void)
 	CHECK_EQ(vmtrack_maps_parse_line("2000-1000 rw-p 0 00:00 0\n", &m), -EINVAL);
 }
 
+/* the soft-dirty bit of our page at @p: "written since armed" when watched */
+static int soft_dirty(const void *p)
+{
+	uint64_t pme = 0;
+	int fd = open("/proc/self/pagemap", O_RDONLY);
+
+	if (fd < 0)
+		return -1;
+	if (pread(fd, &pme, sizeof(pme), (uintptr_t)p / PAGE * sizeof(pme)) != sizeof(pme))
+		pme = 0;
+	close(fd);
+	return !!(pme & (1ULL << 55));
+}
+
+/* "wt" among the VmFlags of the mapping that holds @p */
+static int watched_at(const void *p)
+{
+	unsigned long start, end, a = (uintptr_t)p;
+	char line[512];
+	bool in = false;
+	int ret = -1;
+	FILE *f = fopen("/proc/self/smaps", "re");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%lx-%lx ", &start, &end) == 2) {
+			in = start <= a && a < end;
+		} else if (in && !strncmp(line, "VmFlags:", 8)) {
+			ret = !!strstr(line, " wt");
+			break;
+		}
+	}
+	fclose(f);
+	return ret;
+}
+
+/*
+ * A range over twice 2 GiB: one process_madvise() call advises at most
+ * MAX_RW_COUNT bytes and cuts the vector there without an error, and so
+ * does a second call with what is left. Every page of the range must be
+ * watched, armed, re-armed and unwatched.
+ */
+static void test_madvise_over_2g(void)
+{
+	const size_t len = 5UL << 30, far = 9UL << 29;	/* 5 GiB; 4.5 GiB in */
+	int pidfd = syscall(SYS_pidfd_open, getpid(), 0);
+	struct iovec v;
+	size_t done = 12345;
+	char *p;
+
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+		 -1, 0);
+	CHECK(p != MAP_FAILED && pidfd >= 0);
+	if (p == MAP_FAILED || pidfd < 0)
+		goto out;
+	if (madvise(p, PAGE, MADV_WATCH)) {
+		munmap(p, len);
+		close(pidfd);
+		SKIP_TEST("no MADV_WATCH");
+	}
+	madvise(p, PAGE, MADV_UNWATCH);
+	p[0] = 1;
+	p[far] = 1;
+	p[len - PAGE] = 1;
+	v.iov_base = p;
+	v.iov_len = len;
+	CHECK_EQ(vmtrack_madvise(pidfd, &v, 1, MADV_WATCH, &done), 0);
+	CHECK_EQ(done, 1);
+	CHECK_EQ(watched_at(p), 1);
+	CHECK_EQ(watched_at(p + far), 1);
+	CHECK_EQ(watched_at(p + len - PAGE), 1);
+	/* armed: written since armed is clear, and the next write sets it */
+	CHECK_EQ(soft_dirty(p + far), 0);
+	CHECK_EQ(soft_dirty(p + len - PAGE), 0);
+	p[far]++;
+	p[len - PAGE]++;
+	CHECK_EQ(soft_dirty(p + far), 1);
+	/* re-armed: already watched, the other path of the kernel */
+	CHECK_EQ(vmtrack_madvise(pidfd, &v, 1, MADV_WATCH, &done), 0);
+	CHECK_EQ(soft_dirty(p + far), 0);
+	CHECK_EQ(soft_dirty(p + len - PAGE), 0);
+	CHECK_EQ(vmtrack_madvise(pidfd, &v, 1, MADV_UNWATCH, &done), 0);
+	CHECK_EQ(watched_at(p + far), 0);
+	CHECK_EQ(watched_at(p + len - PAGE), 0);
+	munmap(p, len);
+out:
+	if (pidfd >= 0)
+		close(pidfd);
+}
+
 static int count_maps(const struct vmtrack_mapping *m, void *ctx)
 {
 	(*(int *)ctx)++;
@@ -2549,6 +2640,8 @@ int main(void)
 	run_test("maps: line parsing and watchable mappings", test_maps_parse);
 	run_test("maps: walking /proc/self/maps, missing pid", test_maps_walk);
 	run_test("process_madvise: 1024-iovec batches, holes, errors", test_madvise_batches);
+	run_test("process_madvise: a 5 GiB range watched, armed, re-armed, unwatched whole",
+		 test_madvise_over_2g);
 	run_test("settle: failed arm checked against the VMAs", test_dset_settle);
 	run_test("settle: /proc/self/smaps read", test_smaps_read);
 	run_test("freeze: every thread in a ptrace stop, thaw, job control", test_freeze);
