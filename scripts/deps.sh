@@ -13,7 +13,7 @@ packages=(
 	qemu-system-x86
 	libtracefs-dev libtraceevent-dev trace-cmd
 	python3-docutils man-db
-	bpftrace criu nodejs
+	bpftrace criu nodejs stress-ng
 	util-linux procps iproute2
 )
 missing=()
