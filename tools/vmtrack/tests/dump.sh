@@ -321,8 +321,9 @@ stress_ng() {
 	for _ in $(seq 120); do
 		sleep 0.5
 		tpid=$(stress_worker "$sp")
-		[ -n "$tpid" ] && [ "$(awk '/^VmRSS/ { print $2 }' "/proc/$tpid/status")" -gt 4096 ] &&
-			break
+		[ -n "$tpid" ] &&
+			[ "$(awk '/^VmRSS/ { print $2 }' "/proc/$tpid/status" 2>/dev/null)" -gt 4096 ] \
+			2>/dev/null && break
 	done
 	if [ -z "$tpid" ]; then
 		not_ok "stress-ng $name: no worker started: $(head -c 300 "$out")"
