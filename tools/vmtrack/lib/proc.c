@@ -184,12 +184,13 @@ int vmtrack_madvise(int pidfd, const struct iovec *iov, size_t n, int advice, si
 {
 	struct iovec piece[VMTRACK_MAX_IOV];
 	size_t owner[VMTRACK_MAX_IOV];
-	struct madvise_pos at = { 0, 0 }, next = { 0, 0 };
+	struct madvise_pos at = { 0, 0 }, next;
 	size_t np, k, total, skip;
 	ssize_t ret;
 	int err;
 
 	while (at.range < n) {
+		next = at;
 		np = madvise_pieces(iov, n, &next, piece, owner, &total);
 		ret = sys_process_madvise(pidfd, piece, np, advice);
 		if (ret >= 0 && (size_t)ret == total) {
@@ -216,7 +217,6 @@ int vmtrack_madvise(int pidfd, const struct iovec *iov, size_t n, int advice, si
 			at.range++;
 			at.off = 0;
 		}
-		next = at;
 	}
 	if (done)
 		*done = n;
