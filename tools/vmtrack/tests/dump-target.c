@@ -221,7 +221,6 @@ static void create(struct region *r, uint64_t *s)
 	scribble(r->p, r->len, s);
 }
 
-/* one operation on the dynamic regions, under the lock */
 /*
  * The program break, moved the way malloc() moves it: grown with only a chunk
  * header written (calloc() relies on the rest reading as zero), written,
@@ -266,6 +265,7 @@ static void brk_op(uint64_t *s)
 	}
 }
 
+/* one operation on the dynamic regions, under the lock */
 static void dynamic_op(uint64_t *s)
 {
 	struct region *r = &regions[next(s) % MAX_REGIONS];
