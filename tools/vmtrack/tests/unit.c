@@ -2008,26 +2008,20 @@ static int soft_dirty(const void *p)
 	return !!(pme & (1ULL << 55));
 }
 
-/* "wt" among the VmFlags of the mapping that holds @p */
+/* whether the VMA that holds @p is watched, by vmtrack_smaps_read() */
 static int watched_at(const void *p)
 {
-	unsigned long start, end, a = (uintptr_t)p;
-	char line[512];
-	bool in = false;
+	struct vmtrack_vmas v = { 0 };
+	uint64_t a = (uintptr_t)p;
 	int ret = -1;
-	FILE *f = fopen("/proc/self/smaps", "re");
+	size_t i;
 
-	if (!f)
+	if (vmtrack_smaps_read(getpid(), &v))
 		return -1;
-	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "%lx-%lx ", &start, &end) == 2) {
-			in = start <= a && a < end;
-		} else if (in && !strncmp(line, "VmFlags:", 8)) {
-			ret = !!strstr(line, " wt");
-			break;
-		}
-	}
-	fclose(f);
+	for (i = 0; i < v.nr; i++)
+		if (v.vma[i].start <= a && a < v.vma[i].end)
+			ret = v.vma[i].watched;
+	free(v.vma);
 	return ret;
 }
 
