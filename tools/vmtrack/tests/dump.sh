@@ -941,7 +941,8 @@ shared_mm() {
 	shared_mm_refused "at the start" "$work/sh1" "$out" $?
 	kill -9 "$sharer" "$tpid"
 
-	start_target 42 -m 4 -T 2 -u 300 -V || { not_ok "shared memory: target"; return; }
+	# a writer without pauses over 64 MiB: iterations that take their time
+	start_target 42 -m 64 -T 2 -u 0 -V || { not_ok "shared memory: target"; return; }
 	"$vmtrack" dump -p "$tpid" -D "$work/sh2" -n 5 -t 0 -T 0 -q --leave-stopped \
 		> /dev/null 2> "$work/sh2.err" &
 	dpid=$!
@@ -949,7 +950,11 @@ shared_mm() {
 		[ -e "$work/sh2/1" ] && break
 		sleep 0.05
 	done
+	# held while the sharer starts: a dump that ended first would leave the
+	# target stopped, deaf to SIGUSR1
+	kill -STOP "$dpid"
 	start_sharer 42 || { not_ok "shared memory: no sharer"; kill -9 "$dpid" "$tpid"; return; }
+	kill -CONT "$dpid"
 	wait "$dpid"
 	res=$?
 	shared_mm_refused "appeared after iteration 1" "$work/sh2" "$(cat "$work/sh2.err")" $res
