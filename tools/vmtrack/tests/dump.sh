@@ -945,18 +945,25 @@ shared_mm() {
 	shared_mm_refused "at the start" "$work/sh1" "$out" $?
 	kill -9 "$sharer" "$tpid"
 
-	# a writer without pauses over 64 MiB: iterations that take their time
+	# A writer without pauses over 64 MiB, so that no iteration finds it
+	# clean, and iterations enough to be still running when the sharer
+	# starts. The dump is held meanwhile; the target must not be frozen
+	# yet (traced by the dump), or it could not start the sharer.
 	start_target 42 -m 64 -T 2 -u 0 -V || { not_ok "shared memory: target"; return; }
-	"$vmtrack" dump -p "$tpid" -D "$work/sh2" -n 5 -t 0 -T 0 -q --leave-stopped \
+	"$vmtrack" dump -p "$tpid" -D "$work/sh2" -n 12 -t 0 -T 0 -q --leave-stopped \
 		> /dev/null 2> "$work/sh2.err" &
 	dpid=$!
 	for _ in $(seq 400); do
 		[ -e "$work/sh2/1" ] && break
 		sleep 0.05
 	done
-	# held while the sharer starts: a dump that ended first would leave the
-	# target stopped, deaf to SIGUSR1
 	kill -STOP "$dpid"
+	if [ "$(awk '$1 == "TracerPid:" { print $2 }' "/proc/$tpid/status")" != 0 ]; then
+		not_ok "shared memory: the dump froze the target before the sharer could start" \
+			"($(ls "$work/sh2"))"
+		kill -9 "$dpid" "$tpid"
+		return
+	fi
 	start_sharer 42 || { not_ok "shared memory: no sharer"; kill -9 "$dpid" "$tpid"; return; }
 	kill -CONT "$dpid"
 	wait "$dpid"
