@@ -142,7 +142,9 @@ static long status_field(pid_t pid, const char *key)
 	return v;
 }
 
-#define PF_EXITING	0x00000004	/* include/linux/sched.h */
+/* include/linux/sched.h */
+#define PF_EXITING	0x00000004
+#define PF_SIGNALED	0x00000400
 
 /* SIGKILL is pending for a thread: it exits without returning to user space */
 static bool thread_killed(pid_t tgid, pid_t tid)
@@ -166,8 +168,10 @@ static bool thread_killed(pid_t tgid, pid_t tid)
 
 /*
  * The state letter of a thread (/proc/TGID/task/TID/stat), 0 if it is
- * gone, and whether it is past its exit stop (PF_EXITING in its flags,
- * the 9th field, is set after it)
+ * gone, and whether it is on its way out: past its exit stop (PF_EXITING
+ * in its flags, the 9th field, is set after it), or killed and no longer
+ * showing it (get_signal() takes SIGKILL off the pending set, then sets
+ * PF_SIGNALED and calls do_group_exit())
  */
 static char thread_state(pid_t tgid, pid_t tid, bool *exiting)
 {
@@ -184,7 +188,7 @@ static char thread_state(pid_t tgid, pid_t tid, bool *exiting)
 	fclose(f);
 	if (p && sscanf(p + 1, " %c %*d %*d %*d %*d %*d %lu", &state, &flags) != 2)
 		state = 0;
-	*exiting = flags & PF_EXITING;
+	*exiting = flags & (PF_EXITING | PF_SIGNALED);
 	return state;
 }
 
@@ -483,16 +487,18 @@ static enum others exit_progress(struct tree *tr, pid_t tgid)
 	while (ret != OTHERS_LIVE && (de = readdir(dir))) {
 		pid_t tid = atoi(de->d_name);
 		struct task *t = task_find(tr, tid);
-		bool exiting = false;
+		bool exiting = false, killed;
 		char state;
 
 		if (tid <= 0 || (t && t->exit_tgid == tgid))
 			continue;
+		/* SIGKILL first: once taken off, PF_SIGNALED follows */
+		killed = thread_killed(tgid, tid);
 		state = thread_state(tgid, tid, &exiting);
 		if (!state || state == 'Z' || state == 'X')
 			continue;
 		/* a stop not collected yet, maybe its exit stop */
-		if (exiting || state == 't' || thread_killed(tgid, tid))
+		if (killed || exiting || state == 't')
 			ret = OTHERS_DYING;
 		else
 			ret = OTHERS_LIVE;

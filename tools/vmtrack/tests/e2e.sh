@@ -1224,7 +1224,7 @@ t22() {
 # pages written, is exact. By the last thread's exit (joined), and by
 # exit_group() with the other threads still writing (killed by it).
 t23() {
-	local o=$tmp/o23 how rc
+	local o=$tmp/o23 how rc w
 	if ! command -v python3 > /dev/null; then
 		ok "exit stop # SKIP no python3"
 		return
@@ -1260,6 +1260,10 @@ t23() {
 		check "exit stop, $how: the epochs were dense" grep -q '"dense":true' $o
 		check "exit stop, $how: the final epoch is exact (no loss)" \
 			[ "$(final_field $o loss)" = "" -a "$(final_field $o final)" = true ]
+		# taken in the exit stop, not after the exit (no memory left)
+		w=$(final_field $o watched_pages)
+		check "exit stop, $how: the final epoch still saw the memory ($w pages)" \
+			[ "${w:-0}" -ge 8192 ]
 	done
 	check "exit stop: no instance left" no_instances
 }
