@@ -1063,19 +1063,20 @@ t18() {
 	watch_buffer dense $o $tmp/e18 "$truth" 256 3 || return
 	ev=$T/instances/vmtrack-$vpid/events/mm_watch/mm_watch_write_fault/enable
 	kill -USR1 $wpid
-	wait_for "$truth" '^D 1$'
 	# dense from the end of the epoch that reports the phase, for one
-	# quiet epoch (-i 0.5): stopped then, the event is off. Polled with
-	# builtins only (a read that times out on a FIFO for the sleep): under
-	# load, a cat and a sleep per look can miss the window.
+	# quiet epoch (-i 0.5): stopped then, the event is off. Polled from the
+	# phase's start, with builtins only (a read that times out on a FIFO
+	# for the sleep): on a loaded debug kernel, a grep and a sleep per look
+	# for the phase's end, then a cat per look, missed the window.
 	mkfifo $tmp/idle18
 	exec {idle}<>$tmp/idle18
-	for ((i = 0; i < 2000; i++)); do
+	for ((i = 0; i < 3000; i++)); do
 		{ read -r state < $ev; } 2>/dev/null && [ "$state" = 0 ] && break
 		read -r -t 0.01 -u $idle
 	done
 	kill -STOP $vpid
 	exec {idle}>&-
+	wait_for "$truth" '^D 1$'
 	check "dense: the phase made the epochs dense (write_fault off when stopped)" \
 		[ "$(cat $ev)" = 0 ]
 	echo 0 > $ev
