@@ -28,14 +28,28 @@
 #define PG		4096UL
 #define WRITTEN		73
 
+/*
+ * A collapse fails for a while when a page of the range has a reference
+ * more (-EINVAL) or is not on the LRU yet (-EAGAIN), or when the VMA
+ * changes under it (-EINVAL), as the dump's own watch and unwatch calls
+ * change it: tried again for up to a second, as khugepaged would try later.
+ */
 static int collapse(pid_t pid, uintptr_t addr)
 {
 	struct iovec iov = { (void *)addr, HUGE };
 	int pidfd = syscall(SYS_pidfd_open, pid, 0);
+	int tries = 100;
 
-	if (pidfd < 0 || syscall(SYS_process_madvise, pidfd, &iov, 1, MADV_COLLAPSE, 0) < 0) {
-		printf("MADV_COLLAPSE: %s\n", strerror(errno));
+	if (pidfd < 0) {
+		printf("pidfd_open: %s\n", strerror(errno));
 		return 1;
+	}
+	while (syscall(SYS_process_madvise, pidfd, &iov, 1, MADV_COLLAPSE, 0) < 0) {
+		if ((errno != EINVAL && errno != EAGAIN) || !--tries) {
+			printf("MADV_COLLAPSE: %s\n", strerror(errno));
+			return 1;
+		}
+		usleep(10000);
 	}
 	printf("collapsed\n");
 	return 0;
