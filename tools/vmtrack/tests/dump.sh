@@ -106,6 +106,15 @@ wait_ready() {
 	return 1
 }
 
+# wait_exists PATH: wait up to 20 s for PATH (a dump's first iteration)
+wait_exists() {
+	for _ in $(seq 400); do
+		[ -e "$1" ] && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
 # start_target SEED ARGS...: sets $tpid once it is ready
 start_target() {
 	local seed=$1 out=$work/target-$1.out
@@ -868,10 +877,7 @@ failures() {
 	"$vmtrack" dump -p "$tpid" -D "$work/int" -n 1000 -t 0 -T 0 -q --leave-stopped \
 		> /dev/null 2> "$work/int.err" &
 	local dpid=$!
-	for _ in $(seq 400); do
-		[ -e "$work/int/1" ] && break
-		sleep 0.05
-	done
+	wait_exists "$work/int/1"
 	kill -INT "$dpid"
 	wait "$dpid"
 	res=$?
@@ -953,10 +959,7 @@ shared_mm() {
 	"$vmtrack" dump -p "$tpid" -D "$work/sh2" -n 12 -t 0 -T 0 -q --leave-stopped \
 		> /dev/null 2> "$work/sh2.err" &
 	dpid=$!
-	for _ in $(seq 400); do
-		[ -e "$work/sh2/1" ] && break
-		sleep 0.05
-	done
+	wait_exists "$work/sh2/1"
 	kill -STOP "$dpid"
 	if [ "$(awk '$1 == "TracerPid:" { print $2 }' "/proc/$tpid/status")" != 0 ]; then
 		not_ok "shared memory: the dump froze the target before the sharer could start" \
