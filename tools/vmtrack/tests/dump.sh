@@ -527,8 +527,10 @@ PY
 	fi
 	kill -CONT "$tp"
 
-	"$vmtrack" dump -p "$tp" -D "$dir-killed" -n 50 --throttle -j > "$dir-killed.json" \
-		2> /dev/null &
+	# no rule but the iteration count may end it (the downtime rule could
+	# freeze it before 50 %)
+	"$vmtrack" dump -p "$tp" -D "$dir-killed" -n 50 -t 0 -T 0 --throttle -j \
+		> "$dir-killed.json" 2> /dev/null &
 	dpid=$!
 	# killed at 50 %: as likely as not while it holds the target
 	until grep -q '"throttle":[5-9]' "$dir-killed.json"; do
