@@ -13,11 +13,15 @@
  * PROT_NONE) ends the kernel's copy with a short count or EFAULT. The page
  * where it stopped is then read alone (the kernel may stop at the start of
  * the range that holds the bad page: process_vm_readv(2) promises no more),
- * and the copy resumes after it: as in CRIU's read mode, a page that fails
- * alone gets no entry. Those pages are collected in the copier's "gone" set
- * for the caller.
+ * and, if that fails too, through /proc/PID/mem: its reads are FOLL_FORCE,
+ * so they see the pages of a PROT_NONE mapping, which a checkpoint must keep
+ * (CRIU's own dump makes them readable for the copy; a restore gives them
+ * back). The copy then resumes after it. A page that fails both gets no
+ * entry; those pages are collected in the copier's "gone" set for the
+ * caller.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +53,7 @@ struct vmtrack_copier {
 	size_t			nr_copy;
 	struct iovec		riov[MAX_RIOV];
 	struct vmtrack_pset	gone;
+	int			mem_fd;	/* /proc/PID/mem, opened on the first bad page */
 };
 
 /**
@@ -65,6 +70,7 @@ struct vmtrack_copier *vmtrack_copier_new(pid_t pid, size_t buffer_bytes)
 	if (!c)
 		return NULL;
 	c->pid = pid;
+	c->mem_fd = -1;
 	c->page_size = sysconf(_SC_PAGESIZE);
 	c->size = buffer_bytes / c->page_size * c->page_size;
 	if (c->size < (size_t)c->page_size)
@@ -88,6 +94,8 @@ void vmtrack_copier_free(struct vmtrack_copier *c)
 	if (!c)
 		return;
 	vmtrack_pset_free(&c->gone);
+	if (c->mem_fd >= 0)
+		close(c->mem_fd);
 	free(c->buf);
 	free(c->bad);
 	free(c->q);
@@ -132,6 +140,20 @@ static size_t build_riov(struct vmtrack_copier *c, size_t pos)
 	return n;
 }
 
+/* one page that process_vm_readv() cannot read: true if /proc/PID/mem can */
+static bool read_forced(struct vmtrack_copier *c, void *to, uint64_t vaddr)
+{
+	char path[32];
+
+	if (c->mem_fd < 0) {
+		snprintf(path, sizeof(path), "/proc/%d/mem", (int)c->pid);
+		c->mem_fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (c->mem_fd < 0)
+			return false;
+	}
+	return pread(c->mem_fd, to, c->page_size, (off_t)vaddr) == c->page_size;
+}
+
 /* read the whole buffer; pages that fail are flagged in c->bad */
 static int read_batch(struct vmtrack_copier *c, struct vmtrack_copy_stats *st)
 {
@@ -160,7 +182,8 @@ static int read_batch(struct vmtrack_copier *c, struct vmtrack_copy_stats *st)
 			st->calls++;
 			if (got < 0 && errno != EFAULT)
 				return -errno;
-			if (got != c->page_size)
+			if (got != c->page_size &&
+			    !read_forced(c, local.iov_base, (uintptr_t)c->riov[0].iov_base))
 				c->bad[pos / c->page_size] = 1;
 			pos += c->page_size;
 		}

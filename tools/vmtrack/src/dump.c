@@ -901,6 +901,26 @@ static int epoch(struct dump *d, unsigned int flags, struct iter_result *r)
 	return 0;
 }
 
+/*
+ * A page a running iteration could not read has no entry, and it may come
+ * back unchanged (a mapping made inaccessible to the copy by a move, a
+ * protection it cannot read through, and then restored): it stays pending,
+ * and the next copy, the frozen one last, tries it again. A page that went
+ * away for good leaves the tracked ranges with its unmap event.
+ */
+static int keep_gone_pending(struct dump *d)
+{
+	struct vmtrack_pset tmp;
+
+	vmtrack_pset_clear(&d->pending);
+	if (vmtrack_pset_or(&d->t2, &d->pending, vmtrack_copier_gone(d->cp)))
+		return fail(d, -ENOMEM, "out of memory");
+	tmp = d->pending;
+	d->pending = d->t2;
+	d->t2 = tmp;
+	return 0;
+}
+
 /* a running iteration: the pending pages, then the rule learns the bandwidth */
 static int copy_pending(struct dump *d, bool selected, struct iter_result *r)
 {
@@ -914,7 +934,9 @@ static int copy_pending(struct dump *d, bool selected, struct iter_result *r)
 	r->held_s = d->held_s;
 	if (ret)
 		return ret;
-	vmtrack_pset_clear(&d->pending);
+	ret = keep_gone_pending(d);
+	if (ret)
+		return ret;
 	vmtrack_converge_copied(&d->cv, r->pages, r->seconds);
 	report(d, r, false, VMTRACK_STOP_NO);
 	return 0;

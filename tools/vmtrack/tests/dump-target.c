@@ -3,7 +3,7 @@
  * A seeded random target for the vmtrack dump test: threads that keep
  * changing their memory in every way the dump must follow, until killed.
  *
- *   dump-target [-s SEED] [-m MIB] [-T THREADS] [-u USEC] [-f FILE] [-V]
+ *   dump-target [-s SEED] [-m MIB] [-T THREADS] [-u USEC] [-f FILE] [-N PAGES] [-V]
  *
  * Writes to a stable heap-like region without a lock (all threads at once),
  * and under a lock: writes to dynamic regions, MADV_DONTNEED, MADV_FREE
@@ -14,7 +14,10 @@
  * mappings (some with MADV_HUGEPAGE), COW writes to a private file mapping
  * of FILE, and the program break moved as malloc() moves it (grown with a
  * header written on its first new page, written, trimmed). -u is the pause
- * between operations of each thread. Prints "ready" on stdout once set up.
+ * between operations of each thread. -N: the pages (default 16) of a mapping
+ * written once and then left PROT_NONE, as a garbage collector or a JIT
+ * leaves one: a checkpoint must keep its data though neither the target nor
+ * process_vm_readv() can read it. Prints "ready" on stdout once set up.
  * With -V, SIGUSR1 starts a process that shares the memory (clone(CLONE_VM)
  * without CLONE_THREAD) and writes it, and prints "sharer PID".
  */
@@ -130,6 +133,20 @@ static void lazy_free(struct region *r, uint64_t *s)
 		madvise(r->p + off, len, MADV_PAGEOUT);
 	else
 		scribble(r->p + off, PG, s);
+}
+
+/* a mapping that holds data and is left PROT_NONE */
+static void map_hidden(size_t len, uint64_t *s)
+{
+	char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	size_t i;
+
+	if (p == MAP_FAILED)
+		die("mmap");
+	for (i = 0; i < len; i += PG)
+		memset(p + i, (int)(next(s) | 1), PG);
+	if (mprotect(p, len, PROT_NONE))
+		die("mprotect");
 }
 
 /* a part made read-only or inaccessible and writable again: split, merged */
@@ -372,14 +389,14 @@ static void *worker(void *arg)
 
 int main(int argc, char **argv)
 {
-	unsigned long seed = 1, mib = 32, threads = 2, i;
+	unsigned long seed = 1, mib = 32, threads = 2, hidden_pages = 16, i;
 	static sigset_t usr1;
 	bool share = false;
 	pthread_t tid;
 	uint64_t s;
 	int c;
 
-	while ((c = getopt(argc, argv, "s:m:T:u:f:V")) != -1) {
+	while ((c = getopt(argc, argv, "s:m:T:u:f:N:V")) != -1) {
 		switch (c) {
 		case 's':
 			seed = strtoul(optarg, NULL, 0);
@@ -396,12 +413,15 @@ int main(int argc, char **argv)
 		case 'f':
 			file_path = optarg;
 			break;
+		case 'N':
+			hidden_pages = strtoul(optarg, NULL, 0);
+			break;
 		case 'V':
 			share = true;
 			break;
 		default:
 			fprintf(stderr,
-				"usage: %s [-s SEED] [-m MIB] [-T THREADS] [-u USEC] [-f FILE] [-V]\n",
+				"usage: %s [-s SEED] [-m MIB] [-T THREADS] [-u USEC] [-f FILE] [-N PAGES] [-V]\n",
 				argv[0]);
 			return 2;
 		}
@@ -423,6 +443,8 @@ int main(int argc, char **argv)
 	for (i = 0; i < MAX_REGIONS / 2; i++)
 		dynamic_op(&s);
 	pthread_mutex_unlock(&lock);
+	if (hidden_pages)
+		map_hidden(hidden_pages * PG, &s);
 	if (share) {
 		sigemptyset(&usr1);
 		sigaddset(&usr1, SIGUSR1);

@@ -599,7 +599,10 @@ static void test_copier(void)
 	CHECK(src != MAP_FAILED && dst);
 	for (i = 0; i < npages; i++)
 		pattern(src + i * PG, 1, i);
-	/* pages 10 and 11 go away, 30 becomes unreadable */
+	/*
+	 * pages 10 and 11 go away; 30 becomes PROT_NONE: process_vm_readv()
+	 * cannot read it, /proc/PID/mem can, and a checkpoint keeps it
+	 */
 	munmap(src + 10 * PG, 2 * PG);
 	mprotect(src + 30 * PG, PG, PROT_NONE);
 	segs[0] = (struct vmtrack_seg){ (uintptr_t)src, (uintptr_t)src + 20 * PG,
@@ -614,17 +617,16 @@ static void test_copier(void)
 	CHECK_EQ(vmtrack_copier_run(cp, segs, 3, collect_fn, &c, &st), 0);
 	CHECK_EQ(c.order_errors, 0);
 	CHECK_EQ(st.holes, 5);
-	CHECK_EQ(st.gone, 3);
-	CHECK_EQ(st.pages, npages - 5 - 3);
+	CHECK_EQ(st.gone, 2);
+	CHECK_EQ(st.pages, npages - 5 - 2);
 	gone = vmtrack_copier_gone(cp);
-	CHECK_EQ(gone->n, 2);
+	CHECK_EQ(gone->n, 1);
 	CHECK_EQ(gone->r[0].start, (uintptr_t)src + 10 * PG);
 	CHECK_EQ(gone->r[0].end, (uintptr_t)src + 12 * PG);
-	CHECK_EQ(gone->r[1].start, (uintptr_t)src + 30 * PG);
 	for (i = 0; i < npages; i++) {
 		uint8_t want[PG];
 
-		if ((i >= 10 && i < 12) || (i >= 20 && i < 25) || i == 30)
+		if ((i >= 10 && i < 12) || (i >= 20 && i < 25))
 			continue;
 		pattern(want, 1, i);
 		if (memcmp(dst + i * PG, want, PG)) {

@@ -709,6 +709,10 @@ page_server_local() {
 		ok "$t: the server's chain restores the frozen target exactly ($out)"
 	else
 		not_ok "$t: the server's chain differs from the frozen target: $out"
+		"$check" -p "$tpid" -D "$dir/remote/$n_it" -v 2>&1 | grep -v '^zero' |
+			head -20 | sed 's/^/# /'
+		sed 's/^/# /' "$dir.json"
+		head -60 "/proc/$tpid/maps" | sed 's/^/# /'
 	fi
 	# criu dump on top: parent inventory here, parent pagemap on the server
 	if criu_ps_dump "$tpid" "$dir/final" "$dir/remote/final" $((port + 1)) "$n_it" \
@@ -722,7 +726,8 @@ page_server_local() {
 		fi
 	else
 		not_ok "$t: criu dump --page-server --prev-images-dir DIR/last failed:" \
-			"$(grep -E "Error" "$dir/final/dump.log" | tail -3)"
+			"$(grep -E "Error" "$dir/final/dump.log" | tail -3)" \
+			"server: $(grep -E "Error" "$dir/remote/final/ps.log" | tail -3)"
 		kill -9 "$tpid"
 		return
 	fi

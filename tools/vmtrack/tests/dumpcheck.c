@@ -6,7 +6,8 @@
  *
  * For every page of every private mapping of PID (the ones vmtrack dump
  * copies from) and of its [vdso], read with process_vm_readv() while the
- * process is stopped:
+ * process is stopped (or through /proc/PID/mem, which reads PROT_NONE pages
+ * too):
  *   - the chain holds the page: its bytes must be the process's;
  *   - the chain does not hold it: a restore leaves it to the mapping (zero
  *     or the file), so the process must not have a page a checkpoint keeps
@@ -37,6 +38,7 @@ struct check {
 	struct vmtrack_img	*img;
 	long			page_size;
 	int			pm_fd;
+	int			mem_fd;
 	uint64_t		pm[512];
 	uint64_t		pm_first;
 	size_t			pm_n;
@@ -143,8 +145,10 @@ static int check_map(const struct vmtrack_mapping *map, void *ctx)
 		if (!held && !vdso && !vmtrack_pme_dumpable(pme_of(c, a), fp, c->zero_pfn))
 			continue;
 		n = process_vm_readv(c->pid, &l, 1, &r, 1, 0);
+		if (n != c->page_size)
+			n = pread(c->mem_fd, c->theirs, c->page_size, (off_t)a);
 		if (n != c->page_size) {
-			c->unreadable++;	/* PROT_NONE and the like */
+			c->unreadable++;	/* beyond the end of a file and the like */
 			continue;
 		}
 		if (held) {
@@ -228,9 +232,11 @@ int main(int argc, char **argv)
 	}
 	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)c.pid);
 	c.pm_fd = open(path, O_RDONLY);
+	snprintf(path, sizeof(path), "/proc/%d/mem", (int)c.pid);
+	c.mem_fd = open(path, O_RDONLY);
 	c.mine = malloc(c.page_size);
 	c.theirs = malloc(c.page_size);
-	if (c.pm_fd < 0 || !c.mine || !c.theirs) {
+	if (c.pm_fd < 0 || c.mem_fd < 0 || !c.mine || !c.theirs) {
 		perror(path);
 		return 2;
 	}
