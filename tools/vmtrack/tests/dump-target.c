@@ -17,7 +17,8 @@
  * between operations of each thread. -N: the pages (default 16) of a mapping
  * written once and then left PROT_NONE, as a garbage collector or a JIT
  * leaves one: a checkpoint must keep its data though neither the target nor
- * process_vm_readv() can read it. Prints "ready" on stdout once set up.
+ * process_vm_readv() can read it ("hidden START-END" on stdout). Prints
+ * "ready" on stdout once set up.
  * With -V, SIGUSR1 starts a process that shares the memory (clone(CLONE_VM)
  * without CLONE_THREAD) and writes it, and prints "sharer PID".
  */
@@ -147,6 +148,7 @@ static void map_hidden(size_t len, uint64_t *s)
 		memset(p + i, (int)(next(s) | 1), PG);
 	if (mprotect(p, len, PROT_NONE))
 		die("mprotect");
+	printf("hidden %lx-%lx\n", (unsigned long)p, (unsigned long)p + len);
 }
 
 /* a part made read-only or inaccessible and writable again: split, merged */

@@ -11,8 +11,9 @@
 # file mapping, the program break grown, written and trimmed):
 # vmtrack dump --leave-stopped, then the chain of images must restore
 # exactly the frozen target's memory (tests/dumpcheck, page by page against
-# process_vm_readv), crit must decode every pagemap image with the entries
-# vmtrack reported, and the same with tiny ring buffers (events lost: the
+# process_vm_readv and /proc/PID/mem), the pages of a mapping left PROT_NONE
+# too; crit must decode every pagemap image with the entries vmtrack
+# reported, and the same with tiny ring buffers (events lost: the
 # epochs recover by a sweep of the soft-dirty bits). A THP collapse of a
 # range while the target is frozen (tests/thp-target) leaves the images
 # exact; so does --throttle, and a dump killed while it throttles leaves the
@@ -205,6 +206,26 @@ chain_exact() {
 	fi
 }
 
+# hidden_kept LABEL DIR SEED: the chain holds every page of the target's
+# PROT_NONE mapping (dump-target's "hidden"), which process_vm_readv() cannot
+# read
+hidden_kept() {
+	local range out pages
+
+	range=$(awk '/^hidden/ { print $2 }' "$work/target-$3.out")
+	if [ -z "$range" ]; then
+		not_ok "$1: the target printed no PROT_NONE mapping"
+		return
+	fi
+	pages=$(( (0x${range#*-} - 0x${range%-*}) / 4096 ))
+	out=$("$check" -p "$tpid" -D "$2/last" -r "$range" 2>&1)
+	if [[ $out == *"held $pages same $pages differ 0 missing 0 "* ]]; then
+		ok "$1: the chain holds the $pages pages of a PROT_NONE mapping"
+	else
+		not_ok "$1: the PROT_NONE mapping $range ($pages pages): $out"
+	fi
+}
+
 # dump_seed SEED NAME [vmtrack dump options]: dump, compare, decode
 dump_seed() {
 	local seed=$1 name=$2 dir
@@ -222,6 +243,7 @@ dump_seed() {
 	fi
 	dump_stopped "$name seed $seed" "$dir" -n 6 "$@" || return
 	chain_exact "$name seed $seed" target "$dir"
+	hidden_kept "$name seed $seed" "$dir" "$seed"
 	if crit_matches "$dir" "$dir.json" "$tpid"; then
 		ok "$name seed $seed: crit decodes every pagemap image, entries as vmtrack reported"
 	else

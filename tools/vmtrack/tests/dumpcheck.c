@@ -2,7 +2,7 @@
 /*
  * Compare the memory a chain of CRIU images restores with a stopped process.
  *
- *   dumpcheck -p PID -D ITERATION_DIR [-i ID] [-v]
+ *   dumpcheck -p PID -D ITERATION_DIR [-i ID] [-r START-END] [-v]
  *
  * For every page of every private mapping of PID (the ones vmtrack dump
  * copies from) and of its [vdso], read with process_vm_readv() while the
@@ -17,7 +17,8 @@
  *     collapse fills a range's empty entries with zeroes, and khugepaged
  *     does that to a frozen process too, after the dump's last look at its
  *     events ("zero" counts them);
- * and no entry of the chain may lie outside the private mappings.
+ * and no entry of the chain may lie outside the private mappings. -r
+ * compares the pages of [START, END) only (hexadecimal addresses).
  * Prints the counts and exits 1 on any difference, 2 on an error.
  */
 #include <errno.h>
@@ -44,6 +45,7 @@ struct check {
 	size_t			pm_n;
 	uint64_t		zero_pfn;
 	bool			verbose;
+	uint64_t		lo, hi;		/* -r: the part compared */
 	uint64_t		pages, held, same, differ, missing, zero, unreadable;
 	struct vmtrack_pset	maps;
 	char			*mine, *theirs;
@@ -123,13 +125,15 @@ static int check_map(const struct vmtrack_mapping *map, void *ctx)
 	struct check *c = ctx;
 	bool fp = !map->shared && map->name[0] == '/';
 	bool vdso = !strcmp(map->name, "[vdso]");	/* CRIU dumps it whole */
+	uint64_t start = map->start > c->lo ? map->start : c->lo;
+	uint64_t end = map->end < c->hi ? map->end : c->hi;
 	uint64_t a;
 
 	if (!vdso && !vmtrack_mapping_watchable(map, true))
 		return 0;
 	if (vmtrack_pset_append(&c->maps, map->start, map->end))
 		return -ENOMEM;
-	for (a = map->start; a < map->end; a += c->page_size) {
+	for (a = start; a < end; a += c->page_size) {
 		struct iovec l = { c->theirs, c->page_size };
 		struct iovec r = { (void *)(uintptr_t)a, c->page_size };
 		int held = vmtrack_chain_page(c->img, a, c->mine);
@@ -194,16 +198,28 @@ static uint64_t outside(struct check *c)
 	return n;
 }
 
+/* START-END in hexadecimal, START below END */
+static int parse_range(const char *arg, uint64_t *lo, uint64_t *hi)
+{
+	char *end;
+
+	*lo = strtoull(arg, &end, 16);
+	if (*end != '-')
+		return -1;
+	*hi = strtoull(end + 1, &end, 16);
+	return *end || *lo >= *hi ? -1 : 0;
+}
+
 int main(int argc, char **argv)
 {
-	struct check c = { .page_size = sysconf(_SC_PAGESIZE) };
+	struct check c = { .page_size = sysconf(_SC_PAGESIZE), .hi = UINT64_MAX };
 	const char *dir = NULL;
 	pid_t id = 0;
 	char err[512], path[64];
 	uint64_t out;
 	int opt, ret;
 
-	while ((opt = getopt(argc, argv, "p:D:i:v")) != -1) {
+	while ((opt = getopt(argc, argv, "p:D:i:r:v")) != -1) {
 		switch (opt) {
 		case 'p':
 			c.pid = atoi(optarg);
@@ -214,6 +230,12 @@ int main(int argc, char **argv)
 		case 'i':
 			id = atoi(optarg);
 			break;
+		case 'r':
+			if (parse_range(optarg, &c.lo, &c.hi)) {
+				fprintf(stderr, "dumpcheck: -r wants START-END in hexadecimal\n");
+				return 2;
+			}
+			break;
 		case 'v':
 			c.verbose = true;
 			break;
@@ -222,7 +244,8 @@ int main(int argc, char **argv)
 		}
 	}
 	if (!c.pid || !dir) {
-		fprintf(stderr, "usage: dumpcheck -p PID -D ITERATION_DIR [-i ID] [-v]\n");
+		fprintf(stderr,
+			"usage: dumpcheck -p PID -D ITERATION_DIR [-i ID] [-r START-END] [-v]\n");
 		return 2;
 	}
 	ret = vmtrack_chain_load(&c.img, dir, id ? id : c.pid, err, sizeof(err));
