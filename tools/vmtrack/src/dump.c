@@ -46,6 +46,9 @@
 #define DEF_THROTTLE_MAX	90
 #define THROTTLE_PERIOD_S	0.2
 
+#define __stringify_1(x)	#x
+#define __stringify(x)		__stringify_1(x)
+
 struct dump_opts {
 	pid_t		pid;
 	const char	*dir;
@@ -178,6 +181,14 @@ static const char * const usage_msg[] = {
 	NULL,
 };
 
+/* as vmtrack run and watch say it: what, the value given, what is wanted */
+static int bad_value(char *err, size_t len, const char *what, const char *arg,
+		     const char *want)
+{
+	snprintf(err, len, "invalid %s '%s'%s", what, arg, want);
+	return -EINVAL;
+}
+
 static int parse(int argc, char **argv, struct dump_opts *o, char *err, size_t len)
 {
 	static const struct option longopts[] = {
@@ -217,7 +228,7 @@ static int parse(int argc, char **argv, struct dump_opts *o, char *err, size_t l
 		switch (c) {
 		case 'p':
 			if (vmtrack_parse_ulong(optarg, 1, INT_MAX, &v))
-				goto bad;
+				return bad_value(err, len, "pid", optarg, "");
 			o->pid = v;
 			break;
 		case 'D':
@@ -228,28 +239,34 @@ static int parse(int argc, char **argv, struct dump_opts *o, char *err, size_t l
 			break;
 		case 'H':
 			if (vmtrack_parse_ulong(optarg, 24, 32, &v) || (v != 24 && v != 32))
-				goto bad;
+				return bad_value(err, len, "page server header size", optarg,
+						 " (want 24 or 32)");
 			o->ps_header = v;
 			break;
 		case 'n':
 			if (vmtrack_parse_ulong(optarg, 1, MAX_ITERS, &o->max_iter))
-				goto bad;
+				return bad_value(err, len, "number of iterations", optarg,
+						 " (want 1 to " __stringify(MAX_ITERS) ")");
 			break;
 		case 't':
 			if (vmtrack_parse_ulong(optarg, 0, ULONG_MAX, &o->threshold))
-				goto bad;
+				return bad_value(err, len, "threshold", optarg,
+						 " (want pages, 0 or more)");
 			break;
 		case 'T':
 			if (vmtrack_parse_ulong(optarg, 0, 3600 * 1000, &o->downtime_ms))
-				goto bad;
+				return bad_value(err, len, "downtime", optarg,
+						 " (want 0 to 3600000 ms)");
 			break;
 		case 'c':
 			if (vmtrack_parse_ulong(optarg, 4, 1024 * 1024, &o->copy_kb))
-				goto bad;
+				return bad_value(err, len, "copy buffer size", optarg,
+						 " (want 4 to 1048576 KiB)");
 			break;
 		case 'b':
 			if (vmtrack_parse_ulong(optarg, 4, 4 * 1024 * 1024, &o->buffer_kb))
-				goto bad;
+				return bad_value(err, len, "buffer size", optarg,
+						 " (want 4 to 4194304 KiB)");
 			break;
 		case 'S':
 			o->leave_stopped = true;
@@ -279,11 +296,9 @@ static int parse(int argc, char **argv, struct dump_opts *o, char *err, size_t l
 		case OPT_THROTTLE:
 			o->throttle_max = DEF_THROTTLE_MAX;
 			if (optarg && vmtrack_parse_ulong(optarg, THROTTLE_FIRST, 99,
-							  &o->throttle_max)) {
-				snprintf(err, len, "invalid value '%s' for --throttle (%d to 99)",
-					 optarg, THROTTLE_FIRST);
-				return -EINVAL;
-			}
+							  &o->throttle_max))
+				return bad_value(err, len, "--throttle", optarg,
+						 " (want " __stringify(THROTTLE_FIRST) " to 99 %)");
 			break;
 		case 'h':
 			return VMTRACK_PARSE_HELP;
@@ -315,9 +330,6 @@ static int parse(int argc, char **argv, struct dump_opts *o, char *err, size_t l
 	if (o->page_server)
 		return vmtrack_ps_check_addr(o->page_server, err, len);
 	return 0;
-bad:
-	snprintf(err, len, "invalid value '%s' for -%c", optarg, c);
-	return -EINVAL;
 }
 
 /* ---- the dump directory ---- */

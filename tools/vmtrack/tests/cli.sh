@@ -1,0 +1,66 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# Bad input to vmtrack dump (part of "make check"; no root, no tracefs): each
+# is refused before anything is touched, with exit status 1, one line on
+# stderr that names the problem, and no directory left behind.
+#
+#   tests/cli.sh VMTRACK WORKDIR
+#
+# Prints TAP and "N passed, N failed".
+
+set -u
+vmtrack=${1:?VMTRACK}
+work=${2:?WORKDIR}
+
+passed=0
+failed=0
+n=0
+ok()  { n=$((n + 1)); passed=$((passed + 1)); echo "ok $n - cli: $*"; }
+nok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - cli: $*"; }
+
+rm -rf "$work"
+mkdir -p "$work"
+
+# refused WANT ARGS...: vmtrack dump ARGS fails as above, saying WANT
+refused() {
+	local want=$1 out res
+
+	shift
+	out=$("$vmtrack" dump "$@" 2>&1 > /dev/null)
+	res=$?
+	if [ $res = 1 ] && [ "$(echo "$out" | wc -l)" = 1 ] && [[ $out == *"$want"* ]] &&
+	   [ ! -e "$work/d" ]; then
+		ok "dump $*: $out"
+	else
+		nok "dump $*: exit $res, want '$want': $out; left: $(ls -A "$work")"
+	fi
+}
+
+d=$work/d
+refused "give -D DIR, -P HOST:PORT, or both" -p 1
+refused "give either -p PID or -- COMMAND" -D "$d"
+refused "invalid pid '0'" -p 0 -D "$d"
+refused "invalid pid 'abc'" -p abc -D "$d"
+refused "invalid number of iterations '0' (want 1 to 1000)" -p 1 -D "$d" -n 0
+refused "invalid number of iterations '-3'" -p 1 -D "$d" -n -3
+refused "invalid threshold 'x'" -p 1 -D "$d" -t x
+refused "invalid downtime '3600001' (want 0 to 3600000 ms)" -p 1 -D "$d" -T 3600001
+refused "invalid copy buffer size '0' (want 4 to 1048576 KiB)" -p 1 -D "$d" \
+	--copy-buffer-kb 0
+refused "invalid buffer size '2' (want 4 to 4194304 KiB)" -p 1 -D "$d" -b 2
+refused "invalid --throttle '10' (want 20 to 99 %)" -p 1 -D "$d" --throttle=10
+refused "invalid page server header size '28' (want 24 or 32)" -p 1 -P 127.0.0.1:1 -H 28
+refused "expected HOST:PORT" -p 1 -P localhost
+refused "--track-mem hands DIR/last to criu dump" -p 1 -P 127.0.0.1:1 --track-mem
+refused "--journal-ranges needs --journal FILE" -p 1 -D "$d" --journal-ranges
+refused "unknown option or missing argument '--bogus'" -p 1 -D "$d" --bogus
+refused "pid 2147483647: no such process" -p 2147483647 -D "$d"
+mkdir -p "$work/full" && touch "$work/full/x"
+sleep 60 &
+refused "directory not empty" -p $! -D "$work/full"
+kill $!
+
+echo "1..$n"
+echo "$passed passed, $failed failed"
+[ $failed = 0 ]
