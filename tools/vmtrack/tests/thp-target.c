@@ -29,10 +29,9 @@
 #define WRITTEN		73
 
 /*
- * A collapse fails for a while when a page of the range has a reference
- * more (-EINVAL) or is not on the LRU yet (-EAGAIN), or when the VMA
- * changes under it (-EINVAL), as the dump's own watch and unwatch calls
- * change it: tried again for up to a second, as khugepaged would try later.
+ * A collapse fails for a while (-EAGAIN) when a page of the range has a
+ * reference more or is not on the LRU yet: tried again for up to a second,
+ * as khugepaged would try later. Anything else is an answer.
  */
 static int collapse(pid_t pid, uintptr_t addr)
 {
@@ -45,7 +44,7 @@ static int collapse(pid_t pid, uintptr_t addr)
 		return 1;
 	}
 	while (syscall(SYS_process_madvise, pidfd, &iov, 1, MADV_COLLAPSE, 0) < 0) {
-		if ((errno != EINVAL && errno != EAGAIN) || !--tries) {
+		if (errno != EAGAIN || !--tries) {
 			printf("MADV_COLLAPSE: %s\n", strerror(errno));
 			return 1;
 		}
