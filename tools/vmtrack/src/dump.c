@@ -915,10 +915,10 @@ static int epoch(struct dump *d, unsigned int flags, struct iter_result *r)
 
 /*
  * A page a running iteration could not read has no entry, and it may come
- * back unchanged (a mapping made inaccessible to the copy by a move, a
- * protection it cannot read through, and then restored): it stays pending,
- * and the next copy, the frozen one last, tries it again. A page that went
- * away for good leaves the tracked ranges with its unmap event.
+ * back unchanged (a protection not even /proc/PID/mem reads through, lifted
+ * again): pending becomes a copy of those pages, and the next copy, the
+ * frozen one last, tries them again. A page that went away for good leaves
+ * the tracked ranges with its unmap event.
  */
 static int keep_gone_pending(struct dump *d)
 {

@@ -255,12 +255,18 @@ int main(int argc, char **argv)
 	}
 	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)c.pid);
 	c.pm_fd = open(path, O_RDONLY);
-	snprintf(path, sizeof(path), "/proc/%d/mem", (int)c.pid);
-	c.mem_fd = open(path, O_RDONLY);
+	if (c.pm_fd >= 0) {
+		snprintf(path, sizeof(path), "/proc/%d/mem", (int)c.pid);
+		c.mem_fd = open(path, O_RDONLY);
+	}
+	if (c.pm_fd < 0 || c.mem_fd < 0) {
+		perror(path);
+		return 2;
+	}
 	c.mine = malloc(c.page_size);
 	c.theirs = malloc(c.page_size);
-	if (c.pm_fd < 0 || c.mem_fd < 0 || !c.mine || !c.theirs) {
-		perror(path);
+	if (!c.mine || !c.theirs) {
+		perror("dumpcheck");
 		return 2;
 	}
 	c.zero_pfn = zero_pfn(&c);
