@@ -139,14 +139,59 @@ struct madvise_pos {
 	size_t	off;
 };
 
-/* the pieces of the next call into @piece, the range of each into @owner */
-static size_t madvise_pieces(const struct iovec *iov, size_t n, struct madvise_pos *next,
-			     struct iovec *piece, size_t *owner, size_t *total)
+/*
+ * The vector of one call. A few ranges (a sparse epoch's re-arm) fit on the
+ * stack; more take a vector of VMTRACK_MAX_IOV from the heap, and if that
+ * cannot be had, go in calls of the stack's size: slower, never an error
+ * (-ENOMEM already says "holes" to the callers).
+ */
+#define MADVISE_STACK_IOV	32
+
+struct madvise_vec {
+	struct iovec	*piece;
+	size_t		*owner;		/* the range of each piece */
+	size_t		max;
+	struct iovec	stack_piece[MADVISE_STACK_IOV];
+	size_t		stack_owner[MADVISE_STACK_IOV];
+};
+
+static void madvise_vec_init(struct madvise_vec *v, size_t n)
 {
+	v->piece = v->stack_piece;
+	v->owner = v->stack_owner;
+	v->max = MADVISE_STACK_IOV;
+	if (n <= MADVISE_STACK_IOV)
+		return;
+	v->piece = malloc(VMTRACK_MAX_IOV * sizeof(*v->piece));
+	v->owner = malloc(VMTRACK_MAX_IOV * sizeof(*v->owner));
+	if (v->piece && v->owner) {
+		v->max = VMTRACK_MAX_IOV;
+		return;
+	}
+	free(v->piece);
+	free(v->owner);
+	v->piece = v->stack_piece;
+	v->owner = v->stack_owner;
+}
+
+static void madvise_vec_free(struct madvise_vec *v)
+{
+	if (v->piece != v->stack_piece) {
+		free(v->piece);
+		free(v->owner);
+	}
+}
+
+/* the pieces of the next call into @v, the range of each with it */
+static size_t madvise_pieces(const struct iovec *iov, size_t n, struct madvise_pos *next,
+			     struct madvise_vec *v, size_t *total)
+{
+	struct iovec *piece = v->piece;
+	size_t *owner = v->owner;
 	size_t np = 0, left, len;
 
 	*total = 0;
-	while (next->range < n && np < VMTRACK_MAX_IOV && *total < MADVISE_CALL_BYTES) {
+	while (next->range < n && np < v->max && *total < MADVISE_CALL_BYTES) {
 		left = iov[next->range].iov_len - next->off;
 		len = min(left, MADVISE_CALL_BYTES - *total);
 		piece[np].iov_base = (char *)iov[next->range].iov_base + next->off;
@@ -182,16 +227,19 @@ static size_t madvise_pieces(const struct iovec *iov, size_t n, struct madvise_p
  */
 int vmtrack_madvise(int pidfd, const struct iovec *iov, size_t n, int advice, size_t *done)
 {
-	struct iovec piece[VMTRACK_MAX_IOV];
-	size_t owner[VMTRACK_MAX_IOV];
 	struct madvise_pos at = { 0, 0 }, next;
-	size_t np, k, total, skip;
+	size_t np, k, total, skip, *owner;
+	struct madvise_vec vec;
+	struct iovec *piece;
+	int err = 0;
 	ssize_t ret;
-	int err;
 
+	madvise_vec_init(&vec, n);
+	piece = vec.piece;
+	owner = vec.owner;
 	while (at.range < n) {
 		next = at;
-		np = madvise_pieces(iov, n, &next, piece, owner, &total);
+		np = madvise_pieces(iov, n, &next, &vec, &total);
 		ret = sys_process_madvise(pidfd, piece, np, advice);
 		if (ret >= 0 && (size_t)ret == total) {
 			at = next;
@@ -207,7 +255,7 @@ int vmtrack_madvise(int pidfd, const struct iovec *iov, size_t n, int advice, si
 		if (err) {
 			if (done)
 				*done = owner[k];
-			return err;
+			goto out;
 		}
 		/* advised when asked alone: go on after it */
 		at.range = owner[k];
@@ -220,7 +268,9 @@ int vmtrack_madvise(int pidfd, const struct iovec *iov, size_t n, int advice, si
 	}
 	if (done)
 		*done = n;
-	return 0;
+out:
+	madvise_vec_free(&vec);
+	return err;
 }
 
 /* ---- target and tracefs checks ---- */
