@@ -234,6 +234,11 @@ KERNEL=$BASE_KERNEL vm_suite "selftests-unpatched" $((600 * SLOW)) \
 vm_suite_start "running" $((1500 * SLOW)) env PRECOPY_SEEDS=3 PRECOPY_TIMEOUT=$((600 * SLOW)) \
 	"$VMTRACK_ROOT/tools/vmtrack/tests/running.sh"
 vm_suite_start "dump" $((1200 * SLOW)) "$VMTRACK_ROOT/tools/vmtrack/tests/dump.sh"
+# The same on two vCPUs that run at once (a host thread each), where a write
+# fault on one overlaps a re-arm or a copy on the other: the other suites'
+# vCPUs take turns (see vm/run). Events only, which is safe there.
+VMTRACK_TCG=multi vm_suite_start "parallel" $((900 * SLOW)) \
+	"$VMTRACK_ROOT/tools/vmtrack/tests/parallel.sh"
 
 section "guest: kernel mm selftests, patched vs unpatched"
 # Each program gets 15 minutes (an hour on the debug kernel).
@@ -305,6 +310,9 @@ vm_suite_wait "running"
 
 section "guest: vmtrack dump, the image chain against the frozen target"
 vm_suite_wait "dump"
+
+section "guest: pre-copy and vmtrack dump on two vCPUs running at once"
+vm_suite_wait "parallel"
 
 section "guest: CRIU checkpoint and restore on vmtrack's pre-copy"
 vm_suite_wait "criu"

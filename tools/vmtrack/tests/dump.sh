@@ -33,6 +33,8 @@
 # all"), holding vmtrack, tests/dump-target, tests/dumpcheck and
 # tests/thp-target.
 # DUMP_SEEDS, DUMP_LOSS_SEEDS: the seeds of the random targets (empty: none).
+# DUMP_ARGS: options added to each of their dumps (parallel.sh: --events-only);
+# DUMP_SEEDS_ONLY=1: those dumps only, none of the other cases.
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -43,6 +45,7 @@ check=$build/tests/dumpcheck
 thp=$build/tests/thp-target
 seeds=${DUMP_SEEDS-"1 2 3 4 5"}
 loss_seeds=${DUMP_LOSS_SEEDS-"6 7"}
+read -ra dump_args <<< "${DUMP_ARGS-}"
 work=$(mktemp -d /tmp/vmtrack-dump.XXXXXX)
 n=0
 failed=0
@@ -241,7 +244,7 @@ dump_seed() {
 		not_ok "$name seed $seed: target did not start"
 		return
 	fi
-	dump_stopped "$name seed $seed" "$dir" -n 6 "$@" || return
+	dump_stopped "$name seed $seed" "$dir" -n 6 "${dump_args[@]}" "$@" || return
 	chain_exact "$name seed $seed" target "$dir"
 	hidden_kept "$name seed $seed" "$dir" "$seed"
 	if crit_matches "$dir" "$dir.json" "$tpid"; then
@@ -293,6 +296,14 @@ done
 for s in $loss_seeds; do
 	loss_seed "$s"
 done
+
+finish() {
+	echo "1..$n"
+	echo "# $((n - failed)) passed, $failed failed"
+	[ $failed -eq 0 ]
+	exit
+}
+[ "${DUMP_SEEDS_ONLY:-0}" = 1 ] && finish
 
 # a real program: Node.js compiling new code and churning its heap
 node_target() {
@@ -1132,6 +1143,4 @@ shared_mm
 journal_dump
 journal_killed
 
-echo "1..$n"
-echo "# $((n - failed)) passed, $failed failed"
-[ $failed -eq 0 ]
+finish
