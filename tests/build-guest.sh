@@ -23,7 +23,7 @@ make -s -C "$tree/tools/testing/selftests/mm_watch" OUTPUT="$out/mm_watch" \
 	KHDR_INCLUDES="$hdr" >/dev/null
 cat > "$out/mm_watch/run.sh" <<EOS
 #!/bin/bash
-exec "$VMTRACK_ROOT/tests/guest/run-tap.sh" "$out/mm_watch"
+exec "$VMTRACK_ROOT/tests/guest/run-tap.sh" "$out/mm_watch" "\$@"
 EOS
 chmod +x "$out/mm_watch/run.sh"
 

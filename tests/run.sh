@@ -239,6 +239,11 @@ vm_suite_start "dump" $((1200 * SLOW)) "$VMTRACK_ROOT/tools/vmtrack/tests/dump.s
 # vCPUs take turns (see vm/run). Events only, which is safe there.
 VMTRACK_TCG=multi vm_suite_start "parallel" $((900 * SLOW)) \
 	"$VMTRACK_ROOT/tools/vmtrack/tests/parallel.sh"
+# So do the mm_watch selftests, but for the one that switches an event on
+# and off while the other CPU faults through it, which qemu cannot run so.
+VMTRACK_TCG=multi VMTRACK_VM_CMDLINE="numa=fake=2 ${VMTRACK_VM_CMDLINE:-}" \
+	vm_suite_start "selftests-parallel" $((1200 * SLOW)) "$GUEST/mm_watch/run.sh" \
+	-- -T switch_event_while_faulting
 
 section "guest: kernel mm selftests, patched vs unpatched"
 # Each program gets 15 minutes (an hour on the debug kernel).
@@ -313,6 +318,9 @@ vm_suite_wait "dump"
 
 section "guest: pre-copy and vmtrack dump on two vCPUs running at once"
 vm_suite_wait "parallel"
+
+section "guest: mm_watch selftests on two vCPUs running at once"
+vm_suite_wait "selftests-parallel"
 
 section "guest: CRIU checkpoint and restore on vmtrack's pre-copy"
 vm_suite_wait "criu"

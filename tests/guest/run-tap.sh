@@ -6,8 +6,14 @@
 #   run-tap.sh DIR|PROGRAM... [-- ARGS]
 set -u
 progs=()
-for a; do
-	if [ -d "$a" ]; then
+args=()
+while [ $# -gt 0 ]; do
+	a=$1
+	shift
+	if [ "$a" = -- ]; then
+		args=("$@")	# for every program
+		break
+	elif [ -d "$a" ]; then
 		for f in "$a"/*; do
 			[ -f "$f" ] && [ -x "$f" ] && [[ $f != *.sh ]] && progs+=("$f")
 		done
@@ -22,7 +28,7 @@ for p in "${progs[@]}"; do
 	out=$(mktemp)
 	# Run in a writable scratch directory: some tests create files in ".".
 	work=$(mktemp -d)
-	(cd "$work" && timeout -k 5 "${VMTRACK_TEST_TIMEOUT:-600}" "$p") > "$out" 2>&1
+	(cd "$work" && timeout -k 5 "${VMTRACK_TEST_TIMEOUT:-600}" "$p" "${args[@]}") > "$out" 2>&1
 	rc=$?
 	rm -rf "$work"
 	# uffd-unit-tests reports "Testing NAME... done|skipped [...]|failed".
