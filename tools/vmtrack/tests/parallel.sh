@@ -16,8 +16,9 @@
 #
 # - tests/cpus-at-once: the two CPUs run at once (adds lost to each other);
 #   if not, the checks below still run, on CPUs taking turns
-# - tests/precopy, events only: the mixed workload, and writes only,
-#   against snapshots of the frozen target
+# - tests/precopy, events only: the mixed workload, writes only, loss,
+#   batches, spliced buffers, writable mappings only and the scripted
+#   mapping changes, against snapshots of the frozen target
 # - vmtrack dump --events-only of tests/dump-target: the chain of images
 #   against the frozen target (tests/dump.sh's seeded dumps, with and
 #   without loss)
@@ -60,6 +61,15 @@ precopy "precopy: running target, writes only, events only, exact" \
 	-n $(( (SEEDS + 1) / 2 )) -s 9101 -e 8 -d never -W
 precopy "precopy: 4 KiB buffers, events only, loss reported, still exact" \
 	-n $(( (SEEDS + 2) / 3 )) -s 9201 -e 4 -d never -b 4 -L
+# the other ways of running.sh that switch no event while the target runs
+precopy "precopy: dirty ranges in batches of 3, events only, exact" \
+	-n $(( (SEEDS + 2) / 3 )) -s 9401 -e 8 -d never -B 3
+precopy "precopy: buffers spliced, not mapped, events only, exact" \
+	-n $(( (SEEDS + 2) / 3 )) -s 9411 -e 8 -d never -S
+precopy "precopy: writable mappings only, events only, exact" \
+	-n $(( (SEEDS + 2) / 3 )) -s 9421 -e 8 -d never -w
+precopy "precopy: scripted mapping changes, events only" -X -d never
+precopy "precopy: scripted mapping changes, writable mappings only, events only" -X -w -d never
 check "precopy: no instance left" no_instances
 
 # vmtrack dump: its TAP lines as this suite's
