@@ -33,8 +33,10 @@
 # all"), holding vmtrack, tests/dump-target, tests/dumpcheck and
 # tests/thp-target.
 # DUMP_SEEDS, DUMP_LOSS_SEEDS: the seeds of the random targets (empty: none).
-# DUMP_ARGS: options added to each of their dumps (parallel.sh: --events-only);
-# DUMP_SEEDS_ONLY=1: those dumps only, none of the other cases.
+# DUMP_ONLY: the cases to run, "seeds" (the random targets), "node",
+# "stress" (every stress-ng case) or "stress-NAME" (one of them), empty
+# for every case; DUMP_ARGS: options added to the dumps of those cases
+# (parallel.sh: --events-only).
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -184,7 +186,7 @@ dump_stopped() {
 	local label=$1 dir=$2 res
 
 	shift 2
-	"$vmtrack" dump -p "$tpid" -D "$dir" --leave-stopped --json "$@" \
+	"$vmtrack" dump -p "$tpid" -D "$dir" --leave-stopped --json "${dump_args[@]}" "$@" \
 		> "$dir.json" 2> "$dir.err"
 	res=$?
 	[ $res -eq 0 ] && [ -L "$dir/last" ] && return 0
@@ -244,7 +246,7 @@ dump_seed() {
 		not_ok "$name seed $seed: target did not start"
 		return
 	fi
-	dump_stopped "$name seed $seed" "$dir" -n 6 "${dump_args[@]}" "$@" || return
+	dump_stopped "$name seed $seed" "$dir" -n 6 "$@" || return
 	chain_exact "$name seed $seed" target "$dir"
 	hidden_kept "$name seed $seed" "$dir" "$seed"
 	if crit_matches "$dir" "$dir.json" "$tpid"; then
@@ -288,14 +290,10 @@ loss_seed() {
 	fi
 }
 
-echo "TAP version 13"
-
-for s in $seeds; do
-	dump_seed "$s" exact
-done
-for s in $loss_seeds; do
-	loss_seed "$s"
-done
+# only CASE: is CASE one of DUMP_ONLY (or DUMP_ONLY empty)?
+only() {
+	[ -z "${DUMP_ONLY:-}" ] || [[ " $DUMP_ONLY " == *" $1 "* ]]
+}
 
 finish() {
 	echo "1..$n"
@@ -303,7 +301,17 @@ finish() {
 	[ $failed -eq 0 ]
 	exit
 }
-[ "${DUMP_SEEDS_ONLY:-0}" = 1 ] && finish
+
+echo "TAP version 13"
+
+if only seeds; then
+	for s in $seeds; do
+		dump_seed "$s" exact
+	done
+	for s in $loss_seeds; do
+		loss_seed "$s"
+	done
+fi
 
 # a real program: Node.js compiling new code and churning its heap
 node_target() {
@@ -325,7 +333,7 @@ node_target() {
 	wait "$tpid" 2>/dev/null
 	rm -rf "$dir"
 }
-node_target
+only node && node_target
 
 # descendants PID: every process below PID
 descendants() {
@@ -355,6 +363,7 @@ stress_ng() {
 	local name=$1 dir=$work/stress-$1 out=$work/stress-$1.out sp
 
 	shift
+	only stress || only "stress-$name" || return 0
 	(cd "$work" && exec stress-ng "$@" --timeout 900) > "$out" 2>&1 &
 	sp=$!
 	pids+=("$sp")
@@ -382,6 +391,8 @@ stress_ng vm --vm 1 --vm-bytes 32M --vm-method all --vm-keep
 stress_ng mremap --mremap 1 --mremap-bytes 16M
 stress_ng stack --stack 1
 stress_ng madvise --madvise 1
+# the cases below cannot be chosen: they run with every case only
+[ -n "${DUMP_ONLY:-}" ] && finish
 
 # a target killed mid-dump: non-zero exit, no iteration left behind
 kill_mid_dump() {

@@ -19,9 +19,9 @@
 # - tests/precopy, events only: the mixed workload, writes only, loss,
 #   batches, spliced buffers, writable mappings only and the scripted
 #   mapping changes, against snapshots of the frozen target
-# - vmtrack dump --events-only of tests/dump-target: the chain of images
-#   against the frozen target (tests/dump.sh's seeded dumps, with and
-#   without loss)
+# - vmtrack dump --events-only of tests/dump-target (with and without loss),
+#   Node.js, and stress-ng's vm and madvise stressors: the chain of images
+#   against the frozen target (cases of tests/dump.sh)
 #
 # PRECOPY_SEEDS (default 3) sets the number of seeds of the first precopy
 # case; the others take fewer.
@@ -73,7 +73,7 @@ precopy "precopy: scripted mapping changes, writable mappings only, events only"
 check "precopy: no instance left" no_instances
 
 # vmtrack dump: its TAP lines as this suite's
-DUMP_SEEDS="9301 9302" DUMP_LOSS_SEEDS=9303 DUMP_ARGS=--events-only DUMP_SEEDS_ONLY=1 \
+DUMP_SEEDS="9301 9302" DUMP_LOSS_SEEDS=9303 DUMP_ARGS=--events-only DUMP_ONLY="seeds node stress-vm stress-madvise" \
 	"$here/dump.sh" > $tmp/dump 2>&1
 rc=$?
 while IFS= read -r line; do
