@@ -19,6 +19,9 @@ trap 'rmdir $I 2>/dev/null || true' EXIT
 echo 8192 > $I/buffer_size_kb		# one repetition's events fit
 echo 0 > $I/options/overwrite
 ev=$I/events/mm_watch/mm_watch_write_fault
+# held in soft mode by a trigger that never fires, as libvmtrack does
+trig=$I/events/mm_watch/mm_watch_exit/trigger
+soft='enable_event:mm_watch:mm_watch_write_fault if common_pid < 0'
 
 fw() {	# LABEL MODE: one round of first writes, writer pinned to CPU 0
 	taskset -c 0 "$bin/first-write" "$2" "$pages" "$stride" 5 $I/trace "$1"
@@ -27,6 +30,10 @@ for ((r = 0; r < rounds; r++)); do
 	echo 0 > $ev/enable
 	fw soft-dirty soft-dirty
 	fw watch-event-off watch
+	echo "$soft" > $trig
+	echo 0 > $ev/enable
+	fw watch-event-soft-off watch	# a dense epoch's write fault
+	echo "!$soft" > $trig
 	echo 1 > $ev/enable
 	fw watch-event watch
 	echo "tgid != 0" > $ev/filter	# passes every event: the filter's own cost

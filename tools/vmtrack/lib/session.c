@@ -42,6 +42,7 @@ enum {
 	PROBE_SET_EVENT,
 	PROBE_TRACING_ON,
 	PROBE_OVERWRITE,
+	PROBE_WRITE_FAULT_ENABLE,
 	PROBE_FILTER,		/* one per event kind from here on */
 	NR_PROBES = PROBE_FILTER + VMTRACK_EV_NR,
 };
@@ -73,6 +74,8 @@ struct vmtrack_session {
 	/* the filter is on the write_fault event too: see filter_faults() */
 	bool				faults_filtered;
 	char				*set_event_read;
+	/* write_fault's enable file as the session wants it ("1*": on, soft mode) */
+	char				write_fault_want[4];
 	bool				rearms_off;
 	/* write_fault off in the instance: the epochs are dense */
 	bool				dense;
@@ -375,10 +378,56 @@ static int create_instance(struct vmtrack_session *s)
 #define WRITE_FAULT_DIR		"events/" VMTRACK_SYSTEM "/mm_watch_write_fault"
 #define WRITE_FAULT_ENABLE	WRITE_FAULT_DIR "/enable"
 #define WRITE_FAULT_FILTER	WRITE_FAULT_DIR "/filter"
+#define EXIT_TRIGGER		"events/" VMTRACK_SYSTEM "/mm_watch_exit/trigger"
+/* never fires (no pid is negative): it only holds write_fault in soft mode */
+#define SOFT_MODE_TRIGGER	"enable_event:" VMTRACK_SYSTEM ":mm_watch_write_fault" \
+				" if common_pid < 0"
 
 static int enable_events(struct vmtrack_session *s)
 {
 	return inst_write(s, "events/" VMTRACK_SYSTEM "/enable", "1");
+}
+
+/*
+ * Keep the write_fault event registered while dense epochs switch it off.
+ * Switching a tracepoint's last probe in or out live-patches its call
+ * sites (text_poke_bp(): IPIs to every CPU, while the target faults
+ * through them). An enable_event trigger holds the event in soft mode:
+ * "enable" then only sets or clears its soft-disabled flag, and a
+ * soft-disabled event costs a watched write fault a test of that flag
+ * (the same first-write time as the event off: DENSE EPOCHS in vmtrack(1)). The
+ * trigger sits on mm_watch_exit and never fires. Without it (a kernel
+ * that refuses it, or one removed behind the session's back) the switch
+ * unregisters and registers the probe, as before.
+ */
+static void hold_soft_mode(struct vmtrack_session *s)
+{
+	inst_write(s, EXIT_TRIGGER, SOFT_MODE_TRIGGER);
+}
+
+/*
+ * What the next check expects: set_event as read now, and write_fault's
+ * enable file as the session wants it, "1" or "0" (dense), with the "*" of
+ * soft mode if the kernel shows it now. Return: 0 if the event is in the
+ * state wanted, else -EIO (another write came between, or a read failed).
+ */
+static int expect_events(struct vmtrack_session *s)
+{
+	char *events = inst_read(s, "set_event");
+	char *enable = inst_read(s, WRITE_FAULT_ENABLE);
+	bool soft = enable && strchr(enable, '*');
+	int ret = -EIO;
+
+	snprintf(s->write_fault_want, sizeof(s->write_fault_want), "%c%s",
+		 s->dense ? '0' : '1', soft ? "*" : "");
+	if (events) {
+		free(s->set_event_read);
+		s->set_event_read = events;
+		if (enable && enable[0] == s->write_fault_want[0])
+			ret = 0;
+	}
+	free(enable);
+	return ret;
 }
 
 /* the session's filter on every event, write_fault once filter_faults() */
@@ -468,11 +517,11 @@ static int configure_instance(struct vmtrack_session *s)
 	}
 	if (ret)
 		return ret;
+	hold_soft_mode(s);
 	if (enable_events(s))
 		return session_err(s, -EIO, "cannot enable the %s events", VMTRACK_SYSTEM);
-	s->set_event_read = inst_read(s, "set_event");
-	if (!s->set_event_read)
-		return session_err(s, -EIO, "cannot read set_event of instance %s", s->name);
+	if (expect_events(s))
+		return session_err(s, -EIO, "cannot read back the events of instance %s", s->name);
 	return 0;
 }
 
@@ -496,6 +545,7 @@ static int open_probes(struct vmtrack_session *s)
 	s->probe_fd[PROBE_SET_EVENT] = inst_open(s, "set_event");
 	s->probe_fd[PROBE_TRACING_ON] = inst_open(s, "tracing_on");
 	s->probe_fd[PROBE_OVERWRITE] = inst_open(s, "options/overwrite");
+	s->probe_fd[PROBE_WRITE_FAULT_ENABLE] = inst_open(s, WRITE_FAULT_ENABLE);
 	for (kind = 0; kind < VMTRACK_EV_NR; kind++) {
 		snprintf(file, sizeof(file), "events/%s/%s/filter", VMTRACK_SYSTEM,
 			 vmtrack_event_name(kind));
@@ -679,40 +729,29 @@ static int own_write(struct vmtrack_session *s, const char *dir, int wd, const c
  */
 static void drop_rearms(struct vmtrack_session *s)
 {
-	char *text;
-
 	if (own_write(s, REARM_DIR, s->wd_rearm, "enable", "0"))
 		return;
-	text = inst_read(s, "set_event");
-	if (!text)
-		return;
-	free(s->set_event_read);
-	s->set_event_read = text;
+	if (expect_events(s))
+		s->notified = true;
 	s->rearms_off = true;
 }
 
 /*
  * Turn the write_fault event of the instance off (dense) or on again. The
- * list of enabled events read after the switch is the one the next check
- * expects; if it does not show the switch, another write came between.
+ * event's enable file and the list of enabled events read after the
+ * switch are what the next check expects; if the enable file does not
+ * show the switch, another write came between. (In soft mode set_event
+ * lists the event either way: "0*" in its enable file is off.)
  */
 static int set_dense(struct vmtrack_session *s, bool dense)
 {
-	bool listed;
-	char *text;
-
 	if (own_write(s, WRITE_FAULT_DIR, s->wd_write_fault, "enable", dense ? "0" : "1"))
 		return -EIO;
 	s->dense = dense;
-	text = inst_read(s, "set_event");
-	listed = text && strstr(text, VMTRACK_SYSTEM ":mm_watch_write_fault\n");
-	if (!text || listed == dense) {
-		free(text);
+	if (expect_events(s)) {
 		s->notified = true;
 		return -EIO;	/* the next check takes it for a change: a loss */
 	}
-	free(s->set_event_read);
-	s->set_event_read = text;
 	return 0;
 }
 
@@ -1622,6 +1661,7 @@ static void check_instance(struct vmtrack_session *s)
 	ok &= probe_is(s, PROBE_SET_EVENT, s->set_event_read);
 	ok &= probe_is(s, PROBE_TRACING_ON, "1");
 	ok &= probe_is(s, PROBE_OVERWRITE, "0");
+	ok &= probe_is(s, PROBE_WRITE_FAULT_ENABLE, s->write_fault_want);
 	for (kind = 0; kind < VMTRACK_EV_NR; kind++)
 		ok &= probe_is(s, PROBE_FILTER + kind, s->filter_read[kind]);
 	if (ok)
@@ -1629,6 +1669,7 @@ static void check_instance(struct vmtrack_session *s)
 	vmtrack_tracker_loss(&s->tr, VMTRACK_LOSS_TAMPER, 0);
 	tracefs_option_disable(s->inst, TRACEFS_OPTION_OVERWRITE);
 	write_filters(s);
+	hold_soft_mode(s);	/* if it was removed; refused if it is there */
 	inst_write(s, "set_event", "");
 	enable_events(s);
 	if (s->rearms_off)
@@ -1636,6 +1677,9 @@ static void check_instance(struct vmtrack_session *s)
 	if (s->dense)
 		inst_write(s, WRITE_FAULT_ENABLE, "0");
 	tracefs_trace_on(s->inst);
+	/* with soft mode as it is now; if not restored, check again */
+	if (expect_events(s))
+		s->notified = true;
 }
 
 static int ev_cmp(const void *a, const void *b)

@@ -35,8 +35,8 @@
 # DUMP_SEEDS, DUMP_LOSS_SEEDS: the seeds of the random targets (empty: none).
 # DUMP_ONLY: the cases to run, "seeds" (the random targets), "node",
 # "stress" (every stress-ng case) or "stress-NAME" (one of them), empty
-# for every case; DUMP_ARGS: options added to the dumps of those cases
-# (parallel.sh: --events-only).
+# for every case (parallel.sh); DUMP_ARGS: options added to the dumps of
+# those cases (e.g. --events-only).
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
