@@ -67,7 +67,7 @@ precopy "precopy: running target, writes only, events only, exact" \
 	-n $(( (SEEDS + 1) / 2 )) -s 9101 -e 8 -d never -W
 precopy "precopy: 4 KiB buffers, events only, loss reported, still exact" \
 	-n $(( (SEEDS + 2) / 3 )) -s 9201 -e 4 -d never -b 4 -L
-# the other ways of running.sh that switch no event while the target runs
+# running.sh's other ways, with the events read as they come
 precopy "precopy: dirty ranges in batches of 3, events only, exact" \
 	-n $(( (SEEDS + 2) / 3 )) -s 9401 -e 8 -d never -B 3
 precopy "precopy: buffers spliced, not mapped, events only, exact" \
