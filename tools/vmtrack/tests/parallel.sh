@@ -48,16 +48,6 @@ case $? in
 *) nok "two CPUs run at once: $out" ;;
 esac
 
-# precopy NAME ARGS...: one check for the whole run, its log as comments
-precopy() {
-	local name=$1 rc
-	shift
-	timeout -k 10 600 "$PRECOPY" "$@" > $tmp/pc 2>&1
-	rc=$?
-	grep -E '^(not ok|# )' $tmp/pc | head -40
-	check "$name ($*)" [ $rc = 0 ]
-}
-
 precopy "precopy: running target, exact against snapshots" -n "$SEEDS" -s 9501 -e 8
 precopy "precopy: dense epochs in and out in turn, exact" \
 	-n $(( (SEEDS + 1) / 2 )) -s 9511 -e 9 -d cycle

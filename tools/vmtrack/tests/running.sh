@@ -38,19 +38,6 @@ CASE_TIMEOUT=${PRECOPY_TIMEOUT:-600}
 tap_begin running "$VMTRACK" "$PRECOPY" "$UNIT"
 echo "# $(nproc) CPUs"
 
-# precopy NAME ARGS...: one check for the whole run, its log as comments
-precopy() {
-	local name=$1 t0 rc ns=()
-	shift
-	[[ $name == *namespace* ]] && ns=(unshare -p -f --mount-proc)
-	t0=$(date +%s)
-	timeout -k 10 "$CASE_TIMEOUT" "${ns[@]}" "$PRECOPY" "$@" > $tmp/pc 2>&1
-	rc=$?
-	grep -E '^(not ok|# )' $tmp/pc | grep -v '^# seed .* 0 differ, 0 unknown' | head -40
-	grep -c '^ok' $tmp/pc | sed 's/^/# seeds passed: /'
-	check "$name ($* : $(( $(date +%s) - t0 )) s)" [ $rc = 0 ]
-}
-
 # The host unit tests again, on this kernel: the tracker's dense epochs then
 # sweep real soft-dirty bits (the host may lack them or PAGEMAP_SCAN), and
 # the sweep re-arms watched pages (the host lacks MADV_WATCH).

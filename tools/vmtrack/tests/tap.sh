@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0-only
 #
-# Sourced by the guest tests e2e.sh and running.sh: TAP lines and their
-# count, the cleanup of what a test started, and the common preamble.
+# Sourced by the guest tests (e2e.sh, running.sh, parallel.sh, criu.sh): TAP
+# lines and their count, the cleanup of what a test started, the common
+# preamble, and a run of tests/precopy as one test.
 
 T=/sys/kernel/tracing
 
@@ -43,6 +44,21 @@ tap_begin() {
 	done
 	tmp=$(mktemp -d /tmp/vmtrack-$name.XXXXXX)
 	echo "TAP version 13"
+}
+
+# precopy NAME ARGS...: one check for a run of $PRECOPY, its failures and
+# notes as comments; CASE_TIMEOUT (default 600) seconds for the run. A NAME
+# with "namespace" in it runs consumer and target in a child pid namespace.
+precopy() {
+	local name=$1 t0 rc ns=()
+	shift
+	[[ $name == *namespace* ]] && ns=(unshare -p -f --mount-proc)
+	t0=$(date +%s)
+	timeout -k 10 "${CASE_TIMEOUT:-600}" "${ns[@]}" "$PRECOPY" "$@" > $tmp/pc 2>&1
+	rc=$?
+	grep -E '^(not ok|# )' $tmp/pc | grep -v '^# seed .* 0 differ, 0 unknown' | head -40
+	grep -c '^ok' $tmp/pc | sed 's/^/# seeds passed: /'
+	check "$name ($* : $(( $(date +%s) - t0 )) s)" [ $rc = 0 ]
 }
 
 # the last line; the exit status is the script's
