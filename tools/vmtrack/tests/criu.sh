@@ -4,7 +4,11 @@
 # CRIU end to end (TAP), as root on a kernel with CONFIG_MEM_WATCH and
 # CONFIG_MEM_SOFT_DIRTY, with Debian's criu:
 #
-#   vm/run -k BZIMAGE -c 2 -t 900 -- tools/vmtrack/tests/criu.sh
+#   VMTRACK_TCG=multi vm/run -k BZIMAGE -c 2 -t 900 -- tools/vmtrack/tests/criu.sh
+#
+# (make test runs it with a thread per vCPU, as above: the two CPUs run at
+# once; it starts one vmtrack session at a time, see "The test VM" in
+# README.md)
 #
 # For seeded targets (tests/criu-target: a running writer whose pages can be
 # checked against a table of versions in its own memory):
