@@ -232,6 +232,10 @@ static int parse(int argc, char **argv, struct dump_opts *o, char *err, size_t l
 			o->pid = v;
 			break;
 		case 'D':
+			if (!*optarg) {
+				snprintf(err, len, "empty directory name");
+				return -EINVAL;
+			}
 			o->dir = optarg;
 			break;
 		case 'P':

@@ -55,6 +55,8 @@ refused "expected HOST:PORT" -p 1 -P localhost
 refused "--track-mem hands DIR/last to criu dump" -p 1 -P 127.0.0.1:1 --track-mem
 refused "--journal-ranges needs --journal FILE" -p 1 -D "$d" --journal-ranges
 refused "unknown option or missing argument '--bogus'" -p 1 -D "$d" --bogus
+refused "empty directory name" -p 1 -D ""
+refused "empty journal file name" -p 1 -D "$d" --journal ""
 refused "pid 2147483647: no such process" -p 2147483647 -D "$d"
 mkdir -p "$work/full" && touch "$work/full/x"
 sleep 60 &
