@@ -919,6 +919,10 @@ static int parse(int argc, char **argv, struct report_opts *o, char *err, size_t
 		return -EINVAL;
 	}
 	o->file = argv[optind];
+	if (!*o->file) {
+		snprintf(err, len, "empty journal file name");
+		return -EINVAL;
+	}
 	return 0;
 }
 

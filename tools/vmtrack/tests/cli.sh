@@ -3,7 +3,8 @@
 #
 # Bad input to vmtrack dump (part of "make check"; no root, no tracefs): each
 # is refused before anything is touched, with exit status 1, one line on
-# stderr that names the problem, and no directory left behind.
+# stderr that names the problem, and no directory left behind. And vmtrack
+# report's bad journal file names.
 #
 #   tests/cli.sh VMTRACK WORKDIR
 #
@@ -58,6 +59,24 @@ refused "unknown option or missing argument '--bogus'" -p 1 -D "$d" --bogus
 refused "empty directory name" -p 1 -D ""
 refused "empty journal file name" -p 1 -D "$d" --journal ""
 refused "pid 2147483647: no such process" -p 2147483647 -D "$d"
+# vmtrack report's journal file: exit 1, one line saying WANT
+report_refused() {
+	local want=$1 out res
+
+	shift
+	out=$("$vmtrack" report "$@" 2>&1 > /dev/null)
+	res=$?
+	if [ $res = 1 ] && [ "$(echo "$out" | wc -l)" = 1 ] && [[ $out == *"$want"* ]]; then
+		ok "report $*: $out"
+	else
+		nok "report $*: exit $res, want '$want': $out"
+	fi
+}
+report_refused "missing journal file"
+report_refused "empty journal file name" ""
+report_refused "one journal file at a time" "$work/a" "$work/b"
+report_refused "$work/none: No such file or directory" "$work/none"
+
 mkdir -p "$work/full" && touch "$work/full/x"
 sleep 60 &
 refused "directory not empty" -p $! -D "$work/full"
