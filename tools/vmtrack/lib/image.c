@@ -946,6 +946,25 @@ static int check_holes(const struct vmtrack_img *img, long page_size, char *err,
 	return 0;
 }
 
+/*
+ * Has the iteration in @dir no image of task @id? As CRIU reads a chain,
+ * that ends the task's chain there: a process the older dumps did not
+ * have (a child forked since) is dumped whole. A missing directory (a
+ * broken "parent" link) is an error of its own, not such an end.
+ */
+static bool task_absent(const char *dir, pid_t id)
+{
+	char file[PATH_MAX];
+	struct stat st;
+
+	if (stat(dir, &st) || !S_ISDIR(st.st_mode))
+		return false;
+	if (snprintf(file, sizeof(file), "%s/pagemap-%d.img", dir, (int)id) >=
+	    (int)sizeof(file))
+		return false;
+	return lstat(file, &st) && errno == ENOENT;
+}
+
 /**
  * vmtrack_chain_load() - read an iteration and all its parents
  * @imgp:	receives the newest image (->parent links the older ones)
@@ -955,7 +974,9 @@ static int check_holes(const struct vmtrack_img *img, long page_size, char *err,
  * @errlen:	size of @err
  *
  * Follows the "parent" links, checks every image (vmtrack_img_load()) and
- * that every PE_PARENT hole is covered by the parent's entries.
+ * that every PE_PARENT hole is covered by the parent's entries. A parent
+ * without an image of the task ends the chain, as for CRIU: @dir then has
+ * to hold every page itself, a hole is refused.
  *
  * Return: 0 or a negative errno.
  */
@@ -970,6 +991,8 @@ int vmtrack_chain_load(struct vmtrack_img **imgp, const char *dir, pid_t id, cha
 
 	snprintf(path, sizeof(path), "%s", dir);
 	for (depth = 0; depth < CHAIN_MAX; depth++) {
+		if (depth && task_absent(path, id))
+			break;
 		ret = vmtrack_img_load(&img, path, id, err, errlen);
 		if (ret)
 			goto fail;

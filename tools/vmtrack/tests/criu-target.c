@@ -6,7 +6,7 @@
  * page older or newer than the table (a write that a pre-copy missed) shows
  * up as a page that does not match its version.
  *
- *   criu-target [-m MIB] [-f FILE] [-u USEC] [-s SEED] [-S] -o OUT
+ *   criu-target [-m MIB] [-f FILE] [-u USEC] [-s SEED] [-S | -F] -o OUT
  *
  * Memory: an anonymous region of MIB MiB, a heap (malloc) region of a
  * quarter of it, and a private mapping of FILE (its untouched pages are the
@@ -18,6 +18,10 @@
  * SIGUSR1: check every page against the table, append "verified N pages
  * after S steps" or "MISMATCH ..." to OUT, and go on. SIGTERM: exit 0.
  * Prints "ready" on stdout once every page has been written once.
+ *
+ * -F: a process tree. Once every page is written, fork a child that goes on
+ * with its own copy of the memory and of the table, another seed, and
+ * OUT.child as its OUT; "child PID" is printed before "ready".
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -29,6 +33,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 #define PG	4096UL
@@ -164,6 +169,29 @@ static void setup(size_t mib, const char *file, bool shared)
 	}
 }
 
+/* -F: the child, with OUT.child and another seed; returns its pid, or 0 in it */
+static pid_t fork_child(const char *out_path, FILE **out, uint64_t *seed)
+{
+	char path[4096];
+	pid_t child;
+
+	fflush(stdout);
+	fflush(*out);
+	child = fork();
+	if (child < 0)
+		die("fork");
+	if (child)
+		return child;
+	snprintf(path, sizeof(path), "%s.child", out_path);
+	fclose(*out);
+	*out = fopen(path, "a");
+	if (!*out)
+		die(path);
+	*seed ^= 0x5deece66dULL;	/* its own writes, not the parent's */
+	*seed = *seed ?: 1;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *file = "/proc/self/exe", *out_path = NULL;
@@ -171,11 +199,12 @@ int main(int argc, char **argv)
 	uint64_t seed = 1;
 	size_t mib = 8, pg;
 	struct sigaction sa = { .sa_handler = on_signal };
-	bool shared = false;
+	bool shared = false, tree = false;
 	FILE *out;
+	pid_t child;
 	int opt, area;
 
-	while ((opt = getopt(argc, argv, "m:f:u:o:s:S")) != -1) {
+	while ((opt = getopt(argc, argv, "m:f:u:o:s:SF")) != -1) {
 		switch (opt) {
 		case 'm':
 			mib = strtoul(optarg, NULL, 0);
@@ -195,15 +224,19 @@ int main(int argc, char **argv)
 		case 'S':
 			shared = true;
 			break;
+		case 'F':
+			tree = true;
+			break;
 		default:
 			out_path = NULL;
 			optind = argc;
 			break;
 		}
 	}
-	if (!out_path || !mib) {
+	/* a shared region written by two processes has no one table */
+	if (!out_path || !mib || (shared && tree)) {
 		fprintf(stderr,
-			"usage: criu-target [-m MIB] [-f FILE] [-u USEC] [-s SEED] [-S] -o OUT\n");
+			"usage: criu-target [-m MIB] [-f FILE] [-u USEC] [-s SEED] [-S | -F] -o OUT\n");
 		return 2;
 	}
 	out = fopen(out_path, "a");
@@ -215,7 +248,13 @@ int main(int argc, char **argv)
 	for (area = 0; area < NR_AREAS; area++)
 		for (pg = 0; pg < regions[area].pages; pg++)
 			write_page(area, pg);
-	printf("ready\n");
+	/* the child is quiet: the parent says "ready" for both */
+	child = tree ? fork_child(out_path, &out, &seed) : -1;
+	if (child) {
+		if (tree)
+			printf("child %d\n", (int)child);
+		printf("ready\n");
+	}
 	fflush(stdout);
 	while (!stop_requested) {
 		do

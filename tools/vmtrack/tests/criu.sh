@@ -26,10 +26,11 @@
 #     and goes on writing;
 # once more with shared anonymous memory in the target (CRIU's to dump);
 # with tests/dump-target, whose threads mremap, munmap, map, DONTNEED,
-# free, mprotect() and fork all the time (steps 1-5); with CPython
-# (tests/py-target.py), a real program whose heap changes as it runs; with targets that run on after
-# vmtrack's last copy, whose changes since must be in criu's own pages
-# (soft-dirty);
+# free, mprotect() and fork all the time (steps 1-5); with a process tree,
+# whose child criu dumps whole (vmtrack dump pre-copies one process); with
+# CPython (tests/py-target.py), a real program whose heap changes as it
+# runs; with targets that run on after vmtrack's last copy, whose changes
+# since must be in criu's own pages (soft-dirty);
 # and a chain that lacks a page the target has makes criu dump fail rather
 # than restore stale memory.
 #
@@ -238,6 +239,76 @@ one_seed() {
 	wait "$tpid" 2> /dev/null
 }
 
+# A process tree (criu-target -F: a parent and a child, both writing): vmtrack
+# dump pre-copies the parent, criu dump takes the tree, the parent's pages
+# as holes into vmtrack's chain and the child's whole, as it finds no image
+# of it there; both come back with the memory they had and check it.
+tree_seed() {
+	local seed=$1 dir=$work/s$1 rc child p parent_pages own restored
+	local t="tree seed $1, stopped"
+
+	if ! start self "$seed" 8 -F; then
+		nok "$t: the target starts"
+		return
+	fi
+	child=$(sed -n 's/^child //p' "$dir/target.out")
+	pids+=("$child")
+	"$vmtrack" dump -p "$tpid" -D "$dir/pre" --leave-stopped --track-mem \
+		> "$dir/vmtrack.out" 2>&1
+	rc=$?
+	check "$t: vmtrack dump of the parent exits 0 (got $rc)" [ $rc = 0 ]
+	[ $rc = 0 ] || { sed 's/^/# /' "$dir/vmtrack.out"; return; }
+	mkdir -p "$dir/final"
+	criu dump -t "$tpid" -D "$dir/final" --prev-images-dir "$dir/pre/last" \
+		--track-mem --leave-stopped -v4 -o dump.log > /dev/null 2>&1
+	rc=$?
+	check "$t: criu dump of the tree exits 0 (got $rc)" [ $rc = 0 ]
+	if [ $rc != 0 ]; then
+		grep -E "Error|Warn" "$dir/final/dump.log" | tail -15 | sed 's/^/# /'
+		return
+	fi
+	read -r parent_pages own <<< "$(pagemap_counts "$dir/final/pagemap-$tpid.img")"
+	check "$t: criu takes the parent's pages from vmtrack's images (${parent_pages:-0} in parent, ${own:-?} copied again)" \
+		[ "${parent_pages:-0}" -gt 1024 -a "${own:-99999}" -lt 64 ]
+	read -r parent_pages own <<< "$(pagemap_counts "$dir/final/pagemap-$child.img")"
+	check "$t: criu copies the child whole (${own:-0} pages, ${parent_pages:-?} in parent)" \
+		[ "${parent_pages:-1}" = 0 -a "${own:-0}" -gt 1024 ]
+	for p in "$tpid" "$child"; do
+		"$check" -p "$p" -D "$dir/final" > "$dir/check-$p" 2>&1
+		check "$t: the chain holds the memory of pid $p: $(cat "$dir/check-$p")" [ $? = 0 ]
+	done
+	kill -9 "$tpid" "$child"
+	wait "$tpid" 2> /dev/null
+	# the child is init's to reap once its parent is gone; its pid must be free
+	for _ in $(seq 100); do
+		[ -e "/proc/$child" ] || break
+		sleep 0.1
+	done
+	criu restore -D "$dir/final" -d --leave-stopped -v4 -o restore.log > /dev/null 2>&1
+	rc=$?
+	check "$t: criu restore exits 0 (got $rc)" [ $rc = 0 ]
+	if [ $rc != 0 ]; then
+		grep -E "Error|Warn" "$dir/final/restore.log" | tail -15 | sed 's/^/# /'
+		return
+	fi
+	for p in "$tpid" "$child"; do
+		restored=$(pid_state "$p")
+		check "$t: pid $p is back, stopped ($restored)" [ "$restored" = T -o "$restored" = t ]
+		"$check" -p "$p" -D "$dir/final" > "$dir/check-restored-$p" 2>&1
+		check "$t: pid $p's restored memory is its frozen memory: $(cat "$dir/check-restored-$p")" \
+			[ $? = 0 ]
+	done
+	kill -CONT "$tpid" "$child"
+	kill -USR1 "$tpid" "$child"
+	for p in parent:verify child:verify.child; do
+		wait_for "$dir/${p#*:}" "verified\|MISMATCH" 120
+		check "$t: the restored ${p%%:*} finds every page as its table says: $(tail -1 "$dir/${p#*:}" 2>/dev/null)" \
+			grep -q "^verified" "$dir/${p#*:}"
+	done
+	kill -9 "$tpid" "$child" 2> /dev/null
+	wait "$tpid" 2> /dev/null
+}
+
 # A chain without one of the target's pages: criu must refuse to dump
 # rather than leave that page to a parent that does not have it.
 uncovered_page() {
@@ -284,6 +355,8 @@ for s in $churn_seeds; do
 done
 # a real program: the interpreter's heap and arenas change under the copy
 one_seed stopped python 80
+# a parent and a child
+tree_seed 90
 # the target runs on after vmtrack's last copy
 one_seed running self 60
 one_seed running churn 61 -T 2 -u 300

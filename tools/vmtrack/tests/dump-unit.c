@@ -316,6 +316,49 @@ static void test_image_chain(void)
 	}
 }
 
+/*
+ * A task the parent iteration has no image of (a child forked since): its
+ * chain ends there, as CRIU reads it, so its pages must all be present.
+ */
+static void test_image_task_absent(void)
+{
+	bool present[IMG_PAGES], all[IMG_PAGES], some[IMG_PAGES];
+	int ver[IMG_PAGES], i;
+	const char *dir = fresh_dir("absent");
+	char path[PATH_MAX], err[256];
+	struct vmtrack_img *img;
+
+	for (i = 0; i < IMG_PAGES; i++) {
+		present[i] = i % 4 != 0;
+		all[i] = true;
+		some[i] = i % 2 == 0;
+		ver[i] = 2;
+	}
+	CHECK_EQ(write_iter(dir, 1, present, all), 0);
+	CHECK_EQ(write_iter(dir, 2, present, all), 0);
+	CHECK_EQ(write_iter(dir, 3, present, some), 0);
+	snprintf(path, sizeof(path), "%s/1/pagemap-1234.img", dir);
+	CHECK_EQ(unlink(path), 0);
+	/* 2 has no holes: the chain is 2 alone */
+	CHECK(chain_matches(dir, 2, present, ver));
+	/* 3's holes are in 2 */
+	for (i = 0; i < IMG_PAGES; i++)
+		ver[i] = some[i] ? 3 : 2;
+	CHECK(chain_matches(dir, 3, present, ver));
+	/* without 2's image, 3's holes are in no parent */
+	snprintf(path, sizeof(path), "%s/2/pagemap-1234.img", dir);
+	CHECK_EQ(unlink(path), 0);
+	snprintf(path, sizeof(path), "%s/3", dir);
+	CHECK_EQ(vmtrack_chain_load(&img, path, 1234, err, sizeof(err)), -EBADMSG);
+	CHECK(strstr(err, "not in the parent"));
+	/* a parent link to no directory is an error, not the chain's end */
+	snprintf(path, sizeof(path), "%s/2", dir);
+	rm_rf(path);
+	snprintf(path, sizeof(path), "%s/3", dir);
+	CHECK(vmtrack_chain_load(&img, path, 1234, err, sizeof(err)) != 0);
+	CHECK(!strstr(err, "not in the parent"));
+}
+
 static void test_image_writer_rules(void)
 {
 	const char *dir = fresh_dir("rules");
@@ -849,6 +892,8 @@ int main(void)
 	run_test("page server: addresses, ports from 1 to 65535", test_ps_addr);
 	run_test("images: six iterations with holes, drops and new pages rebuild the model",
 		 test_image_chain);
+	run_test("images: a parent without the task's image ends its chain, as for CRIU",
+		 test_image_task_absent);
 	run_test("images: writer merges, refuses overlap and misalignment, commit/abort/remove",
 		 test_image_writer_rules);
 	run_test("images: truncated, garbage, bad magic, short pages file, uncovered hole, "
