@@ -144,6 +144,35 @@ start() {
 	wait_for "$dir/target.out" ready 60
 }
 
+# criu_dump T DIR: criu dump of $tpid's tree into DIR/final on top of
+# vmtrack's DIR/pre/last, left stopped; one check
+criu_dump() {
+	local rc
+
+	mkdir -p "$2/final"
+	criu dump -t "$tpid" -D "$2/final" --prev-images-dir "$2/pre/last" \
+		--track-mem --leave-stopped -v4 -o dump.log > /dev/null 2>&1
+	rc=$?
+	check "$1: criu dump --prev-images-dir PRE/last --track-mem exits 0 (got $rc)" \
+		[ $rc = 0 ]
+	[ $rc = 0 ] && return 0
+	grep -E "Error|Warn" "$2/final/dump.log" | tail -15 | sed 's/^/# /'
+	maps_of_missing "$tpid" "$2/final/dump.log"
+	return 1
+}
+
+# criu_restore T DIR: criu restore of DIR/final, left stopped; one check
+criu_restore() {
+	local rc
+
+	criu restore -D "$2/final" -d --leave-stopped -v4 -o restore.log > /dev/null 2>&1
+	rc=$?
+	check "$1: criu restore exits 0 (got $rc)" [ $rc = 0 ]
+	[ $rc = 0 ] && return 0
+	grep -E "Error|Warn" "$2/final/restore.log" | tail -15 | sed 's/^/# /'
+	return 1
+}
+
 # one_seed MODE KIND SEED [TARGET-ARGS]: MODE "stopped": vmtrack leaves the
 # target stopped and criu copies (almost) nothing again; "running": the
 # target runs on after vmtrack's last copy, and what it changes meanwhile
@@ -179,17 +208,7 @@ one_seed() {
 		sleep 1
 	fi
 	# 3. criu dump on top of it
-	mkdir -p "$dir/final"
-	criu dump -t "$tpid" -D "$dir/final" --prev-images-dir "$dir/pre/last" \
-		--track-mem --leave-stopped -v4 -o dump.log > /dev/null 2>&1
-	rc=$?
-	check "$t: criu dump --prev-images-dir PRE/last --track-mem exits 0 (got $rc)" \
-		[ $rc = 0 ]
-	if [ $rc != 0 ]; then
-		grep -E "Error|Warn" "$dir/final/dump.log" | tail -15 | sed 's/^/# /'
-		maps_of_missing "$tpid" "$dir/final/dump.log"
-		return
-	fi
+	criu_dump "$t" "$dir" || return
 	read -r parent_pages own <<< "$(pagemap_counts "$dir/final/pagemap-$tpid.img")"
 	info "criu wrote ${own:-?} private pages itself, ${parent_pages:-?} are holes into vmtrack's images"
 	if [ "$mode" = stopped ]; then
@@ -206,13 +225,7 @@ one_seed() {
 	# 5. restore, stopped
 	kill -9 "$tpid"
 	wait "$tpid" 2> /dev/null
-	criu restore -D "$dir/final" -d --leave-stopped -v4 -o restore.log > /dev/null 2>&1
-	rc=$?
-	check "$t: criu restore exits 0 (got $rc)" [ $rc = 0 ]
-	if [ $rc != 0 ]; then
-		grep -E "Error|Warn" "$dir/final/restore.log" | tail -15 | sed 's/^/# /'
-		return
-	fi
+	criu_restore "$t" "$dir" || return
 	restored=$(pid_state "$tpid")
 	check "$t: pid $tpid is back, stopped ($restored)" [ "$restored" = T -o "$restored" = t ]
 	"$check" -p "$tpid" -D "$dir/final" > "$dir/check-restored" 2>&1
@@ -258,15 +271,7 @@ tree_seed() {
 	rc=$?
 	check "$t: vmtrack dump of the parent exits 0 (got $rc)" [ $rc = 0 ]
 	[ $rc = 0 ] || { sed 's/^/# /' "$dir/vmtrack.out"; return; }
-	mkdir -p "$dir/final"
-	criu dump -t "$tpid" -D "$dir/final" --prev-images-dir "$dir/pre/last" \
-		--track-mem --leave-stopped -v4 -o dump.log > /dev/null 2>&1
-	rc=$?
-	check "$t: criu dump of the tree exits 0 (got $rc)" [ $rc = 0 ]
-	if [ $rc != 0 ]; then
-		grep -E "Error|Warn" "$dir/final/dump.log" | tail -15 | sed 's/^/# /'
-		return
-	fi
+	criu_dump "$t" "$dir" || return
 	read -r parent_pages own <<< "$(pagemap_counts "$dir/final/pagemap-$tpid.img")"
 	check "$t: criu takes the parent's pages from vmtrack's images (${parent_pages:-0} in parent, ${own:-?} copied again)" \
 		[ "${parent_pages:-0}" -gt 1024 -a "${own:-99999}" -lt 64 ]
@@ -284,13 +289,7 @@ tree_seed() {
 		[ -e "/proc/$child" ] || break
 		sleep 0.1
 	done
-	criu restore -D "$dir/final" -d --leave-stopped -v4 -o restore.log > /dev/null 2>&1
-	rc=$?
-	check "$t: criu restore exits 0 (got $rc)" [ $rc = 0 ]
-	if [ $rc != 0 ]; then
-		grep -E "Error|Warn" "$dir/final/restore.log" | tail -15 | sed 's/^/# /'
-		return
-	fi
+	criu_restore "$t" "$dir" || return
 	for p in "$tpid" "$child"; do
 		restored=$(pid_state "$p")
 		check "$t: pid $p is back, stopped ($restored)" [ "$restored" = T -o "$restored" = t ]
