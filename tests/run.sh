@@ -233,10 +233,13 @@ KERNEL=$BASE_KERNEL vm_suite "selftests-unpatched" $((600 * SLOW)) \
 # dump's chain of CRIU images (dump.sh). They run beside the mm selftests.
 vm_suite_start "running" $((1500 * SLOW)) env PRECOPY_SEEDS=3 PRECOPY_TIMEOUT=$((600 * SLOW)) \
 	"$VMTRACK_ROOT/tools/vmtrack/tests/running.sh"
-vm_suite_start "dump" $((1200 * SLOW)) "$VMTRACK_ROOT/tools/vmtrack/tests/dump.sh"
-# The same on two vCPUs that run at once (a host thread each), where a write
-# fault on one overlaps a re-arm or a copy on the other: the other suites'
-# vCPUs take turns (see vm/run). One session at a time, which is safe there.
+# dump.sh, and libvmtrack's loops but those with several sessions at once
+# (parallel.sh), on two vCPUs that run at once (a host thread each), where
+# a write fault on one overlaps a re-arm or a copy on the other: the
+# vCPUs of running.sh and e2e.sh take turns (see vm/run). One session at
+# a time, which is safe there.
+VMTRACK_TCG=multi vm_suite_start "dump" $((1200 * SLOW)) \
+	"$VMTRACK_ROOT/tools/vmtrack/tests/dump.sh"
 VMTRACK_TCG=multi vm_suite_start "parallel" $((900 * SLOW)) \
 	"$VMTRACK_ROOT/tools/vmtrack/tests/parallel.sh"
 # So do the mm_watch selftests, but for the one that switches an event on

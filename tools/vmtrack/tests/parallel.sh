@@ -6,11 +6,12 @@
 #
 #   VMTRACK_TCG=multi vm/run -k BZIMAGE -c 2 -t 900 -- tools/vmtrack/tests/parallel.sh
 #
-# The other guest suites run under qemu's TCG with one thread for all vCPUs:
-# the CPUs take turns, and a fault on one never overlaps a re-arm on the
-# other. With a thread per vCPU (VMTRACK_TCG=multi) they do overlap, but
-# live-patching a tracepoint's call sites while another vCPU runs through
-# them can crash the guest (a qemu bug, see vm/run). libvmtrack's dense
+# running.sh and e2e.sh, which also start several sessions at once, run
+# under qemu's TCG with one thread for all vCPUs: the CPUs take turns, and a
+# fault on one never overlaps a re-arm on the other. With a thread per vCPU
+# (VMTRACK_TCG=multi) they do overlap, but live-patching a tracepoint's call
+# sites while another vCPU runs through them can crash the guest (a qemu
+# bug, see vm/run). libvmtrack's dense
 # epochs switch the write_fault event in soft mode, which patches nothing
 # (DENSE EPOCHS in vmtrack(1)); what still patches is a second instance's
 # probe coming or going. So this suite runs one session at a time.
@@ -22,9 +23,9 @@
 #   mixed workload, writes only, loss, batches, spliced buffers, writable
 #   mappings only and the scripted mapping changes; each against snapshots
 #   of the frozen target
-# - vmtrack dump of tests/dump-target (with and without loss), Node.js, and
-#   stress-ng's vm and madvise stressors: the chain of images against the
-#   frozen target (cases of tests/dump.sh)
+#
+# (make test also runs tests/dump.sh and tests/criu.sh so, as suites of
+# their own.)
 #
 # PRECOPY_SEEDS (default 3) sets the number of seeds of the first precopy
 # case; the others take fewer.
@@ -67,18 +68,5 @@ precopy "precopy: writable mappings only, events only, exact" \
 precopy "precopy: scripted mapping changes, events only" -X -d never
 precopy "precopy: scripted mapping changes, writable mappings only, events only" -X -w -d never
 check "precopy: no instance left" no_instances
-
-# vmtrack dump: its TAP lines as this suite's
-DUMP_SEEDS="9301 9302" DUMP_LOSS_SEEDS=9303 DUMP_ONLY="seeds node stress-vm stress-madvise" \
-	"$here/dump.sh" > $tmp/dump 2>&1
-rc=$?
-while IFS= read -r line; do
-	case $line in
-	"ok "*) ok "dump: ${line#ok * - }" ;;
-	"not ok "*) nok "dump: ${line#not ok * - }" ;;
-	"# "*) echo "$line" ;;
-	esac
-done < $tmp/dump
-check "dump: dump.sh exited 0" [ $rc = 0 ]
 
 tap_end
