@@ -150,6 +150,11 @@ tap_step "unit" make -s -C "$VMTRACK_ROOT/tools/vmtrack" check
 section "kernel series: sync with the top-level files"
 tap_step "series-sync" "$VMTRACK_ROOT/scripts/kernel-series.sh" sync
 
+section "docs: reStructuredText parses without a warning"
+tap_step "docs" python3 "$VMTRACK_ROOT/scripts/rst-check.py" \
+	"$VMTRACK_ROOT"/Documentation/admin-guide/mm/watch.rst \
+	"$VMTRACK_ROOT"/Documentation/tools/vmtrack/*.rst
+
 if [ "$DEBUG" != 1 ]; then
 	# First: with an empty cache the per-patch builds start from its
 	# objects (scripts/kernel-series.sh, seed_build_from_base).
