@@ -328,7 +328,7 @@ vm_suite_wait "running"
 section "guest: vmtrack dump, the image chain against the frozen target"
 vm_suite_wait "dump"
 
-section "guest: pre-copy and vmtrack dump on two vCPUs running at once"
+section "guest: libvmtrack pre-copy on two vCPUs running at once"
 vm_suite_wait "parallel"
 
 section "guest: mm_watch selftests on two vCPUs running at once"

@@ -13,10 +13,11 @@
 #   reported, the result still exact); with the dirty ranges handed out in
 #   batches; a target that only writes (dense epochs' sweeps give the dirty
 #   set as found); with the ring buffers mapped (the default) and spliced;
-#   with only the writable mappings watched; a scripted target whose
-#   mappings are replaced, created or written and made read-only, one step
-#   per epoch; two and three sessions on different targets in one process;
-#   consumer and target in a child pid namespace
+#   a scripted target whose mappings are replaced, created or written and
+#   made read-only, one step per epoch, with dense epochs (with events
+#   only, and the writable mappings only, in parallel.sh); two and three
+#   sessions on different targets in one process; consumer and target in
+#   a child pid namespace
 # - vmtrack run exits with the command's status
 # - vmtrack watch: the final epoch is taken with the target frozen; a target
 #   that cannot be frozen (another tracer) is an error, not a final epoch
@@ -59,17 +60,15 @@ precopy "precopy: events only (dense never), exact" -n $(( (SEEDS + 1) / 2 )) -s
 # which does not make its sweep wide)
 precopy "precopy: dense epochs only (soft-dirty sweeps), exact" -n $(( (SEEDS + 1) / 2 )) -s 601 -e 8 -d always -R
 precopy "precopy: dense epochs in and out in turn, exact" -n $(( (SEEDS + 1) / 2 )) -s 701 -e 9 -d cycle
-# only the writable mappings (VMTRACK_F_WRITABLE_ONLY), the write faults
-# from events: a tracked mapping made read-only keeps its dirty pages, and
-# the events of one written through /proc/PID/mem or made writable again
-# reach it
-precopy "precopy: writable mappings only, events only, exact" \
-	-n $(( (SEEDS + 1) / 2 )) -s 5001 -e 8 -d never -w
-# the same edges made to last, one step and epoch at a time: mappings
-# replaced, created or written and then made read-only, a read-only one
-# replaced in place (a random mix reaches them only when an epoch falls
-# inside an mprotect() window)
-for mode in never always cycle; do
+# Only the writable mappings (VMTRACK_F_WRITABLE_ONLY) with the write
+# faults from events, where a tracked mapping made read-only keeps its dirty
+# pages and the events of one written through /proc/PID/mem or made
+# writable again reach it, run in parallel.sh, on two CPUs at once; so do
+# the scripted mapping changes below with events only. Here with dense
+# epochs: mappings replaced, created or written and then made read-only, a
+# read-only one replaced in place, one step and epoch at a time (a random
+# mix reaches them only when an epoch falls inside an mprotect() window).
+for mode in always cycle; do
 	precopy "precopy: scripted mapping changes, every private mapping, dense $mode" \
 		-X -d $mode
 	precopy "precopy: scripted mapping changes, writable mappings only, dense $mode" \
