@@ -11,10 +11,10 @@
 # fault on one never overlaps a re-arm on the other. With a thread per vCPU
 # (VMTRACK_TCG=multi) they do overlap, but live-patching a tracepoint's call
 # sites while another vCPU runs through them can crash the guest (a qemu
-# bug, see vm/run). libvmtrack's dense
-# epochs switch the write_fault event in soft mode, which patches nothing
-# (DENSE EPOCHS in vmtrack(1)); what still patches is a second instance's
-# probe coming or going. So this suite runs one session at a time.
+# bug, see vm/run). libvmtrack's dense epochs switch the write_fault event
+# in soft mode, which patches nothing (DENSE EPOCHS in vmtrack(1)); what
+# still patches is a second instance's probe coming or going. So this suite
+# runs one session at a time.
 #
 # - tests/cpus-at-once: the two CPUs run at once (adds lost to each other);
 #   if not, the checks below still run, on CPUs taking turns
