@@ -395,8 +395,8 @@ static int enable_events(struct vmtrack_session *s)
  * through them). An enable_event trigger holds the event in soft mode:
  * "enable" then only sets or clears its soft-disabled flag, and a
  * soft-disabled event costs a watched write fault a test of that flag
- * (the same first-write time as the event off: DENSE EPOCHS in vmtrack(1)). The
- * trigger sits on mm_watch_exit and never fires. Without it (a kernel
+ * (about the first-write time of the event off: DENSE EPOCHS in
+ * vmtrack(1)). The trigger sits on mm_watch_exit and never fires. Without it (a kernel
  * that refuses it, or one removed behind the session's back) the switch
  * unregisters and registers the probe, as before.
  */
