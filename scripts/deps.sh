@@ -8,7 +8,7 @@ set -euo pipefail
 
 packages=(
 	build-essential bc bison flex libelf-dev libssl-dev cpio xz-utils kmod
-	ccache pkg-config git perl python3
+	ccache pkg-config git perl python3 sparse
 	linux-source-6.12
 	qemu-system-x86
 	libtracefs-dev libtraceevent-dev trace-cmd

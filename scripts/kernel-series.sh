@@ -7,7 +7,7 @@
 #   apply     git am kernel-patches/ onto the pristine baseline; prints the
 #             resulting commit (the series' tip) on stdout
 #   check     checkpatch --strict and a build of every patch (cached per tree)
-#   w1        no new W=1 warnings in the C files the series touches
+#   w1        no new W=1 or sparse warnings in the C files the series touches
 #   sync      fail if the top-level mirror differs from what the series adds
 #   dev       create or refresh the development worktree (branch vmtrack)
 #   export    regenerate kernel-patches/ and the mirror from the dev branch
@@ -183,19 +183,21 @@ cmd_check() {
 	return $((fails > 0))
 }
 
-# W=1 warnings of the C files the series touches. Each side compiles them
-# in a copy of its built tree: nothing else is rebuilt, and the trees the
-# tests boot keep their objects.
+# W=1 and sparse (C=1) warnings of the C files the series touches, as the
+# kernel test robot reports them. Each side compiles them in a copy of its
+# built tree: nothing else is rebuilt, and the trees the tests boot keep
+# their objects.
 w1_warnings() { # SRC BUILT OUT OBJS...
 	local src=$1 built=$2 out=$3 o
 	shift 3
 	[ -f "$built/.config" ] || die "$built is not built"
 	rm -rf "$out"
 	cp -a "$built" "$out"
-	# Compile the objects every time (ccache replays the warnings).
+	# Compile the objects every time (ccache replays the compiler's
+	# warnings; sparse checks each object it rebuilds).
 	for o; do rm -f "$out/$o"; done
 	# A build error is a failure; warnings are the result (none is fine).
-	make -s -C "$src" O="$out" -j"$(nproc)" CC="ccache gcc" W=1 "$@" \
+	make -s -C "$src" O="$out" -j"$(nproc)" CC="ccache gcc" W=1 C=1 "$@" \
 		> "$out/.vmtrack-w1.log" 2>&1 || { cat "$out/.vmtrack-w1.log" >&2; return 1; }
 	{ grep -E 'warning:' "$out/.vmtrack-w1.log" || true; } |
 		sed -E 's/:[0-9]+:[0-9]+:/:/; s#^.*/linux[^/]*/##' | sort -u
@@ -212,18 +214,18 @@ cmd_w1() {
 		# Only objects the test config builds.
 		[ -f "$built/${f%.c}.o" ] && objs+=("${f%.c}.o")
 	done
-	[ ${#objs[@]} -gt 0 ] || { echo "ok - W=1: no C file to check # SKIP"; return 0; }
+	[ ${#objs[@]} -gt 0 ] || { echo "ok - W=1 and sparse: no C file to check # SKIP"; return 0; }
 	w1_warnings "$KSRC" "$base_built" "$VMTRACK_CACHE/build-w1-base" \
 		$(for o in "${objs[@]}"; do [ -f "$KSRC/${o%.o}.c" ] && echo "$o"; done) \
 		> "$STAMPS/w1-base.txt"
 	w1_warnings "$SERIES_TREE" "$built" "$VMTRACK_CACHE/build-w1" "${objs[@]}" \
 		> "$STAMPS/w1-series.txt"
 	if comm -13 "$STAMPS/w1-base.txt" "$STAMPS/w1-series.txt" | grep -q .; then
-		echo "not ok - W=1: new warnings in ${#objs[@]} files the series touches"
+		echo "not ok - W=1 and sparse: new warnings in ${#objs[@]} files the series touches"
 		comm -13 "$STAMPS/w1-base.txt" "$STAMPS/w1-series.txt" | sed 's/^/#   /'
 		return 1
 	fi
-	echo "ok - W=1: no new warnings in the ${#objs[@]} C files the series touches"
+	echo "ok - W=1 and sparse: no new warnings in the ${#objs[@]} C files the series touches"
 }
 
 cmd_sync() {

@@ -183,7 +183,7 @@ fi
 KERNEL=$KERNEL_BUILD/arch/x86/boot/bzImage
 BASE_KERNEL=$BASE_BUILD/arch/x86/boot/bzImage
 
-section "kernel series: no new W=1 warnings"
+section "kernel series: no new W=1 or sparse warnings"
 # In copies of the two built trees just built.
 tap_step "series-w1" "$VMTRACK_ROOT/scripts/kernel-series.sh" w1 \
 	"$KERNEL_BUILD" "$BASE_BUILD"
