@@ -4,7 +4,8 @@
 # Pre-copy with the target's threads and the consumer on two CPUs that run at
 # once, as root, inside the test VM (kernel with MADV_WATCH):
 #
-#   VMTRACK_TCG=multi vm/run -k BZIMAGE -c 2 -t 900 -- tools/vmtrack/tests/parallel.sh
+#   VMTRACK_TCG=multi VMTRACK_VM_CMDLINE=numa=fake=2 vm/run -k BZIMAGE -c 2 -t 900 -- \
+#	tools/vmtrack/tests/parallel.sh
 #
 # running.sh and e2e.sh, which also start several sessions at once, run
 # under qemu's TCG with one thread for all vCPUs: the CPUs take turns, and a
@@ -19,7 +20,9 @@
 # - tests/cpus-at-once: the two CPUs run at once (adds lost to each other);
 #   if not, the checks below still run, on CPUs taking turns
 # - tests/precopy: the mixed workload with the library's choice of dense
-#   epochs and with dense epochs in and out in turn; events only: the
+#   epochs and with dense epochs in and out in turn; with the kernel
+#   swapping, migrating (between the two nodes of numa=fake=2) and merging
+#   the target's pages meanwhile, dense and events only; events only: the
 #   mixed workload, writes only, loss, batches, spliced buffers, writable
 #   mappings only and the scripted mapping changes; each against snapshots
 #   of the frozen target
@@ -52,6 +55,11 @@ esac
 precopy "precopy: running target, exact against snapshots" -n "$SEEDS" -s 9501 -e 8
 precopy "precopy: dense epochs in and out in turn, exact" \
 	-n $(( (SEEDS + 1) / 2 )) -s 9511 -e 9 -d cycle
+# the kernel swaps, migrates and merges the pages the epochs track
+precopy "precopy: pages swapped out, migrated and merged meanwhile, exact" \
+	-n "$SEEDS" -s 9601 -e 8 -K
+precopy "precopy: pages swapped out, migrated and merged meanwhile, events only, exact" \
+	-n $(( (SEEDS + 1) / 2 )) -s 9611 -e 8 -d never -K
 precopy "precopy: running target, events only, exact against snapshots" \
 	-n "$SEEDS" -s 9001 -e 8 -d never
 precopy "precopy: running target, writes only, events only, exact" \

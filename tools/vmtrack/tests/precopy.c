@@ -20,7 +20,7 @@
  * threads; or, with -W, writes only.
  *
  *   precopy [-s SEED] [-n SEEDS] [-e EPOCHS] [-i MS] [-b KB] [-t TARGETS] [-L]
- *	     [-d MODE] [-R] [-B N] [-W] [-w] [-X] [-v]
+ *	     [-d MODE] [-R] [-B N] [-W] [-w] [-K] [-X] [-v]
  *
  *   -s	first seed (default 1)		-n  number of seeds (default 10)
  *   -e	epochs before the final one (12)	-i  interval between epochs in ms (50)
@@ -43,6 +43,11 @@
  *   -w	watch only the writable mappings (VMTRACK_F_WRITABLE_ONLY): with
  *	events only (-d never) the kernel's events still reach the pages of
  *	mappings made read-only, which stay tracked
+ *   -K	the kernel moves the target's pages too: swapped out (to a zram
+ *	device this sets up) and read back, migrated between NUMA nodes
+ *	(move_pages(), and NUMA balancing's hinting faults), merged by KSM
+ *	and unmerged by writes, while the epochs run; some pages must have
+ *	been swapped out and migrated (boot with numa=fake=2)
  *   -X	a scripted target instead (one thread, no seed): one change of its
  *	mappings per step, each followed by an epoch and a comparison of
  *	its mappings, then the final epoch; the changes a random mix
@@ -66,10 +71,14 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/ptrace.h>
+#include <sys/swap.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <linux/mempolicy.h>
 
 #include "vmtrack.h"
 #include "threads.h"
@@ -106,6 +115,8 @@ struct wthread {
 	char		*stream;
 	size_t		stream_next;
 	int		pipe[2];
+	/* -K: pages of a few patterns, for KSM to merge */
+	char		*ksm;
 };
 
 static uint64_t rnd(uint64_t *s)
@@ -365,6 +376,73 @@ static void thp_op(struct wthread *t)
 	}
 }
 
+/* -K: the kernel moves the pages under the target, which keeps writing */
+static bool w_kernel_moves;
+/* pages moved to the node asked, KSM pages rewritten: the harness reads them */
+static uint64_t w_moves[2];
+
+#define W_KSM_PAGES	16
+
+/* 1-4 pages from @p on to the other NUMA node (each where it is now ^ 1) */
+static void pages_migrate(struct wthread *t, char *p, size_t len)
+{
+	size_t pages = len / PAGE, n = 1 + rnd(&t->rng) % 4, i;
+	void *addr[4];
+	int node[4], status[4];
+
+	for (i = 0; i < n; i++)
+		addr[i] = p + (rnd(&t->rng) % pages) * PAGE;
+	if (syscall(SYS_move_pages, 0, n, addr, NULL, status, 0))
+		return;
+	for (i = 0; i < n; i++)
+		node[i] = status[i] < 0 ? 0 : status[i] ^ 1;
+	if (syscall(SYS_move_pages, 0, n, addr, node, status, MPOL_MF_MOVE) < 0)
+		return;
+	for (i = 0; i < n; i++)
+		if (status[i] == node[i])
+			__atomic_fetch_add(&w_moves[0], 1, __ATOMIC_RELAXED);
+}
+
+static void kernel_op(struct wthread *t)
+{
+	struct slot *s = &t->slot[rnd(&t->rng) % W_SLOTS];
+	uint64_t op = rnd(&t->rng) % 6;
+	char *p = s->addr;
+	size_t len = s->len;
+
+	if (!p || op == 5) {		/* the globals, shared by the threads */
+		p = w_global;
+		len = sizeof(w_global);
+	}
+	switch (op) {
+	case 0:				/* swapped out, written or not */
+		madvise(p, len, MADV_PAGEOUT);
+		if (rnd(&t->rng) & 1)
+			scribble(&t->rng, p, len);
+		break;
+	case 1:				/* read back: swapped in read-only */
+		(void)((volatile char *)p)[(rnd(&t->rng) % (len / PAGE)) * PAGE];
+		break;
+	case 2:
+		if (t->thp && (rnd(&t->rng) & 1))
+			pages_migrate(t, t->thp, W_THP);
+		else
+			pages_migrate(t, p, len);
+		break;
+	case 3:				/* a page of the KSM region gets another pattern */
+		if (!t->ksm)
+			break;
+		memset(t->ksm + (rnd(&t->rng) % W_KSM_PAGES) * PAGE,
+		       0x40 + (int)(rnd(&t->rng) % 2), PAGE);
+		__atomic_fetch_add(&w_moves[1], 1, __ATOMIC_RELAXED);
+		break;
+	default:
+		madvise(p, len, MADV_COLD);
+		pages_migrate(t, p, len);
+		break;
+	}
+}
+
 static void *short_thread(void *arg)
 {
 	volatile char stack[3 * PAGE];
@@ -402,6 +480,8 @@ static void *worker(void *arg)
 
 		if (w_writes_only) {
 			write_op(t, op);
+		} else if (w_kernel_moves && op < 8) {
+			kernel_op(t);
 		} else if (op < 40) {
 			slot_op(t);
 		} else if (op < 65) {
@@ -423,13 +503,29 @@ static void *worker(void *arg)
 	return NULL;
 }
 
-static int workload(uint64_t seed, int ready_fd, bool writes_only)
+/* -K: each page one of two patterns, mergeable */
+static char *ksm_map(void)
 {
+	char *p = mmap(NULL, W_KSM_PAGES * PAGE, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	size_t i;
+
+	if (p == MAP_FAILED)
+		return NULL;
+	for (i = 0; i < W_KSM_PAGES; i++)
+		memset(p + i * PAGE, 0x40 + (int)(i % 2), PAGE);
+	madvise(p, W_KSM_PAGES * PAGE, MADV_MERGEABLE);
+	return p;
+}
+
+static int workload(uint64_t seed, int ready_fd, const char *mode)
+{
+	bool writes_only = mode && !strcmp(mode, "writes");
 	static struct wthread wt[W_THREADS];
 	size_t span = W_THREADS * W_SLOTS * W_SLOT_PAGES * PAGE * 2;
 	pthread_t th;
-	char *base;
-	int i, j;
+	char *base, ready[32];
+	int i, j, len;
 
 	/* learn a free area for the slots' homes, then leave it free */
 	base = mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -451,13 +547,18 @@ static int workload(uint64_t seed, int ready_fd, bool writes_only)
 					    MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
 		if (wt[i].stream == MAP_FAILED)
 			return 2;
+		if (mode && !strcmp(mode, "kernel"))
+			wt[i].ksm = ksm_map();
 	}
 	w_writes_only = writes_only;
+	w_kernel_moves = mode && !strcmp(mode, "kernel");
 	w_self_mem = open("/proc/self/mem", O_RDWR);
 	for (i = 0; i < W_THREADS; i++)
 		if (pthread_create(&th, NULL, worker, &wt[i]))
 			return 2;
-	if (write(ready_fd, "r", 1) != 1)
+	/* ready, and where the counters of -K are */
+	len = snprintf(ready, sizeof(ready), "r%016llx", (unsigned long long)(uintptr_t)w_moves);
+	if (write(ready_fd, ready, len) != len)
 		return 2;
 	close(ready_fd);
 	for (;;)
@@ -901,6 +1002,7 @@ struct opts {
 	bool		scripted;	/* -X */
 	bool		want_rearm;
 	bool		writes_only;
+	bool		kernel_moves;	/* -K */
 	size_t		batch;
 	enum dense_mode	dense;
 	int		verbose;
@@ -909,6 +1011,8 @@ struct opts {
 
 struct target {
 	pid_t			pid;
+	/* the workload's counters of -K (w_moves) */
+	uint64_t		moves_addr;
 	/* -X: steps sent, acknowledged; the target's area */
 	int			cmd_fd;
 	int			ack_fd;
@@ -933,12 +1037,13 @@ struct target {
 	struct vmtrack_epoch	last;
 };
 
-static pid_t spawn_random(const char *self, uint64_t seed, bool writes_only)
+static pid_t spawn_random(const char *self, uint64_t seed, const char *mode,
+			  uint64_t *moves_addr)
 {
-	char s[32], f[16];
+	char s[32], f[16], ready[32];
 	int fds[2];
+	ssize_t n;
 	pid_t pid;
-	char c;
 
 	if (pipe(fds))
 		return -1;
@@ -949,18 +1054,19 @@ static pid_t spawn_random(const char *self, uint64_t seed, bool writes_only)
 		close(fds[0]);
 		snprintf(s, sizeof(s), "%llu", (unsigned long long)seed);
 		snprintf(f, sizeof(f), "%d", fds[1]);
-		execl(self, self, "--workload", s, f, writes_only ? "writes" : (char *)NULL,
-		      (char *)NULL);
+		execl(self, self, "--workload", s, f, mode, (char *)NULL);
 		_exit(127);
 	}
 	close(fds[1]);
-	if (read(fds[0], &c, 1) != 1) {
-		close(fds[0]);
+	n = read(fds[0], ready, sizeof(ready) - 1);
+	close(fds[0]);
+	if (n < 1 || ready[0] != 'r') {
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
 		return -1;
 	}
-	close(fds[0]);
+	ready[n] = 0;
+	*moves_addr = strtoull(ready + 1, NULL, 16);
 	return pid;
 }
 
@@ -1118,7 +1224,8 @@ static int start_target(const struct opts *o, struct target *t, uint64_t seed)
 	t->cmd_fd = -1;
 	t->ack_fd = -1;
 	t->pid = o->scripted ? spawn_script(o->self, t) :
-		 spawn_random(o->self, seed, o->writes_only);
+		 spawn_random(o->self, seed, o->writes_only ? "writes" :
+			      o->kernel_moves ? "kernel" : NULL, &t->moves_addr);
 	if (t->pid < 0) {
 		printf("# cannot start the workload\n");
 		return -1;
@@ -1297,6 +1404,35 @@ static bool run_steps(const struct opts *o, struct target *t)
 	return ok;
 }
 
+/* -K: the workloads' counters, and their pages merged, summed over the seeds */
+static uint64_t km_moves[2], km_merged;
+
+static void moves_add(const struct target *t)
+{
+	uint64_t v[2];
+	struct iovec local = { v, sizeof(v) };
+	struct iovec remote = { (void *)(uintptr_t)t->moves_addr, sizeof(v) };
+
+	char path[64], buf[32];
+	int fd;
+	ssize_t n;
+
+	if (process_vm_readv(t->pid, &local, 1, &remote, 1, 0) == sizeof(v)) {
+		km_moves[0] += v[0];
+		km_moves[1] += v[1];
+	}
+	snprintf(path, sizeof(path), "/proc/%d/ksm_merging_pages", t->pid);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n > 0) {
+		buf[n] = 0;
+		km_merged += strtoull(buf, NULL, 10);
+	}
+}
+
 static bool run_seed(const struct opts *o, uint64_t seed)
 {
 	struct target tg[MAX_TARGETS] = { 0 };
@@ -1326,6 +1462,8 @@ static bool run_seed(const struct opts *o, uint64_t seed)
 			ok = false;
 			break;
 		}
+		if (o->kernel_moves)
+			moves_add(&tg[i]);
 		clock_gettime(CLOCK_MONOTONIC, &t1);
 		printf("# seed %llu target %d: %d epochs, %ld pages copied, %llu reported dirty "
 		       "(%llu new), %d loss epochs, %d dense (%d left, %d re-armed in the sweep), "
@@ -1381,11 +1519,172 @@ static int hold(pid_t pid)
 		pause();
 }
 
+/* ---- -K: the kernel's own moves of the targets' pages ------------------- */
+
+#define KSM_DIR		"/sys/kernel/mm/ksm/"
+#define NUMA_DIR	"/sys/kernel/debug/sched/numa_balancing/"
+
+/* settings made for the run, and what they were before */
+static const struct {
+	const char *path, *value;
+} km_settings[] = {
+	{ KSM_DIR "run", "1" },
+	{ KSM_DIR "sleep_millisecs", "10" },
+	{ KSM_DIR "pages_to_scan", "1000" },
+	{ "/proc/sys/kernel/numa_balancing", "1" },
+	{ NUMA_DIR "scan_delay_ms", "10" },
+	{ NUMA_DIR "scan_period_min_ms", "10" },
+};
+
+struct kmoves {
+	char		saved[ARRAY_SIZE(km_settings)][32];
+	char		zram[32];	/* the swap device this run set up */
+	long long	full_scans;	/* KSM's, before */
+};
+
+static int file_read(const char *path, char *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n < 0)
+		return -1;
+	buf[n] = 0;
+	buf[strcspn(buf, "\n")] = 0;
+	return 0;
+}
+
+static long long file_num(const char *path)
+{
+	char buf[32];
+
+	return file_read(path, buf, sizeof(buf)) ? -1 : strtoll(buf, NULL, 10);
+}
+
+static int file_write(const char *path, const char *value)
+{
+	int fd = open(path, O_WRONLY);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = write(fd, value, strlen(value));
+	close(fd);
+	return n == (ssize_t)strlen(value) ? 0 : -1;
+}
+
+static bool swap_active(void)
+{
+	FILE *f = fopen("/proc/swaps", "r");
+	int lines = 0, c;
+
+	if (!f)
+		return false;
+	while ((c = fgetc(f)) != EOF)
+		lines += c == '\n';
+	fclose(f);
+	/* a header line, then one per active device */
+	return lines > 1;
+}
+
+static int run_quiet(const char *prog, const char *arg)
+{
+	int status, fd;
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		fd = open("/dev/null", O_WRONLY);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		execlp(prog, prog, arg, (char *)NULL);
+		_exit(127);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) != pid)
+		return -1;
+	return WIFEXITED(status) && !WEXITSTATUS(status) ? 0 : -1;
+}
+
+/* swap on a new zram device, unless some swap is on already */
+static int zram_swap_on(struct kmoves *km)
+{
+	char num[16], path[64];
+
+	if (swap_active())
+		return 0;
+	if (file_read("/sys/class/zram-control/hot_add", num, sizeof(num)))
+		return -1;
+	snprintf(path, sizeof(path), "/sys/block/zram%s/disksize", num);
+	if (file_write(path, "256M"))
+		return -1;
+	snprintf(km->zram, sizeof(km->zram), "/dev/zram%s", num);
+	if (run_quiet("mkswap", km->zram) || swapon(km->zram, 0)) {
+		km->zram[0] = 0;
+		return -1;
+	}
+	return 0;
+}
+
+static int kernel_moves_setup(struct kmoves *km)
+{
+	size_t i;
+
+	memset(km, 0, sizeof(*km));
+	if (zram_swap_on(km)) {
+		printf("# -K: no swap: no zram device could be set up\n");
+		return -1;
+	}
+	for (i = 0; i < ARRAY_SIZE(km_settings); i++) {
+		if (file_read(km_settings[i].path, km->saved[i], sizeof(km->saved[i])) ||
+		    file_write(km_settings[i].path, km_settings[i].value)) {
+			printf("# -K: cannot set %s\n", km_settings[i].path);
+			return -1;
+		}
+	}
+	km->full_scans = file_num(KSM_DIR "full_scans");
+	return 0;
+}
+
+/*
+ * Undo the settings; what happened: 0 when pages were swapped out and
+ * migrated (the zram device's writes, the workloads' own counts)
+ */
+static int kernel_moves_teardown(struct kmoves *km, char *what, size_t len)
+{
+	unsigned long long io[5] = { 0 };
+	long long scans = file_num(KSM_DIR "full_scans") - km->full_scans;
+	char path[64], buf[256];
+	size_t i;
+
+	for (i = ARRAY_SIZE(km_settings); i-- > 0;)
+		if (km->saved[i][0])
+			file_write(km_settings[i].path, km->saved[i]);
+	if (km->zram[0]) {
+		/* reads, merges, sectors, ticks, then writes */
+		snprintf(path, sizeof(path), "/sys/block/%s/stat", km->zram + strlen("/dev/"));
+		if (!file_read(path, buf, sizeof(buf)))
+			sscanf(buf, "%llu %llu %llu %llu %llu", &io[0], &io[1], &io[2], &io[3],
+			       &io[4]);
+		swapoff(km->zram);
+		file_write("/sys/class/zram-control/hot_remove",
+			   km->zram + strlen("/dev/zram"));
+	}
+	snprintf(what, len, "%llu writes and %llu reads of the swap device, %llu pages "
+		 "migrated, %llu pages merged by KSM at the freezes, %llu of its pages "
+		 "rewritten, %lld KSM scans", io[4], io[0],
+		 (unsigned long long)km_moves[0], (unsigned long long)km_merged,
+		 (unsigned long long)km_moves[1], scans);
+	return io[4] > 0 && km_moves[0] > 0 ? 0 : -1;
+}
+
 static void usage(void)
 {
 	fprintf(stderr, "usage: precopy [-s SEED] [-n SEEDS] [-e EPOCHS] [-i MS] [-b KB] "
-		"[-t TARGETS] [-L] [-S] [-d auto|never|always|cycle] [-R] [-B N] [-W] [-w] [-X] "
-		"[-v]\n");
+		"[-t TARGETS] [-L] [-S] [-d auto|never|always|cycle] [-R] [-B N] [-W] [-w] [-K] "
+		"[-X] [-v]\n");
 	exit(2);
 }
 
@@ -1405,6 +1704,7 @@ int main(int argc, char **argv)
 		{ "batch", required_argument, NULL, 'B' },
 		{ "writes-only", no_argument, NULL, 'W' },
 		{ "writable-only", no_argument, NULL, 'w' },
+		{ "kernel-moves", no_argument, NULL, 'K' },
 		{ "scripted", no_argument, NULL, 'X' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ NULL, 0, NULL, 0 }
@@ -1412,15 +1712,18 @@ int main(int argc, char **argv)
 	struct opts o = { .seed = 1, .seeds = 10, .epochs = 12, .interval_ms = 50,
 			  .targets = 1, .self = "/proc/self/exe" };
 	static const char * const dense_names[] = { "auto", "never", "always", "cycle" };
+	struct kmoves km;
+	char moved[256];
 	int c, i, failed = 0;
 
 	if ((argc == 4 || argc == 5) && !strcmp(argv[1], "--workload"))
-		return workload(strtoull(argv[2], NULL, 0), atoi(argv[3]), argc == 5);
+		return workload(strtoull(argv[2], NULL, 0), atoi(argv[3]),
+				argc == 5 ? argv[4] : NULL);
 	if (argc == 4 && !strcmp(argv[1], "--script"))
 		return script_target(atoi(argv[2]), atoi(argv[3]));
 	if (argc == 3 && !strcmp(argv[1], "--hold"))
 		return hold(atoi(argv[2]));
-	while ((c = getopt_long(argc, argv, "s:n:e:i:b:t:LSd:RB:WwXv", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:n:e:i:b:t:LSd:RB:WwKXv", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			o.seed = strtoull(optarg, NULL, 0);
@@ -1462,6 +1765,9 @@ int main(int argc, char **argv)
 		case 'w':
 			o.writable_only = true;
 			break;
+		case 'K':
+			o.kernel_moves = true;
+			break;
 		case 'X':
 			o.scripted = true;
 			break;
@@ -1478,10 +1784,16 @@ int main(int argc, char **argv)
 		}
 	}
 	if (o.targets < 1 || o.targets > MAX_TARGETS || o.seeds < 1 || o.epochs < 0 ||
-	    (o.scripted && (o.targets > 1 || o.batch || o.writes_only)))
+	    (o.scripted && (o.targets > 1 || o.batch || o.writes_only || o.kernel_moves)) ||
+	    (o.writes_only && o.kernel_moves))
 		usage();
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	printf("1..%d\n", o.seeds);
+	printf("1..%d\n", o.seeds + o.kernel_moves);
+	if (o.kernel_moves && kernel_moves_setup(&km)) {
+		printf("Bail out! -K: the kernel's page moves cannot be set up\n");
+		kernel_moves_teardown(&km, moved, sizeof(moved));
+		return 1;
+	}
 	for (i = 0; i < o.seeds; i++) {
 		uint64_t seed = o.seed + i;
 		bool ok = run_seed(&o, seed);
@@ -1495,9 +1807,19 @@ int main(int argc, char **argv)
 			       "dense %s%s%s\n", ok ? "ok" : "not ok", i + 1,
 			       (unsigned long long)seed, o.targets, o.epochs, o.interval_ms,
 			       o.buffer_kb ? ", small buffer" : "", dense_names[o.dense],
-			       o.batch ? ", in batches" : "", o.writes_only ? ", writes only" : "");
+			       o.batch ? ", in batches" : "", o.writes_only ? ", writes only" :
+			       o.kernel_moves ? ", the kernel moving pages" : "");
 		failed += !ok;
 	}
 	printf("# %d of %d seeds failed\n", failed, o.seeds);
+	if (o.kernel_moves) {
+		/* without the moves, the seeds tested the plain mix only */
+		i = kernel_moves_teardown(&km, moved, sizeof(moved));
+		printf("# -K: %s\n", moved);
+		printf("%s %d - the kernel moved the targets' pages meanwhile%s\n",
+		       i ? "not ok" : "ok", o.seeds + 1,
+		       i ? ": none swapped out or migrated" : "");
+		failed += !!i;
+	}
 	return failed ? 1 : 0;
 }
