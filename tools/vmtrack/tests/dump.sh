@@ -684,6 +684,19 @@ print(parent, present)'
 
 # criu_ps_dump PID LOCAL REMOTE PORT PARENT [criu dump args]: criu dump into
 # LOCAL with its pages to a page server in REMOTE (parent ../PARENT)
+# listening PORT: wait up to 10 s for a TCP socket listening on PORT
+listening() {
+	local hex i
+
+	hex=$(printf '%04X' "$1")
+	for ((i = 0; i < 200; i++)); do
+		awk -v p=":$hex" '$2 ~ p"$" && $4 == "0A" { f = 1 } END { exit !f }' \
+			/proc/net/tcp && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
 criu_ps_dump() {
 	local pid=$1 local=$2 remote=$3 port=$4 parent=$5 spid rc
 
@@ -692,7 +705,8 @@ criu_ps_dump() {
 	criu page-server -D "$remote" --address 127.0.0.1 --port "$port" \
 		--prev-images-dir "../$parent" -v4 -o ps.log > /dev/null 2>&1 &
 	spid=$!
-	sleep 0.5
+	# criu dump connects once (vmtrack retries): the server must listen
+	listening "$port" || echo "# criu page-server on port $port: not listening after 10 s"
 	criu dump -t "$pid" -D "$local" --page-server --address 127.0.0.1 --port "$port" \
 		--leave-stopped -v4 -o dump.log "$@" > /dev/null 2>&1
 	rc=$?
@@ -782,7 +796,7 @@ page_server_local() {
 		fi
 	else
 		not_ok "$t: criu dump --page-server --prev-images-dir DIR/last failed:" \
-			"$(grep -E "Error" "$dir/final/dump.log" | tail -3)" \
+			"$(grep -E "Error" "$dir/final/dump.log" | head -3)" \
 			"server: $(grep -E "Error" "$dir/remote/final/ps.log" | tail -3)"
 		kill -9 "$tpid"
 		return
