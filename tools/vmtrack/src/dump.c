@@ -1047,9 +1047,12 @@ static int final_copy(struct dump *d, enum vmtrack_stop stop, double *freeze_ms,
 	 * Re-arming the last dirty set of a frozen target costs one more
 	 * process_madvise() of a small set; it keeps this loop within the
 	 * flags every libvmtrack accepts (NO_REARM wants a session freeze).
+	 * STOPPED: every event of the target is in the buffers now, so a
+	 * number missing from them is lost, not late (the freeze is ours,
+	 * not the session's, which would not know it otherwise).
 	 */
 	d->frozen = true;
-	ret = epoch(d, 0, &r);
+	ret = epoch(d, VMTRACK_EPOCH_STOPPED, &r);
 	if (!ret)
 		ret = write_iteration(d, &d->pending, false, &r);
 	if (!ret && d->o->track_mem)
