@@ -89,6 +89,15 @@ static void mm_watch_set_id(struct mm_struct *mm, struct task_struct *task)
 	/* Pairs with mm_watch_id(): the tgid is set once the id is. */
 	smp_store_release(&mm->watch_id,
 			  atomic64_inc_return(&mm_watch_last_id));
+	/*
+	 * A GUP-fast for writing that read no identity left no note for the
+	 * re-arms (mm_watch_gup_write()), and may pin a page after this first
+	 * arm looked, once a fault made it writable again. It reads the
+	 * identity with interrupts off: after a grace period every such walk
+	 * has ended, its pins in place for the arm to find, and every later
+	 * one sees the identity.
+	 */
+	synchronize_rcu();
 }
 
 /**
@@ -375,6 +384,9 @@ struct mm_watch_scan {
 	struct mm_watch_rearm_batch armed;
 	struct prot_range ranges[MM_WATCH_SCAN_BATCH];
 	struct prot_range armed_ranges[MM_WATCH_SCAN_BATCH];
+	/* the page table walked: written entries, and those armed under its lock */
+	DECLARE_BITMAP(written, MAX_PTRS_PER_PTE);
+	DECLARE_BITMAP(armed_ptes, MAX_PTRS_PER_PTE);
 };
 
 /* Report the ranges armed in the walk, once no writable TLB entry is left. */
@@ -448,6 +460,25 @@ struct mm_watch_scan *mm_watch_scan_begin(struct mm_struct *mm)
 }
 
 /**
+ * mm_watch_scan_bitmaps - the bitmaps of a page table a PAGEMAP_SCAN walks
+ * @scan: from mm_watch_scan_begin()
+ * @armed: set to the bitmap of the entries armed under the page table lock
+ *
+ * Both bitmaps are cleared. They are the walk's rather than its stack's:
+ * with 64 KiB pages a page table has 8192 entries.
+ *
+ * Return: the bitmap of the written entries, one bit per entry.
+ */
+unsigned long *mm_watch_scan_bitmaps(struct mm_watch_scan *scan,
+				     unsigned long **armed)
+{
+	bitmap_zero(scan->written, PTRS_PER_PTE);
+	bitmap_zero(scan->armed_ptes, PTRS_PER_PTE);
+	*armed = scan->armed_ptes;
+	return scan->written;
+}
+
+/**
  * mm_watch_scan_rearm - re-arm a range a PAGEMAP_SCAN walk found written
  * @scan: from mm_watch_scan_begin()
  * @vma: the watched VMA of the range
@@ -490,6 +521,7 @@ void mm_watch_scan_arm_ptes(struct vm_area_struct *vma, pte_t *pte,
 	unsigned long entry_addr;
 	unsigned int i;
 
+	mmap_assert_write_locked(vma->vm_mm);
 	if (WARN_ON_ONCE(!vma_watched(vma)) || bitmap_empty(written, nr))
 		return;
 	/* See change_pte_range(): a reclaim may not have flushed yet. */
@@ -971,9 +1003,10 @@ void __mm_watch_map(struct vm_area_struct *vma, unsigned long start,
 void mm_watch_grow(struct mm_struct *mm, unsigned long start,
 		   unsigned long end)
 {
-	struct vm_area_struct *vma = vma_lookup(mm, start);
+	struct vm_area_struct *vma;
 
 	mmap_assert_write_locked(mm);
+	vma = vma_lookup(mm, start);
 	if (vma && vma_watched(vma))
 		__mm_watch_map(vma, start, min(end, vma->vm_end));
 }

@@ -8,6 +8,7 @@
 
 #include <linux/errno.h>
 #include <linux/mm_types.h>
+#include <linux/mmap_lock.h>
 #include <linux/pgtable.h>
 
 struct iov_iter;
@@ -49,8 +50,9 @@ static inline void mm_watch_init(struct mm_struct *mm)
 /*
  * A GUP for writing may leave pages pinned or referenced, to be written
  * later without a fault: from now on the re-arms of @mm look for them.
- * Called before the page table walk. The barrier pairs with the one in
- * mm_watch_must_check_pins(): a re-arm that misses the flag has
+ * Called before the page table walk, under the mmap lock or, by GUP-fast,
+ * with interrupts off (see mm_watch_set_id()). The barrier pairs with the
+ * one in mm_watch_must_check_pins(): a re-arm that misses the flag has
  * write-protected its entries before GUP-fast reads them.
  */
 static inline void mm_watch_gup_write(struct mm_struct *mm)
@@ -72,6 +74,7 @@ static inline void mm_watch_gup_write(struct mm_struct *mm)
  */
 static inline void mm_watch_pins_unseen(struct mm_struct *mm)
 {
+	mmap_assert_write_locked(mm);
 	if (!READ_ONCE(mm->watch_gup_write))
 		WRITE_ONCE(mm->watch_gup_write, true);
 }
@@ -83,6 +86,8 @@ void mm_watch_arm(struct vm_area_struct *vma, unsigned long start,
 void mm_watch_rearm_prepare(struct mm_struct *mm);
 bool mm_watch_rearm_vec(struct mm_struct *mm, struct iov_iter *iter);
 struct mm_watch_scan *mm_watch_scan_begin(struct mm_struct *mm);
+unsigned long *mm_watch_scan_bitmaps(struct mm_watch_scan *scan,
+				     unsigned long **armed);
 void mm_watch_scan_rearm(struct mm_watch_scan *scan,
 			 struct vm_area_struct *vma, unsigned long start,
 			 unsigned long end);
@@ -224,6 +229,13 @@ static inline bool mm_watch_rearm_vec(struct mm_struct *mm,
 
 static inline struct mm_watch_scan *mm_watch_scan_begin(struct mm_struct *mm)
 {
+	return NULL;
+}
+
+static inline unsigned long *mm_watch_scan_bitmaps(struct mm_watch_scan *scan,
+						   unsigned long **armed)
+{
+	*armed = NULL;
 	return NULL;
 }
 

@@ -580,6 +580,45 @@ TEST_F(sweep, pagemap_scan_rearms_written)
 }
 
 /*
+ * mmap() sets VM_SOFTDIRTY on the VMA a new mapping merges into, here a
+ * watched one (MADV_WATCH_ALL watches the new part too). A write through
+ * /proc/self/mem (FOLL_FORCE) into one of its read-only armed pages must
+ * still set the page's bit, or the sweep would not find it.
+ */
+TEST_F(sweep, force_write_after_merge_reads_written)
+{
+	unsigned long found;
+	char *area, v = 7;
+	int mem, i;
+
+	/* read-only pages, then a reservation they cannot merge with */
+	area = mmap(NULL, 8 * ps, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, area);
+	ASSERT_EQ(area, mmap(area, 4 * ps, PROT_READ,
+			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0));
+	mem = open("/proc/self/mem", O_RDWR);
+	ASSERT_LE(0, mem);
+	/* anonymous and exclusive: FOLL_FORCE writes them without a fault */
+	for (i = 0; i < 4; i++)
+		ASSERT_EQ(1, pwrite(mem, &v, 1, (off_t)(unsigned long)(area + i * ps)));
+	ASSERT_EQ(0, madvise(NULL, 0, MADV_WATCH_ALL));
+	EXPECT_EQ(0UL, soft_dirty(self->pagemap, area, 4));
+	EXPECT_EQ(0, mmw_vma_has_flag(0, (unsigned long)area, "sd"));
+
+	ASSERT_EQ(area + 4 * ps, mmap(area + 4 * ps, ps, PROT_READ,
+				      MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0));
+	ASSERT_EQ(5L * ps / 1024, mmw_vma_field_kb(0, (unsigned long)area, "Size:"));
+	ASSERT_EQ(1, mmw_vma_has_flag(0, (unsigned long)area, "sd"));
+	ASSERT_EQ(1, pwrite(mem, &v, 1, (off_t)(unsigned long)(area + ps + 8)));
+	EXPECT_EQ(1, scan_rearm(self->pagemap, area, 4, 0, &found));
+	EXPECT_EQ(0x2UL, found);
+
+	EXPECT_EQ(0, madvise(NULL, 0, MADV_UNWATCH_ALL));
+	close(mem);
+	munmap(area, 8 * ps);
+}
+
+/*
  * Without the PAGE_IS_WRITTEN fast path (another category returned), and
  * across page tables: the same pages, armed again in the walk.
  */
