@@ -1003,6 +1003,20 @@ static void unwatch_mode(struct vmtrack_session *s)
 	s->mode_all = false;
 }
 
+/* MADV_UNWATCH @n ranges of @iov: one that fails is skipped, the rest go on */
+static void unwatch_ranges(struct vmtrack_session *s, const struct iovec *iov, size_t n)
+{
+	size_t done = 0, pos = 0;
+	int ret;
+
+	while (pos < n) {
+		ret = vmtrack_madvise(s->pidfd, iov + pos, n - pos, MADV_UNWATCH, &done);
+		if (!ret || ret == -ESRCH || done >= n - pos)
+			break;
+		pos += done + 1;
+	}
+}
+
 /**
  * vmtrack_session_close() - unwatch, remove the instance, free everything
  * @s:	the session, may be NULL
@@ -1022,15 +1036,8 @@ void vmtrack_session_close(struct vmtrack_session *s)
 	vmtrack_session_thaw(s);
 	if (!(s->p.flags & VMTRACK_F_KEEP) && !s->tr.mm_gone && s->pidfd >= 0) {
 		n = vmtrack_dset_ranges_iov(s->ds, &s->iov, &s->iov_alloc);
-		if (n > 0) {
-			size_t done = 0, pos = 0;
-
-			/* skip what cannot be unwatched, unwatch the rest */
-			while (pos < (size_t)n &&
-			       vmtrack_madvise(s->pidfd, s->iov + pos, n - pos, MADV_UNWATCH,
-					       &done) && done < (size_t)n - pos)
-				pos += done + 1;
-		}
+		if (n > 0)
+			unwatch_ranges(s, s->iov, n);
 		unwatch_mode(s);
 	}
 	close_notify(s);
@@ -1270,8 +1277,8 @@ int vmtrack_session_watch_ranges(struct vmtrack_session *s, const struct iovec *
 	ret = arm(s, s->iov, nr, false, &done);
 	if (ret) {
 		mark_error(s, ret, &s->iov[done]);
-		/* unwatch what was marked before the failure */
-		vmtrack_madvise(s->pidfd, s->iov, done, MADV_UNWATCH, NULL);
+		/* unwatch what was marked before the failure, and in the range that failed */
+		unwatch_ranges(s, s->iov, done < (size_t)nr ? done + 1 : done);
 		s->p.flags |= VMTRACK_F_KEEP;
 		return ret;
 	}
@@ -1326,13 +1333,15 @@ int vmtrack_session_watch_all(struct vmtrack_session *s)
 	ret = arm(s, s->iov, nr, true, &done);
 	if (ret) {
 		mark_error(s, ret, &s->iov[done]);
-		vmtrack_madvise(s->pidfd, s->iov, done, MADV_UNWATCH, NULL);
+		unwatch_ranges(s, s->iov, done < (size_t)nr ? done + 1 : done);
 		unwatch_mode(s);
 		s->p.flags |= VMTRACK_F_KEEP;
 		return ret;
 	}
 	if (s->nr_failed == (size_t)nr) {
 		mark_error(s, -EINVAL, &s->iov[0]);
+		/* a range that lost a piece (ENOMEM) was armed where still mapped */
+		unwatch_ranges(s, s->iov, nr);
 		unwatch_mode(s);
 		s->p.flags |= VMTRACK_F_KEEP;
 		return -EINVAL;
