@@ -57,9 +57,9 @@ precopy "precopy: dense epochs in and out in turn, exact" \
 	-n $(( (SEEDS + 1) / 2 )) -s 9511 -e 9 -d cycle
 # the kernel swaps, migrates and merges the pages the epochs track
 precopy "precopy: pages swapped out, migrated and merged meanwhile, exact" \
-	-n "$SEEDS" -s 9601 -e 8 -K
+	-n $(( (SEEDS + 1) / 2 )) -s 9601 -e 8 -K
 precopy "precopy: pages swapped out, migrated and merged meanwhile, events only, exact" \
-	-n $(( (SEEDS + 1) / 2 )) -s 9611 -e 8 -d never -K
+	-n $(( (SEEDS + 2) / 3 )) -s 9611 -e 8 -d never -K
 precopy "precopy: running target, events only, exact against snapshots" \
 	-n "$SEEDS" -s 9001 -e 8 -d never
 precopy "precopy: running target, writes only, events only, exact" \
