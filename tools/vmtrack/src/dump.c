@@ -1044,12 +1044,11 @@ static int final_copy(struct dump *d, enum vmtrack_stop stop, double *freeze_ms,
 	if (ret)
 		return fail(d, ret, "pid %d: cannot freeze: %s", (int)d->pid, strerror(-ret));
 	/*
-	 * Re-arming the last dirty set of a frozen target costs one more
-	 * process_madvise() of a small set; it keeps this loop within the
-	 * flags every libvmtrack accepts (NO_REARM wants a session freeze).
 	 * STOPPED: every event of the target is in the buffers now, so a
 	 * number missing from them is lost, not late (the freeze is ours,
-	 * not the session's, which would not know it otherwise).
+	 * not the session's, which would not know it otherwise). The epoch
+	 * still re-arms the last dirty set, one more process_madvise() of a
+	 * small set in the freeze, as it did before it said STOPPED.
 	 */
 	d->frozen = true;
 	ret = epoch(d, VMTRACK_EPOCH_STOPPED, &r);
