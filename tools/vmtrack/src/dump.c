@@ -1046,12 +1046,12 @@ static int final_copy(struct dump *d, enum vmtrack_stop stop, double *freeze_ms,
 	/*
 	 * STOPPED: every event of the target is in the buffers now, so a
 	 * number missing from them is lost, not late (the freeze is ours,
-	 * not the session's, which would not know it otherwise). The epoch
-	 * still re-arms the last dirty set, one more process_madvise() of a
-	 * small set in the freeze, as it did before it said STOPPED.
+	 * not the session's, which would not know it otherwise). NO_REARM:
+	 * no epoch follows (the session is closed after this copy), so the
+	 * last dirty set is not re-armed in the freeze.
 	 */
 	d->frozen = true;
-	ret = epoch(d, VMTRACK_EPOCH_STOPPED, &r);
+	ret = epoch(d, VMTRACK_EPOCH_STOPPED | VMTRACK_EPOCH_NO_REARM, &r);
 	if (!ret)
 		ret = write_iteration(d, &d->pending, false, &r);
 	if (!ret && d->o->track_mem)
