@@ -19,6 +19,7 @@
 #include <linux/mm_watch.h>
 #include <linux/mmap_lock.h>
 #include <linux/preempt.h>
+#include <linux/rcupdate.h>
 #include <linux/sched.h>
 #include <linux/slab.h>
 #include <linux/swap.h>
@@ -79,25 +80,49 @@ static bool mm_watch_vma_supported(struct vm_area_struct *vma)
 	return vma->vm_file && S_ISREG(file_inode(vma->vm_file)->i_mode);
 }
 
-/* Give @mm the identity its events carry, on its first watch. */
-static void mm_watch_set_id(struct mm_struct *mm, struct task_struct *task)
+/*
+ * Give @mm the identity its events carry on its first watch, and hold its
+ * first arm back for a grace period.
+ *
+ * A GUP-fast for writing that read no identity left no note for the
+ * re-arms (mm_watch_gup_write()), and may pin a page after the first arm
+ * looked, once a fault made it writable again. It reads the identity
+ * with interrupts off: a grace period after the identity is published,
+ * every such walk has ended, its pins in place for the first arm to find,
+ * and every later one sees the identity. The caller waits for it without
+ * the mmap lock, which the target's faults may need (mm_watch_settle()),
+ * and tries again.
+ *
+ * Return: 0 if @mm may be armed, -EAGAIN until that grace period passed.
+ */
+static int mm_watch_set_id(struct mm_struct *mm, struct task_struct *task)
 {
 	mmap_assert_write_locked(mm);
-	if (mm->watch_id)
-		return;
-	WRITE_ONCE(mm->watch_tgid, task_tgid_nr(task));
-	/* Pairs with mm_watch_id(): the tgid is set once the id is. */
-	smp_store_release(&mm->watch_id,
-			  atomic64_inc_return(&mm_watch_last_id));
-	/*
-	 * A GUP-fast for writing that read no identity left no note for the
-	 * re-arms (mm_watch_gup_write()), and may pin a page after this first
-	 * arm looked, once a fault made it writable again. It reads the
-	 * identity with interrupts off: after a grace period every such walk
-	 * has ended, its pins in place for the arm to find, and every later
-	 * one sees the identity.
-	 */
-	synchronize_rcu();
+	if (!mm->watch_id) {
+		WRITE_ONCE(mm->watch_tgid, task_tgid_nr(task));
+		/* Pairs with mm_watch_id(): the tgid is set once the id is. */
+		smp_store_release(&mm->watch_id,
+				  atomic64_inc_return(&mm_watch_last_id));
+		/* Orders the store above before the grace period's start. */
+		WRITE_ONCE(mm->watch_gp, get_state_synchronize_rcu());
+		return -EAGAIN;
+	}
+	if (!poll_state_synchronize_rcu(mm->watch_gp))
+		return -EAGAIN;
+	/* For good: a poll long after could see a wrapped counter. */
+	WRITE_ONCE(mm->watch_gp, get_completed_synchronize_rcu());
+	return 0;
+}
+
+/**
+ * mm_watch_settle - wait until the first arm of @mm may go on
+ * @mm: the mm that mm_watch_prepare() or mm_watch_all() gave -EAGAIN for
+ *
+ * Context: the mmap lock must not be held.
+ */
+void mm_watch_settle(struct mm_struct *mm)
+{
+	cond_synchronize_rcu(READ_ONCE(mm->watch_gp));
 }
 
 /**
@@ -111,7 +136,9 @@ static void mm_watch_set_id(struct mm_struct *mm, struct task_struct *task)
  * nothing is changed on error. On success, assign the mm identity that
  * the events carry if this is the first MADV_WATCH on @mm.
  *
- * Return: 0 on success, -EINVAL if a VMA cannot be watched.
+ * Return: 0 on success, -EINVAL if a VMA cannot be watched, -EAGAIN if
+ * @mm cannot be armed yet: drop the mmap lock, call mm_watch_settle()
+ * and try again.
  */
 int mm_watch_prepare(struct mm_struct *mm, struct task_struct *task,
 		     unsigned long start, unsigned long end)
@@ -128,9 +155,7 @@ int mm_watch_prepare(struct mm_struct *mm, struct task_struct *task,
 		found = true;
 	}
 
-	if (found)
-		mm_watch_set_id(mm, task);
-	return 0;
+	return found ? mm_watch_set_id(mm, task) : 0;
 }
 
 /*
@@ -173,6 +198,8 @@ static bool mm_watch_protect_ranges(struct mmu_gather *tlb,
 	mmap_assert_write_locked(vma->vm_mm);
 	if (WARN_ON_ONCE(!vma_watched(vma) || !vma->vm_mm->watch_id))
 		return false;
+	/* No arm before the GUP-fast walks that missed the identity ended */
+	VM_WARN_ON_ONCE(!poll_state_synchronize_rcu(vma->vm_mm->watch_gp));
 	/*
 	 * On re-arm the flags did not change and madvise_update_vma() did
 	 * not lock the VMA: do it here, so that no fault under the per-VMA
@@ -928,16 +955,21 @@ void __mm_watch_exit(struct mm_struct *mm)
  * cannot be watched are left alone. Both happen under the mmap lock, so
  * that no mapping can appear between the arm and the mode.
  * MADV_UNWATCH_ALL clears the mode and stops watching every VMA.
+ *
+ * Return: 0, or -EAGAIN as mm_watch_prepare(), with nothing changed.
  */
-void mm_watch_all(struct mm_struct *mm, struct task_struct *task, bool watch)
+int mm_watch_all(struct mm_struct *mm, struct task_struct *task, bool watch)
 {
 	VMA_ITERATOR(vmi, mm, 0);
 	struct vm_area_struct *vma;
+	int err;
 
 	mmap_assert_write_locked(mm);
 
 	if (watch) {
-		mm_watch_set_id(mm, task);
+		err = mm_watch_set_id(mm, task);
+		if (err)
+			return err;
 		mm->def_flags |= VM_WATCHED;
 	} else {
 		mm->def_flags &= ~VM_WATCHED;
@@ -960,6 +992,7 @@ void mm_watch_all(struct mm_struct *mm, struct task_struct *task, bool watch)
 		}
 		cond_resched();
 	}
+	return 0;
 }
 
 /**

@@ -45,6 +45,7 @@ static inline void mm_watch_init(struct mm_struct *mm)
 	mm->watch_tgid = 0;
 	atomic64_set(&mm->watch_seq, 0);
 	mm->watch_gup_write = false;
+	mm->watch_gp = 0;
 }
 
 /*
@@ -81,6 +82,7 @@ static inline void mm_watch_pins_unseen(struct mm_struct *mm)
 
 int mm_watch_prepare(struct mm_struct *mm, struct task_struct *task,
 		     unsigned long start, unsigned long end);
+void mm_watch_settle(struct mm_struct *mm);
 void mm_watch_arm(struct vm_area_struct *vma, unsigned long start,
 		  unsigned long end, bool rearm);
 void mm_watch_rearm_prepare(struct mm_struct *mm);
@@ -114,7 +116,7 @@ void __mm_watch_unmap(struct vm_area_struct *vma, unsigned long start,
 void __mm_watch_move(struct vm_area_struct *vma, unsigned long old_start,
 		     unsigned long new_start, unsigned long len);
 void __mm_watch_exit(struct mm_struct *mm);
-void mm_watch_all(struct mm_struct *mm, struct task_struct *task, bool watch);
+int mm_watch_all(struct mm_struct *mm, struct task_struct *task, bool watch);
 void __mm_watch_map(struct vm_area_struct *vma, unsigned long start,
 		    unsigned long end);
 void mm_watch_grow(struct mm_struct *mm, unsigned long start,
@@ -217,6 +219,10 @@ static inline int mm_watch_prepare(struct mm_struct *mm,
 	return -EINVAL;
 }
 
+static inline void mm_watch_settle(struct mm_struct *mm)
+{
+}
+
 static inline void mm_watch_rearm_prepare(struct mm_struct *mm)
 {
 }
@@ -307,9 +313,10 @@ static inline void mm_watch_exit(struct mm_struct *mm)
 {
 }
 
-static inline void mm_watch_all(struct mm_struct *mm,
-				struct task_struct *task, bool watch)
+static inline int mm_watch_all(struct mm_struct *mm,
+			       struct task_struct *task, bool watch)
 {
+	return 0;
 }
 
 static inline void mm_watch_map(struct vm_area_struct *vma,

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <grp.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -649,6 +650,88 @@ TEST_F(api, process_madvise_dead_target)
 	EXPECT_EQ(ESRCH, errno);
 	close(pidfd);
 	munmap(p, ps);
+}
+
+struct first_watch {
+	pthread_barrier_t *go;
+	int pidfd;
+	struct iovec iov;
+	ssize_t ret;
+	int err;
+};
+
+static void *first_watch_thread(void *arg)
+{
+	struct first_watch *w = arg;
+
+	pthread_barrier_wait(w->go);
+	w->ret = mmw_process_madvise(w->pidfd, &w->iov, 1, MADV_WATCH);
+	w->err = errno;
+	return NULL;
+}
+
+static int write_pages_0_and_2(void *arg)
+{
+	char *p = arg;
+
+	p[0] = 2;
+	p[2 * ps] = 2;
+	return 0;
+}
+
+/*
+ * Two threads watch a range each of a process never watched before, at
+ * once, round after round: whichever gives the mm its identity, both
+ * wait for the grace period that comes before its first arm (without
+ * the mmap lock), and both calls arm their range.
+ */
+TEST_F(api, first_watch_from_two_threads)
+{
+	char *p = map_anon(3 * ps), filter[32];
+	pthread_barrier_t go_threads;
+	struct first_watch w[2];
+	int go[2], round, i;
+	pthread_t th[2];
+	pid_t pid;
+	__u64 id;
+
+	ASSERT_NE(MAP_FAILED, p);
+	ASSERT_EQ(0, madvise(p, 3 * ps, MADV_NOHUGEPAGE));
+	memset(p, 1, 3 * ps);
+	for (round = 0; round < 8; round++) {
+		ASSERT_EQ(0, mmw_trace_clear(&self->t));
+		pid = spawn(go, write_pages_0_and_2, p);
+		ASSERT_LT(0, pid);
+		snprintf(filter, sizeof(filter), "tgid==%d", pid);
+		ASSERT_EQ(0, mmw_trace_set_filter(&self->t, filter));
+		ASSERT_EQ(0, pthread_barrier_init(&go_threads, NULL, 2));
+		for (i = 0; i < 2; i++) {
+			w[i].go = &go_threads;
+			w[i].pidfd = mmw_pidfd_open(pid);
+			ASSERT_LE(0, w[i].pidfd);
+			w[i].iov.iov_base = p + 2 * i * ps;
+			w[i].iov.iov_len = ps;
+			ASSERT_EQ(0, pthread_create(&th[i], NULL, first_watch_thread, &w[i]));
+		}
+		for (i = 0; i < 2; i++) {
+			pthread_join(th[i], NULL);
+			close(w[i].pidfd);
+			EXPECT_EQ((ssize_t)ps, w[i].ret)
+				TH_LOG("round %d, thread %d: %s", round, i, strerror(w[i].err));
+		}
+		pthread_barrier_destroy(&go_threads);
+		release(go);
+		ASSERT_EQ(0, wait_exit(pid));
+		MMW_READ_EVENTS(&self->t);
+		id = mmw_mm_id_of(&self->t, pid);
+		ASSERT_NE(0, id);
+		EXPECT_EQ(2, mmw_count(&self->t, MMW_MARK, id, 0, ~0UL));
+		EXPECT_EQ(1, mmw_count(&self->t, MMW_WRITE_FAULT, id, (unsigned long)p,
+				       (unsigned long)p + ps)) mmw_trace_dump(&self->t, 20);
+		EXPECT_EQ(1, mmw_count(&self->t, MMW_WRITE_FAULT, id, (unsigned long)p + 2 * ps,
+				       (unsigned long)p + 3 * ps));
+	}
+	munmap(p, 3 * ps);
 }
 
 struct priv_case {
