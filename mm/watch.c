@@ -409,11 +409,15 @@ struct mm_watch_scan {
 	struct mm_watch_rearm_batch batch;
 	/* armed in the walk: to be flushed from the TLB and reported */
 	struct mm_watch_rearm_batch armed;
-	struct prot_range ranges[MM_WATCH_SCAN_BATCH];
-	struct prot_range armed_ranges[MM_WATCH_SCAN_BATCH];
-	/* the page table walked: written entries, and those armed under its lock */
+	/*
+	 * The page table walked: written entries, and those armed under its
+	 * lock. Used at every page table: kept with the fields above, not
+	 * pages away past the arrays.
+	 */
 	DECLARE_BITMAP(written, MAX_PTRS_PER_PTE);
 	DECLARE_BITMAP(armed_ptes, MAX_PTRS_PER_PTE);
+	struct prot_range ranges[MM_WATCH_SCAN_BATCH];
+	struct prot_range armed_ranges[MM_WATCH_SCAN_BATCH];
 };
 
 /* Report the ranges armed in the walk, once no writable TLB entry is left. */
