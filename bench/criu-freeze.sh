@@ -9,7 +9,10 @@
 #   criu dump                      frozen for the whole dump
 #   criu pre-dump + criu dump      soft-dirty: frozen for the final dump
 #   vmtrack dump + criu dump       frozen from vmtrack's freeze to the end
-#                                  of criu dump (--leave-stopped --track-mem)
+#                                  of criu dump (--leave-stopped --track-mem):
+#                                  vmtrack's freeze_ms, then from its summary
+#                                  line to criu's start (vmtrack closes its
+#                                  session and exits), then criu dump
 #
 #   bench/criu-freeze.sh [BZIMAGE]     boots the VM, writes
 #                                      bench/results/criu-freeze.md
@@ -51,8 +54,6 @@ work=$(mktemp -d /tmp/criu-freeze.XXXXXX)
 head -c 2097152 "$vmtrack" > "$work/file"
 truncate -s 2M "$work/file"
 
-ms() { echo $(( $(date +%s%N) / 1000000 )); }
-
 start() {
 	setsid "$target" -s "$1" -m 64 -u 20 -f "$work/file" -o "$work/verify" \
 		< /dev/null > "$work/t.out" 2>&1 &
@@ -67,16 +68,16 @@ start() {
 	sleep 2
 }
 
-# criu dump -t PID -D DIR [ARGS]: prints its wall time in ms
+# criu dump -t PID -D DIR [ARGS]: prints its wall time in ms (no fork in it)
 timed_dump() {
 	local pid=$1 dir=$2 t0 rc
 
 	shift 2
 	mkdir -p "$dir"
-	t0=$(ms)
+	t0=${EPOCHREALTIME/./}
 	criu dump -t "$pid" -D "$dir" -o dump.log "$@" > /dev/null 2>&1
 	rc=$?
-	echo $(( $(ms) - t0 ))
+	echo $(( (${EPOCHREALTIME/./} - t0) / 1000 ))
 	return $rc
 }
 
@@ -95,18 +96,31 @@ for ((i = 0; i < reps; i++)); do
 	wait "$tpid" 2> /dev/null
 
 	start $((i + 1))
+	mkdir -p "$work/c$i.final"
+	# Each line stamped as it comes: the summary ends vmtrack's freeze_ms,
+	# but the target stays stopped through vmtrack's exit and until criu
+	# starts, which follows with no other command between.
 	"$vmtrack" dump -p "$tpid" -D "$work/c$i" --leave-stopped --track-mem --json \
-		> "$work/c$i.json" 2> /dev/null
+		2> /dev/null | while IFS= read -r line; do
+			echo "${EPOCHREALTIME/./} $line"
+		done > "$work/c$i.json"
+	t0=${EPOCHREALTIME/./}
+	criu dump -t "$tpid" -D "$work/c$i.final" -o dump.log --track-mem \
+		--prev-images-dir "$work/c$i/last" > /dev/null 2>&1
+	rc=$?
+	t1=${EPOCHREALTIME/./}
 	f=$(sed -n 's/.*"freeze_ms":\([0-9.]*\).*/\1/p' "$work/c$i.json")
-	d=$(timed_dump "$tpid" "$work/c$i.final" --track-mem --prev-images-dir "$work/c$i/last") ||
-		d=fail
-	c[i]="${f%.*} + $d"
-	[ "$d" != fail ] && c[i]="$(( ${f%.*} + d )) (${f%.*} + $d)"
+	t_sum=$(sed -n 's/^\([0-9]*\) {"summary".*/\1/p' "$work/c$i.json")
+	c[i]=fail
+	if [ $rc = 0 ] && [ -n "$f" ] && [ -n "$t_sum" ]; then
+		x=$(( (t0 - t_sum) / 1000 )) d=$(( (t1 - t0) / 1000 ))
+		c[i]="$(( ${f%.*} + x + d )) (${f%.*} + $x + $d)"
+	fi
 	kill -9 "$tpid" 2> /dev/null
 	wait "$tpid" 2> /dev/null
 done
 
-echo "| run | criu dump | criu pre-dump + criu dump | vmtrack dump + criu dump (vmtrack's freeze + criu dump) |"
+echo "| run | criu dump | criu pre-dump + criu dump | vmtrack dump + criu dump (vmtrack's freeze + its exit and criu's start + criu dump) |"
 echo "|---|---|---|---|"
 for ((i = 0; i < reps; i++)); do
 	echo "| $((i + 1)) | ${a[i]} ms | ${b[i]} ms | ${c[i]} ms |"

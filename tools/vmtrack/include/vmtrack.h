@@ -231,6 +231,7 @@ pid_t vmtrack_mm_sharer(pid_t pid);
  *	repeat:
  *		vmtrack_session_epoch(s, 0, &ep);		read events, re-arm
  *		copy ep.dirty					after the re-arm
+ *	vmtrack_session_wind_down(s);			optional
  *	vmtrack_session_freeze(s);
  *	vmtrack_session_epoch(s, VMTRACK_EPOCH_NO_REARM, &ep);
  *	copy ep.dirty; vmtrack_session_close(s);		(close thaws)
@@ -374,6 +375,8 @@ void vmtrack_session_set_dense(struct vmtrack_session *s, uint64_t pages);
 void vmtrack_session_set_batch(struct vmtrack_session *s, size_t max_ranges);
 int vmtrack_session_epoch_next(struct vmtrack_session *s, struct vmtrack_epoch *ep);
 bool vmtrack_session_swept_rearmed(const struct vmtrack_session *s);
+void vmtrack_session_wind_down(struct vmtrack_session *s);
+int vmtrack_session_unwatch(struct vmtrack_session *s);
 void vmtrack_session_close(struct vmtrack_session *s);
 int vmtrack_reap_instances(void);
 

@@ -105,6 +105,7 @@ struct vmtrack_session {
 	bool				notified;
 	/* the directories of the enable files the session switches itself */
 	int				wd_write_fault;
+	int				wd_exit;
 	int				wd_rearm;
 	char				*buffer_kb_read;
 	/* read a CPU's stats once this much was read from it; 0: always */
@@ -132,6 +133,7 @@ struct vmtrack_session {
 	bool				exited;
 	bool				pidns;		/* consumer in a child pid namespace */
 	bool				mode_all;	/* MADV_WATCH_ALL set on the target */
+	bool				unwatched;	/* vmtrack_session_unwatch() ran */
 	uint64_t			missed_pages;
 
 	struct iovec			*iov;
@@ -328,12 +330,51 @@ static int load_layout(struct vmtrack_session *s)
 	return 0;
 }
 
+/*
+ * The formats of the system's events, and nothing else:
+ * tracefs_local_events_system() also loads kallsyms, saved_cmdlines and
+ * printk_formats, which no event of the system refers to, and freeing
+ * them took 7-19 ms of the session's close under TCG (vmtrack dump closes
+ * the session while the target is stopped). An event whose format does
+ * not parse is left out, as libtracefs does; the decoder names the
+ * events it needs.
+ */
+static struct tep_handle *load_formats(void)
+{
+	struct tep_handle *tep = tep_alloc();
+	char **events = NULL;
+	char *text;
+	int size, i;
+
+	if (!tep)
+		return NULL;
+	text = tracefs_instance_file_read(NULL, "events/header_page", &size);
+	if (!text)
+		goto fail;
+	tep_parse_header_page(tep, text, size, sizeof(long));
+	free(text);
+	events = tracefs_system_events(NULL, VMTRACK_SYSTEM);
+	if (!events)
+		goto fail;
+	for (i = 0; events[i]; i++) {
+		text = tracefs_event_file_read(NULL, VMTRACK_SYSTEM, events[i], "format", &size);
+		if (text)
+			tep_parse_event(tep, text, size, VMTRACK_SYSTEM);
+		free(text);
+	}
+	tracefs_list_free(events);
+	return tep;
+
+fail:
+	tep_free(tep);
+	return NULL;
+}
+
 static int load_events(struct vmtrack_session *s)
 {
-	const char * const systems[] = { VMTRACK_SYSTEM, NULL };
 	char err[200];
 
-	s->tep = tracefs_local_events_system(NULL, systems);
+	s->tep = load_formats();
 	if (!s->tep)
 		return session_err(s, -EIO, "cannot parse the %s event formats", VMTRACK_SYSTEM);
 	s->dec = vmtrack_decoder_new(s->tep, err, sizeof(err));
@@ -378,10 +419,11 @@ static int create_instance(struct vmtrack_session *s)
 #define WRITE_FAULT_DIR		"events/" VMTRACK_SYSTEM "/mm_watch_write_fault"
 #define WRITE_FAULT_ENABLE	WRITE_FAULT_DIR "/enable"
 #define WRITE_FAULT_FILTER	WRITE_FAULT_DIR "/filter"
-#define EXIT_TRIGGER		"events/" VMTRACK_SYSTEM "/mm_watch_exit/trigger"
+#define EXIT_DIR		"events/" VMTRACK_SYSTEM "/mm_watch_exit"
+#define EXIT_TRIGGER		EXIT_DIR "/trigger"
+#define SOFT_MODE_COMMAND	"enable_event:" VMTRACK_SYSTEM ":mm_watch_write_fault"
 /* never fires (no pid is negative): it only holds write_fault in soft mode */
-#define SOFT_MODE_TRIGGER	"enable_event:" VMTRACK_SYSTEM ":mm_watch_write_fault" \
-				" if common_pid < 0"
+#define SOFT_MODE_TRIGGER	SOFT_MODE_COMMAND " if common_pid < 0"
 
 static int enable_events(struct vmtrack_session *s)
 {
@@ -617,6 +659,8 @@ static void open_notify(struct vmtrack_session *s)
 			goto fail;
 		if (kind == VMTRACK_EV_WRITE_FAULT)
 			s->wd_write_fault = wd;
+		else if (kind == VMTRACK_EV_EXIT)
+			s->wd_exit = wd;
 	}
 	/* disabled after the first epoch, see drop_rearms() */
 	s->wd_rearm = notify_watch(s, REARM_DIR);
@@ -753,6 +797,32 @@ static int set_dense(struct vmtrack_session *s, bool dense)
 		return -EIO;	/* the next check takes it for a change: a loss */
 	}
 	return 0;
+}
+
+/**
+ * vmtrack_session_wind_down() - the next epoch is the last one
+ * @s:	the session
+ *
+ * Let go, while the target still runs, of what only later epochs use: the
+ * trigger that holds write_fault in soft mode (hold_soft_mode()), if the
+ * epochs are sparse. Its removal waits for RCU grace periods (about 80 ms
+ * under TCG) that the instance's removal in vmtrack_session_close() would
+ * wait for otherwise, with the target stopped if the consumer leaves it
+ * so. In dense epochs the event is soft-disabled, and the trigger's
+ * removal would unregister its probe (live-patching the fault path while
+ * the target faults): there it stays. Epochs may still follow; a switch
+ * between sparse and dense epochs then registers or unregisters the
+ * probe, as on a kernel that refused the trigger.
+ */
+void vmtrack_session_wind_down(struct vmtrack_session *s)
+{
+	if (s->dense || s->tr.mm_gone)
+		return;
+	/* fails if the kernel refused the trigger: nothing to do then */
+	if (own_write(s, EXIT_DIR, s->wd_exit, "trigger", "!" SOFT_MODE_COMMAND))
+		return;
+	if (expect_events(s))
+		s->notified = true;
 }
 
 static int read_stats(struct reader *r, struct vmtrack_cpu_stats *st)
@@ -996,25 +1066,72 @@ fail:
 }
 
 /* Stop the kernel from watching the target's new mappings (MADV_WATCH_ALL). */
-static void unwatch_mode(struct vmtrack_session *s)
+static int unwatch_mode(struct vmtrack_session *s)
 {
-	if (s->mode_all)
-		syscall(SYS_process_madvise, s->pidfd, NULL, 0, MADV_UNWATCH_ALL, 0U);
+	int ret = 0;
+
+	if (s->mode_all &&
+	    syscall(SYS_process_madvise, s->pidfd, NULL, 0, MADV_UNWATCH_ALL, 0U) < 0)
+		ret = -errno;
 	s->mode_all = false;
+	return ret;
 }
 
-/* MADV_UNWATCH @n ranges of @iov: one that fails is skipped, the rest go on */
-static void unwatch_ranges(struct vmtrack_session *s, const struct iovec *iov, size_t n)
+/*
+ * MADV_UNWATCH @n ranges of @iov: one that fails is skipped, the rest go
+ * on. Return: 0, or the first error.
+ */
+static int unwatch_ranges(struct vmtrack_session *s, const struct iovec *iov, size_t n)
 {
 	size_t done = 0, pos = 0;
-	int ret;
+	int ret, first = 0;
 
 	while (pos < n) {
 		ret = vmtrack_madvise(s->pidfd, iov + pos, n - pos, MADV_UNWATCH, &done);
+		first = first ?: ret;
 		if (!ret || ret == -ESRCH || done >= n - pos)
 			break;
 		pos += done + 1;
 	}
+	return first;
+}
+
+/* every tracked range, and MADV_WATCH_ALL: as close does, once */
+static int unwatch_all(struct vmtrack_session *s)
+{
+	ssize_t n;
+	int ret = 0, mode;
+
+	if (s->unwatched || (s->p.flags & VMTRACK_F_KEEP) || s->tr.mm_gone || s->pidfd < 0)
+		return 0;
+	s->unwatched = true;
+	n = vmtrack_dset_ranges_iov(s->ds, &s->iov, &s->iov_alloc);
+	if (n < 0)
+		ret = (int)n;
+	else if (n > 0)
+		ret = unwatch_ranges(s, s->iov, n);
+	mode = unwatch_mode(s);
+	return ret ?: mode;
+}
+
+/**
+ * vmtrack_session_unwatch() - drop the watch now, close the session later
+ * @s:	the session
+ *
+ * Unwatch every tracked range and leave MADV_WATCH_ALL mode, as
+ * vmtrack_session_close() does (and the same way: VMTRACK_F_KEEP keeps
+ * them), and nothing else. For a consumer that hands a stopped target
+ * over to something that needs the watch gone (clear_refs skips watched
+ * VMAs: vmtrack dump --track-mem) and lets the target go on before
+ * closing: the close removes the tracing instance, which waits for RCU
+ * grace periods, tens of milliseconds. No epoch may follow (EINVAL).
+ *
+ * Return: 0, or the first error of the process_madvise() calls; a range
+ * that failed is still watched (-ESRCH: the target exited).
+ */
+int vmtrack_session_unwatch(struct vmtrack_session *s)
+{
+	return unwatch_all(s);
 }
 
 /**
@@ -1028,18 +1145,12 @@ static void unwatch_ranges(struct vmtrack_session *s, const struct iovec *iov, s
  */
 void vmtrack_session_close(struct vmtrack_session *s)
 {
-	ssize_t n;
 	int kind;
 
 	if (!s)
 		return;
 	vmtrack_session_thaw(s);
-	if (!(s->p.flags & VMTRACK_F_KEEP) && !s->tr.mm_gone && s->pidfd >= 0) {
-		n = vmtrack_dset_ranges_iov(s->ds, &s->iov, &s->iov_alloc);
-		if (n > 0)
-			unwatch_ranges(s, s->iov, n);
-		unwatch_mode(s);
-	}
+	unwatch_all(s);
 	close_notify(s);
 	close_readers(s);
 	close_probes(s);
@@ -2306,6 +2417,8 @@ int vmtrack_session_epoch(struct vmtrack_session *s, unsigned int flags,
 		return session_err(s, -EINVAL, "unknown epoch flags %#x", flags);
 	if (batches_pending(s))
 		return session_err(s, -EBUSY, "last epoch's dirty ranges still pending");
+	if (s->unwatched)
+		return session_err(s, -EINVAL, "the session unwatched its target: no epoch follows");
 	if ((flags & VMTRACK_EPOCH_NO_REARM) && !s->frozen &&
 	    !(flags & VMTRACK_EPOCH_STOPPED) && !target_exited(s))
 		return session_err(s, -EINVAL, "VMTRACK_EPOCH_NO_REARM on a running target: "

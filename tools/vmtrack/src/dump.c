@@ -1011,8 +1011,13 @@ static int hand_over_soft_dirty(struct dump *d)
 	char path[64];
 	int fd, ret = 0;
 
-	vmtrack_session_close(d->s);
-	d->s = NULL;
+	/*
+	 * clear_refs skips watched VMAs: unwatch first. A range that stays
+	 * watched keeps its bits set, and criu dumps it again: more, never
+	 * less. The session is closed once the target goes (its instance's
+	 * removal waits for RCU grace periods).
+	 */
+	vmtrack_session_unwatch(d->s);
 	snprintf(path, sizeof(path), "/proc/%d/clear_refs", (int)d->pid);
 	fd = open(path, O_WRONLY | O_CLOEXEC);
 	if (fd < 0 || write(fd, "4", 1) != 1)
@@ -1033,6 +1038,8 @@ static int final_copy(struct dump *d, enum vmtrack_stop stop, double *freeze_ms,
 	double t0;
 	int ret;
 
+	/* what the session's close would wait for in the freeze, waited for now */
+	vmtrack_session_wind_down(d->s);
 	ret = vmtrack_freeze(d->pid, was_stopped);
 	t0 = now();
 	if (ret == -ESRCH)

@@ -1346,7 +1346,51 @@ static bool dense_as_asked(const struct opts *o, const struct target *t)
 	}
 }
 
-/* the end: freeze, final epoch without re-arm, copy, compare */
+/* mappings of @pid still watched (VmFlags "wt"), -1 if smaps is unreadable */
+static int watched_mappings(pid_t pid)
+{
+	char path[64], line[512];
+	int n = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/smaps", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, "VmFlags:", 8) && strstr(line, " wt"))
+			n++;
+	fclose(f);
+	return n;
+}
+
+/*
+ * The hand-over of a stopped target (vmtrack dump --track-mem): unwatched
+ * while stopped, every mapping; no epoch after that.
+ */
+static int unwatch_frozen(struct target *t)
+{
+	struct vmtrack_epoch ep;
+	int ret, left;
+
+	ret = vmtrack_session_unwatch(t->s);
+	if (ret) {
+		printf("# vmtrack_session_unwatch: %s\n", strerror(-ret));
+		return ret;
+	}
+	left = watched_mappings(t->pid);
+	if (left) {
+		printf("# %d mappings still watched after vmtrack_session_unwatch()\n", left);
+		return -1;
+	}
+	if (vmtrack_session_epoch(t->s, 0, &ep) != -EINVAL) {
+		printf("# an epoch was accepted after vmtrack_session_unwatch()\n");
+		return -1;
+	}
+	return 0;
+}
+
+/* the end: freeze, final epoch without re-arm, copy, compare, unwatch */
 static int finish_target(const struct opts *o, struct target *t, struct cmp_ctx *c)
 {
 	struct vmtrack_epoch ep;
@@ -1358,6 +1402,8 @@ static int finish_target(const struct opts *o, struct target *t, struct cmp_ctx 
 		printf("# VMTRACK_EPOCH_NO_REARM accepted on a running target\n");
 		return -1;
 	}
+	/* the soft-mode trigger goes while the target runs: the end stays exact */
+	vmtrack_session_wind_down(t->s);
 	ret = vmtrack_session_freeze(t->s);
 	if (ret) {
 		printf("# freeze: %s\n", vmtrack_session_error(t->s));
@@ -1368,7 +1414,10 @@ static int finish_target(const struct opts *o, struct target *t, struct cmp_ctx 
 	ret = epoch(t, VMTRACK_EPOCH_NO_REARM);
 	if (ret)
 		return ret;
-	return compare(c, &t->sh, t->pid, 0, UINT64_MAX, o->verbose);
+	ret = compare(c, &t->sh, t->pid, 0, UINT64_MAX, o->verbose);
+	if (ret)
+		return ret;
+	return unwatch_frozen(t);
 }
 
 /* -X: each step, then an epoch, after which the area must equal the copies */
