@@ -1,23 +1,27 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-only
 #
-# How long a process stands still for a CRIU checkpoint, three ways, on the
+# How long a process stands still for a CRIU checkpoint, four ways, on the
 # same running workload (tools/vmtrack/tests/criu-target: a writer over
 # 64 MiB of anonymous memory, 16 MiB of heap and a 2 MiB private file
 # mapping), in one VM run:
 #
 #   criu dump                      frozen for the whole dump
-#   criu pre-dump + criu dump      soft-dirty: frozen for the final dump
-#   vmtrack dump + criu dump       frozen from vmtrack's freeze to the end
-#                                  of criu dump (--leave-stopped --track-mem):
-#                                  vmtrack's freeze_ms, then from its summary
-#                                  line to criu's start (vmtrack closes its
-#                                  session and exits), then criu dump
+#   criu pre-dump, criu dump       soft-dirty: frozen for the pre-dump's
+#                                  copy, then for the final dump
+#   vmtrack dump -S -M, criu dump  --leave-stopped --track-mem: frozen from
+#                                  vmtrack's freeze to the end of criu dump
+#                                  (vmtrack's freeze_ms, then from its
+#                                  summary line to criu's start: vmtrack
+#                                  closes its session and exits; then criu
+#                                  dump, its start-up included)
+#   vmtrack dump -M, criu dump     --track-mem: frozen for vmtrack's last
+#                                  copy, then for the final dump
 #
 #   bench/criu-freeze.sh [BZIMAGE]     boots the VM, writes
 #                                      bench/results/criu-freeze.md
 #
-# Times are wall-clock, criu's start-up included; qemu TCG, 2 vCPUs.
+# criu's own times from --display-stats; qemu TCG, 2 vCPUs.
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -58,6 +62,8 @@ start() {
 	setsid "$target" -s "$1" -m 64 -u 20 -f "$work/file" -o "$work/verify" \
 		< /dev/null > "$work/t.out" 2>&1 &
 	tpid=$!
+	# criu kills it: no "Killed" notice in the report (stderr is in it)
+	disown "$tpid"
 	until grep -q ready "$work/t.out" 2>/dev/null; do
 		kill -0 "$tpid" 2>/dev/null || {
 			echo "criu-freeze: criu-target died: $(head -c 300 "$work/t.out")" >&2
@@ -68,61 +74,111 @@ start() {
 	sleep 2
 }
 
-# criu dump -t PID -D DIR [ARGS]: prints its wall time in ms (no fork in it)
-timed_dump() {
-	local pid=$1 dir=$2 t0 rc
-
-	shift 2
-	mkdir -p "$dir"
-	t0=${EPOCHREALTIME/./}
-	criu dump -t "$pid" -D "$dir" -o dump.log "$@" > /dev/null 2>&1
-	rc=$?
-	echo $(( (${EPOCHREALTIME/./} - t0) / 1000 ))
-	return $rc
+# until the target has exited (disowned: it is reaped all the same)
+gone() {
+	kill -9 "$tpid" 2> /dev/null
+	while kill -0 "$tpid" 2> /dev/null; do
+		sleep 0.05
+	done
 }
 
-declare -a a b c
-for ((i = 0; i < reps; i++)); do
-	start $((i + 1))
-	a[i]=$(timed_dump "$tpid" "$work/a$i") || a[i]=fail
-	wait "$tpid" 2> /dev/null
+# criu ACTION -t PID -D DIR [ARGS] with --display-stats, DIR made before:
+# prints how long criu held the process stopped (its "Freezing time" +
+# "Frozen time") and its wall time from start to exit, in ms, then the
+# stamp of its start (us); returns non-zero if it failed
+criu_run() {
+	local action=$1 pid=$2 dir=$3 t0 t1 held
 
-	start $((i + 1))
-	mkdir -p "$work/b$i/pre"
-	criu pre-dump -t "$tpid" -D "$work/b$i/pre" --track-mem -o pre.log > /dev/null 2>&1
-	sleep 1
-	b[i]=$(timed_dump "$tpid" "$work/b$i/final" --track-mem --prev-images-dir "$work/b$i/pre") ||
-		b[i]=fail
-	wait "$tpid" 2> /dev/null
-
-	start $((i + 1))
-	mkdir -p "$work/c$i.final"
-	# Each line stamped as it comes: the summary ends vmtrack's freeze_ms,
-	# but the target stays stopped through vmtrack's exit and until criu
-	# starts, which follows with no other command between.
-	"$vmtrack" dump -p "$tpid" -D "$work/c$i" --leave-stopped --track-mem --json \
-		2> /dev/null | while IFS= read -r line; do
-			echo "${EPOCHREALTIME/./} $line"
-		done > "$work/c$i.json"
+	shift 3
 	t0=${EPOCHREALTIME/./}
-	criu dump -t "$tpid" -D "$work/c$i.final" -o dump.log --track-mem \
-		--prev-images-dir "$work/c$i/last" > /dev/null 2>&1
-	rc=$?
+	criu "$action" -t "$pid" -D "$dir" -o "$action.log" --display-stats "$@" \
+		> "$dir/stats" 2>&1 || return 1
 	t1=${EPOCHREALTIME/./}
-	f=$(sed -n 's/.*"freeze_ms":\([0-9.]*\).*/\1/p' "$work/c$i.json")
-	t_sum=$(sed -n 's/^\([0-9]*\) {"summary".*/\1/p' "$work/c$i.json")
-	c[i]=fail
-	if [ $rc = 0 ] && [ -n "$f" ] && [ -n "$t_sum" ]; then
-		x=$(( (t0 - t_sum) / 1000 )) d=$(( (t1 - t0) / 1000 ))
-		c[i]="$(( ${f%.*} + x + d )) (${f%.*} + $x + $d)"
+	held=$(awk '/^Freezing time:/ { f = $3 } /^Frozen time:/ { z = $3 }
+		END { if (z != "") printf "%d", (f + z) / 1000 }' "$dir/stats")
+	[ -n "$held" ] || return 1
+	echo "$held $(( (t1 - t0) / 1000 )) $t0"
+}
+
+# vmtrack dump -p PID -D DIR ARGS --json into DIR.json, each line stamped
+# as it comes (the summary ends vmtrack's freeze_ms)
+vmtrack_dump() {
+	local pid=$1 dir=$2
+
+	shift 2
+	"$vmtrack" dump -p "$pid" -D "$dir" --track-mem --json "$@" 2> /dev/null |
+		while IFS= read -r line; do
+			echo "${EPOCHREALTIME/./} $line"
+		done > "$dir.json"
+}
+
+# freeze_ms of vmtrack_dump's DIR, and the stamp of its summary line (us)
+vmtrack_summary() {
+	local f t
+
+	f=$(sed -n 's/.*"freeze_ms":\([0-9]*\).*/\1/p' "$1.json")
+	t=$(sed -n 's/^\([0-9]*\) {"summary".*/\1/p' "$1.json")
+	[ -n "$f" ] && [ -n "$t" ] || return 1
+	echo "$f $t"
+}
+
+declare -a a b c d
+for ((i = 0; i < reps; i++)); do
+	mkdir -p "$work/a$i" "$work/b$i/pre" "$work/b$i/final" "$work/c$i.final" "$work/d$i.final"
+	start $((i + 1))
+	a[i]=fail
+	if r=$(criu_run dump "$tpid" "$work/a$i"); then
+		a[i]="${r%% *}"
 	fi
-	kill -9 "$tpid" 2> /dev/null
-	wait "$tpid" 2> /dev/null
+	gone
+
+	start $((i + 1))
+	b[i]=fail
+	if p=$(criu_run pre-dump "$tpid" "$work/b$i/pre" --track-mem); then
+		sleep 1
+		if r=$(criu_run dump "$tpid" "$work/b$i/final" --track-mem \
+			--prev-images-dir "$work/b$i/pre"); then
+			b[i]="${r%% *} (${p%% *})"
+		fi
+	fi
+	gone
+
+	# Left stopped: from vmtrack's freeze to criu's exit, criu's start-up
+	# included, and vmtrack's close and exit before it; criu starts with
+	# no other command between.
+	start $((i + 1))
+	c[i]=fail
+	vmtrack_dump "$tpid" "$work/c$i" --leave-stopped
+	if r=$(criu_run dump "$tpid" "$work/c$i.final" --track-mem \
+		--prev-images-dir "$work/c$i/last") && v=$(vmtrack_summary "$work/c$i"); then
+		read -r _ w t0 <<< "$r"
+		f=${v% *} x=$(( (t0 - ${v#* }) / 1000 ))
+		c[i]="$(( f + x + w )) ($f + $x + $w)"
+	fi
+	gone
+
+	# Let go after its last copy: criu dump freezes it again at once, and
+	# copies what it wrote in between.
+	start $((i + 1))
+	d[i]=fail
+	vmtrack_dump "$tpid" "$work/d$i"
+	if r=$(criu_run dump "$tpid" "$work/d$i.final" --track-mem \
+		--prev-images-dir "$work/d$i/last") && v=$(vmtrack_summary "$work/d$i"); then
+		d[i]="${r%% *} (${v% *})"
+	fi
+	gone
 done
 
-echo "| run | criu dump | criu pre-dump + criu dump | vmtrack dump + criu dump (vmtrack's freeze + its exit and criu's start + criu dump) |"
-echo "|---|---|---|---|"
+echo "Milliseconds the process stood still for the final dump, and in"
+echo "parentheses for what came before it (a separate stop). criu's own"
+echo "figure is its \"Freezing time\" + \"Frozen time\" (--display-stats);"
+echo "a process left stopped by vmtrack dump (-S) stands still from vmtrack's"
+echo "freeze to criu's exit: vmtrack's freeze_ms + its close, exit and criu's"
+echo "start + criu's wall time."
+echo
+echo "| run | criu dump | criu pre-dump, then criu dump | vmtrack dump -S -M, then criu dump | vmtrack dump -M, then criu dump |"
+echo "|---|---|---|---|---|"
 for ((i = 0; i < reps; i++)); do
-	echo "| $((i + 1)) | ${a[i]} ms | ${b[i]} ms | ${c[i]} ms |"
+	echo "| $((i + 1)) | ${a[i]} | ${b[i]} | ${c[i]} | ${d[i]} |"
 done
 rm -rf "$work"

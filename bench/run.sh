@@ -161,7 +161,7 @@ main() {
 		unwatched_pair 1 "$kut" "$base"
 		guest main test "$kut" "${BENCH_VM_TIMEOUT:-2400}"
 		unwatched_pair 2 "$kut" "$base"
-		# the freeze time of a CRIU checkpoint, three ways (criu-freeze.md)
+		# the freeze time of a CRIU checkpoint, four ways (criu-freeze.md)
 		"$BENCH/criu-freeze.sh" "$kut" > /dev/null ||
 			msg "criu-freeze.sh failed"
 		"$BENCH/journal-cost.sh" "$kut" || msg "journal-cost.sh failed"
