@@ -226,6 +226,14 @@ static bool instance_owner_dead(const char *name)
 	return kill(pid, 0) && errno == ESRCH;
 }
 
+/* the instances of the consumers of any process: vmtrack-<pid>[-<n>] */
+static char **list_instances(void)
+{
+	/* basic regex: no '+' */
+	return tracefs_instances("^" VMTRACK_INSTANCE_PREFIX
+				 "[0-9][0-9]*\\(-[0-9][0-9]*\\)\\{0,1\\}$");
+}
+
 /**
  * vmtrack_reap_instances() - remove instances of consumers that died
  *
@@ -240,9 +248,7 @@ int vmtrack_reap_instances(void)
 	char **list;
 	int i, n = 0;
 
-	/* basic regex: no '+' */
-	list = tracefs_instances("^" VMTRACK_INSTANCE_PREFIX
-				 "[0-9][0-9]*\\(-[0-9][0-9]*\\)\\{0,1\\}$");
+	list = list_instances();
 	if (!list)
 		return 0;
 	for (i = 0; list[i]; i++) {
@@ -444,7 +450,9 @@ static int enable_events(struct vmtrack_session *s)
  */
 static void hold_soft_mode(struct vmtrack_session *s)
 {
-	inst_write(s, EXIT_TRIGGER, SOFT_MODE_TRIGGER);
+	/* epochs from events alone never switch: nothing to hold */
+	if (!(s->p.flags & VMTRACK_F_EVENTS_ONLY))
+		inst_write(s, EXIT_TRIGGER, SOFT_MODE_TRIGGER);
 }
 
 /*
@@ -531,6 +539,66 @@ static int set_filter(struct vmtrack_session *s, const char *filter, bool none_o
 {
 	snprintf(s->filter, sizeof(s->filter), "%s", filter);
 	return apply_filter(s, none_ok);
+}
+
+/*
+ * Another live session's instance @name filters the events of our target,
+ * and one of the two may re-arm on the soft-dirty bits: a session that is
+ * not events-only, or one holding write_fault in soft mode (it switches
+ * to dense epochs).
+ */
+static bool instance_conflicts(struct vmtrack_session *s, const char *name)
+{
+	const char *ours = s->filter_read[VMTRACK_EV_MARK];
+	struct tracefs_instance *inst;
+	char *filter, *trigger;
+	bool same, dense;
+
+	if (!ours || !strcmp(name, s->name) || instance_owner_dead(name))
+		return false;
+	inst = tracefs_instance_alloc(NULL, name);
+	if (!inst)
+		return false;
+	filter = tracefs_instance_file_read(inst, "events/" VMTRACK_SYSTEM
+					    "/mm_watch_mark/filter", NULL);
+	trigger = tracefs_instance_file_read(inst, EXIT_TRIGGER, NULL);
+	tracefs_instance_free(inst);
+	if (filter)
+		filter[strcspn(filter, "\n")] = '\0';
+	same = filter && !strcmp(filter, ours);
+	dense = trigger && strstr(trigger, SOFT_MODE_COMMAND);
+	free(filter);
+	free(trigger);
+	return same && (dense || !(s->p.flags & VMTRACK_F_EVENTS_ONLY));
+}
+
+/*
+ * One re-arming party per process (see vmtrack(1)): refuse a target that
+ * another vmtrack session watches, unless both read every write from its
+ * event. Checked once our own filter is set, so that of two sessions
+ * opened at once, the second to look sees the first (both may refuse).
+ * Not seen: a session in a child pid namespace (it filters on the mm, once
+ * known), and a party that is not vmtrack.
+ */
+static int check_other_sessions(struct vmtrack_session *s)
+{
+	char **list = list_instances();
+	int i, ret = 0;
+
+	if (s->pidns || !list)
+		goto out;
+	for (i = 0; list[i]; i++) {
+		if (!instance_conflicts(s, list[i]))
+			continue;
+		ret = session_err(s, -EBUSY, "pid %d is watched by another vmtrack session "
+				  "(instance %s); only sessions with events only "
+				  "(--events-only) may share a process, see vmtrack(1)",
+				  (int)s->p.pid, list[i]);
+		break;
+	}
+out:
+	tracefs_list_free(list);
+	return ret;
 }
 
 static int configure_instance(struct vmtrack_session *s)
@@ -994,12 +1062,14 @@ static size_t auto_buffer_kb(const struct vmtrack_session *s)
  *
  * Checks the target and the kernel, reaps instances of dead consumers,
  * creates and configures the private instance (filter tgid==pid in place),
+ * checks that no other session watches the target (check_other_sessions()),
  * opens the per-CPU readers and turns tracing on. Nothing is marked yet: call
  * vmtrack_session_watch_ranges() or vmtrack_session_watch_all(). On failure
  * nothing is left in tracefs.
  *
  * Return: 0, or a negative errno (-ESRCH no such process, -EOPNOTSUPP kernel
- * without mm_watch events, -ENOENT no tracefs, -EACCES not root, ...).
+ * without mm_watch events, -ENOENT no tracefs, -EACCES not root, -EBUSY
+ * another vmtrack session watches the target, ...).
  */
 int vmtrack_session_open(struct vmtrack_session **sp, const struct vmtrack_params *params,
 			 char *err, size_t errlen)
@@ -1043,6 +1113,9 @@ int vmtrack_session_open(struct vmtrack_session **sp, const struct vmtrack_param
 	if (ret)
 		goto fail;
 	ret = configure_instance(s);
+	if (ret)
+		goto fail;
+	ret = check_other_sessions(s);
 	if (ret)
 		goto fail;
 	ret = open_probes(s);

@@ -1343,8 +1343,44 @@ t17() {
 	[ $rc = 0 ] || sed 's/^/# /' $e | tail -5
 }
 
+# ---- 24: a second vmtrack on one process -----------------------------
+
+# Its re-arms would take the soft-dirty bits the first one's dense epochs
+# and loss sweeps read: refused, with one line naming the first one's
+# instance, and the first goes on untouched; two with --events-only (no
+# epoch reads a bit) may watch one process.
+t24() {
+	local truth=$tmp/t24 rng vpid rc e=$tmp/e24 ev=--events-only
+	start_workload "$truth" -p 16 -n 1 || { nok "second: workload start"; return; }
+	rng=$(buf_range "$truth")
+	"$VMTRACK" watch -p $wpid -r "$rng" -i 0.2 -q > /dev/null 2> $tmp/e24a &
+	vpid=$!
+	wait_for $T/instances/vmtrack-$vpid/events/mm_watch/mm_watch_mark/filter tgid
+	$TIMEOUT "$VMTRACK" watch -p $wpid -r "$rng" -n 1 -i 0.1 -q > /dev/null 2> $e
+	rc=$?
+	check "second: a second vmtrack on the process is refused (exit $rc)" [ $rc = 1 ]
+	check "second: one line, naming the first one's instance ($(head -c 160 $e))" \
+		eval '[ "$(wc -l < $e)" = 1 ] && grep -q "instance vmtrack-$vpid" $e'
+	$TIMEOUT "$VMTRACK" watch -p $wpid -r "$rng" -n 1 -i 0.1 -q $ev > /dev/null 2> $e
+	rc=$?
+	check "second: refused with --events-only too, the first is not (exit $rc)" [ $rc = 1 ]
+	check "second: the first one's range is still watched" watched $wpid "$(buf_start "$truth")"
+	stop_consumer $vpid > /dev/null
+	"$VMTRACK" watch -p $wpid -r "$rng" -i 0.2 -q $ev > /dev/null 2> $tmp/e24a &
+	vpid=$!
+	wait_for $T/instances/vmtrack-$vpid/events/mm_watch/mm_watch_mark/filter tgid
+	$TIMEOUT "$VMTRACK" watch -p $wpid -r "$rng" -n 2 -i 0.1 -q $ev > /dev/null 2> $e
+	rc=$?
+	check "second: two with --events-only may watch one process (exit $rc)" [ $rc = 0 ]
+	stop_consumer $vpid > /dev/null
+	rc=$?
+	check "second: the first --events-only one ends cleanly (exit $rc)" [ $rc = 0 ]
+	check "second: no instance left" no_instances
+	stop_workload $wpid
+}
+
 ALL_TESTS="t1 t2 t3 t3b t4 t5 t6 t7 t8 t9 t10 t11 t12 t13 t14 t15 t16 t17 t18 t19 t20 t21 t22
-	t23"
+	t23 t24"
 for t in ${E2E_TESTS:-$ALL_TESTS}; do
 	$t
 done
