@@ -873,7 +873,7 @@ static int set_dense(struct vmtrack_session *s, bool dense)
  *
  * Let go, while the target still runs, of what only later epochs use: the
  * trigger that holds write_fault in soft mode (hold_soft_mode()), if the
- * epochs are sparse. Its removal waits for RCU grace periods (about 80 ms
+ * epochs are sparse. Its removal waits for RCU grace periods (26-42 ms
  * under TCG) that the instance's removal in vmtrack_session_close() would
  * wait for otherwise, with the target stopped if the consumer leaves it
  * so. In dense epochs the event is soft-disabled, and the trigger's
