@@ -1379,6 +1379,11 @@ static int unwatch_frozen(struct target *t)
 		return ret;
 	}
 	left = watched_mappings(t->pid);
+	if (left < 0) {
+		printf("# cannot read /proc/%d/smaps after vmtrack_session_unwatch()\n",
+		       (int)t->pid);
+		return -1;
+	}
 	if (left) {
 		printf("# %d mappings still watched after vmtrack_session_unwatch()\n", left);
 		return -1;
