@@ -420,19 +420,33 @@ struct mm_watch_scan {
 	struct prot_range armed_ranges[MM_WATCH_SCAN_BATCH];
 };
 
+/*
+ * Report the re-arms of @batch. A consumer leaves the echo of its own
+ * re-arms off (see mm_watch_marked()): with the event off everywhere, a
+ * walk of a dense dirty set skips a call per range.
+ */
+static void mm_watch_scan_marked(struct mm_struct *mm,
+				 const struct mm_watch_rearm_batch *batch)
+{
+	unsigned int i;
+
+	if (!trace_mm_watch_rearm_enabled())
+		return;
+	for (i = 0; i < batch->nr; i++)
+		mm_watch_marked(mm, batch->ranges[i].start,
+				batch->ranges[i].end, true);
+}
+
 /* Report the ranges armed in the walk, once no writable TLB entry is left. */
 static void mm_watch_scan_report(struct mm_watch_scan *scan)
 {
 	struct mm_watch_rearm_batch *armed = &scan->armed;
-	unsigned int i;
 
 	if (!armed->nr)
 		return;
 	flush_tlb_range(armed->vma, armed->ranges[0].start,
 			armed->ranges[armed->nr - 1].end);
-	for (i = 0; i < armed->nr; i++)
-		mm_watch_marked(scan->mm, armed->ranges[i].start,
-				armed->ranges[i].end, true);
+	mm_watch_scan_marked(scan->mm, armed);
 	armed->nr = 0;
 }
 
@@ -443,16 +457,13 @@ static void mm_watch_scan_report(struct mm_watch_scan *scan)
 static void mm_watch_scan_flush(struct mm_watch_scan *scan)
 {
 	struct mm_watch_rearm_batch *batch = &scan->batch;
-	unsigned int i;
 
 	if (!batch->nr)
 		return;
 	if (mm_watch_protect_ranges(&scan->tlb, batch->vma, batch->ranges,
 				    batch->nr, true)) {
 		tlb_flush_mmu(&scan->tlb);
-		for (i = 0; i < batch->nr; i++)
-			mm_watch_marked(scan->mm, batch->ranges[i].start,
-					batch->ranges[i].end, true);
+		mm_watch_scan_marked(scan->mm, batch);
 	}
 	batch->nr = 0;
 }
@@ -491,63 +502,43 @@ struct mm_watch_scan *mm_watch_scan_begin(struct mm_struct *mm)
 }
 
 /**
- * mm_watch_scan_bitmaps - the bitmaps of a page table a PAGEMAP_SCAN walks
+ * mm_watch_scan_written - the bitmap of a page table a PAGEMAP_SCAN walks
  * @scan: from mm_watch_scan_begin()
- * @armed: set to the bitmap of the entries armed under the page table lock
  *
- * Both bitmaps are cleared. They are the walk's rather than its stack's:
- * with 64 KiB pages a page table has 8192 entries.
+ * Set a bit for each entry that the walk found written and that is to be
+ * armed again, then pass the page table to mm_watch_scan_arm_ptes() and
+ * mm_watch_scan_queue(). The bitmaps are cleared here. They are the
+ * walk's rather than its stack's: with 64 KiB pages a page table has 8192
+ * entries.
  *
- * Return: the bitmap of the written entries, one bit per entry.
+ * Return: the bitmap, one bit per entry of the page table.
  */
-unsigned long *mm_watch_scan_bitmaps(struct mm_watch_scan *scan,
-				     unsigned long **armed)
+unsigned long *mm_watch_scan_written(struct mm_watch_scan *scan)
 {
 	bitmap_zero(scan->written, PTRS_PER_PTE);
 	bitmap_zero(scan->armed_ptes, PTRS_PER_PTE);
-	*armed = scan->armed_ptes;
 	return scan->written;
 }
 
 /**
- * mm_watch_scan_rearm - re-arm a range a PAGEMAP_SCAN walk found written
- * @scan: from mm_watch_scan_begin()
- * @vma: the watched VMA of the range
- * @start: start of the range
- * @end: end of the range, within @vma
- *
- * Context: the page table lock of the range is not held.
- */
-void mm_watch_scan_rearm(struct mm_watch_scan *scan,
-			 struct vm_area_struct *vma, unsigned long start,
-			 unsigned long end)
-{
-	if (mm_watch_batch_append(&scan->batch, vma, start, end))
-		return;
-	mm_watch_scan_flush(scan);
-	mm_watch_batch_append(&scan->batch, vma, start, end);
-}
-
-/**
  * mm_watch_scan_arm_ptes - arm the written entries of a page table again
+ * @scan: from mm_watch_scan_begin()
  * @vma: the watched VMA
  * @pte: the entry of @addr
  * @addr: start of the entries
- * @written: the entries from @pte on that the walk found written
- * @armed: clear; those of them armed here are set in it
- * @nr: number of entries @written covers
+ * @nr: number of entries the bitmap of mm_watch_scan_written() covers
  *
- * Write-protect the present entries of @written as change_protection()
- * with MM_CP_WATCH does, in the walk that found them, and move them from
- * @written to @armed; pass the ranges of @armed to mm_watch_scan_armed()
- * and those left in @written to mm_watch_scan_rearm().
+ * Write-protect the present entries set in the bitmap as change_protection()
+ * with MM_CP_WATCH does, in the walk that found them: WP_ASYNC
+ * write-protects so too. The others are left to mm_watch_scan_queue().
  *
  * Context: the page table lock of the entries is held.
  */
-void mm_watch_scan_arm_ptes(struct vm_area_struct *vma, pte_t *pte,
-			    unsigned long addr, unsigned long *written,
-			    unsigned long *armed, unsigned int nr)
+void mm_watch_scan_arm_ptes(struct mm_watch_scan *scan,
+			    struct vm_area_struct *vma, pte_t *pte,
+			    unsigned long addr, unsigned int nr)
 {
+	unsigned long *written = scan->written, *armed = scan->armed_ptes;
 	pte_t oldpte, ptent;
 	unsigned long entry_addr;
 	unsigned int i;
@@ -571,27 +562,49 @@ void mm_watch_scan_arm_ptes(struct vm_area_struct *vma, pte_t *pte,
 	mm_watch_check_pinned_ptes(vma, pte, addr, armed, nr, true);
 }
 
-/**
- * mm_watch_scan_armed - report a range mm_watch_scan_arm_ptes() armed
- * @scan: from mm_watch_scan_begin()
- * @vma: the watched VMA of the range
- * @start: start of the range
- * @end: end of the range, within @vma
- *
- * The range is reported once the TLB is flushed for it, at the latest by
- * mm_watch_scan_end().
- *
- * Context: the page table lock of the range is not held.
- */
-void mm_watch_scan_armed(struct mm_watch_scan *scan,
-			 struct vm_area_struct *vma, unsigned long start,
-			 unsigned long end)
+/* Append [start, end) to @batch of @scan, after a @drain if it is full. */
+static void mm_watch_scan_append(struct mm_watch_scan *scan,
+				 struct mm_watch_rearm_batch *batch,
+				 void (*drain)(struct mm_watch_scan *scan),
+				 struct vm_area_struct *vma,
+				 unsigned long start, unsigned long end)
 {
-	mm_watch_clear_vma_soft_dirty(vma);
-	if (mm_watch_batch_append(&scan->armed, vma, start, end))
+	if (mm_watch_batch_append(batch, vma, start, end))
 		return;
-	mm_watch_scan_report(scan);
-	mm_watch_batch_append(&scan->armed, vma, start, end);
+	drain(scan);
+	mm_watch_batch_append(batch, vma, start, end);
+}
+
+/**
+ * mm_watch_scan_queue - finish the written entries of a page table
+ * @scan: from mm_watch_scan_begin()
+ * @vma: the watched VMA
+ * @addr: address of the first entry of the bitmap
+ * @nr: number of entries the bitmap covers
+ *
+ * The entries mm_watch_scan_arm_ptes() armed are reported once the TLB is
+ * flushed for them, at the latest by mm_watch_scan_end(). The others
+ * (swapped out, migrating, huge) are armed as MADV_WATCH arms, outside
+ * the page table lock, and reported after.
+ *
+ * Context: the page table lock of the entries is not held.
+ */
+void mm_watch_scan_queue(struct mm_watch_scan *scan,
+			 struct vm_area_struct *vma, unsigned long addr,
+			 unsigned int nr)
+{
+	unsigned int rs, re;
+
+	if (!bitmap_empty(scan->armed_ptes, nr))
+		mm_watch_clear_vma_soft_dirty(vma);
+	for_each_set_bitrange(rs, re, scan->armed_ptes, nr)
+		mm_watch_scan_append(scan, &scan->armed, mm_watch_scan_report,
+				     vma, addr + rs * PAGE_SIZE,
+				     addr + re * PAGE_SIZE);
+	for_each_set_bitrange(rs, re, scan->written, nr)
+		mm_watch_scan_append(scan, &scan->batch, mm_watch_scan_flush,
+				     vma, addr + rs * PAGE_SIZE,
+				     addr + re * PAGE_SIZE);
 }
 
 /**
@@ -675,7 +688,13 @@ bool mm_watch_rearm_vec(struct mm_struct *mm, struct iov_iter *iter)
 	tlb_finish_mmu(&tlb);
 	advanced = nr;
 
-	/* Only now is no writable TLB entry left in these ranges. */
+	/*
+	 * Only now is no writable TLB entry left in these ranges. With the
+	 * event off, as a consumer leaves the echo of its own re-arms, the
+	 * ranges are not walked again.
+	 */
+	if (!trace_mm_watch_rearm_enabled())
+		nr = 0;
 	for (; nr; nr--) {
 		start = (unsigned long)iter_iov_addr(&armed);
 		start = untagged_addr_remote(mm, start);

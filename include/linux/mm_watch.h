@@ -88,17 +88,13 @@ void mm_watch_arm(struct vm_area_struct *vma, unsigned long start,
 void mm_watch_rearm_prepare(struct mm_struct *mm);
 bool mm_watch_rearm_vec(struct mm_struct *mm, struct iov_iter *iter);
 struct mm_watch_scan *mm_watch_scan_begin(struct mm_struct *mm);
-unsigned long *mm_watch_scan_bitmaps(struct mm_watch_scan *scan,
-				     unsigned long **armed);
-void mm_watch_scan_rearm(struct mm_watch_scan *scan,
-			 struct vm_area_struct *vma, unsigned long start,
-			 unsigned long end);
-void mm_watch_scan_arm_ptes(struct vm_area_struct *vma, pte_t *pte,
-			    unsigned long addr, unsigned long *written,
-			    unsigned long *armed, unsigned int nr);
-void mm_watch_scan_armed(struct mm_watch_scan *scan,
-			 struct vm_area_struct *vma, unsigned long start,
-			 unsigned long end);
+unsigned long *mm_watch_scan_written(struct mm_watch_scan *scan);
+void mm_watch_scan_arm_ptes(struct mm_watch_scan *scan,
+			    struct vm_area_struct *vma, pte_t *pte,
+			    unsigned long addr, unsigned int nr);
+void mm_watch_scan_queue(struct mm_watch_scan *scan,
+			 struct vm_area_struct *vma, unsigned long addr,
+			 unsigned int nr);
 void mm_watch_scan_end(struct mm_watch_scan *scan);
 void mm_watch_unmark(struct vm_area_struct *vma, unsigned long start,
 		     unsigned long end);
@@ -238,29 +234,21 @@ static inline struct mm_watch_scan *mm_watch_scan_begin(struct mm_struct *mm)
 	return NULL;
 }
 
-static inline unsigned long *mm_watch_scan_bitmaps(struct mm_watch_scan *scan,
-						   unsigned long **armed)
+static inline unsigned long *mm_watch_scan_written(struct mm_watch_scan *scan)
 {
-	*armed = NULL;
 	return NULL;
 }
 
-static inline void mm_watch_scan_rearm(struct mm_watch_scan *scan,
-				       struct vm_area_struct *vma,
-				       unsigned long start, unsigned long end)
-{
-}
-
-static inline void mm_watch_scan_arm_ptes(struct vm_area_struct *vma,
+static inline void mm_watch_scan_arm_ptes(struct mm_watch_scan *scan,
+					  struct vm_area_struct *vma,
 					  pte_t *pte, unsigned long addr,
-					  unsigned long *written,
-					  unsigned long *armed, unsigned int nr)
+					  unsigned int nr)
 {
 }
 
-static inline void mm_watch_scan_armed(struct mm_watch_scan *scan,
+static inline void mm_watch_scan_queue(struct mm_watch_scan *scan,
 				       struct vm_area_struct *vma,
-				       unsigned long start, unsigned long end)
+				       unsigned long addr, unsigned int nr)
 {
 }
 
