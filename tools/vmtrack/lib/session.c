@@ -1169,8 +1169,23 @@ static int unwatch_ranges(struct vmtrack_session *s, const struct iovec *iov, si
 	return first;
 }
 
-/* every tracked range, and MADV_WATCH_ALL: as close does, once */
-static int unwatch_all(struct vmtrack_session *s)
+/**
+ * vmtrack_session_unwatch() - drop the watch now, close the session later
+ * @s:	the session
+ *
+ * Unwatch every tracked range and leave MADV_WATCH_ALL mode, as
+ * vmtrack_session_close() does (and the same way: VMTRACK_F_KEEP keeps
+ * them), and nothing else. For a consumer that hands a stopped target
+ * over to something that needs the watch gone (clear_refs skips watched
+ * VMAs: vmtrack dump --track-mem) and lets the target go on before
+ * closing: the close removes the tracing instance, which waits for RCU
+ * grace periods, tens of milliseconds. No epoch may follow (EINVAL).
+ * It runs once: a later call, and the close, unwatch nothing more.
+ *
+ * Return: 0, or the first error of the process_madvise() calls; a range
+ * that failed is still watched (-ESRCH: the target exited).
+ */
+int vmtrack_session_unwatch(struct vmtrack_session *s)
 {
 	ssize_t n;
 	int ret = 0, mode;
@@ -1185,26 +1200,6 @@ static int unwatch_all(struct vmtrack_session *s)
 		ret = unwatch_ranges(s, s->iov, n);
 	mode = unwatch_mode(s);
 	return ret ?: mode;
-}
-
-/**
- * vmtrack_session_unwatch() - drop the watch now, close the session later
- * @s:	the session
- *
- * Unwatch every tracked range and leave MADV_WATCH_ALL mode, as
- * vmtrack_session_close() does (and the same way: VMTRACK_F_KEEP keeps
- * them), and nothing else. For a consumer that hands a stopped target
- * over to something that needs the watch gone (clear_refs skips watched
- * VMAs: vmtrack dump --track-mem) and lets the target go on before
- * closing: the close removes the tracing instance, which waits for RCU
- * grace periods, tens of milliseconds. No epoch may follow (EINVAL).
- *
- * Return: 0, or the first error of the process_madvise() calls; a range
- * that failed is still watched (-ESRCH: the target exited).
- */
-int vmtrack_session_unwatch(struct vmtrack_session *s)
-{
-	return unwatch_all(s);
 }
 
 /**
@@ -1223,7 +1218,7 @@ void vmtrack_session_close(struct vmtrack_session *s)
 	if (!s)
 		return;
 	vmtrack_session_thaw(s);
-	unwatch_all(s);
+	vmtrack_session_unwatch(s);
 	close_notify(s);
 	close_readers(s);
 	close_probes(s);
