@@ -443,6 +443,18 @@ static int spawn(struct dump *d)
 }
 
 /*
+ * The command runs from its detach on: one whose dump was refused is killed
+ * first, so that not one instruction of it runs (SIGKILL ends a stopped
+ * tracee without resuming it in user space).
+ */
+static void release_child(struct dump *d, bool refused)
+{
+	if (refused)
+		kill(d->pid, SIGKILL);
+	ptrace(PTRACE_DETACH, d->pid, NULL, NULL);
+}
+
+/*
  * CRIU dumps the vDSO whole (its restore may build a proxy from it), and
  * criu dump --track-mem leaves its pages to the parent: the first iteration
  * copies them. They cannot be watched, nor written, so later iterations
@@ -1229,17 +1241,18 @@ int cmd_dump(int argc, char **argv)
 	d.pid = o.pid;
 	vmtrack_converge_init(&d.cv, o.max_iter, o.threshold, o.downtime_ms, d.page_size);
 	d.t0 = now();
-	if (o.argv && spawn(&d))
-		goto out;
-	if (kill(d.pid, 0) && errno == ESRCH) {
+	if (!o.argv && kill(d.pid, 0) && errno == ESRCH) {
 		fail(&d, -ESRCH, "pid %d: no such process", (int)d.pid);
 		goto out;
 	}
-	ret = check_dir(&d);
-	if (!ret)
-		ret = start_session(&d);
+	/* what can be refused is, before a command is started */
+	if (check_dir(&d))
+		goto out;
+	if (o.argv && spawn(&d))
+		goto out_remove;
+	ret = start_session(&d);
 	if (d.child)
-		ptrace(PTRACE_DETACH, d.pid, NULL, NULL);
+		release_child(&d, ret);
 	if (ret)
 		goto out_remove;
 	journal_start_dump(&d);

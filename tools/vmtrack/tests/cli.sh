@@ -3,8 +3,9 @@
 #
 # Bad input to vmtrack dump (part of "make check"; no root, no tracefs): each
 # is refused before anything is touched, with exit status 1, one line on
-# stderr that names the problem, and no directory left behind. And vmtrack
-# report's bad journal file names.
+# stderr that names the problem, and no directory left behind; a refused
+# vmtrack dump -- COMMAND never runs COMMAND. And vmtrack report's bad
+# journal file names.
 #
 #   tests/cli.sh VMTRACK WORKDIR
 #
@@ -81,6 +82,43 @@ mkdir -p "$work/full" && touch "$work/full/x"
 sleep 60 &
 refused "directory not empty" -p $! -D "$work/full"
 kill $!
+
+# A refused dump never runs its command. The directory is checked before
+# the command is started: a command that cannot be started is not what
+# the error is about.
+refused "directory not empty" -D "$work/full" -- /nonexistent/command
+ran=$work/ran
+for i in 1 2 3 4 5; do
+	refused "directory not empty" -D "$work/full" -- sh -c "touch $ran"
+	[ -e "$ran" ] && nok "dump -D $work/full -- COMMAND: the command ran (try $i)"
+done
+
+# A dump whose session cannot start (no tracefs, no mm_watch events, or not
+# root: it runs as nobody where the test runs as root) kills its command
+# before it lets it go. The error line goes to a pipe that is read a second
+# later, kept full meanwhile: a dump that let the command go before it
+# printed the error would give it that second.
+open=$work/open
+mkdir -p "$open" && chmod 777 "$open"
+as_user=()
+[ "$(id -u)" = 0 ] && command -v setpriv > /dev/null &&
+	as_user=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+for i in 1 2 3; do
+	out=$({ head -c 1048576 /dev/zero &
+		"${as_user[@]}" "$vmtrack" dump -D "$open/d" -- sh -c "touch $open/ran" \
+			2>&1 > /dev/null
+		echo "exit $?"
+		wait; } | { sleep 1; tr -d '\0'; })
+	res=${out##*exit }
+	out=${out%$'\n'exit*}
+	if [ "$res" = 1 ] && [ "$(echo "$out" | wc -l)" = 1 ] && [ ! -e "$open/ran" ] &&
+	   [ ! -e "$open/d" ]; then
+		ok "dump -- COMMAND, no session: the command never ran (try $i: $out)"
+	else
+		nok "dump -- COMMAND, no session: exit $res, $out; left: $(ls -A "$open")"
+	fi
+	rm -f "$open/ran"
+done
 
 echo "1..$n"
 echo "$passed passed, $failed failed"

@@ -881,6 +881,20 @@ errors() {
 	else
 		not_ok "errors: unprivileged user: $out"
 	fi
+	# a command whose dump is refused never runs, not even for a moment
+	local i ran=0
+	for i in 1 2 3 4 5; do
+		out=$(setpriv --reuid=65534 --regid=65534 --clear-groups \
+			"$vmtrack" dump -D "$e3/d" -- sh -c "touch $e3/ran" 2>&1)
+		[ $? = 1 ] && [ ! -e "$e3/ran" ] && [ -z "$(ls -A "$e3")" ] && ran=$((ran + 1))
+		rm -rf "$e3/ran" "$e3/d"
+	done
+	if [ $ran = 5 ]; then
+		ok "errors: unprivileged user, -- COMMAND: refused 5 times, the command never ran"
+	else
+		not_ok "errors: unprivileged user, -- COMMAND: the command ran or the dump" \
+			"went on ($((5 - ran)) of 5): $out"
+	fi
 	# the guest's root is read-only
 	out=$("$vmtrack" dump -p "$tpid" -D /vmtrack-dump-test 2>&1)
 	if [ $? -ne 0 ] && [ ! -e /vmtrack-dump-test ] && [[ $out == *"cannot create"* ]]; then
