@@ -196,6 +196,24 @@ static bool job_stopped(pid_t pid)
 	return thread_state(pid, pid, NULL) == 'T';
 }
 
+/* vsize of /proc/PID/stat: 0 for a task without an mm (kernel thread, exited) */
+static bool has_mm(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long vsize = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return false;
+	if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')))
+		sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d "
+		       "%*d %*d %*d %*d %*u %lu", &vsize);
+	fclose(f);
+	return vsize;
+}
+
 /**
  * vmtrack_mm_sharer() - another process that shares the memory of @pid
  * @pid:	the process
@@ -203,7 +221,9 @@ static bool job_stopped(pid_t pid)
  * A process created by clone(CLONE_VM) without CLONE_THREAD writes the
  * memory of @pid without being one of its threads, so a freeze of @pid does
  * not stop it. Every process of /proc is compared with @pid by kcmp(2);
- * those the caller may not compare (-EPERM) are skipped.
+ * those the caller may not compare (-EPERM) are skipped, and so are those
+ * without memory (kernel threads, zombies), which KCMP_VM finds equal to
+ * each other: call vmtrack_target_check() first, which tells those apart.
  *
  * Return: the pid of such a process, 0 if there is none, or a negative
  * errno: -ENOSYS without kcmp(2) (CONFIG_KCMP), -ESRCH if @pid is gone.
@@ -223,7 +243,7 @@ pid_t vmtrack_mm_sharer(pid_t pid)
 		if (other <= 0 || other == pid)
 			continue;
 		ret = syscall(SYS_kcmp, pid, other, KCMP_VM, 0, 0);
-		if (!ret)
+		if (!ret && has_mm(other))
 			found = other;
 		else if (ret < 0 && errno == ENOSYS)
 			found = -ENOSYS;

@@ -443,6 +443,20 @@ static int spawn(struct dump *d)
 }
 
 /*
+ * A kernel thread, a thread id or a zombie has no memory of its own to
+ * dump, each with its own message; first, because the check for a process
+ * that shares the memory could not tell them apart.
+ */
+static int check_target(struct dump *d)
+{
+	char err[256];
+	int ret;
+
+	ret = vmtrack_target_check(d->pid, err, sizeof(err));
+	return ret ? fail(d, ret, "%s", err) : 0;
+}
+
+/*
  * The command runs from its detach on: one whose dump was refused is killed
  * first, so that not one instruction of it runs (SIGKILL ends a stopped
  * tracee without resuming it in user space).
@@ -1241,12 +1255,8 @@ int cmd_dump(int argc, char **argv)
 	d.pid = o.pid;
 	vmtrack_converge_init(&d.cv, o.max_iter, o.threshold, o.downtime_ms, d.page_size);
 	d.t0 = now();
-	if (!o.argv && kill(d.pid, 0) && errno == ESRCH) {
-		fail(&d, -ESRCH, "pid %d: no such process", (int)d.pid);
-		goto out;
-	}
 	/* what can be refused is, before a command is started */
-	if (check_dir(&d))
+	if ((!o.argv && check_target(&d)) || check_dir(&d))
 		goto out;
 	if (o.argv && spawn(&d))
 		goto out_remove;

@@ -60,6 +60,52 @@ refused "unknown option or missing argument '--bogus'" -p 1 -D "$d" --bogus
 refused "empty directory name" -p 1 -D ""
 refused "empty journal file name" -p 1 -D "$d" --journal ""
 refused "pid 2147483647: no such process" -p 2147483647 -D "$d"
+
+# wait_for FILE GLOB: up to 10 s until FILE's first line matches GLOB
+wait_for() {
+	local i line
+
+	for i in $(seq 200); do
+		line=$(head -1 "$1" 2> /dev/null)
+		# shellcheck disable=SC2053 # GLOB is a pattern
+		[[ $line == $2 ]] && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+# Targets without memory of their own, each with its reason, not as
+# sharing their memory with one another (kcmp(KCMP_VM) finds them equal).
+# Kernel threads are visible unless the test runs in a pid namespace.
+if [ "$(cat /proc/2/comm 2> /dev/null)" = kthreadd ]; then
+	refused "pid 2 (kthreadd) is a kernel thread" -p 2 -D "$d"
+fi
+# a zombie: it exits after its parent exec'd a program that never reaps it
+sh -c 'sleep 1 & echo $! > "$1"; exec sleep 60' sh "$work/zpid" &
+zparent=$!
+if wait_for "$work/zpid" "[0-9]*" && zpid=$(cat "$work/zpid") &&
+   wait_for "/proc/$zpid/stat" "*) Z *"; then
+	refused "pid $zpid (sleep) is a zombie" -p "$zpid" -D "$d"
+else
+	nok "dump -p ZOMBIE: no zombie"
+fi
+kill $zparent
+if command -v python3 > /dev/null; then
+	python3 -c 'import sys, threading, time
+def f():
+	open(sys.argv[1], "w").write("%d\n" % threading.get_native_id())
+	time.sleep(60)
+threading.Thread(target=f, daemon=True).start()
+time.sleep(60)' "$work/tid" &
+	tpid=$!
+	if wait_for "$work/tid" "[0-9]*"; then
+		refused "is a thread of process $tpid" \
+			-p "$(cat "$work/tid")" -D "$d"
+	else
+		nok "dump -p TID: no thread"
+	fi
+	kill $tpid
+fi
 # vmtrack report's journal file: exit 1, one line saying WANT
 report_refused() {
 	local want=$1 out res

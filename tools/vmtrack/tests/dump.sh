@@ -27,7 +27,8 @@
 # mid-dump must leave no image behind and a non-zero exit; so must a full
 # disk or a page server gone, and they let the target go; so must a process
 # that shares the target's memory (clone(CLONE_VM)), found before the dump
-# starts or at its final freeze. Bad input gets one-line errors.
+# starts or at its final freeze. Bad input gets one-line errors, and so do
+# a kernel thread, a zombie and a thread id, each with its own reason.
 # --journal: vmtrack report prints the dump's own lines from the journal,
 # as JSON and as a plot with the freeze; a dump killed with SIGKILL leaves
 # a journal that decodes up to where it was written; a dump that fails
@@ -832,6 +833,49 @@ page_server_local() {
 	kill -9 "$tpid" 2> /dev/null
 }
 
+# refused_as LABEL WANT ARGS...: vmtrack dump ARGS exits 1 with one line that
+# holds WANT, and writes nothing
+refused_as() {
+	local label=$1 want=$2 out res
+
+	shift 2
+	out=$("$vmtrack" dump "$@" -D "$work/e4" 2>&1)
+	res=$?
+	if [ $res = 1 ] && [ "$(echo "$out" | wc -l)" = 1 ] && [[ $out == *"$want"* ]] &&
+	   [ ! -e "$work/e4" ]; then
+		ok "errors: $label ($out)"
+	else
+		not_ok "errors: $label: exit $res, want '$want': $out"
+	fi
+}
+
+# Targets without memory of their own, each with its reason; not taken for
+# processes that share memory, as kcmp(KCMP_VM) finds them all equal.
+no_memory() {
+	local zpid zparent tid
+
+	refused_as "a kernel thread" "pid 2 (kthreadd) is a kernel thread" -p 2
+	# a zombie: it exits after its parent exec'd a program that never reaps it
+	sh -c 'sleep 1 & echo $! > "$1"; exec sleep 60' sh "$work/zpid" &
+	zparent=$!
+	pids+=("$zparent")
+	for _ in $(seq 200); do
+		zpid=$(cat "$work/zpid" 2> /dev/null)
+		[ -n "$zpid" ] && grep -q ') Z ' "/proc/$zpid/stat" 2> /dev/null && break
+		sleep 0.05
+	done
+	refused_as "a zombie" "pid $zpid (sleep) is a zombie" -p "$zpid"
+	kill "$zparent"
+	# a thread of the target that is not its main thread
+	tid=$(ls "/proc/$tpid/task" | grep -vx "$tpid" | head -1)
+	if [ -n "$tid" ]; then
+		refused_as "a thread id" "pid $tid (" -p "$tid"
+		refused_as "a thread id: its process" "is a thread of process $tpid" -p "$tid"
+	else
+		not_ok "errors: a thread id: the target has no second thread"
+	fi
+}
+
 errors() {
 	local out
 
@@ -870,6 +914,7 @@ errors() {
 	else
 		not_ok "errors: directory not empty: $out"
 	fi
+	no_memory
 	# a directory the user may write to, outside $work (mode 0700)
 	local e3=/tmp/vmtrack-dump-e3.$$
 	mkdir -p "$e3" && chmod 777 "$e3"

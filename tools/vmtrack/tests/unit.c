@@ -2422,6 +2422,35 @@ static void test_freeze_shared_mm(void)
 	CHECK_EQ(vmtrack_mm_sharer(getpid()), 0);
 }
 
+/*
+ * Tasks without memory (kernel threads, zombies) compare equal under
+ * kcmp(KCMP_VM): none of them shares the memory of another.
+ */
+static void test_mm_sharer_no_mm(void)
+{
+	char comm[32] = "";
+	pid_t zombie;
+	FILE *f;
+
+	zombie = fork();
+	if (!zombie)
+		_exit(0);
+	CHECK(zombie > 0);
+	/* not reaped: a zombie once its state says so */
+	CHECK(threads_in(zombie, 'Z', true));
+	CHECK(vmtrack_mm_sharer(zombie) <= 0);
+	/* kthreadd, where the kernel's threads are visible (no pid namespace) */
+	f = fopen("/proc/2/comm", "re");
+	if (f) {
+		if (!fgets(comm, sizeof(comm), f))
+			comm[0] = '\0';
+		fclose(f);
+	}
+	if (!strcmp(comm, "kthreadd\n"))
+		CHECK(vmtrack_mm_sharer(2) <= 0);
+	waitpid(zombie, NULL, 0);
+}
+
 /* ------------------------------------------------------------------ */
 /* option parsing                                                       */
 
@@ -2645,6 +2674,7 @@ int main(void)
 		 test_freeze_fails);
 	run_test("freeze: a process sharing the memory (clone(CLONE_VM)) is found, no freeze",
 		 test_freeze_shared_mm);
+	run_test("freeze: kernel threads and zombies share no memory", test_mm_sharer_no_mm);
 	run_test("options: valid watch and run command lines", test_options_valid);
 	run_test("options: bad values rejected with a reason", test_options_invalid);
 	run_test("options: number, duration and range parsers", test_number_parsers);
