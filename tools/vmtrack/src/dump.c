@@ -46,6 +46,9 @@
 #define DEF_THROTTLE_MAX	90
 #define THROTTLE_PERIOD_S	0.2
 
+/* the dump is complete (DIR/last exists), its journal or output is not */
+#define EXIT_INCOMPLETE		2
+
 #define __stringify_1(x)	#x
 #define __stringify(x)		__stringify_1(x)
 
@@ -1196,22 +1199,37 @@ static int close_journal(struct dump *d, int status)
 
 	if (!journal_close(d->j, status, err, sizeof(err)))
 		return 0;
-	fprintf(stderr, "vmtrack dump: %s\n", err);
+	fprintf(stderr, "vmtrack dump: %s%s\n", err,
+		status == EXIT_SUCCESS ? " (the dump itself is complete)" : "");
 	return -1;
 }
 
-/* run mode: the command goes on after the dump; wait for it */
-static int wait_child(struct dump *d, bool ok)
+/*
+ * -- COMMAND: the command goes on after a complete dump, and vmtrack waits
+ * for it. Its end is told, not returned: the exit status is the dump's.
+ */
+static void wait_command(struct dump *d)
 {
+	const char *cmd = d->o->argv ? d->o->argv[0] : "";
 	int status;
 
-	if (!d->child || (ok && d->o->leave_stopped))
-		return 0;
-	if (!ok)
-		kill(d->pid, SIGKILL);
-	if (waitpid(d->pid, &status, 0) != d->pid)
-		return 0;
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	if (!d->child || d->o->leave_stopped || waitpid(d->pid, &status, 0) != d->pid)
+		return;
+	if (WIFEXITED(status) && WEXITSTATUS(status))
+		fprintf(stderr, "vmtrack dump: %s exited with status %d after the dump\n", cmd,
+			WEXITSTATUS(status));
+	else if (WIFSIGNALED(status))
+		fprintf(stderr, "vmtrack dump: %s was killed by signal %d (%s) after the dump\n",
+			cmd, WTERMSIG(status), strsignal(WTERMSIG(status)));
+}
+
+/* a failed dump ends the command it started */
+static void kill_command(struct dump *d)
+{
+	if (!d->child)
+		return;
+	kill(d->pid, SIGKILL);
+	waitpid(d->pid, NULL, 0);
 }
 
 /**
@@ -1219,7 +1237,10 @@ static int wait_child(struct dump *d, bool ok)
  * @argc:	argument count (argv[0] = "dump")
  * @argv:	arguments
  *
- * Return: exit status: 0 when the dump is complete (DIR/last exists).
+ * Return: exit status: 0 when the dump is complete (DIR/last exists), 1
+ * when it failed (its iterations are removed), 2 when it is complete but
+ * its journal could not be written. A command it started exits on its own
+ * after the dump: a failure of it is told on stderr, it is not the status.
  */
 int cmd_dump(int argc, char **argv)
 {
@@ -1275,9 +1296,10 @@ int cmd_dump(int argc, char **argv)
 		goto out_remove;
 	leave(&d, was_stopped);
 	summary(&d, stop, freeze_ms);
-	ret = close_journal(&d, EXIT_SUCCESS);
+	ret = close_journal(&d, EXIT_SUCCESS) ? EXIT_INCOMPLETE : EXIT_SUCCESS;
 	cleanup(&d);
-	return wait_child(&d, true) || ret ? EXIT_FAILURE : EXIT_SUCCESS;
+	wait_command(&d);
+	return ret;
 
 out_remove:
 	remove_dump(&d);
@@ -1287,6 +1309,6 @@ out:
 	fprintf(stderr, "vmtrack dump: %s\n", d.err);
 	close_journal(&d, EXIT_FAILURE);
 	cleanup(&d);
-	wait_child(&d, false);
+	kill_command(&d);
 	return EXIT_FAILURE;
 }

@@ -29,6 +29,8 @@
 # that shares the target's memory (clone(CLONE_VM)), found before the dump
 # starts or at its final freeze. Bad input gets one-line errors, and so do
 # a kernel thread, a zombie and a thread id, each with its own reason.
+# The exit status is the dump's, not the command's; 2 when the dump is
+# complete and its journal is not.
 # --journal: vmtrack report prints the dump's own lines from the journal,
 # as JSON and as a plot with the freeze; a dump killed with SIGKILL leaves
 # a journal that decodes up to where it was written; a dump that fails
@@ -950,6 +952,44 @@ errors() {
 	kill -9 "$tpid"
 }
 
+# The exit status is the dump's: 0 once DIR/last exists, whatever the
+# command does after the dump (one line on stderr says it), and 2 when the
+# dump is complete but its journal could not be written.
+exit_status() {
+	local out res
+
+	out=$("$vmtrack" dump -D "$work/x1" -n 1 -q -- sh -c 'sleep 5; exit 3' 2>&1 > /dev/null)
+	res=$?
+	if [ $res = 0 ] && [ -L "$work/x1/last" ] && [ "$(echo "$out" | wc -l)" = 1 ] &&
+	   [[ $out == *"sh exited with status 3 after the dump"* ]]; then
+		ok "exit status: 0 after a complete dump of a command that exits 3 ($out)"
+	else
+		not_ok "exit status: a command that exits 3 after the dump: exit $res, $out;" \
+			"$(ls "$work/x1" 2>&1)"
+	fi
+	out=$("$vmtrack" dump -D "$work/x2" -n 1 -q -- sh -c 'sleep 5; kill -9 $$' 2>&1 > /dev/null)
+	res=$?
+	if [ $res = 0 ] && [ -L "$work/x2/last" ] && [ "$(echo "$out" | wc -l)" = 1 ] &&
+	   [[ $out == *"sh was killed by signal 9 (Killed) after the dump"* ]]; then
+		ok "exit status: 0 after a complete dump of a command then killed ($out)"
+	else
+		not_ok "exit status: a command killed after the dump: exit $res, $out;" \
+			"$(ls "$work/x2" 2>&1)"
+	fi
+	start_target 51 -m 4 -T 1 -u 300 || { not_ok "exit status: target did not start"; return; }
+	out=$("$vmtrack" dump -p "$tpid" -D "$work/x3" -n 2 -q --journal /dev/full 2>&1 > /dev/null)
+	res=$?
+	if [ $res = 2 ] && [ -L "$work/x3/last" ] && [ "$(echo "$out" | wc -l)" = 1 ] &&
+	   [[ $out == *"journal /dev/full: No space left on device (the dump itself is complete)"* ]]
+	then
+		ok "exit status: 2 when the dump is complete and its journal is not ($out)"
+	else
+		not_ok "exit status: a journal that cannot be written: exit $res, $out;" \
+			"$(ls "$work/x3" 2>&1)"
+	fi
+	kill -9 "$tpid"
+}
+
 # how a target is left that a failed dump must let go: "" when it runs on,
 # untraced, with no watched mapping (VmFlags "wt"). A dump killed with
 # SIGKILL cannot unwatch: held_as() is the first half.
@@ -1226,6 +1266,7 @@ journal_killed() {
 page_server_same_bytes
 page_server_local
 errors
+exit_status
 failures
 shared_mm
 journal_dump
