@@ -689,10 +689,19 @@ static void pump(struct tree *tr, int ms)
 {
 	struct pollfd pfd = { .fd = tr->sfd, .events = POLLIN };
 	size_t i;
+	int ret;
 
-	for (i = 0; i < tr->nr_proc; i++)
-		if (tr->proc[i]->s)
-			vmtrack_session_pump(tr->proc[i]->s, -1, 0);
+	for (i = 0; i < tr->nr_proc && tr->stop_sig >= 0; i++) {
+		if (!tr->proc[i]->s)
+			continue;
+		ret = vmtrack_session_pump(tr->proc[i]->s, -1, 0);
+		if (ret < 0) {
+			/* as an epoch that fails: the run fails, no final epoch */
+			fprintf(stderr, "vmtrack: pid %d: reading the ring buffers: %s\n",
+				(int)tr->proc[i]->pid, strerror(-ret));
+			tr->stop_sig = -1;
+		}
+	}
 	if (poll(&pfd, 1, ms) > 0)
 		read_signals(tr);
 }

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +53,25 @@ static double now(void)
 static void err_msg(const char *cmd, const char *msg)
 {
 	fprintf(stderr, "vmtrack %s: %s\n", cmd, msg);
+}
+
+/*
+ * An error of the loop: one line, and the run fails (exit status 1, also
+ * for run, whatever the command's status).
+ */
+static void loop_error(struct loop *l, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void loop_error(struct loop *l, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "vmtrack: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n");
+	l->stop_sig = -1;
 }
 
 /* zombie or gone (watch mode: not our child) */
@@ -102,8 +122,7 @@ static void run_epoch(struct loop *l, bool final)
 			l->gone = true;
 			frozen_at = 0;
 		} else if (ret) {
-			err_msg("freeze", vmtrack_session_error(l->s));
-			l->stop_sig = -1;
+			loop_error(l, "%s", vmtrack_session_error(l->s));
 			return;
 		}
 	}
@@ -115,8 +134,8 @@ static void run_epoch(struct loop *l, bool final)
 	/* freeze to thaw: how long the target stood still for the last epoch */
 	frozen_ms = frozen_at ? (now() - frozen_at) * 1000 : 0;
 	if (ret) {
-		err_msg("epoch", vmtrack_session_error(l->s));
-		l->stop_sig = -1;
+		loop_error(l, "epoch %llu: %s", (unsigned long long)l->rs.epochs + 1,
+			   vmtrack_session_error(l->s));
 		return;
 	}
 	l->rs.epochs++;
@@ -185,7 +204,8 @@ static void main_loop(struct loop *l)
 		ms = ms < 0 ? 0 : ms > PUMP_SLICE_MS ? PUMP_SLICE_MS : ms;
 		ret = vmtrack_session_pump(l->s, l->sfd, ms);
 		if (ret < 0) {
-			err_msg("pump", strerror(-ret));
+			/* no final epoch: it would miss what the buffers held */
+			loop_error(l, "reading the ring buffers: %s", strerror(-ret));
 			break;
 		}
 		if (ret)

@@ -1379,8 +1379,42 @@ t24() {
 	stop_workload $wpid
 }
 
+# ---- 25: vmtrack's own errors fail the run -----------------------------
+
+# poll() of more descriptors than RLIMIT_NOFILE allows fails (EINVAL): the
+# readers of the ring buffers stop, and the run fails with one line, no
+# final epoch; run too, whatever the command's status
+t25() {
+	local vpid rc e=$tmp/e25 cmd k spid
+	for cmd in watch follow run; do
+		if [ $cmd != run ]; then
+			sleep 60 &
+			spid=$!
+			pids+=("$spid")
+			"$VMTRACK" watch -p $spid -i 0.2 -q $([ $cmd = follow ] && echo -f) \
+				> /dev/null 2> $e &
+		else
+			"$VMTRACK" run -i 0.2 -q -- sleep 3 > /dev/null 2> $e &
+		fi
+		vpid=$!
+		wait_for $e 'watching' || { nok "$cmd, buffers unreadable: start"; continue; }
+		prlimit --pid $vpid --nofile=1:
+		( sleep $TMO; kill -KILL $vpid 2>/dev/null ) & k=$!
+		wait $vpid
+		rc=$?
+		kill $k 2>/dev/null
+		wait $k 2>/dev/null
+		sed -i '/^vmtrack: watching/d' $e
+		check "$cmd, buffers unreadable: exit 1 (got $rc)" [ $rc = 1 ]
+		check "$cmd, buffers unreadable: one line ($(head -c 160 $e))" \
+			eval '[ "$(wc -l < $e)" = 1 ] && grep -q "^vmtrack: .*reading the ring buffers: " $e'
+		check "$cmd, buffers unreadable: no instance left" no_instances
+		[ $cmd = run ] || kill $spid
+	done
+}
+
 ALL_TESTS="t1 t2 t3 t3b t4 t5 t6 t7 t8 t9 t10 t11 t12 t13 t14 t15 t16 t17 t18 t19 t20 t21 t22
-	t23 t24"
+	t23 t24 t25"
 for t in ${E2E_TESTS:-$ALL_TESTS}; do
 	$t
 done
