@@ -868,7 +868,7 @@ static void report(struct dump *d, const struct iter_result *r, bool frozen,
 	journal_dump_iter(d->j, &it);
 	if (d->o->json || !d->o->quiet)
 		dump_print_iter(stdout, d->o->json, dest(d), d->page_size, &it);
-	fflush(stdout);
+	out_flush(stdout);
 }
 
 /**
@@ -896,7 +896,7 @@ static void report_pending(struct dump *d, uint64_t pending, enum vmtrack_stop s
 	if (d->o->json || d->o->quiet)
 		return;
 	dump_print_pending(stdout, pending, ms, rule);
-	fflush(stdout);
+	out_flush(stdout);
 }
 
 /* the epoch in the journal, with what the output of vmtrack run shows of it */
@@ -1141,7 +1141,7 @@ static void summary(struct dump *d, enum vmtrack_stop stop, double freeze_ms)
 
 	journal_dump_summary(d->j, &s);
 	dump_print_summary(stdout, d->o->json, &s);
-	fflush(stdout);
+	out_flush(stdout);
 }
 
 static void cleanup(struct dump *d)
@@ -1193,15 +1193,28 @@ static void journal_start_dump(struct dump *d)
 		      vmtrack_session_buffer_kb(d->s));
 }
 
-static int close_journal(struct dump *d, int status)
+/* @complete: DIR/last is written, whatever the journal's fate */
+static int close_journal(struct dump *d, int status, bool complete)
 {
 	char err[512];
 
 	if (!journal_close(d->j, status, err, sizeof(err)))
 		return 0;
 	fprintf(stderr, "vmtrack dump: %s%s\n", err,
-		status == EXIT_SUCCESS ? " (the dump itself is complete)" : "");
+		complete ? " (the dump itself is complete)" : "");
 	return -1;
+}
+
+/* the lines of a complete dump that could not be written make it exit 2 */
+static int check_output(void)
+{
+	const char *why = out_write_error(stdout);
+
+	if (!why)
+		return EXIT_SUCCESS;
+	fprintf(stderr, "vmtrack dump: writing standard output: %s (the dump itself is "
+		"complete)\n", why);
+	return EXIT_INCOMPLETE;
 }
 
 /*
@@ -1239,8 +1252,9 @@ static void kill_command(struct dump *d)
  *
  * Return: exit status: 0 when the dump is complete (DIR/last exists), 1
  * when it failed (its iterations are removed), 2 when it is complete but
- * its journal could not be written. A command it started exits on its own
- * after the dump: a failure of it is told on stderr, it is not the status.
+ * its journal or its output could not be written. A command it started
+ * exits on its own after the dump: a failure of it is told on stderr, it
+ * is not the status.
  */
 int cmd_dump(int argc, char **argv)
 {
@@ -1296,7 +1310,9 @@ int cmd_dump(int argc, char **argv)
 		goto out_remove;
 	leave(&d, was_stopped);
 	summary(&d, stop, freeze_ms);
-	ret = close_journal(&d, EXIT_SUCCESS) ? EXIT_INCOMPLETE : EXIT_SUCCESS;
+	ret = check_output();
+	if (close_journal(&d, ret, true))
+		ret = EXIT_INCOMPLETE;
 	cleanup(&d);
 	wait_command(&d);
 	return ret;
@@ -1307,7 +1323,7 @@ out_remove:
 		vmtrack_thaw(d.pid);
 out:
 	fprintf(stderr, "vmtrack dump: %s\n", d.err);
-	close_journal(&d, EXIT_FAILURE);
+	close_journal(&d, EXIT_FAILURE, false);
 	cleanup(&d);
 	kill_command(&d);
 	return EXIT_FAILURE;

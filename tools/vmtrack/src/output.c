@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "grow.h"
@@ -53,6 +54,53 @@ static FILE *json_out(const struct vmtrack_cmd_params *p)
 }
 
 /*
+ * Why the first flush of stdout, or of the --output file, failed: a later
+ * flush of a stream that failed may succeed (its buffer dropped), and only
+ * its error flag would be left to tell.
+ */
+static int stdout_errno, json_errno;
+
+static int *flush_errno(FILE *f)
+{
+	return f == stdout ? &stdout_errno : &json_errno;
+}
+
+/**
+ * out_flush() - flush stdout or the --output file, keeping why it failed
+ * @f:	the stream
+ */
+void out_flush(FILE *f)
+{
+	int *e = flush_errno(f);
+
+	if (fflush(f) && !*e)
+		*e = errno ?: EIO;
+}
+
+/**
+ * out_write_error() - did a write to stdout or the --output file fail?
+ * @f:	the stream, flushed first
+ *
+ * The error is then forgotten (a next command in the same process starts
+ * clean).
+ *
+ * Return: NULL, or the reason, for a one-line message.
+ */
+const char *out_write_error(FILE *f)
+{
+	int *e = flush_errno(f);
+	const char *why;
+
+	out_flush(f);
+	if (!*e && ferror(f))
+		*e = EIO;
+	why = *e ? strerror(*e) : NULL;
+	*e = 0;
+	clearerr(f);
+	return why;
+}
+
+/*
  * A file that exists is truncated only once the run starts (json_begin()):
  * a run that fails before leaves it as it was.
  */
@@ -77,10 +125,13 @@ static int json_open(const char *path)
 	return 0;
 }
 
-/* the run starts: an existing --output file is replaced */
+/* the run starts: an existing --output file is replaced (a device is not) */
 static void json_begin(void)
 {
-	if (json_file && !json_created && ftruncate(fileno(json_file), 0))
+	struct stat st;
+
+	if (json_file && !json_created && !fstat(fileno(json_file), &st) &&
+	    S_ISREG(st.st_mode) && ftruncate(fileno(json_file), 0))
 		fprintf(stderr, "vmtrack: truncating %s: %s\n", json_path, strerror(errno));
 	json_created = true;
 }
@@ -190,7 +241,7 @@ void out_start(const struct vmtrack_cmd_params *p, struct vmtrack_session *s, pi
 		      vmtrack_session_buffer_kb(s));
 	if (!p->json && !p->quiet)
 		out_start_text(stdout, command, pid, p->interval_ms);
-	fflush(stdout);
+	out_flush(stdout);
 }
 
 /* the tracked ranges into @ranges: all of them, or those dirty in the epoch */
@@ -351,11 +402,11 @@ static void print_epoch(const struct vmtrack_cmd_params *p, struct vmtrack_sessi
 	journal_epoch(journal, ei);
 	if (f) {
 		out_epoch_json(f, ei);
-		fflush(f);
+		out_flush(f);
 	}
 	if (!p->json && !p->quiet)
 		out_epoch_text(stdout, ei, p->list_dirty, sysconf(_SC_PAGESIZE));
-	fflush(stdout);
+	out_flush(stdout);
 	/* progress for long JSON runs on a terminal */
 	if (p->json && !p->quiet && isatty(STDERR_FILENO))
 		fprintf(stderr, "\repoch %" PRIu64 ": %" PRIu64 " dirty pages%s", ep->seq,
@@ -512,24 +563,33 @@ void out_summary_text(FILE *f, pid_t pid, const struct vmtrack_run_stats *rs,
 }
 
 /*
- * The end of a run: flush and close the JSON output (@f, or none) and the
- * journal. Returns 0, or -1 if the journal could not be written.
+ * The end of a run: close the --output file, look at stdout, and close the
+ * journal with the exit status they leave (@status, or EXIT_FAILURE if an
+ * output failed). Returns 0, or -1 if any of them could not be written,
+ * each said in one line.
  */
-static int out_close(const struct vmtrack_cmd_params *p, FILE *f, int status)
+static int out_close(const struct vmtrack_cmd_params *p, int status)
 {
+	const char *why;
 	char err[512];
 	int ret = 0;
 
-	if (f) {
-		if (fflush(f) || ferror(f))
-			fprintf(stderr, "vmtrack: writing %s: %s\n", p->output ?: "stdout",
-				strerror(errno));
-		if (f == json_file) {
-			fclose(json_file);
-			json_file = NULL;
+	if (json_file) {
+		why = out_write_error(json_file);
+		if (fclose(json_file) && !why)
+			why = strerror(errno);
+		json_file = NULL;
+		if (why) {
+			fprintf(stderr, "vmtrack: writing %s: %s\n", p->output, why);
+			ret = -1;
 		}
 	}
-	if (journal_close(journal, status, err, sizeof(err))) {
+	why = out_write_error(stdout);
+	if (why) {
+		fprintf(stderr, "vmtrack: writing standard output: %s\n", why);
+		ret = -1;
+	}
+	if (journal_close(journal, ret ? EXIT_FAILURE : status, err, sizeof(err))) {
 		fprintf(stderr, "vmtrack: %s\n", err);
 		ret = -1;
 	}
@@ -538,14 +598,14 @@ static int out_close(const struct vmtrack_cmd_params *p, FILE *f, int status)
 }
 
 /**
- * out_summary() - per-mapping summary at the end; closes the journal
+ * out_summary() - per-mapping summary at the end; closes the outputs
  * @p:		options
  * @s:		the session
  * @pid:	target
  * @rs:		totals over the run
  * @status:	vmtrack's exit status so far, for the journal
  *
- * Return: 0, or -1 if the journal could not be written.
+ * Return: 0, or -1 if the output or the journal could not be written.
  */
 int out_summary(const struct vmtrack_cmd_params *p, struct vmtrack_session *s, pid_t pid,
 		const struct vmtrack_run_stats *rs, int status)
@@ -560,10 +620,9 @@ int out_summary(const struct vmtrack_cmd_params *p, struct vmtrack_session *s, p
 	journal_summary(journal, pid, rs, watched, ranges, n, 0);
 	if (f)
 		out_summary_json(f, pid, rs, watched, ranges, n);
-	ret = out_close(p, f, status);
 	if (!p->json)
 		out_summary_text(stdout, pid, rs, ranges, n);
-	fflush(stdout);
+	ret = out_close(p, status);
 	free(ranges);
 	ranges = NULL;
 	ranges_alloc = 0;
@@ -615,11 +674,11 @@ void out_set_start(const struct vmtrack_cmd_params *p, struct vmtrack_session *s
 	journal_set(journal, set, pages);
 	if (f) {
 		out_set_start_line(f, true, set, pages);
-		fflush(f);
+		out_flush(f);
 	}
 	if (!p->json && !p->quiet)
 		out_set_start_line(stdout, false, set, pages);
-	fflush(stdout);
+	out_flush(stdout);
 }
 
 /**
@@ -641,11 +700,11 @@ void out_set_summary(const struct vmtrack_cmd_params *p, struct vmtrack_session 
 	journal_summary(journal, set->pid, rs, watched, ranges, n, set->set);
 	if (f) {
 		out_summary_set_json(f, set, set->pid, rs, watched, ranges, n);
-		fflush(f);
+		out_flush(f);
 	}
 	if (!p->json)
 		out_summary_set_text(stdout, set, set->pid, rs, ranges, n);
-	fflush(stdout);
+	out_flush(stdout);
 }
 
 /**
@@ -680,7 +739,7 @@ void out_unwatched(const struct vmtrack_cmd_params *p, pid_t pid, const char *co
 	journal_unwatched(journal, pid, comm, why);
 	if (f) {
 		out_unwatched_json(f, pid, comm, why);
-		fflush(f);
+		out_flush(f);
 	}
 }
 
@@ -699,7 +758,7 @@ void out_tree_start(const struct vmtrack_cmd_params *p, pid_t pid)
 	journal_start(journal, p->interval_ms, 0, 0, 0);
 	if (!p->json && !p->quiet)
 		out_start_text(stdout, command, pid, p->interval_ms);
-	fflush(stdout);
+	out_flush(stdout);
 }
 
 /**
@@ -729,7 +788,7 @@ void out_tree_end_line(FILE *f, bool json, const struct out_tree_stats *ts)
  * @ts:		totals over the tree
  * @status:	vmtrack's exit status so far, for the journal
  *
- * Return: 0, or -1 if the journal could not be written.
+ * Return: 0, or -1 if the output or the journal could not be written.
  */
 int out_tree_end(const struct vmtrack_cmd_params *p, const struct out_tree_stats *ts,
 		 int status)
@@ -740,10 +799,9 @@ int out_tree_end(const struct vmtrack_cmd_params *p, const struct out_tree_stats
 	journal_follow(journal, ts);
 	if (f)
 		out_tree_end_line(f, true, ts);
-	ret = out_close(p, f, status);
 	if (!p->json)
 		out_tree_end_line(stdout, false, ts);
-	fflush(stdout);
+	ret = out_close(p, status);
 	free(ranges);
 	ranges = NULL;
 	ranges_alloc = 0;

@@ -760,6 +760,7 @@ static int write_plot(struct report *rp, const char *path)
 	double *total = calloc(rp->nr_points + 1, sizeof(*total));
 	size_t i, k, shown;
 	FILE *f;
+	int ret;
 
 	if (!total)
 		return -ENOMEM;
@@ -805,9 +806,11 @@ static int write_plot(struct report *rp, const char *path)
 out:
 	fprintf(f, "</svg>\n");
 	free(total);
-	if (fclose(f))
-		return -errno;
-	return 0;
+	/* a write that failed before the close leaves only the error flag */
+	ret = fflush(f) ? -errno : ferror(f) ? -EIO : 0;
+	if (fclose(f) && !ret)
+		ret = -errno;
+	return ret;
 }
 
 /* ---- the command ------------------------------------------------------- */
@@ -969,7 +972,7 @@ static int decode(struct report *rp)
 	}
 	end_epoch(rp);
 	end_summary(rp);
-	fflush(stdout);
+	out_flush(stdout);
 	if (ret < 0) {
 		fprintf(stderr, "vmtrack report: %s: %s\n", rp->o->file, jreader_error(rp->r));
 		status = 2;
@@ -977,6 +980,9 @@ static int decode(struct report *rp)
 		fprintf(stderr, "vmtrack report: %s: no end record, the run did not finish\n",
 			rp->o->file);
 		status = 2;
+	} else if (rp->dump && rp->end_status == 2) {
+		fprintf(stderr, "vmtrack report: %s: the dump is complete, but its output "
+			"could not be written (vmtrack exited with status 2)\n", rp->o->file);
 	} else if (rp->end_status) {
 		/* read in full: the run itself failed, as its own message said */
 		fprintf(stderr, "vmtrack report: %s: the run failed (vmtrack exited with "
@@ -1001,6 +1007,7 @@ int cmd_report(int argc, char **argv)
 {
 	struct report rp = { 0 };
 	struct report_opts o;
+	const char *why;
 	char err[256];
 	int ret;
 
@@ -1028,6 +1035,11 @@ int cmd_report(int argc, char **argv)
 			fprintf(stderr, "vmtrack report: %s: %s\n", o.plot, strerror(-pret));
 			ret = EXIT_FAILURE;
 		}
+	}
+	why = out_write_error(stdout);
+	if (why) {
+		fprintf(stderr, "vmtrack report: writing standard output: %s\n", why);
+		ret = EXIT_FAILURE;
 	}
 	report_free(&rp);
 	return ret;

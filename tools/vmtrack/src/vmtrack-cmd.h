@@ -173,6 +173,8 @@ struct out_epoch_info {
 };
 
 int out_open(const struct vmtrack_cmd_params *p, char *err, size_t errlen);
+void out_flush(FILE *f);
+const char *out_write_error(FILE *f);
 void out_cancel(void);
 void out_start(const struct vmtrack_cmd_params *p, struct vmtrack_session *s, pid_t pid);
 void out_epoch(const struct vmtrack_cmd_params *p, struct vmtrack_session *s,

@@ -5,7 +5,7 @@
 # is refused before anything is touched, with exit status 1, one line on
 # stderr that names the problem, and no directory left behind; a refused
 # vmtrack dump -- COMMAND never runs COMMAND. And vmtrack report's bad
-# journal file names.
+# journal file names, and its output on a full device.
 #
 #   tests/cli.sh VMTRACK WORKDIR
 #
@@ -123,6 +123,26 @@ report_refused "missing journal file"
 report_refused "empty journal file name" ""
 report_refused "one journal file at a time" "$work/a" "$work/b"
 report_refused "$work/none: No such file or directory" "$work/none"
+
+# vmtrack report whose output cannot be written: exit 1, one line saying WANT
+journal=$(dirname "$0")/journal-v1.bin
+report_full() {
+	local want=$1 out res
+
+	shift
+	out=$("$vmtrack" report "$@" 2>&1 > /dev/full)
+	res=$?
+	if [ $res = 1 ] && [ "$(echo "$out" | wc -l)" = 1 ] && [[ $out == *"$want"* ]]; then
+		ok "report $* > /dev/full: $out"
+	else
+		nok "report $* > /dev/full: exit $res, want '$want': $out"
+	fi
+}
+for args in "" -j -d -r; do
+	# shellcheck disable=SC2086 # no option is one word
+	report_full "writing standard output: No space left on device" $args "$journal"
+done
+report_full "/dev/full: No space left on device" -p /dev/full "$journal"
 
 mkdir -p "$work/full" && touch "$work/full/x"
 sleep 60 &

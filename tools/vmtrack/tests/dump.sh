@@ -30,7 +30,7 @@
 # starts or at its final freeze. Bad input gets one-line errors, and so do
 # a kernel thread, a zombie and a thread id, each with its own reason.
 # The exit status is the dump's, not the command's; 2 when the dump is
-# complete and its journal is not.
+# complete and its journal or its output is not.
 # --journal: vmtrack report prints the dump's own lines from the journal,
 # as JSON and as a plot with the freeze; a dump killed with SIGKILL leaves
 # a journal that decodes up to where it was written; a dump that fails
@@ -954,7 +954,7 @@ errors() {
 
 # The exit status is the dump's: 0 once DIR/last exists, whatever the
 # command does after the dump (one line on stderr says it), and 2 when the
-# dump is complete but its journal could not be written.
+# dump is complete but its journal or its lines could not be written.
 exit_status() {
 	local out res
 
@@ -987,6 +987,20 @@ exit_status() {
 		not_ok "exit status: a journal that cannot be written: exit $res, $out;" \
 			"$(ls "$work/x3" 2>&1)"
 	fi
+	for json in "" -j; do
+		rm -rf "$work/x4"
+		out=$("$vmtrack" dump -p "$tpid" -D "$work/x4" -n 2 $json 2>&1 > /dev/full)
+		res=$?
+		if [ $res = 2 ] && [ -L "$work/x4/last" ] && [ "$(echo "$out" | wc -l)" = 1 ] &&
+		   [[ $out == *"writing standard output: No space left on device (the dump itself is complete)"* ]]
+		then
+			ok "exit status: 2 when the dump is complete and its lines${json:+ ($json)}" \
+				"are not ($out)"
+		else
+			not_ok "exit status: stdout on /dev/full${json:+ ($json)}: exit $res, $out;" \
+				"$(ls "$work/x4" 2>&1)"
+		fi
+	done
 	kill -9 "$tpid"
 }
 

@@ -1379,7 +1379,7 @@ t24() {
 	stop_workload $wpid
 }
 
-# ---- 25: vmtrack's own errors fail the run -----------------------------
+# ---- 25: vmtrack's own errors fail the run, an output that fails too ---
 
 # poll() of more descriptors than RLIMIT_NOFILE allows fails (EINVAL): the
 # readers of the ring buffers stop, and the run fails with one line, no
@@ -1411,6 +1411,40 @@ t25() {
 		check "$cmd, buffers unreadable: no instance left" no_instances
 		[ $cmd = run ] || kill $spid
 	done
+	t25_output
+}
+
+# full DESC WANT OUT ARGS...: vmtrack ARGS with stdout on OUT exits 1 with
+# one line (the "watching" lines aside) that says WANT
+full() {
+	local d=$1 want=$2 out=$3 rc e=$tmp/e25o
+	shift 3
+	$TIMEOUT "$VMTRACK" "$@" > "$out" 2> $e
+	rc=$?
+	sed -i '/^vmtrack: watching/d' $e
+	if [ $rc = 1 ] && [ "$(wc -l < $e)" = 1 ] && grep -qF "$want" $e && no_instances; then
+		ok "output full: $d ($(cat $e))"
+	else
+		nok "output full: $d (rc $rc: $(head -c 200 $e))"
+	fi
+}
+
+# an output that cannot be written fails the run: run's too, whatever the
+# command's status
+t25_output() {
+	local spid so="writing standard output: No space left on device"
+	sleep 60 &
+	spid=$!
+	pids+=("$spid")
+	full "watch, text" "$so" /dev/full watch -p $spid -n 2 -i 0.2
+	full "watch -j" "$so" /dev/full watch -p $spid -n 2 -i 0.2 -j
+	full "watch -o FILE" "writing /dev/full: No space left on device" /dev/null \
+		watch -p $spid -n 2 -i 0.2 -o /dev/full
+	full "watch --follow" "$so" /dev/full watch -f -p $spid -n 2 -i 0.2
+	full "run, text, a command that exits 0" "$so" /dev/full run -i 0.2 -- sleep 0.5
+	full "run -j, a command that exits 0" "$so" /dev/full run -j -i 0.2 -- sleep 0.5
+	full "run --follow, a command that exits 0" "$so" /dev/full run -f -i 0.2 -- sleep 0.5
+	kill $spid
 }
 
 ALL_TESTS="t1 t2 t3 t3b t4 t5 t6 t7 t8 t9 t10 t11 t12 t13 t14 t15 t16 t17 t18 t19 t20 t21 t22

@@ -946,6 +946,34 @@ static void test_failed_run(void)
 	CHECK_EQ(run_report(o, e, f, NULL), 0);
 	CHECK(file_has(o, "iter   1 "));
 	CHECK(file_has(e, "failed.j: the run failed (vmtrack exited with status 1)\n"));
+
+	/* a dump that is complete but could not write its lines: not a failure */
+	j = journal_open(f, 0, err, sizeof(err));
+	CHECK(j != NULL);
+	if (!j)
+		return;
+	journal_target(j, "dump", SYNTH_PID, synth_argv);
+	journal_meta(j, "dest", "/tmp/d2");
+	journal_start(j, 0, NR_MAPS, 192, 512);
+	journal_dump_iter(j, &synth_iters[0]);
+	CHECK_EQ(journal_close(j, 2, err, sizeof(err)), 0);
+	CHECK_EQ(run_report(o, e, f, NULL), 0);
+	CHECK(file_has(e, "failed.j: the dump is complete, but its output could not be "
+		       "written (vmtrack exited with status 2)\n"));
+}
+
+/* an output that cannot be written: exit 1, one line; the next report is clean */
+static void test_output_full(void)
+{
+	const char *e = tmp_path("full.err"), *o = tmp_path("full.out");
+	struct stat st;
+
+	CHECK_EQ(run_report("/dev/full", e, fixture, NULL), 1);
+	CHECK(file_has(e, "vmtrack report: writing standard output: No space left on device\n"));
+	CHECK_EQ(run_report("/dev/full", e, "--json", fixture), 1);
+	CHECK(file_has(e, "vmtrack report: writing standard output: No space left on device\n"));
+	CHECK_EQ(run_report(o, e, fixture, NULL), 0);
+	CHECK(!stat(e, &st) && st.st_size == 0);
 }
 
 static void test_bad_input(void)
@@ -990,6 +1018,7 @@ int main(int argc, char **argv)
 	run_test("report: bad input, one line and exit 1", test_bad_input);
 	run_test("journal: a run that fails before it starts leaves no file", test_not_started);
 	run_test("report: a run that failed after it started is said to have", test_failed_run);
+	run_test("report: an output that cannot be written is an error", test_output_full);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
 	if (system(cmd))
 		printf("# cannot remove %s\n", tmpdir);
