@@ -216,7 +216,7 @@ static int parse(int argc, char **argv, struct dump_opts *o, char *err, size_t l
 		{ NULL, 0, NULL, 0 },
 	};
 	unsigned long v;
-	int c;
+	int c, before;
 
 	*o = (struct dump_opts){
 		.max_iter = DEF_MAX_ITER,
@@ -227,7 +227,9 @@ static int parse(int argc, char **argv, struct dump_opts *o, char *err, size_t l
 	};
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+p:D:P:H:n:t:T:c:b:SMjqh", longopts, NULL)) != -1) {
+	for (before = optind;
+	     (c = getopt_long(argc, argv, "+:p:D:P:H:n:t:T:c:b:SMjqh", longopts, NULL)) != -1;
+	     before = optind) {
 		switch (c) {
 		case 'p':
 			if (vmtrack_parse_ulong(optarg, 1, INT_MAX, &v))
@@ -310,8 +312,7 @@ static int parse(int argc, char **argv, struct dump_opts *o, char *err, size_t l
 		case 'h':
 			return VMTRACK_PARSE_HELP;
 		default:
-			snprintf(err, len, "unknown option or missing argument '%s'",
-				 argv[optind - 1]);
+			vmtrack_option_error(err, len, argv, longopts, c, before);
 			return -EINVAL;
 		}
 	}

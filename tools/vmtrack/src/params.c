@@ -212,6 +212,84 @@ static int add_range(struct vmtrack_cmd_params *p, const char *arg, char *err, s
 	return 0;
 }
 
+/* the option getopt_long() stopped at was given long ("--name"): see below */
+static bool given_long(char **argv, int before)
+{
+	return optind > before && !strncmp(argv[optind - 1], "--", 2);
+}
+
+/**
+ * vmtrack_option_name() - an option as the user gave it
+ * @buf:	receives "-c" or "--name"
+ * @len:	size of @buf
+ * @argv:	the arguments
+ * @c:		the short option (getopt_long()'s return, or optopt on an error)
+ * @longopts:	the long options
+ * @longindex:	getopt_long()'s index of a long option, -1 if none was set
+ * @before:	optind before the getopt_long() call
+ *
+ * A long option is named from @longindex, or, where getopt_long() refused
+ * it (and set no index), from its argument up to '=': getopt_long() read
+ * that argument whole, so optind moved past it. A short option may be one
+ * of a group ("-sq"), where argv[optind - 1] is no name of it at all.
+ *
+ * Return: @buf.
+ */
+const char *vmtrack_option_name(char *buf, size_t len, char **argv, int c,
+				const struct option *longopts, int longindex, int before)
+{
+	const char *arg;
+
+	if (longindex >= 0)
+		snprintf(buf, len, "--%s", longopts[longindex].name);
+	else if (given_long(argv, before))
+		snprintf(buf, len, "%.*s", (int)strcspn(argv[optind - 1], "="),
+			 argv[optind - 1]);
+	else if (c > 0 && c < 256)
+		snprintf(buf, len, "-%c", c);
+	else
+		snprintf(buf, len, "%s", (arg = argv[optind - 1]) ? arg : "?");
+	return buf;
+}
+
+/**
+ * vmtrack_option_error() - why getopt_long() refused an option
+ * @err:	receives the reason, one line
+ * @errlen:	size of @err
+ * @argv:	the arguments
+ * @longopts:	the long options
+ * @c:		getopt_long()'s return: '?', or ':' (a leading ':' in its
+ *		option string) for a missing value
+ * @before:	optind before the getopt_long() call
+ */
+void vmtrack_option_error(char *err, size_t errlen, char **argv, const struct option *longopts,
+			  int c, int before)
+{
+	char name[64];
+
+	const struct option *o;
+	size_t n = 0;
+
+	vmtrack_option_name(name, sizeof(name), argv, optopt, longopts, -1, before);
+	if (c == ':') {
+		snprintf(err, errlen, "option '%s' needs a value", name);
+		return;
+	}
+	if (optopt && given_long(argv, before)) {
+		/* a long option found, but given a value it does not take */
+		snprintf(err, errlen, "option '%s' takes no value", name);
+		return;
+	}
+	/* getopt_long() takes a prefix of one long option for it */
+	if (given_long(argv, before))
+		for (o = longopts; o->name; o++)
+			n += !strncmp(o->name, name + 2, strlen(name + 2));
+	if (n > 1)
+		snprintf(err, errlen, "option '%s' is ambiguous", name);
+	else
+		snprintf(err, errlen, "unknown option '%s'", name);
+}
+
 /**
  * vmtrack_parse_args() - parse the options of watch or run
  * @mode:	which subcommand
@@ -248,8 +326,9 @@ int vmtrack_parse_args(enum vmtrack_mode mode, int argc, char **argv,
 		{ 0, 0, 0, 0 }
 	};
 	bool interval_set = false;
+	int c, longindex, before;
+	char name[64];
 	unsigned long v;
-	int c;
 
 	memset(p, 0, sizeof(*p));
 	p->mode = mode;
@@ -259,7 +338,9 @@ int vmtrack_parse_args(enum vmtrack_mode mode, int argc, char **argv,
 	optind = 0;
 	opterr = 0;
 	for (;;) {
-		c = getopt_long(argc, argv, "+:p:r:i:n:b:jo:kqdasfh", long_options, NULL);
+		before = optind;
+		longindex = -1;
+		c = getopt_long(argc, argv, "+:p:r:i:n:b:jo:kqdasfh", long_options, &longindex);
 		if (c == -1)
 			break;
 		switch (c) {
@@ -349,19 +430,8 @@ int vmtrack_parse_args(enum vmtrack_mode mode, int argc, char **argv,
 			break;
 		case 'h':
 			return VMTRACK_PARSE_HELP;
-		case ':':
-			/* a long option without a short one sets optopt to its value */
-			if (optopt && optopt < OPT_JOURNAL)
-				snprintf(err, errlen, "option '-%c' needs a value", optopt);
-			else
-				snprintf(err, errlen, "option '%s' needs a value",
-					 argv[optind - 1]);
-			return -1;
 		default:
-			if (optopt)
-				snprintf(err, errlen, "unknown option '-%c'", optopt);
-			else
-				snprintf(err, errlen, "unknown option '%s'", argv[optind - 1]);
+			vmtrack_option_error(err, errlen, argv, long_options, c, before);
 			return -1;
 		}
 	}
@@ -394,7 +464,8 @@ int vmtrack_parse_args(enum vmtrack_mode mode, int argc, char **argv,
 	}
 	return 0;
 not_here:
-	snprintf(err, errlen, "option '%s' is not valid for %s", argv[optind - 1],
+	snprintf(err, errlen, "option '%s' is not valid for %s",
+		 vmtrack_option_name(name, sizeof(name), argv, c, long_options, longindex, before),
 		 mode == VMTRACK_MODE_RUN ? "run" : "watch");
 	return -1;
 }

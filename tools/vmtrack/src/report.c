@@ -888,13 +888,14 @@ static int parse(int argc, char **argv, struct report_opts *o, char *err, size_t
 		{ "help",	no_argument,		NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	int c;
+	int c, before;
 
 	*o = (struct report_opts){ 0 };
 	/* 0: a full reset of getopt, the tests call this more than once */
 	optind = 0;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+jdp:rh", longopts, NULL)) != -1) {
+	for (before = optind; (c = getopt_long(argc, argv, "+:jdp:rh", longopts, NULL)) != -1;
+	     before = optind) {
 		switch (c) {
 		case 'j':
 			o->json = true;
@@ -911,8 +912,7 @@ static int parse(int argc, char **argv, struct report_opts *o, char *err, size_t
 		case 'h':
 			return VMTRACK_PARSE_HELP;
 		default:
-			snprintf(err, len, "unknown option or missing argument '%s'",
-				 argv[optind - 1]);
+			vmtrack_option_error(err, len, argv, longopts, c, before);
 			return -EINVAL;
 		}
 	}

@@ -63,6 +63,12 @@ struct vmtrack_cmd_params {
 
 #define VMTRACK_PARSE_HELP	1
 
+struct option;
+
+const char *vmtrack_option_name(char *buf, size_t len, char **argv, int c,
+				const struct option *longopts, int longindex, int before);
+void vmtrack_option_error(char *err, size_t errlen, char **argv, const struct option *longopts,
+			  int c, int before);
 int vmtrack_parse_args(enum vmtrack_mode mode, int argc, char **argv,
 		       struct vmtrack_cmd_params *p, char *err, size_t errlen);
 void vmtrack_params_free(struct vmtrack_cmd_params *p);

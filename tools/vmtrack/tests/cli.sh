@@ -5,7 +5,8 @@
 # is refused before anything is touched, with exit status 1, one line on
 # stderr that names the problem, and no directory left behind; a refused
 # vmtrack dump -- COMMAND never runs COMMAND. And vmtrack report's bad
-# journal file names, and its output on a full device.
+# journal file names, and its output on a full device; the options watch
+# and run refuse, named as given.
 #
 #   tests/cli.sh VMTRACK WORKDIR
 #
@@ -56,7 +57,11 @@ refused "invalid page server header size '28' (want 24 or 32)" -p 1 -P 127.0.0.1
 refused "expected HOST:PORT" -p 1 -P localhost
 refused "--track-mem hands DIR/last to criu dump" -p 1 -P 127.0.0.1:1 --track-mem
 refused "--journal-ranges needs --journal FILE" -p 1 -D "$d" --journal-ranges
-refused "unknown option or missing argument '--bogus'" -p 1 -D "$d" --bogus
+refused "unknown option '--bogus'" -p 1 -D "$d" --bogus
+refused "unknown option '-z'" -Sz -p 1 -D "$d"
+refused "option '--json' takes no value" --json=1 -p 1 -D "$d"
+refused "option '-p' needs a value" -D "$d" -p
+refused "option '--pid' needs a value" -D "$d" --pid
 refused "empty directory name" -p 1 -D ""
 refused "empty journal file name" -p 1 -D "$d" --journal ""
 refused "pid 2147483647: no such process" -p 2147483647 -D "$d"
@@ -123,6 +128,28 @@ report_refused "missing journal file"
 report_refused "empty journal file name" ""
 report_refused "one journal file at a time" "$work/a" "$work/b"
 report_refused "$work/none: No such file or directory" "$work/none"
+report_refused "option '--plot' needs a value" --plot
+report_refused "unknown option '-z'" -jz "$work/none"
+report_refused "option '--json' takes no value" --json=yes "$work/none"
+
+# watch and run: an option refused is named as it was given
+usage_refused() {
+	local want=$1 out res
+
+	shift
+	out=$("$vmtrack" "$@" 2>&1 > /dev/null)
+	res=$?
+	if [ $res = 1 ] && [ "$(echo "$out" | wc -l)" = 1 ] && [[ $out == *"$want"* ]]; then
+		ok "$*: $out"
+	else
+		nok "$*: exit $res, want '$want': $out"
+	fi
+}
+usage_refused "option '-p' is not valid for run" run -p 1 -- true
+usage_refused "option '-r' is not valid for run" run -r 1000-2000 -- true
+usage_refused "option '-s' is not valid for watch" watch -sq -p 1
+usage_refused "option '--json' takes no value" watch -p 1 --json=x
+usage_refused "option '--pid' needs a value" watch --pid
 
 # vmtrack report whose output cannot be written: exit 1, one line saying WANT
 journal=$(dirname "$0")/journal-v1.bin
