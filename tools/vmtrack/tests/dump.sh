@@ -909,7 +909,8 @@ errors() {
 		not_ok "errors: --throttle=10: $out"
 	fi
 	mkdir -p "$work/e2" && touch "$work/e2/x"
-	start_target 5 -m 1 -T 1 -u 1000 || return
+	# two threads: no_memory() dumps the id of the second
+	start_target 5 -m 1 -T 2 -u 1000 || return
 	out=$("$vmtrack" dump -p "$tpid" -D "$work/e2" 2>&1)
 	if [ $? -ne 0 ] && [[ $out == *"not empty"* ]]; then
 		ok "errors: directory not empty ($out)"
