@@ -371,7 +371,22 @@ static int check_dir(struct dump *d)
 	return 0;
 }
 
-/* on failure: nothing that looks like a dump stays behind */
+/*
+ * What a failed dump leaves on the page servers, for its error line: the
+ * protocol has no way to take back an iteration committed there.
+ */
+static const char *left_on_servers(const struct dump *d, char *buf, size_t len)
+{
+	if (!d->o->page_server || !d->iter)
+		return "";
+	if (d->iter == 1)
+		snprintf(buf, len, "; iteration 1 stays on its page server");
+	else
+		snprintf(buf, len, "; iterations 1 to %u stay on their page servers", d->iter);
+	return buf;
+}
+
+/* on failure: nothing that looks like a dump stays behind (but on servers) */
 static void remove_dump(struct dump *d)
 {
 	char name[16], path[PATH_MAX];
@@ -1323,7 +1338,7 @@ out_remove:
 	if (frozen)
 		vmtrack_thaw(d.pid);
 out:
-	fprintf(stderr, "vmtrack dump: %s\n", d.err);
+	fprintf(stderr, "vmtrack dump: %s%s\n", d.err, left_on_servers(&d, err, sizeof(err)));
 	close_journal(&d, EXIT_FAILURE, false);
 	cleanup(&d);
 	kill_command(&d);
