@@ -261,7 +261,8 @@ enum vmtrack_loss {
  * fewer, mostly clean pages, but on a kernel without MADV_WATCH_ALL one
  * made writable, written and made read-only again between two rescans can
  * be missed (see NEW MAPPINGS in vmtrack(1)). VMTRACK_F_ALL_PRIVATE, the
- * default, is kept for callers.
+ * default, is kept for callers. vmtrack_session_open() refuses a flag that
+ * is not one of these (EINVAL).
  */
 enum vmtrack_session_flags {
 	VMTRACK_F_ALL_PRIVATE	= 1 << 0,	/* the default: read-only private maps too */

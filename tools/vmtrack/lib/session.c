@@ -1053,6 +1053,10 @@ static size_t auto_buffer_kb(const struct vmtrack_session *s)
 	return vmtrack_buffer_kb_for(pages, page_size);
 }
 
+/* the flags of enum vmtrack_session_flags */
+#define SESSION_FLAGS	(VMTRACK_F_ALL_PRIVATE | VMTRACK_F_KEEP | VMTRACK_F_NO_SWEEP | \
+			 VMTRACK_F_EVENTS_ONLY | VMTRACK_F_NO_MAP | VMTRACK_F_WRITABLE_ONLY)
+
 /**
  * vmtrack_session_open() - set up a consumer for one target process
  * @sp:		receives the session
@@ -1067,9 +1071,10 @@ static size_t auto_buffer_kb(const struct vmtrack_session *s)
  * vmtrack_session_watch_ranges() or vmtrack_session_watch_all(). On failure
  * nothing is left in tracefs.
  *
- * Return: 0, or a negative errno (-ESRCH no such process, -EOPNOTSUPP kernel
- * without mm_watch events, -ENOENT no tracefs, -EACCES not root, -EBUSY
- * another vmtrack session watches the target, ...).
+ * Return: 0, or a negative errno (-EINVAL flags that enum
+ * vmtrack_session_flags does not define, -ESRCH no such process,
+ * -EOPNOTSUPP kernel without mm_watch events, -ENOENT no tracefs, -EACCES
+ * not root, -EBUSY another vmtrack session watches the target, ...).
  */
 int vmtrack_session_open(struct vmtrack_session **sp, const struct vmtrack_params *params,
 			 char *err, size_t errlen)
@@ -1078,6 +1083,12 @@ int vmtrack_session_open(struct vmtrack_session **sp, const struct vmtrack_param
 	int ret;
 
 	*sp = NULL;
+	/* a flag of a newer library would be ignored here, silently */
+	if (params->flags & ~SESSION_FLAGS) {
+		set_err(err, errlen, "unknown session flags %#x",
+			params->flags & ~SESSION_FLAGS);
+		return -EINVAL;
+	}
 	s = calloc(1, sizeof(*s));
 	if (!s) {
 		set_err(err, errlen, "out of memory");
@@ -1421,7 +1432,10 @@ static void settle(struct vmtrack_session *s, bool untrack)
  * shared mapping is refused. Tracked ranges are not rescanned: parts that are
  * unmapped later drop out, and new mappings are not picked up.
  *
- * Return: 0, or a negative errno (message in vmtrack_session_error()).
+ * Return: 0, or a negative errno (message in vmtrack_session_error()):
+ * -ENOENT nothing is mapped in @ranges, -EINVAL a range empty, not page
+ * aligned or over a shared mapping, -ESRCH the target exited, -EPERM not
+ * permitted to watch it, -ENOMEM out of memory, ...
  */
 int vmtrack_session_watch_ranges(struct vmtrack_session *s, const struct iovec *ranges,
 				 size_t n)
@@ -1448,7 +1462,7 @@ int vmtrack_session_watch_ranges(struct vmtrack_session *s, const struct iovec *
 							      strerror(-ret));
 	}
 	if (!vmtrack_dset_nr_ranges(s->ds))
-		return session_err(s, -ENOMEM, "nothing mapped in the given ranges");
+		return session_err(s, -ENOENT, "nothing mapped in the given ranges");
 	nr = vmtrack_dset_ranges_iov(s->ds, &s->iov, &s->iov_alloc);
 	if (nr < 0)
 		return session_err(s, -ENOMEM, "out of memory");
@@ -1480,7 +1494,10 @@ int vmtrack_session_watch_ranges(struct vmtrack_session *s, const struct iovec *
  * kernel refuses to watch (hugetlb, VM_IO, ...) stays tracked and is reported
  * dirty in every epoch.
  *
- * Return: 0, or a negative errno (message in vmtrack_session_error()).
+ * Return: 0, or a negative errno (message in vmtrack_session_error()):
+ * -ENOENT the target has no mapping to watch, -EINVAL the kernel refused
+ * every one, -ESRCH the target exited, -EPERM not permitted to watch it,
+ * -ENOMEM out of memory, ...
  */
 int vmtrack_session_watch_all(struct vmtrack_session *s)
 {
@@ -1496,9 +1513,11 @@ int vmtrack_session_watch_all(struct vmtrack_session *s)
 		       s->err[0] ? ret : session_err(s, ret, "cannot read maps of pid %d: %s",
 						     (int)s->p.pid, strerror(-ret));
 	nr = vmtrack_dset_ranges_iov(s->ds, &s->iov, &s->iov_alloc);
-	if (nr <= 0)
-		return session_err(s, -ENOMEM, "pid %d has no private writable mapping",
-				   (int)s->p.pid);
+	if (nr < 0)
+		return session_err(s, -ENOMEM, "out of memory");
+	if (!nr)
+		return session_err(s, -ENOENT, "pid %d has no private %smapping to watch",
+				   (int)s->p.pid, all_private(s) ? "" : "writable ");
 	check_restart(s, s->iov, nr);
 	/*
 	 * Where the kernel can, it watches every mapping of the target, now

@@ -2452,6 +2452,82 @@ static void test_mm_sharer_no_mm(void)
 }
 
 /* ------------------------------------------------------------------ */
+/* sessions                                                             */
+
+/* flags the library does not define are refused before anything is touched */
+static void test_session_flags(void)
+{
+	struct vmtrack_params vp = { .pid = getpid(), .flags = 1U << 20 };
+	struct vmtrack_session *s = (void *)&vp;
+	char err[128] = "";
+
+	CHECK_EQ(vmtrack_session_open(&s, &vp, err, sizeof(err)), -EINVAL);
+	CHECK(!s);
+	CHECK(!strcmp(err, "unknown session flags 0x100000"));
+	vp.flags = VMTRACK_F_ALL_PRIVATE | VMTRACK_F_WRITABLE_ONLY | (1U << 6);
+	CHECK_EQ(vmtrack_session_open(&s, &vp, err, sizeof(err)), -EINVAL);
+	CHECK(!strcmp(err, "unknown session flags 0x40"));
+}
+
+/*
+ * A session on a child that waits, or NULL where sessions cannot be opened
+ * here (no mm_watch events, no tracefs, not root: the test is skipped).
+ */
+static struct vmtrack_session *child_session(pid_t *child, bool *skip)
+{
+	struct vmtrack_params vp = { 0 };
+	struct vmtrack_session *s;
+	char err[256];
+	int ret;
+
+	*skip = false;
+	*child = fork();
+	if (!*child) {
+		pause();
+		_exit(0);
+	}
+	if (*child < 0)
+		return NULL;
+	vp.pid = *child;
+	ret = vmtrack_session_open(&s, &vp, err, sizeof(err));
+	if (ret == -EOPNOTSUPP || ret == -ENOENT || ret == -EACCES || ret == -EPERM) {
+		*skip = true;
+		return NULL;
+	}
+	if (ret)
+		printf("#   session: %s\n", err);
+	return s;
+}
+
+static void end_child(pid_t child)
+{
+	if (child <= 0)
+		return;
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
+}
+
+/* what cannot be watched: ENOENT, not ENOMEM, which callers take for no memory */
+static void test_session_nothing_mapped(void)
+{
+	struct iovec iov = { .iov_base = (void *)0x1000, .iov_len = 0x1000 };
+	struct vmtrack_session *s;
+	bool skip;
+	pid_t child;
+
+	s = child_session(&child, &skip);
+	if (s) {
+		CHECK_EQ(vmtrack_session_watch_ranges(s, &iov, 1), -ENOENT);
+		CHECK(!strcmp(vmtrack_session_error(s), "nothing mapped in the given ranges"));
+		vmtrack_session_close(s);
+	}
+	end_child(child);
+	if (skip)
+		SKIP_TEST("no vmtrack session here (no mm_watch events, tracefs or root)");
+	CHECK(s);
+}
+
+/* ------------------------------------------------------------------ */
 /* option parsing                                                       */
 
 static int parse(enum vmtrack_mode mode, const char *line, struct vmtrack_cmd_params *p,
@@ -2684,6 +2760,8 @@ int main(void)
 	run_test("freeze: a process sharing the memory (clone(CLONE_VM)) is found, no freeze",
 		 test_freeze_shared_mm);
 	run_test("freeze: kernel threads and zombies share no memory", test_mm_sharer_no_mm);
+	run_test("session: flags it does not define are refused", test_session_flags);
+	run_test("session: nothing mapped in the ranges is ENOENT", test_session_nothing_mapped);
 	run_test("options: valid watch and run command lines", test_options_valid);
 	run_test("options: bad values rejected with a reason", test_options_invalid);
 	run_test("options: number, duration and range parsers", test_number_parsers);
