@@ -701,6 +701,45 @@ TEST_F(sweep, pagemap_scan_rearm_checks_vmas)
 				     PM_SCAN_CHECK_WPASYNC, &found));
 }
 
+/*
+ * Written pages armed again before an unwatched VMA fails the call under
+ * PM_SCAN_CHECK_WPASYNC are returned, not lost to the error, with walk_end
+ * after the last; the call from there fails.
+ */
+TEST_F(sweep, pagemap_scan_rearm_error_returns_armed)
+{
+	struct page_region regions[NPAGES];
+	struct pm_scan_arg arg = {
+		.size = sizeof(arg),
+		.flags = PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC,
+		.start = (unsigned long)self->p,
+		.end = (unsigned long)self->p + self->len,
+		.vec = (unsigned long)regions,
+		.vec_len = NPAGES,
+		.category_mask = PAGE_IS_WRITTEN,
+		.return_mask = PAGE_IS_WRITTEN,
+	};
+
+	ASSERT_EQ(0, madvise(self->p, NPAGES / 2 * ps, MADV_WATCH));
+	write_pages(self->p, 0x0012);
+	ASSERT_EQ(2, ioctl(self->pagemap, PAGEMAP_SCAN, &arg));
+	EXPECT_EQ((unsigned long)self->p + ps, regions[0].start);
+	EXPECT_EQ((unsigned long)self->p + 5 * ps, regions[1].end);
+	EXPECT_EQ((unsigned long)self->p + 5 * ps, arg.walk_end);
+	/* armed: the watched half is clean, the other still written */
+	EXPECT_EQ(0xff00UL, soft_dirty(self->pagemap, self->p, NPAGES));
+
+	arg.start = arg.walk_end;
+	EXPECT_EQ(-1, ioctl(self->pagemap, PAGEMAP_SCAN, &arg));
+	EXPECT_EQ(EPERM, errno);
+
+	/* armed again: the next writes fault */
+	write_pages(self->p, 0x0012);
+	MMW_READ_OWN_EVENTS();
+	EXPECT_EQ(2, MMW_WRITE_FAULTS(mmw_pg(self->p, 1), mmw_pg(self->p, 2)));
+	EXPECT_EQ(2, MMW_WRITE_FAULTS(mmw_pg(self->p, 4), mmw_pg(self->p, 5)));
+}
+
 /* A page the re-arm finds pinned stays written, and is reported again. */
 TEST_F(sweep, pagemap_scan_rearm_pinned)
 {
