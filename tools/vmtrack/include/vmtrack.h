@@ -241,7 +241,10 @@ pid_t vmtrack_mm_sharer(pid_t pid);
  * batch before vmtrack_session_epoch_next() hands out the next.
  * VMTRACK_EPOCH_NO_REARM is refused (-EINVAL) unless the session froze the
  * target or the target exited: collected pages that are not re-armed on a
- * running target would lose their next writes.
+ * running target would lose their next writes. For the same reason no
+ * epoch follows a VMTRACK_EPOCH_NO_REARM one once the target may have run
+ * again (after vmtrack_session_thaw()): it is the last epoch, or one of
+ * the last ones taken while the target is still held.
  */
 
 /* reasons why an epoch reports every watched page as dirty */
@@ -274,11 +277,16 @@ enum vmtrack_session_flags {
 };
 
 enum vmtrack_epoch_flags {
-	/* collect, but do not write-protect again: frozen or exited target only */
+	/*
+	 * collect, but do not write-protect again: frozen or exited target
+	 * only, and no epoch follows once the target runs again
+	 */
 	VMTRACK_EPOCH_NO_REARM	= 1 << 0,
 	/*
 	 * the caller stopped every thread of the target itself (it traces
-	 * the target, as vmtrack run --follow does): NO_REARM is allowed
+	 * the target, as vmtrack run --follow does): NO_REARM is allowed;
+	 * after a NO_REARM epoch taken so, it says that the target stayed
+	 * stopped since
 	 */
 	VMTRACK_EPOCH_STOPPED	= 1 << 1,
 };

@@ -134,6 +134,17 @@ struct vmtrack_session {
 	bool				pidns;		/* consumer in a child pid namespace */
 	bool				mode_all;	/* MADV_WATCH_ALL set on the target */
 	bool				unwatched;	/* vmtrack_session_unwatch() ran */
+	/*
+	 * A VMTRACK_EPOCH_NO_REARM epoch left the pages it collected
+	 * unarmed: a later epoch is exact only if the target did not run
+	 * since. How it was held then, or that it ran (see no_rearm_held()).
+	 */
+	enum {
+		UNARMED_NONE,
+		UNARMED_FROZEN,		/* by the session: until its thaw */
+		UNARMED_STOPPED,	/* by the caller: its word, each epoch */
+		UNARMED_RAN,		/* the session's thaw let it go */
+	}				unarmed;
 	uint64_t			missed_pages;
 
 	struct iovec			*iov;
@@ -2454,7 +2465,28 @@ int vmtrack_session_thaw(struct vmtrack_session *s)
 	if (!s->frozen)
 		return 0;
 	s->frozen = false;
+	if (s->unarmed == UNARMED_FROZEN)
+		s->unarmed = UNARMED_RAN;
 	return vmtrack_thaw(s->p.pid);
+}
+
+/*
+ * After a VMTRACK_EPOCH_NO_REARM epoch, has the target been held since? By
+ * the session's freeze, not thawed in between; or by the caller, which
+ * says so with VMTRACK_EPOCH_STOPPED (of this epoch and of that one).
+ */
+static bool no_rearm_held(const struct vmtrack_session *s, unsigned int flags)
+{
+	switch (s->unarmed) {
+	case UNARMED_NONE:
+		return true;
+	case UNARMED_FROZEN:
+		return s->frozen;
+	case UNARMED_STOPPED:
+		return flags & VMTRACK_EPOCH_STOPPED;
+	default:
+		return false;
+	}
 }
 
 /**
@@ -2483,15 +2515,21 @@ int vmtrack_session_thaw(struct vmtrack_session *s)
  * VMTRACK_EPOCH_STOPPED (a second tracer cannot freeze it). Only then, or
  * once the target exited, may @flags hold VMTRACK_EPOCH_NO_REARM:
  * on a running target, the writes to pages collected and not re-armed would
- * never be reported.
+ * never be reported. For the same reason, once a VMTRACK_EPOCH_NO_REARM
+ * epoch was taken, a later one is refused unless the target cannot have
+ * run since: the session's freeze still holds (no vmtrack_session_thaw()
+ * in between), or, after an epoch with VMTRACK_EPOCH_STOPPED and without
+ * the session's freeze, the caller says again with VMTRACK_EPOCH_STOPPED
+ * that it kept the target stopped, or the target exited.
  *
  * With batches (vmtrack_session_set_batch()), @ep->dirty holds the first
  * of them, re-armed, and the return value says whether more follow.
  *
  * Return: 0, 1 (batches: more follow, vmtrack_session_epoch_next()), -EINVAL
- * (VMTRACK_EPOCH_NO_REARM on a running target, unknown flag; nothing is
- * collected then), -EBUSY (the batches of the last epoch are not all taken)
- * or -ENOMEM.
+ * (VMTRACK_EPOCH_NO_REARM on a running target, an epoch after a
+ * VMTRACK_EPOCH_NO_REARM one once the target may have run, an epoch after
+ * vmtrack_session_unwatch(), unknown flag; nothing is collected then),
+ * -EBUSY (the batches of the last epoch are not all taken) or -ENOMEM.
  */
 int vmtrack_session_epoch(struct vmtrack_session *s, unsigned int flags,
 			  struct vmtrack_epoch *ep)
@@ -2510,6 +2548,12 @@ int vmtrack_session_epoch(struct vmtrack_session *s, unsigned int flags,
 	    !(flags & VMTRACK_EPOCH_STOPPED) && !target_exited(s))
 		return session_err(s, -EINVAL, "VMTRACK_EPOCH_NO_REARM on a running target: "
 				   "freeze it first (vmtrack_session_freeze())");
+	if (!no_rearm_held(s, flags) && !target_exited(s))
+		return session_err(s, -EINVAL, "the target may have run since a "
+				   "VMTRACK_EPOCH_NO_REARM epoch, whose pages were not re-armed: "
+				   "no epoch follows");
+	if ((flags & VMTRACK_EPOCH_NO_REARM) && s->unarmed == UNARMED_NONE)
+		s->unarmed = s->frozen ? UNARMED_FROZEN : UNARMED_STOPPED;
 	for (i = 0; i < (size_t)s->nr_rd; i++)
 		if (reader_drain(s, &s->rd[i], true))
 			vmtrack_tracker_loss(&s->tr, VMTRACK_LOSS_EVENTS, 0);

@@ -2527,6 +2527,61 @@ static void test_session_nothing_mapped(void)
 	CHECK(s);
 }
 
+/*
+ * No epoch follows a VMTRACK_EPOCH_NO_REARM one once the target may have
+ * run: the pages it collected would miss their next writes. While it is
+ * held (by the session's freeze, or by the caller) one may; once it exited
+ * too.
+ */
+static void test_session_no_rearm(void)
+{
+	struct vmtrack_session *s;
+	struct vmtrack_epoch ep;
+	bool skip, was;
+	pid_t child;
+
+	s = child_session(&child, &skip);
+	if (s) {
+		CHECK_EQ(vmtrack_session_watch_all(s), 0);
+		CHECK_EQ(vmtrack_session_epoch(s, 0, &ep), 0);
+		CHECK_EQ(vmtrack_session_freeze(s), 0);
+		CHECK_EQ(vmtrack_session_epoch(s, VMTRACK_EPOCH_NO_REARM, &ep), 0);
+		CHECK_EQ(vmtrack_session_epoch(s, 0, &ep), 0);	/* still frozen */
+		CHECK_EQ(vmtrack_session_thaw(s), 0);
+		CHECK_EQ(vmtrack_session_epoch(s, 0, &ep), -EINVAL);
+		CHECK(strstr(vmtrack_session_error(s), "may have run since a "
+			     "VMTRACK_EPOCH_NO_REARM epoch"));
+		/* frozen again, but it ran in between */
+		CHECK_EQ(vmtrack_session_freeze(s), 0);
+		CHECK_EQ(vmtrack_session_epoch(s, 0, &ep), -EINVAL);
+		CHECK_EQ(vmtrack_session_epoch(s, VMTRACK_EPOCH_STOPPED, &ep), -EINVAL);
+		CHECK_EQ(vmtrack_session_thaw(s), 0);
+		vmtrack_session_close(s);
+	}
+	end_child(child);
+	if (skip)
+		SKIP_TEST("no vmtrack session here (no mm_watch events, tracefs or root)");
+	CHECK(s);
+
+	/* stopped by the caller, who says so; then the target exits */
+	s = child_session(&child, &skip);
+	if (!s) {
+		end_child(child);
+		CHECK(s);
+		return;
+	}
+	CHECK_EQ(vmtrack_session_watch_all(s), 0);
+	CHECK_EQ(vmtrack_freeze(child, &was), 0);
+	CHECK_EQ(vmtrack_session_epoch(s, VMTRACK_EPOCH_NO_REARM | VMTRACK_EPOCH_STOPPED, &ep),
+		 0);
+	CHECK_EQ(vmtrack_session_epoch(s, VMTRACK_EPOCH_STOPPED, &ep), 0);
+	CHECK_EQ(vmtrack_session_epoch(s, 0, &ep), -EINVAL);
+	CHECK_EQ(vmtrack_thaw(child), 0);
+	end_child(child);
+	CHECK_EQ(vmtrack_session_epoch(s, 0, &ep), 0);
+	vmtrack_session_close(s);
+}
+
 /* ------------------------------------------------------------------ */
 /* option parsing                                                       */
 
@@ -2762,6 +2817,8 @@ int main(void)
 	run_test("freeze: kernel threads and zombies share no memory", test_mm_sharer_no_mm);
 	run_test("session: flags it does not define are refused", test_session_flags);
 	run_test("session: nothing mapped in the ranges is ENOENT", test_session_nothing_mapped);
+	run_test("session: no epoch after a NO_REARM one once the target may have run",
+		 test_session_no_rearm);
 	run_test("options: valid watch and run command lines", test_options_valid);
 	run_test("options: bad values rejected with a reason", test_options_invalid);
 	run_test("options: number, duration and range parsers", test_number_parsers);
