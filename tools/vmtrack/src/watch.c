@@ -74,7 +74,11 @@ static void loop_error(struct loop *l, const char *fmt, ...)
 	l->stop_sig = -1;
 }
 
-/* zombie or gone (watch mode: not our child) */
+/*
+ * zombie or gone (watch mode: not our child); a stat that cannot be opened
+ * for another reason (EMFILE) says nothing, and a final epoch taken as if
+ * the target were gone would be refused: it runs on
+ */
 static bool target_alive(pid_t pid)
 {
 	char path[64], buf[256], *p;
@@ -84,7 +88,7 @@ static bool target_alive(pid_t pid)
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
 	f = fopen(path, "re");
 	if (!f)
-		return false;
+		return errno != ENOENT && errno != ESRCH;
 	if (fgets(buf, sizeof(buf), f)) {
 		p = strrchr(buf, ')');
 		alive = p && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X';
