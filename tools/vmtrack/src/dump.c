@@ -215,6 +215,7 @@ static int parse(int argc, char **argv, struct dump_opts *o, char *err, size_t l
 		{ "help",		no_argument,		NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	bool ps_header = false;
 	unsigned long v;
 	int c, before;
 
@@ -251,6 +252,7 @@ static int parse(int argc, char **argv, struct dump_opts *o, char *err, size_t l
 				return bad_value(err, len, "page server header size", optarg,
 						 " (want 24 or 32)");
 			o->ps_header = v;
+			ps_header = true;
 			break;
 		case 'n':
 			if (vmtrack_parse_ulong(optarg, 1, MAX_ITERS, &o->max_iter))
@@ -328,6 +330,10 @@ static int parse(int argc, char **argv, struct dump_opts *o, char *err, size_t l
 	}
 	if (o->journal_ranges && !o->journal) {
 		snprintf(err, len, "--journal-ranges needs --journal FILE");
+		return -EINVAL;
+	}
+	if (ps_header && !o->page_server) {
+		snprintf(err, len, "-H is the page server's request size: it needs -P HOST:PORT");
 		return -EINVAL;
 	}
 	if (o->track_mem && !o->dir) {

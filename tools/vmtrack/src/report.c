@@ -865,7 +865,9 @@ static int on_record(struct report *rp, const struct jr_record *rec)
 
 static const char * const usage_msg[] = {
 	"",
-	"  usage: vmtrack report [-j] [-d] [-p OUT.svg] [-r] FILE",
+	"  usage: vmtrack report [-j] [-d] FILE",
+	"         vmtrack report -p OUT.svg FILE",
+	"         vmtrack report -r FILE",
 	"",
 	"  Decode the journal of a vmtrack watch, run or dump (--journal FILE).",
 	"",
@@ -904,6 +906,10 @@ static int parse(int argc, char **argv, struct report_opts *o, char *err, size_t
 			o->list_dirty = true;
 			break;
 		case 'p':
+			if (!*optarg) {
+				snprintf(err, len, "empty plot file name");
+				return -EINVAL;
+			}
 			o->plot = optarg;
 			break;
 		case 'r':
@@ -915,6 +921,17 @@ static int parse(int argc, char **argv, struct report_opts *o, char *err, size_t
 			vmtrack_option_error(err, len, argv, longopts, c, before);
 			return -EINVAL;
 		}
+	}
+	/* each prints something else: one given with another would be ignored */
+	if (o->plot && (o->json || o->list_dirty || o->raw)) {
+		snprintf(err, len, "--plot draws the epochs, it prints no lines: not with %s",
+			 o->raw ? "--raw" : o->json ? "--json" : "--dirty");
+		return -EINVAL;
+	}
+	if (o->raw && (o->json || o->list_dirty)) {
+		snprintf(err, len, "--raw prints the records as they are: not with %s",
+			 o->json ? "--json" : "--dirty");
+		return -EINVAL;
 	}
 	if (optind != argc - 1) {
 		snprintf(err, len, optind < argc ? "one journal file at a time" :

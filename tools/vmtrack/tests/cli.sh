@@ -5,8 +5,8 @@
 # is refused before anything is touched, with exit status 1, one line on
 # stderr that names the problem, and no directory left behind; a refused
 # vmtrack dump -- COMMAND never runs COMMAND. And vmtrack report's bad
-# journal file names, and its output on a full device; the options watch
-# and run refuse, named as given.
+# journal file names, options that conflict, and its output on a full
+# device; the options watch and run refuse, named as given.
 #
 #   tests/cli.sh VMTRACK WORKDIR
 #
@@ -54,6 +54,7 @@ refused "invalid copy buffer size '0' (want 4 to 1048576 KiB)" -p 1 -D "$d" \
 refused "invalid buffer size '2' (want 4 to 4194304 KiB)" -p 1 -D "$d" -b 2
 refused "invalid --throttle '10' (want 20 to 99 %)" -p 1 -D "$d" --throttle=10
 refused "invalid page server header size '28' (want 24 or 32)" -p 1 -P 127.0.0.1:1 -H 28
+refused "-H is the page server's request size: it needs -P HOST:PORT" -p 1 -D "$d" -H 32
 refused "expected HOST:PORT" -p 1 -P localhost
 refused "--track-mem hands DIR/last to criu dump" -p 1 -P 127.0.0.1:1 --track-mem
 refused "--journal-ranges needs --journal FILE" -p 1 -D "$d" --journal-ranges
@@ -131,6 +132,18 @@ report_refused "$work/none: No such file or directory" "$work/none"
 report_refused "option '--plot' needs a value" --plot
 report_refused "unknown option '-z'" -jz "$work/none"
 report_refused "option '--json' takes no value" --json=yes "$work/none"
+# options that choose what is printed are not ignored with one that prints another
+journal=$(dirname "$0")/journal-v1.bin
+report_refused "--plot draws the epochs, it prints no lines: not with --json" \
+	-p "$work/p.svg" -j "$journal"
+report_refused "--plot draws the epochs, it prints no lines: not with --dirty" \
+	-d -p "$work/p.svg" "$journal"
+report_refused "--plot draws the epochs, it prints no lines: not with --raw" \
+	-p "$work/p.svg" -r "$journal"
+report_refused "--raw prints the records as they are: not with --json" -r -j "$journal"
+report_refused "--raw prints the records as they are: not with --dirty" -r -d "$journal"
+report_refused "empty plot file name" -p "" "$journal"
+[ -e "$work/p.svg" ] && nok "report: a refused --plot wrote $work/p.svg"
 
 # watch and run: an option refused is named as it was given
 usage_refused() {
@@ -152,7 +165,6 @@ usage_refused "option '--json' takes no value" watch -p 1 --json=x
 usage_refused "option '--pid' needs a value" watch --pid
 
 # vmtrack report whose output cannot be written: exit 1, one line saying WANT
-journal=$(dirname "$0")/journal-v1.bin
 report_full() {
 	local want=$1 out res
 
