@@ -238,17 +238,13 @@ static bool given_long(char **argv, int before)
 const char *vmtrack_option_name(char *buf, size_t len, char **argv, int c,
 				const struct option *longopts, int longindex, int before)
 {
-	const char *arg;
-
 	if (longindex >= 0)
 		snprintf(buf, len, "--%s", longopts[longindex].name);
 	else if (given_long(argv, before))
 		snprintf(buf, len, "%.*s", (int)strcspn(argv[optind - 1], "="),
 			 argv[optind - 1]);
-	else if (c > 0 && c < 256)
-		snprintf(buf, len, "-%c", c);
 	else
-		snprintf(buf, len, "%s", (arg = argv[optind - 1]) ? arg : "?");
+		snprintf(buf, len, "-%c", c > 0 && c < 256 ? c : '?');
 	return buf;
 }
 
@@ -265,9 +261,8 @@ const char *vmtrack_option_name(char *buf, size_t len, char **argv, int c,
 void vmtrack_option_error(char *err, size_t errlen, char **argv, const struct option *longopts,
 			  int c, int before)
 {
-	char name[64];
-
 	const struct option *o;
+	char name[64];
 	size_t n = 0;
 
 	vmtrack_option_name(name, sizeof(name), argv, optopt, longopts, -1, before);

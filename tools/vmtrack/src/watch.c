@@ -208,7 +208,7 @@ static void main_loop(struct loop *l)
 		ms = ms < 0 ? 0 : ms > PUMP_SLICE_MS ? PUMP_SLICE_MS : ms;
 		ret = vmtrack_session_pump(l->s, l->sfd, ms);
 		if (ret < 0) {
-			/* no final epoch: it would miss what the buffers held */
+			/* as after a failed epoch: no final one */
 			loop_error(l, "reading the ring buffers: %s", strerror(-ret));
 			break;
 		}
