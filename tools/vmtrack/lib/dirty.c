@@ -656,8 +656,11 @@ uint64_t vmtrack_dset_page_size(const struct vmtrack_dset *ds)
  * @len:	length in bytes
  *
  * Whatever was tracked at the new place is replaced by a range that is all
- * dirty (it holds contents the consumer has not copied from there); the old
- * place is no longer tracked. The label of the old range is kept.
+ * dirty (it holds contents the consumer has not copied from there), with
+ * the label of the old range. The old place stays tracked: the kernel
+ * reports its end by an unmap event after a plain move, and with
+ * MREMAP_DONTUNMAP it stays mapped, emptied (a zap event), and is written
+ * again like any other watched range.
  *
  * Return: 0, -EINVAL for an empty move, or -ENOMEM.
  */
@@ -673,9 +676,7 @@ int vmtrack_dset_move(struct vmtrack_dset *ds, uint64_t old_start, uint64_t new_
 	i = dset_lookup(ds, old_start);
 	if (i < ds->nr && ds->r[i].start <= old_start && ds->r[i].label)
 		label = strdup(ds->r[i].label);
-	ret = vmtrack_dset_remove(ds, old_start, old_start + len);
-	if (!ret)
-		ret = vmtrack_dset_add(ds, new_start, new_start + len, true, label);
+	ret = vmtrack_dset_add(ds, new_start, new_start + len, true, label);
 	free(label);
 	return ret;
 }

@@ -732,10 +732,11 @@ static void test_dset_move_fill(void)
 
 	vmtrack_dset_add(ds, 0x10000, 0x14000, false, "old");
 	CHECK_EQ(vmtrack_dset_move(ds, 0x10000, 0x80000, 0x4000), 0);
-	CHECK(!vmtrack_dset_covers(ds, 0x10000));
-	CHECK_EQ(vmtrack_dset_watched_pages(ds), 4);
+	/* the old place goes with its unmap event, or stays (MREMAP_DONTUNMAP) */
+	CHECK(vmtrack_dset_covers(ds, 0x10000));
+	CHECK_EQ(vmtrack_dset_watched_pages(ds), 8);
 	CHECK_EQ(vmtrack_dset_dirty_pages(ds), 4);	/* moved contents: dirty */
-	vmtrack_dset_range(ds, 0, &ri);
+	vmtrack_dset_range(ds, 1, &ri);
 	CHECK_EQ(ri.start, 0x80000);
 	CHECK(!strcmp(ri.label, "old"));
 	CHECK_EQ(vmtrack_dset_move(ds, 0x1000, 0x2000, 0), -EINVAL);
@@ -1173,10 +1174,12 @@ static void test_tracker_events(void)
 	vmtrack_tracker_apply(&t, &ev, &ep);
 	ev = ev_of(VMTRACK_EV_WRITE_FAULT, 5, 101, 0x19000, PAGE, 0, 0);
 	vmtrack_tracker_apply(&t, &ev, &ep);
-	/* move of the second range: new place dirty, old gone */
+	/* move of the second range: new place dirty, old gone with its unmap */
 	ev = ev_of(VMTRACK_EV_MOVE, 5, 100, 0x40000, 0x90000, 0x4000, 0);
 	vmtrack_tracker_apply(&t, &ev, &ep);
-	CHECK_EQ(ep.events, 5);
+	ev = ev_of(VMTRACK_EV_UNMAP, 5, 100, 0x40000, 0x44000, 0, 0);
+	vmtrack_tracker_apply(&t, &ev, &ep);
+	CHECK_EQ(ep.events, 6);
 	CHECK_EQ(ep.foreign, 2);
 	CHECK_EQ(vmtrack_tracker_collect(&t, &ep), 0);
 	CHECK(!ep.all_dirty);
@@ -1209,6 +1212,45 @@ static void test_tracker_events(void)
 	CHECK(ep.target_gone);
 	CHECK_EQ(ep.dirty_pages, 0);
 	CHECK_EQ(ep.foreign, 1);
+	free(t.iov);
+	vmtrack_dset_free(ds);
+}
+
+/*
+ * mremap(MREMAP_DONTUNMAP): move, then a zap of the old place, which stays
+ * mapped, reads back zero and is written again; the zap applied as
+ * decoded, the move in timestamp order, as a session applies them.
+ */
+static void test_tracker_move_dontunmap(void)
+{
+	struct vmtrack_dset *ds = vmtrack_dset_new(PAGE);
+	struct vmtrack_tracker t;
+	struct vmtrack_epoch ep = { 0 };
+	struct vmtrack_event ev;
+
+	vmtrack_tracker_init(&t, ds, 100);
+	vmtrack_dset_add(ds, 0x40000, 0x48000, false, NULL);
+	ev = ev_of(VMTRACK_EV_MARK, 5, 100, 0x40000, 0x48000, 0, 0);
+	vmtrack_tracker_apply(&t, &ev, &ep);
+	CHECK_EQ(vmtrack_tracker_collect(&t, &ep), 0);
+
+	memset(&ep, 0, sizeof(ep));
+	ev = ev_of(VMTRACK_EV_ZAP, 5, 100, 0x40000, 0x48000, 2, 0);
+	CHECK(vmtrack_tracker_early(&t, &ev));
+	ev = ev_of(VMTRACK_EV_MOVE, 5, 100, 0x40000, 0x90000, 0x8000, 0);
+	vmtrack_tracker_apply_all(&t, &ev, 1, &ep);
+	CHECK_EQ(vmtrack_tracker_collect(&t, &ep), 0);
+	CHECK_EQ(ep.dirty_pages, 8 + 8);
+	CHECK_EQ(ep.stray_pages, 0);
+
+	/* written again at the old place: still reported */
+	memset(&ep, 0, sizeof(ep));
+	ev = ev_of(VMTRACK_EV_WRITE_FAULT, 5, 100, 0x41000, PAGE, 0, 0);
+	CHECK(vmtrack_tracker_early(&t, &ev));
+	vmtrack_tracker_apply_all(&t, NULL, 0, &ep);
+	CHECK_EQ(vmtrack_tracker_collect(&t, &ep), 0);
+	CHECK_EQ(ep.dirty_pages, 1);
+	CHECK_EQ(ep.stray_pages, 0);
 	free(t.iov);
 	vmtrack_dset_free(ds);
 }
@@ -2781,6 +2823,8 @@ int main(void)
 		 test_dset_batches);
 	run_test("tracker: event semantics, foreign mms, move, unmap, exit",
 		 test_tracker_events);
+	run_test("tracker: mremap(MREMAP_DONTUNMAP) keeps the old place tracked",
+		 test_tracker_move_dontunmap);
 	run_test("tracker: places unmapped or moved since the last rescan (writable-only)",
 		 test_tracker_gone);
 	run_test("tracker: lost events make the epoch all dirty, then precise again",
