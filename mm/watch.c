@@ -23,11 +23,13 @@
 #include <linux/sched.h>
 #include <linux/slab.h>
 #include <linux/swap.h>
+#include <linux/swapops.h>
 #include <linux/uaccess.h>
 #include <linux/uio.h>
 #include <asm/tlb.h>
 
 #include "internal.h"
+#include "swap.h"
 
 #define CREATE_TRACE_POINTS
 #include <trace/events/mm_watch.h>
@@ -775,6 +777,16 @@ static bool mm_watch_must_check_pins(struct mm_struct *mm, bool rearm)
 	return !rearm || READ_ONCE(mm->watch_gup_write);
 }
 
+/* Report [addr, addr + size) pinned: from now on the re-arms look too. */
+static void mm_watch_pinned(struct mm_struct *mm, unsigned long addr,
+			    unsigned long size)
+{
+	if (!READ_ONCE(mm->watch_gup_write))
+		WRITE_ONCE(mm->watch_gup_write, true);
+	guard(preempt)();
+	trace_mm_watch_pinned(mm, mm_watch_seq(mm), addr, size);
+}
+
 /*
  * A folio pinned for DMA or long-term use, or referenced by a FOLL_GET
  * user, can be written without any fault, so the consumer has to treat it
@@ -798,10 +810,7 @@ static bool mm_watch_report_pinned(struct vm_area_struct *vma,
 	if (!folio_maybe_dma_pinned(folio) &&
 	    !mm_watch_page_referenced(page))
 		return false;
-	if (!READ_ONCE(mm->watch_gup_write))
-		WRITE_ONCE(mm->watch_gup_write, true);
-	guard(preempt)();
-	trace_mm_watch_pinned(mm, mm_watch_seq(mm), addr, size);
+	mm_watch_pinned(mm, addr, size);
 	return true;
 }
 
@@ -841,6 +850,69 @@ void mm_watch_check_pinned_ptes(struct vm_area_struct *vma, pte_t *pte,
 		ptep_modify_prot_commit(vma, entry_addr, pte + i, oldpte,
 					pte_mksoft_dirty(oldpte));
 	}
+}
+
+/*
+ * Is the folio of swapped-out @entry referenced beyond the swap cache and
+ * its mappings? Reclaim leaves a referenced folio in the swap cache; one
+ * that is not there has no reference left.
+ */
+static bool mm_watch_swap_referenced(swp_entry_t entry)
+{
+	struct swap_info_struct *si;
+	struct folio *folio;
+	bool referenced;
+
+	si = get_swap_device(entry);
+	/* Swapoff brings the folio back: it cannot be looked at meanwhile. */
+	if (!si)
+		return true;
+	folio = filemap_get_folio(swap_address_space(entry),
+				  swap_cache_index(entry));
+	put_swap_device(si);
+	if (IS_ERR(folio))
+		return false;
+	/* Less the reference just taken. */
+	referenced = folio_ref_count(folio) - 1 >
+		     folio_mapcount(folio) + folio_nr_pages(folio);
+	folio_put(folio);
+	return referenced;
+}
+
+/**
+ * mm_watch_check_pinned_swap - report the hidden folio of an entry being armed
+ * @vma: the watched VMA
+ * @addr: address of the entry
+ * @entry: its swap, migration or device exclusive entry
+ * @size: PAGE_SIZE, or HPAGE_PMD_SIZE for a PMD migration entry
+ * @rearm: whether the entry was already watched
+ *
+ * A FOLL_GET user writes through its reference whatever the entry. Look at
+ * a swapped-out folio in the swap cache as at a mapped one; a migrating or
+ * device exclusive entry, whose folio is being moved, is reported as long
+ * as the arms look for pins.
+ *
+ * Called by change_protection(MM_CP_WATCH) under the page table lock.
+ *
+ * Return: true if reported: the entry is made soft-dirty, as it may change
+ * without a fault.
+ */
+bool mm_watch_check_pinned_swap(struct vm_area_struct *vma, unsigned long addr,
+				swp_entry_t entry, unsigned long size, bool rearm)
+{
+	struct mm_struct *mm = vma->vm_mm;
+
+	if (!mm_watch_must_check_pins(mm, rearm))
+		return false;
+	if (non_swap_entry(entry)) {
+		if (!is_migration_entry(entry) &&
+		    !is_device_exclusive_entry(entry))
+			return false;
+	} else if (!mm_watch_swap_referenced(entry)) {
+		return false;
+	}
+	mm_watch_pinned(mm, addr, size);
+	return true;
 }
 
 #ifdef CONFIG_TRANSPARENT_HUGEPAGE

@@ -66,20 +66,6 @@ static inline void mm_watch_gup_write(struct mm_struct *mm)
 	smp_mb();
 }
 
-/*
- * A first arm met an entry whose folio it cannot look at, swapped out or
- * under migration: a reference taken before the watch may remain on the
- * folio, to be written through once the entry is present again. So the
- * re-arms of @mm look for pins from now on. Called under the mmap write
- * lock, which every arm takes.
- */
-static inline void mm_watch_pins_unseen(struct mm_struct *mm)
-{
-	mmap_assert_write_locked(mm);
-	if (!READ_ONCE(mm->watch_gup_write))
-		WRITE_ONCE(mm->watch_gup_write, true);
-}
-
 int mm_watch_prepare(struct mm_struct *mm, struct task_struct *task,
 		     unsigned long start, unsigned long end);
 void mm_watch_settle(struct mm_struct *mm);
@@ -101,6 +87,8 @@ void mm_watch_unmark(struct vm_area_struct *vma, unsigned long start,
 void mm_watch_check_pinned_ptes(struct vm_area_struct *vma, pte_t *pte,
 				unsigned long addr, const unsigned long *armed,
 				unsigned int nr, bool rearm);
+bool mm_watch_check_pinned_swap(struct vm_area_struct *vma, unsigned long addr,
+				swp_entry_t entry, unsigned long size, bool rearm);
 bool mm_watch_check_pinned_pmd(struct vm_area_struct *vma, unsigned long addr,
 			       pmd_t pmd, bool rearm);
 void __mm_watch_write_fault(struct vm_area_struct *vma, unsigned long addr,
@@ -204,10 +192,6 @@ static inline void mm_watch_gup_write(struct mm_struct *mm)
 {
 }
 
-static inline void mm_watch_pins_unseen(struct mm_struct *mm)
-{
-}
-
 static inline int mm_watch_prepare(struct mm_struct *mm,
 				   struct task_struct *task,
 				   unsigned long start, unsigned long end)
@@ -261,6 +245,14 @@ static inline void mm_watch_check_pinned_ptes(struct vm_area_struct *vma,
 					      const unsigned long *armed,
 					      unsigned int nr, bool rearm)
 {
+}
+
+static inline bool mm_watch_check_pinned_swap(struct vm_area_struct *vma,
+					      unsigned long addr,
+					      swp_entry_t entry,
+					      unsigned long size, bool rearm)
+{
+	return false;
 }
 
 static inline bool mm_watch_check_pinned_pmd(struct vm_area_struct *vma,

@@ -189,13 +189,12 @@ TEST_F(reclaim, swap_rearm_while_swapped)
 }
 
 /*
- * A first arm cannot look at the folio of a swapped-out entry, which may
- * hold a reference taken before the watch: from then on the re-arms of the
- * mm look for references, so a page vmsplice()d after the mark is reported
- * at the next re-arm (with no swapped entry at the mark it is not, see
- * pin.read_reference_after_mark).
+ * A reference held on a page reclaim swaps out keeps its folio in the swap
+ * cache, and its holder may write through it: the mark reports the
+ * swapped-out entry pinned, and so does a re-arm while the reference is
+ * held. An entry swapped out without one is not reported.
  */
-TEST_F(reclaim, swapped_at_mark_rearms_look)
+TEST_F(reclaim, swapped_referenced_pinned)
 {
 	const size_t n = 4;
 	struct iovec iov;
@@ -205,24 +204,32 @@ TEST_F(reclaim, swapped_at_mark_rearms_look)
 	p = swap_map(_metadata, self, n, 3);
 	if (!p)
 		return;
-	if (!page_out(p, 1))
-		SKIP(return, "MADV_PAGEOUT did not swap the page out");
-	ASSERT_EQ(0, madvise(p, n * ps, MADV_WATCH));
-	MMW_READ_OWN_EVENTS();
-	EXPECT_EQ(0, mmw_count(&self->t, MMW_PINNED, self->id, 0, ~0UL));
-
-	fill(p + ps, n - 1, 5);
 	ASSERT_EQ(0, pipe(pfd));
 	iov.iov_base = p + ps;
 	iov.iov_len = ps;
 	ASSERT_EQ(ps, vmsplice(pfd[1], &iov, 1, 0));
+	if (page_out(p, 2) != 2)
+		SKIP(return, "MADV_PAGEOUT did not swap the pages out");
+	ASSERT_EQ(0, madvise(p, n * ps, MADV_WATCH));
+	MMW_READ_OWN_EVENTS();
+	EXPECT_EQ(1, mmw_count(&self->t, MMW_PINNED, self->id, mmw_pg(p, 1),
+			       mmw_pg(p, 2))) mmw_trace_dump(&self->t, 20);
+	EXPECT_EQ(1, mmw_count(&self->t, MMW_PINNED, self->id, 0, ~0UL));
+
 	ASSERT_EQ(0, mmw_trace_clear(&self->t));
 	ASSERT_EQ(0, madvise(p, n * ps, MADV_WATCH));
 	MMW_READ_OWN_EVENTS();
 	EXPECT_EQ(1, mmw_count(&self->t, MMW_PINNED, self->id, mmw_pg(p, 1),
 			       mmw_pg(p, 2))) mmw_trace_dump(&self->t, 20);
+
+	/* The reference gone, the page is no longer reported. */
 	close(pfd[0]);
 	close(pfd[1]);
+	ASSERT_EQ(0, mmw_trace_clear(&self->t));
+	ASSERT_EQ(0, madvise(p, n * ps, MADV_WATCH));
+	MMW_READ_OWN_EVENTS();
+	EXPECT_EQ(0, mmw_count(&self->t, MMW_PINNED, self->id, 0, ~0UL))
+		mmw_trace_dump(&self->t, 20);
 }
 
 TEST_F_TIMEOUT(reclaim, ksm_merge_unmerge, 180)
