@@ -151,6 +151,8 @@ struct vmtrack_session {
 	size_t				iov_alloc;
 	/* most dirty ranges an epoch hands out at once; 0: all */
 	size_t				batch_max;
+	/* the batch size of the epoch being handed out */
+	size_t				batch_size;
 	/* re-arm each batch before handing it out */
 	bool				batch_rearm;
 	/* ranges whose last mark or re-arm failed, and the VMAs to check them */
@@ -2271,7 +2273,8 @@ void vmtrack_session_set_dense(struct vmtrack_session *s, uint64_t pages)
  * is handed out, so that it can be copied at once. The sweep of a dense
  * epoch that re-arms (vmtrack_session_swept_rearmed()) goes on batch by
  * batch: each call finds and re-arms the next written pages, and adds them
- * to @dirty_pages. Takes effect at the next epoch.
+ * to @dirty_pages. Takes effect at the next epoch: the batches of an epoch
+ * being handed out keep their size.
  */
 void vmtrack_session_set_batch(struct vmtrack_session *s, size_t max_ranges)
 {
@@ -2296,7 +2299,7 @@ static int batch_sweep(struct vmtrack_session *s, struct vmtrack_epoch *ep)
 	size_t n = 0;
 	int ret;
 
-	ret = vmtrack_sweep_rearm_next(t->sweep_fd, s->ds, &t->sweep_from, s->batch_max,
+	ret = vmtrack_sweep_rearm_next(t->sweep_fd, s->ds, &t->sweep_from, s->batch_size,
 				       &t->iov, &t->iov_alloc, &n, &pages);
 	if (ret) {
 		vmtrack_dset_all_dirty(s->ds);
@@ -2327,7 +2330,7 @@ static int batch_next(struct vmtrack_session *s, struct vmtrack_epoch *ep)
 
 	if (s->tr.sweep_batched)
 		return batch_sweep(s, ep);
-	n = vmtrack_dset_collect_batch(batch, &s->tr.iov, &s->tr.iov_alloc, s->batch_max);
+	n = vmtrack_dset_collect_batch(batch, &s->tr.iov, &s->tr.iov_alloc, s->batch_size);
 	if (n < 0) {
 		/* not handed out, not re-armed: dirty in the next epoch */
 		vmtrack_dset_merge_dirty(s->ds, batch);
@@ -2581,7 +2584,8 @@ int vmtrack_session_epoch(struct vmtrack_session *s, unsigned int flags,
 
 	s->tr.stopped = s->frozen || (flags & VMTRACK_EPOCH_STOPPED) || exited;
 	s->tr.sweep_rearm = !(flags & VMTRACK_EPOCH_NO_REARM);
-	s->tr.batched = s->batch_max;
+	s->batch_size = s->batch_max;
+	s->tr.batched = s->batch_size;
 	if (vmtrack_tracker_collect(&s->tr, ep))
 		return session_err(s, -ENOMEM, "out of memory");
 	s->resync_open = s->tr.num.resync;

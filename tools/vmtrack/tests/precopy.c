@@ -1033,6 +1033,7 @@ struct target {
 	bool			was_dense;
 	/* epochs handed out in more than one batch */
 	int			batched_epochs;
+	size_t			batch;
 	/* the last epoch's counters (its ranges are gone) */
 	struct vmtrack_epoch	last;
 };
@@ -1122,7 +1123,8 @@ static int copy_dirty(struct target *t, const struct vmtrack_epoch *ep)
 
 /*
  * The batches after the first, each copied as it comes. The first time,
- * also: a new epoch is refused while ranges are pending.
+ * also: a new epoch is refused while ranges are pending, and a batch size
+ * changed meanwhile (to all at once) waits for the next epoch.
  */
 static int copy_batches(struct target *t, struct vmtrack_epoch *ep)
 {
@@ -1130,9 +1132,12 @@ static int copy_batches(struct target *t, struct vmtrack_epoch *ep)
 	int ret;
 
 	t->batched_epochs++;
-	if (t->batched_epochs == 1 && vmtrack_session_epoch(t->s, 0, &busy) != -EBUSY) {
-		printf("# a new epoch was not refused while ranges were pending\n");
-		return -1;
+	if (t->batched_epochs == 1) {
+		if (vmtrack_session_epoch(t->s, 0, &busy) != -EBUSY) {
+			printf("# a new epoch was not refused while ranges were pending\n");
+			return -1;
+		}
+		vmtrack_session_set_batch(t->s, 0);
 	}
 	do {
 		ret = vmtrack_session_epoch_next(t->s, ep);
@@ -1143,6 +1148,7 @@ static int copy_batches(struct target *t, struct vmtrack_epoch *ep)
 		if (copy_dirty(t, ep))
 			return -1;
 	} while (ret);
+	vmtrack_session_set_batch(t->s, t->batch);
 	return 0;
 }
 
@@ -1243,7 +1249,8 @@ static int start_target(const struct opts *o, struct target *t, uint64_t seed)
 		printf("# watch: %s\n", vmtrack_session_error(t->s));
 		return -1;
 	}
-	vmtrack_session_set_batch(t->s, o->batch);
+	t->batch = o->batch;
+	vmtrack_session_set_batch(t->s, t->batch);
 	/* the first full copy: after the mark, so later writes are events */
 	fc.pid = t->pid;
 	if (vmtrack_maps_walk(t->pid, full_cb, &fc)) {
