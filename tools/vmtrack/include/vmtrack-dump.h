@@ -12,6 +12,7 @@
 #ifndef _VMTRACK_DUMP_H
 #define _VMTRACK_DUMP_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -132,6 +133,7 @@ int vmtrack_ps_hole(struct vmtrack_ps *ps, uint64_t vaddr, uint64_t nr_pages);
 int vmtrack_ps_commit(struct vmtrack_ps *ps);
 void vmtrack_ps_abort(struct vmtrack_ps *ps);
 const char *vmtrack_ps_error(const struct vmtrack_ps *ps);
+void vmtrack_ps_set_stop(volatile sig_atomic_t *stop);
 
 /* ---- copier: process_vm_readv() through a bounded buffer ---- */
 

@@ -27,6 +27,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <netdb.h>
+#include <signal.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
@@ -69,6 +70,27 @@ const char *vmtrack_ps_error(const struct vmtrack_ps *ps)
 	return ps->err;
 }
 
+static volatile sig_atomic_t *ps_stop;
+
+/**
+ * vmtrack_ps_set_stop() - let a signal end a wait for the page server
+ * @stop:	a flag a signal handler sets, or NULL (the default: never)
+ *
+ * A send, receive or connection retry that a signal interrupts goes on,
+ * unless *@stop is set then: it fails with -EINTR. Install the handler
+ * without SA_RESTART. Without it, a server that stops answering holds the
+ * caller, and a process the caller froze, as long as the connection lives.
+ */
+void vmtrack_ps_set_stop(volatile sig_atomic_t *stop)
+{
+	ps_stop = stop;
+}
+
+static bool ps_stopped(void)
+{
+	return ps_stop && *ps_stop;
+}
+
 static int send_all(int fd, const void *buf, size_t len)
 {
 	const char *p = buf;
@@ -76,7 +98,7 @@ static int send_all(int fd, const void *buf, size_t len)
 	while (len) {
 		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
 
-		if (n < 0 && errno == EINTR)
+		if (n < 0 && errno == EINTR && !ps_stopped())
 			continue;
 		if (n <= 0)
 			return n < 0 ? -errno : -EPIPE;
@@ -93,7 +115,7 @@ static int recv_all(int fd, void *buf, size_t len)
 	while (len) {
 		ssize_t n = recv(fd, p, len, 0);
 
-		if (n < 0 && errno == EINTR)
+		if (n < 0 && errno == EINTR && !ps_stopped())
 			continue;
 		if (n <= 0)
 			return n < 0 ? -errno : -ECONNRESET;
@@ -274,6 +296,10 @@ int vmtrack_ps_begin(struct vmtrack_ps **psp, const char *addr, int hdr, pid_t i
 		ps->fd = connect_to(host, port);
 		if (ps->fd >= 0 || ps->fd != -ECONNREFUSED)
 			break;
+		if (ps_stopped()) {
+			ps->fd = -EINTR;
+			break;
+		}
 		nanosleep(&step, NULL);
 	}
 	if (ps->fd < 0) {

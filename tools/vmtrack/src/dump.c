@@ -89,6 +89,7 @@ struct dump {
 	struct vmtrack_pset		t1, t2, t3;	/* scratch */
 	struct vmtrack_segs		segs;
 	unsigned int			iter;		/* iterations committed */
+	unsigned int			ps_iter;	/* committed on the page servers */
 	long				page_size;
 	double				t0;
 	uint64_t			total_pages;
@@ -383,12 +384,13 @@ static int check_dir(struct dump *d)
  */
 static const char *left_on_servers(const struct dump *d, char *buf, size_t len)
 {
-	if (!d->o->page_server || !d->iter)
+	if (!d->o->page_server || !d->ps_iter)
 		return "";
-	if (d->iter == 1)
+	if (d->ps_iter == 1)
 		snprintf(buf, len, "; iteration 1 stays on its page server");
 	else
-		snprintf(buf, len, "; iterations 1 to %u stay on their page servers", d->iter);
+		snprintf(buf, len, "; iterations 1 to %u stay on their page servers",
+			 d->ps_iter);
 	return buf;
 }
 
@@ -799,6 +801,7 @@ static int write_iteration(struct dump *d, const struct vmtrack_pset *dirty,
 		out_abort(d);
 		return ret;
 	}
+	d->ps_iter += !!d->ps;
 	d->w = NULL;
 	d->ps = NULL;
 	/* the server has the pages; criu dump --page-server reads the rest here */
@@ -1188,6 +1191,8 @@ static void setup_signals(void)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* a page server that stops answering is left on a signal too */
+	vmtrack_ps_set_stop(&interrupted);
 }
 
 /*

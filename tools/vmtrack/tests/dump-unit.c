@@ -7,12 +7,16 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "vmtrack.h"
@@ -190,6 +194,83 @@ static void test_ps_addr(void)
 		CHECK_EQ(vmtrack_ps_check_addr(bad[i], err, sizeof(err)), -EINVAL);
 		CHECK(strstr(err, "expected HOST:PORT"));
 	}
+}
+
+static volatile sig_atomic_t ps_alarm;
+
+static void on_ps_alarm(int sig)
+{
+	ps_alarm = sig;
+}
+
+/*
+ * A page server that takes the connection (the kernel's backlog does) and
+ * never answers: a signal whose handler sets the flag given to
+ * vmtrack_ps_set_stop() ends the wait with -EINTR; a signal with the flag
+ * left clear does not. In a child, so that a wait that never ends is a
+ * failure after 10 s rather than a hung test.
+ */
+static void test_ps_stop(void)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(sa);
+	int fd, status = 0, i;
+	char addr[64];
+	pid_t pid;
+
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	CHECK(fd >= 0);
+	if (fd < 0)
+		return;
+	CHECK_EQ(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	CHECK_EQ(listen(fd, 4), 0);
+	CHECK_EQ(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", ntohs(sa.sin_port));
+	pid = fork();
+	if (!pid) {
+		struct sigaction act = { .sa_handler = on_ps_alarm };
+		struct vmtrack_ps *ps = NULL;
+		volatile sig_atomic_t never = 0;
+		char err[256];
+		int ret;
+
+		sigaction(SIGALRM, &act, NULL);
+		/* a signal the caller does not stop on: the wait goes on */
+		vmtrack_ps_set_stop(&never);
+		alarm(1);
+		ret = vmtrack_ps_begin(&ps, addr, 32, 1, false, err, sizeof(err));
+		_exit(ret == -EINTR ? 3 : 4);
+	}
+	for (i = 0; i < 30 && !waitpid(pid, &status, WNOHANG); i++)
+		usleep(100 * 1000);
+	/* still waiting after the signal: as it should be */
+	CHECK_EQ(i, 30);
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+
+	pid = fork();
+	if (!pid) {
+		struct sigaction act = { .sa_handler = on_ps_alarm };
+		struct vmtrack_ps *ps = NULL;
+		char err[256];
+		int ret;
+
+		sigaction(SIGALRM, &act, NULL);
+		vmtrack_ps_set_stop(&ps_alarm);
+		alarm(1);
+		ret = vmtrack_ps_begin(&ps, addr, 32, 1, false, err, sizeof(err));
+		_exit(ret == -EINTR && strstr(err, "open") ? 0 : 1);
+	}
+	for (i = 0; i < 100 && !waitpid(pid, &status, WNOHANG); i++)
+		usleep(100 * 1000);
+	if (i == 100) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+	}
+	CHECK(i < 100);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	close(fd);
 }
 
 /* ---- images ---- */
@@ -890,6 +971,8 @@ int main(void)
 	run_test("protobuf: pagemap_entry and inventory_entry bytes", test_pb_encoding);
 	run_test("page server: request header of CRIU <= 4.1 and >= 4.2", test_ps_header);
 	run_test("page server: addresses, ports from 1 to 65535", test_ps_addr);
+	run_test("page server: a signal ends the wait for a server that never answers",
+		 test_ps_stop);
 	run_test("images: six iterations with holes, drops and new pages rebuild the model",
 		 test_image_chain);
 	run_test("images: a parent without the task's image ends its chain, as for CRIU",
