@@ -1143,11 +1143,14 @@ shared_mm() {
 	shared_mm_refused "at the start" "$work/sh1" "$out" $?
 	kill -9 "$sharer" "$tpid"
 
-	# A writer without pauses over 64 MiB, so that no iteration finds it
+	# A writer with short pauses over 64 MiB, so that no iteration finds it
 	# clean, and iterations enough to be still running when the sharer
 	# starts. The dump is held meanwhile; the target must not be frozen
-	# yet (traced by the dump), or it could not start the sharer.
-	start_target 42 -m 64 -T 2 -u 0 -V || { not_ok "shared memory: target"; return; }
+	# yet (traced by the dump), or it could not start the sharer. Without
+	# pauses the writer could write every page during the first copy: the
+	# next iteration would not be smaller, and the dump would freeze then
+	# (not-shrinking), before the sharer starts.
+	start_target 42 -m 64 -T 2 -u 20 -V || { not_ok "shared memory: target"; return; }
 	"$vmtrack" dump -p "$tpid" -D "$work/sh2" -n 12 -t 0 -T 0 -q --leave-stopped \
 		> /dev/null 2> "$work/sh2.err" &
 	dpid=$!
