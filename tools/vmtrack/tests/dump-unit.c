@@ -204,20 +204,58 @@ static void on_ps_alarm(int sig)
 }
 
 /*
+ * In a child: SIGALRM after a second, whose handler sets ps_alarm, while
+ * vmtrack_ps_begin() waits for @addr's answer; @stop is what the page
+ * server code is told to stop on. Exits 0 on -EINTR, 1 otherwise.
+ */
+static pid_t ps_begin_child(const char *addr, volatile sig_atomic_t *stop)
+{
+	struct sigaction act = { .sa_handler = on_ps_alarm };
+	struct vmtrack_ps *ps = NULL;
+	char err[256];
+	pid_t pid;
+	int ret;
+
+	pid = fork();
+	if (pid)
+		return pid;
+	sigaction(SIGALRM, &act, NULL);
+	vmtrack_ps_set_stop(stop);
+	alarm(1);
+	ret = vmtrack_ps_begin(&ps, addr, 32, 1, false, err, sizeof(err));
+	_exit(ret == -EINTR && strstr(err, "open") ? 0 : 1);
+}
+
+/* wait up to @tenths of a second for @pid: true if it exited, with its status */
+static bool ps_wait(pid_t pid, int tenths, int *status)
+{
+	int i;
+
+	for (i = 0; i < tenths; i++) {
+		if (waitpid(pid, status, WNOHANG) == pid)
+			return true;
+		usleep(100 * 1000);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, status, 0);
+	return false;
+}
+
+/*
  * A page server that takes the connection (the kernel's backlog does) and
  * never answers: a signal whose handler sets the flag given to
  * vmtrack_ps_set_stop() ends the wait with -EINTR; a signal with the flag
- * left clear does not. In a child, so that a wait that never ends is a
+ * left clear does not. In children, so that a wait that never ends is a
  * failure after 10 s rather than a hung test.
  */
 static void test_ps_stop(void)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET,
 				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	static volatile sig_atomic_t never;
 	socklen_t len = sizeof(sa);
-	int fd, status = 0, i;
+	int fd, status = 0;
 	char addr[64];
-	pid_t pid;
 
 	fd = socket(AF_INET, SOCK_STREAM, 0);
 	CHECK(fd >= 0);
@@ -227,48 +265,10 @@ static void test_ps_stop(void)
 	CHECK_EQ(listen(fd, 4), 0);
 	CHECK_EQ(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
 	snprintf(addr, sizeof(addr), "127.0.0.1:%d", ntohs(sa.sin_port));
-	pid = fork();
-	if (!pid) {
-		struct sigaction act = { .sa_handler = on_ps_alarm };
-		struct vmtrack_ps *ps = NULL;
-		volatile sig_atomic_t never = 0;
-		char err[256];
-		int ret;
 
-		sigaction(SIGALRM, &act, NULL);
-		/* a signal the caller does not stop on: the wait goes on */
-		vmtrack_ps_set_stop(&never);
-		alarm(1);
-		ret = vmtrack_ps_begin(&ps, addr, 32, 1, false, err, sizeof(err));
-		_exit(ret == -EINTR ? 3 : 4);
-	}
-	for (i = 0; i < 30 && !waitpid(pid, &status, WNOHANG); i++)
-		usleep(100 * 1000);
-	/* still waiting after the signal: as it should be */
-	CHECK_EQ(i, 30);
-	kill(pid, SIGKILL);
-	waitpid(pid, &status, 0);
-
-	pid = fork();
-	if (!pid) {
-		struct sigaction act = { .sa_handler = on_ps_alarm };
-		struct vmtrack_ps *ps = NULL;
-		char err[256];
-		int ret;
-
-		sigaction(SIGALRM, &act, NULL);
-		vmtrack_ps_set_stop(&ps_alarm);
-		alarm(1);
-		ret = vmtrack_ps_begin(&ps, addr, 32, 1, false, err, sizeof(err));
-		_exit(ret == -EINTR && strstr(err, "open") ? 0 : 1);
-	}
-	for (i = 0; i < 100 && !waitpid(pid, &status, WNOHANG); i++)
-		usleep(100 * 1000);
-	if (i == 100) {
-		kill(pid, SIGKILL);
-		waitpid(pid, &status, 0);
-	}
-	CHECK(i < 100);
+	/* a signal the caller does not stop on: the wait goes on */
+	CHECK(!ps_wait(ps_begin_child(addr, &never), 30, &status));
+	CHECK(ps_wait(ps_begin_child(addr, &ps_alarm), 100, &status));
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	close(fd);
 }
