@@ -926,37 +926,39 @@ static void test_not_started(void)
 	CHECK(strstr(err, "cannot write") && strstr(err, "No such file or directory"));
 }
 
-/* a run that failed after it started: read in full, and the failure said */
-static void test_failed_run(void)
+/* a dump journal of one iteration, ended with vmtrack's exit @status */
+static bool write_ended_dump(const char *f, int status)
 {
-	const char *f = tmp_path("failed.j"), *o = tmp_path("failed.out"),
-		   *e = tmp_path("failed.err");
 	struct journal *j;
 	char err[256];
 
 	j = journal_open(f, 0, err, sizeof(err));
 	CHECK(j != NULL);
 	if (!j)
-		return;
+		return false;
 	journal_target(j, "dump", SYNTH_PID, synth_argv);
 	journal_meta(j, "dest", "/tmp/d2");
 	journal_start(j, 0, NR_MAPS, 192, 512);
 	journal_dump_iter(j, &synth_iters[0]);
-	CHECK_EQ(journal_close(j, 1, err, sizeof(err)), 0);
+	CHECK_EQ(journal_close(j, status, err, sizeof(err)), 0);
+	return true;
+}
+
+/* a run that failed after it started: read in full, and the failure said */
+static void test_failed_run(void)
+{
+	const char *f = tmp_path("failed.j"), *o = tmp_path("failed.out"),
+		   *e = tmp_path("failed.err");
+
+	if (!write_ended_dump(f, 1))
+		return;
 	CHECK_EQ(run_report(o, e, f, NULL), 0);
 	CHECK(file_has(o, "iter   1 "));
 	CHECK(file_has(e, "failed.j: the run failed (vmtrack exited with status 1)\n"));
 
 	/* a dump that is complete but could not write its lines: not a failure */
-	j = journal_open(f, 0, err, sizeof(err));
-	CHECK(j != NULL);
-	if (!j)
+	if (!write_ended_dump(f, 2))
 		return;
-	journal_target(j, "dump", SYNTH_PID, synth_argv);
-	journal_meta(j, "dest", "/tmp/d2");
-	journal_start(j, 0, NR_MAPS, 192, 512);
-	journal_dump_iter(j, &synth_iters[0]);
-	CHECK_EQ(journal_close(j, 2, err, sizeof(err)), 0);
 	CHECK_EQ(run_report(o, e, f, NULL), 0);
 	CHECK(file_has(e, "failed.j: the dump is complete, but its output could not be "
 		       "written (vmtrack exited with status 2)\n"));
