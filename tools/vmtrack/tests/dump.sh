@@ -685,21 +685,32 @@ for e in json.load(sys.stdin)["entries"][1:]:
 print(parent, present)'
 }
 
-# criu_ps_dump PID LOCAL REMOTE PORT PARENT [criu dump args]: criu dump into
-# LOCAL with its pages to a page server in REMOTE (parent ../PARENT)
-# listening PORT: wait up to 10 s for a TCP socket listening on PORT
-listening() {
+# tcp_wait PORT FIELD STATE: wait up to 10 s for a TCP socket in STATE whose
+# address in FIELD of /proc/net/tcp (2 local, 3 remote) has PORT
+tcp_wait() {
 	local hex i
 
 	hex=$(printf '%04X' "$1")
 	for ((i = 0; i < 200; i++)); do
-		awk -v p=":$hex" '$2 ~ p"$" && $4 == "0A" { f = 1 } END { exit !f }' \
-			/proc/net/tcp && return 0
+		awk -v p=":$hex" -v f="$2" -v st="$3" '$f ~ p"$" && $4 == st { ok = 1 }
+			END { exit !ok }' /proc/net/tcp && return 0
 		sleep 0.05
 	done
 	return 1
 }
 
+# listening PORT: a socket listens on PORT
+listening() {
+	tcp_wait "$1" 2 0A
+}
+
+# connected PORT: a connection to PORT on this machine is established
+connected() {
+	tcp_wait "$1" 3 01
+}
+
+# criu_ps_dump PID LOCAL REMOTE PORT PARENT [criu dump args]: criu dump into
+# LOCAL with its pages to a page server in REMOTE (parent ../PARENT)
 criu_ps_dump() {
 	local pid=$1 local=$2 remote=$3 port=$4 parent=$5 spid rc
 
@@ -1135,7 +1146,7 @@ shared_mm_refused() {
 # would not be a snapshot: the dump is refused before it starts, or at the
 # final freeze when the process appears during the dump.
 shared_mm() {
-	local out res dpid sharer
+	local out res dpid sharer spid server port=27090 args k
 
 	start_target 41 -m 4 -T 2 -u 300 -V || { not_ok "shared memory: target"; return; }
 	start_sharer 41 || { not_ok "shared memory: no sharer"; kill -9 "$tpid"; return; }
@@ -1143,30 +1154,45 @@ shared_mm() {
 	shared_mm_refused "at the start" "$work/sh1" "$out" $?
 	kill -9 "$sharer" "$tpid"
 
-	# A writer with short pauses over 64 MiB, so that no iteration finds it
-	# clean, and iterations enough to be still running when the sharer
-	# starts. The dump is held meanwhile; the target must not be frozen
-	# yet (traced by the dump), or it could not start the sharer. Without
-	# pauses the writer could write every page during the first copy: the
-	# next iteration would not be smaller, and the dump would freeze then
-	# (not-shrinking), before the sharer starts.
-	start_target 42 -m 64 -T 2 -u 20 -V || { not_ok "shared memory: target"; return; }
-	"$vmtrack" dump -p "$tpid" -D "$work/sh2" -n 12 -t 0 -T 0 -q --leave-stopped \
-		> /dev/null 2> "$work/sh2.err" &
+	# The sharer must start once the dump is past its first check and before
+	# it freezes the target (traced by the dump, the target could not start
+	# it). The dump sends to a criu page-server that is stopped: the first
+	# copy, 64 MiB, fills the socket and waits, the target running, until
+	# the server goes on.
+	start_target 42 -m 64 -T 2 -u 300 -V || { not_ok "shared memory: target"; return; }
+	mkdir -p "$work/sh2-ps"
+	(
+		for k in $(seq 12); do
+			mkdir -p "$work/sh2-ps/$k"
+			args=()
+			[ "$k" -gt 1 ] && args=(--prev-images-dir "../$((k - 1))")
+			criu page-server -D "$work/sh2-ps/$k" --address 127.0.0.1 --port $port \
+				"${args[@]}" > /dev/null 2>&1 || exit 1
+		done
+	) &
+	spid=$!
+	if ! listening "$port" || ! server=$(pgrep -P "$spid" -x criu) ||
+	   ! kill -STOP "$server"; then
+		not_ok "shared memory: no page server"; stop_servers "$spid"; kill -9 "$tpid"; return
+	fi
+	"$vmtrack" dump -p "$tpid" -P 127.0.0.1:$port -D "$work/sh2" -n 12 -t 0 -T 0 -q \
+		--leave-stopped > /dev/null 2> "$work/sh2.err" &
 	dpid=$!
-	wait_exists "$work/sh2/1"
-	kill -STOP "$dpid"
+	connected "$port"
 	if [ "$(awk '$1 == "TracerPid:" { print $2 }' "/proc/$tpid/status")" != 0 ]; then
-		not_ok "shared memory: the dump froze the target before the sharer could start" \
-			"($(ls "$work/sh2"))"
+		not_ok "shared memory: the dump froze the target before the sharer could start"
 		kill -9 "$dpid" "$tpid"
+		stop_servers "$spid"
 		return
 	fi
-	start_sharer 42 || { not_ok "shared memory: no sharer"; kill -9 "$dpid" "$tpid"; return; }
-	kill -CONT "$dpid"
+	start_sharer 42 || {
+		not_ok "shared memory: no sharer"; kill -9 "$dpid" "$tpid"; stop_servers "$spid"; return
+	}
+	kill -CONT "$server"
 	wait "$dpid"
 	res=$?
-	shared_mm_refused "appeared after iteration 1" "$work/sh2" "$(cat "$work/sh2.err")" $res
+	stop_servers "$spid"
+	shared_mm_refused "appeared during the first copy" "$work/sh2" "$(cat "$work/sh2.err")" $res
 	kill -9 "$sharer" "$tpid"
 }
 
