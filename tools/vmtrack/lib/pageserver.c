@@ -30,6 +30,7 @@
 #include <signal.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -44,6 +45,7 @@
 #define PS_IOV_CLOSE	0x1023
 #define PS_TYPE_TASK	1
 #define CONNECT_TRIES	200	/* 10 s in 50 ms steps */
+#define STOP_CHECK_MS	200	/* how late a stop may end a wait */
 
 struct vmtrack_ps {
 	int		fd;
@@ -76,10 +78,10 @@ static volatile sig_atomic_t *ps_stop;
  * vmtrack_ps_set_stop() - let a signal end a wait for the page server
  * @stop:	a flag a signal handler sets, or NULL (the default: never)
  *
- * A send, receive or connection retry that a signal interrupts goes on,
- * unless *@stop is set then: it fails with -EINTR. Install the handler
- * without SA_RESTART. Without it, a server that stops answering holds the
- * caller, and a process the caller froze, as long as the connection lives.
+ * A send, receive or connection retry fails with -EINTR once *@stop is
+ * set, at most 200 ms later, whenever the signal came. Without it, a server
+ * that stops answering holds the caller, and a process the caller froze,
+ * as long as the connection lives.
  */
 void vmtrack_ps_set_stop(volatile sig_atomic_t *stop)
 {
@@ -91,15 +93,41 @@ static bool ps_stopped(void)
 	return ps_stop && *ps_stop;
 }
 
+/*
+ * Wait until @fd is ready for @events. A signal that comes just before a
+ * blocking call does not interrupt it: waiting in steps ends a wait the
+ * stop flag asks to end within a step.
+ */
+static int ps_wait(int fd, short events)
+{
+	struct pollfd pfd = { .fd = fd, .events = events };
+	int n;
+
+	for (;;) {
+		if (ps_stopped())
+			return -EINTR;
+		n = poll(&pfd, 1, STOP_CHECK_MS);
+		if (n > 0)
+			return 0;
+		if (n < 0 && errno != EINTR)
+			return -errno;
+	}
+}
+
 static int send_all(int fd, const void *buf, size_t len)
 {
 	const char *p = buf;
+	int ret;
 
 	while (len) {
-		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+		ssize_t n = send(fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
 
-		if (n < 0 && errno == EINTR && !ps_stopped())
+		if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+			ret = ps_wait(fd, POLLOUT);
+			if (ret)
+				return ret;
 			continue;
+		}
 		if (n <= 0)
 			return n < 0 ? -errno : -EPIPE;
 		p += n;
@@ -111,12 +139,17 @@ static int send_all(int fd, const void *buf, size_t len)
 static int recv_all(int fd, void *buf, size_t len)
 {
 	char *p = buf;
+	int ret;
 
 	while (len) {
-		ssize_t n = recv(fd, p, len, 0);
+		ssize_t n = recv(fd, p, len, MSG_DONTWAIT);
 
-		if (n < 0 && errno == EINTR && !ps_stopped())
+		if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+			ret = ps_wait(fd, POLLIN);
+			if (ret)
+				return ret;
 			continue;
+		}
 		if (n <= 0)
 			return n < 0 ? -errno : -ECONNRESET;
 		p += n;
@@ -313,8 +346,8 @@ int vmtrack_ps_begin(struct vmtrack_ps **psp, const char *addr, int hdr, pid_t i
 	if (!ret)
 		ret = recv_all(ps->fd, &has_parent, 1);
 	if (ret) {
-		set_err(err, errlen, "page server %s: open: %s (wrong header size?)", addr,
-			strerror(-ret));
+		set_err(err, errlen, "page server %s: open: %s%s", addr, strerror(-ret),
+			ret == -EINTR ? "" : " (wrong header size?)");
 		goto fail;
 	}
 	if (parent && !has_parent) {

@@ -133,6 +133,11 @@ static int fail(struct dump *d, int ret, const char *fmt, ...)
 {
 	va_list ap;
 
+	/* a wait for a page server that a signal ended: the signal is the cause */
+	if (ret == -EINTR && interrupted) {
+		snprintf(d->err, sizeof(d->err), "interrupted by signal %d", (int)interrupted);
+		return ret;
+	}
 	va_start(ap, fmt);
 	vsnprintf(d->err, sizeof(d->err), fmt, ap);
 	va_end(ap);

@@ -204,11 +204,13 @@ static void on_ps_alarm(int sig)
 }
 
 /*
- * In a child: SIGALRM after a second, whose handler sets ps_alarm, while
- * vmtrack_ps_begin() waits for @addr's answer; @stop is what the page
- * server code is told to stop on. Exits 0 on -EINTR, 1 otherwise.
+ * In a child: SIGALRM after @alarm_s seconds (0: none), whose handler sets
+ * ps_alarm, while vmtrack_ps_begin() waits for @addr's answer; @stop is
+ * what the page server code is told to stop on. Exits 0 on -EINTR, 1
+ * otherwise.
  */
-static pid_t ps_begin_child(const char *addr, volatile sig_atomic_t *stop)
+static pid_t ps_begin_child(const char *addr, volatile sig_atomic_t *stop,
+			    unsigned int alarm_s)
 {
 	struct sigaction act = { .sa_handler = on_ps_alarm };
 	struct vmtrack_ps *ps = NULL;
@@ -221,7 +223,7 @@ static pid_t ps_begin_child(const char *addr, volatile sig_atomic_t *stop)
 		return pid;
 	sigaction(SIGALRM, &act, NULL);
 	vmtrack_ps_set_stop(stop);
-	alarm(1);
+	alarm(alarm_s);
 	ret = vmtrack_ps_begin(&ps, addr, 32, 1, false, err, sizeof(err));
 	_exit(ret == -EINTR && strstr(err, "open") ? 0 : 1);
 }
@@ -244,15 +246,16 @@ static bool ps_wait(pid_t pid, int tenths, int *status)
 /*
  * A page server that takes the connection (the kernel's backlog does) and
  * never answers: a signal whose handler sets the flag given to
- * vmtrack_ps_set_stop() ends the wait with -EINTR; a signal with the flag
- * left clear does not. In children, so that a wait that never ends is a
- * failure after 10 s rather than a hung test.
+ * vmtrack_ps_set_stop() ends the wait with -EINTR, and so does the flag
+ * set before the wait began; a signal with the flag left clear does not.
+ * In children, so that a wait that never ends is a failure after 10 s
+ * rather than a hung test.
  */
 static void test_ps_stop(void)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET,
 				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	static volatile sig_atomic_t never;
+	static volatile sig_atomic_t never, stopped_before = SIGINT;
 	socklen_t len = sizeof(sa);
 	int fd, status = 0;
 	char addr[64];
@@ -267,8 +270,11 @@ static void test_ps_stop(void)
 	snprintf(addr, sizeof(addr), "127.0.0.1:%d", ntohs(sa.sin_port));
 
 	/* a signal the caller does not stop on: the wait goes on */
-	CHECK(!ps_wait(ps_begin_child(addr, &never), 30, &status));
-	CHECK(ps_wait(ps_begin_child(addr, &ps_alarm), 100, &status));
+	CHECK(!ps_wait(ps_begin_child(addr, &never, 1), 30, &status));
+	CHECK(ps_wait(ps_begin_child(addr, &ps_alarm, 1), 100, &status));
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	/* the signal came before the wait began: it interrupts nothing */
+	CHECK(ps_wait(ps_begin_child(addr, &stopped_before, 0), 100, &status));
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	close(fd);
 }
