@@ -484,13 +484,14 @@ page_server
 # khugepaged collapses ranges of a frozen process too. The collapse's event
 # then comes after the dump's last look at them, and the pages it fills in
 # are in no image: they hold zeroes, which a restore gives as well
-# (dumpcheck's "zero"). The collapse comes while the frozen iteration copies
-# the busy mapping: process_madvise(MADV_COLLAPSE), as khugepaged would. The
-# dump is held with SIGSTOP meanwhile: after it the range is unwatched, and
-# its entries, read-only until written, make the collapse fail (SCAN_PAGE_RO:
-# no writable entry), so a collapse that came late failed with EINVAL.
+# (dumpcheck's "zero"). The collapse comes in the frozen iteration, after
+# its last drain, while it waits for its page server:
+# process_madvise(MADV_COLLAPSE), as khugepaged would. After the dump the
+# range is unwatched, and its entries, read-only until written, make the
+# collapse fail (SCAN_PAGE_RO: no writable entry), so a collapse that came
+# late failed with EINVAL.
 collapse_frozen() {
-	local dir=$work/thp out=$work/thp.out tp addr dpid res got check_out
+	local dir=$work/thp out=$work/thp.out port=27033 tp addr dpid spid res got check_out
 
 	"$thp" > "$out" 2>&1 &
 	tp=$!
@@ -501,28 +502,39 @@ collapse_frozen() {
 		not_ok "collapse while frozen: the target did not start: $(cat "$out")"
 		return
 	fi
-	"$vmtrack" dump -p "$tp" -D "$dir" -n 2 -t 0 -T 0 -j -S > "$dir.json" 2> "$dir.err" &
+	# The first iteration goes to a page server, the frozen one waits for a
+	# second that starts once the collapse is done: the dump retries the
+	# connection for 10 s, the target frozen.
+	mkdir -p "$dir/1" "$dir/2"
+	criu page-server -D "$dir/1" --address 127.0.0.1 --port $port > /dev/null 2>&1 &
+	spid=$!
+	listening "$port"
+	"$vmtrack" dump -p "$tp" -P 127.0.0.1:$port -n 2 -t 0 -T 0 -j -S > "$dir.json" \
+		2> "$dir.err" &
 	dpid=$!
-	until grep -q '"iteration":1' "$dir.json" &&
+	until ! kill -0 "$spid" 2>/dev/null &&
 	      grep -q '^State:.*tracing stop' "/proc/$tp/status"; do
 		kill -0 "$dpid" 2>/dev/null || break
 		sleep 0.01
 	done
-	kill -STOP "$dpid"
+	stop_servers "$spid"
 	if grep -q '"frozen":true' "$dir.json"; then
 		got="the frozen iteration ended before the collapse"
 	else
 		got=$("$thp" -c "$tp" "$addr")
 	fi
-	kill -CONT "$dpid"
+	criu page-server -D "$dir/2" --address 127.0.0.1 --port $port --prev-images-dir ../1 \
+		> /dev/null 2>&1 &
+	spid=$!
 	wait "$dpid"
 	res=$?
+	stop_servers "$spid"
 	if [ $res -ne 0 ]; then
 		not_ok "collapse while frozen: vmtrack dump exited $res: $(cat "$dir.err")"
 	elif [ "$got" != collapsed ]; then
 		not_ok "collapse while frozen: the range was not collapsed in the frozen" \
 			"iteration ($got)"
-	elif check_out=$("$check" -p "$tp" -D "$dir/last" 2>&1); then
+	elif check_out=$("$check" -p "$tp" -D "$dir/2" 2>&1); then
 		ok "collapse while frozen: the images restore the target exactly ($check_out)"
 	else
 		not_ok "collapse while frozen: $check_out"
@@ -558,7 +570,10 @@ throttle() {
 		not_ok "throttle: the target did not start: $(cat "$out")"
 		return
 	fi
-	"$vmtrack" dump -p "$tp" -D "$dir" -n 4 --throttle -j -S > "$dir.json" 2> "$dir.err"
+	# no downtime rule: on a fast machine it would freeze the target after
+	# the first copy
+	"$vmtrack" dump -p "$tp" -D "$dir" -n 4 -T 0 --throttle -j -S > "$dir.json" \
+		2> "$dir.err"
 	res=$?
 	bad=$(python3 - "$dir.json" <<'PY'
 import json, sys
@@ -712,7 +727,7 @@ connected() {
 # criu_ps_dump PID LOCAL REMOTE PORT PARENT [criu dump args]: criu dump into
 # LOCAL with its pages to a page server in REMOTE (parent ../PARENT)
 criu_ps_dump() {
-	local pid=$1 local=$2 remote=$3 port=$4 parent=$5 spid rc
+	local pid=$1 local=$2 remote=$3 port=$4 parent=$5 spid rc i
 
 	shift 5
 	mkdir -p "$local" "$remote"
@@ -724,7 +739,12 @@ criu_ps_dump() {
 	criu dump -t "$pid" -D "$local" --page-server --address 127.0.0.1 --port "$port" \
 		--leave-stopped -v4 -o dump.log "$@" > /dev/null 2>&1
 	rc=$?
-	sleep 0.5
+	# the server writes its images until it reads criu dump's EOF, then
+	# exits: killed earlier, it could leave them cut short
+	for ((i = 0; rc == 0 && i < 1200; i++)); do
+		kill -0 "$spid" 2> /dev/null || break
+		sleep 0.05
+	done
 	kill -KILL "$spid" 2> /dev/null
 	wait "$spid" 2> /dev/null
 	return $rc
@@ -1030,7 +1050,7 @@ left_as() {
 # or not; so does one interrupted by SIGINT. A bad page-server address is
 # refused before the target is touched.
 failures() {
-	local small=$work/small port=27031 spid out res left
+	local small=$work/small port=27031 spid out res left dpid
 
 	start_target 31 -m 16 -T 2 -u 300 || { not_ok "failures: target did not start"; return; }
 	mkdir -p "$small" && mount -t tmpfs -o size=2m none "$small" ||
@@ -1073,26 +1093,50 @@ failures() {
 	refused "an unknown host" no-such-host.invalid:3000 "*unknown host*" "*--help*"
 	kill -9 "$tpid"
 
-	# Ctrl-C once the first iteration writes, --leave-stopped. The target
-	# writes 64 MiB without pauses, so that no iteration finds it clean
-	# (-t 0 would freeze it and end the dump before the signal).
+	# Ctrl-C as the dump starts (DIR is made once its handlers are in place),
+	# --leave-stopped: the first copy, of 64 MiB, ends in the signal's check
 	start_target 32 -m 64 -T 2 -u 0 || { not_ok "failures: SIGINT: target did not start"; return; }
 	"$vmtrack" dump -p "$tpid" -D "$work/int" -n 1000 -t 0 -T 0 -q --leave-stopped \
 		> /dev/null 2> "$work/int.err" &
-	local dpid=$!
-	wait_exists "$work/int/1"
+	dpid=$!
+	wait_exists "$work/int"
 	kill -INT "$dpid"
 	wait "$dpid"
-	res=$?
-	out=$(cat "$work/int.err")
-	left=$(left_as "$tpid")
-	if [ $res = 1 ] && [ "$(echo "$out" | wc -l)" = 1 ] && [[ $out == *interrupted* ]] &&
-	   [ ! -e "$work/int" ] && [ -z "$left" ]; then
-		ok "failures: SIGINT during the dump: nothing left, the target runs on ($out)"
+	interrupted "during the copy" "$work/int" $?
+
+	# and while it waits for a page server that does not answer (stopped
+	# before the dump connects)
+	mkdir -p "$work/int-srv"
+	criu page-server -D "$work/int-srv" --address 127.0.0.1 --port $port \
+		> /dev/null 2>&1 &
+	spid=$!
+	if ! listening "$port" || ! kill -STOP "$spid"; then
+		not_ok "failures: SIGINT: no page server"
 	else
-		not_ok "failures: SIGINT: exit $res, $out; left: $(ls -A "$work/int" 2>&1) $left"
+		"$vmtrack" dump -p "$tpid" -P 127.0.0.1:$port -D "$work/int-ps" -q --leave-stopped \
+			> /dev/null 2> "$work/int-ps.err" &
+		dpid=$!
+		connected "$port"
+		kill -INT "$dpid"
+		wait "$dpid"
+		interrupted "waiting for a page server" "$work/int-ps" $?
 	fi
+	stop_servers "$spid"
 	kill -9 "$tpid"
+}
+
+# interrupted LABEL DIR RES: exit 1, one line, DIR removed, the target runs on
+interrupted() {
+	local out left
+
+	out=$(cat "$2.err")
+	left=$(left_as "$tpid")
+	if [ "$3" = 1 ] && [ "$(echo "$out" | wc -l)" = 1 ] &&
+	   [[ $out == *"interrupted by signal 2" ]] && [ ! -e "$2" ] && [ -z "$left" ]; then
+		ok "failures: SIGINT $1: nothing left, the target runs on ($out)"
+	else
+		not_ok "failures: SIGINT $1: exit $3, $out; left: $(ls -A "$2" 2>&1) $left"
+	fi
 }
 
 # A page server's address refused while the options are parsed: exit 1, one
