@@ -113,6 +113,17 @@ wait_for() {
 	return 1
 }
 
+# wait_lines FILE PATTERN N SECONDS: FILE has N lines matching PATTERN
+wait_lines() {
+	local i
+
+	for ((i = 0; i < $4 * 10; i++)); do
+		[ "$(grep -c "$2" "$1" 2>/dev/null)" -ge "$3" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
 # pid_state PID: the state letter in /proc/PID/stat
 pid_state() {
 	sed 's/.*) \(.\).*/\1/' "/proc/$1/stat" 2>/dev/null
@@ -239,7 +250,8 @@ one_seed() {
 		check "$t: the restored target finds every page as its table says: $(tail -1 "$dir/verify" 2>/dev/null)" \
 			grep -q "^verified" "$dir/verify"
 		kill -USR1 "$tpid"
-		sleep 1
+		# a second check of the whole table: seconds for the Python target
+		wait_lines "$dir/verify" "^verified\|MISMATCH" 2 120
 		check "$t: and carries on writing ($(grep -c verified "$dir/verify") checks passed)" \
 			[ "$(grep -c '^verified' "$dir/verify")" -ge 2 ]
 	else

@@ -128,7 +128,8 @@ pids+=("$target")
 "$PRECOPY" --hold $target > $tmp/hold &
 holder=$!
 pids+=("$holder")
-for ((i = 0; i < 50; i++)); do grep -q holding $tmp/hold && break; sleep 0.1; done
+for ((i = 0; i < 600; i++)); do grep -q holding $tmp/hold && break; sleep 0.1; done
+check "watch: another tracer holds the target" grep -q holding $tmp/hold
 "$VMTRACK" watch -p $target -n 2 -i 0.2 -j > $tmp/out 2> $tmp/err
 rc=$?
 check "watch: a target that cannot be frozen fails the run (exit $rc)" [ $rc != 0 ]

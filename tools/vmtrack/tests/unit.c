@@ -2248,13 +2248,16 @@ static void state_cb(const char *tid, const char *state, void *ctx)
 	c->in += state && *state == c->st;
 }
 
-/* every thread of @pid in state @st ('t': ptrace stop), within a second */
+/*
+ * every thread of @pid in state @st ('t': ptrace stop) (@all), or none,
+ * within 10 s: a loaded test VM may not run a thread for a second
+ */
 static bool threads_in(pid_t pid, char st, bool all)
 {
 	struct state_ctx c = { .st = st };
 	int tries, n;
 
-	for (tries = 0; tries < 100; tries++) {
+	for (tries = 0; tries < 1000; tries++) {
 		c.in = 0;
 		n = scan_threads(pid, state_cb, &c);
 		if (n < 0)
@@ -2293,17 +2296,30 @@ static pid_t spinner(volatile unsigned long **counter)
 	return pid;
 }
 
-static bool counting(volatile unsigned long *c)
+/* does the spinner count within @tries times 10 ms? */
+static bool counts_within(volatile unsigned long *c, int tries)
 {
 	unsigned long a = c[0] + c[1] + c[2];
 	int i;
 
-	for (i = 0; i < 100; i++) {
+	for (i = 0; i < tries; i++) {
 		usleep(10000);
 		if (c[0] + c[1] + c[2] != a)
 			return true;
 	}
 	return false;
+}
+
+/* counting: within 10 s, as threads_in() waits */
+static bool counting(volatile unsigned long *c)
+{
+	return counts_within(c, 1000);
+}
+
+/* held: not a count in a second */
+static bool held(volatile unsigned long *c)
+{
+	return !counts_within(c, 100);
 }
 
 static void spinner_end(pid_t pid, volatile unsigned long *c)
@@ -2327,7 +2343,7 @@ static void test_freeze(void)
 	CHECK_EQ(vmtrack_freeze(pid, &was), 0);
 	CHECK(!was);
 	CHECK(threads_in(pid, 't', true));
-	CHECK(!counting(c));
+	CHECK(held(c));
 	CHECK_EQ(vmtrack_freeze(pid, &was), 0);	/* frozen already: still */
 	CHECK(threads_in(pid, 't', true));
 	CHECK_EQ(vmtrack_thaw(pid), 0);
@@ -2370,7 +2386,7 @@ static void test_freeze_consumer_dies(void)
 	CHECK_EQ(read(fds[0], &r, 1), 1);
 	CHECK_EQ(r, 'f');
 	CHECK(threads_in(pid, 't', true));
-	CHECK(!counting(c));
+	CHECK(held(c));
 	kill(consumer, SIGKILL);
 	waitpid(consumer, NULL, 0);
 	CHECK(threads_in(pid, 't', false));
