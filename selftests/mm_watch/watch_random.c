@@ -20,7 +20,9 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/membarrier.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 
@@ -467,6 +469,17 @@ TEST_F_TIMEOUT(random, rounds, 600)
 
 #define MARGIN_NS	(20 * 1000 * 1000ULL)
 
+/*
+ * An event is stamped when it is reserved and can be read once committed,
+ * both with preemption off: after an RCU grace period, every event stamped
+ * before it can be read, however long its CPU was held up in between.
+ */
+static void wait_for_commits(void)
+{
+	if (syscall(__NR_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0))
+		usleep(MARGIN_NS / 1000);
+}
+
 static bool stop_workers;
 
 static void *precopy_worker(void *arg)
@@ -557,8 +570,8 @@ TEST_F_TIMEOUT(random, precopy, 600)
 	/*
 	 * Drains cover contiguous windows of event time: each read takes the
 	 * events since the previous read started, with a margin for the
-	 * microsecond trace timestamps and for events committed late (extra
-	 * pages only cost a copy).
+	 * microsecond trace timestamps (extra pages only cost a copy), once
+	 * the events stamped before the read started are committed.
 	 */
 	from = now_ns() - MARGIN_NS;
 	for (it = 0; it < iters; it++) {
@@ -583,6 +596,7 @@ TEST_F_TIMEOUT(random, precopy, 600)
 		}
 		usleep(20000);
 		drain = now_ns();
+		wait_for_commits();
 		MMW_READ_EVENTS(&self->t);
 		for (ri = 0; ri < NR_RANGES; ri++)
 			total += dirty_since(&self->t, id, &ranges[ri], from, dirty[ri]);
