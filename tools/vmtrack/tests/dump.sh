@@ -119,7 +119,8 @@ wait_ready() {
 	return 1
 }
 
-# wait_exists PATH: wait up to 20 s for PATH (a dump's first iteration)
+# wait_exists PATH: wait up to 20 s for PATH (called through interrupt())
+# shellcheck disable=SC2317
 wait_exists() {
 	for _ in $(seq 400); do
 		[ -e "$1" ] && return 0
@@ -1050,7 +1051,7 @@ left_as() {
 # or not; so does one interrupted by SIGINT. A bad page-server address is
 # refused before the target is touched.
 failures() {
-	local small=$work/small port=27031 spid out res left dpid
+	local small=$work/small port=27031 spid out res left
 
 	start_target 31 -m 16 -T 2 -u 300 || { not_ok "failures: target did not start"; return; }
 	mkdir -p "$small" && mount -t tmpfs -o size=2m none "$small" ||
@@ -1093,16 +1094,10 @@ failures() {
 	refused "an unknown host" no-such-host.invalid:3000 "*unknown host*" "*--help*"
 	kill -9 "$tpid"
 
-	# Ctrl-C as the dump starts (DIR is made once its handlers are in place),
-	# --leave-stopped: the first copy, of 64 MiB, ends in the signal's check
+	# Ctrl-C as the dump starts (DIR is made once its handlers are in place):
+	# the first copy, of 64 MiB, ends in the signal's check
 	start_target 32 -m 64 -T 2 -u 0 || { not_ok "failures: SIGINT: target did not start"; return; }
-	"$vmtrack" dump -p "$tpid" -D "$work/int" -n 1000 -t 0 -T 0 -q --leave-stopped \
-		> /dev/null 2> "$work/int.err" &
-	dpid=$!
-	wait_exists "$work/int"
-	kill -INT "$dpid"
-	wait "$dpid"
-	interrupted "during the copy" "$work/int" $?
+	interrupt "during the copy" "$work/int" wait_exists "$work/int" -n 1000 -t 0 -T 0
 
 	# and while it waits for a page server that does not answer (stopped
 	# before the dump connects)
@@ -1113,29 +1108,33 @@ failures() {
 	if ! listening "$port" || ! kill -STOP "$spid"; then
 		not_ok "failures: SIGINT: no page server"
 	else
-		"$vmtrack" dump -p "$tpid" -P 127.0.0.1:$port -D "$work/int-ps" -q --leave-stopped \
-			> /dev/null 2> "$work/int-ps.err" &
-		dpid=$!
-		connected "$port"
-		kill -INT "$dpid"
-		wait "$dpid"
-		interrupted "waiting for a page server" "$work/int-ps" $?
+		interrupt "waiting for a page server" "$work/int-ps" connected "$port" \
+			-P 127.0.0.1:$port
 	fi
 	stop_servers "$spid"
 	kill -9 "$tpid"
 }
 
-# interrupted LABEL DIR RES: exit 1, one line, DIR removed, the target runs on
-interrupted() {
-	local out left
+# interrupt LABEL DIR UNTIL ARG [OPTIONS]: vmtrack dump -D DIR OPTIONS
+# --leave-stopped, SIGINT once "UNTIL ARG" returns: exit 1, one line, DIR
+# removed, the target runs on
+interrupt() {
+	local label=$1 dir=$2 until=$3 arg=$4 dpid res out left
 
-	out=$(cat "$2.err")
+	shift 4
+	"$vmtrack" dump -p "$tpid" -D "$dir" "$@" -q --leave-stopped > /dev/null 2> "$dir.err" &
+	dpid=$!
+	"$until" "$arg"
+	kill -INT "$dpid"
+	wait "$dpid"
+	res=$?
+	out=$(cat "$dir.err")
 	left=$(left_as "$tpid")
-	if [ "$3" = 1 ] && [ "$(echo "$out" | wc -l)" = 1 ] &&
-	   [[ $out == *"interrupted by signal 2" ]] && [ ! -e "$2" ] && [ -z "$left" ]; then
-		ok "failures: SIGINT $1: nothing left, the target runs on ($out)"
+	if [ $res = 1 ] && [ "$(echo "$out" | wc -l)" = 1 ] &&
+	   [[ $out == *"interrupted by signal 2" ]] && [ ! -e "$dir" ] && [ -z "$left" ]; then
+		ok "failures: SIGINT $label: nothing left, the target runs on ($out)"
 	else
-		not_ok "failures: SIGINT $1: exit $3, $out; left: $(ls -A "$2" 2>&1) $left"
+		not_ok "failures: SIGINT $label: exit $res, $out; left: $(ls -A "$dir" 2>&1) $left"
 	fi
 }
 
