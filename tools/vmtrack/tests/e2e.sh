@@ -144,6 +144,20 @@ final_field() { awk -v k="$2" "$JV"' jv("final") == "true" { print jv(k) }' "$1"
 summary_field() { awk -v k="$2" "$JV"' /^{"summary":/ { print jv(k) }' "$1"; }
 # summary_mappings JSON: number of mappings in the summary
 summary_mappings() { awk '/^{"summary":/ { print gsub(/"start":/, "&") }' "$1"; }
+# last_epoch JSON: number of the last epoch written so far, 0 if none
+last_epoch() { awk "$JV"' jv("epoch") != "" { e = jv("epoch") } END { print e + 0 }' "$1"; }
+# wait_sparse JSON N: until an epoch numbered N or later is back on
+# events ("dense":false), at most $TMO s
+wait_sparse() {
+	local i
+	for ((i = 0; i < TMO * 10; i++)); do
+		awk -v n="$2" "$JV"' jv("epoch") + 0 >= n + 0 && jv("dense") == "false" {
+			f = 1; exit } END { exit !f }' "$1" && return 0
+		sleep 0.1
+	done
+	info "timeout waiting for an epoch from $2 on with \"dense\":false in $1"
+	return 1
+}
 # first_event_loss JSON: first epoch with lost events counted
 first_event_loss() {
 	awk "$JV"' jv("loss") ~ /events/ && jv("lost_events") + 0 > 0 {
@@ -577,7 +591,11 @@ tamper_case() {
 		sh -c "echo '$val' > '$inst/$file'"
 	kill -USR1 $wpid
 	wait_for "$truth" '^D 1$'
-	sleep 1
+	# restored by the epoch that finds the change (-i 0.3), whose sweep
+	# may make the next ones dense, write_fault off: looked at once an
+	# epoch after it is back on events
+	wait_for "$o" '"loss":"[^"]*tamper' "$TMO"
+	wait_sparse "$o" $(($(tamper_epoch "$o") + 1))
 	check "tamper $name: $file restored by the consumer" \
 		[ "$(cat "$inst/$file")" = "$before" ]
 	stop_consumer $vpid
@@ -1014,12 +1032,15 @@ t15() {
 # and no instance check can see it, the gap in the kernel's numbers does.
 # With the write faults read from events: see t18 for dense epochs.
 t16() {
-	local o=$tmp/o16 truth=$tmp/t16 lo hi vpid ev le n2
+	local o=$tmp/o16 truth=$tmp/t16 lo hi vpid ev le n2 e
 	watch_buffer seq $o $tmp/e16 "$truth" 256 3 --events-only || return
 	ev=$T/instances/vmtrack-$vpid/events/mm_watch/mm_watch_write_fault/enable
 	kill -USR1 $wpid
 	wait_for "$truth" '^D 1$'
-	sleep 1
+	# phase 2's writes to phase 1's pages fault only once those are armed
+	# again: by the epoch after the next one, which began after the phase
+	e=$(last_epoch "$o")
+	wait_for "$o" "\"epoch\":$((e + 2))," "$TMO"
 	kill -STOP $vpid
 	echo 0 > $ev
 	kill -USR1 $wpid
@@ -1059,7 +1080,7 @@ t16() {
 # turned back on behind vmtrack's back is a change of the instance (loss
 # tamper). Every page of every phase is still reported.
 t18() {
-	local o=$tmp/o18 truth=$tmp/t18 lo hi vpid ev i state idle
+	local o=$tmp/o18 truth=$tmp/t18 lo hi vpid ev i j state st idle
 	watch_buffer dense $o $tmp/e18 "$truth" 256 3 || return
 	ev=$T/instances/vmtrack-$vpid/events/mm_watch/mm_watch_write_fault/enable
 	kill -USR1 $wpid
@@ -1067,13 +1088,23 @@ t18() {
 	# quiet epoch (-i 0.5): stopped then, the event is off. Polled from the
 	# phase's start, with builtins only (a read that times out on a FIFO
 	# for the sleep): on a loaded debug kernel, a grep and a sleep per look
-	# for the phase's end, then a cat per look, missed the window.
+	# for the phase's end, then a cat per look, missed the window. Each
+	# look stops the consumer first: stopped after the look, it could
+	# have left the window in between.
 	mkfifo $tmp/idle18
 	exec {idle}<>$tmp/idle18
 	for ((i = 0; i < 3000; i++)); do
+		kill -STOP "$vpid"
+		# the stop takes effect once a system call under way returns
+		for ((j = 0; j < 1000; j++)); do
+			{ read -r st < "/proc/$vpid/stat"; } 2>/dev/null || break
+			[[ $st == *") T "* ]] && break
+			read -r -t 0.01 -u "$idle"
+		done
 		# "0*": off, in the soft mode the session holds it in
 		{ read -r state < $ev; } 2>/dev/null && [ "$state" = "0*" ] && break
-		read -r -t 0.01 -u $idle
+		kill -CONT "$vpid"
+		read -r -t 0.01 -u "$idle"
 	done
 	kill -STOP $vpid
 	exec {idle}>&-
@@ -1203,10 +1234,13 @@ t22() {
 	kill -USR1 $wpid
 	wait_for "$truth" '^D 1$'
 	wait_for $o '"dense":true' 20
-	# the epoch that turned dense, and the one after it, may hold the burst
-	sleep 0.7
-	e=$(awk "$JV"' jv("epoch") != "" { e = jv("epoch") } END { print e }' $o)
-	sleep 2.5
+	# the next epoch may hold the end of the burst, the one after it
+	# began after the burst
+	e=$(last_epoch "$o")
+	wait_for "$o" "\"epoch\":$((e + 2))," "$TMO"
+	e=$(last_epoch "$o")
+	# then quiet epochs, until one from e + 2 on is back on events
+	wait_sparse "$o" $((e + 2))
 	stop_consumer $vpid
 	awk "$JV"' jv("epoch") != "" { printf "# epoch %s: %s dirty, dense %s, loss \"%s\"\n",
 		jv("epoch"), jv("dirty_pages"), jv("dense"), jv("loss") }' $o
@@ -1286,11 +1320,12 @@ t19() {
 	wait_for "$truth" '^D 1$'
 	wait_for $o '"dense":true' 20
 	wait_for $ev '^1\*$' 20
-	# the epoch after leaving still sweeps, and the one after it: let
-	# them pass (-i 0.5)
-	sleep 1.6
-	e=$(awk "$JV"' jv("epoch") != "" { e = jv("epoch") } END { print e }' $o)
+	# the epoch that left the dense ones may not be written yet; it and
+	# the one after it still sweep: wait for an epoch after them
+	e=$(last_epoch "$o")
+	wait_sparse "$o" $((e + 2))
 	kill -STOP $vpid
+	e=$(last_epoch "$o")
 	check "dense, then events: the consumer left the dense epochs (write_fault on, epoch $e)" \
 		[ "$(cat $ev 2>/dev/null)" = "1*" -a "$(epoch_field $o "$e" dense)" = false ]
 	echo 0 > $ev
@@ -1385,7 +1420,8 @@ t24() {
 # readers of the ring buffers stop, and the run fails with one line, no
 # final epoch; run too, whatever the command's status
 t25() {
-	local vpid rc e=$tmp/e25 cmd k spid
+	local vpid rc e=$tmp/e25 f=$tmp/f25 cmd k spid
+	mkfifo "$f"
 	for cmd in watch follow run; do
 		if [ $cmd != run ]; then
 			sleep 60 &
@@ -1394,11 +1430,23 @@ t25() {
 			"$VMTRACK" watch -p $spid -i 0.2 -q $([ $cmd = follow ] && echo -f) \
 				> /dev/null 2> $e &
 		else
-			"$VMTRACK" run -i 0.2 -q -- sleep 3 > /dev/null 2> $e &
+			# a command that exits 0 when let go (the FIFO opened),
+			# once the limit is in place
+			"$VMTRACK" run -i 0.2 -q -- cat "$f" > /dev/null 2> "$e" &
 		fi
 		vpid=$!
-		wait_for $e 'watching' || { nok "$cmd, buffers unreadable: start"; continue; }
+		wait_for "$e" 'watching' || {
+			nok "$cmd, buffers unreadable: start"
+			: 1<> "$f"
+			continue
+		}
 		prlimit --pid $vpid --nofile=1:
+		if [ "$cmd" = run ]; then
+			# not before the run failed: had the command exited
+			# first, the run would have ended with it, no error
+			wait_for "$e" 'reading the ring buffers' "$TMO"
+			: 1<> "$f"
+		fi
 		( sleep $TMO; kill -KILL $vpid 2>/dev/null ) & k=$!
 		wait $vpid
 		rc=$?
