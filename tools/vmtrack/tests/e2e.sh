@@ -1118,8 +1118,8 @@ t18() {
 	kill -CONT $vpid
 	# the consumer turns it off again, then on once its epochs are quiet;
 	# the last phase comes after the epoch after that, on events again
-	wait_for $ev '^0$' 10
-	wait_for $ev '^1$' 10
+	wait_for $ev '^0\*$' 10
+	wait_for $ev '^1\*$' 10
 	sleep 1.2
 	kill -USR1 $wpid
 	wait_for "$truth" '^D 3$'
