@@ -129,6 +129,20 @@ pid_state() {
 	sed 's/.*) \(.\).*/\1/' "/proc/$1/stat" 2>/dev/null
 }
 
+# stopped_state PID: the state letter once it is T or t, within 10 s. A
+# task let go by its tracer with SIGSTOP pending runs in the kernel for a
+# moment before it stops.
+stopped_state() {
+	local i st
+
+	for ((i = 0; i < 100; i++)); do
+		st=$(pid_state "$1")
+		[[ $st == [Tt] ]] && break
+		sleep 0.1
+	done
+	echo "$st"
+}
+
 # start KIND SEED MIB [ARGS]: a running target in a session of its own
 # (criu dumps and restores it with the files it has open), $tpid once it is
 # set up. KIND "self": tests/criu-target, which checks its own pages on
@@ -209,8 +223,8 @@ one_seed() {
 	fi
 	info "$(tail -1 "$dir/vmtrack.out")"
 	if [ "$mode" = stopped ]; then
-		check "$t: the target is left stopped ($(pid_state $tpid))" \
-			[ "$(pid_state $tpid)" = T ]
+		restored=$(stopped_state "$tpid")
+		check "$t: the target is left stopped ($restored)" [ "$restored" = T ]
 		# 2. vmtrack's chain is the stopped target's memory
 		"$check" -p "$tpid" -D "$dir/pre/last" > "$dir/check-pre" 2>&1
 		check "$t: vmtrack's chain holds the stopped target's memory: $(cat "$dir/check-pre")" \
@@ -237,7 +251,7 @@ one_seed() {
 	kill -9 "$tpid"
 	wait "$tpid" 2> /dev/null
 	criu_restore "$t" "$dir" || return
-	restored=$(pid_state "$tpid")
+	restored=$(stopped_state "$tpid")
 	check "$t: pid $tpid is back, stopped ($restored)" [ "$restored" = T -o "$restored" = t ]
 	"$check" -p "$tpid" -D "$dir/final" > "$dir/check-restored" 2>&1
 	check "$t: the restored memory is the frozen memory: $(cat "$dir/check-restored")" \
@@ -303,7 +317,7 @@ tree_seed() {
 	done
 	criu_restore "$t" "$dir" || return
 	for p in "$tpid" "$child"; do
-		restored=$(pid_state "$p")
+		restored=$(stopped_state "$p")
 		check "$t: pid $p is back, stopped ($restored)" [ "$restored" = T -o "$restored" = t ]
 		"$check" -p "$p" -D "$dir/final" > "$dir/check-restored-$p" 2>&1
 		check "$t: pid $p's restored memory is its frozen memory: $(cat "$dir/check-restored-$p")" \
