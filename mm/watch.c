@@ -761,8 +761,18 @@ static bool mm_watch_page_referenced(struct page *page)
  * Must an arm look for pinned and referenced folios? A first arm must. A
  * re-arm only once a GUP for writing ran on the watched mm, or an arm found
  * one: a pin or reference an entry can be written through after its last
- * arm takes such a GUP (mm_watch_gup_write()). Call once the entries are
- * write-protected.
+ * arm takes such a GUP (mm_watch_gup_write()).
+ */
+static bool mm_watch_looks_for_pins(struct mm_struct *mm, bool rearm)
+{
+	if (!mm_watch_id(mm))
+		return false;
+	return !rearm || READ_ONCE(mm->watch_gup_write);
+}
+
+/*
+ * As mm_watch_looks_for_pins(), for mapped entries, which GUP-fast may pin
+ * meanwhile: call once they are write-protected.
  */
 static bool mm_watch_must_check_pins(struct mm_struct *mm, bool rearm)
 {
@@ -772,9 +782,7 @@ static bool mm_watch_must_check_pins(struct mm_struct *mm, bool rearm)
 	 * re-checking the entry, and with mm_watch_gup_write().
 	 */
 	smp_mb();
-	if (!mm_watch_id(mm))
-		return false;
-	return !rearm || READ_ONCE(mm->watch_gup_write);
+	return mm_watch_looks_for_pins(mm, rearm);
 }
 
 /* Report [addr, addr + size) pinned: from now on the re-arms look too. */
@@ -902,7 +910,12 @@ bool mm_watch_check_pinned_swap(struct vm_area_struct *vma, unsigned long addr,
 {
 	struct mm_struct *mm = vma->vm_mm;
 
-	if (!mm_watch_must_check_pins(mm, rearm))
+	/*
+	 * No barrier: GUP-fast takes no reference through a swap, migration
+	 * or device exclusive entry, and GUP waits for the mmap lock.
+	 */
+	mmap_assert_write_locked(mm);
+	if (!mm_watch_looks_for_pins(mm, rearm))
 		return false;
 	if (non_swap_entry(entry)) {
 		if (!is_migration_entry(entry) &&
