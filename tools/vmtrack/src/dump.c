@@ -126,6 +126,12 @@ static double now(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+static int fail_interrupted(struct dump *d)
+{
+	snprintf(d->err, sizeof(d->err), "interrupted by signal %d", (int)interrupted);
+	return -EINTR;
+}
+
 static int fail(struct dump *d, int ret, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
@@ -134,10 +140,8 @@ static int fail(struct dump *d, int ret, const char *fmt, ...)
 	va_list ap;
 
 	/* a wait for a page server that a signal ended: the signal is the cause */
-	if (ret == -EINTR && interrupted) {
-		snprintf(d->err, sizeof(d->err), "interrupted by signal %d", (int)interrupted);
-		return ret;
-	}
+	if (ret == -EINTR && interrupted)
+		return fail_interrupted(d);
 	va_start(ap, fmt);
 	vsnprintf(d->err, sizeof(d->err), fmt, ap);
 	va_end(ap);
@@ -798,7 +802,7 @@ static int write_iteration(struct dump *d, const struct vmtrack_pset *dirty,
 	}
 	if (interrupted) {
 		out_abort(d);
-		return fail(d, -EINTR, "interrupted by signal %d", (int)interrupted);
+		return fail_interrupted(d);
 	}
 	ret = d->ps ? vmtrack_ps_commit(d->ps) : vmtrack_img_commit(d->w, up);
 	if (ret) {
@@ -1038,7 +1042,7 @@ static int precopy(struct dump *d, enum vmtrack_stop *stop)
 	for (;;) {
 		memset(&r, 0, sizeof(r));
 		if (interrupted)
-			return fail(d, -EINTR, "interrupted by signal %d", (int)interrupted);
+			return fail_interrupted(d);
 		ret = epoch(d, 0, &r);
 		if (ret)
 			return ret;
