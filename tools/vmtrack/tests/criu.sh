@@ -104,13 +104,7 @@ maps_of_missing() {
 
 # wait_for FILE PATTERN SECONDS
 wait_for() {
-	local i
-
-	for ((i = 0; i < $3 * 10; i++)); do
-		grep -q "$2" "$1" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	return 1
+	wait_lines "$1" "$2" 1 "$3"
 }
 
 # wait_lines FILE PATTERN N SECONDS: FILE has N lines matching PATTERN
