@@ -161,6 +161,8 @@ def plural(v, word):
 
 # the sweeps with other workloads than the strided one, and their names
 WORKLOADS = [("epoch-seq", "sequential"), ("epoch-thp", "sequential on THP")]
+# the strided sweep with the tracked region in another process (vmbench epoch --remote)
+REMOTE = "epoch-remote"
 
 
 def summarize_epochs(recs, tag="epoch"):
@@ -410,6 +412,8 @@ class Report:
         self.ep = summarize_epochs(recs)
         self.workloads = [(name, summarize_epochs(recs, tag)) for tag, name in WORKLOADS]
         self.workloads = [(name, ep) for name, ep in self.workloads if ep]
+        # the strided sweep again, the region in a target process of its own
+        self.remote = summarize_epochs(recs, REMOTE)
         self.wc = summarize_wcost(recs)
         self.loss = summarize_loss(recs)
         self.setup = summarize_setup(recs)
@@ -444,8 +448,9 @@ class Report:
 
     # -------- tables
 
-    def table_epoch(self, rows, label_fn, caption):
-        mechs = present_mechs(self.ep, rows)
+    def table_epoch(self, rows, label_fn, caption, ep=None):
+        ep = self.ep if ep is None else ep
+        mechs = present_mechs(ep, rows)
         lines = [caption, ""]
         head = "| %s | " % label_fn(None) + " | ".join(LABELS[m] for m in mechs)
         head += " | best peer | vmtrack / best peer | vmtrack / PAGEMAP_SCAN | vmtrack-raw / best peer |"
@@ -454,16 +459,16 @@ class Report:
         for sz, sp in rows:
             cells = []
             for m in mechs:
-                s = self.ep.get((m, sz, sp))
+                s = ep.get((m, sz, sp))
                 cells.append(spread_ms(s["epoch_ns"]) if s else "-")
-            bp = best_peer(self.ep, sz, sp)
-            v = med_of(self.ep, "vmtrack", sz, sp)
-            vr = med_of(self.ep, "vmtrack-raw", sz, sp)
-            sc = med_of(self.ep, SCAN, sz, sp)
+            bp = best_peer(ep, sz, sp)
+            v = med_of(ep, "vmtrack", sz, sp)
+            vr = med_of(ep, "vmtrack-raw", sz, sp)
+            sc = med_of(ep, SCAN, sz, sp)
             lines.append("| %s | %s | %s | %s | %s | %s |" % (
                 label_fn((sz, sp)), " | ".join(cells),
                 "%s (%s ms)" % (bp[0], fmt_ms(bp[1])) if bp else "-",
-                vs_best(self.ep, sz, sp),
+                vs_best(ep, sz, sp),
                 fmt_ratio(ratio(v, sc)),
                 fmt_ratio(ratio(vr, bp[1] if bp else None))))
         return lines
@@ -530,6 +535,28 @@ class Report:
                 sum(ep[(m, sz, sp)]["missed"] for m in mechs if (m, sz, sp) in ep)))
         return L + [""]
 
+    def remote_lines(self, lab):
+        """The strided sweep with the region in a target process of its own."""
+        rows = self.remote_rows()
+        if not rows:
+            return []
+        L = ["## 1e. The target in another process", "",
+             "The strided sweep again, with the region in a child process that writes when "
+             "told, as a checkpoint/restore tool tracks another process: soft-dirty and "
+             "PAGEMAP_SCAN through /proc/PID, uffd-wp through a userfaultfd the target opened "
+             "(its monitor thread in the tracking process, on the target's CPU), vmtrack "
+             "through a pidfd (process_madvise()). The writes are timed in the target. Same "
+             "VM run, one lockstep of these four.", ""]
+        L += self.table_epoch(rows, lab, "Epoch; milliseconds, median [min–max].",
+                              self.remote)
+        L.append("")
+        L += self.table_total(rows, lab, "Total (writes + epoch); milliseconds, median "
+                              "[min–max].", self.remote)
+        L.append("")
+        L.append("Written pages missed in this sweep: %d." % sum(
+            s["missed"] for s in self.remote.values()))
+        return L + [""]
+
     def total_ratios(self):
         """(dirty spec, vmtrack / best peer, best peer) of the total cost per epoch."""
         out = []
@@ -540,21 +567,22 @@ class Report:
                 out.append((sp, v / best[1], best[0]))
         return out
 
-    def table_total(self, rows, label_fn, caption):
+    def table_total(self, rows, label_fn, caption, ep=None):
         """What a user pays per epoch: the tracked writes (their faults) plus the epoch."""
-        mechs = present_mechs(self.ep, rows)
+        ep = self.ep if ep is None else ep
+        mechs = present_mechs(ep, rows)
         lines = [caption, "",
                  "| %s | " % label_fn(None) + " | ".join(LABELS[m] for m in mechs) +
                  " | best peer | vmtrack / best peer |",
                  "|" + "---|" * (len(mechs) + 3)]
         for sz, sp in rows:
-            cells = [spread_ms(self.ep[(m, sz, sp)]["total_ns"]) if (m, sz, sp) in self.ep
+            cells = [spread_ms(ep[(m, sz, sp)]["total_ns"]) if (m, sz, sp) in ep
                      else "-" for m in mechs]
-            best = best_peer(self.ep, sz, sp, field="total_ns")
+            best = best_peer(ep, sz, sp, field="total_ns")
             lines.append("| %s | %s | %s | %s |" % (
                 label_fn((sz, sp)), " | ".join(cells),
                 "%s (%s ms)" % (best[0], fmt_ms(best[1])) if best else "-",
-                vs_best(self.ep, sz, sp, "total_ns")))
+                vs_best(ep, sz, sp, "total_ns")))
         return lines
 
     def table_cost(self, rows, label_fn, caption):
@@ -638,7 +666,8 @@ class Report:
         h["unwatched"] = self.unwatched_compare()
         h["loss"] = self.loss
         h["auto_lost"] = self.auto_lost()
-        h["missed_pages_total"] = sum(s["missed"] for s in self.ep.values())
+        h["missed_pages_total"] = sum(s["missed"] for s in self.ep.values()) + \
+            sum(s["missed"] for s in self.remote.values())
         h["goals"] = self.goals()
         return h
 
@@ -669,33 +698,44 @@ class Report:
                                                 fmt_num(hi["dirty"]), name, self.frac_size),
                          hi["user_kb"] - lo["user_kb"], hi["pages"] / 8 / 1024, unit="KiB")
 
-    def goal_ratio(self, what, sz, sp, ref, field, bound):
-        """vmtrack / @ref at one point, against @bound."""
-        v, r = self.ep.get(("vmtrack", sz, sp)), self.ep.get((ref, sz, sp))
+    def goal_ratio(self, what, sz, sp, ref, field, bound, ep=None):
+        """vmtrack / @ref at one point of @ep (the strided sweep), against @bound."""
+        ep = self.ep if ep is None else ep
+        v, r = ep.get(("vmtrack", sz, sp)), ep.get((ref, sz, sp))
         if not (v and r and v.get(field) and r.get(field)):
             return self.goal(what, None, bound)
         return self.goal(what, ratio(v[field]["median"], r[field]["median"]), bound,
                          ranges_overlap(v[field], r[field]))
 
-    def goals(self):
-        """Every performance goal with its measured value and verdict."""
+    def frac_goals(self, ep, rows, where):
+        """The epoch and total goals at the dirty fractions @rows of @ep."""
         out = []
-        for sz, sp in self.frac_rows():
+        for sz, sp in rows:
             full = spec_key(sp)[1] >= 100
             out.append(self.goal_ratio(
-                "epoch at %s of %d MiB, / WP_ASYNC + PAGEMAP_SCAN" % (sp, sz), sz, sp, SCAN,
-                "epoch_ns", GOAL_EPOCH_SCAN_FULL if full else GOAL_EPOCH_SCAN))
-        for sz, sp in self.frac_rows():
+                "epoch at %s of %d MiB%s, / WP_ASYNC + PAGEMAP_SCAN" % (sp, sz, where), sz, sp,
+                SCAN, "epoch_ns", GOAL_EPOCH_SCAN_FULL if full else GOAL_EPOCH_SCAN, ep))
+        for sz, sp in rows:
             if sp in GOAL_EPOCH_UFFD_SPECS:
                 out.append(self.goal_ratio(
-                    "epoch at %s of %d MiB, / uffd-wp re-protect" % (sp, sz), sz, sp,
-                    "uffd-wp", "epoch_ns", GOAL_EPOCH_SCAN))
-        for sz, sp in self.frac_rows():
-            best = best_peer(self.ep, sz, sp, field="total_ns")
+                    "epoch at %s of %d MiB%s, / uffd-wp re-protect" % (sp, sz, where), sz, sp,
+                    "uffd-wp", "epoch_ns", GOAL_EPOCH_SCAN, ep))
+        for sz, sp in rows:
+            best = best_peer(ep, sz, sp, field="total_ns")
             out.append(self.goal_ratio(
-                "total (writes + epoch) at %s of %d MiB, / best peer (%s)" % (
-                    sp, sz, best[0] if best else "-"), sz, sp,
-                best[0] if best else None, "total_ns", GOAL_TOTAL))
+                "total (writes + epoch) at %s of %d MiB%s, / best peer (%s)" % (
+                    sp, sz, where, best[0] if best else "-"), sz, sp,
+                best[0] if best else None, "total_ns", GOAL_TOTAL, ep))
+        return out
+
+    def remote_rows(self):
+        return [(sz, sp) for sz, sp in self.frac_rows()
+                if any((m, sz, sp) in self.remote for m in MECHS)]
+
+    def goals(self):
+        """Every performance goal with its measured value and verdict."""
+        out = self.frac_goals(self.ep, self.frac_rows(), "")
+        out += self.frac_goals(self.remote, self.remote_rows(), " (target in another process)")
         gr = self.growth("vmtrack")
         if gr is not None:
             out.append(self.goal("epoch growth from %d to %d MiB at %s dirty pages" % (
@@ -852,6 +892,7 @@ class Report:
                                   "plus the epoch; milliseconds, median [min–max] of the "
                                   "per-epoch sums.")
             L.append("")
+            L += self.remote_lines(lab)
         sr = self.size_rows()
         if sr:
             lab = lambda k: "mapped MiB (%s dirty pages)" % self.fixed_spec if k is None else str(k[0])

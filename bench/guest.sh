@@ -58,6 +58,13 @@ run "$bin" epoch --tag epoch --size "$BENCH_FRACTION_MIB" \
 	--dirty "$BENCH_FRACTIONS,$BENCH_FIXED_DIRTY" --epochs "$BENCH_EPOCHS" --warmup "$BENCH_WARMUP" \
 	--sync-max-dirty "$BENCH_SYNC_MAX_DIRTY" --lockstep-max-mib "$BENCH_LOCKSTEP_MAX_MIB"
 
+# the strided sweep with the region in a process of its own, as C/R tools track
+step "epoch cost: the target in another process, dirty fraction at $BENCH_FRACTION_MIB MiB"
+run "$bin" epoch --remote --tag epoch-remote --size "$BENCH_FRACTION_MIB" \
+	--dirty "$BENCH_FRACTIONS" --epochs "$BENCH_EPOCHS" --warmup "$BENCH_WARMUP" \
+	--sync-max-dirty "$BENCH_SYNC_MAX_DIRTY" --lockstep-max-mib "$BENCH_LOCKSTEP_MAX_MIB" \
+	--mech soft-dirty,uffd-wp,wp-async+scan,vmtrack
+
 # the same with the dirty pages in one run, then in a THP-backed region
 step "epoch cost: sequential writes at $BENCH_FRACTION_MIB MiB, 4 KiB and THP"
 run "$bin" epoch --tag epoch-seq --seq --size "$BENCH_FRACTION_MIB" \

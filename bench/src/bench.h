@@ -129,6 +129,27 @@ void pattern_write(const struct region *r, const struct pattern *p);
 void pattern_verify(const struct region *r, const struct pattern *p,
 		    const struct rangeset *rs, uint64_t *missed, uint64_t *reported);
 
+/* ---- a target in another process (target.c) ---- */
+
+/**
+ * struct target - a child process that holds the region and writes to it
+ * @pid:	its pid
+ * @pidfd:	a pidfd of it
+ * @cmd:	commands to it
+ * @ack:	its answers
+ */
+struct target {
+	pid_t	pid;
+	int	pidfd;
+	int	cmd;
+	int	ack;
+};
+
+int target_start(struct target *t, struct region *r, size_t len, bool thp);
+int target_write(struct target *t, const struct pattern *p, uint64_t *ns);
+int target_userfaultfd(struct target *t, int flags);
+void target_stop(struct target *t);
+
 /* ---- mechanisms (mech_*.c) ---- */
 
 /**
@@ -176,12 +197,16 @@ struct mech_ops {
  * @r:		the region it tracks
  * @priv:	its state
  * @opt_kb:	vmtrack: per-CPU buffer in KiB, 0 = auto-sized
+ * @pid:	the process whose memory @r is: this one, or @tgt's
+ * @tgt:	the target in another process, or NULL
  */
 struct mech {
 	const struct mech_ops	*ops;
 	struct region		*r;
 	void			*priv;
 	size_t			opt_kb;
+	pid_t			pid;
+	struct target		*tgt;
 };
 
 extern const struct mech_ops mech_softdirty;
@@ -198,6 +223,8 @@ int raw_consumer_epoch(struct raw_state *s, struct rangeset *out, struct epoch_s
 int64_t raw_consumer_kb(struct raw_state *s);
 void raw_consumer_close(struct raw_state *s);
 
+pid_t mech_pid(const struct mech *m);
+int mech_proc_open(const struct mech *m, const char *file, int flags);
 const struct mech_ops *mech_find(const char *name);
 void mech_list(void);
 int vmtrack_kernel_probe(char *why, size_t len);

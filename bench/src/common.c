@@ -28,6 +28,21 @@ void die(const char *fmt, ...)
 	exit(1);
 }
 
+/* the process whose memory a mechanism tracks: its target's, or this one */
+pid_t mech_pid(const struct mech *m)
+{
+	return m->tgt ? m->tgt->pid : getpid();
+}
+
+/* /proc/PID/@file of that process */
+int mech_proc_open(const struct mech *m, const char *file, int flags)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int)mech_pid(m), file);
+	return open(path, flags | O_CLOEXEC);
+}
+
 /* a human-readable progress line (stderr; the console keeps it) */
 void note(const char *fmt, ...)
 {

@@ -8,7 +8,8 @@
  * cell maps and populates the region, arms it, and then for every dirty
  * count runs warm-up + measured epochs: write the pattern (timed apart),
  * then one epoch (timed: wall and process CPU, syscalls, bytes, records),
- * then checks that every written page was reported.
+ * then checks that every written page was reported. With --remote the
+ * region is in a target process of its own (target.c), which writes it.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -37,6 +38,7 @@ struct epoch_opts {
 	const char		*tag;
 	bool			seq;		/* dirty pages in one run, not strided */
 	bool			thp;		/* region backed by huge pages */
+	bool			remote;		/* region in a target process */
 };
 
 static int split(char *arg, char **out, int max)
@@ -80,6 +82,7 @@ struct cell {
 	size_t			size_mib;
 	unsigned int		epoch_nr;
 	uint64_t		rss0;	/* after the region was populated */
+	struct target		tgt;	/* --remote: the process that holds @r */
 };
 
 static int run_epoch(struct cell *c, const char *spec, size_t count, int rep, bool warm)
@@ -99,8 +102,15 @@ static int run_epoch(struct cell *c, const char *spec, size_t count, int rep, bo
 		mon0 = c->m.ops->monitor_ns(&c->m);
 	sysc_snapshot(&s0);
 	t0 = now_ns();
-	pattern_write(&c->r, &p);
-	tw = now_ns();
+	if (c->o->remote) {
+		ret = target_write(&c->tgt, &p, &tw);
+		if (ret)
+			return ret;
+		tw += t0;
+	} else {
+		pattern_write(&c->r, &p);
+		tw = now_ns();
+	}
 	sysc_snapshot(&s1);
 	if (c->m.ops->write_records)
 		wrec = c->m.ops->write_records(&c->m);
@@ -168,7 +178,14 @@ static int cell_open(struct cell_state *cs, const struct epoch_opts *o,
 	c->m.ops = ops;
 	c->m.opt_kb = o->buffer_kb;
 	cs->t0 = now_ns();
-	ret = o->thp ? region_map_huge(&c->r, mib * MIB) : region_map(&c->r, mib * MIB, true);
+	if (o->remote) {
+		ret = target_start(&c->tgt, &c->r, mib * MIB, o->thp);
+		c->m.tgt = &c->tgt;
+	} else if (o->thp) {
+		ret = region_map_huge(&c->r, mib * MIB);
+	} else {
+		ret = region_map(&c->r, mib * MIB, true);
+	}
 	if (ret)
 		die("mmap %zu MiB: %s", mib, strerror(-ret));
 	/* reported ranges coalesce: at most every other page starts one */
@@ -241,7 +258,10 @@ static void cell_close(struct cell_state *cs)
 	jout_end(&j);
 	ops->teardown(&c->m);
 	rangeset_free(&c->rs);
-	region_unmap(&c->r);
+	if (c->o->remote)
+		target_stop(&c->tgt);
+	else
+		region_unmap(&c->r);
 }
 
 static int run_cell_child(const struct epoch_opts *o, const struct mech_ops *ops, size_t mib)
@@ -420,7 +440,9 @@ static void epoch_usage(void)
 		"  -t, --tag NAME        name of this sweep in the results\n"
 		"      --seq             the dirty pages of an epoch in one run (default:\n"
 		"                        spread evenly, every page its own range)\n"
-		"      --thp             the region backed by transparent huge pages\n");
+		"      --thp             the region backed by transparent huge pages\n"
+		"      --remote          the region in a child process, which writes when\n"
+		"                        told: the mechanisms track another process\n");
 	exit(2);
 }
 
@@ -438,6 +460,7 @@ int cmd_epoch(int argc, char **argv)
 		{ "tag", required_argument, NULL, 't' },
 		{ "seq", no_argument, NULL, 'Q' },
 		{ "thp", no_argument, NULL, 'H' },
+		{ "remote", no_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -482,6 +505,9 @@ int cmd_epoch(int argc, char **argv)
 			break;
 		case 'H':
 			o.thp = true;
+			break;
+		case 'R':
+			o.remote = true;
 			break;
 		default:
 			epoch_usage();

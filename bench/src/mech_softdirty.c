@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Peer (a): soft-dirty. Collect: read /proc/self/pagemap over the region and
- * take the pages with bit 55 set. Re-arm: write "4" to /proc/self/clear_refs,
+ * Peer (a): soft-dirty. Collect: read /proc/PID/pagemap over the region and
+ * take the pages with bit 55 set. Re-arm: write "4" to /proc/PID/clear_refs,
  * which clears the bit and write-protects every page of the whole mm (there
  * is no ranged clear).
  */
@@ -70,8 +70,8 @@ static int sd_setup(struct mech *m, struct region *r)
 	m->priv = s;
 	m->r = r;
 	s->buf = malloc(PM_CHUNK * sizeof(*s->buf));
-	s->pagemap = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-	s->clear_refs = open("/proc/self/clear_refs", O_WRONLY | O_CLOEXEC);
+	s->pagemap = mech_proc_open(m, "pagemap", O_RDONLY);
+	s->clear_refs = mech_proc_open(m, "clear_refs", O_WRONLY);
 	if (!s->buf || s->pagemap < 0 || s->clear_refs < 0)
 		return -errno ?: -ENOMEM;
 	return sd_clear(s);

@@ -48,16 +48,23 @@ struct uf_state {
 	struct page_region	*vec;
 };
 
-static int uffd_open(uint64_t features, uint64_t *got)
+/* @tgt: a userfaultfd of its mm, opened there; NULL: of this process */
+static int uffd_open(struct target *tgt, uint64_t features, uint64_t *got)
 {
 	struct uffdio_api api = { .api = UFFD_API, .features = features };
 	int fd;
 
-	fd = syscall(SYS_userfaultfd, O_CLOEXEC | UFFD_USER_MODE_ONLY);
-	if (fd < 0)
-		fd = syscall(SYS_userfaultfd, O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
+	if (tgt) {
+		fd = target_userfaultfd(tgt, O_CLOEXEC);
+		if (fd < 0)
+			return fd;
+	} else {
+		fd = syscall(SYS_userfaultfd, O_CLOEXEC | UFFD_USER_MODE_ONLY);
+		if (fd < 0)
+			fd = syscall(SYS_userfaultfd, O_CLOEXEC);
+		if (fd < 0)
+			return -errno;
+	}
 	if (ioctl(fd, UFFDIO_API, &api)) {
 		int err = -errno;
 
@@ -86,7 +93,7 @@ static int uf_probe_common(bool async, char *why, size_t len)
 	uint64_t got = 0;
 	int fd, ret = 0;
 
-	fd = uffd_open(async ? UFFD_FEATURE_WP_ASYNC : 0, &got);
+	fd = uffd_open(NULL, async ? UFFD_FEATURE_WP_ASYNC : 0, &got);
 	if (fd < 0) {
 		snprintf(why, len, "userfaultfd/UFFDIO_API: %s", strerror(-fd));
 		return fd;
@@ -194,9 +201,10 @@ static void *handler(void *arg)
 
 /*
  * Writer and monitor on one CPU: under TCG a wake-up of an idle vCPU costs
- * milliseconds (the emulator, not the kernel); see bench/README.md.
+ * milliseconds (the emulator, not the kernel); see bench/README.md. The
+ * writer is this process, or the target in another.
  */
-static void pin_together(pthread_t th)
+static void pin_together(pthread_t th, struct target *tgt)
 {
 	cpu_set_t set;
 
@@ -204,6 +212,8 @@ static void pin_together(pthread_t th)
 	CPU_SET(sched_getcpu(), &set);
 	sched_setaffinity(0, sizeof(set), &set);
 	pthread_setaffinity_np(th, sizeof(set), &set);
+	if (tgt)
+		sched_setaffinity(tgt->pid, sizeof(set), &set);
 }
 
 static int uf_setup(struct mech *m, struct region *r, bool async)
@@ -222,7 +232,7 @@ static int uf_setup(struct mech *m, struct region *r, bool async)
 	s->async = async;
 	s->pagemap = -1;
 	pthread_mutex_init(&s->lock, NULL);
-	s->fd = uffd_open(async ? UFFD_FEATURE_WP_ASYNC : 0, NULL);
+	s->fd = uffd_open(m->tgt, async ? UFFD_FEATURE_WP_ASYNC : 0, NULL);
 	if (s->fd < 0)
 		return s->fd;
 	if (ioctl(s->fd, UFFDIO_REGISTER, &reg))
@@ -232,7 +242,7 @@ static int uf_setup(struct mech *m, struct region *r, bool async)
 		return ret;
 	if (async) {
 		s->vec = calloc(SCAN_VEC, sizeof(*s->vec));
-		s->pagemap = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+		s->pagemap = mech_proc_open(m, "pagemap", O_RDONLY);
 		if (!s->vec || s->pagemap < 0)
 			return -errno ?: -ENOMEM;
 		return 0;
@@ -243,7 +253,7 @@ static int uf_setup(struct mech *m, struct region *r, bool async)
 	if (pthread_getcpuclockid(s->th, &s->th_clock))
 		s->th_clock = -1;
 	if (getenv("VMBENCH_UFFD_PIN"))
-		pin_together(s->th);
+		pin_together(s->th, m->tgt);
 	return 0;
 }
 

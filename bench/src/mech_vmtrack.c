@@ -116,7 +116,7 @@ static int vt_collect(struct vmtrack_session *s, int ret, struct vmtrack_epoch *
 static int vt_open(struct mech *m, struct region *r, size_t batch)
 {
 	struct vmtrack_params p = {
-		.pid = getpid(),
+		.pid = mech_pid(m),
 		.buffer_kb = m->opt_kb,
 		.expected_pages = r->pages,
 	};
@@ -502,6 +502,18 @@ static int raw_configure(struct raw_state *s, size_t kb, pid_t pid)
 	return s->subbuf_size ? 0 : -EIO;
 }
 
+/* the whole region, in this process or through the pidfd */
+static int raw_watch(struct raw_state *s, struct region *r, int advice)
+{
+	struct iovec iov = { .iov_base = r->base, .iov_len = r->len };
+
+	if (s->pid == getpid())
+		return madvise(r->base, r->len, advice) ? -errno : 0;
+	if (syscall(SYS_process_madvise, s->pidfd, &iov, 1, advice, 0U) < 0)
+		return -errno;
+	return 0;
+}
+
 static int raw_setup(struct mech *m, struct region *r)
 {
 	struct raw_state *s = calloc(1, sizeof(*s));
@@ -514,14 +526,14 @@ static int raw_setup(struct mech *m, struct region *r)
 		return -ENOMEM;
 	m->priv = s;
 	m->r = r;
-	s->pidfd = syscall(SYS_pidfd_open, getpid(), 0);
+	s->pidfd = syscall(SYS_pidfd_open, mech_pid(m), 0);
 	s->bits = calloc((r->pages + 63) / 64, 8);
 	s->buflen = PIPE_BYTES;
 	s->buf = malloc(s->buflen);
 	if (s->pidfd < 0 || !s->bits || !s->buf)
 		return -errno ?: -ENOMEM;
 	kb = m->opt_kb ?: vmtrack_buffer_kb_for(r->pages, r->psz);
-	ret = raw_configure(s, kb, getpid());
+	ret = raw_configure(s, kb, mech_pid(m));
 	if (ret)
 		return ret;
 	ret = raw_open_cpus(s);
@@ -534,8 +546,9 @@ static int raw_setup(struct mech *m, struct region *r)
 	}
 	if (tracefs_trace_on(s->inst))
 		return -EIO;
-	if (madvise(r->base, r->len, MADV_WATCH))
-		return -errno;
+	ret = raw_watch(s, r, MADV_WATCH);
+	if (ret)
+		return ret;
 	s->r = r;
 	/* drain the mark event; nothing is dirty yet */
 	ret = m->ops->epoch(m, &none, &st);
@@ -652,7 +665,7 @@ static void raw_teardown(struct mech *m)
 	if (!s)
 		return;
 	if (s->r && s->r->base)
-		madvise(s->r->base, s->r->len, MADV_UNWATCH);
+		raw_watch(s, s->r, MADV_UNWATCH);
 	for (i = 0; i < s->nr; i++) {
 		close(s->c[i].fd);
 		close(s->c[i].stats);
