@@ -134,6 +134,7 @@ int vmtrack_ps_commit(struct vmtrack_ps *ps);
 void vmtrack_ps_abort(struct vmtrack_ps *ps);
 const char *vmtrack_ps_error(const struct vmtrack_ps *ps);
 void vmtrack_ps_set_stop(volatile sig_atomic_t *stop);
+void vmtrack_ps_set_timeout(unsigned int ms);
 
 /* ---- copier: process_vm_readv() through a bounded buffer ---- */
 

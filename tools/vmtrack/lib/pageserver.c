@@ -55,9 +55,23 @@ struct vmtrack_ps {
 	char		err[256];
 };
 
+static unsigned int ps_timeout_ms;
+
+/* strerror(), or how long nothing moved when vmtrack_ps_set_timeout() ended it */
+static const char *ps_strerror(int ret, char *buf, size_t len)
+{
+	if (ret != -ETIMEDOUT || !ps_timeout_ms)
+		return strerror(-ret);
+	snprintf(buf, len, "nothing sent or received for %u s", (ps_timeout_ms + 999) / 1000);
+	return buf;
+}
+
 static int ps_err(struct vmtrack_ps *ps, int ret, const char *what)
 {
-	snprintf(ps->err, sizeof(ps->err), "page server: %s: %s", what, strerror(-ret));
+	char why[64];
+
+	snprintf(ps->err, sizeof(ps->err), "page server: %s: %s", what,
+		 ps_strerror(ret, why, sizeof(why)));
 	return ret;
 }
 
@@ -88,9 +102,32 @@ void vmtrack_ps_set_stop(volatile sig_atomic_t *stop)
 	ps_stop = stop;
 }
 
+/**
+ * vmtrack_ps_set_timeout() - give up on a page server that does not move
+ * @ms:		how long a connection, a send or a receive may wait without a
+ *		byte going either way, in milliseconds; 0 (the default): as
+ *		long as the connection lives
+ *
+ * A server that stops reading or answering otherwise holds the caller,
+ * and a process the caller froze, until a signal (vmtrack_ps_set_stop())
+ * or the end of the connection. Past @ms the call fails with -ETIMEDOUT.
+ */
+void vmtrack_ps_set_timeout(unsigned int ms)
+{
+	ps_timeout_ms = ms;
+}
+
 static bool ps_stopped(void)
 {
 	return ps_stop && *ps_stop;
+}
+
+static uint64_t ps_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000ULL + ts.tv_nsec / 1000000;
 }
 
 /*
@@ -101,6 +138,7 @@ static bool ps_stopped(void)
 static int ps_wait(int fd, short events)
 {
 	struct pollfd pfd = { .fd = fd, .events = events };
+	uint64_t start = ps_now_ms();
 	int n;
 
 	for (;;) {
@@ -111,6 +149,8 @@ static int ps_wait(int fd, short events)
 			return 0;
 		if (n < 0 && errno != EINTR)
 			return -errno;
+		if (ps_timeout_ms && ps_now_ms() - start >= ps_timeout_ms)
+			return -ETIMEDOUT;
 	}
 }
 
@@ -196,6 +236,24 @@ static int request(struct vmtrack_ps *ps, uint32_t cmd, uint64_t nr, uint64_t va
 	return send_all(ps->fd, buf, n);
 }
 
+/* connect @fd, waiting as ps_wait() does: a stop or the timeout ends it */
+static int connect_wait(int fd, const struct sockaddr *sa, socklen_t len)
+{
+	socklen_t optlen = sizeof(int);
+	int ret, soerr = 0;
+
+	if (!connect(fd, sa, len))
+		return 0;
+	if (errno != EINPROGRESS)
+		return -errno;
+	ret = ps_wait(fd, POLLOUT);
+	if (ret)
+		return ret;
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &optlen))
+		return -errno;
+	return -soerr;
+}
+
 static int connect_to(const char *host, const char *port)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res, *ai;
@@ -206,14 +264,18 @@ static int connect_to(const char *host, const char *port)
 		return -EHOSTUNREACH;
 	ret = -ECONNREFUSED;
 	for (ai = res; ai; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+		/* non-blocking: sends and receives wait in ps_wait() anyway */
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
+			    ai->ai_protocol);
 		if (fd < 0)
 			continue;
-		if (!connect(fd, ai->ai_addr, ai->ai_addrlen))
+		ret = connect_wait(fd, ai->ai_addr, ai->ai_addrlen);
+		if (!ret)
 			break;
-		ret = -errno;
 		close(fd);
 		fd = -1;
+		if (ret == -EINTR || ret == -ETIMEDOUT)
+			break;
 	}
 	freeaddrinfo(res);
 	if (fd < 0)
@@ -311,6 +373,7 @@ int vmtrack_ps_begin(struct vmtrack_ps **psp, const char *addr, int hdr, pid_t i
 	struct vmtrack_ps *ps;
 	char host[256], port[8];
 	uint8_t has_parent;
+	char why[64];
 	int i, ret;
 
 	if (parse_addr(addr, host, sizeof(host), port, sizeof(port), err, errlen))
@@ -338,7 +401,7 @@ int vmtrack_ps_begin(struct vmtrack_ps **psp, const char *addr, int hdr, pid_t i
 	if (ps->fd < 0) {
 		ret = ps->fd;
 		set_err(err, errlen, "page server %s: %s", addr,
-			ret == -EHOSTUNREACH ? "unknown host" : strerror(-ret));
+			ret == -EHOSTUNREACH ? "unknown host" : ps_strerror(ret, why, sizeof(why)));
 		free(ps);
 		return ret;
 	}
@@ -346,7 +409,8 @@ int vmtrack_ps_begin(struct vmtrack_ps **psp, const char *addr, int hdr, pid_t i
 	if (!ret)
 		ret = recv_all(ps->fd, &has_parent, 1);
 	if (ret) {
-		set_err(err, errlen, "page server %s: open: %s%s", addr, strerror(-ret),
+		set_err(err, errlen, "page server %s: open: %s%s", addr,
+			ps_strerror(ret, why, sizeof(why)),
 			ret == -EINTR ? "" : " (wrong header size?)");
 		goto fail;
 	}
@@ -435,13 +499,15 @@ int vmtrack_ps_commit(struct vmtrack_ps *ps)
 	ret = request(ps, PS_IOV_CLOSE, 0, 0);
 	if (!ret)
 		ret = recv_all(ps->fd, &status, sizeof(status));
+	if (ret == -EINTR || ret == -ETIMEDOUT)
+		return ps_err(ps, ret, "close");
 	if (ret)
 		return ps_err(ps, ret, "close (the server refused the iteration)");
 	if (status)
 		return ps_err(ps, -EPROTO, "close");
 	/* the server waits for our EOF, then closes its side */
 	shutdown(ps->fd, SHUT_WR);
-	while (recv(ps->fd, &c, 1, 0) > 0)
+	while (!recv_all(ps->fd, &c, 1))
 		;
 	close(ps->fd);
 	free(ps);

@@ -38,6 +38,7 @@
 #define DEF_THRESHOLD		64
 #define DEF_DOWNTIME_MS		300
 #define DEF_COPY_KB		4096
+#define DEF_PS_TIMEOUT_S	60
 #define PUMP_EVERY_PAGES	4096
 #define MAX_ITERS		1000
 /* --throttle: as QEMU's auto-converge (cpu-throttle-initial, -increment) */
@@ -57,6 +58,7 @@ struct dump_opts {
 	const char	*dir;
 	const char	*page_server;
 	int		ps_header;
+	unsigned long	ps_timeout_s;	/* 0: wait as long as it takes */
 	char		**argv;
 	unsigned long	max_iter;
 	unsigned long	threshold;
@@ -152,7 +154,8 @@ static int fail(struct dump *d, int ret, const char *fmt, ...)
 
 static const char * const usage_msg[] = {
 	"",
-	"  usage: vmtrack dump (-D DIR | -P HOST:PORT [-H 24|32] [-D DIR]) (-p PID | -- COMMAND [ARGS...])",
+	"  usage: vmtrack dump (-D DIR | -P HOST:PORT [-H 24|32] [--ps-timeout SEC] [-D DIR])",
+	"                      (-p PID | -- COMMAND [ARGS...])",
 	"                      [-n ITER] [-t PAGES] [-T MS] [-c KB] [-b KB] [-S] [-j] [-q]",
 	"                      [--journal FILE [--journal-ranges]] [--events-only]",
 	"                      [--throttle[=MAX_PERCENT]]",
@@ -169,6 +172,8 @@ static const char * const usage_msg[] = {
 	"			(inventory.img, parent) for 'criu dump --page-server'",
 	"	  -H/--ps-header 24|32: the server's request size: 24 up to CRIU 4.1",
 	"			(Debian 12's 3.17), 32 from CRIU 4.2 (default 24)",
+	"	  --ps-timeout SEC: fail when nothing goes to or comes from the page",
+	"			server for SEC seconds (default 60, 0: no limit)",
 	"	  -n/--max-iter N: iterations in all, the frozen one included (default 8)",
 	"	  -t/--threshold PAGES: freeze when at most PAGES are dirty (default 64)",
 	"	  -T/--downtime-ms MS: freeze when the dirty pages copy within MS at the",
@@ -209,6 +214,7 @@ static int parse(int argc, char **argv, struct dump_opts *o, char *err, size_t l
 		{ "dir",		required_argument,	NULL, 'D' },
 		{ "page-server",	required_argument,	NULL, 'P' },
 		{ "ps-header",		required_argument,	NULL, 'H' },
+		{ "ps-timeout",		required_argument,	NULL, OPT_PS_TIMEOUT },
 		{ "max-iter",		required_argument,	NULL, 'n' },
 		{ "threshold",		required_argument,	NULL, 't' },
 		{ "downtime-ms",	required_argument,	NULL, 'T' },
@@ -225,7 +231,7 @@ static int parse(int argc, char **argv, struct dump_opts *o, char *err, size_t l
 		{ "help",		no_argument,		NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	bool ps_header = false;
+	bool ps_header = false, ps_timeout = false;
 	unsigned long v;
 	int c, before;
 
@@ -235,6 +241,7 @@ static int parse(int argc, char **argv, struct dump_opts *o, char *err, size_t l
 		.downtime_ms = DEF_DOWNTIME_MS,
 		.copy_kb = DEF_COPY_KB,
 		.ps_header = 24,
+		.ps_timeout_s = DEF_PS_TIMEOUT_S,
 	};
 	optind = 1;
 	opterr = 0;
@@ -263,6 +270,12 @@ static int parse(int argc, char **argv, struct dump_opts *o, char *err, size_t l
 						 " (want 24 or 32)");
 			o->ps_header = v;
 			ps_header = true;
+			break;
+		case OPT_PS_TIMEOUT:
+			if (vmtrack_parse_ulong(optarg, 0, 24 * 3600, &o->ps_timeout_s))
+				return bad_value(err, len, "page server timeout", optarg,
+						 " (want 0 to 86400 s)");
+			ps_timeout = true;
 			break;
 		case 'n':
 			if (vmtrack_parse_ulong(optarg, 1, MAX_ITERS, &o->max_iter))
@@ -344,6 +357,11 @@ static int parse(int argc, char **argv, struct dump_opts *o, char *err, size_t l
 	}
 	if (ps_header && !o->page_server) {
 		snprintf(err, len, "-H is the page server's request size: it needs -P HOST:PORT");
+		return -EINVAL;
+	}
+	if (ps_timeout && !o->page_server) {
+		snprintf(err, len, "--ps-timeout limits the waits for a page server: it needs "
+			 "-P HOST:PORT");
 		return -EINVAL;
 	}
 	if (o->track_mem && !o->dir) {
@@ -1322,6 +1340,7 @@ int cmd_dump(int argc, char **argv)
 		}
 	}
 	setup_signals();
+	vmtrack_ps_set_timeout(o.ps_timeout_s * 1000);
 	d.page_size = sysconf(_SC_PAGESIZE);
 	d.pid = o.pid;
 	vmtrack_converge_init(&d.cv, o.max_iter, o.threshold, o.downtime_ms, d.page_size);

@@ -55,6 +55,10 @@ refused "invalid buffer size '2' (want 4 to 4194304 KiB)" -p 1 -D "$d" -b 2
 refused "invalid --throttle '10' (want 20 to 99 %)" -p 1 -D "$d" --throttle=10
 refused "invalid page server header size '28' (want 24 or 32)" -p 1 -P 127.0.0.1:1 -H 28
 refused "-H is the page server's request size: it needs -P HOST:PORT" -p 1 -D "$d" -H 32
+refused "invalid page server timeout '-1' (want 0 to 86400 s)" -p 1 -P 127.0.0.1:1 \
+	--ps-timeout -1
+refused "--ps-timeout limits the waits for a page server: it needs -P HOST:PORT" -p 1 \
+	-D "$d" --ps-timeout 5
 refused "expected HOST:PORT" -p 1 -P localhost
 refused "--track-mem hands DIR/last to criu dump" -p 1 -P 127.0.0.1:1 --track-mem
 refused "--journal-ranges needs --journal FILE" -p 1 -D "$d" --journal-ranges

@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "vmtrack.h"
@@ -206,11 +207,12 @@ static void on_ps_alarm(int sig)
 /*
  * In a child: SIGALRM after @alarm_s seconds (0: none), whose handler sets
  * ps_alarm, while vmtrack_ps_begin() waits for @addr's answer; @stop is
- * what the page server code is told to stop on. Exits 0 on -EINTR, 1
- * otherwise.
+ * what the page server code is told to stop on. Exits 0 on -EINTR (in the
+ * wait for the answer to OPEN2 if @in_open, else anywhere: a stop set
+ * before the call ends the connection's wait), 1 otherwise.
  */
 static pid_t ps_begin_child(const char *addr, volatile sig_atomic_t *stop,
-			    unsigned int alarm_s)
+			    unsigned int alarm_s, bool in_open)
 {
 	struct sigaction act = { .sa_handler = on_ps_alarm };
 	struct vmtrack_ps *ps = NULL;
@@ -225,7 +227,7 @@ static pid_t ps_begin_child(const char *addr, volatile sig_atomic_t *stop,
 	vmtrack_ps_set_stop(stop);
 	alarm(alarm_s);
 	ret = vmtrack_ps_begin(&ps, addr, 32, 1, false, err, sizeof(err));
-	_exit(ret == -EINTR && strstr(err, "open") ? 0 : 1);
+	_exit(ret == -EINTR && (!in_open || strstr(err, "open")) ? 0 : 1);
 }
 
 /* wait up to @tenths of a second for @pid: true if it exited, with its status */
@@ -270,11 +272,62 @@ static void test_ps_stop(void)
 	snprintf(addr, sizeof(addr), "127.0.0.1:%d", ntohs(sa.sin_port));
 
 	/* a signal the caller does not stop on: the wait goes on */
-	CHECK(!ps_wait(ps_begin_child(addr, &never, 1), 30, &status));
-	CHECK(ps_wait(ps_begin_child(addr, &ps_alarm, 1), 100, &status));
+	CHECK(!ps_wait(ps_begin_child(addr, &never, 1, true), 30, &status));
+	CHECK(ps_wait(ps_begin_child(addr, &ps_alarm, 1, true), 100, &status));
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	/* the signal came before the wait began: it interrupts nothing */
-	CHECK(ps_wait(ps_begin_child(addr, &stopped_before, 0), 100, &status));
+	CHECK(ps_wait(ps_begin_child(addr, &stopped_before, 0, false), 100, &status));
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	close(fd);
+}
+
+/*
+ * The same server, with vmtrack_ps_set_timeout(): vmtrack_ps_begin() gives
+ * up after the timeout, not before, with -ETIMEDOUT and a message that
+ * says how long nothing moved. In a child that exits 0 if so.
+ */
+static pid_t ps_timeout_child(const char *addr)
+{
+	struct vmtrack_ps *ps = NULL;
+	struct timespec t0, t1;
+	char err[256];
+	double waited;
+	pid_t pid;
+	int ret;
+
+	pid = fork();
+	if (pid)
+		return pid;
+	vmtrack_ps_set_timeout(500);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ret = vmtrack_ps_begin(&ps, addr, 32, 1, false, err, sizeof(err));
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	waited = t1.tv_sec - t0.tv_sec + (t1.tv_nsec - t0.tv_nsec) / 1e9;
+	if (ret != -ETIMEDOUT || waited < 0.5 ||
+	    !strstr(err, "open: nothing sent or received for 1 s (wrong header size?)")) {
+		fprintf(stderr, "# ret %d after %.2f s: %s\n", ret, waited, err);
+		_exit(1);
+	}
+	_exit(0);
+}
+
+static void test_ps_timeout(void)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(sa);
+	int fd, status = 0;
+	char addr[64];
+
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	CHECK(fd >= 0);
+	if (fd < 0)
+		return;
+	CHECK_EQ(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	CHECK_EQ(listen(fd, 4), 0);
+	CHECK_EQ(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", ntohs(sa.sin_port));
+	CHECK(ps_wait(ps_timeout_child(addr), 100, &status));
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	close(fd);
 }
@@ -979,6 +1032,8 @@ int main(void)
 	run_test("page server: addresses, ports from 1 to 65535", test_ps_addr);
 	run_test("page server: a signal ends the wait for a server that never answers",
 		 test_ps_stop);
+	run_test("page server: a timeout ends the wait for a server that never answers",
+		 test_ps_timeout);
 	run_test("images: six iterations with holes, drops and new pages rebuild the model",
 		 test_image_chain);
 	run_test("images: a parent without the task's image ends its chain, as for CRIU",

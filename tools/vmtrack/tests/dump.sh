@@ -1110,9 +1110,35 @@ failures() {
 	else
 		interrupt "waiting for a page server" "$work/int-ps" connected "$port" \
 			-P 127.0.0.1:$port
+		ps_timeout "$work/to-ps" "$port"
 	fi
 	stop_servers "$spid"
 	kill -9 "$tpid"
+}
+
+# ps_timeout DIR PORT: a stop-and-copy dump (the target frozen from the
+# start) to the stopped page server on PORT, --ps-timeout 2: it fails
+# within seconds, with one line that says so, DIR removed, the target let
+# go although --leave-stopped
+ps_timeout() {
+	local dir=$1 res out left t0 took
+
+	t0=$(date +%s)
+	"$vmtrack" dump -p "$tpid" -P "127.0.0.1:$2" -D "$dir" -n 1 --ps-timeout 2 -q \
+		--leave-stopped > /dev/null 2> "$dir.err"
+	res=$?
+	took=$(($(date +%s) - t0))
+	out=$(cat "$dir.err")
+	left=$(left_as "$tpid")
+	if [ $res = 1 ] && [ "$(echo "$out" | wc -l)" = 1 ] &&
+	   [[ $out == *"nothing sent or received for 2 s"* ]] && [ "$took" -ge 2 ] &&
+	   [ "$took" -le 30 ] && [ ! -e "$dir" ] && [ -z "$left" ]; then
+		ok "failures: a page server that does not answer: --ps-timeout 2 ends the frozen copy" \
+			"in $took s, nothing left, the target runs on ($out)"
+	else
+		not_ok "failures: --ps-timeout: exit $res after $took s, $out; left:" \
+			"$(ls -A "$dir" 2>&1) $left"
+	fi
 }
 
 # interrupt LABEL DIR UNTIL ARG [OPTIONS]: vmtrack dump -D DIR OPTIONS
