@@ -230,6 +230,28 @@ static pid_t ps_begin_child(const char *addr, volatile sig_atomic_t *stop,
 	_exit(ret == -EINTR && (!in_open || strstr(err, "open")) ? 0 : 1);
 }
 
+/*
+ * A page server that takes connections (the kernel's backlog does) and
+ * never answers: its listening socket, its "127.0.0.1:PORT" in @addr.
+ */
+static int silent_server(char *addr, size_t len)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t salen = sizeof(sa);
+	int fd;
+
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	CHECK(fd >= 0);
+	if (fd < 0)
+		return -1;
+	CHECK_EQ(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	CHECK_EQ(listen(fd, 4), 0);
+	CHECK_EQ(getsockname(fd, (struct sockaddr *)&sa, &salen), 0);
+	snprintf(addr, len, "127.0.0.1:%d", ntohs(sa.sin_port));
+	return fd;
+}
+
 /* wait up to @tenths of a second for @pid: true if it exited, with its status */
 static bool ps_wait(pid_t pid, int tenths, int *status)
 {
@@ -246,30 +268,22 @@ static bool ps_wait(pid_t pid, int tenths, int *status)
 }
 
 /*
- * A page server that takes the connection (the kernel's backlog does) and
- * never answers: a signal whose handler sets the flag given to
- * vmtrack_ps_set_stop() ends the wait with -EINTR, and so does the flag
- * set before the wait began; a signal with the flag left clear does not.
+ * A page server that never answers: a signal whose handler sets the flag
+ * given to vmtrack_ps_set_stop() ends the wait with -EINTR, and so does the
+ * flag set before the wait began; a signal with the flag left clear does
+ * not.
  * In children, so that a wait that never ends is a failure after 10 s
  * rather than a hung test.
  */
 static void test_ps_stop(void)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET,
-				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	static volatile sig_atomic_t never, stopped_before = SIGINT;
-	socklen_t len = sizeof(sa);
 	int fd, status = 0;
 	char addr[64];
 
-	fd = socket(AF_INET, SOCK_STREAM, 0);
-	CHECK(fd >= 0);
+	fd = silent_server(addr, sizeof(addr));
 	if (fd < 0)
 		return;
-	CHECK_EQ(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	CHECK_EQ(listen(fd, 4), 0);
-	CHECK_EQ(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
-	snprintf(addr, sizeof(addr), "127.0.0.1:%d", ntohs(sa.sin_port));
 
 	/* a signal the caller does not stop on: the wait goes on */
 	CHECK(!ps_wait(ps_begin_child(addr, &never, 1, true), 30, &status));
@@ -313,20 +327,12 @@ static pid_t ps_timeout_child(const char *addr)
 
 static void test_ps_timeout(void)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET,
-				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof(sa);
 	int fd, status = 0;
 	char addr[64];
 
-	fd = socket(AF_INET, SOCK_STREAM, 0);
-	CHECK(fd >= 0);
+	fd = silent_server(addr, sizeof(addr));
 	if (fd < 0)
 		return;
-	CHECK_EQ(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	CHECK_EQ(listen(fd, 4), 0);
-	CHECK_EQ(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
-	snprintf(addr, sizeof(addr), "127.0.0.1:%d", ntohs(sa.sin_port));
 	CHECK(ps_wait(ps_timeout_child(addr), 100, &status));
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	close(fd);
