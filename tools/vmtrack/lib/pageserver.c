@@ -274,7 +274,8 @@ static int connect_to(const char *host, const char *port)
 			break;
 		close(fd);
 		fd = -1;
-		if (ret == -EINTR || ret == -ETIMEDOUT)
+		/* a stop ends the tries; an address that did not answer, only its own */
+		if (ret == -EINTR)
 			break;
 	}
 	freeaddrinfo(res);
