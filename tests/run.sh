@@ -223,6 +223,9 @@ vm_suite_start "e2e" $((1200 * SLOW)) env E2E_TIMEOUT=$((120 * SLOW)) \
 	"$VMTRACK_ROOT/tools/vmtrack/tests/e2e.sh"
 # trace-cmd, perf and bpftrace on the events, as the README shows them.
 vm_suite_start "tracers" $((600 * SLOW)) "$VMTRACK_ROOT/demo/tracers.sh" "$VMTRACK_CACHE/demo"
+# make bench's epoch sweep, small: every mechanism, on the benchmark's own
+# memory and on a target process, reports every page written.
+vm_suite_start "bench" $((600 * SLOW)) "$VMTRACK_ROOT/bench/smoke.sh" "$GUEST/bench/vmbench"
 
 section "guest: mm_watch selftests"
 # Two emulated NUMA nodes, so that move_pages() has somewhere to migrate to.
@@ -323,6 +326,9 @@ vm_suite_wait "e2e"
 
 section "guest: trace-cmd, perf and bpftrace read the mm_watch events"
 vm_suite_wait "tracers"
+
+section "guest: make bench's epoch sweep, small, every mechanism exact"
+vm_suite_wait "bench"
 
 section "guest: libvmtrack pre-copy on running targets, against memory snapshots"
 vm_suite_wait "running"
