@@ -30,7 +30,7 @@
 #define UFFD_USER_MODE_ONLY	1
 #endif
 
-enum target_op { TARGET_WRITE, TARGET_USERFAULTFD, TARGET_QUIT };
+enum target_op { TARGET_WRITE, TARGET_USERFAULTFD };
 
 struct target_cmd {
 	enum target_op	op;
@@ -66,7 +66,8 @@ static void target_serve(struct region *r, int cmd, int ack)
 				a.ret = -errno;
 			break;
 		default:
-			_exit(0);
+			a.ret = -EINVAL;
+			break;
 		}
 		if (write(ack, &a, sizeof(a)) != sizeof(a))
 			_exit(1);
@@ -170,14 +171,11 @@ int target_userfaultfd(struct target *t, int flags)
 	return fd < 0 ? -errno : fd;
 }
 
+/* the end of its commands ends the child, which may have ended already */
 void target_stop(struct target *t)
 {
-	struct target_cmd c = { .op = TARGET_QUIT };
-
 	if (t->pid <= 0)
 		return;
-	if (write(t->cmd, &c, sizeof(c)) != sizeof(c))
-		kill(t->pid, SIGKILL);
 	close(t->cmd);
 	close(t->ack);
 	if (t->pidfd >= 0)
