@@ -44,7 +44,7 @@
 #define PS_IOV_ADD_F	6
 #define PS_IOV_CLOSE	0x1023
 #define PS_TYPE_TASK	1
-#define CONNECT_TRIES	200	/* 10 s in 50 ms steps */
+#define CONNECT_RETRY_MS	10000	/* refused connections, in 50 ms steps */
 #define STOP_CHECK_MS	200	/* how late a stop may end a wait */
 
 struct vmtrack_ps {
@@ -374,8 +374,9 @@ int vmtrack_ps_begin(struct vmtrack_ps **psp, const char *addr, int hdr, pid_t i
 	struct vmtrack_ps *ps;
 	char host[256], port[8];
 	uint8_t has_parent;
+	uint64_t until;
 	char why[64];
-	int i, ret;
+	int ret;
 
 	if (parse_addr(addr, host, sizeof(host), port, sizeof(port), err, errlen))
 		return -EINVAL;
@@ -389,7 +390,8 @@ int vmtrack_ps_begin(struct vmtrack_ps **psp, const char *addr, int hdr, pid_t i
 	ps->hdr = hdr;
 	ps->dst_id = (uint64_t)id << 8 | PS_TYPE_TASK;
 	ps->page_size = sysconf(_SC_PAGESIZE);
-	for (i = 0; i < CONNECT_TRIES; i++) {
+	until = ps_now_ms() + CONNECT_RETRY_MS;
+	for (;;) {
 		ps->fd = connect_to(host, port);
 		if (ps->fd >= 0 || ps->fd != -ECONNREFUSED)
 			break;
@@ -397,6 +399,9 @@ int vmtrack_ps_begin(struct vmtrack_ps **psp, const char *addr, int hdr, pid_t i
 			ps->fd = -EINTR;
 			break;
 		}
+		/* by the clock: an address that timed out may have taken long */
+		if (ps_now_ms() >= until)
+			break;
 		nanosleep(&step, NULL);
 	}
 	if (ps->fd < 0) {
