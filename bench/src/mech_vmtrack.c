@@ -16,7 +16,8 @@
  *                to show what the library's fixed per-epoch work costs.
  *
  * Both watch the benchmark's own region through a pidfd of itself (no
- * privilege needed for self); the filter tgid==self is in place on every
+ * privilege needed for self), or with vmbench epoch --remote a target
+ * process's; the filter tgid==<that pid> is in place on every
  * event but write_fault before the first mark (other processes' faults are
  * skipped by the consumer, as libvmtrack does until it sees many). Both
  * disable mm_watch_rearm after the setup epoch, as their own re-arms tell
