@@ -699,7 +699,7 @@ class Report:
                          hi["user_kb"] - lo["user_kb"], hi["pages"] / 8 / 1024, unit="KiB")
 
     def goal_ratio(self, what, sz, sp, ref, field, bound, ep=None):
-        """vmtrack / @ref at one point of @ep (the strided sweep), against @bound."""
+        """vmtrack / @ref at one point of @ep (default: the main sweep), against @bound."""
         ep = self.ep if ep is None else ep
         v, r = ep.get(("vmtrack", sz, sp)), ep.get((ref, sz, sp))
         if not (v and r and v.get(field) and r.get(field)):
