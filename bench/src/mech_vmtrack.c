@@ -503,16 +503,18 @@ static int raw_configure(struct raw_state *s, size_t kb, pid_t pid)
 	return s->subbuf_size ? 0 : -EIO;
 }
 
-/* the whole region, in this process or through the pidfd */
+/*
+ * The whole region, in this process or through the pidfd (in pieces of at
+ * most 1 GiB: one process_madvise() takes less than 2 GiB in all)
+ */
 static int raw_watch(struct raw_state *s, struct region *r, int advice)
 {
 	struct iovec iov = { .iov_base = r->base, .iov_len = r->len };
+	size_t done;
 
 	if (s->pid == getpid())
 		return madvise(r->base, r->len, advice) ? -errno : 0;
-	if (syscall(SYS_process_madvise, s->pidfd, &iov, 1, advice, 0U) < 0)
-		return -errno;
-	return 0;
+	return vmtrack_madvise(s->pidfd, &iov, 1, advice, &done);
 }
 
 static int raw_setup(struct mech *m, struct region *r)
