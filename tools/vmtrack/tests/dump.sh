@@ -1046,12 +1046,27 @@ left_as() {
 		END { if (w) printf "%d mappings watched", w }' "/proc/$1/smaps" 2> /dev/null
 }
 
+# failed_cleanly RES OUT GLOB DIR: a dump that failed as a failed dump
+# must: exit 1, one line that matches GLOB, no DIR, the target let go.
+# Otherwise sets $why to what was found.
+failed_cleanly() {
+	local left
+
+	left=$(left_as "$tpid")
+	# shellcheck disable=SC2053 # GLOB is a pattern
+	[ "$1" = 1 ] && [ "$(echo "$2" | wc -l)" = 1 ] && [[ $2 == $3 ]] && [ ! -e "$4" ] &&
+		[ -z "$left" ] && return 0
+	why="exit $1, $2${left:+; the target: $left}"
+	[ -e "$4" ] && why+="; $4 left: $(ls -A "$4" | head -5 | tr '\n' ' ')"
+	return 1
+}
+
 # A dump that fails on the way (the disk full, the page server gone) exits
 # 1 with one line, leaves no image and lets the target go, --leave-stopped
 # or not; so does one interrupted by SIGINT. A bad page-server address is
 # refused before the target is touched.
 failures() {
-	local small=$work/small port=27031 spid out res left
+	local small=$work/small port=27031 spid out res left why
 
 	start_target 31 -m 16 -T 2 -u 300 || { not_ok "failures: target did not start"; return; }
 	mkdir -p "$small" && mount -t tmpfs -o size=2m none "$small" ||
@@ -1077,16 +1092,13 @@ failures() {
 	res=$?
 	kill "$spid" 2>/dev/null	# still there only if the dump never connected
 	wait "$spid"
-	left=$(left_as "$tpid")
-	if [ $res = 1 ] && [ "$(echo "$out" | wc -l)" = 1 ] &&
-	   [[ $out == *"iteration 2: "*refused*"; iteration 1 stays on its page server" ]] &&
-	   compgen -G "$work/gone-srv/pagemap-*.img" > /dev/null &&
-	   [ ! -e "$work/gone" ] && [ -z "$left" ]; then
+	if failed_cleanly $res "$out" \
+		"*iteration 2: *refused*; iteration 1 stays on its page server" "$work/gone" &&
+	   compgen -G "$work/gone-srv/pagemap-*.img" > /dev/null; then
 		ok "failures: page server gone after iteration 1: nothing left here, the" \
 			"target runs on, the error names what the server keeps ($out)"
 	else
-		not_ok "failures: page server gone: exit $res, $out;" \
-			"left: $(ls -A "$work/gone" 2>&1) $left"
+		not_ok "failures: page server gone: ${why:-no pagemap image on the server}"
 	fi
 
 	refused "port 99999" 127.0.0.1:99999 "*HOST:PORT*"
@@ -1121,7 +1133,7 @@ failures() {
 # within seconds, with one line that says so, DIR removed, the target let
 # go although --leave-stopped
 ps_timeout() {
-	local dir=$1 res out left t0 took
+	local dir=$1 res out t0 took why
 
 	t0=$(date +%s)
 	"$vmtrack" dump -p "$tpid" -P "127.0.0.1:$2" -D "$dir" -n 1 --ps-timeout 2 -q \
@@ -1129,15 +1141,12 @@ ps_timeout() {
 	res=$?
 	took=$(($(date +%s) - t0))
 	out=$(cat "$dir.err")
-	left=$(left_as "$tpid")
-	if [ $res = 1 ] && [ "$(echo "$out" | wc -l)" = 1 ] &&
-	   [[ $out == *"nothing sent or received for 2 s"* ]] && [ "$took" -ge 2 ] &&
-	   [ "$took" -le 30 ] && [ ! -e "$dir" ] && [ -z "$left" ]; then
+	if failed_cleanly $res "$out" "*nothing sent or received for 2 s*" "$dir" &&
+	   [ "$took" -ge 2 ] && [ "$took" -le 30 ]; then
 		ok "failures: a page server that does not answer: --ps-timeout 2 ends the frozen copy" \
 			"in $took s, nothing left, the target runs on ($out)"
 	else
-		not_ok "failures: --ps-timeout: exit $res after $took s, $out; left:" \
-			"$(ls -A "$dir" 2>&1) $left"
+		not_ok "failures: --ps-timeout: after $took s, ${why:-exit $res, $out}"
 	fi
 }
 
@@ -1145,7 +1154,7 @@ ps_timeout() {
 # --leave-stopped, SIGINT once "UNTIL ARG" returns: exit 1, one line, DIR
 # removed, the target runs on
 interrupt() {
-	local label=$1 dir=$2 until=$3 arg=$4 dpid res out left
+	local label=$1 dir=$2 until=$3 arg=$4 dpid res out why
 
 	shift 4
 	"$vmtrack" dump -p "$tpid" -D "$dir" "$@" -q --leave-stopped > /dev/null 2> "$dir.err" &
@@ -1155,29 +1164,26 @@ interrupt() {
 	wait "$dpid"
 	res=$?
 	out=$(cat "$dir.err")
-	left=$(left_as "$tpid")
-	if [ $res = 1 ] && [ "$(echo "$out" | wc -l)" = 1 ] &&
-	   [[ $out == *"interrupted by signal 2" ]] && [ ! -e "$dir" ] && [ -z "$left" ]; then
+	if failed_cleanly $res "$out" "*interrupted by signal 2" "$dir"; then
 		ok "failures: SIGINT $label: nothing left, the target runs on ($out)"
 	else
-		not_ok "failures: SIGINT $label: exit $res, $out; left: $(ls -A "$dir" 2>&1) $left"
+		not_ok "failures: SIGINT $label: $why"
 	fi
 }
 
 # A page server's address refused while the options are parsed: exit 1, one
 # line that matches GLOB (and not NOT-GLOB), no image, the target untouched.
 refused() { # NAME ADDR GLOB [NOT-GLOB]
-	local out res left
+	local out res why
 
 	out=$("$vmtrack" dump -p "$tpid" -P "$2" -D "$work/refused" 2>&1)
 	res=$?
-	left=$(left_as "$tpid")
-	# shellcheck disable=SC2053 # GLOB and NOT-GLOB are patterns
-	if [ $res = 1 ] && [ "$(echo "$out" | wc -l)" = 1 ] && [[ $out == $3 ]] &&
-	   { [ -z "${4-}" ] || [[ $out != $4 ]]; } && [ ! -e "$work/refused" ] && [ -z "$left" ]; then
+	# shellcheck disable=SC2053 # NOT-GLOB is a pattern
+	if failed_cleanly $res "$out" "$3" "$work/refused" &&
+	   { [ -z "${4-}" ] || [[ $out != $4 ]]; }; then
 		ok "failures: $1 refused before the dump starts ($out)"
 	else
-		not_ok "failures: $1: exit $res, $out; left: $left"
+		not_ok "failures: $1: ${why:-matches $4: $out}"
 	fi
 }
 
@@ -1198,15 +1204,12 @@ start_sharer() {
 # shared_mm_refused LABEL DIR OUT RES: one line naming the sharer, no image,
 # the target let go
 shared_mm_refused() {
-	local left
+	local why
 
-	left=$(left_as "$tpid")
-	if [ "$4" = 1 ] && [ "$(echo "$3" | wc -l)" = 1 ] &&
-	   [[ $3 == *"shares its memory with pid $sharer"* ]] && [ ! -e "$2" ] &&
-	   [ -z "$left" ]; then
+	if failed_cleanly "$4" "$3" "*shares its memory with pid $sharer*" "$2"; then
 		ok "shared memory: $1: refused, nothing left, the target runs on ($3)"
 	else
-		not_ok "shared memory: $1: exit $4, $3; left: $(ls -A "$2" 2>&1) $left"
+		not_ok "shared memory: $1: $why"
 	fi
 }
 
