@@ -47,6 +47,9 @@
 #define PB_I32		5
 #define CHAIN_MAX	4096	/* parent links followed at most (loops) */
 #define PAGEMAP_MAX	(256UL << 20)
+/* pagemap records buffered before a write(); one is at most 4 + 40 bytes */
+#define PAGEMAP_WBUF	(64 * 1024)
+#define PAGEMAP_REC_MAX	64
 
 /* ---- protobuf encoding ---- */
 
@@ -195,10 +198,18 @@ struct vmtrack_img_writer {
 	pid_t				id;
 	int				dfd;
 	int				pages_fd;
+	int				pagemap_fd;
+	char				pagemap[64];
 	long				page_size;
-	struct vmtrack_pme_entry	*e;
-	size_t				n;
-	size_t				alloc;
+	/*
+	 * The entries go to pagemap-ID.img as they come, but the last one,
+	 * which the next may still extend: the writer's memory does not grow
+	 * with the entries of an iteration.
+	 */
+	struct vmtrack_pme_entry	last;
+	bool				has_last;
+	uint8_t				*wbuf;
+	size_t				wlen;
 	uint64_t			pages;
 	uint64_t			holes;
 	uint64_t			end;
@@ -237,6 +248,74 @@ uint64_t vmtrack_img_pages(const struct vmtrack_img_writer *w, uint64_t *holes)
 	return w->pages;
 }
 
+static void put_u32(uint8_t *p, uint32_t v)
+{
+	memcpy(p, &v, sizeof(v));
+}
+
+static int write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		p += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/* pagemap-ID.img, with its magics and pagemap_head (pages_id = 1) buffered */
+static int pagemap_open(struct vmtrack_img_writer *w)
+{
+	w->wbuf = malloc(PAGEMAP_WBUF);
+	if (!w->wbuf)
+		return -ENOMEM;
+	w->pagemap_fd = openat(w->dfd, w->pagemap, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+			       0600);
+	if (w->pagemap_fd < 0)
+		return -errno;
+	put_u32(w->wbuf, VMTRACK_IMG_COMMON_MAGIC);
+	put_u32(w->wbuf + 4, VMTRACK_IMG_PAGEMAP_MAGIC);
+	put_u32(w->wbuf + 8, 2);
+	w->wbuf[12] = 1 << 3 | PB_VARINT;
+	w->wbuf[13] = 1;
+	w->wlen = 14;
+	return 0;
+}
+
+static int pagemap_flush(struct vmtrack_img_writer *w)
+{
+	int ret = write_all(w->pagemap_fd, w->wbuf, w->wlen);
+
+	w->wlen = 0;
+	return ret ? w_err(w, ret, w->pagemap) : 0;
+}
+
+/* one record per entry: its length, then the message */
+static int pagemap_put(struct vmtrack_img_writer *w, const struct vmtrack_pme_entry *e)
+{
+	size_t n;
+	int ret;
+
+	if (w->pagemap_fd < 0)
+		return 0;
+	if (w->wlen + PAGEMAP_REC_MAX > PAGEMAP_WBUF) {
+		ret = pagemap_flush(w);
+		if (ret)
+			return ret;
+	}
+	n = vmtrack_pb_pagemap_entry(w->wbuf + w->wlen + 4, e);
+	put_u32(w->wbuf + w->wlen, n);
+	w->wlen += 4 + n;
+	return 0;
+}
+
 static int writer_new(struct vmtrack_img_writer **wp, const char *dir, const char *name,
 		      const char *parent, pid_t id, bool pages, char *err, size_t errlen)
 {
@@ -245,8 +324,9 @@ static int writer_new(struct vmtrack_img_writer **wp, const char *dir, const cha
 
 	if (!w)
 		return -ENOMEM;
-	w->dfd = w->pages_fd = -1;
+	w->dfd = w->pages_fd = w->pagemap_fd = -1;
 	w->id = id;
+	snprintf(w->pagemap, sizeof(w->pagemap), "pagemap-%d.img", (int)id);
 	w->page_size = sysconf(_SC_PAGESIZE);
 	snprintf(w->dir, sizeof(w->dir), "%s", dir);
 	snprintf(w->name, sizeof(w->name), "%s", name);
@@ -269,6 +349,9 @@ static int writer_new(struct vmtrack_img_writer **wp, const char *dir, const cha
 			ret = -errno;
 			goto fail_dir;
 		}
+		ret = pagemap_open(w);
+		if (ret)
+			goto fail_dir;
 	}
 	*wp = w;
 	return 0;
@@ -362,41 +445,30 @@ int vmtrack_img_write_local(const char *dir, const char *name, const char *paren
 
 static int add_entry(struct vmtrack_img_writer *w, uint64_t vaddr, uint64_t nr, uint32_t flags)
 {
-	struct vmtrack_pme_entry *last = w->n ? &w->e[w->n - 1] : NULL;
+	struct vmtrack_pme_entry *last = &w->last;
+	int ret;
 
 	if (!nr || vaddr % w->page_size)
 		return w_err(w, -EINVAL, "entry not page aligned or empty");
 	if (vaddr < w->end)
 		return w_err(w, -EINVAL, "entries not sorted or overlapping");
 	/* compat_nr_pages is 32 bits: keep each entry within it */
-	if (last && last->flags == flags && vaddr == w->end &&
+	if (w->has_last && last->flags == flags && vaddr == w->end &&
 	    last->nr_pages + nr <= UINT32_MAX) {
 		last->nr_pages += nr;
 	} else {
-		if (GROW_ARRAY(w->e, w->alloc, w->n, 256))
-			return w_err(w, -ENOMEM, "entries");
-		w->e[w->n++] = (struct vmtrack_pme_entry){ vaddr, nr, flags, 0 };
+		if (w->has_last) {
+			ret = pagemap_put(w, last);
+			if (ret)
+				return ret;
+		}
+		*last = (struct vmtrack_pme_entry){ vaddr, nr, flags, 0 };
+		w->has_last = true;
 	}
 	w->end = vaddr + nr * w->page_size;
 	return 0;
 }
 
-static int write_all(int fd, const void *buf, size_t len)
-{
-	const char *p = buf;
-
-	while (len) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		p += n;
-		len -= n;
-	}
-	return 0;
-}
 
 /**
  * vmtrack_img_present() - add pages copied in this iteration
@@ -458,41 +530,18 @@ int vmtrack_img_hole(struct vmtrack_img_writer *w, uint64_t vaddr, uint64_t nr_p
 	return ret;
 }
 
-static void put_u32(uint8_t *p, uint32_t v)
+/* the last entry and what is buffered, then synced */
+static int pagemap_finish(struct vmtrack_img_writer *w)
 {
-	memcpy(p, &v, sizeof(v));
-}
+	int ret = 0;
 
-/* magics, then one record per message; written at once and synced */
-static int write_pagemap(struct vmtrack_img_writer *w, char *file, size_t flen)
-{
-	size_t cap = 64 + w->n * 52, len = 0, i;
-	uint8_t *buf = malloc(cap);
-	int fd, ret;
-
-	if (!buf)
-		return -ENOMEM;
-	put_u32(buf, VMTRACK_IMG_COMMON_MAGIC);
-	put_u32(buf + 4, VMTRACK_IMG_PAGEMAP_MAGIC);
-	len = 8;
-	buf[len + 4] = 1 << 3 | PB_VARINT;	/* pagemap_head.pages_id = 1 */
-	buf[len + 5] = 1;
-	put_u32(buf + len, 2);
-	len += 6;
-	for (i = 0; i < w->n; i++) {
-		size_t n = vmtrack_pb_pagemap_entry(buf + len + 4, &w->e[i]);
-
-		put_u32(buf + len, n);
-		len += 4 + n;
-	}
-	snprintf(file, flen, "pagemap-%d.img", (int)w->id);
-	fd = openat(w->dfd, file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	ret = fd < 0 ? -errno : write_all(fd, buf, len);
-	if (!ret && fsync(fd))
-		ret = -errno;
-	if (fd >= 0)
-		close(fd);
-	free(buf);
+	if (w->has_last)
+		ret = pagemap_put(w, &w->last);
+	w->has_last = false;
+	if (!ret)
+		ret = pagemap_flush(w);
+	if (!ret && fsync(w->pagemap_fd))
+		ret = w_err(w, -errno, w->pagemap);
 	return ret;
 }
 
@@ -542,7 +591,7 @@ static int sync_dir(const char *path)
  */
 int vmtrack_img_commit(struct vmtrack_img_writer *w, uint64_t dump_uptime_us)
 {
-	char file[64], path[PATH_MAX + 64];
+	char path[PATH_MAX + 64];
 	int ret;
 
 	/* no pages file: the pages went to a page server */
@@ -550,11 +599,9 @@ int vmtrack_img_commit(struct vmtrack_img_writer *w, uint64_t dump_uptime_us)
 		ret = w_err(w, -errno, "pages-1.img");
 		goto fail;
 	}
-	ret = w->pages_fd >= 0 ? write_pagemap(w, file, sizeof(file)) : 0;
-	if (ret) {
-		w_err(w, ret, file);
+	ret = w->pagemap_fd >= 0 ? pagemap_finish(w) : 0;
+	if (ret)
 		goto fail;
-	}
 	ret = write_inventory(w, dump_uptime_us);
 	if (ret) {
 		w_err(w, ret, "inventory.img");
@@ -577,8 +624,10 @@ int vmtrack_img_commit(struct vmtrack_img_writer *w, uint64_t dump_uptime_us)
 	sync_dir(w->dir);
 	if (w->pages_fd >= 0)
 		close(w->pages_fd);
+	if (w->pagemap_fd >= 0)
+		close(w->pagemap_fd);
 	close(w->dfd);
-	free(w->e);
+	free(w->wbuf);
 	free(w);
 	return 0;
 fail:
@@ -594,7 +643,6 @@ fail:
 void vmtrack_img_abort(struct vmtrack_img_writer *w)
 {
 	static const char * const files[] = { "pages-1.img", "inventory.img", "parent" };
-	char file[64];
 	size_t i;
 
 	if (!w)
@@ -602,14 +650,15 @@ void vmtrack_img_abort(struct vmtrack_img_writer *w)
 	if (w->dfd >= 0) {
 		for (i = 0; i < ARRAY_SIZE(files); i++)
 			unlinkat(w->dfd, files[i], 0);
-		snprintf(file, sizeof(file), "pagemap-%d.img", (int)w->id);
-		unlinkat(w->dfd, file, 0);
+		unlinkat(w->dfd, w->pagemap, 0);
 		close(w->dfd);
 	}
 	if (w->pages_fd >= 0)
 		close(w->pages_fd);
+	if (w->pagemap_fd >= 0)
+		close(w->pagemap_fd);
 	rmdir(w->tmp);
-	free(w->e);
+	free(w->wbuf);
 	free(w);
 }
 

@@ -505,6 +505,59 @@ static void test_image_task_absent(void)
 	CHECK(!strstr(err, "not in the parent"));
 }
 
+/*
+ * Thousands of entries, more than the writer buffers before a write():
+ * iteration 1 every other page of MANY_PAGES, iteration 2 the same pages
+ * as holes and copies in turn, so that no two entries merge.
+ */
+#define MANY_PAGES	12000
+
+static void test_image_many_entries(void)
+{
+	const char *dir = fresh_dir("many");
+	struct vmtrack_img_writer *w;
+	struct vmtrack_img *img;
+	char err[256], path[PATH_MAX];
+	uint8_t page[PG], want[PG];
+	int iter, i, ret = 0, bad = 0;
+
+	for (iter = 1; iter <= 2; iter++) {
+		snprintf(path, sizeof(path), "%d", iter);
+		CHECK_EQ(vmtrack_img_begin(&w, dir, path, iter > 1 ? "1" : NULL, 1234, err,
+					   sizeof(err)), 0);
+		for (i = 0; i < MANY_PAGES && !ret; i += 2) {
+			uint64_t a = BASE + (uint64_t)i * PG;
+
+			if (iter == 2 && i % 4 == 0) {
+				ret = vmtrack_img_hole(w, a, 1);
+				continue;
+			}
+			pattern(page, iter, a);
+			ret = vmtrack_img_present(w, a, 1, page);
+		}
+		CHECK_EQ(ret, 0);
+		CHECK_EQ(vmtrack_img_commit(w, 1), 0);
+	}
+	snprintf(path, sizeof(path), "%s/2", dir);
+	CHECK_EQ(vmtrack_img_load(&img, path, 1234, err, sizeof(err)), 0);
+	CHECK_EQ(img->n, MANY_PAGES / 2);
+	vmtrack_img_free(img);
+	CHECK_EQ(vmtrack_chain_load(&img, path, 1234, err, sizeof(err)), 0);
+	for (i = 0; i < MANY_PAGES; i++) {
+		uint64_t a = BASE + (uint64_t)i * PG;
+
+		ret = vmtrack_chain_page(img, a, page);
+		if (i % 2) {
+			bad += ret != 0;
+			continue;
+		}
+		pattern(want, i % 4 ? 2 : 1, a);
+		bad += ret != 1 || memcmp(page, want, PG);
+	}
+	CHECK_EQ(bad, 0);
+	vmtrack_img_free(img);
+}
+
 static void test_image_writer_rules(void)
 {
 	const char *dir = fresh_dir("rules");
@@ -1044,6 +1097,8 @@ int main(void)
 		 test_image_chain);
 	run_test("images: a parent without the task's image ends its chain, as for CRIU",
 		 test_image_task_absent);
+	run_test("images: 6000 entries an iteration, none merged, rebuild the pages",
+		 test_image_many_entries);
 	run_test("images: writer merges, refuses overlap and misalignment, commit/abort/remove",
 		 test_image_writer_rules);
 	run_test("images: truncated, garbage, bad magic, short pages file, uncovered hole, "
