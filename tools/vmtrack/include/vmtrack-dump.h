@@ -181,6 +181,9 @@ struct vmtrack_copier *vmtrack_copier_new(pid_t pid, size_t buffer_bytes);
 void vmtrack_copier_free(struct vmtrack_copier *c);
 int vmtrack_copier_run(struct vmtrack_copier *c, const struct vmtrack_seg *segs, size_t n,
 		       vmtrack_copy_fn fn, void *ctx, struct vmtrack_copy_stats *st);
+int vmtrack_copier_run_sets(struct vmtrack_copier *c, const struct vmtrack_pset *all,
+			    const struct vmtrack_pset *copy, vmtrack_copy_fn fn, void *ctx,
+			    struct vmtrack_copy_stats *st);
 const struct vmtrack_pset *vmtrack_copier_gone(const struct vmtrack_copier *c);
 
 /* ---- convergence of the pre-copy loop ---- */

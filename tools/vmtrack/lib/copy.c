@@ -250,6 +250,70 @@ static double now_s(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/*
+ * The segments of (@all, @copy) one at a time, in address order: a page of
+ * @all is COPY where @copy has it, a HOLE elsewhere; adjacent pages of one
+ * kind make one segment.
+ */
+struct seg_walk {
+	const struct vmtrack_pset	*all;
+	const struct vmtrack_pset	*copy;
+	size_t				i;	/* range of @all */
+	size_t				j;	/* first range of @copy not below a */
+	uint64_t			a;	/* next address in all->r[i] */
+};
+
+static void seg_walk_init(struct seg_walk *w, const struct vmtrack_pset *all,
+			  const struct vmtrack_pset *copy)
+{
+	*w = (struct seg_walk){ .all = all, .copy = copy };
+	if (all->n)
+		w->a = all->r[0].start;
+}
+
+/* the next piece of one kind, within one range of @all */
+static bool seg_walk_piece(struct seg_walk *w, struct vmtrack_seg *seg)
+{
+	const struct vmtrack_pset *copy = w->copy;
+	uint64_t end;
+
+	while (w->i < w->all->n && w->a >= w->all->r[w->i].end)
+		if (++w->i < w->all->n)
+			w->a = w->all->r[w->i].start;
+	if (w->i >= w->all->n)
+		return false;
+	end = w->all->r[w->i].end;
+	while (w->j < copy->n && copy->r[w->j].end <= w->a)
+		w->j++;
+	if (w->j < copy->n && copy->r[w->j].start <= w->a)
+		*seg = (struct vmtrack_seg){ w->a, min(copy->r[w->j].end, end),
+					     VMTRACK_SEG_COPY };
+	else
+		*seg = (struct vmtrack_seg){ w->a, w->j < copy->n &&
+					     copy->r[w->j].start < end ?
+					     copy->r[w->j].start : end, VMTRACK_SEG_HOLE };
+	w->a = seg->end;
+	return true;
+}
+
+/* the next segment: pieces of one kind that touch make one */
+static bool seg_walk_next(struct seg_walk *w, struct vmtrack_seg *seg)
+{
+	struct seg_walk ahead;
+	struct vmtrack_seg more;
+
+	if (!seg_walk_piece(w, seg))
+		return false;
+	for (;;) {
+		ahead = *w;
+		if (!seg_walk_piece(&ahead, &more) || more.kind != seg->kind ||
+		    more.start != seg->end)
+			return true;
+		*w = ahead;
+		seg->end = more.end;
+	}
+}
+
 static int segs_add(struct vmtrack_segs *s, uint64_t start, uint64_t end, int kind)
 {
 	if (end <= start)
@@ -277,26 +341,14 @@ static int segs_add(struct vmtrack_segs *s, uint64_t start, uint64_t end, int ki
 int vmtrack_segs_build(struct vmtrack_segs *s, const struct vmtrack_pset *all,
 		       const struct vmtrack_pset *copy)
 {
-	size_t i, j = 0;
+	struct vmtrack_seg seg;
+	struct seg_walk w;
 	int ret = 0;
 
 	s->n = 0;
-	for (i = 0; i < all->n && !ret; i++) {
-		uint64_t a = all->r[i].start, end = all->r[i].end, e;
-
-		while (a < end && !ret) {
-			while (j < copy->n && copy->r[j].end <= a)
-				j++;
-			if (j < copy->n && copy->r[j].start <= a) {
-				e = copy->r[j].end < end ? copy->r[j].end : end;
-				ret = segs_add(s, a, e, VMTRACK_SEG_COPY);
-			} else {
-				e = j < copy->n && copy->r[j].start < end ? copy->r[j].start : end;
-				ret = segs_add(s, a, e, VMTRACK_SEG_HOLE);
-			}
-			a = e;
-		}
-	}
+	seg_walk_init(&w, all, copy);
+	while (!ret && seg_walk_next(&w, &seg))
+		ret = segs_add(s, seg.start, seg.end, seg.kind);
 	return ret;
 }
 
@@ -308,6 +360,35 @@ void vmtrack_segs_free(struct vmtrack_segs *s)
 {
 	free(s->v);
 	*s = (struct vmtrack_segs){ 0 };
+}
+
+static void copier_start(struct vmtrack_copier *c)
+{
+	vmtrack_pset_clear(&c->gone);
+	c->nq = c->used = c->nr_copy = 0;
+}
+
+/* queue @seg; read and hand on the batch whenever the buffer fills */
+static int copier_add(struct vmtrack_copier *c, const struct vmtrack_seg *seg,
+		      vmtrack_copy_fn fn, void *ctx, struct vmtrack_copy_stats *st)
+{
+	uint64_t a = seg->start, len;
+	int ret = 0;
+
+	if (seg->kind == VMTRACK_SEG_HOLE)
+		return queue(c, seg->start, seg->end, SIZE_MAX);
+	while (a < seg->end && !ret) {
+		len = min(seg->end - a, (uint64_t)(c->size - c->used));
+		ret = queue(c, a, a + len, c->used);
+		if (ret)
+			break;
+		c->used += len;
+		c->nr_copy++;
+		a += len;
+		if (c->used == c->size || c->nr_copy == MAX_RIOV)
+			ret = flush(c, fn, ctx, st);
+	}
+	return ret;
 }
 
 /**
@@ -333,28 +414,43 @@ int vmtrack_copier_run(struct vmtrack_copier *c, const struct vmtrack_seg *segs,
 	size_t i;
 	int ret = 0;
 
-	vmtrack_pset_clear(&c->gone);
-	c->nq = c->used = c->nr_copy = 0;
-	for (i = 0; i < n && !ret; i++) {
-		uint64_t a = segs[i].start;
+	copier_start(c);
+	for (i = 0; i < n && !ret; i++)
+		ret = copier_add(c, &segs[i], fn, ctx, st);
+	if (!ret)
+		ret = flush(c, fn, ctx, st);
+	st->seconds += now_s() - t0;
+	return ret;
+}
 
-		if (segs[i].kind == VMTRACK_SEG_HOLE) {
-			ret = queue(c, segs[i].start, segs[i].end, SIZE_MAX);
-			continue;
-		}
-		while (a < segs[i].end && !ret) {
-			uint64_t len = min(segs[i].end - a, (uint64_t)(c->size - c->used));
+/**
+ * vmtrack_copier_run_sets() - copy the segments of two page sets, in order
+ * @c:		the copier
+ * @all:	every page of the image
+ * @copy:	the pages to read, a subset of @all; the others are holes
+ * @fn:		as for vmtrack_copier_run()
+ * @ctx:	passed to @fn
+ * @st:		statistics, added to
+ *
+ * vmtrack_copier_run() of the segments vmtrack_segs_build() would make,
+ * taken from the sets as the copy goes: no array of them, whose size
+ * grows with the ranges of @copy.
+ *
+ * Return: as vmtrack_copier_run().
+ */
+int vmtrack_copier_run_sets(struct vmtrack_copier *c, const struct vmtrack_pset *all,
+			    const struct vmtrack_pset *copy, vmtrack_copy_fn fn, void *ctx,
+			    struct vmtrack_copy_stats *st)
+{
+	double t0 = now_s();
+	struct vmtrack_seg seg;
+	struct seg_walk w;
+	int ret = 0;
 
-			ret = queue(c, a, a + len, c->used);
-			if (ret)
-				break;
-			c->used += len;
-			c->nr_copy++;
-			a += len;
-			if (c->used == c->size || c->nr_copy == MAX_RIOV)
-				ret = flush(c, fn, ctx, st);
-		}
-	}
+	copier_start(c);
+	seg_walk_init(&w, all, copy);
+	while (!ret && seg_walk_next(&w, &seg))
+		ret = copier_add(c, &seg, fn, ctx, st);
 	if (!ret)
 		ret = flush(c, fn, ctx, st);
 	st->seconds += now_s() - t0;

@@ -89,7 +89,6 @@ struct dump {
 	struct vmtrack_pset		pending;	/* dirty, not copied yet */
 	struct vmtrack_pset		vdso;		/* copied once, as CRIU does */
 	struct vmtrack_pset		t1, t2, t3;	/* scratch */
-	struct vmtrack_segs		segs;
 	unsigned int			iter;		/* iterations committed */
 	unsigned int			ps_iter;	/* committed on the page servers */
 	long				page_size;
@@ -792,8 +791,6 @@ static int write_iteration(struct dump *d, const struct vmtrack_pset *dirty,
 		ret = vmtrack_pset_sub(&d->t2, &d->t3, dirty);	/* unchanged: holes */
 	if (!ret)
 		ret = vmtrack_pset_or(&d->t3, &d->t2, &d->t1);
-	if (!ret)
-		ret = vmtrack_segs_build(&d->segs, &d->t3, &d->t1);
 	if (ret)
 		return fail(d, ret, "out of memory");
 
@@ -807,7 +804,7 @@ static int write_iteration(struct dump *d, const struct vmtrack_pset *dirty,
 					err, sizeof(err));
 	if (ret)
 		return fail(d, ret, "iteration %s: %s", name, err);
-	ret = vmtrack_copier_run(d->cp, d->segs.v, d->segs.n, sink, d, &st);
+	ret = vmtrack_copier_run_sets(d->cp, &d->t3, &d->t1, sink, d, &st);
 	if (ret) {
 		if (ret == -ESRCH)
 			fail(d, ret, "pid %d exited during iteration %s", (int)d->pid, name);
@@ -1207,7 +1204,6 @@ static void cleanup(struct dump *d)
 	vmtrack_pset_free(&d->t1);
 	vmtrack_pset_free(&d->t2);
 	vmtrack_pset_free(&d->t3);
-	vmtrack_segs_free(&d->segs);
 }
 
 static void setup_signals(void)

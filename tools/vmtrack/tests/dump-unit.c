@@ -1076,6 +1076,90 @@ static void test_segs(void)
 	vmtrack_pset_free(&copy);
 }
 
+/* what a copier hands on: one record per call, and a checksum of the data */
+struct calls {
+	uint64_t	v[3 * 512];
+	size_t		n;
+};
+
+static int record_fn(void *ctx, uint64_t vaddr, uint64_t nr, const void *data)
+{
+	struct calls *c = ctx;
+	uint64_t sum = 0;
+	size_t i;
+
+	for (i = 0; data && i < nr * PG; i += 8)
+		sum = sum * 31 + ((const uint8_t *)data)[i];
+	if (c->n + 3 > ARRAY_SIZE(c->v))
+		return -E2BIG;
+	c->v[c->n++] = vaddr;
+	c->v[c->n++] = nr;
+	c->v[c->n++] = data ? sum | 1 : 0;
+	return 0;
+}
+
+/* random page sets within [base, base + @npages pages) */
+static void random_pset(struct vmtrack_pset *s, uint64_t base, size_t npages, int in_of_10)
+{
+	size_t i;
+
+	vmtrack_pset_clear(s);
+	for (i = 0; i < npages; i++)
+		if ((int)(rnd() % 10) < in_of_10)
+			vmtrack_pset_append(s, base + i * PG, base + (i + 1) * PG);
+}
+
+/*
+ * vmtrack_copier_run_sets() against vmtrack_copier_run() of the segments
+ * vmtrack_segs_build() makes: the same calls with the same data, for random
+ * sets and a buffer of a few pages.
+ */
+static void test_copier_sets(void)
+{
+	size_t npages = 200, i, round, differ = 0;
+	uint8_t *src = mmap(NULL, npages * PG, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	static struct calls a, b;
+	struct vmtrack_pset all, some, copy;
+	struct vmtrack_segs segs = { 0 };
+	struct vmtrack_copy_stats st = { 0 };
+	struct vmtrack_copier *cp = vmtrack_copier_new(getpid(), 5 * PG);
+	uint64_t base = (uintptr_t)src;
+
+	CHECK(src != MAP_FAILED && cp);
+	for (i = 0; i < npages; i++)
+		pattern(src + i * PG, 3, i);
+	vmtrack_pset_init(&all);
+	vmtrack_pset_init(&some);
+	vmtrack_pset_init(&copy);
+	for (round = 0; round < 50; round++) {
+		random_pset(&all, base, npages, 1 + round % 9);
+		random_pset(&some, base, npages, 1 + round % 7);
+		CHECK_EQ(vmtrack_pset_and(&copy, &all, &some), 0);
+		CHECK_EQ(vmtrack_segs_build(&segs, &all, &copy), 0);
+		a.n = b.n = 0;
+		CHECK_EQ(vmtrack_copier_run(cp, segs.v, segs.n, record_fn, &a, &st), 0);
+		CHECK_EQ(vmtrack_copier_run_sets(cp, &all, &copy, record_fn, &b, &st), 0);
+		differ += a.n != b.n || memcmp(a.v, b.v, a.n * sizeof(a.v[0]));
+	}
+	CHECK_EQ(differ, 0);
+	/* nothing at all, and nothing to copy */
+	vmtrack_pset_clear(&all);
+	b.n = 0;
+	CHECK_EQ(vmtrack_copier_run_sets(cp, &all, &copy, record_fn, &b, &st), 0);
+	CHECK_EQ(b.n, 0);
+	vmtrack_pset_append(&all, base, base + npages * PG);
+	vmtrack_pset_clear(&copy);
+	CHECK_EQ(vmtrack_copier_run_sets(cp, &all, &copy, record_fn, &b, &st), 0);
+	CHECK(b.n == 3 && b.v[0] == base && b.v[1] == npages && !b.v[2]);
+	vmtrack_segs_free(&segs);
+	vmtrack_pset_free(&all);
+	vmtrack_pset_free(&some);
+	vmtrack_pset_free(&copy);
+	vmtrack_copier_free(cp);
+	munmap(src, npages * PG);
+}
+
 int main(void)
 {
 	snprintf(tmpdir, sizeof(tmpdir), "%s/vmtrack-dump-unit.XXXXXX",
@@ -1109,6 +1193,8 @@ int main(void)
 		 test_image_local);
 	run_test("segments: holes and copies of an iteration", test_segs);
 	run_test("copier: small buffer, holes, unmapped and PROT_NONE pages", test_copier);
+	run_test("copier: the segments of two page sets taken as it goes, as from an array",
+		 test_copier_sets);
 	run_test("pagemap: present anonymous pages, zero page, the CRIU rule",
 		 test_pagemap_select);
 	run_test("convergence: max iterations, threshold, not shrinking, downtime",
