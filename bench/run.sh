@@ -170,6 +170,8 @@ main() {
 		# vmtrack dump against stop-and-copy and soft-dirty (dump-precopy.md)
 		"$BENCH/dump-precopy.sh" "$kut" > /dev/null ||
 			msg "dump-precopy.sh failed"
+		# vmtrack dump's own memory against the ranges (dump-memory.md)
+		"$BENCH/dump-memory.sh" "$kut" || msg "dump-memory.sh failed"
 		host_info end
 		echo "wall_s=$((SECONDS - t0))" >> "$RAW/host.txt"
 	fi
@@ -177,6 +179,9 @@ main() {
 		die "analysis failed"
 	if [ "${BENCH_ANALYZE_ONLY:-0}" = 1 ] && [ -f "$RAW/recovery.out" ]; then
 		"$BENCH/recovery.sh" || die "recovery analysis failed"
+	fi
+	if [ "${BENCH_ANALYZE_ONLY:-0}" = 1 ] && [ -f "$RAW/dump-memory.out" ]; then
+		"$BENCH/dump-memory.sh" || die "dump-memory analysis failed"
 	fi
 	if [ "${BENCH_ANALYZE_ONLY:-0}" = 1 ] && [ -f "$RAW/dump-precopy.out" ]; then
 		"$BENCH/dump-precopy.sh" --analyze > /dev/null || die "dump-precopy analysis failed"
