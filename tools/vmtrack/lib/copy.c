@@ -252,8 +252,8 @@ static double now_s(void)
 
 /*
  * The segments of (@all, @copy) one at a time, in address order: a page of
- * @all is COPY where @copy has it, a HOLE elsewhere; adjacent pages of one
- * kind make one segment.
+ * @all is COPY where @copy has it, a HOLE elsewhere. Both sets are
+ * coalesced, so the segments of one kind never touch.
  */
 struct seg_walk {
 	const struct vmtrack_pset	*all;
@@ -271,8 +271,8 @@ static void seg_walk_init(struct seg_walk *w, const struct vmtrack_pset *all,
 		w->a = all->r[0].start;
 }
 
-/* the next piece of one kind, within one range of @all */
-static bool seg_walk_piece(struct seg_walk *w, struct vmtrack_seg *seg)
+/* the next segment, within one range of @all */
+static bool seg_walk_next(struct seg_walk *w, struct vmtrack_seg *seg)
 {
 	const struct vmtrack_pset *copy = w->copy;
 	uint64_t end;
@@ -294,24 +294,6 @@ static bool seg_walk_piece(struct seg_walk *w, struct vmtrack_seg *seg)
 					     copy->r[w->j].start : end, VMTRACK_SEG_HOLE };
 	w->a = seg->end;
 	return true;
-}
-
-/* the next segment: pieces of one kind that touch make one */
-static bool seg_walk_next(struct seg_walk *w, struct vmtrack_seg *seg)
-{
-	struct seg_walk ahead;
-	struct vmtrack_seg more;
-
-	if (!seg_walk_piece(w, seg))
-		return false;
-	for (;;) {
-		ahead = *w;
-		if (!seg_walk_piece(&ahead, &more) || more.kind != seg->kind ||
-		    more.start != seg->end)
-			return true;
-		*w = ahead;
-		seg->end = more.end;
-	}
 }
 
 static int segs_add(struct vmtrack_segs *s, uint64_t start, uint64_t end, int kind)

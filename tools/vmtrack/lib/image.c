@@ -303,8 +303,6 @@ static int pagemap_put(struct vmtrack_img_writer *w, const struct vmtrack_pme_en
 	size_t n;
 	int ret;
 
-	if (w->pagemap_fd < 0)
-		return 0;
 	if (w->wlen + PAGEMAP_REC_MAX > PAGEMAP_WBUF) {
 		ret = pagemap_flush(w);
 		if (ret)
@@ -468,7 +466,6 @@ static int add_entry(struct vmtrack_img_writer *w, uint64_t vaddr, uint64_t nr, 
 	w->end = vaddr + nr * w->page_size;
 	return 0;
 }
-
 
 /**
  * vmtrack_img_present() - add pages copied in this iteration
