@@ -471,6 +471,30 @@ static void mm_watch_scan_flush(struct mm_watch_scan *scan)
 }
 
 /**
+ * mm_watch_range_watched - whether a VMA in a range of @mm is watched
+ * @mm: the mm
+ * @start: start of the range
+ * @end: end of the range
+ *
+ * Context: the mmap lock is held: no VMA becomes watched without it.
+ */
+bool mm_watch_range_watched(struct mm_struct *mm, unsigned long start,
+			    unsigned long end)
+{
+	VMA_ITERATOR(vmi, mm, start);
+	struct vm_area_struct *vma;
+
+	mmap_assert_locked(mm);
+	if (!mm->watch_id)
+		return false;
+	for_each_vma_range(vmi, vma, end) {
+		if (vma_watched(vma))
+			return true;
+	}
+	return false;
+}
+
+/**
  * mm_watch_scan_begin - prepare the re-arms of a PAGEMAP_SCAN walk
  * @mm: the mm walked, with the mmap lock held for writing
  *
@@ -639,7 +663,7 @@ void mm_watch_scan_end(struct mm_watch_scan *scan)
  */
 void mm_watch_rearm_prepare(struct mm_struct *mm)
 {
-	if (READ_ONCE(mm->watch_gup_write))
+	if (READ_ONCE(mm->watch_check_pins))
 		lru_add_drain_all();
 }
 
@@ -767,7 +791,7 @@ static bool mm_watch_looks_for_pins(struct mm_struct *mm, bool rearm)
 {
 	if (!mm_watch_id(mm))
 		return false;
-	return !rearm || READ_ONCE(mm->watch_gup_write);
+	return !rearm || READ_ONCE(mm->watch_check_pins);
 }
 
 /*
@@ -789,8 +813,8 @@ static bool mm_watch_must_check_pins(struct mm_struct *mm, bool rearm)
 static void mm_watch_pinned(struct mm_struct *mm, unsigned long addr,
 			    unsigned long size)
 {
-	if (!READ_ONCE(mm->watch_gup_write))
-		WRITE_ONCE(mm->watch_gup_write, true);
+	if (!READ_ONCE(mm->watch_check_pins))
+		WRITE_ONCE(mm->watch_check_pins, true);
 	guard(preempt)();
 	trace_mm_watch_pinned(mm, mm_watch_seq(mm), addr, size);
 }

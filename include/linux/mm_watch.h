@@ -44,7 +44,7 @@ static inline void mm_watch_init(struct mm_struct *mm)
 	mm->watch_id = 0;
 	mm->watch_tgid = 0;
 	atomic64_set(&mm->watch_seq, 0);
-	mm->watch_gup_write = false;
+	mm->watch_check_pins = false;
 	mm->watch_gp = 0;
 }
 
@@ -60,8 +60,8 @@ static inline void mm_watch_gup_write(struct mm_struct *mm)
 {
 	if (!mm_watch_id(mm))
 		return;
-	if (!READ_ONCE(mm->watch_gup_write))
-		WRITE_ONCE(mm->watch_gup_write, true);
+	if (!READ_ONCE(mm->watch_check_pins))
+		WRITE_ONCE(mm->watch_check_pins, true);
 	/* Pairs with smp_mb() in mm_watch_must_check_pins(). */
 	smp_mb();
 }
@@ -73,6 +73,8 @@ void mm_watch_arm(struct vm_area_struct *vma, unsigned long start,
 		  unsigned long end, bool rearm);
 void mm_watch_rearm_prepare(struct mm_struct *mm);
 bool mm_watch_rearm_vec(struct mm_struct *mm, struct iov_iter *iter);
+bool mm_watch_range_watched(struct mm_struct *mm, unsigned long start,
+			    unsigned long end);
 struct mm_watch_scan *mm_watch_scan_begin(struct mm_struct *mm);
 unsigned long *mm_watch_scan_written(struct mm_watch_scan *scan);
 void mm_watch_scan_arm_ptes(struct mm_watch_scan *scan,
@@ -209,6 +211,13 @@ static inline void mm_watch_rearm_prepare(struct mm_struct *mm)
 
 static inline bool mm_watch_rearm_vec(struct mm_struct *mm,
 				      struct iov_iter *iter)
+{
+	return false;
+}
+
+static inline bool mm_watch_range_watched(struct mm_struct *mm,
+					  unsigned long start,
+					  unsigned long end)
 {
 	return false;
 }

@@ -10,12 +10,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <linux/fs.h>
@@ -699,6 +701,97 @@ TEST_F(sweep, pagemap_scan_rearm_checks_vmas)
 	EXPECT_EQ(0xff00UL, soft_dirty(self->pagemap, self->p, NPAGES));
 	EXPECT_EQ(-EPERM, scan_rearm(self->pagemap, self->p, NPAGES,
 				     PM_SCAN_CHECK_WPASYNC, &found));
+}
+
+#define WRITE_LOCK_EVENT	"events/mmap_lock/mmap_lock_start_locking"
+
+/* Count the trace lines of @path; -1 if it cannot be read. */
+static long count_trace_lines(const char *path)
+{
+	char buf[4096];
+	long lines = 0;
+	bool bol = true;
+	ssize_t len, i;
+	int fd;
+
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return -1;
+	while ((len = read(fd, buf, sizeof(buf))) > 0) {
+		for (i = 0; i < len; i++) {
+			if (bol && buf[i] != '#')
+				lines++;
+			bol = buf[i] == '\n';
+		}
+	}
+	close(fd);
+	return len < 0 ? -1 : lines;
+}
+
+/*
+ * How many times this process took its mmap lock for writing in a
+ * re-arming PAGEMAP_SCAN of @n pages at @p, counted with the mmap_lock
+ * events of a trace instance of its own: -1 if the kernel has no such
+ * events, -2 on another error.
+ */
+static long scan_write_locks(int pagemap, char *p, size_t n)
+{
+	char dir[64], path[160], pid[16];
+	unsigned long found;
+	long count = -2;
+
+	snprintf(dir, sizeof(dir), MMW_TRACEFS "/instances/mmw-lock-%d",
+		 getpid());
+	if (mkdir(dir, 0700))
+		return -2;
+	snprintf(path, sizeof(path), "%s/" WRITE_LOCK_EVENT, dir);
+	if (access(path, F_OK)) {
+		count = -1;
+		goto out;
+	}
+	snprintf(path, sizeof(path), "%s/set_event_pid", dir);
+	snprintf(pid, sizeof(pid), "%d", getpid());
+	if (mmw_write_file(path, pid))
+		goto out;
+	snprintf(path, sizeof(path), "%s/" WRITE_LOCK_EVENT "/filter", dir);
+	if (mmw_write_file(path, "write == 1"))
+		goto out;
+	snprintf(path, sizeof(path), "%s/" WRITE_LOCK_EVENT "/enable", dir);
+	if (mmw_write_file(path, "1"))
+		goto out;
+	if (scan_rearm(pagemap, p, n, 0, &found) < 0 ||
+	    mmw_write_file(path, "0"))
+		goto out;
+	snprintf(path, sizeof(path), "%s/trace", dir);
+	count = count_trace_lines(path);
+	if (count < 0)
+		count = -2;
+out:
+	if (rmdir(dir))
+		count = -2;
+	return count;
+}
+
+/*
+ * A re-arming PAGEMAP_SCAN takes the mmap lock for writing only where it
+ * walks a watched VMA: a WP_ASYNC user of the rest of a watched mm, or of
+ * an mm watched before, keeps the read lock.
+ */
+TEST_F(sweep, pagemap_scan_write_locks_watched_only)
+{
+	const size_t half = NPAGES / 2;
+	long locks;
+
+	ASSERT_EQ(0, madvise(self->p, half * ps, MADV_WATCH));
+	locks = scan_write_locks(self->pagemap, self->p, NPAGES);
+	if (locks == -1)
+		SKIP(return, "no mmap_lock events to count the locks with");
+	ASSERT_LE(0, locks);
+	/* the count works: the watched half takes it */
+	EXPECT_EQ(1, locks);
+	EXPECT_EQ(0, scan_write_locks(self->pagemap, self->p + half * ps, half));
+	ASSERT_EQ(0, madvise(self->p, half * ps, MADV_UNWATCH));
+	EXPECT_EQ(0, scan_write_locks(self->pagemap, self->p, NPAGES));
 }
 
 /*
