@@ -134,6 +134,7 @@ struct vmtrack_session {
 	bool				pidns;		/* consumer in a child pid namespace */
 	bool				mode_all;	/* MADV_WATCH_ALL set on the target */
 	bool				unwatched;	/* vmtrack_session_unwatch() ran */
+	bool				exec_unwatched;	/* unwatch_after_exec() ran */
 	/*
 	 * A VMTRACK_EPOCH_NO_REARM epoch left the pages it collected
 	 * unarmed: a later epoch is exact only if the target did not run
@@ -1191,6 +1192,25 @@ static int unwatch_ranges(struct vmtrack_session *s, const struct iovec *iov, si
 		pos += done + 1;
 	}
 	return first;
+}
+
+/*
+ * After an exec the pidfd names the new program: a re-arm, or a watch of
+ * the rescan, made between the exec and the drain that read the old mm's
+ * exit went there, and watched whatever the new program maps at those
+ * addresses. Unwatch the tracked ranges in it, once; it is not this
+ * session's target. A target that exited fails with ESRCH, harmlessly.
+ */
+static void unwatch_after_exec(struct vmtrack_session *s)
+{
+	ssize_t n;
+
+	if (s->exec_unwatched || s->pidfd < 0)
+		return;
+	s->exec_unwatched = true;
+	n = vmtrack_dset_ranges_iov(s->ds, &s->iov, &s->iov_alloc);
+	if (n > 0)
+		unwatch_ranges(s, s->iov, n);
 }
 
 /**
@@ -2578,6 +2598,8 @@ int vmtrack_session_epoch(struct vmtrack_session *s, unsigned int flags,
 		qsort(s->ev, s->nr_ev, sizeof(*s->ev), ev_cmp);
 	vmtrack_tracker_apply_all(&s->tr, s->ev, s->nr_ev, ep);
 	s->nr_ev = 0;
+	if (s->tr.mm_gone)
+		unwatch_after_exec(s);
 	filter_faults(s, ep);
 	if (s->rescan && !s->tr.mm_gone)
 		rescan(s, ep);

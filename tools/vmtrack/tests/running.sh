@@ -18,6 +18,8 @@
 #   only, and the writable mappings only, in parallel.sh); two and three
 #   sessions on different targets in one process; consumer and target in
 #   a child pid namespace
+# - tests/exec-rearm: a target that execs between an epoch's drain and its
+#   re-arm is left with nothing watched in its new program
 # - vmtrack run exits with the command's status
 # - vmtrack watch: the final epoch is taken with the target frozen; a target
 #   that cannot be frozen (another tracer) is an error, not a final epoch
@@ -106,6 +108,16 @@ else
 	nok "precopy: in a child pid namespace: unshare (util-linux) not found"
 fi
 check "precopy: no instance left" no_instances
+
+# ---- the target execs between an epoch's drain and its re-arm --------
+
+# the re-arm watches the new program's mapping at the re-armed addresses;
+# the next epoch reads the old mm's exit and must unwatch it there
+"$here/exec-rearm" > $tmp/exec 2>&1
+rc=$?
+sed 's/^/# /' $tmp/exec
+check "exec before a re-arm: the new program is left unwatched (exit $rc)" [ $rc = 0 ]
+check "exec before a re-arm: no instance left" no_instances
 
 # ---- vmtrack run: the command's exit status -------------------------
 
