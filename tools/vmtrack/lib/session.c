@@ -1194,6 +1194,16 @@ static int unwatch_ranges(struct vmtrack_session *s, const struct iovec *iov, si
 	return first;
 }
 
+/* MADV_UNWATCH every tracked range. Return: 0, or the first error. */
+static int unwatch_tracked(struct vmtrack_session *s)
+{
+	ssize_t n = vmtrack_dset_ranges_iov(s->ds, &s->iov, &s->iov_alloc);
+
+	if (n < 0)
+		return (int)n;
+	return n ? unwatch_ranges(s, s->iov, n) : 0;
+}
+
 /*
  * After an exec the pidfd names the new program: a re-arm, or a watch of
  * the rescan, made between the exec and the drain that read the old mm's
@@ -1203,14 +1213,10 @@ static int unwatch_ranges(struct vmtrack_session *s, const struct iovec *iov, si
  */
 static void unwatch_after_exec(struct vmtrack_session *s)
 {
-	ssize_t n;
-
 	if (s->exec_unwatched || s->pidfd < 0)
 		return;
 	s->exec_unwatched = true;
-	n = vmtrack_dset_ranges_iov(s->ds, &s->iov, &s->iov_alloc);
-	if (n > 0)
-		unwatch_ranges(s, s->iov, n);
+	unwatch_tracked(s);
 }
 
 /**
@@ -1231,17 +1237,12 @@ static void unwatch_after_exec(struct vmtrack_session *s)
  */
 int vmtrack_session_unwatch(struct vmtrack_session *s)
 {
-	ssize_t n;
-	int ret = 0, mode;
+	int ret, mode;
 
 	if (s->unwatched || (s->p.flags & VMTRACK_F_KEEP) || s->tr.mm_gone || s->pidfd < 0)
 		return 0;
 	s->unwatched = true;
-	n = vmtrack_dset_ranges_iov(s->ds, &s->iov, &s->iov_alloc);
-	if (n < 0)
-		ret = (int)n;
-	else if (n > 0)
-		ret = unwatch_ranges(s, s->iov, n);
+	ret = unwatch_tracked(s);
 	mode = unwatch_mode(s);
 	return ret ?: mode;
 }

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "vmtrack.h"
+#include "smaps.h"
 
 #define REGION_ADDR	((void *)0x5a0000000000UL)
 #define REGION_PAGES	16
@@ -112,31 +113,6 @@ long syscall(long nr, ...)
 	return real(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
 }
 
-/* Is the region of @pid's mapping at REGION_ADDR watched ("wt" in VmFlags)? */
-static int region_watched(pid_t pid)
-{
-	char path[64], line[512], head[32];
-	bool in_region = false;
-	int ret = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/smaps", pid);
-	snprintf(head, sizeof(head), "%lx-", (unsigned long)REGION_ADDR);
-	f = fopen(path, "r");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f)) {
-		if (!strncmp(line, head, strlen(head)))
-			in_region = true;
-		else if (in_region && !strncmp(line, "VmFlags:", 8)) {
-			ret = strstr(line, " wt") != NULL;
-			break;
-		}
-	}
-	fclose(f);
-	return ret;
-}
-
 static int fail(const char *what)
 {
 	printf("exec-rearm: %s\n", what);
@@ -175,8 +151,8 @@ static int run_test(pid_t pid)
 		ret = fail("the epoch did not re-arm the written region");
 		goto out;
 	}
-	/* the race made: the re-arm watched the new program's region */
-	w = region_watched(pid);
+	/* the race made: the re-arm watched the new program's region, alone */
+	w = watched_mappings(pid);
 	if (w != 1) {
 		ret = fail("the re-arm did not reach the new program");
 		goto out;
@@ -189,9 +165,9 @@ static int run_test(pid_t pid)
 		ret = fail("the epoch after the exec did not report the mm gone");
 		goto out;
 	}
-	w = region_watched(pid);
+	w = watched_mappings(pid);
 	if (w != 0) {
-		ret = fail(w < 0 ? "the new program's region is not in its smaps" :
+		ret = fail(w < 0 ? "the new program's smaps is unreadable" :
 			   "the new program's region is still watched after the epoch");
 		goto out;
 	}
@@ -199,7 +175,7 @@ static int run_test(pid_t pid)
 	ret = 0;
 out:
 	vmtrack_session_close(s);
-	if (!ret && region_watched(pid) != 0)
+	if (!ret && watched_mappings(pid) != 0)
 		ret = fail("the new program's region is watched after the close");
 	return ret;
 }

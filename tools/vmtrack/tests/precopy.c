@@ -81,6 +81,7 @@
 #include <linux/mempolicy.h>
 
 #include "vmtrack.h"
+#include "smaps.h"
 #include "threads.h"
 
 #define MAX_TARGETS	8
@@ -1351,24 +1352,6 @@ static bool dense_as_asked(const struct opts *o, const struct target *t)
 	default:
 		return true;
 	}
-}
-
-/* mappings of @pid still watched (VmFlags "wt"), -1 if smaps is unreadable */
-static int watched_mappings(pid_t pid)
-{
-	char path[64], line[512];
-	int n = 0;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/smaps", (int)pid);
-	f = fopen(path, "re");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, "VmFlags:", 8) && strstr(line, " wt"))
-			n++;
-	fclose(f);
-	return n;
 }
 
 /*
