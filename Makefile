@@ -9,7 +9,7 @@ DEBUG ?= 0
 export DEBUG
 
 .PHONY: all demo test deps kernel kernel-base kernel-debug vm tools \
-	kernel-dev patches check-sync check-kernel bench clean help
+	kernel-dev patches check-sync check-kernel check-configs bench clean help
 
 all: help
 
@@ -21,6 +21,8 @@ help:
 	@echo "make kernel-dev    create the kernel development tree (branch vmtrack)"
 	@echo "make patches       regenerate kernel-patches/ and the mirror from it"
 	@echo "make check-sync    check kernel-patches/ against the top-level files"
+	@echo "make check-kernel  checkpatch --strict and a build of every patch"
+	@echo "make check-configs the series' tip built in four other configs"
 
 deps:
 	@scripts/deps.sh
@@ -57,6 +59,9 @@ check-sync: deps
 
 check-kernel: deps
 	@scripts/kernel-series.sh check
+
+check-configs: deps
+	@scripts/kernel-series.sh configs
 
 bench: deps
 	@bench/run.sh

@@ -1,30 +1,42 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # Build a test kernel: tinyconfig + vm/kernel.config [+ vm/debug.config]
-# [+ Kconfig.snippet options], out of tree, through ccache.
+# [+ Kconfig.snippet options] [+ FRAGMENT], out of tree, through ccache.
 #
 #   kernel-build.sh SRC OUT [--debug] [--feature] [--w1] [--vmlinux]
+#                   [--minimal] [--config FRAGMENT] [--objects "A.o B.o"]
+#
+# --minimal leaves vm/kernel.config out; --config adds a fragment after the
+# others, whose lines win; --objects compiles only those objects, which the
+# config must enable (the kernel-series.sh configs check).
 #
 # Prints nothing but errors and the path of bzImage (with --vmlinux, of
-# vmlinux: no boot image, for a build that only has to show it links) on
-# success.
+# vmlinux: no boot image, for a build that only has to show it links; with
+# --objects, of OUT) on success.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 src=$1 out=$2
 shift 2
 fragments=("$VMTRACK_ROOT/vm/kernel.config")
+extra=()
 make_args=()
 feature=0
 target=bzImage
-for arg; do
-	case $arg in
+while [ $# -gt 0 ]; do
+	case $1 in
 	--debug)   fragments+=("$VMTRACK_ROOT/vm/debug.config") ;;
 	--feature) feature=1 ;;
 	--w1)      make_args+=(W=1) ;;
 	--vmlinux) target=vmlinux ;;
-	*) die "unknown option $arg" ;;
+	--minimal) fragments=("${fragments[@]:1}") ;;
+	--config)  [ $# -gt 1 ] || die "--config needs a file"
+		   extra+=("$2"); shift ;;
+	--objects) [ $# -gt 1 ] || die "--objects needs a list"
+		   target=$2; shift ;;
+	*) die "unknown option $1" ;;
 	esac
+	shift
 done
 
 mkdir -p "$out" "$CCACHE_DIR"
@@ -37,24 +49,25 @@ if [ $feature = 1 ]; then
 		> "$out/.vmtrack-feature.config"
 	fragments+=("$out/.vmtrack-feature.config")
 fi
+fragments+=("${extra[@]}")
 cfg_id=$(cat "${fragments[@]}" | sha1sum | cut -c1-16)
 
-# Does $out/.config hold every line of the fragments? (verbose: say which not)
+# Does $out/.config hold every line of the fragments, the last of each
+# option? (verbose: say which not)
 config_applied() { # [-v]
-	local f line sym ret=0
-	for f in "${fragments[@]}"; do
-		while IFS= read -r line; do
-			case $line in
-			CONFIG_*=n) sym=${line%%=*}
-				grep -q "^$sym=" "$out/.config" || continue
-				[ "${1-}" = -v ] && msg "$sym is set"
-				ret=1 ;;
-			CONFIG_*) grep -qx "$line" "$out/.config" && continue
-				[ "${1-}" = -v ] && msg "$line not set"
-				ret=1 ;;
-			esac
-		done < "$f"
-	done
+	local line sym ret=0
+
+	while IFS= read -r line; do
+		case $line in
+		CONFIG_*=n) sym=${line%%=*}
+			grep -q "^$sym=" "$out/.config" || continue
+			[ "${1-}" = -v ] && msg "$sym is set"
+			ret=1 ;;
+		CONFIG_*) grep -qx "$line" "$out/.config" && continue
+			[ "${1-}" = -v ] && msg "$line not set"
+			ret=1 ;;
+		esac
+	done < <(cat "${fragments[@]}" | grep '^CONFIG_' | tac | sort -s -u -t= -k1,1)
 	return $ret
 }
 
@@ -82,7 +95,11 @@ INCBINS=(
 	"arch/x86/boot/compressed/piggy.o .rodata..compressed arch/x86/boot/compressed/vmlinux.bin.gz"
 )
 # vmlinux holds only the first; the boot image is not rebuilt.
-[ $target = vmlinux ] && INCBINS=("${INCBINS[0]}")
+case $target in
+vmlinux) INCBINS=("${INCBINS[0]}") ;;
+bzImage) ;;
+*) INCBINS=() ;;
+esac
 
 # Does OBJ's SECTION not start with the bytes of FILE?
 incbin_stale() { # OBJ SECTION FILE
@@ -92,6 +109,7 @@ incbin_stale() { # OBJ SECTION FILE
 	! cmp -s -n "$(stat -c %s "$file")" "$held" "$file"
 }
 
+# shellcheck disable=SC2086 # $target: one or more make targets
 build() { # [ENV=VALUE...]
 	env "$@" make -s -C "$src" O="$out" -j"$(nproc)" CC="$ccache_cc" "${make_args[@]}" \
 		KBUILD_BUILD_TIMESTAMP="vmtrack" KBUILD_BUILD_USER=vmtrack \
@@ -117,8 +135,8 @@ if [ $stale = 1 ]; then
 		! incbin_stale "$obj" "$section" "$file" || die "$out/$obj does not hold $file"
 	done
 fi
-if [ $target = vmlinux ]; then
-	echo "$out/vmlinux"
-else
-	echo "$out/arch/x86/boot/bzImage"
-fi
+case $target in
+vmlinux) echo "$out/vmlinux" ;;
+bzImage) echo "$out/arch/x86/boot/bzImage" ;;
+*) echo "$out" ;;
+esac

@@ -8,6 +8,7 @@
 #             resulting commit (the series' tip) on stdout
 #   check     checkpatch --strict and a build of every patch (cached per tree)
 #   w1        no new W=1 or sparse warnings in the C files the series touches
+#   configs   the tip built in configs the test kernels do not cover [BUILT]
 #   sync      fail if the top-level mirror differs from what the series adds
 #   dev       create or refresh the development worktree (branch vmtrack)
 #   export    regenerate kernel-patches/ and the mirror from the dev branch
@@ -183,6 +184,107 @@ cmd_check() {
 	return $((fails > 0))
 }
 
+# The configs a randconfig build would reach first, beyond the test
+# kernel's (vm/kernel.config): the feature off, soft-dirty off, and a
+# minimal kernel without most of what the series' code depends on.
+# NAME|BUILD|WHAT|kernel-build.sh options. BUILD "vmlinux" links a kernel;
+# "objects" compiles only the series' C files the test kernel builds (the
+# files it adds only where the feature is on): a from-scratch build of the
+# test config costs a cold run 5 minutes or more, these one.
+CONFIGS=(
+	"minimal|vmlinux|the smallest kernel with MEM_WATCH (no THP, swap, soft-dirty, userfaultfd, KSM, NUMA)|--minimal --config $VMTRACK_ROOT/vm/minimal.config --feature"
+	"no-soft-dirty|objects|the test config without CONFIG_MEM_SOFT_DIRTY|--feature --config $VMTRACK_ROOT/vm/no-soft-dirty.config"
+	"off|objects|the test config without MEM_WATCH|"
+)
+
+# The series' objects that the test kernel (built) has; without the files
+# the series adds, which only its option builds, if FEATURE is 0.
+series_objects() { # TIP BUILT FEATURE
+	local f filter=AM
+	[ "$3" = 1 ] || filter=M
+	for f in $(git -C "$KSRC" diff --name-only --diff-filter="$filter" baseline "$1" -- '*.c'); do
+		[ -f "$2/${f%.c}.o" ] && echo "${f%.c}.o"
+	done
+}
+
+# Symbols that only the files the series adds define: an object of a
+# kernel without the feature that needs one would not link.
+feature_only_symbols() { # TIP BUILT
+	local f
+	for f in $(git -C "$KSRC" diff --name-only --diff-filter=A baseline "$1" -- '*.c'); do
+		[ -f "$2/${f%.c}.o" ] && nm --defined-only "$2/${f%.c}.o" | awk '$2 ~ /[TDRB]/ { print $3 }'
+	done
+}
+
+# build_config NAME BUILD OPTS TIP BUILT: 0 if it built, the log in $STAMPS
+build_config() {
+	local name=$1 kind=$2 opts=$3 tip=$4 built=$5 out=$VMTRACK_CACHE/build-config-$1 feature=0
+	local log=$STAMPS/config-$1.log objs
+	[[ " $opts " == *" --feature "* ]] && feature=1
+	if [ "$kind" = vmlinux ]; then
+		# shellcheck disable=SC2086 # opts: options, split on purpose
+		"$VMTRACK_ROOT/scripts/kernel-build.sh" "$SERIES_TREE" "$out" --vmlinux $opts \
+			> "$log" 2>&1
+		return
+	fi
+	objs=$(series_objects "$tip" "$built" $feature | tr '\n' ' ')
+	[ -n "$objs" ] || { echo "no object of the series in $built" > "$log"; return 1; }
+	# shellcheck disable=SC2086
+	"$VMTRACK_ROOT/scripts/kernel-build.sh" "$SERIES_TREE" "$out" --objects "$objs" $opts \
+		> "$log" 2>&1 || return 1
+	[ $feature = 1 ] && return 0
+	# shellcheck disable=SC2046 # objs: one path each
+	if nm -u $(for o in $objs; do echo "$out/$o"; done) |
+	   grep -wF -f <(feature_only_symbols "$tip" "$built") > "$log.undef"; then
+		{ echo "undefined without the feature (would not link):"; sort -u "$log.undef"; } >> "$log"
+		return 1
+	fi
+}
+
+# Each of CONFIGS from the series' tip, once per tree and fragments (a
+# build dir each, so that ccache and make keep them warm). BUILT: a built
+# tree of the tip with the feature (default: the test kernel's).
+cmd_configs() {
+	local tip tree spec name kind what opts key built=${1:-} fails=0
+	tip=$(cmd_apply)
+	if [ -z "$built" ]; then
+		built=$("$VMTRACK_ROOT/scripts/kernel-image.sh" series)
+		built=${built%/arch/x86/boot/bzImage}
+	fi
+	checkout_series_tree "$tip"
+	tree=$(git -C "$KSRC" rev-parse "$tip^{tree}")
+	for spec in "${CONFIGS[@]}"; do
+		IFS='|' read -r name kind what opts <<< "$spec"
+		key=$(cat "$VMTRACK_ROOT/vm/kernel.config" "$VMTRACK_ROOT/vm/minimal.config" \
+			"$VMTRACK_ROOT/vm/no-soft-dirty.config" "$VMTRACK_ROOT/Kconfig.snippet" |
+			{ cat; echo "$kind $opts"; } | sha1sum | cut -c1-12)
+		what="$what ($kind)"
+		if [ -f "$STAMPS/config-$name-$tree-$key" ]; then
+			echo "ok - builds in config $name: $what (cached)"
+			continue
+		fi
+		if ! build_config "$name" "$kind" "$opts" "$tip" "$built"; then
+			echo "not ok - builds in config $name: $what"
+			grep -E 'error|undefined|^[a-z_0-9]+$' "$STAMPS/config-$name.log" | head -20 |
+				sed 's/^/#   /'
+			tail -5 "$STAMPS/config-$name.log" | sed 's/^/#   /'
+			fails=$((fails + 1))
+		elif grep -F -f <(git -C "$KSRC" diff --name-only baseline "$tip" | sed 's|^|/|; s|$|:|') \
+			"$STAMPS/config-$name.log" | grep -E ': warning:' > "$STAMPS/config-$name.warn"; then
+			echo "not ok - builds in config $name without a warning in the series' files: $what"
+			sed 's/^/#   /' "$STAMPS/config-$name.warn"
+			# make would not compile those objects again: ccache replays
+			# the warnings into the next run's log instead
+			rm -rf "$VMTRACK_CACHE/build-config-$name"
+			fails=$((fails + 1))
+		else
+			touch "$STAMPS/config-$name-$tree-$key"
+			echo "ok - builds in config $name: $what"
+		fi
+	done
+	return $((fails > 0))
+}
+
 # W=1 and sparse (C=1) warnings of the C files the series touches, as the
 # kernel test robot reports them. Each side compiles them in a copy of its
 # built tree: nothing else is rebuilt, and the trees the tests boot keep
@@ -314,8 +416,9 @@ apply) cmd_apply ;;
 tree) cmd_tree ;;
 check) cmd_check ;;
 w1) shift; cmd_w1 "$@" ;;
+configs) shift; cmd_configs "$@" ;;
 sync) cmd_sync ;;
 dev) cmd_dev ;;
 export) cmd_export ;;
-*) echo "usage: ${0##*/} apply|tree|check|sync|dev|export" >&2; exit 2 ;;
+*) echo "usage: ${0##*/} apply|tree|check|w1|configs|sync|dev|export" >&2; exit 2 ;;
 esac

@@ -188,6 +188,9 @@ section "kernel series: no new W=1 or sparse warnings"
 tap_step "series-w1" "$VMTRACK_ROOT/scripts/kernel-series.sh" w1 \
 	"$KERNEL_BUILD" "$BASE_BUILD"
 
+section "kernel series: builds in other configs (the feature off, soft-dirty off, minimal)"
+tap_step "series-configs" "$VMTRACK_ROOT/scripts/kernel-series.sh" configs "$KERNEL_BUILD"
+
 section "userspace builds (selftests, vmtrack, mm regression suite)"
 one_step "build: selftests and guest programs" "$VMTRACK_ROOT/tests/build-guest.sh"
 one_step "build: demo programs" "$VMTRACK_ROOT/scripts/demo.sh" --build
