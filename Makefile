@@ -22,7 +22,7 @@ help:
 	@echo "make patches       regenerate kernel-patches/ and the mirror from it"
 	@echo "make check-sync    check kernel-patches/ against the top-level files"
 	@echo "make check-kernel  checkpatch --strict and a build of every patch"
-	@echo "make check-configs the series' tip built in four other configs"
+	@echo "make check-configs the series' tip built in three other configs"
 
 deps:
 	@scripts/deps.sh
