@@ -190,7 +190,7 @@ cmd_check() {
 # NAME|BUILD|WHAT|kernel-build.sh options. BUILD "vmlinux" links a kernel;
 # "objects" compiles only the series' C files the test kernel builds (the
 # files it adds only where the feature is on): a from-scratch build of the
-# test config costs a cold run 5 minutes or more, these one.
+# test config costs a cold run 5 minutes or more; the three take 2 in all.
 CONFIGS=(
 	"minimal|vmlinux|the smallest kernel with MEM_WATCH (no THP, swap, soft-dirty, userfaultfd, KSM, NUMA)|--minimal --config $VMTRACK_ROOT/vm/minimal.config --feature"
 	"no-soft-dirty|objects|the test config without CONFIG_MEM_SOFT_DIRTY|--feature --config $VMTRACK_ROOT/vm/no-soft-dirty.config"
