@@ -3,7 +3,8 @@
 # Runs inside the test VM (see bench/micro/run.sh): the first write to a
 # tracked page under each tracking setup, and the re-arm of written pages
 # (MADV_WATCH against uffd-wp's re-protect, and PAGEMAP_SCAN's re-arming
-# walk in watched VMAs against WP_ASYNC's), and how long each re-arm holds
+# walk in watched VMAs against WP_ASYNC's; the sparse ones also after an
+# idle pause, as between epochs), and how long each re-arm holds
 # up a thread of the target that writes meanwhile, each case ROUNDS times
 # in rotation so that the host's drift hits all.
 set -eu
@@ -40,9 +41,14 @@ for ((r = 0; r < rounds; r++)); do
 	fw watch-event-filtered watch
 	echo 0 > $ev/filter
 	echo 0 > $ev/enable
-	for s in 10 100 10000 $pages; do
+	for s in 10 100 1000 10000 $pages; do
 		"$bin/rearm" $((pages / 256)) $s 7 watch
 		"$bin/rearm" $((pages / 256)) $s 7 uffd-wp
+	done
+	# the same re-arms of 0.1 and 0.01 %, each after 100 ms of idle
+	for s in 1000 10000; do
+		MICRO_GAP_MS=100 "$bin/rearm" $((pages / 256)) $s 7 watch
+		MICRO_GAP_MS=100 "$bin/rearm" $((pages / 256)) $s 7 uffd-wp
 	done
 	for s in 1 10 100; do
 		"$bin/rearm" $((pages / 256)) $s 7 scan-watch

@@ -14,7 +14,10 @@
  * need no handler) MIB MiB of its own anonymous memory, then per repetition
  * writes every STRIDE-th page (each its own range) and times the re-arm of
  * those pages. Prints the minimum, median and maximum in milliseconds; from
- * 16 repetitions on, those of the last half too.
+ * 16 repetitions on, those of the last half too. With MICRO_GAP_MS set, the
+ * process first sleeps that long in each repetition, as a consumer does
+ * between epochs (or waits while the other mechanisms of a lockstep take
+ * their turns).
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -87,7 +90,7 @@ int main(int argc, char **argv)
 	size_t mib, stride, pages, i, n = 0;
 	long psz = sysconf(_SC_PAGESIZE);
 	struct iovec *iov, all;
-	int reps, r, fd, pagemap = -1;
+	int reps, r, fd, pagemap = -1, gap_ms;
 	enum mode mode;
 	char label[64];
 	bool uffd;
@@ -113,6 +116,7 @@ int main(int argc, char **argv)
 	mib = strtoul(argv[1], NULL, 0);
 	stride = strtoul(argv[2], NULL, 0) ?: 1;
 	reps = atoi(argv[3]);
+	gap_ms = getenv("MICRO_GAP_MS") ? atoi(getenv("MICRO_GAP_MS")) : 0;
 	pages = (mib << 20) / psz;
 	p = mmap(NULL, pages * psz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	iov = calloc(pages / stride + 1, sizeof(*iov));
@@ -157,6 +161,8 @@ int main(int argc, char **argv)
 		double t0;
 		int err;
 
+		if (gap_ms > 0)
+			usleep(gap_ms * 1000);
 		for (i = 0; i < n; i++)
 			((volatile char *)iov[i].iov_base)[0]++;
 		t0 = now_ns();
@@ -182,6 +188,9 @@ int main(int argc, char **argv)
 			 scan_vec_len);
 	else
 		snprintf(label, sizeof(label), "%s", mode_names[mode]);
+	if (gap_ms > 0)
+		snprintf(label + strlen(label), sizeof(label) - strlen(label),
+			 ", %d ms idle before", gap_ms);
 	/* TCG's steady state: the first repetitions may run faster */
 	if (reps >= 16)
 		report(mib, n, label, ", last half", ms + reps / 2, reps - reps / 2);
