@@ -17,6 +17,8 @@ bin=$(dirname "$0")/.build/vmbench
 : "${BENCH_FIXED_DIRTY:=256}"
 : "${BENCH_FRACTION_MIB:=1024}"
 : "${BENCH_WORKLOAD_FRACTIONS:=1%,10%}"
+: "${BENCH_PAUSE_FRACTIONS:=0.01%,0.1%,1%}"
+: "${BENCH_PAUSE_MS:=100}"
 : "${BENCH_SIZES_MIB:=64,256,1024,2048}"
 : "${BENCH_EPOCHS:=7}"
 : "${BENCH_WARMUP:=2}"
@@ -64,6 +66,13 @@ run "$bin" epoch --remote --tag epoch-remote --size "$BENCH_FRACTION_MIB" \
 	--dirty "$BENCH_FRACTIONS" --epochs "$BENCH_EPOCHS" --warmup "$BENCH_WARMUP" \
 	--sync-max-dirty "$BENCH_SYNC_MAX_DIRTY" --lockstep-max-mib "$BENCH_LOCKSTEP_MAX_MIB" \
 	--mech soft-dirty,uffd-wp,wp-async+scan,vmtrack
+
+# the sparse points again, each epoch after the tracker slept, as between
+# the epochs of a pre-copy loop
+step "epoch cost: after a pause of $BENCH_PAUSE_MS ms, dirty fraction at $BENCH_FRACTION_MIB MiB"
+run "$bin" epoch --tag epoch-pause --pause-ms "$BENCH_PAUSE_MS" --size "$BENCH_FRACTION_MIB" \
+	--dirty "$BENCH_PAUSE_FRACTIONS" --epochs "$BENCH_EPOCHS" --warmup "$BENCH_WARMUP" \
+	--sync-max-dirty "$BENCH_SYNC_MAX_DIRTY" --lockstep-max-mib "$BENCH_LOCKSTEP_MAX_MIB"
 
 # the same with the dirty pages in one run, then in a THP-backed region
 step "epoch cost: sequential writes at $BENCH_FRACTION_MIB MiB, 4 KiB and THP"

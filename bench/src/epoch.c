@@ -39,6 +39,7 @@ struct epoch_opts {
 	bool			seq;		/* dirty pages in one run, not strided */
 	bool			thp;		/* region backed by huge pages */
 	bool			remote;		/* region in a target process */
+	int			pause_ms;	/* idle between writes and epoch */
 };
 
 static int split(char *arg, char **out, int max)
@@ -116,6 +117,13 @@ static int run_epoch(struct cell *c, const char *spec, size_t count, int rep, bo
 		wrec = c->m.ops->write_records(&c->m);
 	if (c->m.ops->monitor_ns)
 		mon1 = c->m.ops->monitor_ns(&c->m);
+	/*
+	 * A tracker's epoch comes after the target ran for a while, not right
+	 * after its own handling of the last write (uffd-wp's monitor
+	 * un-protects each written page with the ioctl its re-protect uses).
+	 */
+	if (c->o->pause_ms > 0)
+		usleep(c->o->pause_ms * 1000);
 
 	c1 = cpu_ns();
 	t1 = now_ns();
@@ -138,6 +146,7 @@ static int run_epoch(struct cell *c, const char *spec, size_t count, int rep, bo
 	jout_u64(&j, "dirty", p.count);
 	jout_i64(&j, "rep", rep);
 	jout_u64(&j, "warmup", warm);
+	jout_u64(&j, "pause_ms", c->o->pause_ms);
 	jout_u64(&j, "epoch_ns", t2 - t1);
 	jout_u64(&j, "epoch_cpu_ns", c2 - c1);
 	jout_u64(&j, "rearm_ns", de.madvise_ns);
@@ -442,7 +451,8 @@ static void epoch_usage(void)
 		"                        spread evenly, every page its own range)\n"
 		"      --thp             the region backed by transparent huge pages\n"
 		"      --remote          the region in a child process, which writes when\n"
-		"                        told: the mechanisms track another process\n");
+		"                        told: the mechanisms track another process\n"
+		"      --pause-ms N      sleep N ms between the writes and the epoch\n");
 	exit(2);
 }
 
@@ -461,6 +471,7 @@ int cmd_epoch(int argc, char **argv)
 		{ "seq", no_argument, NULL, 'Q' },
 		{ "thp", no_argument, NULL, 'H' },
 		{ "remote", no_argument, NULL, 'R' },
+		{ "pause-ms", required_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -508,6 +519,9 @@ int cmd_epoch(int argc, char **argv)
 			break;
 		case 'R':
 			o.remote = true;
+			break;
+		case 'P':
+			o.pause_ms = atoi(optarg);
 			break;
 		default:
 			epoch_usage();
