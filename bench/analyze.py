@@ -589,6 +589,22 @@ class Report:
             s["missed"] for s in self.pause.values()))
         return L + [""]
 
+    def pause_text(self):
+        """One sentence on the epochs after a pause, for the cover letter."""
+        rows = sorted({(k[1], k[2]) for k in self.pause}, key=lambda r: spec_key(r[1]))
+        parts = []
+        for sz, sp in rows:
+            v, u = med_of(self.pause, "vmtrack", sz, sp), med_of(self.pause, "uffd-wp", sz, sp)
+            if v and u:
+                parts.append("%s %s" % (sp, fmt_ratio(ratio(v, u))))
+        if not parts:
+            return None
+        return ("Right after its writes, uffd-wp's re-protect runs warm: its monitor has "
+                "just un-protected each of the pages with the same ioctl. With the tracker "
+                "asleep for %d ms between the writes and each epoch, as in a pre-copy loop, "
+                "vmtrack / uffd-wp re-protect at %d MiB: %s (results.md section 1f)." % (
+                    self.pause_ms, rows[0][0], ", ".join(parts)))
+
     def total_ratios(self):
         """(dirty spec, vmtrack / best peer, best peer) of the total cost per epoch."""
         out = []
@@ -1319,6 +1335,10 @@ class Report:
                 "epoch above is the re-protect only; where it is the best peer, that is why." % (
                     ", ".join("%s %s" % (m, fmt_us(v)) for m, v in fw),
                     fmt_us(plain["ns_per_write"]["median"]) if plain else "-")))
+            out.append("")
+        pause = self.pause_text()
+        if pause:
+            out.append(wrap(pause))
             out.append("")
         out.append(wrap(
             "Cost model (per epoch, counted by the benchmark itself): soft-dirty reads %s "
