@@ -1,8 +1,9 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # make bench's epoch sweep, small, in the test VM (tests/run.sh): every
-# mechanism, the benchmark tracking itself (sections 1a-1d) and a target in
-# another process (section 1e), must be available on the kernel under test
+# mechanism, the benchmark tracking itself (sections 1a-1d), a target in
+# another process (section 1e) and epochs after a pause (section 1f), must
+# be available on the kernel under test
 # and report every page written in every epoch, as make bench requires of
 # the epochs it measures. The timings are not looked at.
 #
@@ -43,9 +44,10 @@ print(epochs, missed)
 EOF
 }
 
-for mode in self remote; do
+for mode in self remote pause; do
 	args=()
 	[ $mode = remote ] && args=(--remote)
+	[ $mode = pause ] && args=(--pause-ms 20)
 	"$bin" epoch "${args[@]}" --tag "smoke-$mode" --size 16 --dirty 1%,10% \
 		--epochs 2 --warmup 1 --lockstep-max-mib 16 > "$out" 2> /dev/null
 	res=$?
