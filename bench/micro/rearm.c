@@ -91,6 +91,7 @@ int main(int argc, char **argv)
 	long psz = sysconf(_SC_PAGESIZE);
 	struct iovec *iov, all;
 	int reps, r, fd, pagemap = -1, gap_ms;
+	const char *gap;
 	enum mode mode;
 	char label[64];
 	bool uffd;
@@ -116,7 +117,8 @@ int main(int argc, char **argv)
 	mib = strtoul(argv[1], NULL, 0);
 	stride = strtoul(argv[2], NULL, 0) ?: 1;
 	reps = atoi(argv[3]);
-	gap_ms = getenv("MICRO_GAP_MS") ? atoi(getenv("MICRO_GAP_MS")) : 0;
+	gap = getenv("MICRO_GAP_MS");
+	gap_ms = gap ? atoi(gap) : 0;
 	pages = (mib << 20) / psz;
 	p = mmap(NULL, pages * psz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	iov = calloc(pages / stride + 1, sizeof(*iov));

@@ -522,6 +522,8 @@ int cmd_epoch(int argc, char **argv)
 			break;
 		case 'P':
 			o.pause_ms = atoi(optarg);
+			if (o.pause_ms < 0)
+				die("--pause-ms: %s is not a number of milliseconds", optarg);
 			break;
 		default:
 			epoch_usage();
