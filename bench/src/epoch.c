@@ -477,8 +477,9 @@ int cmd_epoch(int argc, char **argv)
 	};
 	static char def_dirty[] = "0.1%";
 	struct epoch_opts o = { .epochs = 3, .warmup = 1, .tag = "epoch" };
-	char *list[MAX_LIST], *mech_arg = NULL;
+	char *list[MAX_LIST], *mech_arg = NULL, *end;
 	int c, i, k, n;
+	long pause;
 
 	while ((c = getopt_long(argc, argv, "m:s:d:e:w:b:t:l:h", lopts, NULL)) != -1) {
 		switch (c) {
@@ -521,9 +522,10 @@ int cmd_epoch(int argc, char **argv)
 			o.remote = true;
 			break;
 		case 'P':
-			o.pause_ms = atoi(optarg);
-			if (o.pause_ms < 0)
-				die("--pause-ms: %s is not a number of milliseconds", optarg);
+			pause = strtol(optarg, &end, 10);
+			if (*end || end == optarg || pause < 0 || pause > 60000)
+				die("--pause-ms: %s: want 0 to 60000 milliseconds", optarg);
+			o.pause_ms = pause;
 			break;
 		default:
 			epoch_usage();
