@@ -564,9 +564,13 @@ class Report:
             s["missed"] for s in self.remote.values()))
         return L + [""]
 
+    def pause_rows(self):
+        """(size, dirty spec) of the epochs after a pause, sparsest first."""
+        return sorted({(k[1], k[2]) for k in self.pause}, key=lambda r: spec_key(r[1]))
+
     def pause_lines(self, lab):
         """The sparse points with each epoch after the tracker slept."""
-        rows = sorted({(k[1], k[2]) for k in self.pause}, key=lambda r: spec_key(r[1]))
+        rows = self.pause_rows()
         if not rows:
             return []
         L = ["## 1f. Epochs after a pause", "",
@@ -591,7 +595,7 @@ class Report:
 
     def pause_text(self):
         """One sentence on the epochs after a pause, for the cover letter."""
-        rows = sorted({(k[1], k[2]) for k in self.pause}, key=lambda r: spec_key(r[1]))
+        rows = self.pause_rows()
         parts = []
         for sz, sp in rows:
             v, u = med_of(self.pause, "vmtrack", sz, sp), med_of(self.pause, "uffd-wp", sz, sp)
