@@ -583,11 +583,10 @@ class Report:
         L += self.table_epoch(rows, lab, "Epoch; milliseconds, median [min–max].",
                               self.pause)
         L.append("")
+        vmt = [(sp, self.pause.get(("vmtrack", sz, sp))) for sz, sp in rows]
         L.append("vmtrack's re-arm (its `process_madvise()`) in these epochs, median ms: %s." %
-                 ", ".join("%s at %s" % (fmt_ms(self.pause[("vmtrack", sz, sp)]["rearm_ns"]),
-                                          sp)
-                           for sz, sp in rows if ("vmtrack", sz, sp) in self.pause
-                           and self.pause[("vmtrack", sz, sp)]["rearm_ns"]))
+                 ", ".join("%s at %s" % (fmt_ms(s["rearm_ns"]), sp)
+                           for sp, s in vmt if s and s["rearm_ns"]))
         L.append("")
         L.append("Written pages missed in this sweep: %d." % sum(
             s["missed"] for s in self.pause.values()))
