@@ -219,6 +219,7 @@ int vmtrack_madvise(int pidfd, const struct iovec *iov, size_t n, int advice,
 int vmtrack_freeze(pid_t pid, bool *was_stopped);
 int vmtrack_thaw(pid_t pid);
 pid_t vmtrack_mm_sharer(pid_t pid);
+long vmtrack_status_field(pid_t pid, const char *key);
 
 /* ---- sessions ---------------------------------------------------------- */
 

@@ -303,11 +303,18 @@ static int read_stat(pid_t pid, char *state, unsigned long *flags, char *comm, s
 	return 0;
 }
 
-/* A number field ("Tgid:", "Threads:") of /proc/PID/status; -1 if none */
-static long read_status_num(pid_t pid, const char *field)
+/**
+ * vmtrack_status_field() - a number field of /proc/PID/status
+ * @pid:	the process or thread
+ * @key:	the field's name without its colon ("Tgid", "PPid", "TracerPid")
+ *
+ * Return: the field's value, or -1 if the file or the field cannot be read
+ * (the process is gone).
+ */
+long vmtrack_status_field(pid_t pid, const char *key)
 {
 	char path[64], line[256];
-	size_t len = strlen(field);
+	size_t len = strlen(key);
 	long val = -1;
 	FILE *f;
 
@@ -316,8 +323,10 @@ static long read_status_num(pid_t pid, const char *field)
 	if (!f)
 		return -1;
 	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, field, len) && sscanf(line + len, "%ld", &val) == 1)
+		if (!strncmp(line, key, len) && line[len] == ':') {
+			val = strtol(line + len + 1, NULL, 10);
 			break;
+		}
 	fclose(f);
 	return val;
 }
@@ -366,7 +375,7 @@ int vmtrack_target_check(pid_t pid, char *err, size_t errlen)
 		return -EINVAL;
 	}
 	/* a thread id has a directory there too */
-	tgid = read_status_num(pid, "Tgid:");
+	tgid = vmtrack_status_field(pid, "Tgid");
 	if (tgid > 0 && tgid != pid) {
 		set_err(err, errlen, "pid %d (%s) is a thread of process %d: watch the process, "
 			"pid %d, which watches all its threads", (int)pid, comm, (int)tgid,
@@ -374,7 +383,7 @@ int vmtrack_target_check(pid_t pid, char *err, size_t errlen)
 		return -EINVAL;
 	}
 	if (state == 'Z' || state == 'X') {
-		threads = read_status_num(pid, "Threads:");
+		threads = vmtrack_status_field(pid, "Threads");
 		if (threads > 1)
 			set_err(err, errlen, "pid %d (%s): its main thread has exited while %ld "
 				"other thread%s run%s on, and vmtrack reaches a process's "

@@ -121,27 +121,6 @@ static void err_msg(const char *what, const char *msg)
 
 /* ---- /proc ---- */
 
-/* a "Key:\tvalue" number of /proc/PID/status, -1 if unreadable */
-static long status_field(pid_t pid, const char *key)
-{
-	char path[64], line[256];
-	size_t len = strlen(key);
-	long v = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	f = fopen(path, "re");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, key, len) && line[len] == ':') {
-			v = strtol(line + len + 1, NULL, 10);
-			break;
-		}
-	fclose(f);
-	return v;
-}
-
 /* include/linux/sched.h */
 #define PF_EXITING	0x00000004
 #define PF_SIGNALED	0x00000400
@@ -356,7 +335,7 @@ static int set_open(struct tree *tr, struct proc *pr, const char *origin)
 	pr->set = (struct out_set){
 		.set = ++tr->ts.sets,
 		.pid = pr->pid,
-		.ppid = status_field(pr->pid, "PPid"),
+		.ppid = vmtrack_status_field(pr->pid, "PPid"),
 		.origin = origin,
 		.time = now() - tr->t0,
 	};
@@ -430,7 +409,7 @@ static void new_task(struct tree *tr, pid_t tid)
 {
 	struct proc *pr;
 
-	if (status_field(tid, "Tgid") != tid || proc_find(tr, tid))
+	if (vmtrack_status_field(tid, "Tgid") != tid || proc_find(tr, tid))
 		return;			/* a thread: its process is followed */
 	pr = proc_add(tr, tid);
 	if (!pr) {
@@ -551,7 +530,7 @@ static void exit_check(struct tree *tr, struct proc *pr)
  */
 static bool exit_stop(struct tree *tr, struct task *t)
 {
-	pid_t tgid = status_field(t->tid, "Tgid");
+	pid_t tgid = vmtrack_status_field(t->tid, "Tgid");
 	struct proc *pr = proc_find(tr, tgid);
 
 	if (tr->stopping || !pr || !pr->s)
@@ -923,7 +902,7 @@ static int seize_threads(struct tree *tr, pid_t pid)
 				continue;
 			if (ptrace(PTRACE_SEIZE, tid, NULL, (void *)TRACE_OPTIONS)) {
 				/* gone, or attached by the kernel already (it stops) */
-				if (errno == ESRCH || status_field(tid, "TracerPid") == getpid())
+				if (errno == ESRCH || vmtrack_status_field(tid, "TracerPid") == getpid())
 					continue;
 				closedir(dir);
 				return -errno;
@@ -955,8 +934,8 @@ static pid_t next_descendant(struct tree *tr)
 
 		if (pid <= 0 || proc_find(tr, pid))
 			continue;
-		ppid = status_field(pid, "PPid");
-		if (ppid > 0 && proc_find(tr, ppid) && status_field(pid, "TracerPid") == 0)
+		ppid = vmtrack_status_field(pid, "PPid");
+		if (ppid > 0 && proc_find(tr, ppid) && vmtrack_status_field(pid, "TracerPid") == 0)
 			found = pid;
 	}
 	closedir(dir);

@@ -2509,6 +2509,24 @@ static void test_mm_sharer_no_mm(void)
 	waitpid(zombie, NULL, 0);
 }
 
+/* a field by its whole name: a key that is only a prefix of one is no match */
+static void test_status_field(void)
+{
+	pid_t gone;
+
+	CHECK_EQ(vmtrack_status_field(getpid(), "Tgid"), (long)getpid());
+	CHECK_EQ(vmtrack_status_field(getpid(), "PPid"), (long)getppid());
+	CHECK_EQ(vmtrack_status_field(getpid(), "Threads"), 1L);
+	CHECK_EQ(vmtrack_status_field(getpid(), "Tg"), -1L);
+	CHECK_EQ(vmtrack_status_field(getpid(), "NoSuchField"), -1L);
+	gone = fork();
+	if (!gone)
+		_exit(0);
+	CHECK(gone > 0);
+	waitpid(gone, NULL, 0);
+	CHECK_EQ(vmtrack_status_field(gone, "Tgid"), -1L);
+}
+
 /* ------------------------------------------------------------------ */
 /* sessions                                                             */
 
@@ -2875,6 +2893,7 @@ int main(void)
 	run_test("freeze: a process sharing the memory (clone(CLONE_VM)) is found, no freeze",
 		 test_freeze_shared_mm);
 	run_test("freeze: kernel threads and zombies share no memory", test_mm_sharer_no_mm);
+	run_test("proc: /proc/PID/status fields by name", test_status_field);
 	run_test("session: flags it does not define are refused", test_session_flags);
 	run_test("session: nothing mapped in the ranges is ENOENT", test_session_nothing_mapped);
 	run_test("session: no epoch after a NO_REARM one once the target may have run",
