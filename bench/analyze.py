@@ -185,6 +185,12 @@ def summarize_epochs(recs, tag="epoch"):
             "epoch_cpu_ns": stat([x["epoch_cpu_ns"] for x in rows]),
             "total_ns": stat([x["epoch_ns"] + x["write_ns"] for x in rows]),
             "rearm_ns": med("rearm_ns"),
+            # the vmtrack consumers' other calls, timed by runs that record them
+            "other_sys_ns": (med("other_sys_ns") if all("other_sys_ns" in x for x in rows)
+                             else None),
+            "user_ns": (statistics.median(x["epoch_ns"] - x["rearm_ns"] - x["other_sys_ns"]
+                                          for x in rows)
+                        if all("other_sys_ns" in x for x in rows) else None),
             "syscalls": med("syscalls"), "bytes": med("bytes"), "spliced": med("spliced"),
             "records": med("records"), "ranges": med("ranges"),
             "records_per_dirty": med("records") / dirty if dirty else None,
@@ -636,13 +642,14 @@ class Report:
                 vs_best(ep, sz, sp, "total_ns")))
         return lines
 
-    def table_cost(self, rows, label_fn, caption):
-        lines = [caption, "",
-                 "| %s | mechanism | dirty pages | epoch syscalls | epoch KiB read | "
+    def table_cost(self, rows, label_fn):
+        lines = ["| %s | mechanism | dirty pages | epoch syscalls | epoch KiB read | "
                  "KiB spliced | records | records / dirty page | dirty ranges | "
-                 "epoch CPU ms | of it re-arm ms | write-phase syscalls | "
+                 "epoch CPU ms | epoch ms | of it re-arm ms | of it other calls ms | "
+                 "of it user space ms | write-phase syscalls | "
                  "write-phase KiB read | monitor CPU ms (writes) |" % label_fn(None),
-                 "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+                 "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        split = lambda v: fmt_ms(v) if v is not None else "-"
         for sz, sp in rows:
             for m in MECHS:
                 s = self.ep.get((m, sz, sp))
@@ -651,12 +658,15 @@ class Report:
                 rpd = s["records_per_dirty"]
                 if m == "uffd-wp":
                     rpd = s["write_records_per_dirty"]
-                lines.append("| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                lines.append("| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | "
+                             "%s | %s | %s | %s |" % (
                     label_fn((sz, sp)), m, s["dirty"], fmt_num(s["syscalls"]),
                     fmt_num(s["bytes"] / 1024), fmt_num(s["spliced"] / 1024),
                     fmt_num(s["records"]), fmt_num(rpd), fmt_num(s["ranges"]),
                     fmt_ms(s["epoch_cpu_ns"]["median"]),
+                    fmt_ms(s["epoch_ns"]["median"]),
                     fmt_ms(s["rearm_ns"]) if s["rearm_ns"] else "-",
+                    split(s["other_sys_ns"]), split(s["user_ns"]),
                     fmt_num(s["write_syscalls"]),
                     fmt_num(s["write_bytes"] / 1024),
                     fmt_ms(s["monitor_cpu_ns"]) if m == "uffd-wp" else "-"))
@@ -975,13 +985,19 @@ class Report:
               "libvmtrack's epochs are dense from 1/32 of the pages dirty on: the write_fault "
               "event is off and one PAGEMAP_SCAN finds the written pages and re-arms them, "
               "see DENSE EPOCHS in vmtrack(1)). "
-              "Re-arm ms: wall time of the epoch's process_madvise(MADV_WATCH) calls, "
-              "timed by the interposed wrapper alike for both vmtrack consumers (libvmtrack's "
-              "dense epochs re-arm inside their PAGEMAP_SCAN instead: '-'); the rest of "
-              "their epoch is reading, decoding and collecting.", ""]
+              "Epoch ms: its wall time, as in tables 1a and 1b, split for the vmtrack "
+              "consumers by the interposed wrappers, which time their calls: re-arm = "
+              "the epoch's process_madvise(MADV_WATCH) calls (libvmtrack's dense epochs "
+              "re-arm inside their PAGEMAP_SCAN instead: '-'); other calls = the rest of "
+              "their calls (draining: TRACE_MMAP_IOCTL_GET_READER per CPU buffer, or "
+              "splice() and read(); poll(); the lean consumer's stats pread()s; "
+              "libvmtrack's PAGEMAP_SCAN in dense epochs); user space = the epoch less "
+              "both: decoding, sorting, applying and collecting the events, and building "
+              "the re-arm's vector. The peers' calls are not timed: their epochs are "
+              "their calls (uffd-wp: one UFFDIO_WRITEPROTECT per range, PAGEMAP_SCAN: one "
+              "ioctl), and a clock read around each of uffd-wp's ioctls would slow it.", ""]
         L += self.table_cost(fr + [r for r in sr if r not in fr],
-                             lambda k: "MiB / dirty" if k is None else "%d / %s" % (k[0], k[1]),
-                             "")
+                             lambda k: "MiB / dirty" if k is None else "%d / %s" % (k[0], k[1]))
         L.append("")
 
         L += ["## 2. Cost of a write", ""]

@@ -36,16 +36,20 @@
  * @spliced:	bytes moved by splice() (pages moved, not copied; the bytes
  *		reach user space by the read() from the pipe, counted in @bytes)
  * @madvise_ns:	wall time in process_madvise() and madvise(): the re-arm of
- *		the vmtrack consumers, timed alike for both
+ *		the vmtrack consumers, timed alike for all three
+ * @other_ns:	wall time in the other calls that read or wait, while
+ *		sysc_time_others() is on
  */
 struct sysc_count {
 	uint64_t	calls;
 	uint64_t	bytes;
 	uint64_t	spliced;
 	uint64_t	madvise_ns;
+	uint64_t	other_ns;
 };
 
 void sysc_enable(bool on);
+void sysc_time_others(bool on);
 void sysc_snapshot(struct sysc_count *c);
 void sysc_diff(const struct sysc_count *a, const struct sysc_count *b,
 	       struct sysc_count *d);
@@ -187,6 +191,8 @@ struct mech_ops {
 	int		(*epoch)(struct mech *m, struct rangeset *out, struct epoch_stats *st);
 	uint64_t	(*write_records)(struct mech *m);
 	uint64_t	(*monitor_ns)(struct mech *m);
+	/* time its calls other than the re-arm (sysc_time_others()) */
+	bool		time_others;
 	int64_t		(*kernel_kb)(struct mech *m);
 	void		(*teardown)(struct mech *m);
 };

@@ -150,6 +150,8 @@ static int run_epoch(struct cell *c, const char *spec, size_t count, int rep, bo
 	jout_u64(&j, "epoch_ns", t2 - t1);
 	jout_u64(&j, "epoch_cpu_ns", c2 - c1);
 	jout_u64(&j, "rearm_ns", de.madvise_ns);
+	if (c->m.ops->time_others)
+		jout_u64(&j, "other_sys_ns", de.other_ns);
 	jout_u64(&j, "syscalls", de.calls);
 	jout_u64(&j, "bytes", de.bytes);
 	jout_u64(&j, "spliced", de.spliced);
@@ -240,6 +242,7 @@ static int cell_point(struct cell_state *cs, int k, int i)
 		jout_end(&j);
 		return 1;
 	}
+	sysc_time_others(ops->time_others);
 	sysc_enable(true);
 	ret = run_epoch(&cs->c, o->dirty[k], count, i - o->warmup, i < o->warmup);
 	sysc_enable(false);

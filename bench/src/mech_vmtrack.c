@@ -198,6 +198,7 @@ const struct mech_ops mech_vmtrack = {
 	.epoch		= vt_epoch,
 	.kernel_kb	= vt_kernel_kb,
 	.teardown	= vt_teardown,
+	.time_others	= true,
 };
 
 const struct mech_ops mech_vmtrack_batch = {
@@ -208,6 +209,7 @@ const struct mech_ops mech_vmtrack_batch = {
 	.epoch		= vt_epoch,
 	.kernel_kb	= vt_kernel_kb,
 	.teardown	= vt_teardown,
+	.time_others	= true,
 };
 
 /* ---- libtracefs directly ---- */
@@ -702,6 +704,7 @@ const struct mech_ops mech_vmtrack_raw = {
 	.epoch		= raw_epoch,
 	.kernel_kb	= raw_kernel_kb,
 	.teardown	= raw_teardown,
+	.time_others	= true,
 };
 
 /* ---- the lean consumer of another process (bench loss) ---- */

@@ -11,7 +11,12 @@
  * Counted while enabled: every interposed call; bytes returned by read() and
  * pread(); bytes moved by splice() separately; the wall time of
  * process_madvise() and madvise(). Mechanisms add the output of their
- * ioctl()s (PAGEMAP_SCAN regions) with sysc_add_bytes().
+ * ioctl()s (PAGEMAP_SCAN regions) with sysc_add_bytes(). With
+ * sysc_time_others() on, the wall time of the other calls that read and
+ * wait (read, pread, splice, ioctl, poll, syscall) too: for the vmtrack
+ * consumers only, whose epoch it splits into re-arm, draining and user
+ * space; the peers' epochs are their calls by construction, and would only
+ * pay for the clock.
  */
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -27,8 +32,8 @@
 
 #include "bench.h"
 
-static bool enabled;
-static uint64_t nr_calls, nr_bytes, nr_spliced, madvise_ns;
+static bool enabled, time_others;
+static uint64_t nr_calls, nr_bytes, nr_spliced, madvise_ns, other_ns;
 
 #define REAL(name) ({							\
 	static typeof(&name) real_fn;					\
@@ -52,6 +57,11 @@ void sysc_enable(bool on)
 	__atomic_store_n(&enabled, on, __ATOMIC_SEQ_CST);
 }
 
+void sysc_time_others(bool on)
+{
+	__atomic_store_n(&time_others, on, __ATOMIC_SEQ_CST);
+}
+
 void sysc_add_bytes(uint64_t n)
 {
 	if (__atomic_load_n(&enabled, __ATOMIC_RELAXED))
@@ -64,6 +74,7 @@ void sysc_snapshot(struct sysc_count *c)
 	c->bytes = __atomic_load_n(&nr_bytes, __ATOMIC_SEQ_CST);
 	c->spliced = __atomic_load_n(&nr_spliced, __ATOMIC_SEQ_CST);
 	c->madvise_ns = __atomic_load_n(&madvise_ns, __ATOMIC_SEQ_CST);
+	c->other_ns = __atomic_load_n(&other_ns, __ATOMIC_SEQ_CST);
 }
 
 void sysc_diff(const struct sysc_count *a, const struct sysc_count *b, struct sysc_count *d)
@@ -72,6 +83,7 @@ void sysc_diff(const struct sysc_count *a, const struct sysc_count *b, struct sy
 	d->bytes = b->bytes - a->bytes;
 	d->spliced = b->spliced - a->spliced;
 	d->madvise_ns = b->madvise_ns - a->madvise_ns;
+	d->other_ns = b->other_ns - a->other_ns;
 }
 
 /* the clock is read only while counting: the other phases pay nothing */
@@ -86,26 +98,44 @@ static void madvise_end(uint64_t t0)
 		__atomic_fetch_add(&madvise_ns, now_ns() - t0, __ATOMIC_RELAXED);
 }
 
+static uint64_t other_start(void)
+{
+	return __atomic_load_n(&enabled, __ATOMIC_RELAXED) &&
+	       __atomic_load_n(&time_others, __ATOMIC_RELAXED) ? now_ns() : 0;
+}
+
+static void other_end(uint64_t t0)
+{
+	if (t0)
+		__atomic_fetch_add(&other_ns, now_ns() - t0, __ATOMIC_RELAXED);
+}
+
 ssize_t read(int fd, void *buf, size_t n)
 {
+	uint64_t t0 = other_start();
 	ssize_t ret = REAL(read)(fd, buf, n);
 
+	other_end(t0);
 	count(ret > 0 ? ret : 0);
 	return ret;
 }
 
 ssize_t pread(int fd, void *buf, size_t n, off_t off)
 {
+	uint64_t t0 = other_start();
 	ssize_t ret = REAL(pread)(fd, buf, n, off);
 
+	other_end(t0);
 	count(ret > 0 ? ret : 0);
 	return ret;
 }
 
 ssize_t pread64(int fd, void *buf, size_t n, off64_t off)
 {
+	uint64_t t0 = other_start();
 	ssize_t ret = REAL(pread64)(fd, buf, n, off);
 
+	other_end(t0);
 	count(ret > 0 ? ret : 0);
 	return ret;
 }
@@ -173,8 +203,10 @@ int close(int fd)
 ssize_t splice(int fd_in, loff_t *off_in, int fd_out, loff_t *off_out, size_t len,
 	       unsigned int flags)
 {
+	uint64_t t0 = other_start();
 	ssize_t ret = REAL(splice)(fd_in, off_in, fd_out, off_out, len, flags);
 
+	other_end(t0);
 	count(0);
 	if (ret > 0 && __atomic_load_n(&enabled, __ATOMIC_RELAXED))
 		__atomic_fetch_add(&nr_spliced, ret, __ATOMIC_RELAXED);
@@ -183,20 +215,31 @@ ssize_t splice(int fd_in, loff_t *off_in, int fd_out, loff_t *off_out, size_t le
 
 int ioctl(int fd, unsigned long req, ...)
 {
+	uint64_t t0;
 	va_list ap;
 	void *arg;
+	int ret;
 
 	va_start(ap, req);
 	arg = va_arg(ap, void *);
 	va_end(ap);
 	count(0);
-	return REAL(ioctl)(fd, req, arg);
+	t0 = other_start();
+	ret = REAL(ioctl)(fd, req, arg);
+	other_end(t0);
+	return ret;
 }
 
 int poll(struct pollfd *fds, nfds_t n, int timeout)
 {
+	uint64_t t0;
+	int ret;
+
 	count(0);
-	return REAL(poll)(fds, n, timeout);
+	t0 = other_start();
+	ret = REAL(poll)(fds, n, timeout);
+	other_end(t0);
+	return ret;
 }
 
 int fcntl(int fd, int cmd, ...)
@@ -247,8 +290,12 @@ long syscall(long nr, ...)
 		a[i] = va_arg(ap, long);
 	va_end(ap);
 	count(0);
-	if (nr != SYS_process_madvise)
-		return REAL(syscall)(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+	if (nr != SYS_process_madvise) {
+		t0 = other_start();
+		ret = REAL(syscall)(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+		other_end(t0);
+		return ret;
+	}
 	t0 = madvise_start();
 	ret = REAL(syscall)(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
 	madvise_end(t0);
