@@ -1369,6 +1369,10 @@ class Report:
                 self.per("soft-dirty", "bytes", "pages"), self.per(SCAN, "bytes", "records"),
                 self.per("uffd-wp", "write_syscalls", "dirty"), self.vmtrack_events_text())))
         out.append("")
+        split = self.split_text()
+        if split:
+            out.append(wrap(split))
+            out.append("")
         goals = self.headline["goals"]
         if goals:
             out.append("Goals (vmtrack / reference, medians; '~': the [min-max] ranges overlap):")
@@ -1384,6 +1388,25 @@ class Report:
         out.append("")
         out.append("Reproduce: %s   (results in bench/results/)" % self.command)
         return "\n".join(out) + "\n"
+
+    def split_text(self):
+        """Where vmtrack's sparsest epoch goes, from the timed calls (section 5)."""
+        if not self.frac_specs:
+            return None
+        sp = self.frac_specs[0]
+        v = self.ep.get(("vmtrack", self.frac_size, sp))
+        u = self.ep.get(("uffd-wp", self.frac_size, sp))
+        if not v or v["other_sys_ns"] is None or not v["rearm_ns"]:
+            return None
+        text = ("Where vmtrack's epoch goes at %s of %d MiB (%s ms, its calls timed): %s ms "
+                "re-arming (process_madvise), %s ms in its other calls (draining the "
+                "per-CPU buffers, one poll), %s ms in user space (decoding, applying, "
+                "collecting)" % (sp, self.frac_size, fmt_ms(v["epoch_ns"]["median"]),
+                                 fmt_ms(v["rearm_ns"]), fmt_ms(v["other_sys_ns"]),
+                                 fmt_ms(v["user_ns"])))
+        if u:
+            text += "; uffd-wp's re-protect: %s ms" % fmt_ms(u["epoch_ns"]["median"])
+        return text + "."
 
     def per(self, mech, num, den):
         v = [s[num] / s[den] for k, s in self.ep.items() if k[0] == mech and s.get(den)]
