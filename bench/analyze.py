@@ -178,6 +178,8 @@ def summarize_epochs(recs, tag="epoch"):
     for key, rows in groups.items():
         med = lambda f: statistics.median(x.get(f, 0) for x in rows)
         dirty = rows[0]["dirty"]
+        # the vmtrack consumers' other calls, timed by runs that record them
+        timed = all("other_sys_ns" in x for x in rows)
         out[key] = {
             "mech": key[0], "size_mib": key[1], "dirty_spec": key[2],
             "pages": rows[0]["pages"], "dirty": dirty,
@@ -185,12 +187,9 @@ def summarize_epochs(recs, tag="epoch"):
             "epoch_cpu_ns": stat([x["epoch_cpu_ns"] for x in rows]),
             "total_ns": stat([x["epoch_ns"] + x["write_ns"] for x in rows]),
             "rearm_ns": med("rearm_ns"),
-            # the vmtrack consumers' other calls, timed by runs that record them
-            "other_sys_ns": (med("other_sys_ns") if all("other_sys_ns" in x for x in rows)
-                             else None),
+            "other_sys_ns": med("other_sys_ns") if timed else None,
             "user_ns": (statistics.median(x["epoch_ns"] - x["rearm_ns"] - x["other_sys_ns"]
-                                          for x in rows)
-                        if all("other_sys_ns" in x for x in rows) else None),
+                                          for x in rows) if timed else None),
             "syscalls": med("syscalls"), "bytes": med("bytes"), "spliced": med("spliced"),
             "records": med("records"), "ranges": med("ranges"),
             "records_per_dirty": med("records") / dirty if dirty else None,
