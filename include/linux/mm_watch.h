@@ -20,6 +20,8 @@ struct task_struct;
 #define MM_WATCH_ZAP_FREE	1	/* a lazily freed (MADV_FREE) page discarded */
 #define MM_WATCH_ZAP_OTHER	2	/* truncation, invalidation, ... */
 
+bool mm_watch_capable(struct task_struct *task);
+
 #ifdef CONFIG_MEM_WATCH
 
 static inline bool vma_watched(struct vm_area_struct *vma)

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * MADV_WATCH / MADV_UNWATCH interface: mark, re-arm and unmark events,
- * VmFlags "wt", errors, process_madvise() privileges, and the identity of
- * a watched mm across fork, exit and exec.
+ * VmFlags "wt", errors, the privileges of process_madvise() and of a
+ * PAGEMAP_SCAN re-arm, and the identity of a watched mm across fork, exit
+ * and exec.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -15,12 +16,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <linux/capability.h>
+#include <linux/fs.h>
 
 #include "../kselftest_harness.h"
 #include "watch_util.h"
@@ -944,6 +947,122 @@ TEST_F(priv, process_madvise)
 	EXPECT_EQ(1, mmw_count(&self->t, MMW_UNMARK, id, (unsigned long)c.addr,
 			       (unsigned long)c.addr + ps));
 	EXPECT_EQ(1, mmw_count(&self->t, MMW_EXIT, id, 0, ~0UL));
+}
+
+/* A target that watches a page of its own and writes it, then is ready. */
+struct written_target {
+	int ready;
+	bool nobody;
+	char *addr;
+};
+
+static int target_written(void *arg)
+{
+	struct written_target *w = arg;
+
+	if (w->nobody && become_nobody(0))
+		return 101;
+	if (madvise(w->addr, ps, MADV_WATCH))
+		return 103;
+	w->addr[0] += 1;
+	if (write(w->ready, "r", 1) != 1)
+		return 102;
+	pause();
+	return 0;
+}
+
+/*
+ * PAGEMAP_SCAN of the page at @addr for @category, with @flags: the number
+ * of regions found (0 or 1), or -errno.
+ */
+static long scan_page(int pagemap, char *addr, __u64 flags, __u64 category)
+{
+	struct page_region region;
+	struct pm_scan_arg arg = {
+		.size = sizeof(arg),
+		.flags = flags,
+		.start = (unsigned long)addr,
+		.end = (unsigned long)addr + ps,
+		.vec = (unsigned long)&region,
+		.vec_len = 1,
+		.category_mask = category,
+		.return_mask = category,
+	};
+	long n = ioctl(pagemap, PAGEMAP_SCAN, &arg);
+
+	return n < 0 ? -errno : n;
+}
+
+/*
+ * Returns 0 if the actor re-armed the target's written page through its
+ * pagemap, else the errno of open() or PAGEMAP_SCAN, or 100+ on other
+ * errors.
+ */
+static int scan_actor(void *arg)
+{
+	struct priv_case *c = arg;
+	int pagemap;
+	long n;
+
+	if (c->drop_uid && become_nobody(c->caps))
+		return 101;
+	pagemap = mmw_open_pagemap(c->target);
+	if (pagemap < 0)
+		return errno;
+	/* Finding the written page needs no more than opening the file. */
+	if (scan_page(pagemap, c->addr, 0, PAGE_IS_WRITTEN) != 1)
+		return 104;
+	n = scan_page(pagemap, c->addr, PM_SCAN_WP_MATCHING, PAGE_IS_WRITTEN);
+	if (n < 0)
+		return -n;
+	return n == 1 ? 0 : 105;
+}
+
+/*
+ * Arming another process's page again through its pagemap clears "written
+ * since armed": it takes the rights watching it takes, and a refused call
+ * leaves the page written.
+ */
+TEST_F(priv, pagemap_scan_rearm)
+{
+	struct written_target w = { .nobody = variant->target_nobody };
+	int tgo[2], ago[2], ready[2], pagemap, ret;
+	struct priv_case c = {};
+	pid_t actor;
+	char r;
+
+	w.addr = map_anon(ps);
+	ASSERT_NE(MAP_FAILED, w.addr);
+	ASSERT_EQ(0, pipe(ready));
+	w.ready = ready[1];
+	c.target = spawn(tgo, target_written, &w);
+	ASSERT_LT(0, c.target);
+	release(tgo);
+	close(ready[1]);
+	ASSERT_EQ(1, read(ready[0], &r, 1));
+	close(ready[0]);
+	pagemap = mmw_open_pagemap(c.target);
+	ASSERT_LE(0, pagemap);
+	if (scan_page(pagemap, w.addr, 0, PAGE_IS_WPALLOWED) != 1) {
+		kill(c.target, SIGKILL);
+		wait_exit(c.target);
+		SKIP(return, "PAGEMAP_SCAN does not re-arm watched VMAs (CONFIG_MEM_SOFT_DIRTY)");
+	}
+
+	c.addr = w.addr;
+	c.caps = variant->caps;
+	c.drop_uid = variant->drop_uid;
+	actor = spawn(ago, scan_actor, &c);
+	ASSERT_LT(0, actor);
+	release(ago);
+	ret = wait_exit(actor);
+	EXPECT_GT(100, ret) TH_LOG("actor failed: %d", ret);
+	EXPECT_EQ(variant->expected_errno, ret) TH_LOG("PAGEMAP_SCAN: %s", strerror(ret));
+	EXPECT_EQ(ret ? 1 : 0, scan_page(pagemap, w.addr, 0, PAGE_IS_WRITTEN));
+	close(pagemap);
+	kill(c.target, SIGKILL);
+	wait_exit(c.target);
+	munmap(w.addr, ps);
 }
 
 /*

@@ -15,12 +15,14 @@
 #include <unistd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 
 #include "../kselftest_harness.h"
 #include "watch_util.h"
 #include <lib/test_hmm_uapi.h>
 
 #define NPAGES	32
+#define PM_SOFT_DIRTY	BIT_ULL(55)
 
 static size_t ps;
 
@@ -155,6 +157,61 @@ TEST_F(hmm, migrate_missing_reported)
 	for (i = 0; i < NPAGES; i++)
 		EXPECT_EQ((size_t)!(i % 2), write_faults_on_page(self, i))
 			TH_LOG("page %zu", i);
+}
+
+/* Bit i: page i of the test range reads as soft-dirty, written since armed. */
+static unsigned long written_bits(struct _test_data_hmm *self, int pagemap)
+{
+	unsigned long bits = 0;
+	size_t i;
+
+	for (i = 0; i < NPAGES; i++)
+		if (mmw_pagemap(pagemap, mmw_pg(self->p, i)) & PM_SOFT_DIRTY)
+			bits |= 1UL << i;
+	return bits;
+}
+
+/*
+ * A page the device fills reads as written since armed to a sweep, as it
+ * is reported. Made read-only by mprotect() or fork(), its device private
+ * entry keeps that; an arm clears it.
+ */
+TEST_F(hmm, migrate_keeps_written)
+{
+	const unsigned long filled = ~0UL << 1 & (~0UL >> (64 - NPAGES));
+	__u64 cpages = 0;
+	int pagemap;
+	pid_t child;
+
+	pagemap = mmw_open_pagemap(0);
+	ASSERT_LE(0, pagemap);
+	arm(_metadata, self);
+	/* Page 0 is written by the CPU, where the kernel keeps the bit at all. */
+	self->p[0] = 1;
+	if (!written_bits(self, pagemap)) {
+		close(pagemap);
+		SKIP(return, "no soft-dirty bit (CONFIG_MEM_SOFT_DIRTY)");
+	}
+	ASSERT_EQ(0, dmirror(self->dev, HMM_DMIRROR_MIGRATE_TO_DEV, self->p + ps,
+			     self->buf, NPAGES - 1, &cpages)) TH_LOG("%s", strerror(errno));
+	ASSERT_EQ(NPAGES - 1, cpages);
+	EXPECT_EQ(filled | 1, written_bits(self, pagemap));
+
+	/* The upper half made read-only by mprotect(), the lower by fork(). */
+	ASSERT_EQ(0, mprotect(self->p + NPAGES / 2 * ps, NPAGES / 2 * ps, PROT_READ));
+	EXPECT_EQ(filled | 1, written_bits(self, pagemap));
+	child = fork();
+	ASSERT_LE(0, child);
+	if (!child)
+		_exit(0);
+	ASSERT_EQ(child, waitpid(child, NULL, 0));
+	EXPECT_EQ(filled | 1, written_bits(self, pagemap));
+
+	ASSERT_EQ(0, mprotect(self->p + NPAGES / 2 * ps, NPAGES / 2 * ps,
+			      PROT_READ | PROT_WRITE));
+	arm(_metadata, self);
+	EXPECT_EQ(0UL, written_bits(self, pagemap));
+	close(pagemap);
 }
 
 /*
