@@ -787,6 +787,18 @@ static int priv_actor(void *arg)
 	return 0;
 }
 
+/* Run @fn(@c) in a child; its exit status, 106 if it could not start. */
+static int run_actor(int (*fn)(void *), struct priv_case *c)
+{
+	int go[2];
+	pid_t actor = spawn(go, fn, c);
+
+	if (actor < 0)
+		return 106;
+	release(go);
+	return wait_exit(actor);
+}
+
 /* Targets tell the test through @arg (a pipe) when their credentials are set. */
 static int target_nobody(void *arg)
 {
@@ -886,10 +898,9 @@ FIXTURE_TEARDOWN(priv)
 /* Watching another process needs ptrace attach rights plus a capability. */
 TEST_F(priv, process_madvise)
 {
-	int tgo[2], ago[2], ready[2], ret;
+	int tgo[2], ready[2], ret;
 	struct priv_case c = {};
 	char filter[64], r;
-	pid_t actor;
 	__u64 id;
 
 	c.addr = map_anon(ps);
@@ -907,28 +918,19 @@ TEST_F(priv, process_madvise)
 	c.caps = variant->caps;
 	c.drop_uid = variant->drop_uid;
 	c.advice = MADV_WATCH;
-	actor = spawn(ago, priv_actor, &c);
-	ASSERT_LT(0, actor);
-	release(ago);
-	ret = wait_exit(actor);
+	ret = run_actor(priv_actor, &c);
 	EXPECT_GT(100, ret) TH_LOG("actor setup failed: %d", ret);
 	EXPECT_EQ(variant->expected_errno, ret) TH_LOG("process_madvise: %s", strerror(ret));
 
 	/* The same credentials with an advice that needs CAP_SYS_NICE. */
 	c.advice = MADV_COLD;
-	actor = spawn(ago, priv_actor, &c);
-	ASSERT_LT(0, actor);
-	release(ago);
-	EXPECT_EQ(variant->cold_errno, wait_exit(actor));
+	EXPECT_EQ(variant->cold_errno, run_actor(priv_actor, &c));
 	EXPECT_EQ(ret ? 0 : 1, mmw_vma_has_flag(c.target, (unsigned long)c.addr, "wt"));
 
 	if (!ret) {
 		/* Also unwatch, with the same credentials. */
 		c.advice = MADV_UNWATCH;
-		actor = spawn(ago, priv_actor, &c);
-		ASSERT_LT(0, actor);
-		release(ago);
-		EXPECT_EQ(0, wait_exit(actor));
+		EXPECT_EQ(0, run_actor(priv_actor, &c));
 		EXPECT_EQ(0, mmw_vma_has_flag(c.target, (unsigned long)c.addr, "wt"));
 	}
 	kill(c.target, SIGKILL);
@@ -1026,9 +1028,8 @@ static int scan_actor(void *arg)
 TEST_F(priv, pagemap_scan_rearm)
 {
 	struct written_target w = { .nobody = variant->target_nobody };
-	int tgo[2], ago[2], ready[2], pagemap, ret;
+	int tgo[2], ready[2], pagemap, ret;
 	struct priv_case c = {};
-	pid_t actor;
 	char r;
 
 	w.addr = map_anon(ps);
@@ -1052,10 +1053,7 @@ TEST_F(priv, pagemap_scan_rearm)
 	c.addr = w.addr;
 	c.caps = variant->caps;
 	c.drop_uid = variant->drop_uid;
-	actor = spawn(ago, scan_actor, &c);
-	ASSERT_LT(0, actor);
-	release(ago);
-	ret = wait_exit(actor);
+	ret = run_actor(scan_actor, &c);
 	EXPECT_GT(100, ret) TH_LOG("actor failed: %d", ret);
 	EXPECT_EQ(variant->expected_errno, ret) TH_LOG("PAGEMAP_SCAN: %s", strerror(ret));
 	EXPECT_EQ(ret ? 1 : 0, scan_page(pagemap, w.addr, 0, PAGE_IS_WRITTEN));
