@@ -12,6 +12,8 @@
  */
 
 #include <linux/atomic.h>
+#include <linux/capability.h>
+#include <linux/cred.h>
 #include <linux/dax.h>
 #include <linux/fs.h>
 #include <linux/hugetlb.h>
@@ -80,6 +82,28 @@ static bool mm_watch_vma_supported(struct vm_area_struct *vma)
 	if (vma_is_anonymous(vma))
 		return true;
 	return vma->vm_file && S_ISREG(file_inode(vma->vm_file)->i_mode);
+}
+
+/**
+ * mm_watch_capable - may the caller watch another process?
+ * @task: the process
+ *
+ * CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN in the user namespace of
+ * @task's credentials (not of its mm, which fork() inherits from the
+ * parent's, so a child created in a new user namespace would still name
+ * the initial one). Asked, besides a ptrace check, by process_madvise()
+ * and by a PAGEMAP_SCAN that would arm another process's pages again.
+ *
+ * Return: true if the caller has the capability.
+ */
+bool mm_watch_capable(struct task_struct *task)
+{
+	bool ret;
+
+	rcu_read_lock();
+	ret = checkpoint_restore_ns_capable(__task_cred(task)->user_ns);
+	rcu_read_unlock();
+	return ret;
 }
 
 /*

@@ -20,8 +20,6 @@ struct task_struct;
 #define MM_WATCH_ZAP_FREE	1	/* a lazily freed (MADV_FREE) page discarded */
 #define MM_WATCH_ZAP_OTHER	2	/* truncation, invalidation, ... */
 
-bool mm_watch_capable(struct task_struct *task);
-
 #ifdef CONFIG_MEM_WATCH
 
 static inline bool vma_watched(struct vm_area_struct *vma)
@@ -68,6 +66,7 @@ static inline void mm_watch_gup_write(struct mm_struct *mm)
 	smp_mb();
 }
 
+bool mm_watch_capable(struct task_struct *task);
 int mm_watch_prepare(struct mm_struct *mm, struct task_struct *task,
 		     unsigned long start, unsigned long end);
 void mm_watch_settle(struct mm_struct *mm);
@@ -194,6 +193,11 @@ static inline void mm_watch_init(struct mm_struct *mm)
 
 static inline void mm_watch_gup_write(struct mm_struct *mm)
 {
+}
+
+static inline bool mm_watch_capable(struct task_struct *task)
+{
+	return false;
 }
 
 static inline int mm_watch_prepare(struct mm_struct *mm,
