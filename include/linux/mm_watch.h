@@ -172,6 +172,20 @@ static inline void mm_watch_map(struct vm_area_struct *vma,
 		__mm_watch_map(vma, start, end);
 }
 
+/*
+ * The flags of a new mapping, VM_WATCHED from mm->def_flags
+ * (MADV_WATCH_ALL) dropped where it is shared, before the mapping is
+ * merged: it cannot be watched, and would not merge with its unwatched
+ * neighbours. __mm_watch_map() drops it where a driver's ->mmap() made
+ * the mapping one that cannot be watched.
+ */
+static inline vm_flags_t mm_watch_mmap_flags(vm_flags_t vm_flags)
+{
+	if (vm_flags & (VM_SHARED | VM_MAYSHARE))
+		vm_flags &= ~VM_WATCHED;
+	return vm_flags;
+}
+
 /* mremap() added [@start, @end) to an existing mapping. */
 static inline void mm_watch_mremap_grow(struct mm_struct *mm,
 					unsigned long start, unsigned long end)
@@ -317,6 +331,11 @@ static inline int mm_watch_all(struct mm_struct *mm,
 static inline void mm_watch_map(struct vm_area_struct *vma,
 				unsigned long start, unsigned long end)
 {
+}
+
+static inline vm_flags_t mm_watch_mmap_flags(vm_flags_t vm_flags)
+{
+	return vm_flags;
 }
 
 static inline void mm_watch_mremap_grow(struct mm_struct *mm,

@@ -42,7 +42,7 @@ enum step {
 	STEP_MERGE,		/* mapped right after a watched mapping: merged */
 	STEP_BRK,		/* the heap grown by brk() */
 	STEP_MREMAP,		/* moved and grown by mremap() */
-	STEP_SHARED,		/* a shared mapping: not watched */
+	STEP_SHARED,		/* a shared mapping: not watched, merged */
 	STEP_FORK,		/* a mapping in a child of the target */
 	STEP_AFTER_UNWATCH,	/* mapped after MADV_UNWATCH_ALL */
 	STEP_DONE,
@@ -95,7 +95,7 @@ static int target_main(struct target *tg)
 	size_t len = NPAGES * ps;
 	unsigned long brk0, brk1;
 	char *p, *q, *hole, *m;
-	int i, status;
+	int i, fd, status;
 	pid_t pid;
 	char c;
 
@@ -171,9 +171,16 @@ static int target_main(struct target *tg)
 			(unsigned long)q, 0))
 		return 27;
 
-	m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (m == MAP_FAILED)
+	/* A file mapped shared in two calls, which merge without the mode. */
+	fd = memfd_create("watch_all", 0);
+	if (fd < 0 || ftruncate(fd, len))
 		return 28;
+	m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (m == MAP_FAILED ||
+	    mmap(m + len / 2, len / 2, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
+		 fd, len / 2) != m + len / 2)
+		return 28;
+	close(fd);
 	write_pages((unsigned long)m, (unsigned long)m + len);
 	if (send_report(tg, STEP_SHARED, (unsigned long)m, (unsigned long)m + len, 0, 0))
 		return 29;
@@ -463,6 +470,9 @@ TEST_F(all, watches_every_new_mapping)
 		case STEP_SHARED:
 			EXPECT_EQ(0, mmw_vma_has_flag(self->pid, r.start, "wt"));
 			EXPECT_EQ(0, events_since(&self->t, from, r.start, r.end));
+			/* One VMA: the two calls merged, as without the mode. */
+			EXPECT_EQ((long)(r.end - r.start) / 1024,
+				  mmw_vma_field_kb(self->pid, r.start, "Size:"));
 			break;
 		case STEP_FORK:
 			/* Not inherited: neither the mode nor the flag. */
