@@ -28,6 +28,7 @@
 #include <linux/swapops.h>
 #include <linux/uaccess.h>
 #include <linux/uio.h>
+#include <linux/userfaultfd_k.h>
 #include <asm/tlb.h>
 
 #include "internal.h"
@@ -70,12 +71,18 @@ static u64 mm_watch_seq(struct mm_struct *mm)
  *   VM_DROPPABLE pages can vanish at any time without an event;
  * - shadow stacks: change_protection() leaves shadow-stack entries as they
  *   are (pte_modify() keeps them writable to the CPU), so CALL and the
- *   tokens the kernel writes would change them with no fault.
+ *   tokens the kernel writes would change them with no fault;
+ * - userfaultfd write-protection: it decides what PAGEMAP_SCAN reports as
+ *   written and arms with PM_SCAN_WP_MATCHING, as a watch does, and the
+ *   process's own use of it comes first (userfaultfd_register_range()
+ *   ends the watch of what it registers).
  */
 static bool mm_watch_vma_supported(struct vm_area_struct *vma)
 {
 	if (vma->vm_flags & (VM_SHARED | VM_MAYSHARE | VM_PFNMAP | VM_IO |
 			     VM_MIXEDMAP | VM_DROPPABLE | VM_SHADOW_STACK))
+		return false;
+	if (userfaultfd_wp(vma))
 		return false;
 	if (is_vm_hugetlb_page(vma) || vma_is_dax(vma))
 		return false;

@@ -291,6 +291,11 @@ static inline bool mm_watch_check_pinned_pmd(struct vm_area_struct *vma,
 	return false;
 }
 
+static inline void mm_watch_unmark(struct vm_area_struct *vma,
+				   unsigned long start, unsigned long end)
+{
+}
+
 static inline void mm_watch_write_fault(struct vm_area_struct *vma,
 					unsigned long addr, unsigned long size)
 {

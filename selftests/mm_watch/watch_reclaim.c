@@ -629,74 +629,106 @@ TEST_F_TIMEOUT(reclaim, migration, 180)
 	EXPECT_EQ(n, MMW_WRITE_FAULTS(mmw_pg(p, 0), mmw_pg(p, n)));
 }
 
-static int uffd_open_wp(char *p, size_t len)
+static int uffd_unregister(int fd, char *p, size_t len)
 {
-	struct uffdio_api api = { .api = UFFD_API };
-	struct uffdio_register reg = {
-		.range = { .start = (unsigned long)p, .len = len },
-		.mode = UFFDIO_REGISTER_MODE_WP,
-	};
+	struct uffdio_range range = { .start = (unsigned long)p, .len = len };
+
+	return ioctl(fd, UFFDIO_UNREGISTER, &range);
+}
+
+/* Write every page of [p, p + n pages); return how many write faults were reported. */
+static size_t write_and_count(struct __test_metadata *_metadata,
+			      struct _test_data_reclaim *self, char *p, size_t n)
+{
+	size_t i;
+
+	EXPECT_EQ(0, mmw_trace_clear(&self->t));
+	for (i = 0; i < n; i++)
+		p[i * ps + 11] ^= 0xff;
+	EXPECT_LE(0, mmw_trace_read(&self->t));
+	EXPECT_EQ(0ULL, self->t.lost);
+	return MMW_WRITE_FAULTS(mmw_pg(p, 0), mmw_pg(p, n));
+}
+
+/*
+ * userfaultfd write-protection decides what PAGEMAP_SCAN reports as
+ * written and arms, as a watch does: registering a watched part for it
+ * ends the watch of that part, reported by an unmark, and the process's
+ * own use is unchanged. A watch of a registered part is refused until it
+ * is unregistered.
+ */
+TEST_F(reclaim, uffd_wp_register_ends_watch)
+{
+	const size_t n = 16, lo = 4, hi = 12;
+	const struct mmw_event *e;
+	char *p, *mid;
 	int fd;
 
-	fd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	fd = mmw_uffd_open(UFFD_FEATURE_PAGEFAULT_FLAG_WP);
 	if (fd < 0)
-		return -1;
-	if (ioctl(fd, UFFDIO_API, &api) || ioctl(fd, UFFDIO_REGISTER, &reg)) {
-		close(fd);
-		return -1;
-	}
-	if (!(reg.ioctls & (1ULL << _UFFDIO_WRITEPROTECT))) {
-		close(fd);
-		errno = ENOTSUP;
-		return -1;
-	}
-	return fd;
+		SKIP(return, "userfaultfd write-protect: %s", strerror(errno));
+	p = map_small(n * ps);
+	self->p = p;
+	self->len = n * ps;
+	ASSERT_NE(MAP_FAILED, p);
+	mid = p + lo * ps;
+	fill(p, n, 13);
+	ASSERT_EQ(0, madvise(p, n * ps, MADV_WATCH));
+	ASSERT_EQ(0, mmw_uffd_register(fd, mid, (hi - lo) * ps, UFFDIO_REGISTER_MODE_WP))
+		TH_LOG("%s", strerror(errno));
+	MMW_READ_OWN_EVENTS();
+	EXPECT_EQ(1, mmw_count(&self->t, MMW_UNMARK, self->id, 0, ~0UL));
+	e = mmw_find(&self->t, MMW_UNMARK, self->id, 0, ~0UL);
+	ASSERT_NE(NULL, e) mmw_trace_dump(&self->t, 20);
+	EXPECT_EQ(mmw_pg(p, lo), e->start);
+	EXPECT_EQ(mmw_pg(p, hi), e->end);
+	EXPECT_EQ(0, mmw_vma_has_flag(getpid(), mmw_pg(p, lo), "wt"));
+	EXPECT_EQ(1, mmw_vma_has_flag(getpid(), mmw_pg(p, 0), "wt"));
+	EXPECT_EQ(1, mmw_vma_has_flag(getpid(), mmw_pg(p, hi), "wt"));
+
+	ASSERT_EQ(0, mmw_trace_clear(&self->t));
+	errno = 0;
+	EXPECT_EQ(-1, madvise(p, n * ps, MADV_WATCH));
+	EXPECT_EQ(EINVAL, errno);
+	MMW_READ_OWN_EVENTS();
+	EXPECT_EQ(0, mmw_count(&self->t, MMW_NR_TYPES, self->id, 0, ~0UL))
+		mmw_trace_dump(&self->t, 20);
+
+	/* the sides are still armed, the middle is the process's own */
+	EXPECT_EQ(lo, write_and_count(_metadata, self, p, lo));
+	EXPECT_EQ(0, write_and_count(_metadata, self, mid, hi - lo));
+	EXPECT_EQ(n - hi, write_and_count(_metadata, self, p + hi * ps, n - hi));
+
+	ASSERT_EQ(0, uffd_unregister(fd, mid, (hi - lo) * ps));
+	ASSERT_EQ(0, madvise(p, n * ps, MADV_WATCH));
+	EXPECT_EQ(1, mmw_vma_has_flag(getpid(), mmw_pg(p, lo), "wt"));
+	ASSERT_EQ(0, mmw_trace_clear(&self->t));
+	write_all_and_check(_metadata, self, p, n, "watched again");
+	EXPECT_EQ(n, MMW_WRITE_FAULTS(mmw_pg(p, 0), mmw_pg(p, n)));
+	close(fd);
 }
 
-static int uffd_wp(int fd, char *p, size_t len, bool protect)
+/* MADV_WATCH_ALL leaves what is registered for write-protection alone. */
+TEST_F(reclaim, uffd_wp_left_out_of_watch_all)
 {
-	struct uffdio_writeprotect wp = {
-		.range = { .start = (unsigned long)p, .len = len },
-		.mode = protect ? UFFDIO_WRITEPROTECT_MODE_WP : 0,
-	};
-
-	return ioctl(fd, UFFDIO_WRITEPROTECT, &wp);
-}
-
-/* uffd-wp unprotect must not make a watched entry writable. */
-static void uffd_test(struct __test_metadata *_metadata, struct _test_data_reclaim *self,
-		      bool mark_first)
-{
-	const size_t n = 16;
+	const size_t n = 8;
 	char *p;
 	int fd;
 
-	self->p = map_small(n * ps);
-	p = self->p;
-	self->len = n * ps;
-	ASSERT_NE(MAP_FAILED, p);
-	fill(p, n, 13);
-	if (mark_first)
-		ASSERT_EQ(0, madvise(p, n * ps, MADV_WATCH));
-	fd = uffd_open_wp(p, n * ps);
+	fd = mmw_uffd_open(UFFD_FEATURE_PAGEFAULT_FLAG_WP);
 	if (fd < 0)
 		SKIP(return, "userfaultfd write-protect: %s", strerror(errno));
-	ASSERT_EQ(0, uffd_wp(fd, p, n * ps, true));
-	if (!mark_first)
-		ASSERT_EQ(0, madvise(p, n * ps, MADV_WATCH));
-	ASSERT_EQ(0, uffd_wp(fd, p, n * ps, false));
-	/* Reporting at unprotect is allowed (harmless), missing a write is not. */
-	MMW_READ_OWN_EVENTS();
-	if (MMW_WRITE_FAULTS(0, ~0UL))
-		TH_LOG("%zu pages reported by the unprotect", MMW_WRITE_FAULTS(0, ~0UL));
-	write_all_and_check(_metadata, self, p, n, "after uffd-wp unprotect");
-
-	/* protect and unprotect a range written in this epoch, re-arm, write */
-	ASSERT_EQ(0, uffd_wp(fd, p, n * ps, true));
-	ASSERT_EQ(0, mmw_trace_clear(&self->t));
-	ASSERT_EQ(0, madvise(p, n * ps, MADV_WATCH));
-	ASSERT_EQ(0, uffd_wp(fd, p, n * ps, false));
-	write_all_and_check(_metadata, self, p, n, "uffd-wp, re-armed");
+	p = map_small(n * ps);
+	self->p = p;
+	self->len = n * ps;
+	ASSERT_NE(MAP_FAILED, p);
+	fill(p, n, 17);
+	ASSERT_EQ(0, mmw_uffd_register(fd, p, n * ps, UFFDIO_REGISTER_MODE_WP))
+		TH_LOG("%s", strerror(errno));
+	ASSERT_EQ(0, madvise(NULL, 0, MADV_WATCH_ALL));
+	EXPECT_EQ(0, mmw_vma_has_flag(getpid(), mmw_pg(p, 0), "wt"));
+	EXPECT_EQ(0, write_and_count(_metadata, self, p, n));
+	ASSERT_EQ(0, madvise(NULL, 0, MADV_UNWATCH_ALL));
 	close(fd);
 }
 
@@ -884,16 +916,6 @@ TEST_F_TIMEOUT(reclaim, lazyfree_thp, 120)
 	MMW_EXPECT_ALL_REPORTED(snap, p, PMD_SIZE_2M, "lazy-free THP");
 	expect_free_zaps(_metadata, self, p, n, "lazy-free THP");
 	free(snap);
-}
-
-TEST_F(reclaim, uffd_wp_mark_then_protect)
-{
-	uffd_test(_metadata, self, true);
-}
-
-TEST_F(reclaim, uffd_wp_protect_then_mark)
-{
-	uffd_test(_metadata, self, false);
 }
 
 TEST_HARNESS_MAIN

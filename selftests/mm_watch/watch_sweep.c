@@ -21,6 +21,7 @@
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <linux/fs.h>
+#include <linux/userfaultfd.h>
 
 #include "../kselftest_harness.h"
 #include "watch_util.h"
@@ -496,11 +497,13 @@ TEST_F(sweep, pagemap_scan_finds_lost_writes)
 /*
  * PAGEMAP_SCAN with PM_SCAN_WP_MATCHING: the pages of a watched VMA written
  * since armed, found and armed again in one walk, returning @return_mask
- * in at most @vec_len regions. @flags are added to it. Bit i of the result:
+ * in at most @vec_len regions. @flags and @categories, required, are added
+ * to it. Bit i of the result:
  * page i of [p, p + n pages) was reported written.
  */
 static long scan_rearm_vec(int pagemap, char *p, size_t n, __u64 flags,
-			   __u64 return_mask, size_t vec_len, unsigned long *found)
+			   __u64 categories, __u64 return_mask, size_t vec_len,
+			   unsigned long *found)
 {
 	struct page_region regions[NPAGES];
 	struct pm_scan_arg arg = {
@@ -510,7 +513,7 @@ static long scan_rearm_vec(int pagemap, char *p, size_t n, __u64 flags,
 		.end = (unsigned long)p + n * ps,
 		.vec = (unsigned long)regions,
 		.vec_len = vec_len,
-		.category_mask = PAGE_IS_WRITTEN,
+		.category_mask = PAGE_IS_WRITTEN | categories,
 		.return_mask = return_mask,
 	};
 	unsigned long addr;
@@ -527,7 +530,7 @@ static long scan_rearm_vec(int pagemap, char *p, size_t n, __u64 flags,
 /* As scan_rearm_vec(), returning PAGE_IS_WRITTEN, the fast path. */
 static long scan_rearm(int pagemap, char *p, size_t n, __u64 flags, unsigned long *found)
 {
-	return scan_rearm_vec(pagemap, p, n, flags, PAGE_IS_WRITTEN, NPAGES, found);
+	return scan_rearm_vec(pagemap, p, n, flags, 0, PAGE_IS_WRITTEN, NPAGES, found);
 }
 
 /*
@@ -643,7 +646,7 @@ TEST_F(sweep, pagemap_scan_rearm_any_categories)
 	MMW_READ_OWN_EVENTS();
 	ASSERT_EQ(0, mmw_trace_clear(&self->t));
 	write_pages(self->p, 0x01f1);
-	EXPECT_EQ(2, scan_rearm_vec(self->pagemap, self->p, NPAGES, 0,
+	EXPECT_EQ(2, scan_rearm_vec(self->pagemap, self->p, NPAGES, 0, 0,
 				    PAGE_IS_WRITTEN | PAGE_IS_PRESENT, NPAGES, &found));
 	EXPECT_EQ(0x01f1UL, found);
 	EXPECT_EQ(0UL, soft_dirty(self->pagemap, self->p, NPAGES));
@@ -661,7 +664,7 @@ TEST_F(sweep, pagemap_scan_rearm_stops_with_vec)
 	MMW_READ_OWN_EVENTS();
 	ASSERT_EQ(0, mmw_trace_clear(&self->t));
 	write_pages(self->p, 0x4211);
-	EXPECT_EQ(2, scan_rearm_vec(self->pagemap, self->p, NPAGES, 0,
+	EXPECT_EQ(2, scan_rearm_vec(self->pagemap, self->p, NPAGES, 0, 0,
 				    PAGE_IS_WRITTEN, 2, &found));
 	EXPECT_EQ(0x0011UL, found);
 	EXPECT_EQ(0x4200UL, soft_dirty(self->pagemap, self->p, NPAGES));
@@ -701,6 +704,53 @@ TEST_F(sweep, pagemap_scan_rearm_checks_vmas)
 	EXPECT_EQ(0xff00UL, soft_dirty(self->pagemap, self->p, NPAGES));
 	EXPECT_EQ(-EPERM, scan_rearm(self->pagemap, self->p, NPAGES,
 				     PM_SCAN_CHECK_WPASYNC, &found));
+}
+
+/*
+ * PAGE_IS_WATCHED keeps a re-arming scan to watched VMAs: without it, it
+ * would write-protect the pages of a VMA registered for userfaultfd's
+ * WP_ASYNC, which are not its to arm.
+ */
+TEST_F(sweep, pagemap_scan_rearm_watched_only)
+{
+	char *async = self->p + NPAGES / 2 * ps;
+	struct page_region regions[NPAGES];
+	struct pm_scan_arg arg = {
+		.size = sizeof(arg),
+		.start = (unsigned long)self->p,
+		.end = (unsigned long)self->p + self->len,
+		.vec = (unsigned long)regions,
+		.vec_len = NPAGES,
+		.category_mask = PAGE_IS_WATCHED,
+		.return_mask = PAGE_IS_WATCHED,
+	};
+	unsigned long found;
+	int uffd;
+
+	uffd = mmw_uffd_open(UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED);
+	if (uffd < 0)
+		SKIP(return, "userfaultfd WP_ASYNC: %s", strerror(errno));
+	ASSERT_EQ(0, madvise(self->p, NPAGES / 2 * ps, MADV_WATCH));
+	ASSERT_EQ(0, mmw_uffd_register(uffd, async, NPAGES / 2 * ps,
+				       UFFDIO_REGISTER_MODE_WP));
+	/* only the watched half is reported watched, as one region */
+	ASSERT_EQ(1, ioctl(self->pagemap, PAGEMAP_SCAN, &arg));
+	EXPECT_EQ((unsigned long)self->p, regions[0].start);
+	EXPECT_EQ((unsigned long)async, regions[0].end);
+	EXPECT_EQ(PAGE_IS_WATCHED, regions[0].categories);
+
+	/* the process's own arm of its half, every page of which is written */
+	EXPECT_EQ(1, scan_rearm(self->pagemap, async, NPAGES / 2, 0, &found));
+	EXPECT_EQ(0x00ffUL, found);
+
+	write_pages(self->p, 0x0101);
+	EXPECT_EQ(1, scan_rearm_vec(self->pagemap, self->p, NPAGES, 0, PAGE_IS_WATCHED,
+				    PAGE_IS_WRITTEN, NPAGES, &found));
+	EXPECT_EQ(0x0001UL, found);
+	/* the other half was left alone: its written page is still written */
+	EXPECT_EQ(1, scan_rearm(self->pagemap, async, NPAGES / 2, 0, &found));
+	EXPECT_EQ(0x0001UL, found);
+	close(uffd);
 }
 
 #define WRITE_LOCK_EVENT	"events/mmap_lock/mmap_lock_start_locking"

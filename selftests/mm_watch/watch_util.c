@@ -19,12 +19,15 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/swap.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
+
+#include <linux/userfaultfd.h>
 
 #include "../kselftest.h"
 #include "watch_util.h"
@@ -934,4 +937,31 @@ void mmw_read_pages(const char *p, size_t n)
 		c += p[i * mmw_page_size];
 	/* keep the loads */
 	asm volatile("" : : "r" (c));
+}
+
+int mmw_uffd_open(__u64 features)
+{
+	struct uffdio_api api = { .api = UFFD_API, .features = features };
+	int fd, err;
+
+	fd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return -1;
+	if (ioctl(fd, UFFDIO_API, &api)) {
+		err = errno;
+		close(fd);
+		errno = err;
+		return -1;
+	}
+	return fd;
+}
+
+int mmw_uffd_register(int fd, void *p, size_t len, __u64 mode)
+{
+	struct uffdio_register reg = {
+		.range = { .start = (unsigned long)p, .len = len },
+		.mode = mode,
+	};
+
+	return ioctl(fd, UFFDIO_REGISTER, &reg);
 }

@@ -275,4 +275,12 @@ static inline unsigned long mmw_pg(const char *p, size_t i)
 	return (unsigned long)p + i * mmw_page_size;
 }
 
+/*
+ * A userfaultfd with @features (UFFD_FEATURE_*), or -1 with errno set:
+ * EINVAL when the kernel lacks one of them.
+ */
+int mmw_uffd_open(__u64 features);
+/* UFFDIO_REGISTER [p, p + len) with @mode (UFFDIO_REGISTER_MODE_*). */
+int mmw_uffd_register(int fd, void *p, size_t len, __u64 mode);
+
 #endif /* __MM_WATCH_UTIL_H */

@@ -19,6 +19,7 @@
 #define PAGE_IS_PFNZERO		(1 << 5)
 #define PAGE_IS_HUGE		(1 << 6)
 #define PAGE_IS_SOFT_DIRTY	(1 << 7)
+#define PAGE_IS_WATCHED		(1 << 9)
 
 struct page_region {
 	__u64 start;

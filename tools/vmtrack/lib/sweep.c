@@ -221,8 +221,14 @@ static void scan_arg_kind(struct pm_scan_arg *arg, enum sweep_kind kind)
 		arg->category_mask = arg->return_mask = PAGE_IS_SOFT_DIRTY;
 		break;
 	case SWEEP_REARM:
+		/*
+		 * Watched VMAs only: a tracked range may hold a VMA the
+		 * target registered for WP_ASYNC, whose pages are not ours
+		 * to write-protect.
+		 */
 		arg->flags = PM_SCAN_WP_MATCHING;
-		arg->category_mask = arg->return_mask = PAGE_IS_WRITTEN;
+		arg->category_mask = PAGE_IS_WRITTEN | PAGE_IS_WATCHED;
+		arg->return_mask = PAGE_IS_WRITTEN;
 		break;
 	}
 }
@@ -396,7 +402,9 @@ int vmtrack_sweep_written_extents(int fd, const struct vmtrack_dset *ds, uint64_
  *
  * A kernel that write-protects the written pages of watched VMAs under
  * PM_SCAN_WP_MATCHING reports them PAGE_IS_WPALLOWED; an older one skips
- * them, and its sweep would find nothing. Asks for one page of the first
+ * them, and its sweep would find nothing. The sweep also needs
+ * PAGE_IS_WATCHED, to leave the target's own WP_ASYNC VMAs alone: a kernel
+ * without it refuses the category. Asks for one watched page of the first
  * tracked range that has one, without changing anything.
  *
  * Return: 1 if it does, 0 if not, -1 if it cannot tell yet (no tracked
@@ -415,10 +423,10 @@ int vmtrack_sweep_can_rearm(int fd, const struct vmtrack_dset *ds)
 			return -1;
 		scan_arg_init(&arg, info.start, info.end, &region, 1);
 		arg.max_pages = 1;
-		arg.category_mask = arg.return_mask = PAGE_IS_WPALLOWED;
+		arg.category_mask = arg.return_mask = PAGE_IS_WPALLOWED | PAGE_IS_WATCHED;
 		nr = ioctl(fd, PAGEMAP_SCAN, &arg);
 		if (nr < 0)
-			return -1;
+			return errno == EINVAL ? 0 : -1;
 		if (nr)
 			return 1;
 	}

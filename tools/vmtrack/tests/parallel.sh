@@ -22,7 +22,8 @@
 # - tests/precopy: the mixed workload with the library's choice of dense
 #   epochs and with dense epochs in and out in turn; with the kernel
 #   swapping, migrating (between the two nodes of numa=fake=2) and merging
-#   the target's pages meanwhile; events only: the
+#   the target's pages meanwhile; with the target's own userfaultfd
+#   WP_ASYNC card marking; events only: the
 #   mixed workload, writes only, loss, batches, spliced buffers, writable
 #   mappings only and the scripted mapping changes; each against snapshots
 #   of the frozen target
@@ -60,6 +61,11 @@ precopy "precopy: dense epochs in and out in turn, exact" \
 # must keep)
 precopy "precopy: pages swapped out, migrated and merged meanwhile, exact" \
 	-n $(( (SEEDS + 1) / 2 )) -s 9601 -e 8 -K
+# the target's own WP_ASYNC card marking (the kernel ends the watch of what
+# it registers): its scans must still see its writes, and the consumer's
+# dense sweeps must leave its protection alone
+precopy "precopy: the target's own uffd WP_ASYNC, dense epochs, exact" \
+	-n $(( (SEEDS + 1) / 2 )) -s 9611 -e 8 -U -d always -R
 precopy "precopy: running target, events only, exact against snapshots" \
 	-n "$SEEDS" -s 9001 -e 8 -d never
 precopy "precopy: running target, writes only, events only, exact" \

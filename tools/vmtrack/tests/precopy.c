@@ -20,7 +20,7 @@
  * threads; or, with -W, writes only.
  *
  *   precopy [-s SEED] [-n SEEDS] [-e EPOCHS] [-i MS] [-b KB] [-t TARGETS] [-L]
- *	     [-d MODE] [-R] [-B N] [-W] [-w] [-K] [-X] [-v]
+ *	     [-d MODE] [-R] [-B N] [-W] [-w] [-K] [-U] [-X] [-v]
  *
  *   -s	first seed (default 1)		-n  number of seeds (default 10)
  *   -e	epochs before the final one (12)	-i  interval between epochs in ms (50)
@@ -48,6 +48,12 @@
  *	(move_pages(), and NUMA balancing's hinting faults), merged by KSM
  *	and unmerged by writes, while the epochs run; some pages must have
  *	been swapped out and migrated (boot with numa=fake=2)
+ *   -U	the target also uses userfaultfd's WP_ASYNC, as a garbage
+ *	collector's card marking does: a thread registers mappings of its own
+ *	(one before the watch, the others while it runs), writes pages, and
+ *	checks that its own PAGEMAP_SCAN reports each page written since its
+ *	last scan; the kernel ends the watch of what it registers, and the
+ *	consumer's sweeps must leave its protection alone
  *   -X	a scripted target instead (one thread, no seed): one change of its
  *	mappings per step, each followed by an epoch and a comparison of
  *	its mappings, then the final epoch; the changes a random mix
@@ -79,7 +85,9 @@
 #include <unistd.h>
 
 #include <linux/mempolicy.h>
+#include <linux/userfaultfd.h>
 
+#include "../lib/pagemap-scan.h"
 #include "vmtrack.h"
 #include "smaps.h"
 #include "threads.h"
@@ -504,6 +512,105 @@ static void *worker(void *arg)
 	return NULL;
 }
 
+/* -U: card marking with userfaultfd's WP_ASYNC, checked by the target itself */
+#ifndef UFFD_FEATURE_WP_ASYNC		/* Linux 6.7 */
+#define UFFD_FEATURE_WP_UNPOPULATED	(1 << 13)
+#define UFFD_FEATURE_WP_ASYNC		(1 << 15)
+#endif
+#define CARD_PAGES	64
+#define CARD_ROUNDS	32
+
+struct card {
+	uint64_t	rng;
+	char		*p;
+	int		uffd;
+	int		pagemap;
+};
+
+static void card_fail(const char *what, long n)
+{
+	fprintf(stderr, "precopy: card marking: %s (%ld)\n", what, n);
+	_exit(5);
+}
+
+/* Its own scan: the pages written since the last, write-protected again. */
+static uint64_t card_scan(struct card *c)
+{
+	struct page_region regions[CARD_PAGES];
+	struct pm_scan_arg arg = {
+		.size = sizeof(arg),
+		.flags = PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC,
+		.start = (uintptr_t)c->p,
+		.end = (uintptr_t)c->p + CARD_PAGES * PAGE,
+		.vec = (uintptr_t)regions,
+		.vec_len = CARD_PAGES,
+		.category_mask = PAGE_IS_WRITTEN,
+		.return_mask = PAGE_IS_WRITTEN,
+	};
+	uint64_t found = 0, a;
+	long nr, i;
+
+	nr = ioctl(c->pagemap, PAGEMAP_SCAN, &arg);
+	if (nr < 0)
+		card_fail("PAGEMAP_SCAN failed", -errno);
+	for (i = 0; i < nr; i++)
+		for (a = regions[i].start; a < regions[i].end; a += PAGE)
+			found |= 1ULL << ((a - (uintptr_t)c->p) / PAGE);
+	return found;
+}
+
+/* A new mapping, written whole, then registered: every page reads written. */
+static void card_map(struct card *c)
+{
+	struct uffdio_api api = {
+		.api = UFFD_API,
+		.features = UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED,
+	};
+	struct uffdio_register reg = { .mode = UFFDIO_REGISTER_MODE_WP };
+	uint64_t found;
+
+	c->p = mmap(NULL, CARD_PAGES * PAGE, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (c->p == MAP_FAILED)
+		card_fail("mmap failed", -errno);
+	memset(c->p, 0x5a, CARD_PAGES * PAGE);
+	c->uffd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (c->uffd < 0 || ioctl(c->uffd, UFFDIO_API, &api))
+		card_fail("no userfaultfd WP_ASYNC", -errno);
+	reg.range.start = (uintptr_t)c->p;
+	reg.range.len = CARD_PAGES * PAGE;
+	if (ioctl(c->uffd, UFFDIO_REGISTER, &reg))
+		card_fail("UFFDIO_REGISTER failed", -errno);
+	found = card_scan(c);
+	if (found != ~0ULL)
+		card_fail("written pages not reported after the register", (long)~found);
+}
+
+static void *card_thread(void *arg)
+{
+	struct card *c = arg;
+	uint64_t written, found;
+	int round, i;
+
+	for (;;) {
+		for (round = 0; round < CARD_ROUNDS; round++) {
+			written = rnd(&c->rng) & rnd(&c->rng);
+			for (i = 0; i < CARD_PAGES; i++)
+				if (written & (1ULL << i))
+					c->p[i * PAGE + round] = (char)round;
+			usleep(rnd(&c->rng) % 2000);
+			found = card_scan(c);
+			if (written & ~found)
+				card_fail("pages written since the last scan not reported",
+					  (long)__builtin_ctzll(written & ~found));
+		}
+		close(c->uffd);
+		munmap(c->p, CARD_PAGES * PAGE);
+		card_map(c);
+	}
+	return NULL;
+}
+
 /* -K: each page one of two patterns, mergeable */
 static char *ksm_map(void)
 {
@@ -523,6 +630,7 @@ static int workload(uint64_t seed, int ready_fd, const char *mode)
 {
 	bool writes_only = mode && !strcmp(mode, "writes");
 	static struct wthread wt[W_THREADS];
+	static struct card card;
 	size_t span = W_THREADS * W_SLOTS * W_SLOT_PAGES * PAGE * 2;
 	pthread_t th;
 	char *base, ready[32];
@@ -557,6 +665,16 @@ static int workload(uint64_t seed, int ready_fd, const char *mode)
 	for (i = 0; i < W_THREADS; i++)
 		if (pthread_create(&th, NULL, worker, &wt[i]))
 			return 2;
+	if (mode && !strcmp(mode, "uffd")) {
+		/* the first mapping is registered before the watch */
+		card.rng = seed * 31 + 17;
+		card.pagemap = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+		if (card.pagemap < 0)
+			return 2;
+		card_map(&card);
+		if (pthread_create(&th, NULL, card_thread, &card))
+			return 2;
+	}
 	/* ready, and where the counters of -K are */
 	len = snprintf(ready, sizeof(ready), "r%016llx", (unsigned long long)(uintptr_t)w_moves);
 	if (write(ready_fd, ready, len) != len)
@@ -1004,6 +1122,7 @@ struct opts {
 	bool		want_rearm;
 	bool		writes_only;
 	bool		kernel_moves;	/* -K */
+	bool		uffd;		/* -U */
 	size_t		batch;
 	enum dense_mode	dense;
 	int		verbose;
@@ -1232,7 +1351,8 @@ static int start_target(const struct opts *o, struct target *t, uint64_t seed)
 	t->ack_fd = -1;
 	t->pid = o->scripted ? spawn_script(o->self, t) :
 		 spawn_random(o->self, seed, o->writes_only ? "writes" :
-			      o->kernel_moves ? "kernel" : NULL, &t->moves_addr);
+			      o->kernel_moves ? "kernel" : o->uffd ? "uffd" : NULL,
+			      &t->moves_addr);
 	if (t->pid < 0) {
 		printf("# cannot start the workload\n");
 		return -1;
@@ -1728,7 +1848,7 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: precopy [-s SEED] [-n SEEDS] [-e EPOCHS] [-i MS] [-b KB] "
 		"[-t TARGETS] [-L] [-S] [-d auto|never|always|cycle] [-R] [-B N] [-W] [-w] [-K] "
-		"[-X] [-v]\n");
+		"[-U] [-X] [-v]\n");
 	exit(2);
 }
 
@@ -1749,6 +1869,7 @@ int main(int argc, char **argv)
 		{ "writes-only", no_argument, NULL, 'W' },
 		{ "writable-only", no_argument, NULL, 'w' },
 		{ "kernel-moves", no_argument, NULL, 'K' },
+		{ "uffd", no_argument, NULL, 'U' },
 		{ "scripted", no_argument, NULL, 'X' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ NULL, 0, NULL, 0 }
@@ -1767,7 +1888,7 @@ int main(int argc, char **argv)
 		return script_target(atoi(argv[2]), atoi(argv[3]));
 	if (argc == 3 && !strcmp(argv[1], "--hold"))
 		return hold(atoi(argv[2]));
-	while ((c = getopt_long(argc, argv, "s:n:e:i:b:t:LSd:RB:WwKXv", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:n:e:i:b:t:LSd:RB:WwKUXv", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			o.seed = strtoull(optarg, NULL, 0);
@@ -1812,6 +1933,9 @@ int main(int argc, char **argv)
 		case 'K':
 			o.kernel_moves = true;
 			break;
+		case 'U':
+			o.uffd = true;
+			break;
 		case 'X':
 			o.scripted = true;
 			break;
@@ -1829,7 +1953,8 @@ int main(int argc, char **argv)
 	}
 	if (o.targets < 1 || o.targets > MAX_TARGETS || o.seeds < 1 || o.epochs < 0 ||
 	    (o.scripted && (o.targets > 1 || o.batch || o.writes_only || o.kernel_moves)) ||
-	    (o.writes_only && o.kernel_moves))
+	    (o.writes_only && o.kernel_moves) ||
+	    (o.uffd && (o.scripted || o.writes_only || o.kernel_moves)))
 		usage();
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	printf("1..%d\n", o.seeds + o.kernel_moves);
