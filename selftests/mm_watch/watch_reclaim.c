@@ -651,6 +651,97 @@ static size_t write_and_count(struct __test_metadata *_metadata,
 }
 
 /*
+ * What userfaultfd installs in a watched VMA appears there without a fault:
+ * each page is reported written.
+ */
+TEST_F(reclaim, uffd_fill_reported)
+{
+	const size_t n = 4;
+	struct uffdio_copy copy = { .len = ps };
+	struct uffdio_zeropage zero = { .range = { .len = ps } };
+	struct uffdio_poison poison = { .range = { .len = ps } };
+	char *p, *src;
+	size_t i;
+	int fd;
+
+	fd = mmw_uffd_open(UFFD_FEATURE_POISON);
+	if (fd < 0)
+		SKIP(return, "userfaultfd with UFFDIO_POISON: %s", strerror(errno));
+	p = map_small(n * ps);
+	self->p = p;
+	self->len = n * ps;
+	ASSERT_NE(MAP_FAILED, p);
+	src = map_small(ps);
+	ASSERT_NE(MAP_FAILED, src);
+	fill(src, 1, 29);
+	ASSERT_EQ(0, madvise(p, n * ps, MADV_WATCH));
+	ASSERT_EQ(0, mmw_uffd_register(fd, p, n * ps, UFFDIO_REGISTER_MODE_MISSING));
+	MMW_READ_OWN_EVENTS();
+	ASSERT_EQ(0, mmw_trace_clear(&self->t));
+
+	copy.dst = mmw_pg(p, 0);
+	copy.src = (unsigned long)src;
+	ASSERT_EQ(0, ioctl(fd, UFFDIO_COPY, &copy));
+	zero.range.start = mmw_pg(p, 1);
+	ASSERT_EQ(0, ioctl(fd, UFFDIO_ZEROPAGE, &zero));
+	poison.range.start = mmw_pg(p, 2);
+	ASSERT_EQ(0, ioctl(fd, UFFDIO_POISON, &poison));
+	MMW_READ_OWN_EVENTS();
+	for (i = 0; i < n; i++)
+		EXPECT_EQ(i < 3, MMW_WRITE_FAULTS(mmw_pg(p, i), mmw_pg(p, i + 1)))
+			TH_LOG("page %zu", i);
+	EXPECT_EQ(0, memcmp(p, src, ps));
+	munmap(src, ps);
+	close(fd);
+}
+
+/*
+ * UFFDIO_MOVE would move contents into or out of a watched VMA without a
+ * fault on either side: it is refused, and the same move between
+ * unwatched VMAs is not.
+ */
+TEST_F(reclaim, uffd_move_refused)
+{
+	const size_t n = 4;
+	struct uffdio_move move = { .len = ps };
+	char *p, *src;
+	int fd;
+
+	fd = mmw_uffd_open(UFFD_FEATURE_MOVE);
+	if (fd < 0)
+		SKIP(return, "userfaultfd with UFFDIO_MOVE: %s", strerror(errno));
+	p = map_small(n * ps);
+	self->p = p;
+	self->len = n * ps;
+	ASSERT_NE(MAP_FAILED, p);
+	src = map_small(n * ps);
+	ASSERT_NE(MAP_FAILED, src);
+	fill(src, n, 31);
+	fill(p + 2 * ps, 2, 37);
+	ASSERT_EQ(0, mmw_uffd_register(fd, p, n * ps, UFFDIO_REGISTER_MODE_MISSING));
+	ASSERT_EQ(0, mmw_uffd_register(fd, src, n * ps, UFFDIO_REGISTER_MODE_MISSING));
+	move.dst = mmw_pg(p, 0);
+	move.src = mmw_pg(src, 0);
+	ASSERT_EQ(0, ioctl(fd, UFFDIO_MOVE, &move)) TH_LOG("%s", strerror(errno));
+
+	ASSERT_EQ(0, madvise(p, n * ps, MADV_WATCH));
+	move.dst = mmw_pg(p, 1);
+	move.src = mmw_pg(src, 1);
+	errno = 0;
+	EXPECT_EQ(-1, ioctl(fd, UFFDIO_MOVE, &move));
+	EXPECT_EQ(EINVAL, errno);
+	move.dst = mmw_pg(src, 0);
+	move.src = mmw_pg(p, 2);
+	errno = 0;
+	EXPECT_EQ(-1, ioctl(fd, UFFDIO_MOVE, &move));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_NE(0, src[ps + 1]);
+	EXPECT_NE(0, p[2 * ps + 1]);
+	munmap(src, n * ps);
+	close(fd);
+}
+
+/*
  * userfaultfd write-protection decides what PAGEMAP_SCAN reports as
  * written and arms, as a watch does: registering a watched part for it
  * ends the watch of that part, reported by an unmark, and the process's

@@ -270,6 +270,30 @@ TEST_F(sweep, uprobe_text_reads_written)
 	close(fd);
 }
 
+/*
+ * A page UFFDIO_POISON installs changed without a fault: it reads as
+ * written until the next arm, as any written entry does.
+ */
+TEST_F(sweep, poison_reads_written)
+{
+	struct uffdio_poison poison = {
+		.range = { .start = mmw_pg(self->p, 3), .len = ps },
+	};
+	int fd;
+
+	fd = mmw_uffd_open(UFFD_FEATURE_POISON);
+	if (fd < 0)
+		SKIP(return, "userfaultfd with UFFDIO_POISON: %s", strerror(errno));
+	ASSERT_EQ(0, madvise(self->p, self->len, MADV_WATCH));
+	ASSERT_EQ(0, madvise(self->p + 3 * ps, ps, MADV_DONTNEED));
+	ASSERT_EQ(0, mmw_uffd_register(fd, self->p, self->len, UFFDIO_REGISTER_MODE_MISSING));
+	ASSERT_EQ(0, ioctl(fd, UFFDIO_POISON, &poison));
+	EXPECT_EQ(0x8UL, soft_dirty(self->pagemap, self->p, NPAGES));
+	ASSERT_EQ(0, madvise(self->p, self->len, MADV_WATCH));
+	EXPECT_EQ(0UL, soft_dirty(self->pagemap, self->p, NPAGES));
+	close(fd);
+}
+
 /* clear_refs ("4") leaves watched VMAs alone, and clears the others. */
 TEST_F(sweep, clear_refs_skips_watched)
 {
