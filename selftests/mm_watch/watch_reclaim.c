@@ -4,8 +4,9 @@
  * fault, or that replace the page behind a watched address: swap-out and
  * swap-in on a read fault, KSM merge and unmerge, khugepaged and
  * MADV_COLLAPSE, NUMA balancing hinting faults, page migration and
- * userfaultfd write-protect. After each of them, every write to a watched
- * page must still produce an event.
+ * userfaultfd. After each of them, every write to a watched page must
+ * still produce an event; userfaultfd's installs are reported, and its
+ * write-protection ends the watch of what it registers.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -707,7 +708,8 @@ TEST_F(reclaim, uffd_move_refused)
 	char *p, *src;
 	int fd;
 
-	fd = mmw_uffd_open(UFFD_FEATURE_MOVE);
+	/* SIGBUS: a read of a page moved away must not wait for us */
+	fd = mmw_uffd_open(UFFD_FEATURE_MOVE | UFFD_FEATURE_SIGBUS);
 	if (fd < 0)
 		SKIP(return, "userfaultfd with UFFDIO_MOVE: %s", strerror(errno));
 	p = map_small(n * ps);
@@ -803,7 +805,7 @@ TEST_F(reclaim, uffd_wp_register_ends_watch)
 TEST_F(reclaim, uffd_wp_left_out_of_watch_all)
 {
 	const size_t n = 8;
-	char *p;
+	char *p, *other;
 	int fd;
 
 	fd = mmw_uffd_open(UFFD_FEATURE_PAGEFAULT_FLAG_WP);
@@ -816,10 +818,17 @@ TEST_F(reclaim, uffd_wp_left_out_of_watch_all)
 	fill(p, n, 17);
 	ASSERT_EQ(0, mmw_uffd_register(fd, p, n * ps, UFFDIO_REGISTER_MODE_WP))
 		TH_LOG("%s", strerror(errno));
+	/* the same, not registered: watched */
+	other = map_small(n * ps);
+	ASSERT_NE(MAP_FAILED, other);
+	fill(other, n, 19);
 	ASSERT_EQ(0, madvise(NULL, 0, MADV_WATCH_ALL));
 	EXPECT_EQ(0, mmw_vma_has_flag(getpid(), mmw_pg(p, 0), "wt"));
+	EXPECT_EQ(1, mmw_vma_has_flag(getpid(), mmw_pg(other, 0), "wt"));
 	EXPECT_EQ(0, write_and_count(_metadata, self, p, n));
+	EXPECT_EQ(n, write_and_count(_metadata, self, other, n));
 	ASSERT_EQ(0, madvise(NULL, 0, MADV_UNWATCH_ALL));
+	munmap(other, n * ps);
 	close(fd);
 }
 

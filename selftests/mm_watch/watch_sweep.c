@@ -291,6 +291,8 @@ TEST_F(sweep, poison_reads_written)
 	EXPECT_EQ(0x8UL, soft_dirty(self->pagemap, self->p, NPAGES));
 	ASSERT_EQ(0, madvise(self->p, self->len, MADV_WATCH));
 	EXPECT_EQ(0UL, soft_dirty(self->pagemap, self->p, NPAGES));
+	/* the arm left the marker */
+	EXPECT_NE(0, mmw_pagemap(self->pagemap, mmw_pg(self->p, 3)) & PM_SWAP);
 	close(fd);
 }
 
@@ -715,6 +717,34 @@ TEST_F(sweep, pagemap_scan_rearms_swapped)
 	check_rearmed(_metadata, self, 0x0100, 0x8104);
 }
 
+/*
+ * A poisoned page changed without a fault: the scan finds it once and arms
+ * it, leaving the marker.
+ */
+TEST_F(sweep, pagemap_scan_rearms_poison)
+{
+	struct uffdio_poison poison = {
+		.range = { .start = mmw_pg(self->p, 5), .len = ps },
+	};
+	unsigned long found;
+	int fd;
+
+	fd = mmw_uffd_open(UFFD_FEATURE_POISON);
+	if (fd < 0)
+		SKIP(return, "userfaultfd with UFFDIO_POISON: %s", strerror(errno));
+	ASSERT_EQ(0, madvise(self->p, self->len, MADV_WATCH));
+	ASSERT_EQ(0, madvise(self->p + 5 * ps, ps, MADV_DONTNEED));
+	ASSERT_EQ(0, mmw_uffd_register(fd, self->p, self->len, UFFDIO_REGISTER_MODE_MISSING));
+	ASSERT_EQ(0, ioctl(fd, UFFDIO_POISON, &poison));
+	write_pages(self->p, 0x0001);
+	EXPECT_EQ(2, scan_rearm(self->pagemap, self->p, NPAGES, 0, &found));
+	EXPECT_EQ(0x0021UL, found);
+	EXPECT_EQ(0, scan_rearm(self->pagemap, self->p, NPAGES, 0, &found));
+	EXPECT_EQ(0UL, found);
+	EXPECT_NE(0, mmw_pagemap(self->pagemap, mmw_pg(self->p, 5)) & PM_SWAP);
+	close(fd);
+}
+
 /* A watched VMA is write-protectable; an unwatched one is not. */
 TEST_F(sweep, pagemap_scan_rearm_checks_vmas)
 {
@@ -774,6 +804,17 @@ TEST_F(sweep, pagemap_scan_rearm_watched_only)
 	/* the other half was left alone: its written page is still written */
 	EXPECT_EQ(1, scan_rearm(self->pagemap, async, NPAGES / 2, 0, &found));
 	EXPECT_EQ(0x0001UL, found);
+
+	/* and a WP_ASYNC user that leaves out watched VMAs arms only its own */
+	arg.flags = PM_SCAN_WP_MATCHING;
+	arg.category_mask = PAGE_IS_WRITTEN | PAGE_IS_WATCHED;
+	arg.category_inverted = PAGE_IS_WATCHED;
+	arg.return_mask = PAGE_IS_WRITTEN;
+	write_pages(self->p, 0x0202);
+	ASSERT_EQ(1, ioctl(self->pagemap, PAGEMAP_SCAN, &arg));
+	EXPECT_EQ(mmw_pg(self->p, 9), regions[0].start);
+	EXPECT_EQ(mmw_pg(self->p, 10), regions[0].end);
+	EXPECT_EQ(0x0002UL, soft_dirty(self->pagemap, self->p, NPAGES / 2));
 	close(uffd);
 }
 
