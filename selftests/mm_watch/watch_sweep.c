@@ -197,6 +197,20 @@ TEST_F(sweep, swap_keeps_written)
 	EXPECT_EQ(0UL, soft_dirty(self->pagemap, self->p, NPAGES));
 }
 
+/* Watch the fixture's pages, and poison page @i with userfaultfd @fd. */
+static void watch_and_poison(struct __test_metadata *_metadata,
+			     struct _test_data_sweep *self, int fd, size_t i)
+{
+	struct uffdio_poison poison = {
+		.range = { .start = mmw_pg(self->p, i), .len = ps },
+	};
+
+	ASSERT_EQ(0, madvise(self->p, self->len, MADV_WATCH));
+	ASSERT_EQ(0, madvise(self->p + i * ps, ps, MADV_DONTNEED));
+	ASSERT_EQ(0, mmw_uffd_register(fd, self->p, self->len, UFFDIO_REGISTER_MODE_MISSING));
+	ASSERT_EQ(0, ioctl(fd, UFFDIO_POISON, &poison));
+}
+
 /*
  * KSM replaces a watched entry by one of its shared page, read-only: the
  * entry keeps its bit, so a page written before the merge is still found.
@@ -276,18 +290,12 @@ TEST_F(sweep, uprobe_text_reads_written)
  */
 TEST_F(sweep, poison_reads_written)
 {
-	struct uffdio_poison poison = {
-		.range = { .start = mmw_pg(self->p, 3), .len = ps },
-	};
 	int fd;
 
 	fd = mmw_uffd_open(UFFD_FEATURE_POISON);
 	if (fd < 0)
 		SKIP(return, "userfaultfd with UFFDIO_POISON: %s", strerror(errno));
-	ASSERT_EQ(0, madvise(self->p, self->len, MADV_WATCH));
-	ASSERT_EQ(0, madvise(self->p + 3 * ps, ps, MADV_DONTNEED));
-	ASSERT_EQ(0, mmw_uffd_register(fd, self->p, self->len, UFFDIO_REGISTER_MODE_MISSING));
-	ASSERT_EQ(0, ioctl(fd, UFFDIO_POISON, &poison));
+	watch_and_poison(_metadata, self, fd, 3);
 	EXPECT_EQ(0x8UL, soft_dirty(self->pagemap, self->p, NPAGES));
 	ASSERT_EQ(0, madvise(self->p, self->len, MADV_WATCH));
 	EXPECT_EQ(0UL, soft_dirty(self->pagemap, self->p, NPAGES));
@@ -723,19 +731,13 @@ TEST_F(sweep, pagemap_scan_rearms_swapped)
  */
 TEST_F(sweep, pagemap_scan_rearms_poison)
 {
-	struct uffdio_poison poison = {
-		.range = { .start = mmw_pg(self->p, 5), .len = ps },
-	};
 	unsigned long found;
 	int fd;
 
 	fd = mmw_uffd_open(UFFD_FEATURE_POISON);
 	if (fd < 0)
 		SKIP(return, "userfaultfd with UFFDIO_POISON: %s", strerror(errno));
-	ASSERT_EQ(0, madvise(self->p, self->len, MADV_WATCH));
-	ASSERT_EQ(0, madvise(self->p + 5 * ps, ps, MADV_DONTNEED));
-	ASSERT_EQ(0, mmw_uffd_register(fd, self->p, self->len, UFFDIO_REGISTER_MODE_MISSING));
-	ASSERT_EQ(0, ioctl(fd, UFFDIO_POISON, &poison));
+	watch_and_poison(_metadata, self, fd, 5);
 	write_pages(self->p, 0x0001);
 	EXPECT_EQ(2, scan_rearm(self->pagemap, self->p, NPAGES, 0, &found));
 	EXPECT_EQ(0x0021UL, found);
