@@ -231,6 +231,8 @@ static bool mm_watch_protect_ranges(struct mmu_gather *tlb,
 	mmap_assert_write_locked(vma->vm_mm);
 	if (WARN_ON_ONCE(!vma_watched(vma) || !vma->vm_mm->watch_id))
 		return false;
+	/* MADV_WATCH refuses, and UFFDIO_REGISTER_MODE_WP ends, such a watch */
+	VM_WARN_ON_ONCE(userfaultfd_wp(vma));
 	/* No arm before the GUP-fast walks that missed the identity ended */
 	VM_WARN_ON_ONCE(!poll_state_synchronize_rcu(vma->vm_mm->watch_gp));
 	/*

@@ -27,6 +27,16 @@
 #define MAX_IOV		1024	/* ranges per process_madvise(), as libvmtrack */
 
 enum mode { WATCH, UFFD_WP, SCAN_WATCH, SCAN_UFFD, NR_MODES };
+
+#ifndef PAGE_IS_WATCHED
+#define PAGE_IS_WATCHED	(1 << 9)
+#endif
+
+/* A scan re-arms watched VMAs only if it requires PAGE_IS_WATCHED. */
+static inline __u64 scan_categories(enum mode mode)
+{
+	return PAGE_IS_WRITTEN | (mode == SCAN_WATCH ? PAGE_IS_WATCHED : 0);
+}
 static const char *const mode_names[NR_MODES] = {
 	"watch", "uffd-wp", "scan-watch", "scan-uffd"
 };

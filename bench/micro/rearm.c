@@ -40,7 +40,7 @@ static double now_ns(void)
 }
 
 /* Find the written pages of [addr, addr + len) and re-arm them; count them. */
-static int scan_rearm(int pagemap, char *addr, size_t len, size_t expect)
+static int scan_rearm(int pagemap, enum mode mode, char *addr, size_t len, size_t expect)
 {
 	static struct page_region vec[SCAN_VEC];
 	struct pm_scan_arg arg = {
@@ -50,7 +50,7 @@ static int scan_rearm(int pagemap, char *addr, size_t len, size_t expect)
 		.end = (unsigned long)addr + len,
 		.vec = (unsigned long)vec,
 		.vec_len = scan_vec_len,
-		.category_mask = PAGE_IS_WRITTEN,
+		.category_mask = scan_categories(mode),
 		.return_mask = PAGE_IS_WRITTEN,
 	};
 	size_t found = 0;
@@ -154,7 +154,7 @@ int main(int argc, char **argv)
 		/* the first scan finds every page written since the mark */
 		for (i = 0; i < pages; i++)
 			((volatile char *)p)[i * psz]++;
-		if (pagemap < 0 || scan_rearm(pagemap, p, pages * psz, pages)) {
+		if (pagemap < 0 || scan_rearm(pagemap, mode, p, pages * psz, pages)) {
 			perror("rearm: PAGEMAP_SCAN");
 			return 1;
 		}
@@ -176,7 +176,7 @@ int main(int argc, char **argv)
 			err = uffd_rearm(fd, iov, n);
 			break;
 		default:
-			err = scan_rearm(pagemap, p, pages * psz, n);
+			err = scan_rearm(pagemap, mode, p, pages * psz, n);
 			break;
 		}
 		if (err) {

@@ -97,7 +97,7 @@ static int scan_rearm(struct target *t)
 		.end = (unsigned long)t->base + t->len,
 		.vec = (unsigned long)vec,
 		.vec_len = SCAN_VEC,
-		.category_mask = PAGE_IS_WRITTEN,
+		.category_mask = scan_categories(t->mode),
 		.return_mask = PAGE_IS_WRITTEN,
 	};
 

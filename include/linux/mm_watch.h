@@ -7,7 +7,7 @@
 #define _LINUX_MM_WATCH_H
 
 #include <linux/errno.h>
-#include <linux/mm_types.h>
+#include <linux/mm.h>
 #include <linux/mmap_lock.h>
 #include <linux/pgtable.h>
 

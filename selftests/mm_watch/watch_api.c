@@ -974,8 +974,8 @@ static int target_written(void *arg)
 }
 
 /*
- * PAGEMAP_SCAN of the page at @addr for @category, with @flags: the number
- * of regions found (0 or 1), or -errno.
+ * PAGEMAP_SCAN of the watched page at @addr for @category, with @flags:
+ * the number of regions found (0 or 1), or -errno.
  */
 static long scan_page(int pagemap, char *addr, __u64 flags, __u64 category)
 {
@@ -987,7 +987,7 @@ static long scan_page(int pagemap, char *addr, __u64 flags, __u64 category)
 		.end = (unsigned long)addr + ps,
 		.vec = (unsigned long)&region,
 		.vec_len = 1,
-		.category_mask = category,
+		.category_mask = category | PAGE_IS_WATCHED,
 		.return_mask = category,
 	};
 	long n = ioctl(pagemap, PAGEMAP_SCAN, &arg);

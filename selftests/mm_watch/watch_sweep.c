@@ -304,6 +304,48 @@ TEST_F(sweep, poison_reads_written)
 	close(fd);
 }
 
+/*
+ * UFFDIO_ZEROPAGE and UFFDIO_COPY into a private mapping of a file put new
+ * contents over the file's without a fault: the pages read as written
+ * until the next arm.
+ */
+TEST_F(sweep, uffd_fill_private_file_reads_written)
+{
+	struct uffdio_zeropage zero = { .range = { .len = ps } };
+	struct uffdio_copy copy = { .len = ps };
+	char *p;
+	int fd, mem;
+
+	fd = mmw_uffd_open(0);
+	if (fd < 0)
+		SKIP(return, "userfaultfd: %s", strerror(errno));
+	mem = memfd_create("watch_sweep", 0);
+	ASSERT_LE(0, mem);
+	ASSERT_EQ(0, ftruncate(mem, 4 * ps));
+	/* the file's pages hold ones, as the fixture's pages do */
+	ASSERT_EQ((ssize_t)ps, pwrite(mem, self->p, ps, ps));
+	p = mmap(NULL, 4 * ps, PROT_READ | PROT_WRITE, MAP_PRIVATE, mem, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	ASSERT_EQ(0, madvise(p, 4 * ps, MADV_WATCH));
+	ASSERT_EQ(0, mmw_uffd_register(fd, p, 4 * ps, UFFDIO_REGISTER_MODE_MISSING));
+
+	zero.range.start = mmw_pg(p, 1);
+	ASSERT_EQ(0, ioctl(fd, UFFDIO_ZEROPAGE, &zero));
+	self->p[0] = 2;
+	copy.dst = mmw_pg(p, 2);
+	copy.src = (unsigned long)self->p;
+	ASSERT_EQ(0, ioctl(fd, UFFDIO_COPY, &copy));
+	EXPECT_EQ(0, p[ps]);
+	EXPECT_EQ(2, p[2 * ps]);
+	EXPECT_EQ(0x6UL, soft_dirty(self->pagemap, p, 4));
+	ASSERT_EQ(0, madvise(p, 4 * ps, MADV_WATCH));
+	EXPECT_EQ(0UL, soft_dirty(self->pagemap, p, 4));
+
+	close(fd);
+	munmap(p, 4 * ps);
+	close(mem);
+}
+
 /* clear_refs ("4") leaves watched VMAs alone, and clears the others. */
 TEST_F(sweep, clear_refs_skips_watched)
 {
@@ -529,15 +571,15 @@ TEST_F(sweep, pagemap_scan_finds_lost_writes)
 }
 
 /*
- * PAGEMAP_SCAN with PM_SCAN_WP_MATCHING: the pages of a watched VMA written
- * since armed, found and armed again in one walk, returning @return_mask
- * in at most @vec_len regions. @flags and @categories, required, are added
- * to it. Bit i of the result:
- * page i of [p, p + n pages) was reported written.
+ * PAGEMAP_SCAN with PM_SCAN_WP_MATCHING and @flags over [p, p + n pages):
+ * the pages written, armed again in the same walk, in at most @vec_len
+ * regions that return @return_mask. With @categories PAGE_IS_WATCHED, the
+ * pages of watched VMAs written since armed; with none, as a WP_ASYNC
+ * user asks. Bit i of the result: page i was reported written.
  */
-static long scan_rearm_vec(int pagemap, char *p, size_t n, __u64 flags,
-			   __u64 categories, __u64 return_mask, size_t vec_len,
-			   unsigned long *found)
+static long scan_wp_vec(int pagemap, char *p, size_t n, __u64 flags,
+			__u64 categories, __u64 return_mask, size_t vec_len,
+			unsigned long *found)
 {
 	struct page_region regions[NPAGES];
 	struct pm_scan_arg arg = {
@@ -561,10 +603,23 @@ static long scan_rearm_vec(int pagemap, char *p, size_t n, __u64 flags,
 	return nr < 0 ? -errno : nr;
 }
 
+/* scan_wp_vec() of watched VMAs, a consumer's re-arm */
+static long scan_rearm_vec(int pagemap, char *p, size_t n, __u64 flags,
+			   __u64 return_mask, size_t vec_len, unsigned long *found)
+{
+	return scan_wp_vec(pagemap, p, n, flags, PAGE_IS_WATCHED, return_mask, vec_len, found);
+}
+
 /* As scan_rearm_vec(), returning PAGE_IS_WRITTEN, the fast path. */
 static long scan_rearm(int pagemap, char *p, size_t n, __u64 flags, unsigned long *found)
 {
-	return scan_rearm_vec(pagemap, p, n, flags, 0, PAGE_IS_WRITTEN, NPAGES, found);
+	return scan_rearm_vec(pagemap, p, n, flags, PAGE_IS_WRITTEN, NPAGES, found);
+}
+
+/* scan_wp_vec() as a WP_ASYNC user's scan, which does not ask for watched VMAs */
+static long scan_wp_async(int pagemap, char *p, size_t n, __u64 flags, unsigned long *found)
+{
+	return scan_wp_vec(pagemap, p, n, flags, 0, PAGE_IS_WRITTEN, NPAGES, found);
 }
 
 /*
@@ -680,7 +735,7 @@ TEST_F(sweep, pagemap_scan_rearm_any_categories)
 	MMW_READ_OWN_EVENTS();
 	ASSERT_EQ(0, mmw_trace_clear(&self->t));
 	write_pages(self->p, 0x01f1);
-	EXPECT_EQ(2, scan_rearm_vec(self->pagemap, self->p, NPAGES, 0, 0,
+	EXPECT_EQ(2, scan_rearm_vec(self->pagemap, self->p, NPAGES, 0,
 				    PAGE_IS_WRITTEN | PAGE_IS_PRESENT, NPAGES, &found));
 	EXPECT_EQ(0x01f1UL, found);
 	EXPECT_EQ(0UL, soft_dirty(self->pagemap, self->p, NPAGES));
@@ -698,7 +753,7 @@ TEST_F(sweep, pagemap_scan_rearm_stops_with_vec)
 	MMW_READ_OWN_EVENTS();
 	ASSERT_EQ(0, mmw_trace_clear(&self->t));
 	write_pages(self->p, 0x4211);
-	EXPECT_EQ(2, scan_rearm_vec(self->pagemap, self->p, NPAGES, 0, 0,
+	EXPECT_EQ(2, scan_rearm_vec(self->pagemap, self->p, NPAGES, 0,
 				    PAGE_IS_WRITTEN, 2, &found));
 	EXPECT_EQ(0x0011UL, found);
 	EXPECT_EQ(0x4200UL, soft_dirty(self->pagemap, self->p, NPAGES));
@@ -763,9 +818,13 @@ TEST_F(sweep, pagemap_scan_rearm_checks_vmas)
 }
 
 /*
- * PAGE_IS_WATCHED keeps a re-arming scan to watched VMAs: without it, it
- * would write-protect the pages of a VMA registered for userfaultfd's
- * WP_ASYNC, which are not its to arm.
+ * Watched VMAs take part in a scan only if it asks for them alone, with
+ * PAGE_IS_WATCHED required. Any other, such as a WP_ASYNC user's written
+ * before watches, sees them as it would without the watch: not WP_ASYNC,
+ * left alone by PM_SCAN_WP_MATCHING, refused by PM_SCAN_CHECK_WPASYNC,
+ * every present page written. It cannot clear "written since armed" under
+ * the consumer; nor can the consumer's scan write-protect the pages of a
+ * VMA registered for WP_ASYNC, which are not its to arm.
  */
 TEST_F(sweep, pagemap_scan_rearm_watched_only)
 {
@@ -795,28 +854,29 @@ TEST_F(sweep, pagemap_scan_rearm_watched_only)
 	EXPECT_EQ((unsigned long)async, regions[0].end);
 	EXPECT_EQ(PAGE_IS_WATCHED, regions[0].categories);
 
-	/* the process's own arm of its half, every page of which is written */
-	EXPECT_EQ(1, scan_rearm(self->pagemap, async, NPAGES / 2, 0, &found));
-	EXPECT_EQ(0x00ffUL, found);
-
+	/* the process's own scan of both arms its half, every page written */
 	write_pages(self->p, 0x0101);
-	EXPECT_EQ(1, scan_rearm_vec(self->pagemap, self->p, NPAGES, 0, PAGE_IS_WATCHED,
-				    PAGE_IS_WRITTEN, NPAGES, &found));
-	EXPECT_EQ(0x0001UL, found);
-	/* the other half was left alone: its written page is still written */
-	EXPECT_EQ(1, scan_rearm(self->pagemap, async, NPAGES / 2, 0, &found));
-	EXPECT_EQ(0x0001UL, found);
-
-	/* and a WP_ASYNC user that leaves out watched VMAs arms only its own */
-	arg.flags = PM_SCAN_WP_MATCHING;
-	arg.category_mask = PAGE_IS_WRITTEN | PAGE_IS_WATCHED;
-	arg.category_inverted = PAGE_IS_WATCHED;
+	EXPECT_EQ(1, scan_wp_async(self->pagemap, self->p, NPAGES, 0, &found));
+	EXPECT_EQ(0xff00UL, found);
+	EXPECT_EQ(0x0001UL, soft_dirty(self->pagemap, self->p, NPAGES / 2));
+	EXPECT_EQ(-EPERM, scan_wp_async(self->pagemap, self->p, NPAGES,
+					PM_SCAN_CHECK_WPASYNC, &found));
+	/* to it, the watched pages read as any other's: written */
+	arg.category_mask = PAGE_IS_WRITTEN;
 	arg.return_mask = PAGE_IS_WRITTEN;
-	write_pages(self->p, 0x0202);
+	arg.end = (unsigned long)async;
 	ASSERT_EQ(1, ioctl(self->pagemap, PAGEMAP_SCAN, &arg));
-	EXPECT_EQ(mmw_pg(self->p, 9), regions[0].start);
-	EXPECT_EQ(mmw_pg(self->p, 10), regions[0].end);
-	EXPECT_EQ(0x0002UL, soft_dirty(self->pagemap, self->p, NPAGES / 2));
+	EXPECT_EQ((unsigned long)self->p, regions[0].start);
+	EXPECT_EQ((unsigned long)async, regions[0].end);
+
+	/* the consumer's arms its own written pages, and only those */
+	write_pages(self->p, 0x0202);
+	EXPECT_EQ(1, scan_rearm(self->pagemap, self->p, NPAGES, 0, &found));
+	EXPECT_EQ(0x0003UL, found);
+	EXPECT_EQ(0UL, soft_dirty(self->pagemap, self->p, NPAGES / 2));
+	/* the WP_ASYNC half's written page is still written */
+	EXPECT_EQ(1, scan_wp_async(self->pagemap, async, NPAGES / 2, 0, &found));
+	EXPECT_EQ(0x0002UL, found);
 	close(uffd);
 }
 
@@ -926,7 +986,7 @@ TEST_F(sweep, pagemap_scan_rearm_error_returns_armed)
 		.end = (unsigned long)self->p + self->len,
 		.vec = (unsigned long)regions,
 		.vec_len = NPAGES,
-		.category_mask = PAGE_IS_WRITTEN,
+		.category_mask = PAGE_IS_WRITTEN | PAGE_IS_WATCHED,
 		.return_mask = PAGE_IS_WRITTEN,
 	};
 
@@ -1006,7 +1066,7 @@ TEST_F(sweep, pagemap_scan_rearms_thp)
 		.flags = PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC,
 		.vec = (unsigned long)&region,
 		.vec_len = 1,
-		.category_mask = PAGE_IS_WRITTEN,
+		.category_mask = PAGE_IS_WRITTEN | PAGE_IS_WATCHED,
 		.return_mask = PAGE_IS_WRITTEN | PAGE_IS_HUGE,
 	};
 	const size_t n = PMD_SIZE_2M / ps;
@@ -1056,7 +1116,7 @@ TEST_F(sweep, pagemap_scan_walk_end_after_full_buffer)
 		.size = sizeof(arg),
 		.flags = PM_SCAN_WP_MATCHING,
 		.vec_len = n,
-		.category_mask = PAGE_IS_WRITTEN,
+		.category_mask = PAGE_IS_WRITTEN | PAGE_IS_WATCHED,
 		.return_mask = PAGE_IS_WRITTEN,
 	};
 	char *p;
@@ -1124,7 +1184,7 @@ TEST_F_TIMEOUT(sweep, pagemap_scan_rearm_lets_faults_in, 120)
 		.flags = PM_SCAN_WP_MATCHING,
 		.vec = (unsigned long)regions,
 		.vec_len = ARRAY_SIZE(regions),
-		.category_mask = PAGE_IS_WRITTEN,
+		.category_mask = PAGE_IS_WRITTEN | PAGE_IS_WATCHED,
 		.return_mask = PAGE_IS_WRITTEN,
 	};
 	unsigned long before, during = 0;

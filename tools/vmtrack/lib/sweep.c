@@ -401,11 +401,11 @@ int vmtrack_sweep_written_extents(int fd, const struct vmtrack_dset *ds, uint64_
  * @ds:		the tracked ranges
  *
  * A kernel that write-protects the written pages of watched VMAs under
- * PM_SCAN_WP_MATCHING reports them PAGE_IS_WPALLOWED; an older one skips
- * them, and its sweep would find nothing. The sweep also needs
- * PAGE_IS_WATCHED, to leave the target's own WP_ASYNC VMAs alone: a kernel
- * without it refuses the category. Asks for one watched page of the first
- * tracked range that has one, without changing anything.
+ * PM_SCAN_WP_MATCHING does so for a scan that requires PAGE_IS_WATCHED,
+ * and reports them PAGE_IS_WPALLOWED to it; an older one refuses the
+ * category, and one without soft-dirty bits reports no VMA watched. Asks
+ * for one watched page of the first tracked range that has one, without
+ * changing anything.
  *
  * Return: 1 if it does, 0 if not, -1 if it cannot tell yet (no tracked
  * range, an error).

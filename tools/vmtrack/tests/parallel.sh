@@ -62,8 +62,9 @@ precopy "precopy: dense epochs in and out in turn, exact" \
 precopy "precopy: pages swapped out, migrated and merged meanwhile, exact" \
 	-n $(( (SEEDS + 1) / 2 )) -s 9601 -e 8 -K
 # the target's own WP_ASYNC card marking (the kernel ends the watch of what
-# it registers): its scans must still see its writes, and the consumer's
-# dense sweeps must leave its protection alone
+# it registers): its scans, which span watched runs, must still see its
+# writes and leave the runs' alone, and the consumer's dense sweeps must
+# leave its protection alone
 precopy "precopy: the target's own uffd WP_ASYNC, dense epochs, exact" \
 	-n $(( (SEEDS + 1) / 2 )) -s 9611 -e 8 -U -d always -R
 precopy "precopy: running target, events only, exact against snapshots" \

@@ -50,10 +50,12 @@
  *	been swapped out and migrated (boot with numa=fake=2)
  *   -U	the target also uses userfaultfd's WP_ASYNC, as a garbage
  *	collector's card marking does: a thread registers mappings of its own
- *	(one before the watch, the others while it runs), writes pages, and
- *	checks that its own PAGEMAP_SCAN reports each page written since its
- *	last scan; the kernel ends the watch of what it registers, and the
- *	consumer's sweeps must leave its protection alone
+ *	(one before the watch, the others while it runs), each between two it
+ *	leaves to the consumer, writes pages of all three, and checks that its
+ *	own PAGEMAP_SCAN, over the three as a collector's scan of its heap,
+ *	reports each page of its own written since its last scan; the kernel
+ *	ends the watch of what it registers, the consumer's sweeps must leave
+ *	its protection alone, and its scans the consumer's watch
  *   -X	a scripted target instead (one thread, no seed): one change of its
  *	mappings per step, each followed by an epoch and a comparison of
  *	its mappings, then the final epoch; the changes a random mix
@@ -520,8 +522,18 @@ static void *worker(void *arg)
 #define CARD_PAGES	64
 #define CARD_ROUNDS	32
 
+/*
+ * CARD_PAGES registered, between two runs of CARD_PAGES that are not, each
+ * run between PROT_NONE pages: a new mapping in the middle merges with
+ * neither, nor do the outer runs with a mapping that comes next to them
+ * (which would make their every page read as written).
+ */
+#define CARD_SPAN	(3 * CARD_PAGES + 4)
+#define card_run(c, k)	((c)->span + (1 + (k) * (CARD_PAGES + 1)) * PAGE)
+
 struct card {
 	uint64_t	rng;
+	char		*span;
 	char		*p;
 	int		uffd;
 	int		pagemap;
@@ -533,17 +545,21 @@ static void card_fail(const char *what, long n)
 	_exit(5);
 }
 
-/* Its own scan: the pages written since the last, write-protected again. */
+/*
+ * Its own scan, of the whole span: the pages of its own written since the
+ * last, write-protected again. The VMAs it did not register are skipped,
+ * as any VMA that is not WP_ASYNC: a watch must not change that.
+ */
 static uint64_t card_scan(struct card *c)
 {
-	struct page_region regions[CARD_PAGES];
+	struct page_region regions[CARD_SPAN];
 	struct pm_scan_arg arg = {
 		.size = sizeof(arg),
-		.flags = PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC,
-		.start = (uintptr_t)c->p,
-		.end = (uintptr_t)c->p + CARD_PAGES * PAGE,
+		.flags = PM_SCAN_WP_MATCHING,
+		.start = (uintptr_t)c->span,
+		.end = (uintptr_t)c->span + CARD_SPAN * PAGE,
 		.vec = (uintptr_t)regions,
-		.vec_len = CARD_PAGES,
+		.vec_len = CARD_SPAN,
 		.category_mask = PAGE_IS_WRITTEN,
 		.return_mask = PAGE_IS_WRITTEN,
 	};
@@ -555,11 +571,15 @@ static uint64_t card_scan(struct card *c)
 		card_fail("PAGEMAP_SCAN failed", -errno);
 	for (i = 0; i < nr; i++)
 		for (a = regions[i].start; a < regions[i].end; a += PAGE)
-			found |= 1ULL << ((a - (uintptr_t)c->p) / PAGE);
+			if (a - (uintptr_t)c->p < CARD_PAGES * PAGE)
+				found |= 1ULL << ((a - (uintptr_t)c->p) / PAGE);
 	return found;
 }
 
-/* A new mapping, written whole, then registered: every page reads written. */
+/*
+ * A new span, or a new middle in place (the runs around it live on, as a
+ * heap does), written whole and registered: every page reads written.
+ */
 static void card_map(struct card *c)
 {
 	struct uffdio_api api = {
@@ -568,12 +588,25 @@ static void card_map(struct card *c)
 	};
 	struct uffdio_register reg = { .mode = UFFDIO_REGISTER_MODE_WP };
 	uint64_t found;
+	int i;
 
-	c->p = mmap(NULL, CARD_PAGES * PAGE, PROT_READ | PROT_WRITE,
-		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (c->p == MAP_FAILED)
-		card_fail("mmap failed", -errno);
-	memset(c->p, 0x5a, CARD_PAGES * PAGE);
+	if (!c->span) {
+		c->span = mmap(NULL, CARD_SPAN * PAGE, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (c->span == MAP_FAILED)
+			card_fail("mmap failed", -errno);
+		memset(c->span, 0x5a, CARD_SPAN * PAGE);
+		c->p = card_run(c, 1);
+		for (i = 0; i < 4; i++)
+			if (mprotect(i ? card_run(c, i - 1) + CARD_PAGES * PAGE : c->span,
+				     PAGE, PROT_NONE))
+				card_fail("mprotect failed", -errno);
+	} else {
+		if (mmap(c->p, CARD_PAGES * PAGE, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED)
+			card_fail("mmap failed", -errno);
+		memset(c->p, 0x5a, CARD_PAGES * PAGE);
+	}
 	c->uffd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
 	if (c->uffd < 0 || ioctl(c->uffd, UFFDIO_API, &api))
 		card_fail("no userfaultfd WP_ASYNC", -errno);
@@ -589,15 +622,32 @@ static void card_map(struct card *c)
 static void *card_thread(void *arg)
 {
 	struct card *c = arg;
-	uint64_t written, found;
+	char *low = card_run(c, 0), *high = card_run(c, 2);
+	uint64_t written, found, below, above;
+	unsigned int cycle = 0;
 	int round, i;
 
 	for (;;) {
+		/*
+		 * The runs around it are the consumer's, each page written at
+		 * most once a cycle: a scan of its own that took the page's
+		 * written bit would hide the write until the next.
+		 */
+		cycle++;
+		below = rnd(&c->rng) & rnd(&c->rng);
+		above = rnd(&c->rng) & rnd(&c->rng);
 		for (round = 0; round < CARD_ROUNDS; round++) {
 			written = rnd(&c->rng) & rnd(&c->rng);
-			for (i = 0; i < CARD_PAGES; i++)
+			for (i = 0; i < CARD_PAGES; i++) {
 				if (written & (1ULL << i))
 					c->p[i * PAGE + round] = (char)round;
+				if (i % CARD_ROUNDS != round)
+					continue;
+				if (below & (1ULL << i))
+					low[i * PAGE] = (char)cycle;
+				if (above & (1ULL << i))
+					high[i * PAGE] = (char)cycle;
+			}
 			usleep(rnd(&c->rng) % 2000);
 			found = card_scan(c);
 			if (written & ~found)
@@ -605,7 +655,6 @@ static void *card_thread(void *arg)
 					  (long)__builtin_ctzll(written & ~found));
 		}
 		close(c->uffd);
-		munmap(c->p, CARD_PAGES * PAGE);
 		card_map(c);
 	}
 	return NULL;
