@@ -116,8 +116,10 @@ int64_t vmtrack_dset_fill_clean(struct vmtrack_dset *ds, uint64_t start, uint64_
 int64_t vmtrack_dset_adopt(struct vmtrack_dset *ds, uint64_t start, uint64_t end,
 			   const char *label);
 int vmtrack_smaps_read(pid_t pid, struct vmtrack_vmas *v);
+typedef int (*vmtrack_arm_fn)(void *data, uint64_t start, uint64_t end);
 int vmtrack_dset_settle(struct vmtrack_dset *ds, const struct vmtrack_vmas *v,
-			uint64_t start, uint64_t end, bool untrack);
+			uint64_t start, uint64_t end, bool untrack,
+			vmtrack_arm_fn arm, void *data);
 
 /**
  * struct vmtrack_tracker - event and loss state of one watched mm

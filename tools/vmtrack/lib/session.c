@@ -1431,6 +1431,16 @@ static int arm(struct vmtrack_session *s, const struct iovec *iov, size_t n,
 	return 0;
 }
 
+/* arm one watched VMA's part of a range arm() could not arm: 0 if it did */
+static int settle_arm(void *data, uint64_t start, uint64_t end)
+{
+	struct vmtrack_session *s = data;
+	struct iovec iov = { .iov_base = (void *)(uintptr_t)start, .iov_len = end - start };
+	size_t done;
+
+	return vmtrack_madvise(s->pidfd, &iov, 1, MADV_WATCH, &done);
+}
+
 /*
  * Bring the ranges arm() could not (fully) arm in line with the kernel's
  * view, read from /proc/PID/smaps after the fact: see vmtrack_dset_settle().
@@ -1451,7 +1461,7 @@ static void settle(struct vmtrack_session *s, bool untrack)
 		if (blind)	/* gone, or smaps unreadable: keep it dirty */
 			vmtrack_dset_set_dirty(s->ds, a, b, NULL);
 		else
-			vmtrack_dset_settle(s->ds, &s->vmas, a, b, untrack);
+			vmtrack_dset_settle(s->ds, &s->vmas, a, b, untrack, settle_arm, s);
 	}
 	s->nr_failed = 0;
 }

@@ -76,10 +76,16 @@ int vmtrack_smaps_read(pid_t pid, struct vmtrack_vmas *v)
  * @end:	its end, exclusive
  * @untrack:	drop the parts that are mapped but not watched (watch-all mode,
  *		where the next rescan finds them again and reports them dirty)
+ * @arm:	arms the part of a watched VMA again, 0 if it did; may be NULL
+ * @data:	passed to @arm
  *
- * A failure can leave any part of the range watched but not re-armed, so
- * every part in a watched VMA is dirty: it is reported again and re-armed at
- * the next epoch. Parts that are not mapped any more are dropped: if a new
+ * A failure can leave any part of the range watched but not re-armed: each
+ * part in a watched VMA is armed again on its own with @arm, and is dirty
+ * if that fails too, so that it is reported again and re-armed at the next
+ * epoch. The kernel fails a whole range for one VMA it refuses (registered
+ * for userfaultfd write-protection, say): armed again together, the parts
+ * around it would fail with it at every epoch, and be copied at every
+ * epoch. Parts that are not mapped any more are dropped: if a new
  * mapping appears there, it is new to the set. Parts that are mapped but not
  * watched (the range was unmapped and something else mapped there, or the
  * kernel refuses to watch it) are dropped with @untrack, else kept dirty, so
@@ -88,7 +94,8 @@ int vmtrack_smaps_read(pid_t pid, struct vmtrack_vmas *v)
  * Return: 0, or -ENOMEM (then the whole range is dirty).
  */
 int vmtrack_dset_settle(struct vmtrack_dset *ds, const struct vmtrack_vmas *v,
-			uint64_t start, uint64_t end, bool untrack)
+			uint64_t start, uint64_t end, bool untrack,
+			vmtrack_arm_fn arm, void *data)
 {
 	uint64_t pos = start;
 	size_t i;
@@ -106,10 +113,15 @@ int vmtrack_dset_settle(struct vmtrack_dset *ds, const struct vmtrack_vmas *v,
 			ret = vmtrack_dset_remove(ds, pos, s);
 		if (ret)
 			break;
-		if (m->watched || !untrack)
-			vmtrack_dset_set_dirty(ds, s, e, NULL);
-		else
+		if (m->watched) {
+			/* armed again on its own: clean, as after any re-arm */
+			if (!arm || arm(data, s, e))
+				vmtrack_dset_set_dirty(ds, s, e, NULL);
+		} else if (untrack) {
 			ret = vmtrack_dset_remove(ds, s, e);
+		} else {
+			vmtrack_dset_set_dirty(ds, s, e, NULL);
+		}
 		pos = e;
 	}
 	if (!ret && pos < end)

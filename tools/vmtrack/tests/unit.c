@@ -24,6 +24,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <linux/userfaultfd.h>
 
 #include <traceevent/event-parse.h>
 #include <traceevent/kbuffer.h>
@@ -2175,6 +2176,26 @@ out:
 		close(pidfd);
 }
 
+/* settle()'s arm: records the parts it is given, fails those at @fail */
+struct settle_arms {
+	uint64_t	fail;
+	uint64_t	start[4];
+	uint64_t	end[4];
+	int		n;
+};
+
+static int settle_arm_stub(void *data, uint64_t start, uint64_t end)
+{
+	struct settle_arms *a = data;
+
+	if (a->n < 4) {
+		a->start[a->n] = start;
+		a->end[a->n] = end;
+	}
+	a->n++;
+	return start <= a->fail && a->fail < end ? -EINVAL : 0;
+}
+
 /* a failed mark or re-arm: the set is brought in line with smaps */
 static void test_dset_settle(void)
 {
@@ -2192,7 +2213,7 @@ static void test_dset_settle(void)
 
 		CHECK_EQ(vmtrack_dset_add(ds, 0xe000, 0x1a000, false, "x"), 0);
 		/* the failed range: 0x11000-0x18000 */
-		CHECK_EQ(vmtrack_dset_settle(ds, &v, 0x11000, 0x18000, untrack), 0);
+		CHECK_EQ(vmtrack_dset_settle(ds, &v, 0x11000, 0x18000, untrack, NULL, NULL), 0);
 		CHECK(!vmtrack_dset_test(ds, 0x10000));		/* outside: clean */
 		CHECK(vmtrack_dset_test(ds, 0x11000));		/* watched: dirty */
 		CHECK_EQ(vmtrack_dset_covers(ds, 0x12000), !untrack);
@@ -2204,11 +2225,49 @@ static void test_dset_settle(void)
 		CHECK(!vmtrack_dset_test(ds, 0x18000));		/* outside: clean */
 		CHECK(vmtrack_dset_covers(ds, 0x19000));
 		/* past the last VMA: untracked */
-		CHECK_EQ(vmtrack_dset_settle(ds, &v, 0x19000, 0x1a000, untrack), 0);
+		CHECK_EQ(vmtrack_dset_settle(ds, &v, 0x19000, 0x1a000, untrack, NULL, NULL), 0);
 		CHECK(!vmtrack_dset_covers(ds, 0x19000));
 		CHECK_EQ(vmtrack_dset_dirty_pages(ds), untrack ? 3 : 5);
 		vmtrack_dset_free(ds);
 	}
+}
+
+/*
+ * The watched parts of a failed range are armed again one VMA at a time:
+ * those armed are clean, one that fails again is dirty; the VMA the kernel
+ * refused (not watched) is left as without an arm.
+ */
+static void test_dset_settle_arms_parts(void)
+{
+	struct vmtrack_vma vma[] = {
+		{ 0x10000, 0x12000, true },
+		{ 0x12000, 0x14000, false },	/* refused: uffd-wp, say */
+		{ 0x14000, 0x17000, true },
+		{ 0x17000, 0x19000, true },	/* its arm fails again */
+	};
+	struct vmtrack_vmas v = { .vma = vma, .nr = ARRAY_SIZE(vma) };
+	struct settle_arms arms = { .fail = 0x17000 };
+	struct vmtrack_dset *ds = vmtrack_dset_new(PAGE);
+
+	CHECK_EQ(vmtrack_dset_add(ds, 0x10000, 0x19000, false, "x"), 0);
+	CHECK_EQ(vmtrack_dset_settle(ds, &v, 0x11000, 0x18000, false, settle_arm_stub, &arms),
+		 0);
+	CHECK_EQ(arms.n, 3);
+	CHECK_EQ(arms.start[0], 0x11000);
+	CHECK_EQ(arms.end[0], 0x12000);
+	CHECK_EQ(arms.start[1], 0x14000);
+	CHECK_EQ(arms.end[1], 0x17000);
+	CHECK_EQ(arms.start[2], 0x17000);
+	CHECK_EQ(arms.end[2], 0x18000);
+	CHECK(!vmtrack_dset_test(ds, 0x11000));		/* armed again: clean */
+	CHECK(vmtrack_dset_test(ds, 0x12000));		/* refused: dirty */
+	CHECK(vmtrack_dset_test(ds, 0x13000));
+	CHECK(!vmtrack_dset_test(ds, 0x14000));
+	CHECK(!vmtrack_dset_test(ds, 0x16000));
+	CHECK(vmtrack_dset_test(ds, 0x17000));		/* failed again: dirty */
+	CHECK(!vmtrack_dset_test(ds, 0x18000));		/* outside */
+	CHECK_EQ(vmtrack_dset_dirty_pages(ds), 3);
+	vmtrack_dset_free(ds);
 }
 
 /* smaps of this process: a mapping of ours, not watched */
@@ -2583,6 +2642,105 @@ static void end_child(pid_t child)
 	waitpid(child, NULL, 0);
 }
 
+#ifndef UFFD_FEATURE_WP_ASYNC		/* Linux 6.7 */
+#define UFFD_FEATURE_WP_UNPOPULATED	(1 << 13)
+#define UFFD_FEATURE_WP_ASYNC		(1 << 15)
+#endif
+#define REFUSED_RUN	16	/* pages in each of the three runs */
+
+/* Three runs written whole, the middle one registered for WP_ASYNC: its address, or NULL. */
+static char *map_refused_between(void)
+{
+	struct uffdio_api api = {
+		.api = UFFD_API,
+		.features = UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED,
+	};
+	struct uffdio_register reg = { .mode = UFFDIO_REGISTER_MODE_WP };
+	char *p = mmap(NULL, 3 * REFUSED_RUN * PAGE, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	int uffd;
+
+	if (p == MAP_FAILED)
+		return NULL;
+	memset(p, 1, 3 * REFUSED_RUN * PAGE);
+	uffd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (uffd < 0 || ioctl(uffd, UFFDIO_API, &api))
+		return NULL;
+	reg.range.start = (uintptr_t)p + REFUSED_RUN * PAGE;
+	reg.range.len = REFUSED_RUN * PAGE;
+	return ioctl(uffd, UFFDIO_REGISTER, &reg) ? NULL : p;
+}
+
+/* pages of [@a, @a + @len) in the epoch's dirty ranges */
+static size_t dirty_in(const struct vmtrack_epoch *ep, const char *a, size_t len)
+{
+	uintptr_t lo = (uintptr_t)a, hi = lo + len, s, e;
+	size_t i, n = 0;
+
+	for (i = 0; i < ep->nr_dirty; i++) {
+		s = max((uintptr_t)ep->dirty[i].iov_base, lo);
+		e = min((uintptr_t)ep->dirty[i].iov_base + ep->dirty[i].iov_len, hi);
+		if (s < e)
+			n += (e - s) / PAGE;
+	}
+	return n;
+}
+
+/*
+ * A mapping the kernel refuses to watch (registered for userfaultfd's
+ * write-protection) between two it watches: dirty in every epoch, and the
+ * two around it only when written, though the kernel fails a re-arm of any
+ * range that holds all three (once a consumer merged them, it copied the
+ * two at every epoch).
+ */
+static void test_session_refused_neighbours(void)
+{
+	struct vmtrack_params vp = { 0 };
+	struct vmtrack_session *s = NULL;
+	struct vmtrack_epoch ep;
+	char *p = NULL, err[256];
+	int pfd[2], e, ret = -1;
+	pid_t child;
+
+	CHECK_EQ(pipe(pfd), 0);
+	child = fork();
+	if (!child) {
+		p = map_refused_between();
+		if (write(pfd[1], &p, sizeof(p)) != sizeof(p))
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	CHECK(child > 0);
+	if (child > 0 && read(pfd[0], &p, sizeof(p)) == sizeof(p) && p) {
+		vp.pid = child;
+		ret = vmtrack_session_open(&s, &vp, err, sizeof(err));
+	}
+	close(pfd[0]);
+	close(pfd[1]);
+	if (!s) {
+		end_child(child);
+		if (!p)
+			SKIP_TEST("no userfaultfd WP_ASYNC here");
+		if (ret == -EOPNOTSUPP || ret == -ENOENT || ret == -EACCES || ret == -EPERM)
+			SKIP_TEST("no vmtrack session here (no mm_watch events, tracefs or root)");
+		CHECK_EQ(ret, 0);
+		return;
+	}
+	CHECK_EQ(vmtrack_session_watch_all(s), 0);
+	/* the first epochs take the runs as new; then nothing is written */
+	for (e = 0; e < 5; e++) {
+		CHECK_EQ(vmtrack_session_epoch(s, 0, &ep), 0);
+		if (e < 2)
+			continue;
+		CHECK_EQ(dirty_in(&ep, p + REFUSED_RUN * PAGE, REFUSED_RUN * PAGE), REFUSED_RUN);
+		CHECK_EQ(dirty_in(&ep, p, REFUSED_RUN * PAGE), 0);
+		CHECK_EQ(dirty_in(&ep, p + 2 * REFUSED_RUN * PAGE, REFUSED_RUN * PAGE), 0);
+	}
+	vmtrack_session_close(s);
+	end_child(child);
+}
+
 /* what cannot be watched: ENOENT, not ENOMEM, which callers take for no memory */
 static void test_session_nothing_mapped(void)
 {
@@ -2884,6 +3042,8 @@ int main(void)
 	run_test("process_madvise: a 5 GiB range watched, armed, re-armed, unwatched whole",
 		 test_madvise_over_2g);
 	run_test("settle: failed arm checked against the VMAs", test_dset_settle);
+	run_test("settle: the watched parts of a failed arm armed again one VMA at a time",
+		 test_dset_settle_arms_parts);
 	run_test("settle: /proc/self/smaps read", test_smaps_read);
 	run_test("freeze: every thread in a ptrace stop, thaw, job control", test_freeze);
 	run_test("freeze: a consumer killed while frozen lets the target go on",
@@ -2898,6 +3058,8 @@ int main(void)
 	run_test("session: nothing mapped in the ranges is ENOENT", test_session_nothing_mapped);
 	run_test("session: no epoch after a NO_REARM one once the target may have run",
 		 test_session_no_rearm);
+	run_test("session: a mapping the kernel refuses keeps no neighbour dirty",
+		 test_session_refused_neighbours);
 	run_test("options: valid watch and run command lines", test_options_valid);
 	run_test("options: bad values rejected with a reason", test_options_invalid);
 	run_test("options: number, duration and range parsers", test_number_parsers);
