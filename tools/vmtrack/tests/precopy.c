@@ -597,9 +597,11 @@ static void card_map(struct card *c)
 			card_fail("mmap failed", -errno);
 		memset(c->span, 0x5a, CARD_SPAN * PAGE);
 		c->p = card_run(c, 1);
-		for (i = 0; i < 4; i++)
-			if (mprotect(i ? card_run(c, i - 1) + CARD_PAGES * PAGE : c->span,
-				     PAGE, PROT_NONE))
+		/* the PROT_NONE pages: before the first run, and after each */
+		if (mprotect(c->span, PAGE, PROT_NONE))
+			card_fail("mprotect failed", -errno);
+		for (i = 0; i < 3; i++)
+			if (mprotect(card_run(c, i) + CARD_PAGES * PAGE, PAGE, PROT_NONE))
 				card_fail("mprotect failed", -errno);
 	} else {
 		if (mmap(c->p, CARD_PAGES * PAGE, PROT_READ | PROT_WRITE,
