@@ -472,7 +472,13 @@ static void mm_watch_scan_marked(struct mm_struct *mm,
 				batch->ranges[i].end, true);
 }
 
-/* Report the ranges armed in the walk, once no writable TLB entry is left. */
+/*
+ * Report the ranges armed in the walk, once no writable TLB entry is left.
+ * The flush waits for a batch of them, as PAGEMAP_SCAN's own write-protect
+ * waits for the end of a page table: a write through a stale entry
+ * meanwhile lands before the ioctl returns, so before the caller copies
+ * the pages that the scan reported written.
+ */
 static void mm_watch_scan_report(struct mm_watch_scan *scan)
 {
 	struct mm_watch_rearm_batch *armed = &scan->armed;
