@@ -20,6 +20,7 @@
 #include <linux/mm.h>
 #include <linux/mm_watch.h>
 #include <linux/mmap_lock.h>
+#include <linux/mmu_notifier.h>
 #include <linux/preempt.h>
 #include <linux/rcupdate.h>
 #include <linux/sched.h>
@@ -307,9 +308,8 @@ void mm_watch_arm(struct vm_area_struct *vma, unsigned long start,
 }
 
 /*
- * Ranges of one VMA re-armed in one walk of the page tables. The walk
- * visits every page table from the first range to the last: a gap
- * shorter than a PMD cannot hold a page table of its own.
+ * Ranges of one VMA re-armed in one walk of the page tables, which skips
+ * the page tables between them (change_protection_ranges()).
  */
 #define MM_WATCH_REARM_BATCH	32
 
@@ -337,8 +337,13 @@ static bool mm_watch_rearm_fits(struct mm_watch_rearm_batch *batch,
 	if (!batch->nr)
 		return true;
 	last_end = batch->ranges[batch->nr - 1].end;
-	return batch->vma == vma && batch->nr < batch->max &&
-	       start >= last_end && start - last_end < PMD_SIZE;
+	if (batch->vma != vma || batch->nr == batch->max || start < last_end)
+		return false;
+	/*
+	 * A secondary MMU is told of the walk's whole span, and may drop
+	 * every mapping it holds there: then keep the ranges of a walk close.
+	 */
+	return start - last_end < PMD_SIZE || !mm_has_notifiers(vma->vm_mm);
 }
 
 /* Append [start, end) to @batch, as one range with the last if they touch. */
@@ -714,8 +719,8 @@ void mm_watch_rearm_prepare(struct mm_struct *mm)
  * A consumer re-arms the pages written in the last epoch, often thousands
  * of single pages in one process_madvise() call. Write-protect the leading
  * ranges of @iter that are already watched under one mmap lock and one TLB
- * flush rather than one per range, with one page table walk for nearby
- * ranges, then report them. Stop at the first range that needs the
+ * flush rather than one per range, with one page table walk for many
+ * ranges of a VMA, then report them. Stop at the first range that needs the
  * generic path of madvise().
  *
  * Return: true if @iter was advanced.

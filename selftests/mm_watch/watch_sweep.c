@@ -492,6 +492,74 @@ TEST_F(sweep, rearm_vector_keeps_gaps)
 }
 
 /*
+ * Ranges of one vector page tables apart are re-armed in one walk that
+ * skips the page tables between them. The written pages there keep their
+ * bit and their write permission; so do those of a range's own page table
+ * before it, and a page table never filled is passed over.
+ */
+TEST_F(sweep, rearm_vector_skips_page_tables)
+{
+	const size_t n = PMD_SIZE_2M / ps, tables = 8, empty = 6;
+	const size_t len = tables * PMD_SIZE_2M;
+	/* first page and length in pages: the third crosses a page table */
+	const size_t range[][2] = {
+		{ 0, 1 }, { 3 * n + 5, 1 }, { 5 * n - 1, 2 }, { 8 * n - 1, 1 },
+	};
+	struct iovec iov[ARRAY_SIZE(range)];
+	size_t i, j, armed = 0;
+	bool rearmed;
+	__u64 pm;
+	int pidfd;
+	char *p;
+
+	p = mmw_map_aligned(len, PMD_SIZE_2M, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS);
+	ASSERT_NE(MAP_FAILED, p);
+	ASSERT_EQ(0, madvise(p, len, MADV_NOHUGEPAGE));
+	for (i = 0; i < tables; i++)
+		if (i != empty)
+			memset(p + i * PMD_SIZE_2M, 1, PMD_SIZE_2M);
+	ASSERT_EQ(0, madvise(p, len, MADV_WATCH));
+	for (i = 0; i < tables; i++)
+		if (i != empty)
+			memset(p + i * PMD_SIZE_2M, 2, PMD_SIZE_2M);
+	MMW_READ_OWN_EVENTS();
+	ASSERT_EQ(0, mmw_trace_clear(&self->t));
+
+	for (i = 0; i < ARRAY_SIZE(range); i++) {
+		iov[i].iov_base = p + range[i][0] * ps;
+		iov[i].iov_len = range[i][1] * ps;
+		armed += range[i][1];
+	}
+	pidfd = mmw_pidfd_open(getpid());
+	ASSERT_LE(0, pidfd);
+	ASSERT_EQ((ssize_t)(armed * ps),
+		  mmw_process_madvise(pidfd, iov, ARRAY_SIZE(iov), MADV_WATCH));
+	close(pidfd);
+
+	for (i = 0; i < tables * n; i++) {
+		if (i / n == empty)
+			continue;
+		rearmed = false;
+		for (j = 0; j < ARRAY_SIZE(range); j++)
+			rearmed |= i >= range[j][0] && i < range[j][0] + range[j][1];
+		pm = mmw_pagemap(self->pagemap, mmw_pg(p, i));
+		ASSERT_EQ(!rearmed, !!(pm & PM_SOFT_DIRTY)) TH_LOG("page %zu", i);
+	}
+	for (i = 0; i < tables; i++)
+		if (i != empty)
+			memset(p + i * PMD_SIZE_2M, 3, PMD_SIZE_2M);
+	MMW_READ_EVENTS(&self->t);
+	EXPECT_EQ(armed, MMW_WRITE_FAULTS(mmw_pg(p, 0), mmw_pg(p, tables * n)));
+	for (i = 0; i < ARRAY_SIZE(range); i++)
+		EXPECT_EQ(range[i][1],
+			  MMW_WRITE_FAULTS(mmw_pg(p, range[i][0]),
+					   mmw_pg(p, range[i][0] + range[i][1])))
+			TH_LOG("range %zu", i);
+	munmap(p, len);
+}
+
+/*
  * Ranges that span a PMD-mapped THP but leave a page out split it: the
  * page left out keeps its bit and its write permission.
  */
