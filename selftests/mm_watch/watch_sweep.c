@@ -491,6 +491,16 @@ TEST_F(sweep, rearm_vector_keeps_gaps)
 	}
 }
 
+/* Writes @byte to every page of @tables page tables but those of @empty. */
+static void fill_tables(char *p, size_t tables, size_t empty, int byte)
+{
+	size_t i;
+
+	for (i = 0; i < tables; i++)
+		if (i != empty)
+			memset(p + i * PMD_SIZE_2M, byte, PMD_SIZE_2M);
+}
+
 /*
  * Ranges of one vector page tables apart are re-armed in one walk that
  * skips the page tables between them. The written pages there keep their
@@ -516,13 +526,9 @@ TEST_F(sweep, rearm_vector_skips_page_tables)
 			    MAP_PRIVATE | MAP_ANONYMOUS);
 	ASSERT_NE(MAP_FAILED, p);
 	ASSERT_EQ(0, madvise(p, len, MADV_NOHUGEPAGE));
-	for (i = 0; i < tables; i++)
-		if (i != empty)
-			memset(p + i * PMD_SIZE_2M, 1, PMD_SIZE_2M);
+	fill_tables(p, tables, empty, 1);
 	ASSERT_EQ(0, madvise(p, len, MADV_WATCH));
-	for (i = 0; i < tables; i++)
-		if (i != empty)
-			memset(p + i * PMD_SIZE_2M, 2, PMD_SIZE_2M);
+	fill_tables(p, tables, empty, 2);
 	MMW_READ_OWN_EVENTS();
 	ASSERT_EQ(0, mmw_trace_clear(&self->t));
 
@@ -546,9 +552,7 @@ TEST_F(sweep, rearm_vector_skips_page_tables)
 		pm = mmw_pagemap(self->pagemap, mmw_pg(p, i));
 		ASSERT_EQ(!rearmed, !!(pm & PM_SOFT_DIRTY)) TH_LOG("page %zu", i);
 	}
-	for (i = 0; i < tables; i++)
-		if (i != empty)
-			memset(p + i * PMD_SIZE_2M, 3, PMD_SIZE_2M);
+	fill_tables(p, tables, empty, 3);
 	MMW_READ_EVENTS(&self->t);
 	EXPECT_EQ(armed, MMW_WRITE_FAULTS(mmw_pg(p, 0), mmw_pg(p, tables * n)));
 	for (i = 0; i < ARRAY_SIZE(range); i++)
