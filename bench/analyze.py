@@ -21,6 +21,10 @@ VMT = ["vmtrack", "vmtrack-batch", "vmtrack-raw"]
 PLACES = ["any", "split", "two"]
 MECHS = PEERS + VMT
 SCAN = "wp-async+scan"
+# the sweeps of results.md, by their records' "bench"
+SWEEP_NAMES = {"epoch": "strided (1a)", "epoch-remote": "target elsewhere (1e)",
+               "epoch-pause": "paused (1f)", "epoch-seq": "sequential (1d)",
+               "epoch-thp": "THP (1d)"}
 TARGET_RATIO = 0.25  # the issue's target: vmtrack <= 0.25x PAGEMAP_SCAN at 0.1% of 1 GiB
 # The performance goals (README, Performance): vmtrack's epoch against
 # WP_ASYNC + PAGEMAP_SCAN (1.5x allowed at 100%) and against uffd-wp's
@@ -552,22 +556,16 @@ class Report:
         rows = self.remote_rows()
         if not rows:
             return []
-        L = ["## 1e. The target in another process", "",
-             "The strided sweep again, with the region in a child process that writes when "
-             "told, as a checkpoint/restore tool tracks another process: soft-dirty and "
-             "PAGEMAP_SCAN through /proc/PID, uffd-wp through a userfaultfd the target opened "
-             "(its monitor thread in the tracking process, on the target's CPU), vmtrack "
-             "through a pidfd (process_madvise()). The writes are timed in the target. Same "
-             "VM run, one lockstep of these four.", ""]
-        L += self.table_epoch(rows, lab, "Epoch; milliseconds, median [min–max].",
-                              self.remote)
-        L.append("")
-        L += self.table_total(rows, lab, "Total (writes + epoch); milliseconds, median "
-                              "[min–max].", self.remote)
-        L.append("")
-        L.append("Written pages missed in this sweep: %d." % sum(
-            s["missed"] for s in self.remote.values()))
-        return L + [""]
+        intro = ("The strided sweep again, with the region in a child process that writes "
+                 "when told, as a checkpoint/restore tool tracks another process: soft-dirty "
+                 "and PAGEMAP_SCAN through /proc/PID, uffd-wp through a userfaultfd the target "
+                 "opened (its monitor thread in the tracking process, on the target's CPU), "
+                 "vmtrack through a pidfd (process_madvise()). The writes are timed in the "
+                 "target. Same VM run, one lockstep of these four.")
+        total = self.table_total(rows, lab, "Total (writes + epoch); milliseconds, median "
+                                 "[min–max].", self.remote)
+        return self.sweep_lines("## 1e. The target in another process", intro, rows,
+                                self.remote, lab, total + [""])
 
     def pause_rows(self):
         """(size, dirty spec) of the epochs after a pause, sparsest first."""
@@ -578,23 +576,27 @@ class Report:
         rows = self.pause_rows()
         if not rows:
             return []
-        L = ["## 1f. Epochs after a pause", "",
-             "The strided points again, with the tracker asleep for %d ms between the "
-             "writes and each epoch, as between the epochs of a pre-copy loop: in table "
-             "1a each epoch comes right after its own writes, and uffd-wp's monitor "
-             "un-protects every written page with the ioctl its re-protect then runs on "
-             "the same page tables. Not a goal: the goals keep table 1a. Same VM run, "
-             "the same lockstep." % self.pause_ms, ""]
-        L += self.table_epoch(rows, lab, "Epoch; milliseconds, median [min–max].",
-                              self.pause)
-        L.append("")
+        intro = ("The strided points again, with the tracker asleep for %d ms between the "
+                 "writes and each epoch, as between the epochs of a pre-copy loop: in table "
+                 "1a each epoch comes right after its own writes, and uffd-wp's monitor "
+                 "un-protects every written page with the ioctl its re-protect then runs on "
+                 "the same page tables. Not a goal: the goals keep table 1a. Same VM run, "
+                 "the same lockstep." % self.pause_ms)
         vmt = [(sp, self.pause.get(("vmtrack", sz, sp))) for sz, sp in rows]
-        L.append("vmtrack's re-arm (its `process_madvise()`) in these epochs, median ms: %s." %
+        rearm = ("vmtrack's re-arm (its `process_madvise()`) in these epochs, median ms: %s." %
                  ", ".join("%s at %s" % (fmt_ms(s["rearm_ns"]), sp)
                            for sp, s in vmt if s and s["rearm_ns"]))
+        return self.sweep_lines("## 1f. Epochs after a pause", intro, rows, self.pause, lab,
+                                [rearm, ""])
+
+    def sweep_lines(self, title, intro, rows, data, lab, body):
+        """A sweep of its own: its epochs, then @body, then the pages it missed."""
+        L = [title, "", intro, ""]
+        L += self.table_epoch(rows, lab, "Epoch; milliseconds, median [min–max].", data)
         L.append("")
+        L += body
         L.append("Written pages missed in this sweep: %d." % sum(
-            s["missed"] for s in self.pause.values()))
+            s["missed"] for s in data.values()))
         return L + [""]
 
     def pause_text(self):
@@ -793,6 +795,19 @@ class Report:
         return [(sz, sp) for sz, sp in self.frac_rows()
                 if any((m, sz, sp) in self.remote for m in MECHS)]
 
+    def skipped_line(self):
+        """The points a mechanism skipped, each once, with the sweeps that skipped it."""
+        sweeps = {}
+        for s in self.skipped:
+            key = (s["mech"], s["size_mib"], s["dirty_spec"], s["dirty"], s["why"])
+            name = SWEEP_NAMES.get(s["bench"], s["bench"])
+            if name not in sweeps.setdefault(key, []):
+                sweeps[key].append(name)
+        return "Not measured: " + "; ".join(
+            "%s at %s MiB, %s (%d pages), in the %s sweep%s: %s" % (
+                mech, size, spec, dirty, ", ".join(names), "s" if len(names) > 1 else "", why)
+            for (mech, size, spec, dirty, why), names in sweeps.items()) + "."
+
     def goals(self):
         """Every performance goal with its measured value and verdict."""
         out = self.frac_goals(self.ep, self.frac_rows(), "")
@@ -968,9 +983,7 @@ class Report:
                           for m in MECHS if h["size_growth"].get(m))))
             L.append("")
         if self.skipped:
-            L.append("Not measured (time budget): " + "; ".join(
-                "%s at %s MiB, %s (%d pages): %s" % (s["mech"], s["size_mib"], s["dirty_spec"],
-                                                     s["dirty"], s["why"]) for s in self.skipped))
+            L.append(self.skipped_line())
             L.append("")
 
         L += ["## 5. Cost model", "",
