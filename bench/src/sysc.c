@@ -92,22 +92,17 @@ static uint64_t madvise_start(void)
 	return __atomic_load_n(&enabled, __ATOMIC_RELAXED) ? now_ns() : 0;
 }
 
-static void madvise_end(uint64_t t0)
-{
-	if (t0)
-		__atomic_fetch_add(&madvise_ns, now_ns() - t0, __ATOMIC_RELAXED);
-}
-
 static uint64_t other_start(void)
 {
 	return __atomic_load_n(&enabled, __ATOMIC_RELAXED) &&
 	       __atomic_load_n(&time_others, __ATOMIC_RELAXED) ? now_ns() : 0;
 }
 
-static void other_end(uint64_t t0)
+/* adds the time since @t0 to @sum, if the call was timed */
+static void time_end(uint64_t *sum, uint64_t t0)
 {
 	if (t0)
-		__atomic_fetch_add(&other_ns, now_ns() - t0, __ATOMIC_RELAXED);
+		__atomic_fetch_add(sum, now_ns() - t0, __ATOMIC_RELAXED);
 }
 
 ssize_t read(int fd, void *buf, size_t n)
@@ -115,7 +110,7 @@ ssize_t read(int fd, void *buf, size_t n)
 	uint64_t t0 = other_start();
 	ssize_t ret = REAL(read)(fd, buf, n);
 
-	other_end(t0);
+	time_end(&other_ns, t0);
 	count(ret > 0 ? ret : 0);
 	return ret;
 }
@@ -125,7 +120,7 @@ ssize_t pread(int fd, void *buf, size_t n, off_t off)
 	uint64_t t0 = other_start();
 	ssize_t ret = REAL(pread)(fd, buf, n, off);
 
-	other_end(t0);
+	time_end(&other_ns, t0);
 	count(ret > 0 ? ret : 0);
 	return ret;
 }
@@ -135,7 +130,7 @@ ssize_t pread64(int fd, void *buf, size_t n, off64_t off)
 	uint64_t t0 = other_start();
 	ssize_t ret = REAL(pread64)(fd, buf, n, off);
 
-	other_end(t0);
+	time_end(&other_ns, t0);
 	count(ret > 0 ? ret : 0);
 	return ret;
 }
@@ -206,7 +201,7 @@ ssize_t splice(int fd_in, loff_t *off_in, int fd_out, loff_t *off_out, size_t le
 	uint64_t t0 = other_start();
 	ssize_t ret = REAL(splice)(fd_in, off_in, fd_out, off_out, len, flags);
 
-	other_end(t0);
+	time_end(&other_ns, t0);
 	count(0);
 	if (ret > 0 && __atomic_load_n(&enabled, __ATOMIC_RELAXED))
 		__atomic_fetch_add(&nr_spliced, ret, __ATOMIC_RELAXED);
@@ -226,7 +221,7 @@ int ioctl(int fd, unsigned long req, ...)
 	count(0);
 	t0 = other_start();
 	ret = REAL(ioctl)(fd, req, arg);
-	other_end(t0);
+	time_end(&other_ns, t0);
 	return ret;
 }
 
@@ -238,7 +233,7 @@ int poll(struct pollfd *fds, nfds_t n, int timeout)
 	count(0);
 	t0 = other_start();
 	ret = REAL(poll)(fds, n, timeout);
-	other_end(t0);
+	time_end(&other_ns, t0);
 	return ret;
 }
 
@@ -274,7 +269,7 @@ int madvise(void *addr, size_t len, int advice)
 	count(0);
 	t0 = madvise_start();
 	ret = REAL(madvise)(addr, len, advice);
-	madvise_end(t0);
+	time_end(&madvise_ns, t0);
 	return ret;
 }
 
@@ -293,11 +288,11 @@ long syscall(long nr, ...)
 	if (nr != SYS_process_madvise) {
 		t0 = other_start();
 		ret = REAL(syscall)(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
-		other_end(t0);
+		time_end(&other_ns, t0);
 		return ret;
 	}
 	t0 = madvise_start();
 	ret = REAL(syscall)(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
-	madvise_end(t0);
+	time_end(&madvise_ns, t0);
 	return ret;
 }
