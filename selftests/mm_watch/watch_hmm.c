@@ -22,7 +22,6 @@
 #include <lib/test_hmm_uapi.h>
 
 #define NPAGES	32
-#define PM_SOFT_DIRTY	BIT_ULL(55)
 
 static size_t ps;
 
@@ -159,18 +158,6 @@ TEST_F(hmm, migrate_missing_reported)
 			TH_LOG("page %zu", i);
 }
 
-/* Bit i: page i of the test range reads as soft-dirty, written since armed. */
-static unsigned long written_bits(struct _test_data_hmm *self, int pagemap)
-{
-	unsigned long bits = 0;
-	size_t i;
-
-	for (i = 0; i < NPAGES; i++)
-		if (mmw_pagemap(pagemap, mmw_pg(self->p, i)) & PM_SOFT_DIRTY)
-			bits |= 1UL << i;
-	return bits;
-}
-
 /*
  * A page the device fills reads as written since armed to a sweep, as it
  * is reported. Made read-only by mprotect() or fork(), its device private
@@ -188,29 +175,29 @@ TEST_F(hmm, migrate_keeps_written)
 	arm(_metadata, self);
 	/* Page 0 is written by the CPU, where the kernel keeps the bit at all. */
 	self->p[0] = 1;
-	if (!written_bits(self, pagemap)) {
+	if (!mmw_soft_dirty(pagemap, self->p, NPAGES)) {
 		close(pagemap);
 		SKIP(return, "no soft-dirty bit (CONFIG_MEM_SOFT_DIRTY)");
 	}
 	ASSERT_EQ(0, dmirror(self->dev, HMM_DMIRROR_MIGRATE_TO_DEV, self->p + ps,
 			     self->buf, NPAGES - 1, &cpages)) TH_LOG("%s", strerror(errno));
 	ASSERT_EQ(NPAGES - 1, cpages);
-	EXPECT_EQ(all, written_bits(self, pagemap));
+	EXPECT_EQ(all, mmw_soft_dirty(pagemap, self->p, NPAGES));
 
 	/* The upper half made read-only by mprotect(), the lower by fork(). */
 	ASSERT_EQ(0, mprotect(self->p + NPAGES / 2 * ps, NPAGES / 2 * ps, PROT_READ));
-	EXPECT_EQ(all, written_bits(self, pagemap));
+	EXPECT_EQ(all, mmw_soft_dirty(pagemap, self->p, NPAGES));
 	child = fork();
 	ASSERT_LE(0, child);
 	if (!child)
 		_exit(0);
 	ASSERT_EQ(child, waitpid(child, NULL, 0));
-	EXPECT_EQ(all, written_bits(self, pagemap));
+	EXPECT_EQ(all, mmw_soft_dirty(pagemap, self->p, NPAGES));
 
 	ASSERT_EQ(0, mprotect(self->p + NPAGES / 2 * ps, NPAGES / 2 * ps,
 			      PROT_READ | PROT_WRITE));
 	arm(_metadata, self);
-	EXPECT_EQ(0UL, written_bits(self, pagemap));
+	EXPECT_EQ(0UL, mmw_soft_dirty(pagemap, self->p, NPAGES));
 	close(pagemap);
 }
 

@@ -26,9 +26,7 @@
 #include "../kselftest_harness.h"
 #include "watch_util.h"
 
-#define PM_SOFT_DIRTY		BIT_ULL(55)
 #define PM_FILE			BIT_ULL(61)
-#define PM_PRESENT		BIT_ULL(63)
 #define NPAGES			16
 #define PMD_SIZE_2M		(2UL << 20)
 
@@ -87,18 +85,6 @@ FIXTURE_TEARDOWN(sweep)
 	mmw_restore_settings();
 }
 
-/* Bit i of the result: page i of [p, p + n pages) reads as soft-dirty. */
-static unsigned long soft_dirty(int pagemap, const char *p, size_t n)
-{
-	unsigned long bits = 0;
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (mmw_pagemap(pagemap, mmw_pg(p, i)) & PM_SOFT_DIRTY)
-			bits |= 1UL << i;
-	return bits;
-}
-
 static void write_pages(char *p, unsigned long bits)
 {
 	size_t i;
@@ -112,15 +98,15 @@ static void write_pages(char *p, unsigned long bits)
 TEST_F(sweep, arm_clears_write_sets)
 {
 	ASSERT_EQ(0, madvise(self->p, self->len, MADV_WATCH));
-	EXPECT_EQ(0UL, soft_dirty(self->pagemap, self->p, NPAGES));
+	EXPECT_EQ(0UL, mmw_soft_dirty(self->pagemap, self->p, NPAGES));
 	write_pages(self->p, 0x0122);
-	EXPECT_EQ(0x0122UL, soft_dirty(self->pagemap, self->p, NPAGES));
+	EXPECT_EQ(0x0122UL, mmw_soft_dirty(self->pagemap, self->p, NPAGES));
 
 	/* A re-arm of part of the VMA clears that part only. */
 	ASSERT_EQ(0, madvise(self->p, 2 * ps, MADV_WATCH));
-	EXPECT_EQ(0x0120UL, soft_dirty(self->pagemap, self->p, NPAGES));
+	EXPECT_EQ(0x0120UL, mmw_soft_dirty(self->pagemap, self->p, NPAGES));
 	ASSERT_EQ(0, madvise(self->p, self->len, MADV_WATCH));
-	EXPECT_EQ(0UL, soft_dirty(self->pagemap, self->p, NPAGES));
+	EXPECT_EQ(0UL, mmw_soft_dirty(self->pagemap, self->p, NPAGES));
 }
 
 /* fork() write-protects the parent's written pages: they stay written. */
@@ -136,7 +122,7 @@ TEST_F(sweep, fork_keeps_written)
 	if (!child)
 		_exit(0);
 	ASSERT_EQ(child, waitpid(child, &status, 0));
-	EXPECT_EQ(0x0aUL, soft_dirty(self->pagemap, self->p, NPAGES));
+	EXPECT_EQ(0x0aUL, mmw_soft_dirty(self->pagemap, self->p, NPAGES));
 }
 
 /*
@@ -186,15 +172,15 @@ static int watch_write_swap_out(struct _test_data_sweep *self,
 TEST_F(sweep, swap_keeps_written)
 {
 	WATCH_WRITE_SWAP_OUT(0x8004, return);
-	EXPECT_EQ(0x8004UL, soft_dirty(self->pagemap, self->p, NPAGES));
+	EXPECT_EQ(0x8004UL, mmw_soft_dirty(self->pagemap, self->p, NPAGES));
 	mmw_read_pages(self->p, NPAGES);
-	EXPECT_EQ(0x8004UL, soft_dirty(self->pagemap, self->p, NPAGES));
+	EXPECT_EQ(0x8004UL, mmw_soft_dirty(self->pagemap, self->p, NPAGES));
 
 	/* An arm while swapped out clears the swap entries too. */
 	write_pages(self->p, 0x0100);
 	madvise(self->p, self->len, MADV_PAGEOUT);
 	ASSERT_EQ(0, madvise(self->p, self->len, MADV_WATCH));
-	EXPECT_EQ(0UL, soft_dirty(self->pagemap, self->p, NPAGES));
+	EXPECT_EQ(0UL, mmw_soft_dirty(self->pagemap, self->p, NPAGES));
 }
 
 /* Watch the fixture's pages, and poison page @i with userfaultfd @fd. */
@@ -228,7 +214,7 @@ TEST_F_TIMEOUT(sweep, ksm_keeps_written, 180)
 	ASSERT_EQ(0, madvise(self->p, self->len, MADV_WATCH));
 	for (i = 1; i < NPAGES; i += 2)
 		self->p[i * ps] = 1;
-	EXPECT_EQ(0xaaaaUL, soft_dirty(self->pagemap, self->p, NPAGES));
+	EXPECT_EQ(0xaaaaUL, mmw_soft_dirty(self->pagemap, self->p, NPAGES));
 
 	ASSERT_EQ(0, madvise(self->p, self->len, MADV_MERGEABLE));
 	merged = mmw_ksm_merge(NPAGES, 60);
@@ -236,13 +222,13 @@ TEST_F_TIMEOUT(sweep, ksm_keeps_written, 180)
 	if (!merged)
 		SKIP(return, "KSM merged no page within 60 s");
 	ASSERT_EQ(NPAGES, merged) TH_LOG("KSM merged %ld of %d pages", merged, NPAGES);
-	EXPECT_EQ(0xaaaaUL, soft_dirty(self->pagemap, self->p, NPAGES));
+	EXPECT_EQ(0xaaaaUL, mmw_soft_dirty(self->pagemap, self->p, NPAGES));
 
 	/* A write copies the page out of KSM, and sets the bit as ever. */
 	write_pages(self->p, 0x0001);
-	EXPECT_EQ(0xaaabUL, soft_dirty(self->pagemap, self->p, NPAGES));
+	EXPECT_EQ(0xaaabUL, mmw_soft_dirty(self->pagemap, self->p, NPAGES));
 	ASSERT_EQ(0, madvise(self->p, self->len, MADV_WATCH));
-	EXPECT_EQ(0UL, soft_dirty(self->pagemap, self->p, NPAGES));
+	EXPECT_EQ(0UL, mmw_soft_dirty(self->pagemap, self->p, NPAGES));
 }
 
 /*
@@ -262,7 +248,7 @@ TEST_F(sweep, uprobe_text_reads_written)
 	text = mmw_map_nop_text(2, &fd);
 	ASSERT_NE(MAP_FAILED, text);
 	ASSERT_EQ(0, madvise(text, 2 * ps, MADV_WATCH));
-	EXPECT_EQ(0UL, soft_dirty(self->pagemap, text, 2));
+	EXPECT_EQ(0UL, mmw_soft_dirty(self->pagemap, text, 2));
 
 	snprintf(path, sizeof(path), "/proc/%d/fd/%d", getpid(), fd);
 	mmw_uprobe_set(path, off, false);	/* left over by an aborted run */
@@ -270,10 +256,10 @@ TEST_F(sweep, uprobe_text_reads_written)
 	EXPECT_EQ((char)0xcc, text[off]);	/* int3 */
 	pm = mmw_pagemap(self->pagemap, (unsigned long)text);
 	EXPECT_EQ(PM_PRESENT | PM_SOFT_DIRTY, pm & (PM_PRESENT | PM_SOFT_DIRTY | PM_FILE));
-	EXPECT_EQ(0x1UL, soft_dirty(self->pagemap, text, 2));
+	EXPECT_EQ(0x1UL, mmw_soft_dirty(self->pagemap, text, 2));
 
 	ASSERT_EQ(0, madvise(text, 2 * ps, MADV_WATCH));
-	EXPECT_EQ(0UL, soft_dirty(self->pagemap, text, 2));
+	EXPECT_EQ(0UL, mmw_soft_dirty(self->pagemap, text, 2));
 	ASSERT_EQ(0, mmw_uprobe_set(path, off, false));
 	pm = mmw_pagemap(self->pagemap, (unsigned long)text);
 	EXPECT_FALSE((pm & PM_PRESENT) && !(pm & (PM_SOFT_DIRTY | PM_FILE)))
@@ -296,9 +282,9 @@ TEST_F(sweep, poison_reads_written)
 	if (fd < 0)
 		SKIP(return, "userfaultfd with UFFDIO_POISON: %s", strerror(errno));
 	watch_and_poison(_metadata, self, fd, 3);
-	EXPECT_EQ(0x8UL, soft_dirty(self->pagemap, self->p, NPAGES));
+	EXPECT_EQ(0x8UL, mmw_soft_dirty(self->pagemap, self->p, NPAGES));
 	ASSERT_EQ(0, madvise(self->p, self->len, MADV_WATCH));
-	EXPECT_EQ(0UL, soft_dirty(self->pagemap, self->p, NPAGES));
+	EXPECT_EQ(0UL, mmw_soft_dirty(self->pagemap, self->p, NPAGES));
 	/* the arm left the marker */
 	EXPECT_NE(0, mmw_pagemap(self->pagemap, mmw_pg(self->p, 3)) & PM_SWAP);
 	close(fd);
@@ -337,9 +323,9 @@ TEST_F(sweep, uffd_fill_private_file_reads_written)
 	ASSERT_EQ(0, ioctl(fd, UFFDIO_COPY, &copy));
 	EXPECT_EQ(0, p[ps]);
 	EXPECT_EQ(2, p[2 * ps]);
-	EXPECT_EQ(0x6UL, soft_dirty(self->pagemap, p, 4));
+	EXPECT_EQ(0x6UL, mmw_soft_dirty(self->pagemap, p, 4));
 	ASSERT_EQ(0, madvise(p, 4 * ps, MADV_WATCH));
-	EXPECT_EQ(0UL, soft_dirty(self->pagemap, p, 4));
+	EXPECT_EQ(0UL, mmw_soft_dirty(self->pagemap, p, 4));
 
 	close(fd);
 	munmap(p, 4 * ps);
@@ -357,8 +343,8 @@ TEST_F(sweep, clear_refs_skips_watched)
 	ASSERT_EQ(0, madvise(self->p, self->len, MADV_WATCH));
 	write_pages(self->p, 0x30);
 	ASSERT_EQ(0, mmw_write_file("/proc/self/clear_refs", "4"));
-	EXPECT_EQ(0UL, soft_dirty(self->pagemap, other, 1));
-	EXPECT_EQ(0x30UL, soft_dirty(self->pagemap, self->p, NPAGES));
+	EXPECT_EQ(0UL, mmw_soft_dirty(self->pagemap, other, 1));
+	EXPECT_EQ(0x30UL, mmw_soft_dirty(self->pagemap, self->p, NPAGES));
 	munmap(other, ps);
 }
 
@@ -374,7 +360,7 @@ TEST_F(sweep, pinned_stays_written)
 	MMW_READ_OWN_EVENTS();
 	ASSERT_EQ(1, mmw_count(&self->t, MMW_PINNED, self->id, 0, ~0UL))
 		mmw_trace_dump(&self->t, 20);
-	EXPECT_EQ(0x08UL, soft_dirty(self->pagemap, self->p, NPAGES));
+	EXPECT_EQ(0x08UL, mmw_soft_dirty(self->pagemap, self->p, NPAGES));
 	close(pfd[0]);
 	close(pfd[1]);
 }
@@ -481,7 +467,7 @@ TEST_F(sweep, rearm_vector_keeps_gaps)
 	ASSERT_EQ((ssize_t)(ARRAY_SIZE(iov) * ps),
 		  mmw_process_madvise(pidfd, iov, ARRAY_SIZE(iov), MADV_WATCH));
 	close(pidfd);
-	EXPECT_EQ(0xaaaaUL, soft_dirty(self->pagemap, self->p, NPAGES));
+	EXPECT_EQ(0xaaaaUL, mmw_soft_dirty(self->pagemap, self->p, NPAGES));
 	write_pages(self->p, 0xffff);
 	MMW_READ_OWN_EVENTS();
 	for (i = 0; i < NPAGES; i++) {
@@ -707,7 +693,7 @@ static void check_rearmed(struct __test_metadata *_metadata,
 	size_t i;
 
 	write_pages(self->p, 0xffff);
-	EXPECT_EQ(0xffffUL, soft_dirty(self->pagemap, self->p, NPAGES));
+	EXPECT_EQ(0xffffUL, mmw_soft_dirty(self->pagemap, self->p, NPAGES));
 	MMW_READ_OWN_EVENTS();
 	for (i = 0; i < NPAGES; i++) {
 		unsigned long pg = mmw_pg(self->p, i);
@@ -739,7 +725,7 @@ TEST_F(sweep, pagemap_scan_rearms_written)
 	EXPECT_EQ(4, scan_rearm(self->pagemap, self->p, NPAGES,
 				PM_SCAN_CHECK_WPASYNC, &found));
 	EXPECT_EQ(0x4211UL, found);
-	EXPECT_EQ(0UL, soft_dirty(self->pagemap, self->p, NPAGES));
+	EXPECT_EQ(0UL, mmw_soft_dirty(self->pagemap, self->p, NPAGES));
 	EXPECT_EQ(0, scan_rearm(self->pagemap, self->p, NPAGES, 0, &found));
 	EXPECT_EQ(0UL, found);
 	check_rearmed(_metadata, self, 0x4211, 0x4211);
@@ -768,7 +754,7 @@ TEST_F(sweep, force_write_after_merge_reads_written)
 	for (i = 0; i < 4; i++)
 		ASSERT_EQ(1, pwrite(mem, &v, 1, (off_t)(unsigned long)(area + i * ps)));
 	ASSERT_EQ(0, madvise(NULL, 0, MADV_WATCH_ALL));
-	EXPECT_EQ(0UL, soft_dirty(self->pagemap, area, 4));
+	EXPECT_EQ(0UL, mmw_soft_dirty(self->pagemap, area, 4));
 	EXPECT_EQ(0, mmw_vma_has_flag(0, (unsigned long)area, "sd"));
 
 	ASSERT_EQ(area + 4 * ps, mmap(area + 4 * ps, ps, PROT_READ,
@@ -810,7 +796,7 @@ TEST_F(sweep, pagemap_scan_rearm_any_categories)
 	EXPECT_EQ(2, scan_rearm_vec(self->pagemap, self->p, NPAGES, 0,
 				    PAGE_IS_WRITTEN | PAGE_IS_PRESENT, NPAGES, &found));
 	EXPECT_EQ(0x01f1UL, found);
-	EXPECT_EQ(0UL, soft_dirty(self->pagemap, self->p, NPAGES));
+	EXPECT_EQ(0UL, mmw_soft_dirty(self->pagemap, self->p, NPAGES));
 	check_rearmed(_metadata, self, 0x01f1, 0x01f1);
 	munmap(p, self->p - p);
 	munmap(self->p + self->len, p + 2 * PMD_SIZE_2M - (self->p + self->len));
@@ -828,7 +814,7 @@ TEST_F(sweep, pagemap_scan_rearm_stops_with_vec)
 	EXPECT_EQ(2, scan_rearm_vec(self->pagemap, self->p, NPAGES, 0,
 				    PAGE_IS_WRITTEN, 2, &found));
 	EXPECT_EQ(0x0011UL, found);
-	EXPECT_EQ(0x4200UL, soft_dirty(self->pagemap, self->p, NPAGES));
+	EXPECT_EQ(0x4200UL, mmw_soft_dirty(self->pagemap, self->p, NPAGES));
 	check_rearmed(_metadata, self, 0x4211, 0x0011);
 }
 
@@ -848,7 +834,7 @@ TEST_F(sweep, pagemap_scan_rearms_swapped)
 	ASSERT_EQ(0, mmw_pagemap(self->pagemap, mmw_pg(self->p, 8)) & PM_SWAP);
 	EXPECT_EQ(3, scan_rearm(self->pagemap, self->p, NPAGES, 0, &found));
 	EXPECT_EQ(0x8104UL, found);
-	EXPECT_EQ(0UL, soft_dirty(self->pagemap, self->p, NPAGES));
+	EXPECT_EQ(0UL, mmw_soft_dirty(self->pagemap, self->p, NPAGES));
 	check_rearmed(_metadata, self, 0x0100, 0x8104);
 }
 
@@ -884,7 +870,7 @@ TEST_F(sweep, pagemap_scan_rearm_checks_vmas)
 	/* Without the check the unwatched VMA is skipped, and left alone. */
 	EXPECT_EQ(1, scan_rearm(self->pagemap, self->p, NPAGES, 0, &found));
 	EXPECT_EQ(0x0001UL, found);
-	EXPECT_EQ(0xff00UL, soft_dirty(self->pagemap, self->p, NPAGES));
+	EXPECT_EQ(0xff00UL, mmw_soft_dirty(self->pagemap, self->p, NPAGES));
 	EXPECT_EQ(-EPERM, scan_rearm(self->pagemap, self->p, NPAGES,
 				     PM_SCAN_CHECK_WPASYNC, &found));
 }
@@ -930,7 +916,7 @@ TEST_F(sweep, pagemap_scan_rearm_watched_only)
 	write_pages(self->p, 0x0101);
 	EXPECT_EQ(1, scan_wp_async(self->pagemap, self->p, NPAGES, 0, &found));
 	EXPECT_EQ(0xff00UL, found);
-	EXPECT_EQ(0x0001UL, soft_dirty(self->pagemap, self->p, NPAGES / 2));
+	EXPECT_EQ(0x0001UL, mmw_soft_dirty(self->pagemap, self->p, NPAGES / 2));
 	EXPECT_EQ(-EPERM, scan_wp_async(self->pagemap, self->p, NPAGES,
 					PM_SCAN_CHECK_WPASYNC, &found));
 	/* to it, the watched pages read as any other's: written */
@@ -945,7 +931,7 @@ TEST_F(sweep, pagemap_scan_rearm_watched_only)
 	write_pages(self->p, 0x0202);
 	EXPECT_EQ(1, scan_rearm(self->pagemap, self->p, NPAGES, 0, &found));
 	EXPECT_EQ(0x0003UL, found);
-	EXPECT_EQ(0UL, soft_dirty(self->pagemap, self->p, NPAGES / 2));
+	EXPECT_EQ(0UL, mmw_soft_dirty(self->pagemap, self->p, NPAGES / 2));
 	/* the WP_ASYNC half's written page is still written */
 	EXPECT_EQ(1, scan_wp_async(self->pagemap, async, NPAGES / 2, 0, &found));
 	EXPECT_EQ(0x0002UL, found);
@@ -1069,7 +1055,7 @@ TEST_F(sweep, pagemap_scan_rearm_error_returns_armed)
 	EXPECT_EQ((unsigned long)self->p + 5 * ps, regions[1].end);
 	EXPECT_EQ((unsigned long)self->p + 5 * ps, arg.walk_end);
 	/* armed: the watched half is clean, the other still written */
-	EXPECT_EQ(0xff00UL, soft_dirty(self->pagemap, self->p, NPAGES));
+	EXPECT_EQ(0xff00UL, mmw_soft_dirty(self->pagemap, self->p, NPAGES));
 
 	arg.start = arg.walk_end;
 	EXPECT_EQ(-1, ioctl(self->pagemap, PAGEMAP_SCAN, &arg));
@@ -1095,7 +1081,7 @@ TEST_F(sweep, pagemap_scan_rearm_pinned)
 	write_pages(self->p, 0x0002);
 	EXPECT_EQ(2, scan_rearm(self->pagemap, self->p, NPAGES, 0, &found));
 	EXPECT_EQ(0x000aUL, found);
-	EXPECT_EQ(0x0008UL, soft_dirty(self->pagemap, self->p, NPAGES));
+	EXPECT_EQ(0x0008UL, mmw_soft_dirty(self->pagemap, self->p, NPAGES));
 	MMW_READ_OWN_EVENTS();
 	EXPECT_EQ(2, mmw_count(&self->t, MMW_PINNED, self->id, mmw_pg(self->p, 3),
 			       mmw_pg(self->p, 4))) mmw_trace_dump(&self->t, 20);
@@ -1123,7 +1109,7 @@ TEST_F(sweep, pagemap_scan_rearm_fresh_not_pinned)
 	write_pages(self->p, 0x0006);
 	EXPECT_EQ(1, scan_rearm(self->pagemap, self->p, NPAGES, 0, &found));
 	EXPECT_EQ(0x0007UL, found);
-	EXPECT_EQ(0UL, soft_dirty(self->pagemap, self->p, NPAGES));
+	EXPECT_EQ(0UL, mmw_soft_dirty(self->pagemap, self->p, NPAGES));
 	MMW_READ_OWN_EVENTS();
 	EXPECT_EQ(0, mmw_count(&self->t, MMW_PINNED, self->id, mmw_pg(self->p, 0),
 			       mmw_pg(self->p, NPAGES))) mmw_trace_dump(&self->t, 20);

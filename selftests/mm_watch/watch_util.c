@@ -751,6 +751,17 @@ __u64 mmw_pagemap(int fd, unsigned long addr)
 	return ent;
 }
 
+unsigned long mmw_soft_dirty(int pagemap, const char *p, size_t n)
+{
+	unsigned long bits = 0;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (mmw_pagemap(pagemap, mmw_pg(p, i)) & PM_SOFT_DIRTY)
+			bits |= 1UL << i;
+	return bits;
+}
+
 void *mmw_map_aligned(size_t len, size_t align, int prot, int flags)
 {
 	char *p, *a;

@@ -45,6 +45,7 @@
 
 #define PM_PRESENT		BIT_ULL(63)
 #define PM_SWAP			BIT_ULL(62)
+#define PM_SOFT_DIRTY		BIT_ULL(55)
 #define PM_PFN_MASK		((1ULL << 55) - 1)
 
 #define MMW_TRACEFS		"/sys/kernel/tracing"
@@ -182,6 +183,8 @@ int mmw_vma_has_flag(pid_t pid, unsigned long addr, const char *flag);
 long mmw_vma_field_kb(pid_t pid, unsigned long addr, const char *field);
 
 __u64 mmw_pagemap(int fd, unsigned long addr);
+/* Bit i: page i of [@p, @p + @n pages) reads as soft-dirty; @n <= 64. */
+unsigned long mmw_soft_dirty(int pagemap, const char *p, size_t n);
 int mmw_open_pagemap(pid_t pid);
 
 void *mmw_map_aligned(size_t len, size_t align, int prot, int flags);
