@@ -3,7 +3,7 @@
 #
 # vmtrack dump end to end (TAP), as root on a kernel with CONFIG_MEM_WATCH:
 #
-#   VMTRACK_TCG=multi vm/run -k BZIMAGE -c 2 -t 900 -- tools/vmtrack/tests/dump.sh
+#   VMTRACK_TCG=multi vm/run -k BZIMAGE -c 2 -t 2400 -- tools/vmtrack/tests/dump.sh
 #
 # (make test runs it with a thread per vCPU, as above: the two CPUs run at
 # once; it starts one vmtrack session at a time, see "The test VM" in

@@ -4,7 +4,7 @@
 # End-to-end test of vmtrack on a kernel with MADV_WATCH and the mm_watch
 # events, as root (inside the test VM):
 #
-#   make -C tools/vmtrack && vm/run -k BZIMAGE -t 600 -- tools/vmtrack/tests/e2e.sh
+#   make -C tools/vmtrack && vm/run -k BZIMAGE -t 2100 -- tools/vmtrack/tests/e2e.sh
 #
 # tests/workload writes a known set of pages per phase and records the truth;
 # vmtrack's dirty sets must be a superset of it, and equal to it where no loss

@@ -4,7 +4,7 @@
 # Pre-copy with the target's threads and the consumer on two CPUs that run at
 # once, as root, inside the test VM (kernel with MADV_WATCH):
 #
-#   VMTRACK_TCG=multi VMTRACK_VM_CMDLINE=numa=fake=2 vm/run -k BZIMAGE -c 2 -t 900 -- \
+#   VMTRACK_TCG=multi VMTRACK_VM_CMDLINE=numa=fake=2 vm/run -k BZIMAGE -c 2 -t 2400 -- \
 #	tools/vmtrack/tests/parallel.sh
 #
 # running.sh and e2e.sh, which also start several sessions at once, run
@@ -32,7 +32,8 @@
 # their own.)
 #
 # PRECOPY_SEEDS (default 3) sets the number of seeds of the first precopy
-# case; the others take fewer.
+# case; the others take fewer. PRECOPY_TIMEOUT (default 900) the seconds
+# one case may take.
 # Prints TAP lines and "N passed, N failed"; exits 4 (skip) on a kernel
 # without the feature, 1 on failure.
 
@@ -41,6 +42,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 PRECOPY=${PRECOPY:-$here/precopy}
 AT_ONCE=$here/cpus-at-once
 SEEDS=${PRECOPY_SEEDS:-3}
+CASE_TIMEOUT=${PRECOPY_TIMEOUT:-900}
 
 . "$here/tap.sh"
 tap_begin parallel "$PRECOPY" "$AT_ONCE"

@@ -4,7 +4,7 @@
 # libvmtrack and vmtrack on a target that keeps running, as root, inside the
 # test VM (kernel with MADV_WATCH):
 #
-#   make -C tools/vmtrack && vm/run -k BZIMAGE -c 2 -t 900 -- tools/vmtrack/tests/running.sh
+#   make -C tools/vmtrack && vm/run -k BZIMAGE -c 2 -t 4800 -- tools/vmtrack/tests/running.sh
 #
 # - tests/unit on this kernel (the dense epochs' soft-dirty sweep for real)
 # - tests/precopy: pre-copy rounds against a ground truth, many seeds; with
@@ -25,7 +25,7 @@
 #   that cannot be frozen (another tracer) is an error, not a final epoch
 #
 # PRECOPY_SEEDS (default 8) sets the number of seeds per precopy case,
-# PRECOPY_TIMEOUT (default 600) the seconds one case may take.
+# PRECOPY_TIMEOUT (default 900) the seconds one case may take.
 # Prints TAP lines and "N passed, N failed"; exits 4 (skip) on a kernel
 # without the feature, 1 on failure.
 
@@ -35,7 +35,7 @@ VMTRACK=${VMTRACK:-$here/../vmtrack}
 PRECOPY=${PRECOPY:-$here/precopy}
 UNIT=${UNIT:-$here/unit}
 SEEDS=${PRECOPY_SEEDS:-8}
-CASE_TIMEOUT=${PRECOPY_TIMEOUT:-600}
+CASE_TIMEOUT=${PRECOPY_TIMEOUT:-900}
 
 . "$here/tap.sh"
 tap_begin running "$VMTRACK" "$PRECOPY" "$UNIT"
