@@ -222,9 +222,10 @@ esac
 
 # The guest suites below run up to six VMs at once on the host's CPUs, so
 # each takes several times what it takes alone. Their time limits catch a
-# hung guest, not a slow one: each is at least 1.7 times what the suite
-# took on the slowest machine measured (e2e 17 min, running 23, dump 19
-# and parallel 19, where a kernel builds in 7.5 min).
+# hung guest, not a slow one: each is at least 1.6 times what the suite
+# took in the slowest run measured (e2e 19 min, running 24.5, dump 22.5
+# and parallel 22.3, on a machine that builds a kernel in 7.5 min, with
+# two more VMs beside them).
 # vmtrack end to end mostly waits (epoch intervals, phases of the workload):
 # it runs in a guest of its own beside the selftests and the mm selftests.
 vm_suite_start "e2e" $((2100 * SLOW)) env E2E_TIMEOUT=$((120 * SLOW)) \
