@@ -129,6 +129,14 @@ wait_exists() {
 	return 1
 }
 
+# free_work: remove what the cases before left in $work but the file the
+# targets map; they are checked and done with, and a 256 MiB target's
+# images need the room (the guest's /tmp is a tmpfs of half its memory,
+# less on the debug kernel)
+free_work() {
+	find "$work" -mindepth 1 -maxdepth 1 ! -name file -exec rm -rf {} +
+}
+
 # start_target SEED ARGS...: sets $tpid once it is ready
 start_target() {
 	local seed=$1 out=$work/target-$1.out
@@ -406,6 +414,7 @@ stress_ng madvise --madvise 1
 kill_mid_dump() {
 	local dir=$work/killed res
 
+	free_work
 	start_target 99 -m 256 -T 2 -u 0 || { not_ok "killed: target did not start"; return; }
 	"$vmtrack" dump -p "$tpid" -D "$dir" -n 1000 -t 0 -T 0 --json \
 		> "$dir.json" 2> "$dir.err" &
@@ -1348,6 +1357,7 @@ PY
 journal_killed() {
 	local dir=$work/jkilled j=$work/jkilled.vmj dpid res printed killed=
 
+	free_work
 	start_target 22 -m 256 -T 2 -u 0 || { not_ok "journal, killed: target did not start"; return; }
 	"$vmtrack" dump -p "$tpid" -D "$dir" -n 1000 -t 0 -T 0 --journal "$j" \
 		> "$dir.txt" 2> "$dir.err" &
