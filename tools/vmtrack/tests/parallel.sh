@@ -42,7 +42,6 @@ here=$(cd "$(dirname "$0")" && pwd)
 PRECOPY=${PRECOPY:-$here/precopy}
 AT_ONCE=$here/cpus-at-once
 SEEDS=${PRECOPY_SEEDS:-3}
-CASE_TIMEOUT=${PRECOPY_TIMEOUT:-900}
 
 . "$here/tap.sh"
 tap_begin parallel "$PRECOPY" "$AT_ONCE"

@@ -35,7 +35,6 @@ VMTRACK=${VMTRACK:-$here/../vmtrack}
 PRECOPY=${PRECOPY:-$here/precopy}
 UNIT=${UNIT:-$here/unit}
 SEEDS=${PRECOPY_SEEDS:-8}
-CASE_TIMEOUT=${PRECOPY_TIMEOUT:-900}
 
 . "$here/tap.sh"
 tap_begin running "$VMTRACK" "$PRECOPY" "$UNIT"

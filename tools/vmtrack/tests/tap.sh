@@ -47,14 +47,14 @@ tap_begin() {
 }
 
 # precopy NAME ARGS...: one check for a run of $PRECOPY, its failures and
-# notes as comments; CASE_TIMEOUT (default 900) seconds for the run. A NAME
+# notes as comments; PRECOPY_TIMEOUT (default 900) seconds for the run. A NAME
 # with "namespace" in it runs consumer and target in a child pid namespace.
 precopy() {
 	local name=$1 t0 rc ns=()
 	shift
 	[[ $name == *namespace* ]] && ns=(unshare -p -f --mount-proc)
 	t0=$(date +%s)
-	timeout -k 10 "${CASE_TIMEOUT:-900}" "${ns[@]}" "$PRECOPY" "$@" > $tmp/pc 2>&1
+	timeout -k 10 "${PRECOPY_TIMEOUT:-900}" "${ns[@]}" "$PRECOPY" "$@" > $tmp/pc 2>&1
 	rc=$?
 	grep -E '^(not ok|# )' $tmp/pc | grep -v '^# seed .* 0 differ, 0 unknown' | head -40
 	# the seeds' lines only: -K adds a check of its own
