@@ -60,15 +60,26 @@ n=0
 failed=0
 pids=()
 
+since=$SECONDS
+
+# The seconds since the last result, when they count: what each case takes
+# against the suite's limit (tests/run.sh).
+took() {
+	[ $((SECONDS - since)) -lt 2 ] || echo "# $((SECONDS - since)) s"
+	since=$SECONDS
+}
+
 ok() {
 	n=$((n + 1))
 	echo "ok $n - $*"
+	took
 }
 
 not_ok() {
 	n=$((n + 1))
 	failed=$((failed + 1))
 	echo "not ok $n - $*"
+	took
 }
 
 cleanup() {
