@@ -1083,16 +1083,25 @@ t18() {
 	local o=$tmp/o18 truth=$tmp/t18 lo hi vpid ev i j state st idle
 	watch_buffer dense $o $tmp/e18 "$truth" 256 3 || return
 	ev=$T/instances/vmtrack-$vpid/events/mm_watch/mm_watch_write_fault/enable
-	kill -USR1 $wpid
 	# dense from the end of the epoch that reports the phase, for one
-	# quiet epoch (-i 0.5): stopped then, the event is off. Polled from the
-	# phase's start, with builtins only (a read that times out on a FIFO
-	# for the sleep): on a loaded debug kernel, a grep and a sleep per look
-	# for the phase's end, then a cat per look, missed the window. Each
-	# look stops the consumer first: stopped after the look, it could
-	# have left the window in between.
+	# quiet epoch (-i 0.5): stopped then, the event is off. Looked for
+	# with builtins only (a read that times out on a FIFO for the sleep):
+	# on a loaded debug kernel, a grep and a sleep per look for the
+	# phase's end, then a cat per look, missed the window. Each look stops
+	# the consumer first: stopped after the look, it could have left the
+	# window in between. The consumer is stopped over the phase and a
+	# second past it: its epoch that reports the phase is overdue then and
+	# runs at once, and the next one comes a whole interval after its end
+	# (a late epoch does not make the next one early). Otherwise that epoch
+	# came on time and, slowed by the looks on a loaded machine, could end
+	# so late that the next one was due at once, and the window closed
+	# between two looks.
 	mkfifo $tmp/idle18
 	exec {idle}<>$tmp/idle18
+	kill -STOP "$vpid"
+	kill -USR1 $wpid
+	wait_for "$truth" '^D 1$'
+	sleep 1
 	for ((i = 0; i < 3000; i++)); do
 		kill -STOP "$vpid"
 		# the stop takes effect once a system call under way returns
@@ -1108,7 +1117,6 @@ t18() {
 	done
 	kill -STOP $vpid
 	exec {idle}>&-
-	wait_for "$truth" '^D 1$'
 	check "dense: the phase made the epochs dense (write_fault off when stopped)" \
 		[ "$(cat $ev)" = "0*" ]
 	echo 0 > $ev
