@@ -97,6 +97,36 @@ expect_vm_status() { # NAME EXPECTED VMRUN-ARGS...
 	fi
 }
 
+# The qemu of vm/run PID, once it runs (vm/run -> timeout -> qemu).
+vm_qemu() { # PID
+	local t
+	t=$(pgrep -P "$1" -x timeout) && pgrep -P "$t"
+}
+
+# A guest run whose qemu dies of SIGSEGV: while the guest boots (AT boot),
+# or once the command printed "started" (AT run). Its exit status must be
+# EXPECTED and its log must say MESSAGE.
+expect_vm_crash() { # NAME EXPECTED AT MESSAGE VMRUN-ARGS...
+	local name=$1 want=$2 at=$3 message=$4 log pid q i rc
+	shift 4
+	log=$LOGDIR/$(printf '%s' "$name" | tr -c 'A-Za-z0-9_.-' '_').log
+	"$VMTRACK_ROOT/vm/run" -k "$KERNEL" "$@" > "$log" 2>&1 &
+	pid=$!
+	for ((i = 0; i < 600; i++)); do
+		q=$(vm_qemu $pid) && { [ "$at" = boot ] || grep -q '^started' "$log"; } && break
+		sleep 0.2
+	done
+	[ -n "$q" ] && kill -SEGV "$q"
+	wait $pid
+	rc=$?
+	if [ "$rc" = "$want" ] && grep -q "$message" "$log"; then
+		result pass "$name (exit $rc)"
+	else
+		result fail "$name: expected exit $want and \"$message\", got $rc (log $log)"
+		tail -20 "$log" | sed 's/^/    /'
+	fi
+}
+
 # A guest suite: its TAP output is read from the command's own output file,
 # and the VM's verdict (WARN, hang, crash) is a result of its own.
 # vm_suite_start boots it in the background, vm_suite_wait counts it.
@@ -201,6 +231,11 @@ expect_vm_status "vm: a failing guest command fails the run" 1 -t 120 -- false
 expect_vm_status "vm: a kernel WARN in the guest fails the run" 125 -t 120 -- \
 	sh -c 'echo WARNING > /sys/kernel/debug/provoke-crash/DIRECT'
 expect_vm_status "vm: a hung guest is killed at its limit" 124 -t 15 -- sleep 600
+# qemu itself crashing: booted again once if the command had not started
+expect_vm_crash "vm: qemu crashing at boot boots the guest again" 0 boot \
+	"booting again" -t 120 -- true
+expect_vm_crash "vm: qemu crashing under the command fails the run" 125 run \
+	"died of signal 11" -t 120 -- sh -c 'echo started; sleep 600'
 # The guest's banner is the one of the vmlinux just linked: no stale piece
 # (a cached object, an old bzImage) stands between the build and the tests.
 banner=$(strings -n 20 "$KERNEL_BUILD/vmlinux" | grep -m1 '^Linux version .* #[0-9]')
